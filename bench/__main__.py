@@ -1,0 +1,29 @@
+"""`python -m bench`: run every benchmark module registered here and print one table each.
+
+Each benchmark module exposes `run() -> list[dict[str, object]]` and writes its own JSON
+under bench/out/.
+"""
+
+import importlib
+import sys
+
+BENCHMARKS: tuple[str, ...] = ("bench.devhost",)
+
+
+def main() -> int:
+    ran = 0
+    for name in BENCHMARKS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                print(f"{name}: not in this checkout yet", file=sys.stderr)
+                continue
+            raise
+        module.run()
+        ran += 1
+    return 0 if ran else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

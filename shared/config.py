@@ -1,0 +1,89 @@
+"""One Settings class for the whole app, loaded lazily.
+
+Secrets come only from the environment (Key Vault references resolve into app settings in
+Azure; `local.settings.json` `Values` locally). They are `SecretStr`, so a repr or a log line
+never shows them. Import-time failures in `function_app.py` would unregister every function,
+so nothing here runs at import: call `get_settings()` where a value is needed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["local", "test", "azure"]
+
+
+class Settings(BaseSettings):
+    """Every knob cspflow reads, with the environment variable it comes from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CSPFLOW_",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    environment: Environment = "local"
+
+    # Azure Storage: queues and tables. The Functions host's own setting name, unprefixed.
+    storage_connection: SecretStr = Field(
+        default=SecretStr("UseDevelopmentStorage=true"),
+        validation_alias=AliasChoices("AzureWebJobsStorage", "CSPFLOW_STORAGE_CONNECTION"),
+    )
+    table_prefix: str = Field(default="cspflow", pattern=r"^[A-Za-z][A-Za-z0-9]{0,40}$")
+
+    # Partner Center (client credentials through MSAL; the sandbox locally).
+    partner_center_base_url: AnyHttpUrl = AnyHttpUrl("https://api.partnercenter.microsoft.com")
+    partner_center_authority: AnyHttpUrl = AnyHttpUrl(
+        "https://login.microsoftonline.com/organizations"
+    )
+    partner_center_tenant_id: str = ""
+    partner_center_client_id: str = ""
+    partner_center_client_secret: SecretStr = SecretStr("")
+    partner_center_scope: str = "https://api.partnercenter.microsoft.com/.default"
+    # A PEM bundle to trust (the sandbox's generated CA locally); None = system trust store.
+    partner_center_ca_bundle: Path | None = None
+    partner_center_timeout_s: float = Field(default=30.0, gt=0, le=300)
+
+    # Stripe (the official SDK; the sandbox locally).
+    stripe_api_base: AnyHttpUrl = AnyHttpUrl("https://api.stripe.com")
+    stripe_api_key: SecretStr = SecretStr("")
+    # More than one secret during rotation: an event verifies if any of them signed it.
+    stripe_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    stripe_webhook_tolerance_s: int = Field(default=300, ge=1, le=3600)
+
+    # Notifications.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=1, le=65535)
+    mail_from: str = "billing@cspflow.local"
+
+    @field_validator("stripe_webhook_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(SecretStr(s.strip()) for s in value.split(",") if s.strip())
+        return value
+
+    @field_validator("stripe_webhook_secrets")
+    @classmethod
+    def _secrets_look_like_stripe(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for secret in value:
+            if not secret.get_secret_value().startswith("whsec_"):
+                raise ValueError("each Stripe webhook secret starts with 'whsec_'")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide Settings, read from the environment on first use."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached Settings (tests that change the environment call this)."""
+    get_settings.cache_clear()

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from shared.config import Settings, get_settings, reset_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch):
+    for key in list(__import__("os").environ):
+        if key.startswith("CSPFLOW_") or key == "AzureWebJobsStorage":
+            monkeypatch.delenv(key)
+    reset_settings()
+    yield
+    reset_settings()
+
+
+def test_defaults_point_at_microsoft_and_stripe():
+    s = Settings()
+    assert str(s.partner_center_base_url) == "https://api.partnercenter.microsoft.com/"
+    assert str(s.stripe_api_base) == "https://api.stripe.com/"
+    assert s.storage_connection.get_secret_value() == "UseDevelopmentStorage=true"
+
+
+def test_values_come_from_prefixed_environment(monkeypatch):
+    monkeypatch.setenv("CSPFLOW_STRIPE_API_BASE", "http://127.0.0.1:12111")
+    monkeypatch.setenv("CSPFLOW_PARTNER_CENTER_CA_BUNDLE", "/tmp/ca.pem")
+    monkeypatch.setenv("AzureWebJobsStorage", "DefaultEndpointsProtocol=http;AccountName=x")
+    s = Settings()
+    assert str(s.stripe_api_base) == "http://127.0.0.1:12111/"
+    assert s.partner_center_ca_bundle == Path("/tmp/ca.pem")
+    assert s.storage_connection.get_secret_value().startswith("DefaultEndpointsProtocol")
+
+
+def test_secrets_never_appear_in_repr(monkeypatch):
+    monkeypatch.setenv("CSPFLOW_STRIPE_API_KEY", "sk_test_very_secret")
+    monkeypatch.setenv("CSPFLOW_PARTNER_CENTER_CLIENT_SECRET", "pc-very-secret")
+    text = repr(Settings()) + str(Settings().model_dump())
+    assert "sk_test_very_secret" not in text
+    assert "pc-very-secret" not in text
+
+
+def test_webhook_secrets_split_on_commas_for_rotation(monkeypatch):
+    monkeypatch.setenv("CSPFLOW_STRIPE_WEBHOOK_SECRETS", "whsec_old, whsec_new")
+    secrets = [s.get_secret_value() for s in Settings().stripe_webhook_secrets]
+    assert secrets == ["whsec_old", "whsec_new"]
+
+
+def test_a_webhook_secret_that_is_not_whsec_is_refused_naming_the_field(monkeypatch):
+    monkeypatch.setenv("CSPFLOW_STRIPE_WEBHOOK_SECRETS", "sk_live_oops")
+    with pytest.raises(ValidationError, match="stripe_webhook_secrets"):
+        Settings()
+
+
+def test_bad_port_names_the_field(monkeypatch):
+    monkeypatch.setenv("CSPFLOW_SMTP_PORT", "70000")
+    with pytest.raises(ValidationError, match="smtp_port"):
+        Settings()
+
+
+def test_get_settings_is_lazy_and_cached(monkeypatch):
+    monkeypatch.setenv("CSPFLOW_ENVIRONMENT", "test")
+    first = get_settings()
+    monkeypatch.setenv("CSPFLOW_ENVIRONMENT", "azure")
+    assert get_settings() is first
+    reset_settings()
+    assert get_settings().environment == "azure"

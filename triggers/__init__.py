@@ -1,0 +1,7 @@
+"""How work arrives: storefront HTTP API, webhooks, timer sweeps, queue consumers."""
+
+import azure.durable_functions as df
+
+from triggers.health import bp as health_bp
+
+BLUEPRINTS: tuple[df.Blueprint, ...] = (health_bp,)
