@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     # A PEM bundle to trust (the sandbox's generated CA locally); None = system trust store.
     partner_center_ca_bundle: Path | None = None
     partner_center_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    # App+user calls (MCA attestation): the Secure Application Model refresh token.
+    partner_center_refresh_token: SecretStr = SecretStr("")
+    partner_center_user_scope: str = "https://api.partnercenter.microsoft.com/user_impersonation"
+    # Billed/unbilled reconciliation v2 runs on Microsoft Graph with a Graph token.
+    partner_center_graph_base_url: AnyHttpUrl = AnyHttpUrl("https://graph.microsoft.com")
+    partner_center_graph_scope: str = "https://graph.microsoft.com/.default"
+    # Webhook callbacks: where the signing certificate may be fetched from, and the roots
+    # it must chain to (None = the Microsoft roots in certifi's bundle).
+    partner_center_webhook_cert_url_prefixes: Annotated[tuple[str, ...], NoDecode] = (
+        "https://3psostorageacct.blob.core.windows.net/cert/",
+    )
+    partner_center_webhook_trust_bundle: Path | None = None
 
     # Stripe (the official SDK; the sandbox locally).
     stripe_api_base: AnyHttpUrl = AnyHttpUrl("https://api.stripe.com")
@@ -61,6 +73,21 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=1, le=65535)
     mail_from: str = "billing@cspflow.local"
+
+    @field_validator("partner_center_webhook_cert_url_prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("partner_center_webhook_cert_url_prefixes")
+    @classmethod
+    def _prefixes_are_https(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in value:
+            if not prefix.startswith("https://") or not prefix.endswith("/"):
+                raise ValueError("each certificate URL prefix is https://host/path/")
+        return value
 
     @field_validator("stripe_webhook_secrets", mode="before")
     @classmethod

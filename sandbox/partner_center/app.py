@@ -1,0 +1,763 @@
+"""The sandbox's HTTP surface: Entra endpoints, the Partner Center REST API, the Graph
+reconciliation exports and a small admin API under `/_sandbox/` for tests and demos.
+
+Cross-cutting behaviour lives in one middleware, in Partner Center's order: authenticate,
+throttle (429 + Retry-After), inject faults, replay a remembered `MS-RequestId`, process,
+remember the answer. Transient answers (429, 5xx, 409 while renewing) are not remembered,
+so a retry with the same id is processed once the condition has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import hashlib
+import json
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.partner_center import catalog, rules
+from sandbox.partner_center.auth import (
+    GRAPH_AUDIENCE,
+    PC_AUDIENCE,
+    Authority,
+    Principal,
+    TokenError,
+)
+from sandbox.partner_center.delivery import CERT_PATH
+from sandbox.partner_center.engine import WEBHOOK_EVENTS, Caller, Engine
+from sandbox.partner_center.errors import NOT_READY, PcError, invalid
+from sandbox.partner_center.faults import Throttle, retry_after_headers
+from shared.clock import Clock
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+JSON_TYPE = "application/json"
+MAX_BODY = 1024 * 1024
+
+
+@dataclass
+class Context:
+    engine: Engine
+    authority: Authority
+    throttle: Throttle
+    clock: Clock
+    signing_cert_der: bytes
+    origin: str = ""
+    export_retry_after_ms: int = 200
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+
+CONTEXT = web.AppKey("context", Context)
+
+
+def ctx(request: web.Request) -> Context:
+    return request.app[CONTEXT]
+
+
+# middleware --------------------------------------------------------------------------
+def _is_api(path: str) -> bool:
+    return path.startswith(("/v1/", "/webhooks/", "/v1.0/"))
+
+
+def _customer_key(path: str) -> str:
+    parts = path.split("/")
+    return parts[3] if len(parts) > 3 and parts[2] == "customers" else ""
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    c = ctx(request)
+    if not _is_api(request.path):
+        return await handler(request)
+    request_id = request.headers.get("MS-RequestId")
+    correlation_id = request.headers.get("MS-CorrelationId") or str(uuid.uuid4())
+    echo = {
+        "MS-RequestId": request_id or str(uuid.uuid4()),
+        "MS-CorrelationId": correlation_id,
+        "MS-CV": base64.b64encode(uuid.uuid4().bytes[:9]).decode(),
+        "MS-ServerId": "sandbox-pc",
+    }
+    try:
+        audience = GRAPH_AUDIENCE if request.path.startswith("/v1.0/") else PC_AUDIENCE
+        principal = c.authority.verify(request.headers.get("Authorization"), audience)
+    except PermissionError as exc:
+        return _json({"code": 401, "description": str(exc)}, 401, echo)
+    request["principal"] = principal
+    delay = c.throttle.take_delay_ms()
+    if delay:
+        await asyncio.sleep(delay / 1000)
+    wait_ms = c.throttle.check(
+        f"{c.engine.options.partner_tenant_id}/{_customer_key(request.path)}", request_id
+    )
+    if wait_ms is not None:
+        seconds = math.ceil(wait_ms / 1000)
+        return _json(
+            {
+                "statusCode": 429,
+                "message": f"Rate limit is exceeded. Try again in {seconds} seconds.",
+            },
+            429,
+            {**echo, **retry_after_headers(wait_ms)},
+        )
+    failure = c.throttle.should_fail()
+    if failure is not None:
+        return _json({"code": failure, "description": "Service unavailable."}, failure, echo)
+    write = request.method in ("POST", "PUT", "PATCH")
+    key = f"{principal.app_id}:{request_id}" if write and request_id else None
+    if key is not None:
+        remembered = c.engine.store.remembered(key)
+        if remembered is not None:
+            c.throttle.stats.replays += 1
+            status, headers, body = remembered
+            return web.Response(status=status, body=body, headers={**headers, **echo})
+    c.engine.advance(c.now())
+    try:
+        response = await handler(request)
+    except PcError as exc:
+        response = _json(exc.body(), exc.status)
+    if write:
+        c.throttle.stats.writes += 1
+    if not isinstance(response, web.Response):
+        return response
+    for name, value in echo.items():
+        response.headers[name] = value
+    if key is not None and _final(response):
+        body = response.body if isinstance(response.body, bytes) else b""
+        kept = {k: v for k, v in response.headers.items() if k in ("Content-Type", "Location")}
+        c.engine.store.remember(key, response.status, kept, body)
+    if write and c.throttle.should_lose():
+        return _json({"code": 500, "description": "Internal server error."}, 500, echo)
+    return response
+
+
+def _final(response: web.Response) -> bool:
+    if response.status == 429 or response.status >= 500:
+        return False
+    if response.status == 409 and response.body:
+        try:
+            return bool(json.loads(bytes(response.body)).get("code") != NOT_READY)  # type: ignore[arg-type]
+        except ValueError:
+            return True
+    return True
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type=JSON_TYPE,
+        headers=headers,
+    )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if len(raw) > MAX_BODY:
+        raise invalid("body", "is larger than 1 MiB")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise invalid("body", "is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise invalid("body", "must be a JSON object")
+    return value
+
+
+def _caller(request: web.Request) -> Caller:
+    principal: Principal = request["principal"]
+    return Caller(app_id=principal.app_id, user=principal.user)
+
+
+def _require_user(request: web.Request) -> Caller:
+    caller = _caller(request)
+    if caller.user is None:
+        # App+user only APIs (S-MCA, S-MCAGET, provisioning status, invoice by id).
+        raise PcError(403, 403, "This operation requires App+User authentication.")
+    return caller
+
+
+def _collection(items: list[Any], object_type: str = "Collection") -> dict[str, Any]:
+    return {"totalCount": len(items), "items": items, "attributes": {"objectType": object_type}}
+
+
+def _seek_page(request: web.Request, items: list[Any], path: str) -> dict[str, Any]:
+    """Seek paging: size, then links.next with seekOperation=Next and MS-ContinuationToken."""
+    try:
+        size = int(request.query.get("size", "100"))
+    except ValueError:
+        raise invalid("size", "must be an integer") from None
+    if not 1 <= size <= 2000:
+        raise invalid("size", "must be 1..2000")
+    offset = 0
+    if request.query.get("seekOperation", "").lower() == "next":
+        token = request.headers.get("MS-ContinuationToken", "")
+        try:
+            offset = int(base64.urlsafe_b64decode(token.encode()).decode())
+        except ValueError:
+            raise invalid("MS-ContinuationToken", "is not a token this API issued") from None
+    page = items[offset : offset + size]
+    result: dict[str, Any] = {
+        "totalCount": len(page),
+        "items": page,
+        "links": {"self": {"uri": f"{path}?size={size}", "method": "GET", "headers": []}},
+        "attributes": {"objectType": "Collection"},
+    }
+    if offset + size < len(items):
+        token = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+        query = "&".join(f"{k}={v}" for k, v in request.query.items() if k != "seekOperation")
+        result["continuationToken"] = token
+        result["links"]["next"] = {
+            "uri": f"{path}?{query}&seekOperation=Next",
+            "method": "GET",
+            "headers": [{"key": "MS-ContinuationToken", "value": token}],
+        }
+    return result
+
+
+# Entra endpoints ---------------------------------------------------------------------
+def _tenant(request: web.Request) -> None:
+    if request.match_info["tenant"] not in (ctx(request).authority.credentials.tenant_id,):
+        raise web.HTTPBadRequest(
+            text=json.dumps(
+                {
+                    "error": "invalid_tenant",
+                    "error_description": "AADSTS90002: Tenant not found.",
+                }
+            ),
+            content_type=JSON_TYPE,
+        )
+
+
+async def openid_configuration(request: web.Request) -> web.Response:
+    _tenant(request)
+    c = ctx(request)
+    return _json(c.authority.discovery(c.origin))
+
+
+async def jwks(request: web.Request) -> web.Response:
+    return _json(ctx(request).authority.jwks())
+
+
+async def token(request: web.Request) -> web.Response:
+    _tenant(request)
+    c = ctx(request)
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    try:
+        return _json(c.authority.token(form, c.origin))
+    except TokenError as exc:
+        return _json(exc.body(), exc.status)
+
+
+# customers and agreements -------------------------------------------------------------
+async def validate_address(request: web.Request) -> web.Response:
+    body = await _body(request)
+    lowered = {k.lower(): v for k, v in body.items()}
+    missing = [f for f in ("addressline1", "city", "postalcode", "country") if not lowered.get(f)]
+    status = "NotValidated" if missing else "Verified"
+    return _json({"originalAddress": body, "suggestedAddresses": [], "status": status})
+
+
+async def domain_head(request: web.Request) -> web.Response:
+    taken = ctx(request).engine.domain_taken(request.match_info["domain"])
+    return web.Response(status=200 if taken else 404)
+
+
+async def create_customer(request: web.Request) -> web.Response:
+    c = ctx(request)
+    return _json(c.engine.create_customer(await _body(request), c.now(), _caller(request)), 201)
+
+
+async def list_customers(request: web.Request) -> web.Response:
+    return _json(_seek_page(request, ctx(request).engine.customers(), "/customers"))
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    return _json(ctx(request).engine.customer(request.match_info["customer"]))
+
+
+async def agreement_metadata(request: web.Request) -> web.Response:
+    _require_user(request)
+    return _json(_collection(Engine.agreement_templates()))
+
+
+async def create_agreement(request: web.Request) -> web.Response:
+    c = ctx(request)
+    caller = _require_user(request)
+    body = await _body(request)
+    return _json(c.engine.attest(request.match_info["customer"], body, c.now(), caller), 201)
+
+
+async def list_agreements(request: web.Request) -> web.Response:
+    _require_user(request)
+    return _json(_collection(ctx(request).engine.agreements(request.match_info["customer"])))
+
+
+# catalog ---------------------------------------------------------------------------
+def _country(request: web.Request) -> str:
+    country = request.query.get("country", "")
+    if len(country) != 2:
+        raise invalid("country", "is required (ISO 3166 alpha-2)")
+    return country.upper()
+
+
+async def products(request: web.Request) -> web.Response:
+    country = _country(request)
+    view = request.query.get("targetView", "")
+    if view.lower() != "onlineservices":
+        raise invalid("targetView", "the sandbox catalog has OnlineServices only")
+    return _json(_collection([catalog.product_json(o, country) for o in catalog.OFFERS]))
+
+
+def _offer(request: web.Request) -> catalog.Offer:
+    offer = catalog.BY_PRODUCT.get(request.match_info["product"])
+    if offer is None or request.match_info.get("sku", offer.sku_id) != offer.sku_id:
+        raise PcError(404, 400019, "The product or SKU was not found.")
+    return offer
+
+
+async def skus(request: web.Request) -> web.Response:
+    return _json(_collection([catalog.sku_json(_offer(request), _country(request))]))
+
+
+async def availabilities(request: web.Request) -> web.Response:
+    return _json(_collection([catalog.availability_json(_offer(request), _country(request))]))
+
+
+# carts, orders ---------------------------------------------------------------------
+async def create_cart(request: web.Request) -> web.Response:
+    c = ctx(request)
+    body = await _body(request)
+    return _json(
+        c.engine.create_cart(request.match_info["customer"], body, c.now(), _caller(request)), 201
+    )
+
+
+async def get_cart(request: web.Request) -> web.Response:
+    m = request.match_info
+    return _json(ctx(request).engine.cart(m["customer"], m["cart"]))
+
+
+async def checkout(request: web.Request) -> web.Response:
+    c = ctx(request)
+    m = request.match_info
+    return _json(c.engine.checkout(m["customer"], m["cart"], c.now(), _caller(request)))
+
+
+async def list_orders(request: web.Request) -> web.Response:
+    return _json(_collection(ctx(request).engine.orders(request.match_info["customer"])))
+
+
+async def get_order(request: web.Request) -> web.Response:
+    m = request.match_info
+    return _json(ctx(request).engine.order(m["customer"], m["order"]))
+
+
+async def provisioning_status(request: web.Request) -> web.Response:
+    _require_user(request)
+    m = request.match_info
+    return _json(_collection(ctx(request).engine.provisioning_status(m["customer"], m["order"])))
+
+
+# subscriptions ---------------------------------------------------------------------
+async def list_subscriptions(request: web.Request) -> web.Response:
+    c = ctx(request)
+    order_id = request.query.get("order_id")
+    return _json(
+        _collection(c.engine.subscriptions(request.match_info["customer"], c.now(), order_id))
+    )
+
+
+async def get_subscription(request: web.Request) -> web.Response:
+    c = ctx(request)
+    m = request.match_info
+    return _json(c.engine.subscription(m["customer"], m["subscription"], c.now()))
+
+
+async def patch_subscription(request: web.Request) -> web.Response:
+    c = ctx(request)
+    m = request.match_info
+    body = await _body(request)
+    if_match = request.headers.get("If-Match")
+    caller = _caller(request)
+    slow_ms = c.throttle.faults.slow_patch_ms
+    if slow_ms:
+        # A slow PATCH: accepted now, applied later, polled through Location (S-QTY).
+        c.engine.subscription(m["customer"], m["subscription"], c.now())
+
+        async def apply_later() -> None:
+            await asyncio.sleep(slow_ms / 1000)
+            try:
+                c.engine.patch_subscription(
+                    m["customer"], m["subscription"], body, if_match, c.now(), caller
+                )
+            except PcError as exc:
+                request.app.logger.warning("slow PATCH failed: %s", exc)
+
+        request.app[BACKGROUND].add(asyncio.ensure_future(apply_later()))
+        location = f"/v1/customers/{m['customer']}/subscriptions/{m['subscription']}"
+        return web.Response(
+            status=202,
+            headers={
+                "Location": location,
+                "Retry-After": "1",
+                "retry-after-ms": str(min(slow_ms, 1000)),
+            },
+        )
+    return _json(
+        c.engine.patch_subscription(
+            m["customer"], m["subscription"], body, if_match, c.now(), caller
+        )
+    )
+
+
+async def coterm_dates(request: web.Request) -> web.Response:
+    c = ctx(request)
+    term = request.query.get("term_duration", "")
+    start_text = request.query.get("term_start_date")
+    try:
+        start = rules.parse_iso(start_text) if start_text else c.now()
+    except ValueError:
+        raise invalid("term_start_date", "must be an ISO 8601 date") from None
+    target = request.query.get("target_coterm_subscription_id")
+    return _json(
+        _collection(c.engine.coterm_dates(request.match_info["customer"], term, start, target))
+    )
+
+
+async def eligibilities(request: web.Request) -> web.Response:
+    c = ctx(request)
+    m = request.match_info
+    kind = request.query.get("eligibilityType", "immediate")
+    return _json(
+        _collection(c.engine.eligibilities(m["customer"], m["subscription"], kind, c.now()))
+    )
+
+
+async def create_transition(request: web.Request) -> web.Response:
+    c = ctx(request)
+    m = request.match_info
+    body = await _body(request)
+    return _json(
+        c.engine.transition(m["customer"], m["subscription"], body, c.now(), _caller(request))
+    )
+
+
+async def list_transitions(request: web.Request) -> web.Response:
+    m = request.match_info
+    items = ctx(request).engine.transitions(
+        m["customer"], m["subscription"], request.query.get("operationId")
+    )
+    return _json(_collection(items))
+
+
+# audit, invoices -------------------------------------------------------------------
+async def audit_records(request: web.Request) -> web.Response:
+    c = ctx(request)
+    try:
+        start = rules.parse_iso(request.query["startDate"])
+        end_text = request.query.get("endDate")
+        end = rules.parse_iso(end_text) if end_text else None
+    except KeyError:
+        raise invalid("startDate", "is required") from None
+    except ValueError:
+        raise invalid("startDate", "must be an ISO 8601 date") from None
+    return _json(_seek_page(request, c.engine.audit_records(start, end), "/auditrecords"))
+
+
+async def list_invoices(request: web.Request) -> web.Response:
+    return _json(_collection(ctx(request).engine.invoices()))
+
+
+async def get_invoice(request: web.Request) -> web.Response:
+    _require_user(request)
+    return _json(ctx(request).engine.invoice(request.match_info["invoice"]))
+
+
+async def invoice_line_items(request: web.Request) -> web.Response:
+    if request.query.get("provider", "").lower() != "onetime":
+        raise invalid("provider", "the sandbox has NCE (onetime) line items only")
+    if request.query.get("invoicelineitemtype", "").lower() != "billinglineitems":
+        raise invalid("invoicelineitemtype", "must be billinglineitems")
+    invoice_id = request.match_info.get("invoice")
+    items = ctx(request).engine.line_items(invoice_id)
+    path = f"/invoices/{invoice_id or 'unbilled'}/lineitems"
+    return _json(_seek_page(request, items, path))
+
+
+# Graph reconciliation exports (v2) ----------------------------------------------------
+def _graph_error(status: int, code: str, message: str) -> web.Response:
+    return _json({"error": {"code": code, "message": message}}, status)
+
+
+async def billed_export(request: web.Request) -> web.Response:
+    c = ctx(request)
+    body = await _body(request)
+    invoice_id = body.get("invoiceId")
+    if not isinstance(invoice_id, str) or c.engine.store.get("invoice", invoice_id) is None:
+        return _graph_error(400, "badRequest", "invoiceId: no invoice with this id")
+    return _start_export(request, c.engine.line_items(invoice_id), body.get("attributeSet", "full"))
+
+
+async def unbilled_export(request: web.Request) -> web.Response:
+    c = ctx(request)
+    body = await _body(request)
+    period = body.get("billingPeriod")
+    if period not in ("current", "last"):
+        return _graph_error(400, "badRequest", "billingPeriod: must be current or last")
+    if body.get("currencyCode") != "USD":
+        return _graph_error(400, "badRequest", "currencyCode: the sandbox bills in USD")
+    if period == "current":
+        lines = c.engine.line_items(None)
+    else:
+        invoices = c.engine.invoices()
+        lines = c.engine.line_items(invoices[-1]["id"]) if invoices else []
+    return _start_export(request, lines, body.get("attributeSet", "full"))
+
+
+BASIC_FIELDS = (
+    "customerId", "subscriptionId", "productId", "skuId", "chargeType", "quantity",
+    "unitPrice", "effectiveUnitPrice", "subtotal", "currency", "chargeStartDate", "chargeEndDate",
+)  # fmt: skip
+
+
+def _start_export(
+    request: web.Request, lines: list[dict[str, Any]], attribute_set: Any
+) -> web.Response:
+    c = ctx(request)
+    if attribute_set not in ("full", "basic"):
+        return _graph_error(400, "badRequest", "attributeSet: must be full or basic")
+    if attribute_set == "basic":
+        lines = [{k: line.get(k) for k in BASIC_FIELDS} for line in lines]
+    operation_id = str(uuid.uuid4())
+    now = rules.iso(c.now())
+    c.engine.store.put(
+        "export",
+        operation_id,
+        {"id": operation_id, "created": now, "lines": lines, "polls": 0},
+    )
+    location = f"{c.origin}/v1.0/reports/partners/billing/operations/{operation_id}"
+    return web.Response(
+        status=202, headers={"Location": location, **retry_after_headers(c.export_retry_after_ms)}
+    )
+
+
+async def export_operation(request: web.Request) -> web.Response:
+    c = ctx(request)
+    operation_id = request.match_info["operation"]
+    op = c.engine.store.get("export", operation_id)
+    if op is None:
+        return _graph_error(404, "itemNotFound", "No such operation.")
+    base = {
+        "id": operation_id,
+        "createdDateTime": op["created"],
+        "lastActionDateTime": rules.iso(c.now()),
+    }
+    if op["polls"] == 0:
+        # The first poll always finds the export still running, so clients must honour
+        # Retry-After and poll again (S-RECONV2).
+        op["polls"] = 1
+        c.engine.store.put("export", operation_id, op)
+        return _json(
+            {
+                **base,
+                "@odata.type": "#microsoft.graph.partners.billing.runningOperation",
+                "status": "running",
+            },
+            200,
+            retry_after_headers(c.export_retry_after_ms),
+        )
+    if not op["lines"]:
+        return _json(
+            {
+                **base,
+                "@odata.type": "#microsoft.graph.partners.billing.failedOperation",
+                "status": "failed",
+                "error": {"code": "5000", "message": "No reconciliation data available currently."},
+            }
+        )
+    sas = _sas(c, operation_id)
+    manifest = {
+        "id": operation_id,
+        "schemaVersion": "2",
+        "dataFormat": "compressedJSONLines",
+        "createdDateTime": op["created"],
+        "eTag": hashlib.sha256(json.dumps(op["lines"]).encode()).hexdigest()[:16],
+        "partnerTenantId": c.engine.options.partner_tenant_id,
+        "rootDirectory": f"{c.origin}/blobs/{operation_id}",
+        "sasToken": sas,
+        "partitionType": "default",
+        "blobCount": 1,
+        "blobs": [{"name": "part-00000.json.gz", "partitionValue": "default"}],
+    }
+    return _json(
+        {
+            **base,
+            "@odata.type": "#microsoft.graph.partners.billing.exportSuccessOperation",
+            "status": "succeeded",
+            "resourceLocation": manifest,
+        }
+    )
+
+
+def _sas(c: Context, operation_id: str) -> str:
+    digest = hashlib.sha256(f"{c.authority.credentials.client_secret}:{operation_id}".encode())
+    return f"sv=2023-11-03&sr=c&sp=r&sig={digest.hexdigest()[:32]}"
+
+
+async def blob(request: web.Request) -> web.Response:
+    c = ctx(request)
+    operation_id = request.match_info["operation"]
+    expected = dict(part.split("=", 1) for part in _sas(c, operation_id).split("&"))
+    if request.query.get("sig") != expected["sig"]:
+        return web.Response(
+            status=403, text="AuthenticationFailed: the SAS signature does not match"
+        )
+    op = c.engine.store.get("export", operation_id)
+    if op is None or request.match_info["name"] != "part-00000.json.gz":
+        return web.Response(status=404, text="BlobNotFound")
+    lines = "".join(json.dumps(line) + "\n" for line in op["lines"]).encode()
+    return web.Response(body=gzip.compress(lines), content_type="application/octet-stream")
+
+
+# webhooks --------------------------------------------------------------------------
+async def webhook_events(request: web.Request) -> web.Response:
+    return _json(list(WEBHOOK_EVENTS))
+
+
+async def register_webhook(request: web.Request) -> web.Response:
+    c = ctx(request)
+    replace = request.method == "PUT"
+    return _json(c.engine.register(await _body(request), c.now(), replace), 200 if replace else 201)
+
+
+async def get_registration(request: web.Request) -> web.Response:
+    registration = ctx(request).engine.registration()
+    if registration is None:
+        raise PcError(404, 800002, "No webhook registration for this tenant.")
+    return _json(registration)
+
+
+async def validation_event(request: web.Request) -> web.Response:
+    c = ctx(request)
+    return _json(c.engine.validation_event(c.now()))
+
+
+async def validation_result(request: web.Request) -> web.Response:
+    return _json(ctx(request).engine.validation_result(request.match_info["correlation"]))
+
+
+async def signing_certificate(request: web.Request) -> web.Response:
+    return web.Response(body=ctx(request).signing_cert_der, content_type="application/pkix-cert")
+
+
+# admin -----------------------------------------------------------------------------
+async def admin_state(request: web.Request) -> web.Response:
+    c = ctx(request)
+    stats = c.throttle.stats
+    return _json(
+        {
+            "now": rules.iso(c.now()),
+            "stats": stats.__dict__,
+            "counts": {
+                kind: c.engine.store.count(kind)
+                for kind in ("customer", "order", "subscription", "invoice")
+            },
+            "ledger": c.engine.store.ledger(),
+            "outbox": c.engine.store.outbox(),
+        }
+    )
+
+
+async def admin_faults(request: web.Request) -> web.Response:
+    c = ctx(request)
+    try:
+        c.throttle.faults.update(await request.json())
+    except (ValueError, TypeError) as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json(c.throttle.faults.__dict__)
+
+
+async def admin_event(request: web.Request) -> web.Response:
+    c = ctx(request)
+    body = await request.json()
+    try:
+        c.engine.simulate_event(str(body.get("eventName")), str(body.get("customerId")), c.now())
+    except PcError as exc:
+        return _json(exc.body(), exc.status)
+    return web.Response(status=204)
+
+
+BACKGROUND = web.AppKey("background", set)
+
+
+def build_app(context: Context) -> web.Application:
+    app = web.Application(middlewares=[api_middleware], client_max_size=MAX_BODY + 1)
+    app[CONTEXT] = context
+    app[BACKGROUND] = set()
+    t = "/{tenant}"
+    c = "/v1/customers/{customer}"
+    s = c + "/subscriptions/{subscription}"
+    app.add_routes(
+        [
+            web.get(t + "/v2.0/.well-known/openid-configuration", openid_configuration),
+            web.get(t + "/discovery/v2.0/keys", jwks),
+            web.post(t + "/oauth2/v2.0/token", token),
+            web.post("/v1/validations/address", validate_address),
+            web.head("/v1/domains/{domain}", domain_head),
+            web.post("/v1/customers", create_customer),
+            web.get("/v1/customers", list_customers),
+            web.get(c, get_customer),
+            web.get("/v1/agreements", agreement_metadata),
+            web.post(c + "/agreements", create_agreement),
+            web.get(c + "/agreements", list_agreements),
+            web.get("/v1/products", products),
+            web.get("/v1/products/{product}/skus", skus),
+            web.get("/v1/products/{product}/skus/{sku}/availabilities", availabilities),
+            web.post(c + "/carts", create_cart),
+            web.get(c + "/carts/{cart}", get_cart),
+            web.post(c + "/carts/{cart}/checkout", checkout),
+            web.get(c + "/orders", list_orders),
+            web.get(c + "/orders/{order}", get_order),
+            web.get(c + "/orders/{order}/provisioningstatus", provisioning_status),
+            web.get(c + "/subscriptions", list_subscriptions),
+            web.get(c + "/subscriptions/customTermEndDates", coterm_dates),
+            web.get(s, get_subscription),
+            web.patch(s, patch_subscription),
+            web.get(s + "/transitionEligibilities", eligibilities),
+            web.post(s + "/transitions", create_transition),
+            web.get(s + "/transitions", list_transitions),
+            web.get("/v1/auditrecords", audit_records),
+            web.get("/v1/invoices", list_invoices),
+            web.get("/v1/invoices/unbilled/lineitems", invoice_line_items),
+            web.get("/v1/invoices/{invoice}", get_invoice),
+            web.get("/v1/invoices/{invoice}/lineitems", invoice_line_items),
+            web.post("/v1.0/reports/partners/billing/reconciliation/billed/export", billed_export),
+            web.post(
+                "/v1.0/reports/partners/billing/reconciliation/unbilled/export", unbilled_export
+            ),
+            web.get("/v1.0/reports/partners/billing/operations/{operation}", export_operation),
+            web.get("/blobs/{operation}/{name}", blob),
+            web.get("/webhooks/v1/registration/events", webhook_events),
+            web.post("/webhooks/v1/registration", register_webhook),
+            web.put("/webhooks/v1/registration", register_webhook),
+            web.get("/webhooks/v1/registration", get_registration),
+            web.post("/webhooks/v1/registration/validationEvents", validation_event),
+            web.get("/webhooks/v1/registration/validationEvents/{correlation}", validation_result),
+            web.get(CERT_PATH, signing_certificate),
+            web.get("/_sandbox/state", admin_state),
+            web.post("/_sandbox/faults", admin_faults),
+            web.post("/_sandbox/events", admin_event),
+        ]
+    )
+    return app

@@ -1,0 +1,246 @@
+"""Running the sandbox: in-process for tests (a background thread with its own event loop)
+or as `python -m sandbox partner-center` (cli.py).
+
+A background loop performs time-based work as the clock moves, whether or not requests
+arrive: renewals at term end, expiries, billing cycles, monthly invoices and webhook
+deliveries and retries. Requests also catch up on due work before they are processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from sandbox.common.cli import LOOPBACK
+from sandbox.partner_center import certs
+from sandbox.partner_center.app import BACKGROUND, Context, build_app
+from sandbox.partner_center.auth import Authority, Credentials
+from sandbox.partner_center.delivery import CERT_PATH, Dispatcher
+from sandbox.partner_center.engine import WEBHOOK_EVENTS, Engine, EngineOptions
+from sandbox.partner_center.faults import Faults, Throttle
+from sandbox.partner_center.store import Store
+from shared.clock import Clock, SystemClock
+
+LOG = logging.getLogger(__name__)
+DEFAULT_CLIENT_ID = "5d0c8f44-5f5e-4c43-9f55-2a4f1f8d3c21"
+
+
+@dataclass
+class SandboxConfig:
+    data_dir: Path
+    port: int = 0
+    clock: Clock = field(default_factory=SystemClock)
+    faults: Faults = field(default_factory=Faults)
+    tenant_id: str | None = None
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str | None = None
+    renewal_processing: timedelta = timedelta(hours=1)
+    pre_renewal_lock: timedelta = timedelta(hours=24)
+    provisioning_delay: timedelta = timedelta(0)
+    subscription_updated_delay: timedelta = timedelta(0)
+    webhook_duplicate_rate: float = 0.0
+    webhook_url: str | None = None
+    export_retry_after_ms: int = 200
+    seed: int | None = None
+    tick_s: float = 0.05
+
+
+class PartnerCenterSandbox:
+    """One sandbox instance; `start()` returns its base URL."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.keys = certs.load_or_create(config.data_dir)
+        self.store = Store(config.data_dir / "partner-center.sqlite3")
+        self.credentials = self._credentials()
+        self.engine = Engine(
+            self.store,
+            EngineOptions(
+                partner_tenant_id=self.credentials.tenant_id,
+                renewal_processing=config.renewal_processing,
+                pre_renewal_lock=config.pre_renewal_lock,
+                provisioning_delay=config.provisioning_delay,
+                subscription_updated_delay=config.subscription_updated_delay,
+                webhook_duplicate_rate=config.webhook_duplicate_rate,
+                seed=config.seed,
+            ),
+        )
+        self.authority = Authority(self.keys.token_key, self.credentials)
+        self.throttle = Throttle(config.faults, seed=config.seed)
+        self.context = Context(
+            engine=self.engine,
+            authority=self.authority,
+            throttle=self.throttle,
+            clock=config.clock,
+            signing_cert_der=self.keys.signing_cert_der,
+            export_retry_after_ms=config.export_retry_after_ms,
+        )
+        self.base_url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._dispatcher: Dispatcher | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def ca_pem(self) -> Path:
+        return self.keys.ca_pem_path
+
+    @property
+    def authority_url(self) -> str:
+        return f"{self.base_url}/{self.credentials.tenant_id}"
+
+    @property
+    def certificate_url(self) -> str:
+        return f"{self.base_url}{CERT_PATH}"
+
+    def _credentials(self) -> Credentials:
+        stored = self.store.meta("credentials")
+        if stored is not None:
+            values = json.loads(stored)
+        else:
+            values = {
+                "tenant_id": self.config.tenant_id or str(uuid.uuid4()),
+                "client_id": self.config.client_id,
+                "client_secret": self.config.client_secret or secrets.token_urlsafe(24),
+                "refresh_token": secrets.token_urlsafe(32),
+            }
+            self.store.set_meta("credentials", json.dumps(values))
+        if self.config.client_secret:
+            values["client_secret"] = self.config.client_secret
+        return Credentials(**values)
+
+    # async lifecycle ---------------------------------------------------------------
+    async def start_async(self) -> str:
+        self._wake = asyncio.Event()
+        self.engine.on_event = self._wake.set
+        app = build_app(self.context)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, LOOPBACK, self.config.port, ssl_context=self.keys.ssl_context
+        )
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"https://{LOOPBACK}:{port}"
+        self.context.origin = self.base_url
+        self.authority.discovery(self.base_url)
+        self.engine.base_url = self.base_url
+        self._session = aiohttp.ClientSession()
+        self._dispatcher = Dispatcher(self.engine, self.keys.signing_key, self.certificate_url)
+        if self.config.webhook_url:
+            self._register_default_webhook(self.config.webhook_url)
+        self._write_connection_file()
+        self._ticker = asyncio.ensure_future(self._tick_forever())
+        return self.base_url
+
+    async def stop_async(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._runner is not None:
+            for task in self._runner.app[BACKGROUND]:
+                task.cancel()
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        self.store.close()
+
+    async def tick(self) -> None:
+        """Do the work the clock has made due, then deliver due webhooks."""
+        now = self.config.clock.now()
+        self.engine.advance(now)
+        if self._dispatcher is not None and self._session is not None:
+            await self._dispatcher.deliver_due(self._session, now)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # the loop must survive a bad tick; the next one retries
+                LOG.exception("partner-center sandbox tick failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.tick_s)
+
+    def _register_default_webhook(self, url: str) -> None:
+        self.engine.store.set_meta(
+            "webhook-registration",
+            json.dumps(
+                {
+                    "SubscriberId": self.credentials.tenant_id,
+                    "WebhookUrl": url,
+                    "WebhookEvents": list(WEBHOOK_EVENTS),
+                    "SignatureTokenToMsSignatureHeader": False,
+                    "LastModifiedTimestamp": None,
+                }
+            ),
+        )
+
+    def _write_connection_file(self) -> None:
+        """What a client started later needs: URLs, credentials, the CA to trust."""
+        info = {
+            "baseUrl": self.base_url,
+            "authority": self.authority_url,
+            "tenantId": self.credentials.tenant_id,
+            "clientId": self.credentials.client_id,
+            "clientSecret": self.credentials.client_secret,
+            "refreshToken": self.credentials.refresh_token,
+            "caBundle": str(self.ca_pem),
+            "certificateUrl": self.certificate_url,
+        }
+        path = self.config.data_dir / "connection.json"
+        path.write_text(json.dumps(info, indent=2))
+        path.chmod(0o600)
+
+    # in-process (tests) -------------------------------------------------------------
+    def start(self) -> str:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop_async())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="partner-center-sandbox", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        return self.base_url
+
+    def process_now(self) -> None:
+        """Run one tick on the sandbox's loop and wait for it (after advancing a clock)."""
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(self.tick(), self._loop).result(timeout=30)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=30)
+            self._loop = None

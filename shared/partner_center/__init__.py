@@ -1,0 +1,23 @@
+"""Partner Center: the client cspflow's activities use, and webhook verification."""
+
+from shared.partner_center.client import PartnerCenterClient
+from shared.partner_center.errors import (
+    AuthError,
+    BusinessError,
+    DomainUnavailableError,
+    NotFoundError,
+    PartnerCenterError,
+    RetryableError,
+)
+from shared.partner_center.ids import request_id_for
+
+__all__ = [
+    "AuthError",
+    "BusinessError",
+    "DomainUnavailableError",
+    "NotFoundError",
+    "PartnerCenterClient",
+    "PartnerCenterError",
+    "RetryableError",
+    "request_id_for",
+]

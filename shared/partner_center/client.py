@@ -1,0 +1,608 @@
+"""The Partner Center client cspflow's activities use.
+
+Every write takes a `request_id` (see ids.request_id_for) sent as `MS-RequestId`, so a
+retried activity repeats the same operation instead of creating a second one. Reads use a
+fresh id per call. Base URLs, the authority and the CA to trust come from Settings, so the
+same code talks to the local sandbox and to Microsoft.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import requests
+
+from shared.config import Settings
+from shared.partner_center.auth import TokenProvider, TrustingSession
+from shared.partner_center.errors import (
+    BusinessError,
+    DomainUnavailableError,
+    NotFoundError,
+    RetryableError,
+)
+from shared.partner_center.models import (
+    Agreement,
+    Availability,
+    Cart,
+    CartLine,
+    CheckoutResult,
+    Contact,
+    CotermDate,
+    CreatedCustomer,
+    Customer,
+    Invoice,
+    NewCustomer,
+    NextTermInstructions,
+    Order,
+    Product,
+    ProvisioningStatus,
+    ReconLineItem,
+    Sku,
+    Subscription,
+    Transition,
+    TransitionEligibility,
+    TransitionRequest,
+    ValidationEventStatus,
+    WebhookRegistration,
+)
+from shared.partner_center.transport import Reply, RetryPolicy, Sleeper, Transport, retry_after_s
+
+Json = dict[str, Any]
+MCA = "MicrosoftCustomerAgreement"
+
+
+class PartnerCenterClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        graph_base_url: str,
+        tokens: TokenProvider,
+        session: requests.Session,
+        timeout_s: float = 30.0,
+        scope: str = "https://api.partnercenter.microsoft.com/.default",
+        user_scope: str = "https://api.partnercenter.microsoft.com/user_impersonation",
+        graph_scope: str = "https://graph.microsoft.com/.default",
+        policy: RetryPolicy | None = None,
+        sleep: Sleeper | None = None,
+        max_polls: int = 60,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._graph = graph_base_url.rstrip("/")
+        self._tokens = tokens
+        self._scope = scope
+        self._user_scope = user_scope
+        self._graph_scope = graph_scope
+        self._session = session
+        self._max_polls = max_polls
+        self.transport = Transport(session, timeout_s, policy or RetryPolicy())
+        if sleep is not None:
+            self.transport.sleep = sleep
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> PartnerCenterClient:
+        session = TrustingSession(settings.partner_center_ca_bundle)
+        tokens = TokenProvider(
+            authority=str(settings.partner_center_authority),
+            tenant_id=settings.partner_center_tenant_id,
+            client_id=settings.partner_center_client_id,
+            client_secret=settings.partner_center_client_secret.get_secret_value(),
+            refresh_token=settings.partner_center_refresh_token.get_secret_value(),
+            session=session,
+            timeout_s=settings.partner_center_timeout_s,
+        )
+        return cls(
+            base_url=str(settings.partner_center_base_url),
+            graph_base_url=str(settings.partner_center_graph_base_url),
+            tokens=tokens,
+            session=session,
+            timeout_s=settings.partner_center_timeout_s,
+            scope=settings.partner_center_scope,
+            user_scope=settings.partner_center_user_scope,
+            graph_scope=settings.partner_center_graph_scope,
+            **overrides,
+        )
+
+    # plumbing --------------------------------------------------------------------------
+    def _app(self) -> str:
+        return self._tokens.app_token(self._scope)
+
+    def _user(self) -> str:
+        return self._tokens.user_token(self._user_scope)
+
+    def _graph_token(self) -> str:
+        return self._tokens.app_token(self._graph_scope)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        request_id: str | None = None,
+        user: bool = False,
+        headers: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (200, 201, 202, 204),
+    ) -> Reply:
+        if method != "GET" and method != "HEAD" and not request_id:
+            raise ValueError("every write needs a request_id derived from the workflow step")
+        return self.transport.call(
+            method,
+            f"{self._base}/v1{path}" if not path.startswith("/webhooks/") else self._base + path,
+            self._user if user else self._app,
+            body=body,
+            request_id=request_id,
+            headers=headers,
+            ok=ok,
+        )
+
+    def _get(self, path: str, *, user: bool = False) -> Any:
+        return self._call("GET", path, user=user).body
+
+    def _items(self, path: str, *, user: bool = False) -> list[Json]:
+        body = self._get(path, user=user)
+        return list(body.get("items", [])) if isinstance(body, dict) else []
+
+    def _seek(self, path: str) -> Iterator[Json]:
+        """Seek paging: follow links.next sending every header it lists (S-INVLI, S-SDKCONF)."""
+        reply = self._call("GET", path)
+        while True:
+            body = reply.body
+            yield from body.get("items", [])
+            following = body.get("links", {}).get("next")
+            if not following:
+                return
+            headers = {h["key"]: h["value"] for h in following.get("headers", [])}
+            uri = following["uri"]
+            reply = self._call("GET", uri if uri.startswith("/") else "/" + uri, headers=headers)
+
+    # customers -------------------------------------------------------------------------
+    def domain_available(self, domain: str) -> bool:
+        """HEAD /v1/domains/{domain}: 200 means taken, 404 available (S-DOMAIN)."""
+        try:
+            self._call("HEAD", f"/domains/{quote(domain)}", ok=(200,))
+        except NotFoundError:
+            return True
+        return False
+
+    def validate_address(self, address: Json) -> str:
+        reply = self._call(
+            "POST", "/validations/address", body=address, request_id=str(uuid.uuid4())
+        )
+        return str(reply.body.get("status", ""))
+
+    def create_customer(self, new: NewCustomer, *, request_id: str) -> CreatedCustomer:
+        """Create the customer tenant; the domain is checked first (S-DOMAIN, S-CUST).
+
+        A retry with the same request_id replays the first answer, so a customer created
+        by a lost attempt is returned rather than refused as a taken domain.
+        """
+        body = {
+            "enableGDAPByDefault": False,
+            "companyProfile": {
+                "domain": new.domain,
+                **(
+                    {"organizationRegistrationNumber": new.organization_registration_number}
+                    if new.organization_registration_number
+                    else {}
+                ),
+            },
+            "billingProfile": {
+                "culture": new.culture,
+                "email": new.email,
+                "language": new.language,
+                "companyName": new.company_name,
+                "defaultAddress": new.address.model_dump(by_alias=True),
+            },
+        }
+        try:
+            reply = self._call("POST", "/customers", body=body, request_id=request_id)
+        except BusinessError as exc:
+            if exc.status == 409 and not self.domain_available(new.domain):
+                raise DomainUnavailableError(new.domain) from exc
+            raise
+        created = reply.body
+        credentials = created.get("userCredentials") or {}
+        return CreatedCustomer(
+            customer=Customer.from_json(created),
+            admin_user_name=str(credentials.get("userName", "")),
+            admin_password=str(credentials.get("password", "")),
+        )
+
+    def get_customer(self, customer_id: str) -> Customer:
+        return Customer.from_json(self._get(f"/customers/{customer_id}"))
+
+    def list_customers(self, page_size: int = 100) -> Iterator[Customer]:
+        for item in self._seek(f"/customers?size={page_size}"):
+            yield Customer.from_json(item)
+
+    # Microsoft Customer Agreement (app+user only, S-MCA) ------------------------------
+    def mca_template_id(self) -> str:
+        items = self._items(f"/agreements?agreementType={MCA}", user=True)
+        if not items:
+            raise RetryableError("Partner Center returned no MCA template")
+        return str(items[0]["templateId"])
+
+    def attest_mca(
+        self, customer_id: str, contact: Contact, date_agreed: datetime, *, request_id: str
+    ) -> Agreement:
+        body = {
+            "primaryContact": contact.model_dump(by_alias=True, exclude_none=True),
+            "templateId": self.mca_template_id(),
+            "dateAgreed": date_agreed.isoformat(),
+            "type": MCA,
+        }
+        reply = self._call(
+            "POST",
+            f"/customers/{customer_id}/agreements",
+            body=body,
+            request_id=request_id,
+            user=True,
+        )
+        return Agreement.model_validate(reply.body)
+
+    def mca_attestations(self, customer_id: str) -> list[Agreement]:
+        items = self._items(f"/customers/{customer_id}/agreements?agreementType={MCA}", user=True)
+        return [Agreement.model_validate(i) for i in items]
+
+    # catalog ---------------------------------------------------------------------------
+    def list_products(self, country: str) -> list[Product]:
+        items = self._items(f"/products?country={country}&targetView=OnlineServices")
+        return [Product.model_validate(i) for i in items]
+
+    def list_skus(self, product_id: str, country: str) -> list[Sku]:
+        return [
+            Sku.model_validate(i)
+            for i in self._items(f"/products/{product_id}/skus?country={country}")
+        ]
+
+    def list_availabilities(self, product_id: str, sku_id: str, country: str) -> list[Availability]:
+        path = f"/products/{product_id}/skus/{sku_id}/availabilities?country={country}"
+        return [Availability.model_validate(i) for i in self._items(path)]
+
+    def catalog_item_id(self, product_id: str, sku_id: str, country: str, term: str) -> str:
+        """The current catalogItemId for a product/SKU and term; it can change over time,
+        so read it just before a purchase (S-PRODUCTS)."""
+        for availability in self.list_availabilities(product_id, sku_id, country):
+            if any(t.duration == term for t in availability.terms):
+                return availability.catalog_item_id
+        raise BusinessError(404, "400019", f"no {term} availability for {product_id}:{sku_id}", "")
+
+    # carts and orders ------------------------------------------------------------------
+    def create_cart(self, customer_id: str, lines: list[CartLine], *, request_id: str) -> Cart:
+        body = {
+            "lineItems": [
+                {"id": i, **line.model_dump(mode="json", by_alias=True, exclude_none=True)}
+                for i, line in enumerate(lines)
+            ]
+        }
+        reply = self._call(
+            "POST", f"/customers/{customer_id}/carts", body=body, request_id=request_id
+        )
+        return Cart.model_validate(reply.body)
+
+    def checkout(self, customer_id: str, cart_id: str, *, request_id: str) -> CheckoutResult:
+        reply = self._call(
+            "POST", f"/customers/{customer_id}/carts/{cart_id}/checkout", request_id=request_id
+        )
+        return CheckoutResult.model_validate(reply.body)
+
+    def list_orders(self, customer_id: str) -> list[Order]:
+        return [Order.model_validate(i) for i in self._items(f"/customers/{customer_id}/orders")]
+
+    def get_order(self, customer_id: str, order_id: str) -> Order:
+        return Order.model_validate(self._get(f"/customers/{customer_id}/orders/{order_id}"))
+
+    def order_provisioning_status(
+        self, customer_id: str, order_id: str
+    ) -> list[ProvisioningStatus]:
+        path = f"/customers/{customer_id}/orders/{order_id}/provisioningstatus"
+        return [ProvisioningStatus.model_validate(i) for i in self._items(path, user=True)]
+
+    # subscriptions ---------------------------------------------------------------------
+    def list_subscriptions(
+        self, customer_id: str, order_id: str | None = None
+    ) -> list[Subscription]:
+        query = f"?order_id={order_id}" if order_id else ""
+        items = self._items(f"/customers/{customer_id}/subscriptions{query}")
+        return [Subscription.from_json(i) for i in items]
+
+    def get_subscription(self, customer_id: str, subscription_id: str) -> Subscription:
+        return Subscription.from_json(self._raw_subscription(customer_id, subscription_id))
+
+    def _raw_subscription(self, customer_id: str, subscription_id: str) -> Json:
+        body = self._get(f"/customers/{customer_id}/subscriptions/{subscription_id}")
+        if not isinstance(body, dict):
+            raise RetryableError("Partner Center returned a subscription that is not an object")
+        return body
+
+    def set_quantity(
+        self, customer_id: str, subscription_id: str, quantity: int, *, request_id: str
+    ) -> Subscription:
+        """Seats up, or down inside the 7-day window (else BusinessError 800090)."""
+        return self._patch(
+            customer_id,
+            subscription_id,
+            {"quantity": quantity},
+            lambda s: s.quantity == quantity,
+            request_id,
+        )
+
+    def set_auto_renew(
+        self, customer_id: str, subscription_id: str, enabled: bool, *, request_id: str
+    ) -> Subscription:
+        return self._patch(
+            customer_id,
+            subscription_id,
+            {"autoRenewEnabled": enabled},
+            lambda s: s.auto_renew_enabled == enabled,
+            request_id,
+        )
+
+    def suspend(self, customer_id: str, subscription_id: str, *, request_id: str) -> Subscription:
+        """Suspension turns auto-renew off; NCE keeps billing the partner (S-MANAGE)."""
+        return self._patch(
+            customer_id,
+            subscription_id,
+            {"status": "suspended"},
+            lambda s: s.status == "suspended",
+            request_id,
+        )
+
+    def reactivate(
+        self, customer_id: str, subscription_id: str, *, auto_renew: bool, request_id: str
+    ) -> Subscription:
+        """Reactivate; send autoRenewEnabled too, since suspension turned it off (S-MANAGE)."""
+        return self._patch(
+            customer_id,
+            subscription_id,
+            {"status": "active", "autoRenewEnabled": auto_renew},
+            lambda s: s.status == "active",
+            request_id,
+        )
+
+    def cancel(self, customer_id: str, subscription_id: str, *, request_id: str) -> Subscription:
+        """Cancel inside the cancellation window (after it, BusinessError)."""
+        return self._patch(
+            customer_id,
+            subscription_id,
+            {"status": "deleted"},
+            lambda s: s.status == "deleted",
+            request_id,
+        )
+
+    def schedule_next_term(
+        self,
+        customer_id: str,
+        subscription_id: str,
+        instructions: NextTermInstructions | None,
+        *,
+        request_id: str,
+    ) -> Subscription:
+        """Set (or with None, clear) the changes Partner Center applies at renewal.
+
+        Clearing by sending null in a full PATCH is the sandbox's and this client's
+        reading; Microsoft documents only that omitting the field deletes it (S-UPD).
+        """
+        value = (
+            None
+            if instructions is None
+            else instructions.model_dump(mode="json", by_alias=True, exclude_none=True)
+        )
+        changes: Json = {"scheduledNextTermInstructions": value}
+        if instructions is not None:
+            changes["autoRenewEnabled"] = True  # required by S-SCHED
+        return self._patch(
+            customer_id,
+            subscription_id,
+            changes,
+            lambda s: (s.scheduled_next_term_instructions is None) == (instructions is None),
+            request_id,
+        )
+
+    def _patch(
+        self,
+        customer_id: str,
+        subscription_id: str,
+        changes: Json,
+        applied: Callable[[Subscription], bool],
+        request_id: str,
+    ) -> Subscription:
+        """PATCH the full resource as read, with only `changes` altered (S-UPD: a partial
+        body silently resets autoRenewEnabled and scheduled instructions)."""
+        current = self._raw_subscription(customer_id, subscription_id)
+        etag = current.get("attributes", {}).get("etag")
+        path = f"/customers/{customer_id}/subscriptions/{subscription_id}"
+        reply = self._call(
+            "PATCH",
+            path,
+            body={**current, **changes},
+            request_id=request_id,
+            headers={"If-Match": etag} if etag else None,
+        )
+        if reply.status != 202:
+            return Subscription.from_json(reply.body)
+        # Slow PATCH: 202 + Location; poll the subscription until the change shows (S-QTY).
+        location = reply.headers.get("Location") or f"/v1{path}"
+        wait = retry_after_s(reply.headers) or 1.0
+        for _ in range(self._max_polls):
+            self.transport.sleep(wait)
+            polled = self.transport.call("GET", urljoin(self._base + "/", location), self._app)
+            subscription = Subscription.from_json(polled.body)
+            if applied(subscription):
+                return subscription
+            wait = retry_after_s(polled.headers) or wait
+        raise RetryableError(f"PATCH {path} accepted but not applied after {self._max_polls} polls")
+
+    def custom_term_end_dates(
+        self,
+        customer_id: str,
+        term_duration: str,
+        *,
+        term_start: datetime | None = None,
+        target_subscription_id: str | None = None,
+    ) -> list[CotermDate]:
+        query = f"term_duration={term_duration}"
+        if term_start is not None:
+            query += f"&term_start_date={quote(term_start.isoformat())}"
+        if target_subscription_id:
+            query += f"&target_coterm_subscription_id={target_subscription_id}"
+        items = self._items(f"/customers/{customer_id}/subscriptions/customTermEndDates?{query}")
+        return [CotermDate.model_validate(i) for i in items]
+
+    # upgrades --------------------------------------------------------------------------
+    def transition_eligibilities(
+        self, customer_id: str, subscription_id: str, eligibility_type: str = "immediate"
+    ) -> list[TransitionEligibility]:
+        path = (
+            f"/customers/{customer_id}/subscriptions/{subscription_id}"
+            f"/transitionEligibilities?eligibilityType={eligibility_type}"
+        )
+        return [TransitionEligibility.model_validate(i) for i in self._items(path)]
+
+    def transition(
+        self,
+        customer_id: str,
+        subscription_id: str,
+        change: TransitionRequest,
+        *,
+        request_id: str,
+    ) -> Transition:
+        """Upgrade now (midterm). Only eligible targets are accepted; check
+        transition_eligibilities first to decide without a failed write."""
+        source = self.get_subscription(customer_id, subscription_id)
+        body = {
+            "fromCatalogItemId": source.offer_id,
+            "fromSubscriptionId": subscription_id,
+            "termDuration": source.term_duration,
+            "billingCycle": source.billing_cycle,
+            **change.model_dump(by_alias=True, exclude_none=True),
+        }
+        path = f"/customers/{customer_id}/subscriptions/{subscription_id}/transitions"
+        reply = self._call("POST", path, body=body, request_id=request_id)
+        return Transition.model_validate(reply.body)
+
+    def transitions(
+        self, customer_id: str, subscription_id: str, operation_id: str | None = None
+    ) -> list[Transition]:
+        query = f"?operationId={operation_id}" if operation_id else ""
+        path = f"/customers/{customer_id}/subscriptions/{subscription_id}/transitions{query}"
+        return [Transition.model_validate(i) for i in self._items(path)]
+
+    # audit -----------------------------------------------------------------------------
+    def audit_records(
+        self, start: datetime, end: datetime | None = None, page_size: int = 50
+    ) -> Iterator[Json]:
+        """Microsoft's suggested change feed (S-THR): what happened in the window."""
+        query = f"startDate={quote(start.isoformat())}&size={page_size}"
+        if end is not None:
+            query += f"&endDate={quote(end.isoformat())}"
+        yield from self._seek(f"/auditrecords?{query}")
+
+    # invoices and reconciliation --------------------------------------------------------
+    def list_invoices(self) -> list[Invoice]:
+        return [Invoice.model_validate(i) for i in self._items("/invoices")]
+
+    def billed_reconciliation(self, invoice_id: str) -> list[ReconLineItem]:
+        """Billed NCE line items of one invoice: the v2 export on Microsoft Graph
+        (S-RECONV2, S-GRAPH-BILLED): 202 + Location, poll, manifest, gzip JSON Lines blobs."""
+        return self._export(
+            "/v1.0/reports/partners/billing/reconciliation/billed/export",
+            {"invoiceId": invoice_id, "attributeSet": "full"},
+            invoice_id,
+        )
+
+    def unbilled_reconciliation(
+        self, currency: str, period: str = "current"
+    ) -> list[ReconLineItem]:
+        if period not in ("current", "last"):
+            raise ValueError("period is current or last")
+        return self._export(
+            "/v1.0/reports/partners/billing/reconciliation/unbilled/export",
+            {"billingPeriod": period, "currencyCode": currency, "attributeSet": "full"},
+            "",
+        )
+
+    def _export(self, path: str, body: Json, invoice_id: str) -> list[ReconLineItem]:
+        # An export request starts a read-only job; a new id each time is harmless.
+        started = self.transport.call(
+            "POST", self._graph + path, self._graph_token, body=body, ok=(202,)
+        )
+        location = started.headers.get("Location")
+        if not location:
+            raise RetryableError("the export answered 202 without a Location")
+        wait = retry_after_s(started.headers) or 1.0
+        for _ in range(self._max_polls):
+            self.transport.sleep(wait)
+            polled = self.transport.call("GET", location, self._graph_token)
+            status = polled.body.get("status")
+            if status == "succeeded":
+                return self._download(polled.body["resourceLocation"], invoice_id)
+            if status == "failed":
+                error = polled.body.get("error") or {}
+                if str(error.get("code")) == "5000":  # no reconciliation data (S-TECHCOMM-V2)
+                    return []
+                raise BusinessError(
+                    400, str(error.get("code", "")), str(error.get("message", "")), ""
+                )
+            wait = retry_after_s(polled.headers) or wait
+        raise RetryableError(f"export {location} did not finish after {self._max_polls} polls")
+
+    def _download(self, manifest: Json, invoice_id: str) -> list[ReconLineItem]:
+        if manifest.get("dataFormat") != "compressedJSONLines":
+            raise RetryableError(f"unexpected export format {manifest.get('dataFormat')!r}")
+        lines: list[ReconLineItem] = []
+        for blob in manifest.get("blobs", []):
+            # The blob URL is {rootDirectory}/{blobName}?{sasToken} (partner-center.md 5.2,
+            # unconfirmed composition; Microsoft's recon samples build it this way).
+            url = f"{manifest['rootDirectory']}/{blob['name']}?{manifest['sasToken']}"
+            try:
+                resp = self._session.get(url, timeout=self.transport.timeout_s)
+            except requests.RequestException as exc:
+                raise RetryableError(f"blob download failed: {exc}") from exc
+            if resp.status_code != 200:
+                raise RetryableError(f"blob download answered {resp.status_code}", resp.status_code)
+            for text in gzip.decompress(resp.content).decode("utf-8").splitlines():
+                if text.strip():
+                    row = json.loads(text, parse_float=Decimal)
+                    row.setdefault("invoiceNumber", invoice_id)
+                    lines.append(ReconLineItem.model_validate(row))
+        return lines
+
+    # webhooks --------------------------------------------------------------------------
+    def webhook_events(self) -> list[str]:
+        return [str(e) for e in self._get("/webhooks/v1/registration/events")]
+
+    def register_webhook(
+        self, url: str, events: list[str], *, request_id: str, update: bool = False
+    ) -> WebhookRegistration:
+        reply = self._call(
+            "PUT" if update else "POST",
+            "/webhooks/v1/registration",
+            body={"WebhookUrl": url, "WebhookEvents": events},
+            request_id=request_id,
+        )
+        return WebhookRegistration.model_validate(reply.body)
+
+    def webhook_registration(self) -> WebhookRegistration | None:
+        try:
+            return WebhookRegistration.model_validate(self._get("/webhooks/v1/registration"))
+        except NotFoundError:
+            return None
+
+    def send_test_event(self, *, request_id: str) -> str:
+        reply = self._call(
+            "POST", "/webhooks/v1/registration/validationEvents", request_id=request_id
+        )
+        return str(reply.body["correlationId"])
+
+    def test_event_status(self, correlation_id: str) -> ValidationEventStatus:
+        body = self._get(f"/webhooks/v1/registration/validationEvents/{correlation_id}")
+        return ValidationEventStatus.model_validate(body)

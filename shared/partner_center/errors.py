@@ -1,0 +1,62 @@
+"""What can go wrong talking to Partner Center, split by what the caller should do.
+
+- `RetryableError`: technical and transient (5xx, timeouts, connection errors, throttling
+  or renewal processing that outlasted the client's own patience). Activities let it
+  propagate so the Durable retry policy tries again, with the same `MS-RequestId`.
+- `BusinessError`: Partner Center refused the request (4xx) with its error code; retrying
+  the same request cannot succeed. Workflows branch on `code`.
+- `AuthError`: the token could not be obtained or was rejected.
+"""
+
+from __future__ import annotations
+
+
+class PartnerCenterError(Exception):
+    """Base class of every error the Partner Center client raises."""
+
+
+class RetryableError(PartnerCenterError):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(PartnerCenterError):
+    pass
+
+
+class BusinessError(PartnerCenterError):
+    """A 4xx answer. `code` is Microsoft's error code as a string (e.g. "800090")."""
+
+    def __init__(self, status: int, code: str, description: str, request_id: str) -> None:
+        super().__init__(f"Partner Center {status} {code}: {description}")
+        self.status = status
+        self.code = code
+        self.description = description
+        self.request_id = request_id
+
+
+class NotFoundError(BusinessError):
+    pass
+
+
+class DomainUnavailableError(PartnerCenterError):
+    def __init__(self, domain: str) -> None:
+        super().__init__(f"the domain {domain} is already taken")
+        self.domain = domain
+
+
+# Microsoft's codes that callers branch on (partner-center.md 1.6).
+QUANTITY_SUSPENDED = "2001"
+QUANTITY_OUT_OF_RANGE = "2002"
+SUBSCRIPTION_DELETED = "2011"
+ETAG_STALE = "2055"
+MCA_MISSING = "13605"
+SUBSCRIPTION_NOT_FOUND = "20003"
+AVAILABILITY_NOT_FOUND = "400019"
+AGREEMENT_EXISTS = "600061"
+INVALID_INPUT = "800002"
+CART_OR_ORDER_PROCESSING = ("800060", "800064")
+NOT_READY_RENEWING = "800082"
+CANNOT_DECREASE = "800090"
+PENDING_OPERATION = "900278"

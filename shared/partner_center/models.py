@@ -1,0 +1,348 @@
+"""Typed views of the Partner Center resources cspflow uses (field names as Microsoft's
+camelCase JSON; partner-center.md section 2). Unknown fields are ignored, so new fields
+Microsoft adds never break a read. Amounts are Decimal (parsed from JSON as Decimal),
+times UTC-aware."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+TermDuration = Literal["P1M", "P1Y", "P3Y"]
+BillingCycle = Literal["monthly", "annual", "triennial"]
+
+
+class PcModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+
+class Address(PcModel):
+    first_name: str
+    last_name: str
+    address_line1: str = Field(alias="addressLine1")
+    city: str
+    state: str = ""
+    postal_code: str
+    country: str = Field(min_length=2, max_length=2)
+    phone_number: str = ""
+
+
+class NewCustomer(PcModel):
+    """What cspflow knows when it creates a customer (S-CUST required fields)."""
+
+    domain_prefix: str = Field(pattern=r"^[a-z0-9]{1,27}$")
+    company_name: str = Field(min_length=1)
+    email: str = Field(min_length=3)
+    culture: str = "en-US"
+    language: str = Field(default="en", min_length=2, max_length=2)
+    address: Address
+    organization_registration_number: str | None = None
+
+    @property
+    def domain(self) -> str:
+        return f"{self.domain_prefix}.onmicrosoft.com"
+
+
+class Customer(PcModel):
+    id: str
+    domain: str
+    company_name: str
+    relationship_to_partner: str = ""
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Customer:
+        profile = body.get("companyProfile", {})
+        return cls(
+            id=body["id"],
+            domain=profile.get("domain", ""),
+            company_name=profile.get("companyName")
+            or body.get("billingProfile", {}).get("companyName", ""),
+            relationship_to_partner=body.get("relationshipToPartner", ""),
+        )
+
+
+class CreatedCustomer(PcModel):
+    customer: Customer
+    admin_user_name: str
+    # Shown once by Partner Center (S-CUST); the caller hands it on and never stores it.
+    admin_password: str = Field(repr=False)
+
+
+class Contact(PcModel):
+    first_name: str
+    last_name: str
+    email: str
+    phone_number: str | None = None
+
+
+class Agreement(PcModel):
+    template_id: str
+    type: str
+    date_agreed: AwareDatetime
+    primary_contact: Contact
+    user_id: str | None = None
+
+
+class CatalogTerm(PcModel):
+    duration: TermDuration
+    billing_cycles: tuple[str, ...] = ()
+
+
+class Availability(PcModel):
+    id: str
+    product_id: str
+    sku_id: str
+    catalog_item_id: str
+    terms: tuple[CatalogTerm, ...] = ()
+
+
+class Product(PcModel):
+    id: str
+    title: str
+
+
+class Sku(PcModel):
+    id: str
+    product_id: str
+    title: str
+    minimum_quantity: int = 1
+    maximum_quantity: int = 0
+
+
+class CartLine(PcModel):
+    catalog_item_id: str
+    quantity: int = Field(ge=1)
+    term_duration: TermDuration
+    billing_cycle: BillingCycle
+    custom_term_end_date: datetime | None = None
+    friendly_name: str | None = None
+
+
+class Pricing(PcModel):
+    list_price: Decimal = Decimal(0)
+    price: Decimal = Decimal(0)
+    extended_price: Decimal = Decimal(0)
+
+
+class CartLineItem(PcModel):
+    id: int
+    catalog_item_id: str
+    quantity: int
+    term_duration: str
+    billing_cycle: str
+    currency_code: str = ""
+    pricing: Pricing | None = None
+
+
+class Cart(PcModel):
+    id: str
+    status: str
+    expiration_timestamp: AwareDatetime | None = None
+    line_items: tuple[CartLineItem, ...]
+
+
+class OrderLineItem(PcModel):
+    line_item_number: int
+    offer_id: str
+    subscription_id: str | None = None
+    quantity: int
+    term_duration: str = ""
+
+
+class Order(PcModel):
+    id: str
+    reference_customer_id: str
+    status: str
+    creation_date: AwareDatetime
+    line_items: tuple[OrderLineItem, ...]
+    currency_code: str = ""
+    total_price: Decimal = Decimal(0)
+
+
+class OrderError(PcModel):
+    order_group_id: str = ""
+    code: str | int = ""
+    description: str = ""
+
+
+class CheckoutResult(PcModel):
+    orders: tuple[Order, ...]
+    order_errors: tuple[OrderError, ...] = ()
+
+
+class ProvisioningStatus(PcModel):
+    line_item_number: int
+    status: str
+    subscription_id: str | None = None
+
+
+class RefundableDetail(PcModel):
+    quantity: int
+    allowed_until_date_time: AwareDatetime
+
+
+class RefundableQuantity(PcModel):
+    total_quantity: int = 0
+    details: tuple[RefundableDetail, ...] = ()
+
+
+class ScheduledProduct(PcModel):
+    product_id: str
+    sku_id: str
+    availability_id: str
+    billing_cycle: str
+    term_duration: TermDuration
+    promotion_id: str | None = None
+
+
+class NextTermInstructions(PcModel):
+    """`scheduledNextTermInstructions`: applied by Partner Center at renewal (S-SCHED)."""
+
+    product: ScheduledProduct
+    quantity: int = Field(ge=1)
+    custom_term_end_date: datetime | None = None
+
+
+class Subscription(PcModel):
+    id: str
+    offer_id: str
+    offer_name: str = ""
+    friendly_name: str = ""
+    quantity: int
+    status: Literal["none", "active", "pending", "suspended", "expired", "disabled", "deleted"]
+    auto_renew_enabled: bool
+    billing_cycle: str
+    term_duration: str
+    effective_start_date: AwareDatetime
+    commitment_end_date: AwareDatetime
+    commitment_end_date_time: AwareDatetime | None = None
+    cancellation_allowed_until_date: AwareDatetime | None = None
+    refundable_quantity: RefundableQuantity | None = None
+    scheduled_next_term_instructions: NextTermInstructions | None = None
+    order_id: str = ""
+    etag: str = Field(default="", validation_alias=AliasChoices("etag"))
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Subscription:
+        return cls.model_validate({**body, "etag": body.get("attributes", {}).get("etag", "")})
+
+
+class Eligibility(PcModel):
+    is_eligible: bool
+    transition_type: str = ""
+    errors: tuple[dict[str, Any], ...] = ()
+
+
+class DestinationEligibility(PcModel):
+    is_eligible: bool
+    subscription_id: str
+    errors: tuple[dict[str, Any], ...] = ()
+
+
+class TransitionEligibility(PcModel):
+    catalog_item_id: str
+    title: str = ""
+    quantity: int = 0
+    eligibilities: tuple[Eligibility, ...] = ()
+    subscription_eligibilities: tuple[DestinationEligibility, ...] = ()
+
+    @property
+    def eligible(self) -> bool:
+        return any(e.is_eligible for e in self.eligibilities)
+
+
+class TransitionRequest(PcModel):
+    to_catalog_item_id: str
+    quantity: int = Field(ge=1)
+    transition_type: Literal["transition_only", "transition_with_license_transfer"] = (
+        "transition_only"
+    )
+    to_subscription_id: str | None = None
+
+
+class TransitionEvent(PcModel):
+    name: str
+    status: str
+    timestamp: AwareDatetime | None = None
+
+
+class Transition(PcModel):
+    operation_id: str | None = None
+    from_subscription_id: str = ""
+    to_subscription_id: str | None = None
+    to_catalog_item_id: str
+    quantity: int
+    transition_type: str
+    status: str = ""
+    events: tuple[TransitionEvent, ...] = Field(
+        default=(), validation_alias=AliasChoices("events", "Events")
+    )
+
+
+class CotermDate(PcModel):
+    allowed_custom_term_end_date_type: str
+    allowed_custom_term_end_date: AwareDatetime
+    coterm_subscription_ids: tuple[str, ...] = ()
+
+
+class AuditRecord(PcModel):
+    id: str
+    customer_id: str = ""
+    operation_type: str
+    operation_status: str
+    operation_date: AwareDatetime
+    resource_type: str = ""
+    application_id: str = ""
+    user_principal_name: str = ""
+
+
+class Invoice(PcModel):
+    id: str
+    invoice_date: AwareDatetime
+    billing_period_start_date: AwareDatetime | None = None
+    billing_period_end_date: AwareDatetime | None = None
+    total_charges: Decimal
+    currency_code: str
+
+
+class ReconLineItem(PcModel):
+    """A billed or unbilled NCE reconciliation line (partner-center.md 5.4)."""
+
+    customer_id: str
+    subscription_id: str = ""
+    order_id: str = ""
+    product_id: str = ""
+    sku_id: str = ""
+    availability_id: str = ""
+    charge_type: str
+    unit_price: Decimal
+    effective_unit_price: Decimal
+    quantity: int
+    billable_quantity: Decimal | None = None
+    subtotal: Decimal
+    currency: str
+    charge_start_date: AwareDatetime
+    charge_end_date: AwareDatetime
+    invoice_number: str = ""
+
+
+class WebhookRegistration(PcModel):
+    subscriber_id: str = Field(
+        default="", validation_alias=AliasChoices("SubscriberId", "subscriberId")
+    )
+    webhook_url: str = Field(validation_alias=AliasChoices("WebhookUrl", "webhookUrl"))
+    webhook_events: tuple[str, ...] = Field(
+        validation_alias=AliasChoices("WebhookEvents", "webhookEvents")
+    )
+
+
+class ValidationEventStatus(PcModel):
+    correlation_id: str
+    status: str
+    results: tuple[dict[str, Any], ...] = ()

@@ -1,0 +1,200 @@
+"""One HTTP exchange with Partner Center, with Microsoft's retry rules applied.
+
+- 429: wait `Retry-After` (or the exact `retry-after-ms` / `x-ms-retry-after-ms` when
+  given, as azure-core does), then retry with the same `MS-RequestId`; a repeated 429 on
+  the same call doubles the wait (S-THR: honour Retry-After, then back off exponentially).
+- 409 with 800082 (renewal processing) or 800060/800064 (cart/order processing): wait
+  about 2 minutes and resubmit (S-MANAGE), a few times, then raise RetryableError so the
+  Durable retry policy carries longer waits (processing can take up to 24 h).
+- 5xx, timeouts and connection errors: RetryableError at once; the activity's retry
+  sends the same `MS-RequestId`, which Partner Center replays instead of writing twice.
+- other 4xx: BusinessError with Microsoft's code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import requests
+
+from shared.partner_center.errors import (
+    CART_OR_ORDER_PROCESSING,
+    NOT_READY_RENEWING,
+    AuthError,
+    BusinessError,
+    NotFoundError,
+    RetryableError,
+)
+
+LOG = logging.getLogger(__name__)
+Sleeper = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_throttle_retries: int = 10
+    default_retry_after_s: float = 1.0
+    max_wait_s: float = 120.0
+    max_conflict_retries: int = 3
+    conflict_wait_s: float = 120.0  # "wait about 2 minutes and resubmit" (S-MANAGE)
+    jitter: float = 0.1  # up to +10% on each throttle wait, never less than advertised
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+    raw: bytes = b""
+
+
+@dataclass
+class Transport:
+    session: requests.Session
+    timeout_s: float
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Sleeper = time.sleep
+    application: str = "cspflow"
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        token: Callable[[], str],
+        *,
+        body: Any = None,
+        request_id: str | None = None,
+        correlation_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        ok: tuple[int, ...] = (200, 201, 202, 204),
+    ) -> Reply:
+        """Send one logical request (retrying as above) and return the final reply."""
+        request_id = request_id or str(uuid.uuid4())
+        correlation_id = correlation_id or str(uuid.uuid4())
+        data = None if body is None else json.dumps(body, default=_json_default).encode()
+        throttled = conflicts = 0
+        while True:
+            sent = {
+                "Authorization": f"Bearer {token()}",
+                "Accept": "application/json",
+                "MS-RequestId": request_id,
+                "MS-CorrelationId": correlation_id,
+                "MS-Contract-Version": "v1",
+                "MS-PartnerCenter-Application": self.application,
+                "X-Locale": "en-US",
+                **(headers or {}),
+            }
+            if data is not None:
+                sent["Content-Type"] = "application/json"
+            try:
+                resp = self.session.request(
+                    method, url, data=data, headers=sent, timeout=self.timeout_s
+                )
+            except requests.Timeout as exc:
+                raise RetryableError(f"{method} {url} timed out: {exc}") from exc
+            except requests.ConnectionError as exc:
+                raise RetryableError(f"{method} {url} could not connect: {exc}") from exc
+            reply = Reply(resp.status_code, resp.headers, _parse(resp.content), resp.content)
+            if resp.status_code == 429:
+                throttled += 1
+                if throttled > self.policy.max_throttle_retries:
+                    raise RetryableError(f"{method} {url} still throttled", 429)
+                wait = self.throttle_wait(resp.headers, throttled)
+                LOG.info("429 on %s %s; waiting %.3fs", method, url, wait)
+                self.sleep(wait)
+                continue
+            if resp.status_code == 409 and _code(reply.body) in (
+                NOT_READY_RENEWING,
+                *CART_OR_ORDER_PROCESSING,
+            ):
+                conflicts += 1
+                if conflicts > self.policy.max_conflict_retries:
+                    raise RetryableError(
+                        f"{method} {url}: {_description(reply.body)} (still processing)", 409
+                    )
+                self.sleep(self.policy.conflict_wait_s)
+                continue
+            if resp.status_code >= 500:
+                raise RetryableError(
+                    f"{method} {url} failed with {resp.status_code}: {_description(reply.body)}",
+                    resp.status_code,
+                )
+            if resp.status_code == 401:
+                raise AuthError(f"{method} {url} was refused: {_description(reply.body)}")
+            if resp.status_code in ok:
+                return reply
+            error = NotFoundError if resp.status_code == 404 else BusinessError
+            raise error(resp.status_code, _code(reply.body), _description(reply.body), request_id)
+
+    def throttle_wait(self, headers: Mapping[str, str], attempt: int) -> float:
+        advertised = retry_after_s(headers)
+        base = advertised if advertised is not None else self.policy.default_retry_after_s
+        wait: float = min(self.policy.max_wait_s, base * 2.0 ** (attempt - 1))
+        return wait + random.uniform(0, self.policy.jitter * wait)
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """The advertised wait in seconds: the millisecond headers when present (exact),
+    else Retry-After in whole seconds (Partner Center sends seconds, S-THR)."""
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) / 1000)
+            except ValueError:
+                continue
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date: Partner Center does not send one; use the default
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _parse(content: bytes) -> Any:
+    if not content:
+        return None
+    try:
+        # Prices and amounts arrive as JSON numbers: read them as Decimal, never float.
+        return json.loads(content, parse_float=Decimal)
+    except ValueError:
+        return content.decode("utf-8", "replace")
+
+
+def _code(body: Any) -> str:
+    if isinstance(body, dict):
+        code = body.get("code", body.get("statusCode", ""))
+        if isinstance(body.get("error"), dict):
+            code = body["error"].get("code", code)
+        return str(code)
+    return ""
+
+
+def _description(body: Any) -> str:
+    if isinstance(body, dict):
+        if isinstance(body.get("error"), dict):
+            return str(body["error"].get("message", ""))
+        return str(body.get("description") or body.get("message") or "")
+    return str(body or "")[:200]
+
+
+def _json_default(value: object) -> object:
+    # Resources read back for a full PATCH may hold Decimals; write them as JSON numbers
+    # only when that is exact.
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        if Decimal(repr(float(value))) == value:
+            return float(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
