@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import uuid
+from urllib.parse import urlencode
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,6 +58,7 @@ class Context:
 
 
 CONTEXT = web.AppKey("context", Context)
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 def ctx(request: web.Request) -> Context:
@@ -91,7 +93,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         principal = c.authority.verify(request.headers.get("Authorization"), audience)
     except PermissionError as exc:
         return _json({"code": 401, "description": str(exc)}, 401, echo)
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     delay = c.throttle.take_delay_ms()
     if delay:
         await asyncio.sleep(delay / 1000)
@@ -175,7 +177,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _caller(request: web.Request) -> Caller:
-    principal: Principal = request["principal"]
+    principal = request[PRINCIPAL]
     return Caller(app_id=principal.app_id, user=principal.user)
 
 
@@ -215,7 +217,7 @@ def _seek_page(request: web.Request, items: list[Any], path: str) -> dict[str, A
     }
     if offset + size < len(items):
         token = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
-        query = "&".join(f"{k}={v}" for k, v in request.query.items() if k != "seekOperation")
+        query = urlencode([(k, v) for k, v in request.query.items() if k != "seekOperation"])
         result["continuationToken"] = token
         result["links"]["next"] = {
             "uri": f"{path}?{query}&seekOperation=Next",
@@ -671,7 +673,7 @@ async def admin_state(request: web.Request) -> web.Response:
             "stats": stats.__dict__,
             "counts": {
                 kind: c.engine.store.count(kind)
-                for kind in ("customer", "order", "subscription", "invoice")
+                for kind in ("customer", "cart", "order", "subscription", "invoice")
             },
             "ledger": c.engine.store.ledger(),
             "outbox": c.engine.store.outbox(),

@@ -22,11 +22,13 @@ import requests
 from shared.config import Settings
 from shared.partner_center.auth import TokenProvider, TrustingSession
 from shared.partner_center.errors import (
+    ETAG_STALE,
     BusinessError,
     DomainUnavailableError,
     NotFoundError,
     RetryableError,
 )
+from shared.partner_center.ids import request_id_for
 from shared.partner_center.models import (
     Agreement,
     Availability,
@@ -417,16 +419,27 @@ class PartnerCenterClient:
     ) -> Subscription:
         """PATCH the full resource as read, with only `changes` altered (S-UPD: a partial
         body silently resets autoRenewEnabled and scheduled instructions)."""
-        current = self._raw_subscription(customer_id, subscription_id)
-        etag = current.get("attributes", {}).get("etag")
         path = f"/customers/{customer_id}/subscriptions/{subscription_id}"
-        reply = self._call(
-            "PATCH",
-            path,
-            body={**current, **changes},
-            request_id=request_id,
-            headers={"If-Match": etag} if etag else None,
-        )
+        attempt_id = request_id
+        for attempt in range(1, 4):
+            current = self._raw_subscription(customer_id, subscription_id)
+            etag = current.get("attributes", {}).get("etag")
+            try:
+                reply = self._call(
+                    "PATCH",
+                    path,
+                    body={**current, **changes},
+                    request_id=attempt_id,
+                    headers={"If-Match": etag} if etag else None,
+                )
+                break
+            except BusinessError as exc:
+                if exc.code != ETAG_STALE or attempt == 3:
+                    raise
+                # The resource changed under us (a renewal, a concurrent edit): read it again
+                # and resend under a new id derived from the step's, as S-HDR asks after
+                # any answer; the same step always derives the same ids.
+                attempt_id = request_id_for(request_id, f"etag-refresh-{attempt}")
         if reply.status != 202:
             return Subscription.from_json(reply.body)
         # Slow PATCH: 202 + Location; poll the subscription until the change shows (S-QTY).

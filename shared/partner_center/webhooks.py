@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ import certifi
 import requests
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import verification
@@ -35,6 +37,7 @@ from cryptography.x509.oid import NameOID
 
 from shared.clock import Clock, SystemClock
 from shared.config import Settings
+from shared.partner_center.auth import TrustingSession
 
 MAX_BODY_BYTES = 1024 * 1024
 ORGANIZATION = "Microsoft Corporation"
@@ -60,9 +63,12 @@ class PartnerCenterEvent:
         return f"{self.event_name}|{self.resource_uri}|{self.resource_change_utc_date}"
 
 
-def https_fetcher(timeout_s: float = 10.0) -> CertificateFetcher:
+def https_fetcher(timeout_s: float = 10.0, ca_bundle: Path | None = None) -> CertificateFetcher:
+    """Download over HTTPS, no redirects (a redirect could leave the allow-listed host)."""
+    session = TrustingSession(ca_bundle)
+
     def fetch(url: str) -> bytes:
-        resp = requests.get(url, timeout=timeout_s, allow_redirects=False)
+        resp = session.get(url, timeout=timeout_s, allow_redirects=False)
         if resp.status_code != 200:
             raise WebhookRejected(f"certificate download answered {resp.status_code}")
         return resp.content
@@ -73,9 +79,11 @@ def https_fetcher(timeout_s: float = 10.0) -> CertificateFetcher:
 def microsoft_roots(bundle: Path | None = None) -> list[x509.Certificate]:
     """Roots from a PEM bundle (certifi's by default) whose organisation is Microsoft."""
     pem = (bundle or Path(certifi.where())).read_bytes()
-    return [
-        c for c in x509.load_pem_x509_certificates(pem) if _organization(c.subject) == ORGANIZATION
-    ]
+    with warnings.catch_warnings():
+        # Public bundles carry a few legacy roots with non-positive serial numbers.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        roots = x509.load_pem_x509_certificates(pem)
+    return [c for c in roots if _organization(c.subject) == ORGANIZATION]
 
 
 @dataclass

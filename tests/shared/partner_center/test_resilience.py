@@ -1,0 +1,176 @@
+"""Error paths of the client: typed errors, retryable failures, idempotent replays,
+Retry-After, renewal conflicts and slow PATCHes, against the sandbox."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from shared.partner_center import (
+    AuthError,
+    BusinessError,
+    NotFoundError,
+    PartnerCenterClient,
+    RetryableError,
+    request_id_for,
+)
+from shared.partner_center.errors import CANNOT_DECREASE, SUBSCRIPTION_NOT_FOUND
+from shared.partner_center.models import CartLine
+from shared.partner_center.transport import RetryPolicy, retry_after_s
+from tests.sandbox.partner_center.harness import BASIC, settings_for
+
+
+def rid() -> str:
+    return str(uuid.uuid4())
+
+
+def test_an_unknown_subscription_is_a_typed_not_found_with_microsofts_code(pc):
+    customer_id = pc.customer(attest=False)
+    with pytest.raises(NotFoundError) as err:
+        pc.client.get_subscription(customer_id, str(uuid.uuid4()))
+    assert (err.value.status, err.value.code) == (404, SUBSCRIPTION_NOT_FOUND)
+
+
+def test_a_business_refusal_carries_microsofts_code_and_the_request_id(pc):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    pc.advance(timedelta(days=8))
+    request_id = rid()
+    with pytest.raises(BusinessError) as err:
+        pc.client.set_quantity(customer_id, sid, 5, request_id=request_id)
+    assert (err.value.status, err.value.code, err.value.request_id) == (
+        400,
+        CANNOT_DECREASE,
+        request_id,
+    )
+
+
+def test_a_5xx_is_retryable_and_nothing_was_written(pc):
+    customer_id = pc.customer()
+    pc.faults(fail_next=1, fail_status=503)
+    with pytest.raises(RetryableError) as err:
+        pc.client.create_cart(customer_id, [_line()], request_id=rid())
+    assert err.value.status == 503
+
+
+def test_a_timeout_is_retryable(pc):
+    client = PartnerCenterClient.from_settings(
+        settings_for(pc.sandbox, partner_center_timeout_s=0.3)
+    )
+    client.list_products("US")  # token and discovery first, so only the API call is slow
+    pc.faults(delay_next_ms=1500)
+    with pytest.raises(RetryableError, match="timed out"):
+        client.list_products("US")
+
+
+def test_a_retried_write_after_a_lost_response_creates_one_order(pc):
+    customer_id = pc.customer()
+    cart = pc.client.create_cart(customer_id, [_line()], request_id=rid())
+    request_id = request_id_for("onboarding-42", "checkout")
+    pc.faults(lose_next=1)
+    with pytest.raises(RetryableError):
+        pc.client.checkout(customer_id, cart.id, request_id=request_id)
+    # The activity's retry sends the same MS-RequestId: Partner Center replays the answer.
+    replayed = pc.client.checkout(customer_id, cart.id, request_id=request_id)
+    assert [o.id for o in pc.client.list_orders(customer_id)] == [replayed.orders[0].id]
+    assert pc.state()["stats"]["replays"] == 1
+
+
+def test_the_same_request_id_twice_returns_the_first_answer(pc):
+    customer_id = pc.customer()
+    request_id = rid()
+    first = pc.client.create_cart(customer_id, [_line()], request_id=request_id)
+    second = pc.client.create_cart(customer_id, [_line(quantity=3)], request_id=request_id)
+    assert second == first
+
+
+def test_throttled_calls_wait_retry_after_then_back_off(pc):
+    pc.faults(throttle_rate=1.0, retry_after_ms=30)
+    client = PartnerCenterClient.from_settings(
+        pc.settings,
+        policy=RetryPolicy(max_throttle_retries=3, jitter=0.0),
+        sleep=pc.sleep,
+    )
+    with pytest.raises(RetryableError, match="throttled") as err:
+        client.list_products("US")
+    assert err.value.status == 429
+    assert pc.waits == pytest.approx([0.03, 0.06, 0.12])
+    assert pc.state()["stats"]["early_retries"] == 0
+
+
+def test_a_conflict_during_renewal_processing_waits_and_resubmits(pc):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, term="P1M")
+    sub = pc.client.get_subscription(customer_id, sid)
+    pc.advance_to(sub.commitment_end_date + timedelta(days=1, minutes=5))  # renewal queued
+    # The client waits ~2 minutes per 409 (virtual time here) until the renewal (an hour
+    # in this sandbox) completes.
+    client = PartnerCenterClient.from_settings(
+        pc.settings, policy=RetryPolicy(max_conflict_retries=40), sleep=pc.sleep
+    )
+    renewed = client.set_quantity(customer_id, sid, 11, request_id=rid())
+    assert renewed.quantity == 11
+    assert pc.waits and all(w == 120 for w in pc.waits)
+
+
+def test_a_renewal_that_outlasts_the_clients_patience_is_retryable(pc):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, term="P1M")
+    sub = pc.client.get_subscription(customer_id, sid)
+    pc.advance_to(sub.commitment_end_date + timedelta(days=1))
+    client = PartnerCenterClient.from_settings(
+        pc.settings, policy=RetryPolicy(max_conflict_retries=1, conflict_wait_s=1), sleep=pc.sleep
+    )
+    with pytest.raises(RetryableError, match="still processing") as err:
+        client.set_quantity(customer_id, sid, 11, request_id=rid())
+    assert err.value.status == 409
+
+
+def test_a_slow_patch_answers_202_and_the_client_polls_until_applied(pc):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    pc.faults(slow_patch_ms=150)
+    updated = pc.client.set_quantity(customer_id, sid, 13, request_id=rid())
+    assert updated.quantity == 13
+    assert pc.waits, "the client waited between polls"
+
+
+def test_a_wrong_client_secret_is_an_auth_error(pc):
+    client = PartnerCenterClient.from_settings(
+        settings_for(pc.sandbox, partner_center_client_secret="wrong")
+    )
+    with pytest.raises(AuthError, match="invalid_client"):
+        client.list_products("US")
+
+
+def test_app_and_user_operations_need_the_refresh_token(pc):
+    client = PartnerCenterClient.from_settings(
+        settings_for(pc.sandbox, partner_center_refresh_token="")
+    )
+    with pytest.raises(AuthError, match="App\\+User"):
+        client.mca_template_id()
+
+
+def test_a_write_without_a_request_id_is_a_programming_error(pc):
+    with pytest.raises(ValueError, match="request_id"):
+        pc.client.create_cart(str(uuid.uuid4()), [_line()], request_id="")
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "57"}, 57.0),  # S-THR example
+        ({"Retry-After": "1", "retry-after-ms": "20"}, 0.02),  # azure-core's exact header
+        ({"Retry-After": "1", "x-ms-retry-after-ms": "250"}, 0.25),
+        ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_is_read_in_seconds_or_exact_milliseconds(headers, expected):
+    assert retry_after_s(headers) == expected
+
+
+def _line(quantity: int = 1) -> CartLine:
+    return CartLine(
+        catalog_item_id=BASIC, quantity=quantity, term_duration="P1M", billing_cycle="monthly"
+    )
