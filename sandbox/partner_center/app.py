@@ -16,11 +16,11 @@ import hashlib
 import json
 import math
 import uuid
-from urllib.parse import urlencode
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
