@@ -1,5 +1,6 @@
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,3 +24,18 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
+
+
+@pytest.fixture
+def make_pc(pc_keys: Path, tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    """A sandbox with non-default options (renewal lock off, delays, duplicates...)."""
+    started: list[Harness] = []
+
+    def make(**config: Any) -> Harness:
+        harness = start_harness(pc_keys, tmp_path / f"pc{len(started)}", **config)
+        started.append(harness)
+        return harness
+
+    yield make
+    for harness in started:
+        harness.sandbox.stop()

@@ -1,25 +1,4 @@
-from collections.abc import Iterator
-from pathlib import Path
+# The client is tested against the sandbox: the same fixtures.
+from tests.sandbox.partner_center.conftest import make_pc, pc, pc_keys, receiver
 
-import pytest
-
-from tests.sandbox.partner_center.harness import Harness, Receiver, key_template, start_harness
-
-
-@pytest.fixture(scope="session")
-def pc_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return key_template(tmp_path_factory.mktemp("pc-keys"))
-
-
-@pytest.fixture
-def pc(pc_keys: Path, tmp_path: Path) -> Iterator[Harness]:
-    harness = start_harness(pc_keys, tmp_path / "pc")
-    yield harness
-    harness.sandbox.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
+__all__ = ["make_pc", "pc", "pc_keys", "receiver"]

@@ -1,0 +1,127 @@
+"""Webhook delivery as Partner Center does it: documented events only, signed POSTs,
+ten attempts on the sandbox clock, duplicates and delays on demand."""
+
+import base64
+import uuid
+from datetime import timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from sandbox.partner_center.delivery import MAX_ATTEMPTS
+from tests.sandbox.partner_center.harness import START
+
+
+def rid() -> str:
+    return str(uuid.uuid4())
+
+
+def test_the_event_list_is_microsofts_with_no_invented_events(pc):
+    events = pc.client.webhook_events()
+    for documented in (
+        "subscription-updated",
+        "invoice-ready",
+        "test-created",
+        "reseller-relationship-accepted-by-customer",
+        "granular-admin-relationship-approved",
+        "granular-admin-relationship-terminated",
+    ):
+        assert documented in events  # S-WH, S-WHEV
+    for invented in ("subscription-renewed", "subscription-created", "customer-created"):
+        assert invented not in events  # partner-center.md 4.2: none documented
+
+
+def test_a_quantity_change_is_delivered_as_a_signed_subscription_updated(pc, receiver):
+    pc.client.register_webhook(receiver.url, ["subscription-updated"], request_id=rid())
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    pc.client.set_quantity(customer_id, sid, 12, request_id=rid())
+    receiver.wait_for(1)
+    headers, body = receiver.deliveries[0]
+    event = receiver.events()[0]
+    assert event["EventName"] == "subscription-updated"
+    assert event["ResourceUri"].endswith(
+        f"/webhooks/v1/customers/{customer_id}/subscriptions/{sid}"
+    )
+    assert headers["x-ms-certificate-url"] == pc.sandbox.certificate_url
+    der = pc.raw("GET", "/cert/pcnotifications-dispatch.microsoft.com.cer").content
+    key = x509.load_der_x509_certificate(der).public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    signature = base64.b64decode(headers["Authorization"].removeprefix("Signature "))
+    key.verify(signature, body, padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_a_failing_receiver_gets_ten_attempts_as_the_clock_advances_then_none(pc, receiver):
+    pc.client.register_webhook(receiver.url, ["test-created"], request_id=rid())
+    receiver.statuses = [500] * 20
+    pc.client.send_test_event(request_id=rid())
+    receiver.wait_for(1)
+    pc.sandbox.process_now()
+    assert len(receiver.deliveries) == 1  # the retry waits for the clock
+    for _ in range(12):
+        pc.advance(timedelta(hours=5))
+    assert len(receiver.deliveries) == MAX_ATTEMPTS  # S-WH: 10 attempts, then offline
+    (entry,) = pc.state()["outbox"]
+    assert (entry["state"], entry["attempts"], entry["lastStatus"]) == ("offline", 10, 500)
+
+
+def test_a_retry_that_succeeds_stops_the_attempts(pc, receiver):
+    pc.client.register_webhook(receiver.url, ["test-created"], request_id=rid())
+    receiver.statuses = [503]
+    correlation_id = pc.client.send_test_event(request_id=rid())
+    receiver.wait_for(1)
+    pc.advance(timedelta(minutes=1))
+    receiver.wait_for(2)
+    pc.advance(timedelta(hours=10))
+    assert len(receiver.deliveries) == 2
+    status = pc.client.test_event_status(correlation_id)
+    assert [r["responseCode"] for r in status.results] == ["503", "200"]
+
+
+def test_duplicated_deliveries_carry_the_same_event(make_pc, receiver):
+    pc = make_pc(webhook_duplicate_rate=1.0)
+    pc.client.register_webhook(receiver.url, ["test-created"], request_id=rid())
+    pc.client.send_test_event(request_id=rid())
+    receiver.wait_for(2)
+    assert receiver.deliveries[0][1] == receiver.deliveries[1][1]
+
+
+def test_subscription_updated_on_renewal_can_arrive_48_hours_late(make_pc, receiver):
+    pc = make_pc(subscription_updated_delay=timedelta(hours=48))
+    pc.client.register_webhook(receiver.url, ["subscription-updated"], request_id=rid())
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, term="P1M")
+    renewed_at = START.replace(month=4, day=2, hour=1)
+    pc.advance_to(renewed_at + timedelta(hours=47))
+    assert receiver.deliveries == []
+    pc.advance(timedelta(hours=2))
+    receiver.wait_for(1)
+    event = receiver.events()[0]
+    assert event["ResourceUri"].endswith(sid)
+    assert event["ResourceChangeUtcDate"] == "2026-04-02T01:00:00Z"  # when renewal completed
+
+
+def test_events_born_outside_the_api_can_be_simulated(pc, receiver):
+    pc.client.register_webhook(
+        receiver.url, ["reseller-relationship-accepted-by-customer"], request_id=rid()
+    )
+    customer_id = pc.customer(attest=False)
+    pc.admin(
+        "POST",
+        "events",
+        {"eventName": "reseller-relationship-accepted-by-customer", "customerId": customer_id},
+    )
+    receiver.wait_for(1)
+    assert receiver.events()[0]["ResourceName"] == "customer"
+
+
+def test_registration_rejects_unknown_events(pc, receiver):
+    resp = pc.raw(
+        "POST",
+        "/webhooks/v1/registration",
+        pc.app_token(),
+        json={"WebhookUrl": receiver.url, "WebhookEvents": ["subscription-renewed"]},
+        headers={"MS-RequestId": rid()},
+    )
+    assert resp.status_code == 400 and "subscription-renewed" in resp.json()["description"]
