@@ -1,0 +1,106 @@
+"""The ledger of what Microsoft charges the partner, invoices and line items.
+Amounts follow S-RECONFILE: subtotal = ROUNDDOWN(effectiveUnitPrice, 2) x quantity."""
+
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from sandbox.partner_center import rules
+from tests.sandbox.partner_center.harness import BASIC, START
+
+
+def rid() -> str:
+    return str(uuid.uuid4())
+
+
+def _charges(pc, sid):
+    return [
+        (c["chargeType"], c["quantity"], Decimal(c["effectiveUnitPrice"]), Decimal(c["subtotal"]))
+        for c in pc.state()["ledger"]
+        if c["subscriptionId"] == sid
+    ]
+
+
+@pytest.mark.parametrize(
+    ("term", "cycle", "unit"),
+    [
+        ("P1Y", "monthly", Decimal("6.00")),  # annual term, billed monthly
+        ("P1Y", "annual", Decimal("72.00")),  # annual term, billed upfront for the year
+        ("P1M", "monthly", Decimal("7.20")),  # monthly term: +20% (S-NCE community figure)
+    ],
+)
+def test_a_purchase_charges_one_billing_cycle_up_front(pc, term, cycle, unit):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=3, offer=BASIC, term=term, cycle=cycle)
+    assert _charges(pc, sid) == [("new", 3, unit, unit * 3)]
+
+
+def test_seats_added_mid_cycle_are_prorated_by_the_day_and_removed_seats_credited(pc):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=10)  # cycle 2026-03-02 .. 2026-04-01: 31 days
+    pc.advance(timedelta(days=3))  # 2026-03-05: 28 days left
+    pc.client.set_quantity(customer_id, sid, 12, request_id=rid())
+    pc.client.set_quantity(customer_id, sid, 11, request_id=rid())
+    added = (Decimal("6.00") * 28 / 31).quantize(Decimal("0.0001"))
+    assert _charges(pc, sid) == [
+        ("new", 10, Decimal("6.0000"), Decimal("60.00")),
+        ("addQuantity", 2, added, Decimal("5.41") * 2),
+        ("removeQuantity", 1, -added, Decimal("-5.41")),  # ROUNDDOWN: toward zero
+    ]
+
+
+def test_a_cancellation_credits_the_rest_of_the_cycle(pc):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=2)
+    pc.advance(timedelta(days=1))
+    pc.client.cancel(customer_id, sid, request_id=rid())
+    kinds = [c[0] for c in _charges(pc, sid)]
+    assert kinds == ["new", "cancelImmediate"]
+    assert _charges(pc, sid)[1][3] < 0
+
+
+def test_monthly_billing_charges_each_cycle_as_time_passes(pc):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=1)
+    pc.advance_to(START.replace(month=6, day=2, hour=12))
+    assert [c[0] for c in _charges(pc, sid)] == ["new", "cycleCharge", "cycleCharge", "cycleCharge"]
+
+
+def test_each_month_closes_into_an_invoice_with_v1_line_items(pc):
+    customer_id = pc.customer()
+    pc.buy(customer_id, quantity=1)
+    pc.buy(customer_id, quantity=2)
+    pc.buy(customer_id, quantity=3)
+    pc.advance_to(START.replace(month=4, day=1, hour=1))
+    (invoice,) = pc.client.list_invoices()
+    assert invoice.total_charges == Decimal("36.00")
+    token = pc.app_token()
+    path = f"/v1/invoices/{invoice.id}/lineitems?provider=onetime&invoicelineitemtype=billinglineitems&size=2"
+    page = pc.raw("GET", path, token).json()
+    assert page["totalCount"] == 2
+    following = page["links"]["next"]
+    headers = {h["key"]: h["value"] for h in following["headers"]}
+    rest = pc.raw("GET", "/v1" + following["uri"], token, headers=headers).json()
+    assert rest["totalCount"] == 1 and "next" not in rest["links"]
+    assert {i["invoiceNumber"] for i in page["items"] + rest["items"]} == {invoice.id}
+
+
+def test_invoice_by_id_is_an_app_and_user_operation(pc):
+    customer_id = pc.customer()
+    pc.buy(customer_id)
+    pc.advance_to(START.replace(month=4, day=1, hour=1))
+    (invoice,) = pc.client.list_invoices()
+    assert pc.raw("GET", f"/v1/invoices/{invoice.id}", pc.app_token()).status_code == 403
+
+
+def test_term_end_is_the_inclusive_day_before_the_anniversary():
+    # S-SUBGET example: a P1Y subscription started 2026-01-14 has commitmentEndDate 2027-01-13.
+    assert rules.term_end(date(2026, 1, 14), 12) == date(2027, 1, 13)
+
+
+def test_calendar_alignment_ends_at_the_month_end_before_the_natural_end():
+    # S-COTERM: an annual term bought 2023-02-04 may end 2024-01-31.
+    natural = rules.term_end(date(2023, 2, 4), 12)
+    assert rules.calendar_aligned_end(natural).isoformat() == "2024-01-31"

@@ -1,0 +1,150 @@
+"""`python -m sandbox partner-center` as a process: ready line, HTTPS, state that survives
+a restart, and the devhost clock."""
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.partner_center import PartnerCenterClient
+from tests.sandbox.partner_center.harness import KEY_FILES, new_customer
+
+pytestmark = pytest.mark.slow
+
+
+def _start(data: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "partner-center",
+            "--port",
+            "0",
+            "--data",
+            str(data),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("ready "):
+        proc.kill()
+        raise AssertionError(f"no ready line: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+    return proc, line.removeprefix("ready ")
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=30)
+
+
+def _client(data: Path) -> PartnerCenterClient:
+    from shared.config import Settings
+
+    info = json.loads((data / "connection.json").read_text())
+    return PartnerCenterClient.from_settings(
+        Settings(
+            partner_center_base_url=info["baseUrl"],
+            partner_center_authority=info["baseUrl"],
+            partner_center_tenant_id=info["tenantId"],
+            partner_center_client_id=info["clientId"],
+            partner_center_client_secret=info["clientSecret"],
+            partner_center_ca_bundle=info["caBundle"],
+        )
+    )
+
+
+def test_the_process_serves_https_and_keeps_its_ca_and_state_across_restarts(tmp_path, pc_keys):
+    data = tmp_path / "pc"
+    data.mkdir()
+    for name in KEY_FILES:  # pre-made keys keep the test fast; the CLI generates them too
+        (data / name).write_bytes((pc_keys / name).read_bytes())
+    proc, base_url = _start(data)
+    try:
+        assert base_url.startswith("https://127.0.0.1:")
+        created = _client(data).create_customer(new_customer("cli00001"), request_id="cli-1")
+    finally:
+        assert _stop(proc) == 0
+    ca_before = (data / "ca.pem").read_bytes()
+    proc, base_url = _start(data)
+    try:
+        assert (data / "ca.pem").read_bytes() == ca_before
+        assert _client(data).get_customer(created.customer.id).domain == "cli00001.onmicrosoft.com"
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_a_first_start_generates_the_ca_a_client_can_trust(tmp_path):
+    data = tmp_path / "fresh"
+    proc, base_url = _start(data)
+    try:
+        resp = requests.get(
+            f"{base_url}/webhooks/v1/registration/events", verify=str(data / "ca.pem"), timeout=10
+        )
+        assert resp.status_code == 401  # HTTPS trusted; the API wants a token
+    finally:
+        _stop(proc)
+
+
+def test_the_sandbox_follows_a_remote_clock(tmp_path, pc_keys):
+    when = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
+
+    class Clock(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"now": when.isoformat()}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Clock)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    data = tmp_path / "clocked"
+    data.mkdir()
+    for name in KEY_FILES:
+        (data / name).write_bytes((pc_keys / name).read_bytes())
+    proc, base_url = _start(
+        data, "--clock-url", f"http://127.0.0.1:{server.server_address[1]}/clock"
+    )
+    try:
+        state = requests.get(f"{base_url}/_sandbox/state", verify=str(data / "ca.pem"), timeout=10)
+        assert state.json()["now"] == "2027-06-01T12:00:00Z"
+    finally:
+        _stop(proc)
+        server.shutdown()
+
+
+def test_bad_options_are_refused(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "partner-center",
+            "--throttle-rate",
+            "2",
+            "--data",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "--throttle-rate" in result.stderr
