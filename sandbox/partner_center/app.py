@@ -114,7 +114,13 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if failure is not None:
         return _json({"code": failure, "description": "Service unavailable."}, failure, echo)
     write = request.method in ("POST", "PUT", "PATCH")
-    key = f"{principal.app_id}:{request_id}" if write and request_id else None
+    # Replays are keyed by the id and the operation, so an id reused by mistake for a
+    # different write is processed rather than answered with another call's response.
+    key = (
+        f"{principal.app_id}:{request_id}:{request.method}:{request.path}"
+        if write and request_id
+        else None
+    )
     if key is not None:
         remembered = c.engine.store.remembered(key)
         if remembered is not None:

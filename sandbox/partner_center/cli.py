@@ -44,6 +44,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--provisioning-delay-s", type=float, default=0.0)
     p.add_argument("--subscription-updated-delay-hours", type=float, default=0.0, help="<= 48")
     p.add_argument("--webhook-duplicate-rate", type=_rate, default=0.0)
+    p.add_argument("--tick-ms", type=int, default=200, help="how often time-based work is checked")
     ns = p.parse_args(argv)
     common = cli.common_args(ns, "partner-center")
     if not 0 <= ns.subscription_updated_delay_hours <= 48:
@@ -69,6 +70,7 @@ def main(argv: list[str]) -> int:
         webhook_duplicate_rate=ns.webhook_duplicate_rate,
         webhook_url=ns.webhook_url,
         seed=ns.seed,
+        tick_s=max(ns.tick_ms, 10) / 1000,
     )
     asyncio.run(_serve(PartnerCenterSandbox(config)))
     return 0

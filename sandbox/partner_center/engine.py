@@ -107,6 +107,9 @@ class Engine:
         self.base_url = "https://api.partnercenter.microsoft.com"
         self._random = random.Random(options.seed)
         self.on_event: Callable[[], None] = lambda: None
+        # When time next makes something due; None = unknown (after any write). Lets the
+        # background loop and every request skip the scan while nothing is due.
+        self._due_at: datetime | None = None
 
     # customers -----------------------------------------------------------------------
     def domain_taken(self, domain: str) -> bool:
@@ -362,6 +365,7 @@ class Engine:
             "attributes": {"objectType": "Order"},
         }
         self.store.put("order", order_id, order, parent=customer_id)
+        self._due_at = None
         cart["status"] = "Ordered"
         cart["lastModifiedTimestamp"] = rules.iso(now)
         self.store.put("cart", cart_id, cart, parent=customer_id)
@@ -436,6 +440,7 @@ class Engine:
 
     def _save(self, sub: Doc) -> None:
         self.store.put("subscription", sub["id"], sub, parent=sub["customerId"])
+        self._due_at = None
 
     def _sub(self, customer_id: str, subscription_id: str) -> Doc:
         self.customer(customer_id)
@@ -1115,15 +1120,40 @@ class Engine:
     # time ----------------------------------------------------------------------------
     def advance(self, now: datetime) -> None:
         """Do everything that `now` makes due. Safe to call often and from any request."""
+        if self._due_at is not None and now < self._due_at:
+            return
+        due: list[datetime] = [rules.day_start(rules.add_months(now.date().replace(day=1), 1))]
         with self.store.transaction():
             for order in self.store.all("order"):
-                if order["status"] == "pending" and rules.parse_iso(order["provisionedAt"]) <= now:
-                    order["status"] = "completed"
-                    self.store.put("order", order["id"], order, parent=order["referenceCustomerId"])
+                if order["status"] == "pending":
+                    ready = rules.parse_iso(order["provisionedAt"])
+                    if ready <= now:
+                        order["status"] = "completed"
+                        self.store.put(
+                            "order", order["id"], order, parent=order["referenceCustomerId"]
+                        )
+                    else:
+                        due.append(ready)
             for sub in self.store.all("subscription"):
                 if sub["status"] != "deleted":
                     self._advance_subscription(sub, now)
+                    due.extend(t for t in self._next_times(sub) if t > now)
             self._invoice_months(now)
+        self._due_at = min(due)
+
+    def _next_times(self, sub: Doc) -> list[datetime]:
+        """The instants at which `_advance_subscription` will next have work."""
+        term_over = rules.renewal_instant(date.fromisoformat(sub["commitmentEndDate"]))
+        changed_at = rules.parse_iso(sub["statusChangedAt"])
+        times = [
+            term_over,
+            rules.day_start(self._cycle_end(sub) + timedelta(days=1)),
+            changed_at + timedelta(days=EXPIRED_DAYS),
+            changed_at + timedelta(days=DISABLED_DAYS),
+        ]
+        if sub["renewalStartedAt"] is not None:
+            times.append(rules.parse_iso(sub["renewalStartedAt"]) + self.options.renewal_processing)
+        return times
 
     def _advance_subscription(self, sub: Doc, now: datetime) -> None:
         changed = False

@@ -1,6 +1,8 @@
 """Request validation, idempotency, throttling and faults at the sandbox's HTTP edge."""
 
+import copy
 import uuid
+from datetime import timedelta
 
 import pytest
 import requests
@@ -46,7 +48,7 @@ CUSTOMER = {
     ],
 )
 def test_a_customer_missing_a_field_gets_800002_naming_it(pc, path, field):
-    body = __import__("copy").deepcopy(CUSTOMER)
+    body = copy.deepcopy(CUSTOMER)
     target = body
     for key in path[:-1]:
         target = target[key]
@@ -130,3 +132,29 @@ def test_a_per_tenant_limit_throttles_the_excess(pc):
 def test_unknown_fault_options_are_refused(pc):
     with pytest.raises(requests.HTTPError):
         pc.faults(nonsense=1)
+
+
+def test_an_order_is_pending_until_provisioning_completes(make_pc):
+    pc = make_pc(provisioning_delay=timedelta(minutes=10))
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    (order,) = pc.client.list_orders(customer_id)
+    assert order.status == "pending"
+    (line,) = pc.client.order_provisioning_status(customer_id, order.id)
+    assert (line.status, line.subscription_id) == ("pending", sid)
+    pc.advance(timedelta(minutes=10))
+    assert pc.client.get_order(customer_id, order.id).status == "completed"
+
+
+def test_a_configured_webhook_url_receives_every_documented_event(make_pc, receiver):
+    pc = make_pc(webhook_url=receiver.url)
+    registration = pc.client.webhook_registration()
+    assert registration is not None and registration.webhook_url == receiver.url
+    assert set(registration.webhook_events) == set(pc.client.webhook_events())
+
+
+def test_a_5xx_burst_fails_the_next_calls_then_recovers(pc):
+    pc.faults(fail_next=2, fail_status=500)
+    token = pc.app_token()
+    codes = [pc.raw("GET", "/v1/customers", token).status_code for _ in range(3)]
+    assert codes == [500, 500, 200]
