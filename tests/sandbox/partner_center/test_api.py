@@ -3,6 +3,7 @@
 import copy
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import requests
@@ -48,8 +49,8 @@ CUSTOMER = {
     ],
 )
 def test_a_customer_missing_a_field_gets_800002_naming_it(pc, path, field):
-    body = copy.deepcopy(CUSTOMER)
-    target = body
+    body: dict[str, Any] = copy.deepcopy(CUSTOMER)
+    target: Any = body
     for key in path[:-1]:
         target = target[key]
     del target[path[-1]]
