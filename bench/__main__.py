@@ -7,7 +7,7 @@ under bench/out/.
 import importlib
 import sys
 
-BENCHMARKS: tuple[str, ...] = ("bench.devhost",)
+BENCHMARKS: tuple[str, ...] = ("bench.devhost", "bench.partner_center")
 
 
 def main() -> int:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sandbox.common import cli
 from sandbox.common.clock import RemoteClock
 from sandbox.partner_center.faults import Faults
-from sandbox.partner_center.server import PartnerCenterSandbox, SandboxConfig
+from sandbox.partner_center.server import DEFAULT_CLIENT_ID, PartnerCenterSandbox, SandboxConfig
 from shared.clock import Clock, SystemClock
 
 
@@ -25,6 +25,7 @@ def main(argv: list[str]) -> int:
     p = cli.parser("python -m sandbox partner-center", "A local Microsoft Partner Center.")
     p.add_argument("--webhook-url", default=None, help="deliver every event to this callback")
     p.add_argument("--tenant-id", default=None, help="the partner tenant id (default: generated)")
+    p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="the app registration's id")
     p.add_argument("--client-secret", default=None, help="the app's secret (default: generated)")
     p.add_argument("--seed", type=int, default=None, help="seed for throttling and faults")
     p.add_argument("--throttle-rate", type=_rate, default=0.0, help="share of calls answered 429")
@@ -62,6 +63,7 @@ def main(argv: list[str]) -> int:
             slow_patch_ms=ns.slow_patch_ms,
         ),
         tenant_id=ns.tenant_id,
+        client_id=ns.client_id,
         client_secret=ns.client_secret,
         renewal_processing=timedelta(hours=ns.renewal_processing_hours),
         pre_renewal_lock=timedelta(hours=ns.pre_renewal_lock_hours),

@@ -43,6 +43,7 @@ KEY_FILES = (
 
 def key_template(directory: Path) -> Path:
     """Generate the sandbox's key material once; each test copies it (RSA is slow)."""
+    directory.mkdir(parents=True, exist_ok=True)
     certs.load_or_create(directory)
     return directory
 
