@@ -49,7 +49,7 @@ def sub(**overrides) -> Subscription:
     return Subscription.model_validate(data)
 
 
-def refundable(*batches: tuple[int, datetime]) -> dict:
+def refundable(*batches: tuple[int, datetime]) -> dict[str, object]:
     return {
         "totalQuantity": sum(q for q, _ in batches),
         "details": [{"quantity": q, "allowedUntilDateTime": t.isoformat()} for q, t in batches],
