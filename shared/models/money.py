@@ -264,7 +264,10 @@ class Money(DomainModel):
             raise TypeError("amount must be a Decimal, str or int, never a float or a bool")
         code = currency.strip().upper()
         exponent = currency_exponent(code)
-        minor = Decimal(amount).scaleb(exponent)
+        exact = Decimal(amount)
+        if not exact.is_finite():
+            raise ValueError(f"{amount} is not a finite amount")
+        minor = exact.scaleb(exponent)
         if minor != minor.to_integral_value():
             raise ValueError(
                 f"{amount} {currency} has more decimals than the currency's {exponent}"

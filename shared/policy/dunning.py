@@ -19,7 +19,7 @@ The ladder, from the first failed charge (`opened_at`):
 * auto-renew off before the next renewal lock when the invoice is still unpaid: after day 7 of
   a new term the partner owes Microsoft the whole term even if the customer never pays
   (Microsoft Learn, new-commerce-cancellation-policy), so the ladder gives up the renewal
-  before the lock rather than after;
+  before the lock rather than after, and squeezes its retries to end by then when it can;
 * write-off after `write_off_after`; reactivation (and auto-renew restored) as soon as the
   payment lands.
 
@@ -225,11 +225,35 @@ def next_retry_at(case: DunningCase, rules: DunningRules = DEFAULT_RULES) -> dat
     elif classify_attempt(last) != "soft":
         return None
     else:
+        offsets = retry_offsets(case, rules)
         retries_done = len(attempts) - 1
-        if retries_done >= len(rules.retry_after):
+        if retries_done >= len(offsets):
             return None
-        when = max(case.opened_at + rules.retry_after[retries_done], last.attempted_at)
+        when = max(case.opened_at + offsets[retries_done], last.attempted_at)
     return _within_card_cap(case, attempts, when, rules)
+
+
+_US = timedelta(microseconds=1)
+
+
+def retry_offsets(case: DunningCase, rules: DunningRules = DEFAULT_RULES) -> tuple[timedelta, ...]:
+    """The retry schedule, squeezed to end by the auto-renew decision when a renewal is near.
+
+    With the renewal lock closer than the last retry, the offsets shrink in proportion so the
+    last retry falls on the moment auto-renew would be turned off: the customer gets every
+    retry before the partner is committed to another term. Without a renewal at stake (none
+    near, or auto-renew already off) the schedule is the configured one.
+    """
+    offsets = rules.retry_after
+    if case.next_renewal_lock_at is None or case.auto_renew_off or case.suspended or not offsets:
+        return offsets
+    budget = case.next_renewal_lock_at - rules.renewal_margin - case.opened_at
+    last = offsets[-1]
+    if budget <= timedelta(0) or budget >= last:
+        return offsets
+    return tuple(
+        timedelta(microseconds=(o // _US) * (budget // _US) // (last // _US)) for o in offsets
+    )
 
 
 def _within_card_cap(

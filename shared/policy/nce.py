@@ -50,7 +50,7 @@ Action = Literal[
     "refuse",  # not possible under NCE; `reason` says why
 ]
 
-Phase = Literal["open", "locked", "renewing"]
+Phase = Literal["open", "locked", "renewing", "ended"]
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,15 @@ class Decision:
 
 
 def renewal_phase(sub: Subscription, now: datetime, rules: NceRules = DEFAULT_RULES) -> Phase:
-    """open; locked (last `renewal_lock` of the term); renewing (up to 24 h after its end)."""
+    """Where `now` falls against the term this copy of the subscription describes.
+
+    open; locked (the last `renewal_lock` of the term); renewing (up to `renewal_processing`
+    after its end); ended (later still: this copy is stale, or the term lapsed without renewal).
+    """
     end = sub.term_end
+    if now >= end + rules.renewal_processing:
+        return "ended"
     if now >= end:
-        # Past the end: renewal may still be processing; after that, Partner Center's next GET
-        # carries the new term, so a stale copy stays "renewing" until re-read.
         return "renewing"
     if now >= end - rules.renewal_lock:
         return "locked"
@@ -119,11 +123,18 @@ def refundable_seats(
 
 def _blocked(sub: Subscription, now: datetime, rules: NceRules) -> Decision | None:
     """The answer when the subscription cannot be changed at all right now, else None."""
-    if renewal_phase(sub, now, rules) == "renewing":
+    phase = renewal_phase(sub, now, rules)
+    if phase == "renewing":
         return Decision(
             "wait",
             "renewal is processing (up to 24 h after the term end); Partner Center answers 409",
-            retry_at=max(now, _after_renewal(sub, rules)),
+            retry_at=_after_renewal(sub, rules),
+        )
+    if phase == "ended":
+        return Decision(
+            "refuse",
+            "this copy describes a term that has ended: read the subscription from Partner "
+            "Center again (it renewed, or it lapsed)",
         )
     return None
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date
 from fractions import Fraction
 
-from shared.models.catalog import BillingCycleName, TermDuration
+from shared.models.catalog import Offer
 from shared.models.money import Money, Rounding
 from shared.policy.terms import Period, billing_period_on
 
@@ -59,20 +59,29 @@ def prorate(
     return prorate_between(price, period, on, period.end, quantity, rounding)
 
 
-def seat_increase_charge(
-    unit_price: Money,
-    term_start: date,
-    term: TermDuration,
-    cycle: BillingCycleName,
-    on: date,
-    seats: int,
-) -> Money:
-    """What to charge now for `seats` added on `on`: the rest of the current billing period.
+def seat_increase_charge(offer: Offer, term_start: date, on: date, seats: int) -> Money:
+    """What to charge now for `seats` added on day `on`: the rest of the billing period.
 
-    `unit_price` is the sell price of one seat per billing period (per month for monthly
-    billing, per year for annual billing, the whole term for triennial upfront billing).
-    The seats are coterminous with the subscription: later billing periods bill them in full.
+    `offer.unit_price` (the partner's sell price) is per seat per billing period: per month
+    for monthly billing, per year for annual, the whole term for triennial upfront. The new
+    seats are coterminous with the subscription: later billing periods bill them in full.
     """
     if seats < 1:
         raise ValueError("a seat increase adds at least one seat")
-    return prorate(unit_price, billing_period_on(term_start, term, cycle, on), on, seats)
+    return _rest_of_billing_period(offer, term_start, on, seats)
+
+
+def seat_decrease_refund(offer: Offer, term_start: date, on: date, seats: int) -> Money:
+    """What to refund for `seats` removed on day `on` inside their cancellation window.
+
+    The billing period's price minus a daily prorated charge for the days used (Microsoft
+    Learn, "Manage customer subscriptions"): the days from `on` to the period end come back.
+    """
+    if seats < 1:
+        raise ValueError("a seat decrease removes at least one seat")
+    return _rest_of_billing_period(offer, term_start, on, seats)
+
+
+def _rest_of_billing_period(offer: Offer, term_start: date, on: date, seats: int) -> Money:
+    period = billing_period_on(term_start, offer.term_duration, offer.billing_cycle, on)
+    return prorate(offer.unit_price, period, on, seats)

@@ -81,6 +81,12 @@ def test_from_decimal_refuses_precision_the_currency_does_not_have(major, curren
         Money.from_decimal(major, currency)
 
 
+@pytest.mark.parametrize("major", ["NaN", "Infinity", "-inf"])
+def test_from_decimal_refuses_non_finite_amounts(major):
+    with pytest.raises(ValueError, match="finite"):
+        Money.from_decimal(major, "USD")
+
+
 @pytest.mark.parametrize("major", [12.34, True])
 def test_from_decimal_refuses_floats_and_bools(major):
     with pytest.raises(TypeError):

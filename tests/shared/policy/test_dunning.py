@@ -15,6 +15,7 @@ from shared.policy.dunning import (
     classify_decline,
     next_retry_at,
     next_step,
+    retry_offsets,
 )
 
 NON_RETRYABLE = "Stripe docs, billing/revenue-recovery/smart-retries#non-retryable-decline-codes"
@@ -171,13 +172,13 @@ def test_first_step_is_the_failed_payment_notice_with_the_pay_link():
         (
             case(notices_sent=1, next_renewal_lock_at=T0 + 2 * D),
             "retry_charge",
-            T0 + 1 * D,
-            "collect first when the retry comes before the lock",
+            T0 + 80 * timedelta(minutes=1),
+            "retries squeezed before the lock: 1 of 18 days of a 1-day budget",
         ),
         (
             case(
                 notices_sent=2,
-                attempts=(attempt(T0), attempt(T0 + D)),
+                attempts=(attempt(T0), attempt(T0 + D, "lost_card")),
                 next_renewal_lock_at=T0 + 2 * D + H,
             ),
             "turn_off_auto_renew",
@@ -258,6 +259,31 @@ def test_no_more_than_seven_charges_per_card_in_any_30_days():
     assert next_retry_at(back_on_pm_1, rules) == T0 + 30 * D, VISA_CAP
     on_a_new_card = case(*attempts, payment_method_id="pm_2", payment_method_changed_at=T0 + 8 * D)
     assert next_retry_at(on_a_new_card, rules) == T0 + 8 * D
+
+
+@pytest.mark.parametrize(
+    ("lock_in", "overrides", "expected_days", "source"),
+    [
+        (None, {}, [1, 3, 5, 8, 12, 18], "the configured schedule"),
+        (40 * D, {}, [1, 3, 5, 8, 12, 18], "the lock is after the last retry"),
+        (10 * D, {}, [0.5, 1.5, 2.5, 4, 6, 9], "squeezed to end by lock - 24 h; " + CANCEL_POLICY),
+        (10 * D, {"auto_renew_off": True}, [1, 3, 5, 8, 12, 18], "no renewal at stake any more"),
+        (10 * D, {"suspended": True}, [1, 3, 5, 8, 12, 18], "suspension turned auto-renew off"),
+        (H, {}, [1, 3, 5, 8, 12, 18], "too late to squeeze: auto-renew goes off at once"),
+    ],
+)
+def test_retries_finish_before_the_renewal_lock_when_they_can(
+    lock_in, overrides, expected_days, source
+):
+    the_case = case(next_renewal_lock_at=None if lock_in is None else T0 + lock_in, **overrides)
+    assert [o / D for o in retry_offsets(the_case)] == expected_days, source
+
+
+def test_no_retry_schedule_means_no_retries():
+    rules = DunningRules(retry_after=())
+    the_case = case(next_renewal_lock_at=T0 + 10 * D)
+    assert retry_offsets(the_case, rules) == ()
+    assert next_retry_at(the_case, rules) is None
 
 
 def test_a_retry_never_precedes_the_last_charge():

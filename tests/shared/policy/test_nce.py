@@ -136,6 +136,7 @@ def test_refundable_seats(subscription, batches, now, seats, source):
         (TERM_END - timedelta(seconds=1), "locked", LOCK),
         (TERM_END, "renewing", "renewal starts 00:00 UTC after the end date; " + MANAGE),
         (TERM_END + 23 * H, "renewing", "processing can take up to 24 h; " + MANAGE),
+        (TERM_END + 24 * H, "ended", "past processing: this copy of the subscription is stale"),
     ],
 )
 def test_renewal_phase(now, phase, source):
@@ -219,6 +220,11 @@ def test_decrease_on_day_8_is_refused_for_now_and_scheduled():
     decision = decide_quantity(sub(), 10, DAY_8)
     assert decision.action == "schedule_for_renewal"
     assert "168 h" in decision.reason
+
+
+def test_a_stale_copy_of_an_ended_term_is_not_acted_on():
+    decision = decide_quantity(sub(), 20, TERM_END + 30 * H)
+    assert decision.action == "refuse" and "read the subscription" in decision.reason
 
 
 def test_waiting_out_the_lock_retries_after_renewal_processing():

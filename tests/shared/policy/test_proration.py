@@ -5,11 +5,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.models.catalog import Offer
 from shared.models.money import CURRENCY_EXPONENTS, Money
 from shared.policy.proration import (
     prorate,
     prorate_between,
     remaining_fraction,
+    seat_decrease_refund,
     seat_increase_charge,
 )
 from shared.policy.terms import Period, term_period
@@ -103,6 +105,21 @@ def test_negative_quantity_is_refused():
         prorate(usd(100), Period(date(2026, 4, 1), date(2026, 5, 1)), date(2026, 4, 2), -1)
 
 
+def offer(term: str, cycle: str, unit_minor: int = 1000) -> Offer:
+    return Offer.model_validate(
+        {
+            "catalog_item_id": "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
+            "name": "Microsoft 365 Business Basic",
+            "term_duration": term,
+            "billing_cycle": cycle,
+            "unit_cost": {"amount_minor": unit_minor * 8 // 10, "currency": "USD"},
+            "unit_price": {"amount_minor": unit_minor, "currency": "USD"},
+            "family": "m365-business",
+            "rank": 1,
+        }
+    )
+
+
 # Monthly billing of an annual term: an addition pays the rest of the current month now and
 # full months afterwards (coterminous; Microsoft Learn "Manage customer subscriptions").
 @pytest.mark.parametrize(
@@ -115,13 +132,29 @@ def test_negative_quantity_is_refused():
     ],
 )
 def test_seat_increase_pays_the_rest_of_the_current_billing_period(term, cycle, on, expected):
-    charge = seat_increase_charge(usd(1000), date(2026, 1, 31), term, cycle, on, 5)
-    assert charge == expected
+    charge = seat_increase_charge(offer(term, cycle), date(2026, 1, 31), on, 5)
+    assert charge == expected, MS_PRORATE
 
 
-def test_seat_increase_adds_at_least_one_seat():
+def test_seat_increase_is_charged_at_the_sell_price_not_the_cost():
+    charge = seat_increase_charge(
+        offer("P1M", "monthly", 1000), date(2026, 4, 1), date(2026, 4, 1), 1
+    )
+    assert charge == usd(1000)
+
+
+def test_removal_inside_the_window_refunds_the_days_not_used():
+    # bought on Apr 1 (30-day month), removed on Apr 4: 27 of 30 days come back
+    refund = seat_decrease_refund(
+        offer("P1Y", "monthly", 3000), date(2026, 4, 1), date(2026, 4, 4), 2
+    )
+    assert refund == usd(5400), MS_PRORATE
+
+
+@pytest.mark.parametrize("charge", [seat_increase_charge, seat_decrease_refund])
+def test_a_seat_change_moves_at_least_one_seat(charge):
     with pytest.raises(ValueError, match="at least one seat"):
-        seat_increase_charge(usd(1000), date(2026, 1, 31), "P1Y", "monthly", date(2026, 2, 2), 0)
+        charge(offer("P1Y", "monthly"), date(2026, 1, 31), date(2026, 2, 2), 0)
 
 
 # --- properties -------------------------------------------------------------------------
