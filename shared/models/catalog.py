@@ -77,7 +77,10 @@ class Offer(DomainModel):
 
     @property
     def markup(self) -> Decimal | None:
-        """Sell price over cost minus one, exact; None for a free-of-cost offer."""
+        """Sell price over cost minus one (0.15 = 15 %); None for a free-of-cost offer.
+
+        Exact when the ratio terminates in decimal, else to Decimal's 28 significant digits.
+        """
         if self.unit_cost.is_zero():
             return None
         ratio = Fraction(self.unit_price.amount_minor, self.unit_cost.amount_minor) - 1

@@ -99,3 +99,8 @@ def test_bad_offer_input_names_the_field(rejects, override, field):
 def test_inconsistent_offer_is_refused(override, message):
     with pytest.raises(ValueError, match=message):
         Offer.model_validate(offer_data(**override))
+
+
+def test_offer_round_trips_through_json():
+    offer = Offer.model_validate(offer_data(billing_cycle="Annual"))
+    assert Offer.model_validate(offer.model_dump(mode="json")) == offer

@@ -164,3 +164,8 @@ def test_times_with_offsets_are_normalised_to_utc():
 def test_seat_batch_needs_an_aware_time_and_a_positive_quantity(rejects):
     assert rejects(SeatBatch, {"quantity": 0, "added_at": "2026-01-01T00:00:00Z"}) == {"quantity"}
     assert rejects(SeatBatch, {"quantity": 1, "added_at": "2026-01-01T00:00:00"}) == {"added_at"}
+
+
+def test_seat_batch_round_trips_through_json():
+    batch = SeatBatch(quantity=3, added_at=datetime(2026, 2, 1, 12, tzinfo=UTC))
+    assert SeatBatch.model_validate(batch.model_dump(mode="json")) == batch
