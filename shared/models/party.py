@@ -8,7 +8,15 @@ from typing import Annotated, Literal
 from uuid import UUID
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, EmailStr, Field, field_validator, model_validator
+import holidays
+from pydantic import (
+    AfterValidator,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.models._base import DomainModel
 from shared.models.money import CurrencyCode
@@ -63,14 +71,39 @@ class PaymentTerms(DomainModel):
         return self
 
 
+@cache
+def _holiday_calendars() -> dict[str, list[str]]:
+    return holidays.list_supported_countries()
+
+
 class BusinessCalendar(DomainModel):
-    """Where the customer's business hours are counted: a time zone and a holiday calendar."""
+    """Where the customer's business hours are counted: a time zone and a holiday calendar.
+
+    `country` and `subdivision` name a public-holiday calendar of the `holidays` package
+    (pinned in requirements.txt), so an unknown one is refused here, naming the field.
+    """
 
     time_zone: TimeZoneName = "UTC"
     country: CountryCode = "US"
     subdivision: str | None = Field(default=None, max_length=10)
     # Extra closed days the partner agreed with this customer, on top of public holidays.
     extra_holidays: tuple[date, ...] = ()
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        if value not in _holiday_calendars():
+            raise ValueError(f"no public-holiday calendar for country {value!r}")
+        return value
+
+    @field_validator("subdivision")
+    @classmethod
+    def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
+        country = info.data.get("country")
+        # country is absent from info.data when it failed its own validation
+        if value is not None and country is not None and value not in _holiday_calendars()[country]:
+            raise ValueError(f"{value!r} is not a subdivision of {country}")
+        return value
 
 
 class Partner(DomainModel):

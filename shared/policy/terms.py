@@ -17,7 +17,9 @@ def add_months(anchor: date, months: int) -> date:
 
     Jan 31 + 1 month is Feb 28 (Feb 29 in a leap year); Feb 29 + 12 months is Feb 28.
     Always count from the original anchor (not from a clamped date), so a term that starts
-    on the 31st comes back to the 31st wherever the month has one.
+    on the 31st comes back to the 31st wherever the month has one: the same rule as Stripe's
+    billing cycle anchor (docs.stripe.com/billing/subscriptions/billing-cycle), which bills
+    cspflow's customers.
     """
     index = anchor.year * 12 + (anchor.month - 1) + months
     year, month = divmod(index, 12)

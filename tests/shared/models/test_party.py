@@ -55,6 +55,8 @@ def test_domain_is_read_case_insensitively():
         ({"tenant_id": "not-a-uuid"}, "tenant_id"),
         ({"calendar": {"time_zone": "Mars/Olympus"}}, "calendar.time_zone"),
         ({"calendar": {"country": "usa"}}, "calendar.country"),
+        ({"calendar": {"country": "ZZ"}}, "calendar.country"),
+        ({"calendar": {"country": "DE", "subdivision": "XX"}}, "calendar.subdivision"),
         (
             {"payment_terms": {"net_days": 120, "collection": "send_invoice"}},
             "payment_terms.net_days",

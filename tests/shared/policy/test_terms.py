@@ -11,7 +11,10 @@ from shared.policy.terms import (
     term_period,
 )
 
-MONTH_END = "cspflow rule (issue 3): month-end terms clamp, Jan 31 -> Feb 28/29"
+MONTH_END = (
+    "Stripe docs, billing/subscriptions/billing-cycle: anchor Jan 31 bills Feb 28 (29), "
+    "then Mar 31, Apr 30"
+)
 PC_TERMS = "Microsoft Learn, custom-term-end-dates: terms are P1M, P1Y, P3Y"
 
 
