@@ -85,6 +85,14 @@ def _after_renewal(sub: Subscription, rules: NceRules) -> datetime:
     return sub.term_end + rules.renewal_processing
 
 
+def _after_the_lock(sub: Subscription, rules: NceRules, then: str) -> Decision:
+    return Decision(
+        "wait",
+        f"the renewal lock has begun, too late for this renewal; {then}",
+        retry_at=_after_renewal(sub, rules),
+    )
+
+
 def cancellation_window_end(sub: Subscription, rules: NceRules = DEFAULT_RULES) -> datetime:
     """When cancelling stops being possible for the current term."""
     if sub.cancellation_allowed_until_date is not None:
@@ -172,13 +180,8 @@ def decide_quantity(
             quantity_now=new_quantity,
             prorated=True,
         )
-    phase = renewal_phase(sub, now, rules)
-    if phase == "locked":
-        return Decision(
-            "wait",
-            "the renewal lock has begun; ask again in the new term's 168 h window",
-            retry_at=_after_renewal(sub, rules),
-        )
+    if renewal_phase(sub, now, rules) == "locked":
+        return _after_the_lock(sub, rules, "ask again in the new term's 168 h window")
     if not sub.auto_renew_enabled:
         return Decision(
             "refuse",
@@ -214,11 +217,7 @@ def decide_cancel(sub: Subscription, now: datetime, rules: NceRules = DEFAULT_RU
             "apply_now", "inside the 168 h window: cancel with a prorated refund", prorated=True
         )
     if renewal_phase(sub, now, rules) == "locked":
-        return Decision(
-            "wait",
-            "too late to stop this renewal; cancel inside the new term's 168 h window",
-            retry_at=_after_renewal(sub, rules),
-        )
+        return _after_the_lock(sub, rules, "cancel inside the new term's 168 h window")
     if not sub.auto_renew_enabled:
         return Decision("no_change", "auto-renew is already off: the subscription ends at term end")
     return Decision(
@@ -255,11 +254,7 @@ def decide_sku_change(
     if target.rank == current.rank:
         return Decision("refuse", "the target is neither an upgrade nor a downgrade")
     if renewal_phase(sub, now, rules) == "locked":
-        return Decision(
-            "wait",
-            "the renewal lock has begun; the downgrade can be scheduled for the term after",
-            retry_at=_after_renewal(sub, rules),
-        )
+        return _after_the_lock(sub, rules, "the downgrade can be scheduled for the term after")
     if not sub.auto_renew_enabled:
         return Decision("refuse", "a downgrade is scheduled for renewal, which needs auto-renew on")
     return Decision("schedule_for_renewal", "downgrades are not supported mid-term; at renewal")
