@@ -40,7 +40,10 @@ def test_main_calls_every_module_in_the_modules_folder():
     assert called == on_disk
 
 
-@pytest.mark.parametrize(("path", "passed"), module_calls(), ids=lambda v: str(v))
+CALLS = module_calls()
+
+
+@pytest.mark.parametrize(("path", "passed"), CALLS, ids=[path for path, _ in CALLS])
 def test_each_module_gets_exactly_its_declared_parameters(path: str, passed: set[str]):
     params = declared(BICEP / path)
     assert passed <= set(params), f"{path}: undeclared {passed - set(params)}"
