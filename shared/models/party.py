@@ -1,0 +1,145 @@
+"""The partner (the CSP reseller running cspflow) and its customers."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from typing import Annotated, Literal
+from uuid import UUID
+from zoneinfo import available_timezones
+
+import holidays
+from pydantic import (
+    AfterValidator,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from shared.models._base import DomainModel
+from shared.models.money import CurrencyCode
+
+SlaTier = Literal["premium", "standard"]
+
+# A DNS name as Partner Center takes it for a customer's initial domain
+# (contoso.onmicrosoft.com): labels of letters, digits and inner hyphens.
+DomainName = Annotated[
+    str,
+    Field(
+        max_length=253,
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        description="lower-case DNS name",
+    ),
+]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _known_zone(name: str) -> str:
+    # available_timezones() comes from tzdata (pinned), so the check is the same everywhere.
+    if name not in _zone_names():
+        raise ValueError(f"{name!r} is not an IANA time zone")
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+
+
+class Contact(DomainModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    role: Literal["primary", "billing", "technical"] = "primary"
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class PaymentTerms(DomainModel):
+    """How the customer pays: card on file charged automatically, or an invoice due in N days."""
+
+    collection: Literal["charge_automatically", "send_invoice"] = "charge_automatically"
+    net_days: int = Field(default=0, ge=0, le=90)
+
+    @model_validator(mode="after")
+    def _net_days_only_for_invoices(self) -> PaymentTerms:
+        if self.collection == "charge_automatically" and self.net_days:
+            raise ValueError("net_days applies only to collection 'send_invoice'")
+        return self
+
+
+@cache
+def _holiday_calendars() -> dict[str, list[str]]:
+    return holidays.list_supported_countries()
+
+
+class BusinessCalendar(DomainModel):
+    """Where the customer's business hours are counted: a time zone and a holiday calendar.
+
+    `country` and `subdivision` name a public-holiday calendar of the `holidays` package
+    (pinned in requirements.txt), so an unknown one is refused here, naming the field.
+    """
+
+    time_zone: TimeZoneName = "UTC"
+    country: CountryCode = "US"
+    subdivision: str | None = Field(default=None, max_length=10)
+    # Extra closed days the partner agreed with this customer, on top of public holidays.
+    extra_holidays: tuple[date, ...] = ()
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        if value not in _holiday_calendars():
+            raise ValueError(f"no public-holiday calendar for country {value!r}")
+        return value
+
+    @field_validator("subdivision")
+    @classmethod
+    def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
+        country = info.data.get("country")
+        # country is absent from info.data when it failed its own validation
+        if value is not None and country is not None and value not in _holiday_calendars()[country]:
+            raise ValueError(f"{value!r} is not a subdivision of {country}")
+        return value
+
+
+class Partner(DomainModel):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    tenant_id: UUID
+    mpn_id: str | None = Field(default=None, pattern=r"^[0-9]{6,10}$")
+    default_currency: CurrencyCode
+    calendar: BusinessCalendar = BusinessCalendar()
+
+
+class Customer(DomainModel):
+    """A customer of the partner, with its Microsoft tenant once Partner Center has one."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    partner_id: str = Field(min_length=1, max_length=64)
+    company_name: str = Field(min_length=1, max_length=200)
+    # Partner Center's customer id is the customer's Entra tenant id; None until created.
+    tenant_id: UUID | None = None
+    domain: DomainName
+    contacts: tuple[Contact, ...] = Field(min_length=1)
+    billing_currency: CurrencyCode
+    payment_terms: PaymentTerms = PaymentTerms()
+    sla_tier: SlaTier = "standard"
+    calendar: BusinessCalendar = BusinessCalendar()
+    stripe_customer_id: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9]+$")
+
+    @field_validator("domain", mode="before")
+    @classmethod
+    def _lower_domain(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def primary_contact(self) -> Contact:
+        return next((c for c in self.contacts if c.role == "primary"), self.contacts[0])
+
+    @property
+    def billing_contact(self) -> Contact:
+        return next((c for c in self.contacts if c.role == "billing"), self.primary_contact)

@@ -1,0 +1,149 @@
+"""Renewal reminders, the decision deadline, and what happens when the customer says nothing.
+
+* Partner Center has no renewal webhook: reminders come from our own sweep over
+  `commitmentEndDate`, `autoRenewEnabled` and `scheduledNextTermInstructions`
+  (partner-center.md 3.3).
+* The last moment a decision can be applied is the renewal lock (24 h before the term end,
+  see nce.py); cspflow promises to apply it at least `apply_margin` (24 h) before the lock,
+  so the customer's decision deadline is lock - apply_margin.
+* Annual and triennial terms get reminders 60, 30 and 7 days before that deadline (channel
+  practice: Appxite 60/35/7, Ingram 90/60/30 lists; billing-anchors.md 1.2). A monthly term that
+  simply rolls over gets a reminder only when there is something to decide: a requested
+  change, spare seats, the customer in dunning, or the customer asked (DESIGN.md).
+* No answer keeps auto-renew as it is, except for a customer in dunning: the partner would owe
+  Microsoft a new term the customer cannot pay (after day 7 it cannot be cancelled), so
+  auto-renew is turned off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from shared.models.subscription import Subscription
+from shared.policy.nce import DEFAULT_RULES as DEFAULT_NCE_RULES
+from shared.policy.nce import NceRules
+from shared.policy.terms import current_term_start
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RenewalRules:
+    long_term_offsets: tuple[timedelta, ...] = (60 * DAY, 30 * DAY, 7 * DAY)
+    monthly_offsets: tuple[timedelta, ...] = (7 * DAY,)
+    apply_margin: timedelta = timedelta(hours=24)
+    nce: NceRules = DEFAULT_NCE_RULES
+
+
+DEFAULT_RULES = RenewalRules()
+
+
+@dataclass(frozen=True)
+class RenewalContext:
+    """What cspflow knows about the customer beyond the subscription itself."""
+
+    customer_in_dunning: bool = False
+    change_requested: bool = False
+    spare_seats: int = 0  # seats bought but not assigned to users
+    customer_asked: bool = False  # opted in to reminders for every term
+
+
+@dataclass(frozen=True)
+class Reminder:
+    at: datetime
+    before_deadline: timedelta
+    deadline: datetime
+
+
+Outcome = Literal["renew", "renew_with_changes", "turn_off_auto_renew", "expire"]
+
+
+@dataclass(frozen=True)
+class DefaultOutcome:
+    action: Outcome
+    reason: str
+
+
+AnswerWindow = Literal["open", "late", "too_late"]
+
+
+def renewal_lock_at(sub: Subscription, rules: RenewalRules = DEFAULT_RULES) -> datetime:
+    return sub.term_end - rules.nce.renewal_lock
+
+
+def decision_deadline(sub: Subscription, rules: RenewalRules = DEFAULT_RULES) -> datetime:
+    """The last moment a customer's answer is taken with the full apply margin."""
+    return renewal_lock_at(sub, rules) - rules.apply_margin
+
+
+def something_to_decide(sub: Subscription, ctx: RenewalContext) -> bool:
+    """Whether a renewal is more than a routine roll-over."""
+    rolls_over = sub.auto_renew_enabled and sub.scheduled_next_term_instructions is None
+    return (
+        not rolls_over
+        or ctx.change_requested
+        or ctx.spare_seats > 0
+        or ctx.customer_in_dunning
+        or ctx.customer_asked
+    )
+
+
+def reminder_schedule(
+    sub: Subscription, ctx: RenewalContext, rules: RenewalRules = DEFAULT_RULES
+) -> tuple[Reminder, ...]:
+    """Every reminder this term gets, earliest first (empty when none is warranted)."""
+    if sub.status != "active":
+        return ()
+    if sub.term_duration == "P1M":
+        if not something_to_decide(sub, ctx):
+            return ()
+        offsets = rules.monthly_offsets
+    else:
+        offsets = rules.long_term_offsets
+    deadline = decision_deadline(sub, rules)
+    term_start = current_term_start(sub)
+    reminders = [Reminder(deadline - offset, offset, deadline) for offset in offsets]
+    return tuple(sorted((r for r in reminders if r.at >= term_start), key=lambda r: r.at))
+
+
+def due_reminder(
+    sub: Subscription,
+    ctx: RenewalContext,
+    now: datetime,
+    last_sent_at: datetime | None,
+    rules: RenewalRules = DEFAULT_RULES,
+) -> Reminder | None:
+    """The reminder to send now, if any. A late sweep sends only the most recent one."""
+    due = [
+        r
+        for r in reminder_schedule(sub, ctx, rules)
+        if r.at <= now < r.deadline and (last_sent_at is None or r.at > last_sent_at)
+    ]
+    return due[-1] if due else None
+
+
+def answer_window(
+    sub: Subscription, now: datetime, rules: RenewalRules = DEFAULT_RULES
+) -> AnswerWindow:
+    """open: before the deadline; late: can still be applied before the lock; too_late."""
+    if now < decision_deadline(sub, rules):
+        return "open"
+    if now < renewal_lock_at(sub, rules):
+        return "late"
+    return "too_late"
+
+
+def outcome_without_answer(sub: Subscription, ctx: RenewalContext) -> DefaultOutcome:
+    """What cspflow applies at the deadline when the customer did not answer."""
+    if not sub.auto_renew_enabled:
+        return DefaultOutcome("expire", "auto-renew is off: the subscription ends at term end")
+    if ctx.customer_in_dunning:
+        return DefaultOutcome(
+            "turn_off_auto_renew",
+            "the customer is in dunning: do not commit the partner to a term it cannot bill",
+        )
+    if sub.scheduled_next_term_instructions is not None:
+        return DefaultOutcome("renew_with_changes", "renew with the changes already scheduled")
+    return DefaultOutcome("renew", "no answer keeps auto-renew on")

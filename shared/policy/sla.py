@@ -1,0 +1,221 @@
+"""SLA deadlines: business-hours calendars, per-tier targets, and on-track / at-risk / breached.
+
+* Onboarding: within 4 business hours for premium customers, 1 business day for standard.
+* Licence change: within 1 hour, around the clock (the change is automated end to end).
+* Renewal decision: applied at least 24 h before the renewal lock.
+
+Business time is counted in the customer's own time zone (zoneinfo, with the pinned tzdata),
+on its working days, skipping its country's public holidays (the `holidays` package, pinned)
+and any extra closed days the partner agreed. A business day is one working day's worth of
+business hours, so "1 business day" from Tuesday 15:00 is Wednesday 15:00.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from shared.models.party import BusinessCalendar, Customer, SlaTier
+from shared.models.sla import SlaClock, SlaKind, SlaState
+from shared.models.subscription import Subscription
+from shared.policy.renewal import DEFAULT_RULES as DEFAULT_RENEWAL_RULES
+from shared.policy.renewal import RenewalRules, renewal_lock_at
+
+_MAX_DAYS_SCANNED = 3660  # ten years without a working day means a broken calendar
+
+
+@lru_cache(maxsize=256)
+def _public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    time_zone: str = "UTC"
+    country: str = "US"
+    subdivision: str | None = None
+    opens: time = time(9)
+    closes: time = time(17)
+    workdays: frozenset[int] = frozenset({0, 1, 2, 3, 4})  # Monday = 0
+    extra_holidays: frozenset[date] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.closes <= self.opens:
+            raise ValueError("business hours must close after they open")
+        if not self.workdays:
+            raise ValueError("a business calendar needs at least one working day")
+
+    @classmethod
+    def of(
+        cls, calendar: BusinessCalendar, opens: time = time(9), closes: time = time(17)
+    ) -> BusinessHours:
+        return cls(
+            time_zone=calendar.time_zone,
+            country=calendar.country,
+            subdivision=calendar.subdivision,
+            opens=opens,
+            closes=closes,
+            extra_holidays=frozenset(calendar.extra_holidays),
+        )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def day_length(self) -> timedelta:
+        return datetime.combine(date.min, self.closes) - datetime.combine(date.min, self.opens)
+
+    def is_business_day(self, day: date) -> bool:
+        return (
+            day.weekday() in self.workdays
+            and day not in self.extra_holidays
+            and day not in _public_holidays(self.country, self.subdivision, day.year)
+        )
+
+    def hours_on(self, day: date) -> tuple[datetime, datetime]:
+        # Wall-clock opening and closing in the local zone, as UTC instants (DST-correct).
+        zone = self.zone
+        return (
+            datetime.combine(day, self.opens, zone).astimezone(UTC),
+            datetime.combine(day, self.closes, zone).astimezone(UTC),
+        )
+
+
+def add_business_time(start: datetime, amount: timedelta, hours: BusinessHours) -> datetime:
+    """The instant `amount` of business time after `start` (an aware datetime)."""
+    if amount < timedelta(0):
+        raise ValueError("business time cannot be negative")
+    cursor = start.astimezone(UTC)
+    if amount == timedelta(0):
+        return cursor
+    remaining = amount
+    day = cursor.astimezone(hours.zone).date()
+    for _ in range(_MAX_DAYS_SCANNED):
+        if hours.is_business_day(day):
+            opens, closes = hours.hours_on(day)
+            begin = max(cursor, opens)
+            if begin < closes:
+                available = closes - begin
+                if remaining <= available:
+                    return begin + remaining
+                remaining -= available
+        day += timedelta(days=1)
+    raise ValueError("no working day found in ten years: check the business calendar")
+
+
+SlaUnit = Literal["wall_clock_hours", "business_hours", "business_days"]
+
+
+@dataclass(frozen=True)
+class SlaTarget:
+    amount: int
+    unit: SlaUnit
+
+    def deadline(self, start: datetime, hours: BusinessHours) -> datetime:
+        return self._after(start, 1, 1, hours)
+
+    def at_risk(self, start: datetime, at_risk_percent: int, hours: BusinessHours) -> datetime:
+        """The moment only `at_risk_percent` of the allowed time is left."""
+        return self._after(start, 100 - at_risk_percent, 100, hours)
+
+    def _after(self, start: datetime, num: int, den: int, hours: BusinessHours) -> datetime:
+        if self.unit == "wall_clock_hours":
+            return start.astimezone(UTC) + timedelta(hours=self.amount) * num / den
+        per_unit = timedelta(hours=1) if self.unit == "business_hours" else hours.day_length
+        return add_business_time(start, per_unit * self.amount * num / den, hours)
+
+
+@dataclass(frozen=True)
+class SlaRules:
+    onboarding_premium: SlaTarget = SlaTarget(4, "business_hours")
+    onboarding_standard: SlaTarget = SlaTarget(1, "business_days")
+    licence_change: SlaTarget = SlaTarget(1, "wall_clock_hours")
+    renewal_applied_before_lock: timedelta = timedelta(hours=24)
+    at_risk_percent: int = 25  # the last quarter of the allowed time
+    opens: time = time(9)
+    closes: time = time(17)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.at_risk_percent <= 100:
+            raise ValueError("at_risk_percent is a percentage")
+
+    def onboarding(self, tier: SlaTier) -> SlaTarget:
+        return self.onboarding_premium if tier == "premium" else self.onboarding_standard
+
+
+DEFAULT_RULES = SlaRules()
+
+
+def _clock(
+    kind: SlaKind,
+    customer: Customer,
+    subject_id: str,
+    started_at: datetime,
+    target: SlaTarget,
+    rules: SlaRules,
+) -> SlaClock:
+    hours = BusinessHours.of(customer.calendar, rules.opens, rules.closes)
+    return SlaClock(
+        kind=kind,
+        subject_id=subject_id,
+        customer_id=customer.id,
+        tier=customer.sla_tier,
+        started_at=started_at,
+        at_risk_at=target.at_risk(started_at, rules.at_risk_percent, hours),
+        deadline=target.deadline(started_at, hours),
+    )
+
+
+def onboarding_clock(
+    customer: Customer, order_id: str, started_at: datetime, rules: SlaRules = DEFAULT_RULES
+) -> SlaClock:
+    target = rules.onboarding(customer.sla_tier)
+    return _clock("onboarding", customer, order_id, started_at, target, rules)
+
+
+def licence_change_clock(
+    customer: Customer, request_id: str, started_at: datetime, rules: SlaRules = DEFAULT_RULES
+) -> SlaClock:
+    return _clock("licence_change", customer, request_id, started_at, rules.licence_change, rules)
+
+
+def renewal_decision_clock(
+    customer: Customer,
+    subscription: Subscription,
+    started_at: datetime,
+    rules: SlaRules = DEFAULT_RULES,
+    renewal: RenewalRules = DEFAULT_RENEWAL_RULES,
+) -> SlaClock:
+    """From the first reminder to `renewal_applied_before_lock` before the renewal lock.
+
+    A clock started after its deadline starts breached (its deadline is its start).
+    """
+    deadline = renewal_lock_at(subscription, renewal) - rules.renewal_applied_before_lock
+    start = min(started_at, deadline)
+    at_risk = deadline - (deadline - start) * rules.at_risk_percent / 100
+    return SlaClock(
+        kind="renewal_decision",
+        subject_id=f"{subscription.id}:{subscription.commitment_end_date.isoformat()}",
+        customer_id=customer.id,
+        tier=customer.sla_tier,
+        started_at=start,
+        at_risk_at=at_risk,
+        deadline=deadline,
+    )
+
+
+def sla_state(clock: SlaClock, now: datetime) -> SlaState:
+    """met / breached once completed; otherwise on_track, at_risk or breached by `now`."""
+    if clock.completed_at is not None:
+        return "met" if clock.completed_at <= clock.deadline else "breached"
+    if now >= clock.deadline:
+        return "breached"
+    if now >= clock.at_risk_at:
+        return "at_risk"
+    return "on_track"

@@ -1,0 +1,438 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.models.catalog import Offer
+from shared.models.subscription import SeatBatch, Subscription
+from shared.policy.nce import (
+    NceRules,
+    cancellation_window_end,
+    decide_auto_renew,
+    decide_cancel,
+    decide_quantity,
+    decide_resume,
+    decide_sku_change,
+    decide_suspend,
+    refundable_seats,
+    renewal_phase,
+)
+
+# Sources (partner-center.md section 3 carries the quotes):
+MANAGE = (
+    "Microsoft Learn: partner-center/customers/create-a-new-subscription (manage subscriptions)"
+)
+CANCEL_POLICY = "Microsoft Learn: partner-center/customers/new-commerce-cancellation-policy"
+LIFECYCLE = "Microsoft Learn: partner-center/subscription-lifecycle"
+QTY_API = "Microsoft Learn: partner-center/developer/change-the-quantity-of-a-subscription"
+SCHED_API = "Microsoft Learn: partner-center/developer/create-scheduled-changes"
+LOCK = "distributor reading (r/msp Pax8 thread, billing-anchors.md 1.3); DESIGN.md: conservative"
+
+PURCHASED = datetime(2026, 1, 14, 16, 57, 14, tzinfo=UTC)
+TERM_END = datetime(2027, 1, 14, tzinfo=UTC)  # commitmentEndDate 2027-01-13, inclusive
+H = timedelta(hours=1)
+D = timedelta(days=1)
+
+
+def sub(**overrides) -> Subscription:
+    data = {
+        "id": "a4c1340d-6911-4758-bba3-0c4c6007d161",
+        "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
+        "quantity": 15,
+        "status": "active",
+        "autoRenewEnabled": True,
+        "billingCycle": "monthly",
+        "termDuration": "P1Y",
+        "effectiveStartDate": PURCHASED.isoformat(),
+        "commitmentEndDate": "2027-01-13T00:00:00Z",
+    }
+    data.update(overrides)
+    return Subscription.model_validate(data)
+
+
+def refundable(*batches: tuple[int, datetime]) -> dict[str, object]:
+    return {
+        "totalQuantity": sum(q for q, _ in batches),
+        "details": [{"quantity": q, "allowedUntilDateTime": t.isoformat()} for q, t in batches],
+    }
+
+
+# --- the window --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subscription", "expected", "source"),
+    [
+        (sub(), PURCHASED + 168 * H, "fallback: purchase + 168 h; " + CANCEL_POLICY),
+        (
+            sub(cancellationAllowedUntilDate="2026-01-21T12:00:00Z"),
+            datetime(2026, 1, 21, 12, tzinfo=UTC),
+            "Partner Center's cancellationAllowedUntilDate wins; DESIGN.md",
+        ),
+        (
+            sub(effectiveStartDate="2025-01-14T16:57:14Z"),
+            datetime(2026, 1, 14, tzinfo=UTC) + 168 * H,
+            "a renewal opens a new 7-day window; " + MANAGE,
+        ),
+    ],
+)
+def test_cancellation_window_end(subscription, expected, source):
+    assert cancellation_window_end(subscription) == expected, source
+
+
+@pytest.mark.parametrize(
+    ("subscription", "batches", "now", "seats", "source"),
+    [
+        (sub(), (), PURCHASED + 167 * H, 15, "whole purchase inside 168 h; " + CANCEL_POLICY),
+        (sub(), (), PURCHASED + 168 * H, 0, "window closed at 168 h; " + CANCEL_POLICY),
+        (
+            sub(),
+            (
+                SeatBatch(quantity=10, added_at=PURCHASED),
+                SeatBatch(quantity=5, added_at=PURCHASED + 30 * D),
+            ),
+            PURCHASED + 32 * D,
+            5,
+            "each added seat batch has its own window; " + MANAGE,
+        ),
+        (
+            sub(refundableQuantity=refundable((10, PURCHASED + 7 * D), (3, PURCHASED + 40 * D))),
+            (SeatBatch(quantity=15, added_at=PURCHASED + 30 * D),),
+            PURCHASED + 35 * D,
+            3,
+            "refundableQuantity.details win; " + QTY_API,
+        ),
+        (
+            sub(refundableQuantity={"totalQuantity": 4, "details": []}),
+            (),
+            PURCHASED + 2 * D,
+            4,
+            "refundableQuantity without details: total inside the window; " + QTY_API,
+        ),
+        (
+            sub(refundableQuantity={"totalQuantity": 4, "details": []}),
+            (),
+            PURCHASED + 8 * D,
+            0,
+            "refundableQuantity without details: nothing after the window; " + QTY_API,
+        ),
+        (
+            sub(quantity=2, refundableQuantity=refundable((10, PURCHASED + 7 * D))),
+            (),
+            PURCHASED,
+            2,
+            "never more than the subscription has",
+        ),
+    ],
+)
+def test_refundable_seats(subscription, batches, now, seats, source):
+    assert refundable_seats(subscription, now, batches) == seats, source
+
+
+@pytest.mark.parametrize(
+    ("now", "phase", "source"),
+    [
+        (TERM_END - 25 * H, "open", LOCK),
+        (TERM_END - 24 * H, "locked", LOCK),
+        (TERM_END - timedelta(seconds=1), "locked", LOCK),
+        (TERM_END, "renewing", "renewal starts 00:00 UTC after the end date; " + MANAGE),
+        (TERM_END + 23 * H, "renewing", "processing can take up to 24 h; " + MANAGE),
+        (TERM_END + 24 * H, "ended", "past processing: this copy of the subscription is stale"),
+    ],
+)
+def test_renewal_phase(now, phase, source):
+    assert renewal_phase(sub(), now) == phase, source
+
+
+def test_rules_are_configurable():
+    rules = NceRules(cancellation_window=timedelta(hours=72), renewal_lock=timedelta(hours=48))
+    assert cancellation_window_end(sub(), rules) == PURCHASED + 72 * H
+    assert renewal_phase(sub(), TERM_END - 47 * H, rules) == "locked"
+
+
+# --- quantity ----------------------------------------------------------------------------
+
+DAY_3 = PURCHASED + 3 * D
+DAY_8 = PURCHASED + 8 * D
+MID_TERM = datetime(2026, 6, 1, tzinfo=UTC)
+IN_LOCK = TERM_END - 2 * H
+RENEWING = TERM_END + 2 * H
+
+
+@pytest.mark.parametrize(
+    ("subscription", "new_quantity", "now", "action", "now_qty", "renewal_qty", "source"),
+    [
+        (sub(), 20, MID_TERM, "apply_now", 20, None, "increase any time, prorated; " + MANAGE),
+        (sub(), 20, IN_LOCK, "apply_now", 20, None, "increase any time, prorated; " + MANAGE),
+        (sub(), 10, DAY_3, "apply_now", 10, None, "decrease inside 168 h; " + CANCEL_POLICY),
+        (sub(), 10, DAY_8, "schedule_for_renewal", None, 10, "after the window; " + SCHED_API),
+        (sub(), 10, MID_TERM, "schedule_for_renewal", None, 10, "after the window; " + SCHED_API),
+        (
+            sub(refundableQuantity=refundable((3, MID_TERM + D))),
+            10,
+            MID_TERM,
+            "apply_now_and_schedule",
+            12,
+            10,
+            "refundable seats now, the rest at renewal; " + QTY_API,
+        ),
+        (
+            sub(refundableQuantity=refundable((5, MID_TERM + D))),
+            10,
+            MID_TERM,
+            "apply_now",
+            10,
+            None,
+            "a mid-term batch is removable inside its own window; " + MANAGE,
+        ),
+        (sub(), 10, IN_LOCK, "wait", None, None, "renewal lock: after renewal; " + LOCK),
+        (sub(), 20, RENEWING, "wait", None, None, "409 while renewal queued; " + MANAGE),
+        (
+            sub(autoRenewEnabled=False),
+            10,
+            MID_TERM,
+            "refuse",
+            None,
+            None,
+            "scheduling needs auto-renew; " + SCHED_API,
+        ),
+        (
+            sub(status="suspended"),
+            20,
+            MID_TERM,
+            "refuse",
+            None,
+            None,
+            "no quantity change while suspended (error 2001)",
+        ),
+        (sub(), 15, MID_TERM, "no_change", None, None, "same quantity"),
+        (sub(), 0, DAY_3, "refuse", None, None, "zero seats is a cancellation"),
+    ],
+)
+def test_quantity_change(subscription, new_quantity, now, action, now_qty, renewal_qty, source):
+    decision = decide_quantity(subscription, new_quantity, now)
+    assert decision.action == action, source
+    assert decision.quantity_now == now_qty
+    assert decision.quantity_at_renewal == renewal_qty
+    assert decision.prorated == (now_qty is not None)
+
+
+def test_decrease_on_day_8_is_refused_for_now_and_scheduled():
+    decision = decide_quantity(sub(), 10, DAY_8)
+    assert decision.action == "schedule_for_renewal"
+    assert "168 h" in decision.reason
+
+
+def test_a_stale_copy_of_an_ended_term_is_not_acted_on():
+    decision = decide_quantity(sub(), 20, TERM_END + 30 * H)
+    assert decision.action == "refuse" and "read the subscription" in decision.reason
+
+
+def test_waiting_out_the_lock_retries_after_renewal_processing():
+    assert decide_quantity(sub(), 10, IN_LOCK).retry_at == TERM_END + 24 * H
+    assert decide_quantity(sub(), 20, RENEWING).retry_at == TERM_END + 24 * H
+
+
+def test_recorded_seat_batches_are_the_fallback_window():
+    batches = (SeatBatch(quantity=15, added_at=PURCHASED), SeatBatch(quantity=5, added_at=MID_TERM))
+    decision = decide_quantity(sub(quantity=20), 15, MID_TERM + 2 * D, batches)
+    assert decision.action == "apply_now"
+
+
+# --- cancel ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subscription", "now", "action", "source"),
+    [
+        (sub(), DAY_3, "apply_now", "cancel inside 7 days, prorated refund; " + CANCEL_POLICY),
+        (
+            sub(status="suspended"),
+            DAY_3,
+            "apply_now",
+            "suspended can cancel in window; " + LIFECYCLE,
+        ),
+        (
+            sub(),
+            DAY_8,
+            "schedule_for_renewal",
+            "after the window: auto-renew off; " + CANCEL_POLICY,
+        ),
+        (sub(autoRenewEnabled=False), DAY_8, "no_change", "already ends at term end"),
+        (sub(), IN_LOCK, "wait", "too late for this renewal; " + LOCK),
+        (sub(), RENEWING, "wait", "renewal processing; " + MANAGE),
+        (sub(status="deleted"), DAY_3, "no_change", "already cancelled"),
+        (sub(status="expired"), DAY_3, "refuse", "expired cannot be cancelled; " + LIFECYCLE),
+        (
+            sub(cancellationAllowedUntilDate=(DAY_8 + H).isoformat()),
+            DAY_8,
+            "apply_now",
+            "Partner Center's cancellationAllowedUntilDate wins; DESIGN.md",
+        ),
+    ],
+)
+def test_cancel(subscription, now, action, source):
+    assert decide_cancel(subscription, now).action == action, source
+
+
+# --- SKU change ----------------------------------------------------------------------------
+
+
+def offer(
+    rank: int, family: str = "m365-business", term: str = "P1Y", item: str | None = None
+) -> Offer:
+    return Offer.model_validate(
+        {
+            "catalog_item_id": item or f"CFQ7TTC0LH1{rank}:0001:CFQ7TTC0K971",
+            "name": f"rank {rank}",
+            "term_duration": term,
+            "billing_cycle": "monthly",
+            "unit_cost": {"amount_minor": 600 * rank, "currency": "USD"},
+            "unit_price": {"amount_minor": 700 * rank, "currency": "USD"},
+            "family": family,
+            "rank": rank,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("subscription", "current", "target", "now", "action", "source"),
+    [
+        (sub(), offer(1), offer(2), MID_TERM, "apply_now", "upgrades any time; " + MANAGE),
+        (
+            sub(),
+            offer(1),
+            offer(2, term="P3Y"),
+            MID_TERM,
+            "apply_now",
+            "longer term is fine; " + MANAGE,
+        ),
+        (
+            sub(),
+            offer(1),
+            offer(2, term="P1M"),
+            MID_TERM,
+            "refuse",
+            "target term >= source; Learn transition-a-new-commerce-subscription",
+        ),
+        (
+            sub(),
+            offer(2),
+            offer(1),
+            MID_TERM,
+            "schedule_for_renewal",
+            "downgrades only at renewal; " + MANAGE,
+        ),
+        (sub(), offer(2), offer(1), IN_LOCK, "wait", "lock: schedule for the term after; " + LOCK),
+        (
+            sub(autoRenewEnabled=False),
+            offer(2),
+            offer(1),
+            MID_TERM,
+            "refuse",
+            "scheduling needs auto-renew; " + SCHED_API,
+        ),
+        (sub(), offer(1), offer(2), RENEWING, "wait", "renewal processing; " + MANAGE),
+        (
+            sub(status="suspended"),
+            offer(1),
+            offer(2),
+            MID_TERM,
+            "refuse",
+            "upgrades only from active; " + MANAGE,
+        ),
+        (
+            sub(),
+            offer(1),
+            offer(2, family="dynamics"),
+            MID_TERM,
+            "refuse",
+            "no cross-family transition",
+        ),
+        (
+            sub(),
+            offer(1),
+            offer(1, item="CFQ7TTC0LH99:0001:CFQ7TTC0K971"),
+            MID_TERM,
+            "refuse",
+            "same rank is not an upgrade",
+        ),
+        (sub(), offer(1), offer(1), MID_TERM, "no_change", "same offer"),
+    ],
+)
+def test_sku_change(subscription, current, target, now, action, source):
+    assert decide_sku_change(subscription, current, target, now).action == action, source
+
+
+# --- suspend / resume / auto-renew -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subscription", "now", "action", "source"),
+    [
+        (sub(), MID_TERM, "apply_now", "suspend blocks access, billing continues; " + LIFECYCLE),
+        (sub(status="suspended"), MID_TERM, "no_change", "already suspended"),
+        (sub(status="deleted"), MID_TERM, "refuse", "deleted cannot be suspended"),
+        (sub(), RENEWING, "wait", "suspend is read-only while renewal queued; " + MANAGE),
+    ],
+)
+def test_suspend(subscription, now, action, source):
+    assert decide_suspend(subscription, now).action == action, source
+
+
+@pytest.mark.parametrize(
+    ("subscription", "now", "action", "source"),
+    [
+        (
+            sub(status="suspended"),
+            MID_TERM,
+            "apply_now",
+            "reactivate any time before term end; " + LIFECYCLE,
+        ),
+        (
+            sub(status="suspended"),
+            TERM_END,
+            "refuse",
+            "suspended at term end is disabled; " + LIFECYCLE,
+        ),
+        (sub(), MID_TERM, "no_change", "already active"),
+        (
+            sub(status="disabled"),
+            MID_TERM,
+            "refuse",
+            "disabled cannot be reactivated; " + LIFECYCLE,
+        ),
+    ],
+)
+def test_resume(subscription, now, action, source):
+    assert decide_resume(subscription, now).action == action, source
+
+
+def test_resume_reminds_that_suspension_turned_auto_renew_off():
+    assert "autoRenewEnabled" in decide_resume(sub(status="suspended"), MID_TERM).reason
+
+
+@pytest.mark.parametrize(
+    ("subscription", "enabled", "now", "action", "source"),
+    [
+        (
+            sub(),
+            False,
+            MID_TERM,
+            "apply_now",
+            "auto-renew can be turned off; Learn update-autorenew",
+        ),
+        (sub(autoRenewEnabled=False), True, MID_TERM, "apply_now", "and on again"),
+        (sub(), True, MID_TERM, "no_change", "already on"),
+        (sub(), False, IN_LOCK, "refuse", "renewal settings locked in the last 24 h; " + LOCK),
+        (sub(), False, RENEWING, "wait", "auto-renew is read-only while renewal queued; " + MANAGE),
+        (
+            sub(status="suspended", autoRenewEnabled=False),
+            True,
+            MID_TERM,
+            "refuse",
+            "reactivate first; " + LIFECYCLE,
+        ),
+    ],
+)
+def test_auto_renew(subscription, enabled, now, action, source):
+    assert decide_auto_renew(subscription, enabled, now).action == action, source

@@ -1,0 +1,187 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.models.subscription import Subscription
+from shared.policy.nce import NceRules
+from shared.policy.renewal import (
+    RenewalContext,
+    RenewalRules,
+    answer_window,
+    decision_deadline,
+    due_reminder,
+    outcome_without_answer,
+    reminder_schedule,
+    renewal_lock_at,
+    something_to_decide,
+)
+
+DESIGN = "DESIGN.md: reminders are actionable, not noise"
+CADENCE = "channel cadence 60/35/7 days (Appxite, billing-anchors.md 1.2); cspflow default 60/30/7"
+LOCK = "renewal lock 24 h before term end (distributor reading); DESIGN.md: conservative"
+NO_WEBHOOK = (
+    "Microsoft Learn partner-center-webhook-events: no renewal event (partner-center.md 3.3)"
+)
+
+D = timedelta(days=1)
+H = timedelta(hours=1)
+ANNUAL_END = datetime(2027, 1, 14, tzinfo=UTC)
+MONTHLY_END = datetime(2026, 7, 1, tzinfo=UTC)
+SCHEDULED = {
+    "product": {
+        "productId": "CFQ7TTC0LH18",
+        "skuId": "0001",
+        "availabilityId": "CFQ7TTC0K971",
+        "billingCycle": "monthly",
+        "termDuration": "P1M",
+    },
+    "quantity": 3,
+}
+
+
+def sub(term: str = "P1Y", **overrides) -> Subscription:
+    end = "2027-01-13T00:00:00Z" if term != "P1M" else "2026-06-30T00:00:00Z"
+    start = "2026-01-14T16:57:14Z" if term != "P1M" else "2026-01-31T10:00:00Z"
+    data = {
+        "id": "s1",
+        "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
+        "quantity": 5,
+        "status": "active",
+        "autoRenewEnabled": True,
+        "billingCycle": "monthly",
+        "termDuration": term,
+        "effectiveStartDate": start,
+        "commitmentEndDate": end,
+    }
+    data.update(overrides)
+    return Subscription.model_validate(data)
+
+
+def test_deadline_is_the_apply_margin_before_the_lock():
+    assert renewal_lock_at(sub()) == ANNUAL_END - 24 * H
+    assert decision_deadline(sub()) == ANNUAL_END - 48 * H
+
+
+def test_deadline_follows_configured_lock_and_margin():
+    rules = RenewalRules(
+        apply_margin=timedelta(hours=72), nce=NceRules(renewal_lock=timedelta(hours=48))
+    )
+    assert decision_deadline(sub(), rules) == ANNUAL_END - 120 * H
+
+
+@pytest.mark.parametrize(
+    ("subscription", "offsets", "source"),
+    [
+        (sub("P1Y"), (60, 30, 7), CADENCE),
+        (sub("P3Y"), (60, 30, 7), CADENCE),
+        (
+            sub("P1Y", autoRenewEnabled=False),
+            (60, 30, 7),
+            "reminders whether or not auto-renew is on (billing-anchors.md 1.3)",
+        ),
+        (sub("P1M"), (), DESIGN + ": a monthly roll-over with nothing to decide"),
+        (
+            sub("P1M", autoRenewEnabled=False),
+            (7,),
+            DESIGN + ": a monthly term that ends is a decision",
+        ),
+        (
+            sub("P1M", scheduledNextTermInstructions=SCHEDULED),
+            (7,),
+            DESIGN + ": a scheduled change",
+        ),
+        (
+            sub("P1Y", status="suspended"),
+            (),
+            "suspended subscriptions are the dunning ladder's business",
+        ),
+    ],
+)
+def test_reminder_offsets_before_the_deadline(subscription, offsets, source):
+    schedule = reminder_schedule(subscription, RenewalContext())
+    assert tuple(r.before_deadline.days for r in schedule) == offsets, source
+    assert all(r.at == r.deadline - r.before_deadline for r in schedule)
+
+
+@pytest.mark.parametrize(
+    ("ctx", "reminded", "source"),
+    [
+        (RenewalContext(), False, DESIGN),
+        (RenewalContext(change_requested=True), True, DESIGN + ": a requested change"),
+        (RenewalContext(spare_seats=2), True, DESIGN + ": spare seats"),
+        (RenewalContext(customer_in_dunning=True), True, DESIGN + ": the customer in dunning"),
+        (RenewalContext(customer_asked=True), True, DESIGN + ": the customer asked"),
+    ],
+)
+def test_monthly_roll_over_is_reminded_only_when_something_is_to_decide(ctx, reminded, source):
+    assert something_to_decide(sub("P1M"), ctx) is reminded, source
+    assert bool(reminder_schedule(sub("P1M"), ctx)) is reminded, source
+
+
+def test_offsets_are_configurable_and_never_before_the_term_start():
+    rules = RenewalRules(long_term_offsets=(400 * D, 90 * D), monthly_offsets=(3 * D, 40 * D))
+    assert [
+        r.before_deadline.days for r in reminder_schedule(sub("P1Y"), RenewalContext(), rules)
+    ] == [90]
+    monthly = reminder_schedule(sub("P1M"), RenewalContext(customer_asked=True), rules)
+    assert [r.before_deadline.days for r in monthly] == [3]
+
+
+DEADLINE = ANNUAL_END - 48 * H
+
+
+@pytest.mark.parametrize(
+    ("now", "last_sent_at", "expected_days", "source"),
+    [
+        (DEADLINE - 61 * D, None, None, "nothing before the first offset; " + NO_WEBHOOK),
+        (DEADLINE - 60 * D, None, 60, CADENCE),
+        (DEADLINE - 45 * D, DEADLINE - 60 * D, None, "already sent"),
+        (DEADLINE - 30 * D, DEADLINE - 60 * D, 30, CADENCE),
+        (DEADLINE - 10 * D, None, 30, "a late sweep sends only the latest due reminder"),
+        (DEADLINE - 1 * D, DEADLINE - 30 * D, 7, CADENCE),
+        (DEADLINE, None, None, "no reminder once the deadline has passed"),
+    ],
+)
+def test_due_reminder(now, last_sent_at, expected_days, source):
+    reminder = due_reminder(sub(), RenewalContext(), now, last_sent_at)
+    assert (reminder.before_deadline.days if reminder else None) == expected_days, source
+
+
+@pytest.mark.parametrize(
+    ("now", "window", "source"),
+    [
+        (DEADLINE - H, "open", "before the deadline"),
+        (DEADLINE, "late", "after the deadline, before the lock: apply, SLA at risk"),
+        (ANNUAL_END - 24 * H, "too_late", LOCK),
+    ],
+)
+def test_answer_window(now, window, source):
+    assert answer_window(sub(), now) == window, source
+
+
+@pytest.mark.parametrize(
+    ("subscription", "ctx", "action", "source"),
+    [
+        (sub(), RenewalContext(), "renew", "no answer keeps auto-renew (issue 3)"),
+        (
+            sub(scheduledNextTermInstructions=SCHEDULED),
+            RenewalContext(),
+            "renew_with_changes",
+            "scheduled changes apply at renewal; Learn create-scheduled-changes",
+        ),
+        (
+            sub(),
+            RenewalContext(customer_in_dunning=True),
+            "turn_off_auto_renew",
+            "dunning: partner owes the term after day 7; Learn new-commerce-cancellation-policy",
+        ),
+        (
+            sub(autoRenewEnabled=False),
+            RenewalContext(customer_in_dunning=True),
+            "expire",
+            "auto-renew already off",
+        ),
+    ],
+)
+def test_outcome_without_an_answer(subscription, ctx, action, source):
+    assert outcome_without_answer(subscription, ctx).action == action, source
