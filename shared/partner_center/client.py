@@ -20,6 +20,7 @@ from urllib.parse import quote, urljoin
 import requests
 
 from shared.config import Settings
+from shared.models import ScheduledNextTermInstructions, Subscription
 from shared.partner_center.auth import TokenProvider, TrustingSession
 from shared.partner_center.errors import (
     ETAG_STALE,
@@ -31,23 +32,21 @@ from shared.partner_center.errors import (
 from shared.partner_center.ids import request_id_for
 from shared.partner_center.models import (
     Agreement,
+    AgreementContact,
     Availability,
     Cart,
     CartLine,
     CheckoutResult,
-    Contact,
     CotermDate,
     CreatedCustomer,
-    Customer,
-    Invoice,
+    CustomerTenant,
     NewCustomer,
-    NextTermInstructions,
-    Order,
+    PartnerCenterInvoice,
+    PartnerCenterOrder,
     Product,
     ProvisioningStatus,
     ReconLineItem,
     Sku,
-    Subscription,
     Transition,
     TransitionEligibility,
     TransitionRequest,
@@ -213,17 +212,17 @@ class PartnerCenterClient:
         created = reply.body
         credentials = created.get("userCredentials") or {}
         return CreatedCustomer(
-            customer=Customer.from_json(created),
+            customer=CustomerTenant.from_json(created),
             admin_user_name=str(credentials.get("userName", "")),
             admin_password=str(credentials.get("password", "")),
         )
 
-    def get_customer(self, customer_id: str) -> Customer:
-        return Customer.from_json(self._get(f"/customers/{customer_id}"))
+    def get_customer(self, customer_id: str) -> CustomerTenant:
+        return CustomerTenant.from_json(self._get(f"/customers/{customer_id}"))
 
-    def list_customers(self, page_size: int = 100) -> Iterator[Customer]:
+    def list_customers(self, page_size: int = 100) -> Iterator[CustomerTenant]:
         for item in self._seek(f"/customers?size={page_size}"):
-            yield Customer.from_json(item)
+            yield CustomerTenant.from_json(item)
 
     # Microsoft Customer Agreement (app+user only, S-MCA) ------------------------------
     def mca_template_id(self) -> str:
@@ -233,7 +232,7 @@ class PartnerCenterClient:
         return str(items[0]["templateId"])
 
     def attest_mca(
-        self, customer_id: str, contact: Contact, date_agreed: datetime, *, request_id: str
+        self, customer_id: str, contact: AgreementContact, date_agreed: datetime, *, request_id: str
     ) -> Agreement:
         body = {
             "primaryContact": contact.model_dump(by_alias=True, exclude_none=True),
@@ -296,11 +295,16 @@ class PartnerCenterClient:
         )
         return CheckoutResult.model_validate(reply.body)
 
-    def list_orders(self, customer_id: str) -> list[Order]:
-        return [Order.model_validate(i) for i in self._items(f"/customers/{customer_id}/orders")]
+    def list_orders(self, customer_id: str) -> list[PartnerCenterOrder]:
+        return [
+            PartnerCenterOrder.model_validate(i)
+            for i in self._items(f"/customers/{customer_id}/orders")
+        ]
 
-    def get_order(self, customer_id: str, order_id: str) -> Order:
-        return Order.model_validate(self._get(f"/customers/{customer_id}/orders/{order_id}"))
+    def get_order(self, customer_id: str, order_id: str) -> PartnerCenterOrder:
+        return PartnerCenterOrder.model_validate(
+            self._get(f"/customers/{customer_id}/orders/{order_id}")
+        )
 
     def order_provisioning_status(
         self, customer_id: str, order_id: str
@@ -314,10 +318,10 @@ class PartnerCenterClient:
     ) -> list[Subscription]:
         query = f"?order_id={order_id}" if order_id else ""
         items = self._items(f"/customers/{customer_id}/subscriptions{query}")
-        return [Subscription.from_json(i) for i in items]
+        return [Subscription.model_validate(i) for i in items]
 
     def get_subscription(self, customer_id: str, subscription_id: str) -> Subscription:
-        return Subscription.from_json(self._raw_subscription(customer_id, subscription_id))
+        return Subscription.model_validate(self._raw_subscription(customer_id, subscription_id))
 
     def _raw_subscription(self, customer_id: str, subscription_id: str) -> Json:
         body = self._get(f"/customers/{customer_id}/subscriptions/{subscription_id}")
@@ -384,7 +388,7 @@ class PartnerCenterClient:
         self,
         customer_id: str,
         subscription_id: str,
-        instructions: NextTermInstructions | None,
+        instructions: ScheduledNextTermInstructions | None,
         *,
         request_id: str,
     ) -> Subscription:
@@ -441,14 +445,14 @@ class PartnerCenterClient:
                 # any answer; the same step always derives the same ids.
                 attempt_id = request_id_for(request_id, f"etag-refresh-{attempt}")
         if reply.status != 202:
-            return Subscription.from_json(reply.body)
+            return Subscription.model_validate(reply.body)
         # Slow PATCH: 202 + Location; poll the subscription until the change shows (S-QTY).
         location = reply.headers.get("Location") or f"/v1{path}"
         wait = retry_after_s(reply.headers) or 1.0
         for _ in range(self._max_polls):
             self.transport.sleep(wait)
             polled = self.transport.call("GET", urljoin(self._base + "/", location), self._app)
-            subscription = Subscription.from_json(polled.body)
+            subscription = Subscription.model_validate(polled.body)
             if applied(subscription):
                 return subscription
             wait = retry_after_s(polled.headers) or wait
@@ -520,8 +524,8 @@ class PartnerCenterClient:
         yield from self._seek(f"/auditrecords?{query}")
 
     # invoices and reconciliation --------------------------------------------------------
-    def list_invoices(self) -> list[Invoice]:
-        return [Invoice.model_validate(i) for i in self._items("/invoices")]
+    def list_invoices(self) -> list[PartnerCenterInvoice]:
+        return [PartnerCenterInvoice.model_validate(i) for i in self._items("/invoices")]
 
     def billed_reconciliation(self, invoice_id: str) -> list[ReconLineItem]:
         """Billed NCE line items of one invoice: the v2 export on Microsoft Graph

@@ -1,25 +1,24 @@
-"""Typed views of the Partner Center resources cspflow uses (field names as Microsoft's
-camelCase JSON; partner-center.md section 2). Unknown fields are ignored, so new fields
-Microsoft adds never break a read. Amounts are Decimal (parsed from JSON as Decimal),
-times UTC-aware."""
+"""Typed views of the Partner Center resources the client returns (Microsoft's camelCase
+JSON; partner-center.md section 2). Unknown fields are ignored, so a field Microsoft adds
+never breaks a read. Amounts are Decimal (parsed from JSON as Decimal), times UTC.
+
+Subscriptions and their next-term instructions are the domain's own mirrors of Microsoft's
+resource (shared.models.Subscription); everything else the client reads is modelled here.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import AliasChoices, Field
 
-TermDuration = Literal["P1M", "P1Y", "P3Y"]
-BillingCycle = Literal["monthly", "annual", "triennial"]
+from shared.models import BillingCycle, CatalogItemId, PartnerCenterModel, TermDuration, UtcDateTime
 
 
-class PcModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
-    )
+class PcModel(PartnerCenterModel):
+    """Partner Center's JSON as it comes: camelCase aliases, unknown fields ignored."""
 
 
 class Address(PcModel):
@@ -49,14 +48,16 @@ class NewCustomer(PcModel):
         return f"{self.domain_prefix}.onmicrosoft.com"
 
 
-class Customer(PcModel):
+class CustomerTenant(PcModel):
+    """A customer as Partner Center knows it: its tenant id is its id."""
+
     id: str
     domain: str
     company_name: str
     relationship_to_partner: str = ""
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> Customer:
+    def from_json(cls, body: dict[str, Any]) -> CustomerTenant:
         profile = body.get("companyProfile", {})
         return cls(
             id=body["id"],
@@ -68,13 +69,13 @@ class Customer(PcModel):
 
 
 class CreatedCustomer(PcModel):
-    customer: Customer
+    customer: CustomerTenant
     admin_user_name: str
     # Shown once by Partner Center (S-CUST); the caller hands it on and never stores it.
     admin_password: str = Field(repr=False)
 
 
-class Contact(PcModel):
+class AgreementContact(PcModel):
     first_name: str
     last_name: str
     email: str
@@ -84,8 +85,8 @@ class Contact(PcModel):
 class Agreement(PcModel):
     template_id: str
     type: str
-    date_agreed: AwareDatetime
-    primary_contact: Contact
+    date_agreed: UtcDateTime
+    primary_contact: AgreementContact
     user_id: str | None = None
 
 
@@ -116,11 +117,11 @@ class Sku(PcModel):
 
 
 class CartLine(PcModel):
-    catalog_item_id: str
+    catalog_item_id: CatalogItemId
     quantity: int = Field(ge=1)
     term_duration: TermDuration
     billing_cycle: BillingCycle
-    custom_term_end_date: datetime | None = None
+    custom_term_end_date: date | None = None
     friendly_name: str | None = None
 
 
@@ -143,7 +144,7 @@ class CartLineItem(PcModel):
 class Cart(PcModel):
     id: str
     status: str
-    expiration_timestamp: AwareDatetime | None = None
+    expiration_timestamp: UtcDateTime | None = None
     line_items: tuple[CartLineItem, ...]
 
 
@@ -155,11 +156,11 @@ class OrderLineItem(PcModel):
     term_duration: str = ""
 
 
-class Order(PcModel):
+class PartnerCenterOrder(PcModel):
     id: str
     reference_customer_id: str
     status: str
-    creation_date: AwareDatetime
+    creation_date: UtcDateTime
     line_items: tuple[OrderLineItem, ...]
     currency_code: str = ""
     total_price: Decimal = Decimal(0)
@@ -172,7 +173,7 @@ class OrderError(PcModel):
 
 
 class CheckoutResult(PcModel):
-    orders: tuple[Order, ...]
+    orders: tuple[PartnerCenterOrder, ...]
     order_errors: tuple[OrderError, ...] = ()
 
 
@@ -180,57 +181,6 @@ class ProvisioningStatus(PcModel):
     line_item_number: int
     status: str
     subscription_id: str | None = None
-
-
-class RefundableDetail(PcModel):
-    quantity: int
-    allowed_until_date_time: AwareDatetime
-
-
-class RefundableQuantity(PcModel):
-    total_quantity: int = 0
-    details: tuple[RefundableDetail, ...] = ()
-
-
-class ScheduledProduct(PcModel):
-    product_id: str
-    sku_id: str
-    availability_id: str
-    billing_cycle: str
-    term_duration: TermDuration
-    promotion_id: str | None = None
-
-
-class NextTermInstructions(PcModel):
-    """`scheduledNextTermInstructions`: applied by Partner Center at renewal (S-SCHED)."""
-
-    product: ScheduledProduct
-    quantity: int = Field(ge=1)
-    custom_term_end_date: datetime | None = None
-
-
-class Subscription(PcModel):
-    id: str
-    offer_id: str
-    offer_name: str = ""
-    friendly_name: str = ""
-    quantity: int
-    status: Literal["none", "active", "pending", "suspended", "expired", "disabled", "deleted"]
-    auto_renew_enabled: bool
-    billing_cycle: str
-    term_duration: str
-    effective_start_date: AwareDatetime
-    commitment_end_date: AwareDatetime
-    commitment_end_date_time: AwareDatetime | None = None
-    cancellation_allowed_until_date: AwareDatetime | None = None
-    refundable_quantity: RefundableQuantity | None = None
-    scheduled_next_term_instructions: NextTermInstructions | None = None
-    order_id: str = ""
-    etag: str = Field(default="", validation_alias=AliasChoices("etag"))
-
-    @classmethod
-    def from_json(cls, body: dict[str, Any]) -> Subscription:
-        return cls.model_validate({**body, "etag": body.get("attributes", {}).get("etag", "")})
 
 
 class Eligibility(PcModel):
@@ -269,7 +219,7 @@ class TransitionRequest(PcModel):
 class TransitionEvent(PcModel):
     name: str
     status: str
-    timestamp: AwareDatetime | None = None
+    timestamp: UtcDateTime | None = None
 
 
 class Transition(PcModel):
@@ -287,7 +237,7 @@ class Transition(PcModel):
 
 class CotermDate(PcModel):
     allowed_custom_term_end_date_type: str
-    allowed_custom_term_end_date: AwareDatetime
+    allowed_custom_term_end_date: UtcDateTime
     coterm_subscription_ids: tuple[str, ...] = ()
 
 
@@ -296,17 +246,17 @@ class AuditRecord(PcModel):
     customer_id: str = ""
     operation_type: str
     operation_status: str
-    operation_date: AwareDatetime
+    operation_date: UtcDateTime
     resource_type: str = ""
     application_id: str = ""
     user_principal_name: str = ""
 
 
-class Invoice(PcModel):
+class PartnerCenterInvoice(PcModel):
     id: str
-    invoice_date: AwareDatetime
-    billing_period_start_date: AwareDatetime | None = None
-    billing_period_end_date: AwareDatetime | None = None
+    invoice_date: UtcDateTime
+    billing_period_start_date: UtcDateTime | None = None
+    billing_period_end_date: UtcDateTime | None = None
     total_charges: Decimal
     currency_code: str
 
@@ -327,8 +277,8 @@ class ReconLineItem(PcModel):
     billable_quantity: Decimal | None = None
     subtotal: Decimal
     currency: str
-    charge_start_date: AwareDatetime
-    charge_end_date: AwareDatetime
+    charge_start_date: UtcDateTime
+    charge_end_date: UtcDateTime
     invoice_number: str = ""
 
 

@@ -21,7 +21,7 @@ from sandbox.partner_center.server import PartnerCenterSandbox, SandboxConfig
 from shared.clock import ManualClock
 from shared.config import Settings
 from shared.partner_center.client import PartnerCenterClient
-from shared.partner_center.models import Address, CartLine, Contact, NewCustomer
+from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
 from shared.partner_center.transport import RetryPolicy
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -120,7 +120,9 @@ class Harness:
         if attest:
             self.client.attest_mca(
                 created.customer.id,
-                Contact(first_name="Tania", last_name="Carr", email="tania@contoso.example"),
+                AgreementContact(
+                    first_name="Tania", last_name="Carr", email="tania@contoso.example"
+                ),
                 self.clock.now(),
                 request_id=str(uuid.uuid4()),
             )

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from shared.models import ScheduledNextTermInstructions, ScheduledProduct
 from shared.partner_center.errors import (
     CANNOT_DECREASE,
     INVALID_INPUT,
@@ -14,7 +15,7 @@ from shared.partner_center.errors import (
     QUANTITY_SUSPENDED,
     BusinessError,
 )
-from shared.partner_center.models import NextTermInstructions, ScheduledProduct, TransitionRequest
+from shared.partner_center.models import TransitionRequest
 from tests.sandbox.partner_center.harness import BASIC, STANDARD, START
 
 
@@ -154,7 +155,7 @@ def test_the_pre_renewal_lock_freezes_renewal_settings(make_pc, before_end, lock
     pc = make_pc(pre_renewal_lock=timedelta(hours=lock_hours))
     customer_id = pc.customer()
     sid = pc.buy(customer_id, term="P1M")
-    term_over = pc.client.get_subscription(customer_id, sid).commitment_end_date + timedelta(days=1)
+    term_over = pc.client.get_subscription(customer_id, sid).term_end
     pc.advance_to(term_over - before_end)
     if accepted:
         pc.client.set_auto_renew(customer_id, sid, False, request_id=rid())
@@ -171,7 +172,7 @@ def test_renewal_processing_answers_409_then_opens_a_new_window(pc):
     sid = pc.buy(customer_id, term="P1M", quantity=10)
     sub = pc.client.get_subscription(customer_id, sid)
     # S-MANAGE / S-SCHED: processed from 00:00 UTC the day after the inclusive end date.
-    renewal = sub.commitment_end_date + timedelta(days=1)
+    renewal = sub.term_end
     assert renewal.isoformat() == "2026-04-02T00:00:00+00:00"
     pc.advance_to(renewal + timedelta(minutes=10))
     raw = pc.client._raw_subscription(customer_id, sid)
@@ -186,7 +187,7 @@ def test_renewal_processing_answers_409_then_opens_a_new_window(pc):
     pc.advance(timedelta(hours=2))
     renewed = pc.client.get_subscription(customer_id, sid)
     assert renewed.effective_start_date == renewal
-    assert renewed.commitment_end_date.date().isoformat() == "2026-05-01"
+    assert renewed.commitment_end_date.isoformat() == "2026-05-01"
     # The new 7-day window runs from when the renewal completed (S-MANAGE).
     assert renewed.cancellation_allowed_until_date == renewal + timedelta(hours=1, days=7)
     assert pc.client.set_quantity(customer_id, sid, 6, request_id=rid()).quantity == 6
@@ -201,7 +202,7 @@ def test_renewal_applies_the_scheduled_next_term_instructions(pc):
     renewed = pc.client.get_subscription(customer_id, sid)
     assert (renewed.offer_id, renewed.quantity, renewed.term_duration) == (STANDARD, 8, "P1M")
     assert renewed.scheduled_next_term_instructions is None
-    assert renewed.commitment_end_date.date().isoformat() == "2027-04-01"
+    assert renewed.commitment_end_date.isoformat() == "2027-04-01"
     renew = [c for c in pc.state()["ledger"] if c["chargeType"] == "renew"]
     assert [(c["subscriptionId"], c["quantity"], c["productId"]) for c in renew] == [
         (sid, 8, "CFQ7TTC0LDPB")
@@ -263,9 +264,9 @@ def test_a_partial_upgrade_inherits_the_parents_window_so_it_cannot_reopen_it(pc
         pc.client.cancel(customer_id, str(moved.to_subscription_id), request_id=rid())
 
 
-def _next_term(offer: str, quantity: int, term: str = "P1Y") -> NextTermInstructions:
+def _next_term(offer: str, quantity: int, term: str = "P1Y") -> ScheduledNextTermInstructions:
     product_id, sku_id, availability_id = offer.split(":")
-    return NextTermInstructions(
+    return ScheduledNextTermInstructions(
         product=ScheduledProduct(
             product_id=product_id,
             sku_id=sku_id,

@@ -6,15 +6,10 @@ from decimal import Decimal
 
 import pytest
 
+from shared.models import ScheduledNextTermInstructions, ScheduledProduct
 from shared.partner_center import DomainUnavailableError
 from shared.partner_center.errors import AGREEMENT_EXISTS, MCA_MISSING, BusinessError
-from shared.partner_center.models import (
-    CartLine,
-    Contact,
-    NextTermInstructions,
-    ScheduledProduct,
-    TransitionRequest,
-)
+from shared.partner_center.models import AgreementContact, CartLine, TransitionRequest
 from tests.sandbox.partner_center.harness import BASIC, E3, E5, STANDARD, START, new_customer
 
 
@@ -65,7 +60,7 @@ def test_address_validation_reports_a_status(pc):
 
 def test_mca_attestation_uses_an_app_and_user_token_and_refuses_a_duplicate(pc):
     customer_id = pc.customer(attest=False)
-    contact = Contact(first_name="Tania", last_name="Carr", email="tania@contoso.example")
+    contact = AgreementContact(first_name="Tania", last_name="Carr", email="tania@contoso.example")
     agreement = pc.client.attest_mca(customer_id, contact, START, request_id=rid())
     assert agreement.user_id == "integration@partner.onmicrosoft.com"
     assert [a.template_id for a in pc.client.mca_attestations(customer_id)] == [
@@ -140,7 +135,7 @@ def test_a_subscription_carries_microsofts_window_and_term_dates(pc):
     customer_id = pc.customer()
     sub = pc.client.get_subscription(customer_id, pc.buy(customer_id))
     assert sub.cancellation_allowed_until_date == START + timedelta(days=7)
-    assert sub.commitment_end_date.date().isoformat() == "2027-03-01"
+    assert sub.commitment_end_date.isoformat() == "2027-03-01"
     assert sub.commitment_end_date_time is not None
     assert sub.commitment_end_date_time.isoformat() == "2027-03-01T23:59:59+00:00"
     assert sub.refundable_quantity is not None and sub.refundable_quantity.total_quantity == 10
@@ -208,7 +203,7 @@ def test_an_end_date_that_is_not_offered_is_refused(pc):
                     quantity=1,
                     term_duration="P1Y",
                     billing_cycle="monthly",
-                    custom_term_end_date=START + timedelta(days=100),
+                    custom_term_end_date=(START + timedelta(days=100)).date(),
                 )
             ],
             request_id=rid(),
@@ -310,8 +305,8 @@ def test_webhook_registration_events_and_the_test_event(pc, receiver):
     assert status.status == "completed" and status.results[0]["responseCode"] == "200"
 
 
-def _next_term(quantity: int) -> NextTermInstructions:
-    return NextTermInstructions(
+def _next_term(quantity: int) -> ScheduledNextTermInstructions:
+    return ScheduledNextTermInstructions(
         product=ScheduledProduct(
             product_id="CFQ7TTC0LH18",
             sku_id="0001",

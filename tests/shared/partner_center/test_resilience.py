@@ -102,7 +102,7 @@ def test_a_conflict_during_renewal_processing_waits_and_resubmits(pc):
     customer_id = pc.customer()
     sid = pc.buy(customer_id, term="P1M")
     sub = pc.client.get_subscription(customer_id, sid)
-    pc.advance_to(sub.commitment_end_date + timedelta(days=1, minutes=5))  # renewal queued
+    pc.advance_to(sub.term_end + timedelta(minutes=5))  # renewal queued
     # The client waits ~2 minutes per 409 (virtual time here) until the renewal (an hour
     # in this sandbox) completes.
     client = PartnerCenterClient.from_settings(
@@ -117,7 +117,7 @@ def test_a_renewal_that_outlasts_the_clients_patience_is_retryable(pc):
     customer_id = pc.customer()
     sid = pc.buy(customer_id, term="P1M")
     sub = pc.client.get_subscription(customer_id, sid)
-    pc.advance_to(sub.commitment_end_date + timedelta(days=1))
+    pc.advance_to(sub.term_end)
     client = PartnerCenterClient.from_settings(
         pc.settings, policy=RetryPolicy(max_conflict_retries=1, conflict_wait_s=1), sleep=pc.sleep
     )
