@@ -432,7 +432,7 @@ class Engine:
             "scheduled": None,
             "renewalStartedAt": None,
             "statusChangedAt": rules.iso(start),
-            "cycleStart": start.date().isoformat(),
+            "cycleIndex": 0,
             "etag": 1,
         }
         self._save(sub)
@@ -900,17 +900,26 @@ class Engine:
         ]
 
     # billing -------------------------------------------------------------------------
-    def _cycle_end(self, sub: Doc) -> date:
+    @staticmethod
+    def _cycle(sub: Doc) -> tuple[date, date, date]:
+        """The current billing cycle: its start, its full inclusive end and its actual end
+        (cut short by a coterminous term end). Cycles count from the term start, so a term
+        begun on the 31st keeps coming back to the 31st instead of drifting."""
         months = catalog.CYCLE_MONTHS[sub["billingCycle"]]
-        end = rules.term_end(date.fromisoformat(sub["cycleStart"]), months)
-        return min(end, date.fromisoformat(sub["commitmentEndDate"]))
+        term_start = rules.parse_iso(sub["effectiveStartDate"]).date()
+        start = rules.add_months(term_start, sub["cycleIndex"] * months)
+        full_end = rules.add_months(term_start, (sub["cycleIndex"] + 1) * months) - timedelta(
+            days=1
+        )
+        return start, full_end, min(full_end, date.fromisoformat(sub["commitmentEndDate"]))
+
+    def _cycle_end(self, sub: Doc) -> date:
+        return self._cycle(sub)[2]
 
     def _charge(self, sub: Doc, charge_type: str, quantity: int, now: datetime, at: date) -> None:
         offer = catalog.BY_ID[sub["offerId"]]
         price = catalog.price_per_cycle(offer, sub["termDuration"], sub["billingCycle"])
-        cycle_start = date.fromisoformat(sub["cycleStart"])
-        cycle_end = self._cycle_end(sub)
-        full_end = rules.term_end(cycle_start, catalog.CYCLE_MONTHS[sub["billingCycle"]])
+        cycle_start, full_end, cycle_end = self._cycle(sub)
         # A charge covers `at` to the cycle's end, priced by the day against the full cycle
         # (coterminous or upgraded terms get a shorter first cycle).
         effective = rules.prorate(
@@ -1167,7 +1176,7 @@ class Engine:
                 and cycle_next <= now
             ):
                 # A new billing cycle inside the term; NCE bills suspended seats too.
-                sub["cycleStart"] = cycle_next.date().isoformat()
+                sub["cycleIndex"] += 1
                 self._charge(sub, "cycleCharge", sub["quantity"], cycle_next, cycle_next.date())
                 changed = True
                 continue
@@ -1224,7 +1233,7 @@ class Engine:
         custom = (scheduled or {}).get("customTermEndDate")
         sub["commitmentEndDate"] = custom[:10] if custom else natural.isoformat()
         sub["effectiveStartDate"] = rules.iso(start)
-        sub["cycleStart"] = start.date().isoformat()
+        sub["cycleIndex"] = 0
         window = done_at + rules.CANCELLATION_WINDOW
         sub["cancellationAllowedUntil"] = rules.iso(window)
         sub["lots"] = [{"quantity": sub["quantity"], "until": rules.iso(window)}]

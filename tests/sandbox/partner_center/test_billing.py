@@ -2,7 +2,7 @@
 Amounts follow S-RECONFILE: subtotal = ROUNDDOWN(effectiveUnitPrice, 2) x quantity."""
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -104,3 +104,18 @@ def test_calendar_alignment_ends_at_the_month_end_before_the_natural_end():
     # S-COTERM: an annual term bought 2023-02-04 may end 2024-01-31.
     natural = rules.term_end(date(2023, 2, 4), 12)
     assert rules.calendar_aligned_end(natural).isoformat() == "2024-01-31"
+
+
+def test_billing_cycles_count_from_the_term_start_and_do_not_drift(make_pc):
+    # A term begun on the 31st bills on the last day of shorter months and returns to the
+    # 31st, the clamped anchoring shared/policy/terms.add_months assumes for Microsoft's terms.
+    pc = make_pc(start=datetime(2026, 1, 31, 9, 0, tzinfo=UTC))
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=1)
+    pc.advance_to(datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
+    starts = [
+        c["chargeStartDate"][:10]
+        for c in pc.state()["ledger"]
+        if c["subscriptionId"] == sid and c["chargeType"] == "cycleCharge"
+    ]
+    assert starts == ["2026-02-28", "2026-03-31", "2026-04-30"]
