@@ -11,58 +11,38 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gzip
-import hashlib
 import json
 import math
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from sandbox.partner_center import catalog, rules
+from sandbox.partner_center import catalog, graph, rules
 from sandbox.partner_center.auth import (
     GRAPH_AUDIENCE,
     PC_AUDIENCE,
-    Authority,
-    Principal,
     TokenError,
 )
 from sandbox.partner_center.delivery import CERT_PATH
-from sandbox.partner_center.engine import WEBHOOK_EVENTS, Caller, Engine
+from sandbox.partner_center.engine import Caller, Engine
 from sandbox.partner_center.errors import NOT_READY, PcError, invalid
-from sandbox.partner_center.faults import Throttle, retry_after_headers
-from shared.clock import Clock
+from sandbox.partner_center.faults import retry_after_headers
+from sandbox.partner_center.notifications import WEBHOOK_EVENTS
+from sandbox.partner_center.web_base import (
+    BACKGROUND,
+    CONTEXT,
+    MAX_BODY,
+    PRINCIPAL,
+    Context,
+    ctx,
+    json_response,
+    read_body,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-JSON_TYPE = "application/json"
-MAX_BODY = 1024 * 1024
-
-
-@dataclass
-class Context:
-    engine: Engine
-    authority: Authority
-    throttle: Throttle
-    clock: Clock
-    signing_cert_der: bytes
-    origin: str = ""
-    export_retry_after_ms: int = 200
-
-    def now(self) -> datetime:
-        return self.clock.now()
-
-
-CONTEXT = web.AppKey("context", Context)
-PRINCIPAL = web.RequestKey("principal", Principal)
-
-
-def ctx(request: web.Request) -> Context:
-    return request.app[CONTEXT]
 
 
 # middleware --------------------------------------------------------------------------
@@ -92,7 +72,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         audience = GRAPH_AUDIENCE if request.path.startswith("/v1.0/") else PC_AUDIENCE
         principal = c.authority.verify(request.headers.get("Authorization"), audience)
     except PermissionError as exc:
-        return _json({"code": 401, "description": str(exc)}, 401, echo)
+        return json_response({"code": 401, "description": str(exc)}, 401, echo)
     request[PRINCIPAL] = principal
     delay = c.throttle.take_delay_ms()
     if delay:
@@ -102,7 +82,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     )
     if wait_ms is not None:
         seconds = math.ceil(wait_ms / 1000)
-        return _json(
+        return json_response(
             {
                 "statusCode": 429,
                 "message": f"Rate limit is exceeded. Try again in {seconds} seconds.",
@@ -112,7 +92,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         )
     failure = c.throttle.should_fail()
     if failure is not None:
-        return _json({"code": failure, "description": "Service unavailable."}, failure, echo)
+        return json_response(
+            {"code": failure, "description": "Service unavailable."}, failure, echo
+        )
     write = request.method in ("POST", "PUT", "PATCH")
     # Replays are keyed by the id and the operation, so an id reused by mistake for a
     # different write is processed rather than answered with another call's response.
@@ -131,7 +113,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         response = await handler(request)
     except PcError as exc:
-        response = _json(exc.body(), exc.status)
+        response = json_response(exc.body(), exc.status)
     if write:
         c.throttle.stats.writes += 1
     if not isinstance(response, web.Response):
@@ -143,7 +125,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         kept = {k: v for k, v in response.headers.items() if k in ("Content-Type", "Location")}
         c.engine.store.remember(key, response.status, kept, body)
     if write and c.throttle.should_lose():
-        return _json({"code": 500, "description": "Internal server error."}, 500, echo)
+        return json_response({"code": 500, "description": "Internal server error."}, 500, echo)
     return response
 
 
@@ -156,30 +138,6 @@ def _final(response: web.Response) -> bool:
         except ValueError:
             return True
     return True
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps(body).encode(),
-        content_type=JSON_TYPE,
-        headers=headers,
-    )
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if len(raw) > MAX_BODY:
-        raise invalid("body", "is larger than 1 MiB")
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise invalid("body", "is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise invalid("body", "must be a JSON object")
-    return value
 
 
 def _caller(request: web.Request) -> Caller:
@@ -243,18 +201,18 @@ def _tenant(request: web.Request) -> None:
                     "error_description": "AADSTS90002: Tenant not found.",
                 }
             ),
-            content_type=JSON_TYPE,
+            content_type="application/json",
         )
 
 
 async def openid_configuration(request: web.Request) -> web.Response:
     _tenant(request)
     c = ctx(request)
-    return _json(c.authority.discovery(c.origin))
+    return json_response(c.authority.discovery(c.origin))
 
 
 async def jwks(request: web.Request) -> web.Response:
-    return _json(ctx(request).authority.jwks())
+    return json_response(ctx(request).authority.jwks())
 
 
 async def token(request: web.Request) -> web.Response:
@@ -262,18 +220,18 @@ async def token(request: web.Request) -> web.Response:
     c = ctx(request)
     form = {k: str(v) for k, v in (await request.post()).items()}
     try:
-        return _json(c.authority.token(form, c.origin))
+        return json_response(c.authority.token(form, c.origin))
     except TokenError as exc:
-        return _json(exc.body(), exc.status)
+        return json_response(exc.body(), exc.status)
 
 
 # customers and agreements -------------------------------------------------------------
 async def validate_address(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await read_body(request)
     lowered = {k.lower(): v for k, v in body.items()}
     missing = [f for f in ("addressline1", "city", "postalcode", "country") if not lowered.get(f)]
     status = "NotValidated" if missing else "Verified"
-    return _json({"originalAddress": body, "suggestedAddresses": [], "status": status})
+    return json_response({"originalAddress": body, "suggestedAddresses": [], "status": status})
 
 
 async def domain_head(request: web.Request) -> web.Response:
@@ -283,32 +241,38 @@ async def domain_head(request: web.Request) -> web.Response:
 
 async def create_customer(request: web.Request) -> web.Response:
     c = ctx(request)
-    return _json(c.engine.create_customer(await _body(request), c.now(), _caller(request)), 201)
+    return json_response(
+        c.engine.create_customer(await read_body(request), c.now(), _caller(request)), 201
+    )
 
 
 async def list_customers(request: web.Request) -> web.Response:
-    return _json(_seek_page(request, ctx(request).engine.customers(), "/customers"))
+    return json_response(_seek_page(request, ctx(request).engine.customers(), "/customers"))
 
 
 async def get_customer(request: web.Request) -> web.Response:
-    return _json(ctx(request).engine.customer(request.match_info["customer"]))
+    return json_response(ctx(request).engine.customer(request.match_info["customer"]))
 
 
 async def agreement_metadata(request: web.Request) -> web.Response:
     _require_user(request)
-    return _json(_collection(Engine.agreement_templates()))
+    return json_response(_collection(Engine.agreement_templates()))
 
 
 async def create_agreement(request: web.Request) -> web.Response:
     c = ctx(request)
     caller = _require_user(request)
-    body = await _body(request)
-    return _json(c.engine.attest(request.match_info["customer"], body, c.now(), caller), 201)
+    body = await read_body(request)
+    return json_response(
+        c.engine.attest(request.match_info["customer"], body, c.now(), caller), 201
+    )
 
 
 async def list_agreements(request: web.Request) -> web.Response:
     _require_user(request)
-    return _json(_collection(ctx(request).engine.agreements(request.match_info["customer"])))
+    return json_response(
+        _collection(ctx(request).engine.agreements(request.match_info["customer"]))
+    )
 
 
 # catalog ---------------------------------------------------------------------------
@@ -324,7 +288,7 @@ async def products(request: web.Request) -> web.Response:
     view = request.query.get("targetView", "")
     if view.lower() != "onlineservices":
         raise invalid("targetView", "the sandbox catalog has OnlineServices only")
-    return _json(_collection([catalog.product_json(o, country) for o in catalog.OFFERS]))
+    return json_response(_collection([catalog.product_json(o, country) for o in catalog.OFFERS]))
 
 
 def _offer(request: web.Request) -> catalog.Offer:
@@ -335,53 +299,57 @@ def _offer(request: web.Request) -> catalog.Offer:
 
 
 async def skus(request: web.Request) -> web.Response:
-    return _json(_collection([catalog.sku_json(_offer(request), _country(request))]))
+    return json_response(_collection([catalog.sku_json(_offer(request), _country(request))]))
 
 
 async def availabilities(request: web.Request) -> web.Response:
-    return _json(_collection([catalog.availability_json(_offer(request), _country(request))]))
+    return json_response(
+        _collection([catalog.availability_json(_offer(request), _country(request))])
+    )
 
 
 # carts, orders ---------------------------------------------------------------------
 async def create_cart(request: web.Request) -> web.Response:
     c = ctx(request)
-    body = await _body(request)
-    return _json(
+    body = await read_body(request)
+    return json_response(
         c.engine.create_cart(request.match_info["customer"], body, c.now(), _caller(request)), 201
     )
 
 
 async def get_cart(request: web.Request) -> web.Response:
     m = request.match_info
-    return _json(ctx(request).engine.cart(m["customer"], m["cart"]))
+    return json_response(ctx(request).engine.cart(m["customer"], m["cart"]))
 
 
 async def checkout(request: web.Request) -> web.Response:
     c = ctx(request)
     m = request.match_info
-    return _json(c.engine.checkout(m["customer"], m["cart"], c.now(), _caller(request)))
+    return json_response(c.engine.checkout(m["customer"], m["cart"], c.now(), _caller(request)))
 
 
 async def list_orders(request: web.Request) -> web.Response:
-    return _json(_collection(ctx(request).engine.orders(request.match_info["customer"])))
+    return json_response(_collection(ctx(request).engine.orders(request.match_info["customer"])))
 
 
 async def get_order(request: web.Request) -> web.Response:
     m = request.match_info
-    return _json(ctx(request).engine.order(m["customer"], m["order"]))
+    return json_response(ctx(request).engine.order(m["customer"], m["order"]))
 
 
 async def provisioning_status(request: web.Request) -> web.Response:
     _require_user(request)
     m = request.match_info
-    return _json(_collection(ctx(request).engine.provisioning_status(m["customer"], m["order"])))
+    return json_response(
+        _collection(ctx(request).engine.provisioning_status(m["customer"], m["order"]))
+    )
 
 
 # subscriptions ---------------------------------------------------------------------
 async def list_subscriptions(request: web.Request) -> web.Response:
     c = ctx(request)
     order_id = request.query.get("order_id")
-    return _json(
+    return json_response(
         _collection(c.engine.subscriptions(request.match_info["customer"], c.now(), order_id))
     )
 
@@ -389,13 +357,13 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 async def get_subscription(request: web.Request) -> web.Response:
     c = ctx(request)
     m = request.match_info
-    return _json(c.engine.subscription(m["customer"], m["subscription"], c.now()))
+    return json_response(c.engine.subscription(m["customer"], m["subscription"], c.now()))
 
 
 async def patch_subscription(request: web.Request) -> web.Response:
     c = ctx(request)
     m = request.match_info
-    body = await _body(request)
+    body = await read_body(request)
     if_match = request.headers.get("If-Match")
     caller = _caller(request)
     slow_ms = c.throttle.faults.slow_patch_ms
@@ -422,7 +390,7 @@ async def patch_subscription(request: web.Request) -> web.Response:
                 "retry-after-ms": str(min(slow_ms, 1000)),
             },
         )
-    return _json(
+    return json_response(
         c.engine.patch_subscription(
             m["customer"], m["subscription"], body, if_match, c.now(), caller
         )
@@ -438,7 +406,7 @@ async def coterm_dates(request: web.Request) -> web.Response:
     except ValueError:
         raise invalid("term_start_date", "must be an ISO 8601 date") from None
     target = request.query.get("target_coterm_subscription_id")
-    return _json(
+    return json_response(
         _collection(c.engine.coterm_dates(request.match_info["customer"], term, start, target))
     )
 
@@ -447,7 +415,7 @@ async def eligibilities(request: web.Request) -> web.Response:
     c = ctx(request)
     m = request.match_info
     kind = request.query.get("eligibilityType", "immediate")
-    return _json(
+    return json_response(
         _collection(c.engine.eligibilities(m["customer"], m["subscription"], kind, c.now()))
     )
 
@@ -455,8 +423,8 @@ async def eligibilities(request: web.Request) -> web.Response:
 async def create_transition(request: web.Request) -> web.Response:
     c = ctx(request)
     m = request.match_info
-    body = await _body(request)
-    return _json(
+    body = await read_body(request)
+    return json_response(
         c.engine.transition(m["customer"], m["subscription"], body, c.now(), _caller(request))
     )
 
@@ -466,7 +434,7 @@ async def list_transitions(request: web.Request) -> web.Response:
     items = ctx(request).engine.transitions(
         m["customer"], m["subscription"], request.query.get("operationId")
     )
-    return _json(_collection(items))
+    return json_response(_collection(items))
 
 
 # audit, invoices -------------------------------------------------------------------
@@ -480,16 +448,16 @@ async def audit_records(request: web.Request) -> web.Response:
         raise invalid("startDate", "is required") from None
     except ValueError:
         raise invalid("startDate", "must be an ISO 8601 date") from None
-    return _json(_seek_page(request, c.engine.audit_records(start, end), "/auditrecords"))
+    return json_response(_seek_page(request, c.engine.audit_records(start, end), "/auditrecords"))
 
 
 async def list_invoices(request: web.Request) -> web.Response:
-    return _json(_collection(ctx(request).engine.invoices()))
+    return json_response(_collection(ctx(request).engine.ledger.invoices()))
 
 
 async def get_invoice(request: web.Request) -> web.Response:
     _require_user(request)
-    return _json(ctx(request).engine.invoice(request.match_info["invoice"]))
+    return json_response(ctx(request).engine.ledger.invoice(request.match_info["invoice"]))
 
 
 async def invoice_line_items(request: web.Request) -> web.Response:
@@ -498,171 +466,41 @@ async def invoice_line_items(request: web.Request) -> web.Response:
     if request.query.get("invoicelineitemtype", "").lower() != "billinglineitems":
         raise invalid("invoicelineitemtype", "must be billinglineitems")
     invoice_id = request.match_info.get("invoice")
-    items = ctx(request).engine.line_items(invoice_id)
+    items = ctx(request).engine.ledger.line_items(invoice_id)
     path = f"/invoices/{invoice_id or 'unbilled'}/lineitems"
-    return _json(_seek_page(request, items, path))
-
-
-# Graph reconciliation exports (v2) ----------------------------------------------------
-def _graph_error(status: int, code: str, message: str) -> web.Response:
-    return _json({"error": {"code": code, "message": message}}, status)
-
-
-async def billed_export(request: web.Request) -> web.Response:
-    c = ctx(request)
-    body = await _body(request)
-    invoice_id = body.get("invoiceId")
-    if not isinstance(invoice_id, str) or c.engine.store.get("invoice", invoice_id) is None:
-        return _graph_error(400, "badRequest", "invoiceId: no invoice with this id")
-    return _start_export(request, c.engine.line_items(invoice_id), body.get("attributeSet", "full"))
-
-
-async def unbilled_export(request: web.Request) -> web.Response:
-    c = ctx(request)
-    body = await _body(request)
-    period = body.get("billingPeriod")
-    if period not in ("current", "last"):
-        return _graph_error(400, "badRequest", "billingPeriod: must be current or last")
-    if body.get("currencyCode") != "USD":
-        return _graph_error(400, "badRequest", "currencyCode: the sandbox bills in USD")
-    if period == "current":
-        lines = c.engine.line_items(None)
-    else:
-        invoices = c.engine.invoices()
-        lines = c.engine.line_items(invoices[-1]["id"]) if invoices else []
-    return _start_export(request, lines, body.get("attributeSet", "full"))
-
-
-BASIC_FIELDS = (
-    "customerId", "subscriptionId", "productId", "skuId", "chargeType", "quantity",
-    "unitPrice", "effectiveUnitPrice", "subtotal", "currency", "chargeStartDate", "chargeEndDate",
-)  # fmt: skip
-
-
-def _start_export(
-    request: web.Request, lines: list[dict[str, Any]], attribute_set: Any
-) -> web.Response:
-    c = ctx(request)
-    if attribute_set not in ("full", "basic"):
-        return _graph_error(400, "badRequest", "attributeSet: must be full or basic")
-    if attribute_set == "basic":
-        lines = [{k: line.get(k) for k in BASIC_FIELDS} for line in lines]
-    operation_id = str(uuid.uuid4())
-    now = rules.iso(c.now())
-    c.engine.store.put(
-        "export",
-        operation_id,
-        {"id": operation_id, "created": now, "lines": lines, "polls": 0},
-    )
-    location = f"{c.origin}/v1.0/reports/partners/billing/operations/{operation_id}"
-    return web.Response(
-        status=202, headers={"Location": location, **retry_after_headers(c.export_retry_after_ms)}
-    )
-
-
-async def export_operation(request: web.Request) -> web.Response:
-    c = ctx(request)
-    operation_id = request.match_info["operation"]
-    op = c.engine.store.get("export", operation_id)
-    if op is None:
-        return _graph_error(404, "itemNotFound", "No such operation.")
-    base = {
-        "id": operation_id,
-        "createdDateTime": op["created"],
-        "lastActionDateTime": rules.iso(c.now()),
-    }
-    if op["polls"] == 0:
-        # The first poll always finds the export still running, so clients must honour
-        # Retry-After and poll again (S-RECONV2).
-        op["polls"] = 1
-        c.engine.store.put("export", operation_id, op)
-        return _json(
-            {
-                **base,
-                "@odata.type": "#microsoft.graph.partners.billing.runningOperation",
-                "status": "running",
-            },
-            200,
-            retry_after_headers(c.export_retry_after_ms),
-        )
-    if not op["lines"]:
-        return _json(
-            {
-                **base,
-                "@odata.type": "#microsoft.graph.partners.billing.failedOperation",
-                "status": "failed",
-                "error": {"code": "5000", "message": "No reconciliation data available currently."},
-            }
-        )
-    sas = _sas(c, operation_id)
-    manifest = {
-        "id": operation_id,
-        "schemaVersion": "2",
-        "dataFormat": "compressedJSONLines",
-        "createdDateTime": op["created"],
-        "eTag": hashlib.sha256(json.dumps(op["lines"]).encode()).hexdigest()[:16],
-        "partnerTenantId": c.engine.options.partner_tenant_id,
-        "rootDirectory": f"{c.origin}/blobs/{operation_id}",
-        "sasToken": sas,
-        "partitionType": "default",
-        "blobCount": 1,
-        "blobs": [{"name": "part-00000.json.gz", "partitionValue": "default"}],
-    }
-    return _json(
-        {
-            **base,
-            "@odata.type": "#microsoft.graph.partners.billing.exportSuccessOperation",
-            "status": "succeeded",
-            "resourceLocation": manifest,
-        }
-    )
-
-
-def _sas(c: Context, operation_id: str) -> str:
-    digest = hashlib.sha256(f"{c.authority.credentials.client_secret}:{operation_id}".encode())
-    return f"sv=2023-11-03&sr=c&sp=r&sig={digest.hexdigest()[:32]}"
-
-
-async def blob(request: web.Request) -> web.Response:
-    c = ctx(request)
-    operation_id = request.match_info["operation"]
-    expected = dict(part.split("=", 1) for part in _sas(c, operation_id).split("&"))
-    if request.query.get("sig") != expected["sig"]:
-        return web.Response(
-            status=403, text="AuthenticationFailed: the SAS signature does not match"
-        )
-    op = c.engine.store.get("export", operation_id)
-    if op is None or request.match_info["name"] != "part-00000.json.gz":
-        return web.Response(status=404, text="BlobNotFound")
-    lines = "".join(json.dumps(line) + "\n" for line in op["lines"]).encode()
-    return web.Response(body=gzip.compress(lines), content_type="application/octet-stream")
+    return json_response(_seek_page(request, items, path))
 
 
 # webhooks --------------------------------------------------------------------------
 async def webhook_events(request: web.Request) -> web.Response:
-    return _json(list(WEBHOOK_EVENTS))
+    return json_response(list(WEBHOOK_EVENTS))
 
 
 async def register_webhook(request: web.Request) -> web.Response:
     c = ctx(request)
     replace = request.method == "PUT"
-    return _json(c.engine.register(await _body(request), c.now(), replace), 200 if replace else 201)
+    return json_response(
+        c.engine.notifier.register(await read_body(request), c.now(), replace),
+        200 if replace else 201,
+    )
 
 
 async def get_registration(request: web.Request) -> web.Response:
-    registration = ctx(request).engine.registration()
+    registration = ctx(request).engine.notifier.registration()
     if registration is None:
         raise PcError(404, 800002, "No webhook registration for this tenant.")
-    return _json(registration)
+    return json_response(registration)
 
 
 async def validation_event(request: web.Request) -> web.Response:
     c = ctx(request)
-    return _json(c.engine.validation_event(c.now()))
+    return json_response(c.engine.notifier.validation_event(c.now()))
 
 
 async def validation_result(request: web.Request) -> web.Response:
-    return _json(ctx(request).engine.validation_result(request.match_info["correlation"]))
+    return json_response(
+        ctx(request).engine.notifier.validation_result(request.match_info["correlation"])
+    )
 
 
 async def signing_certificate(request: web.Request) -> web.Response:
@@ -673,7 +511,7 @@ async def signing_certificate(request: web.Request) -> web.Response:
 async def admin_state(request: web.Request) -> web.Response:
     c = ctx(request)
     stats = c.throttle.stats
-    return _json(
+    return json_response(
         {
             "now": rules.iso(c.now()),
             "stats": stats.__dict__,
@@ -692,8 +530,8 @@ async def admin_faults(request: web.Request) -> web.Response:
     try:
         c.throttle.faults.update(await request.json())
     except (ValueError, TypeError) as exc:
-        return _json({"error": str(exc)}, 400)
-    return _json(c.throttle.faults.__dict__)
+        return json_response({"error": str(exc)}, 400)
+    return json_response(c.throttle.faults.__dict__)
 
 
 async def admin_event(request: web.Request) -> web.Response:
@@ -702,11 +540,8 @@ async def admin_event(request: web.Request) -> web.Response:
     try:
         c.engine.simulate_event(str(body.get("eventName")), str(body.get("customerId")), c.now())
     except PcError as exc:
-        return _json(exc.body(), exc.status)
+        return json_response(exc.body(), exc.status)
     return web.Response(status=204)
-
-
-BACKGROUND = web.AppKey("background", set)
 
 
 def build_app(context: Context) -> web.Application:
@@ -750,12 +585,6 @@ def build_app(context: Context) -> web.Application:
             web.get("/v1/invoices/unbilled/lineitems", invoice_line_items),
             web.get("/v1/invoices/{invoice}", get_invoice),
             web.get("/v1/invoices/{invoice}/lineitems", invoice_line_items),
-            web.post("/v1.0/reports/partners/billing/reconciliation/billed/export", billed_export),
-            web.post(
-                "/v1.0/reports/partners/billing/reconciliation/unbilled/export", unbilled_export
-            ),
-            web.get("/v1.0/reports/partners/billing/operations/{operation}", export_operation),
-            web.get("/blobs/{operation}/{name}", blob),
             web.get("/webhooks/v1/registration/events", webhook_events),
             web.post("/webhooks/v1/registration", register_webhook),
             web.put("/webhooks/v1/registration", register_webhook),
@@ -763,6 +592,7 @@ def build_app(context: Context) -> web.Application:
             web.post("/webhooks/v1/registration/validationEvents", validation_event),
             web.get("/webhooks/v1/registration/validationEvents/{correlation}", validation_result),
             web.get(CERT_PATH, signing_certificate),
+            *graph.ROUTES,
             web.get("/_sandbox/state", admin_state),
             web.post("/_sandbox/faults", admin_faults),
             web.post("/_sandbox/events", admin_event),

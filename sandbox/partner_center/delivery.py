@@ -43,7 +43,7 @@ class Dispatcher:
         """Attempt every event due at `now`; the number attempted."""
         store = self._engine.store
         due = store.due(rules.iso(now))
-        registration = self._engine.registration()
+        registration = self._engine.notifier.registration()
         for seq, body, attempts in due:
             if registration is None:
                 store.attempted(seq, None, "dropped", None)

@@ -9,10 +9,8 @@ expiry, monthly invoices), so a virtual clock that jumps a year renews everythin
 from __future__ import annotations
 
 import json
-import random
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -37,6 +35,8 @@ from sandbox.partner_center.errors import (
     invalid,
     not_found,
 )
+from sandbox.partner_center.ledger import Ledger
+from sandbox.partner_center.notifications import WEBHOOK_EVENTS, Notifier
 from sandbox.partner_center.store import Doc, Store
 
 MCA_TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"  # S-MCAMETA example value
@@ -47,36 +47,6 @@ REGISTRATION_REQUIRED = frozenset({
     "AE", "SA", "TR", "TH", "VN", "MM", "IQ", "SS", "VE",
 })
 # fmt: on
-# Events Microsoft documents (S-WH, S-WHEV; partner-center.md 4.2). No renewal or
-# customer-created event exists, so the sandbox invents none.
-WEBHOOK_EVENTS = (
-    "test-created",
-    "subscription-updated",
-    "usagerecords-thresholdExceeded",
-    "invoice-ready",
-    "referral-created",
-    "referral-updated",
-    "related-referral-created",
-    "related-referral-updated",
-    "granular-admin-relationship-approved",
-    "granular-admin-relationship-activated",
-    "granular-admin-relationship-terminated",
-    "granular-admin-relationship-expired",
-    "granular-admin-access-assignment-created",
-    "granular-admin-access-assignment-activated",
-    "granular-admin-access-assignment-updated",
-    "granular-admin-access-assignment-deleted",
-    "reseller-relationship-accepted-by-customer",
-    "indirect-reseller-relationship-accepted-by-customer",
-    "dap-admin-relationship-approved",
-    "dap-admin-relationship-terminated",
-    "dap-admin-relationship-terminated-by-microsoft",
-    "azure-fraud-event-detected",
-    "new-commerce-migration-created",
-    "new-commerce-migration-completed",
-    "new-commerce-migration-failed",
-    "new-commerce-migration-schedule-failed",
-)
 PATCHABLE_STATUSES = ("active", "suspended", "deleted")
 EXPIRED_DAYS, DISABLED_DAYS = 30, 90  # S-LIFE: expired/disabled 30 days, then 90, then deleted
 
@@ -104,9 +74,14 @@ class Engine:
     def __init__(self, store: Store, options: EngineOptions) -> None:
         self.store = store
         self.options = options
-        self.base_url = "https://api.partnercenter.microsoft.com"
-        self._random = random.Random(options.seed)
-        self.on_event: Callable[[], None] = lambda: None
+        self.notifier = Notifier(
+            store,
+            options.partner_tenant_id,
+            options.subscription_updated_delay,
+            options.webhook_duplicate_rate,
+            options.seed,
+        )
+        self.ledger = Ledger(store, options.partner_tenant_id)
         # When time next makes something due; None = unknown (after any write). Lets the
         # background loop and every request skip the scan while nothing is due.
         self._due_at: datetime | None = None
@@ -328,7 +303,9 @@ class Engine:
                 window_until=now + rules.CANCELLATION_WINDOW,
                 friendly_name=line["friendlyName"],
             )
-            self._charge(sub, "new", line["quantity"], now, now.date())
+            self.ledger.charge(
+                sub, self.customer(sub["customerId"]), "new", line["quantity"], now, now.date()
+            )
             total += Decimal(str(line["pricing"]["extendedPrice"]))
             order_lines.append(
                 {
@@ -460,7 +437,7 @@ class Engine:
     def render(self, sub: Doc, now: datetime) -> Doc:
         offer = catalog.BY_ID[sub["offerId"]]
         end = date.fromisoformat(sub["commitmentEndDate"])
-        cycle_end = self._cycle_end(sub)
+        cycle_end = self.ledger.cycle_end(sub)
         lots = [lot for lot in sub["lots"] if rules.parse_iso(lot["until"]) > now]
         window = rules.parse_iso(sub["cancellationAllowedUntil"])
         actions = ["edit"] + (["cancel"] if now <= window else [])
@@ -591,7 +568,7 @@ class Engine:
             sub["etag"] += 1
             self._save(sub)
             self._audit(now, caller, "update_subscription", "Subscription", customer_id, after)
-            self._subscription_updated(sub, now)
+            self.notifier.subscription_updated(sub, now)
         return self.render(sub, now)
 
     def _change_quantity(self, sub: Doc, quantity: int, now: datetime) -> None:
@@ -611,7 +588,9 @@ class Engine:
             sub["lots"].append(
                 {"quantity": delta, "until": rules.iso(now + rules.CANCELLATION_WINDOW)}
             )
-            self._charge(sub, "addQuantity", delta, now, now.date())
+            self.ledger.charge(
+                sub, self.customer(sub["customerId"]), "addQuantity", delta, now, now.date()
+            )
         else:
             # Seats come off only while the seats being removed are inside their own 7-day
             # window (S-MANAGE, S-QTY refundableQuantity); the newest seats go first.
@@ -628,7 +607,9 @@ class Engine:
                 lot["quantity"] -= take
                 remaining -= take
             sub["lots"] = [lot for lot in lots if lot["quantity"] > 0]
-            self._charge(sub, "removeQuantity", -delta, now, now.date())
+            self.ledger.charge(
+                sub, self.customer(sub["customerId"]), "removeQuantity", -delta, now, now.date()
+            )
         sub["quantity"] = quantity
 
     def _cancel(self, sub: Doc, now: datetime) -> None:
@@ -640,7 +621,14 @@ class Engine:
                 CANNOT_DECREASE,
                 "The subscription can no longer be cancelled: the cancellation window has passed.",
             )
-        self._charge(sub, "cancelImmediate", sub["quantity"], now, now.date())
+        self.ledger.charge(
+            sub,
+            self.customer(sub["customerId"]),
+            "cancelImmediate",
+            sub["quantity"],
+            now,
+            now.date(),
+        )
         sub.update(status="deleted", autoRenewEnabled=False, scheduled=None, lots=[])
         sub["statusChangedAt"] = rules.iso(now)
 
@@ -820,9 +808,13 @@ class Engine:
             if dest_item is None or not dest_item["isEligible"]:
                 raise invalid("toSubscriptionId", "is not an eligible destination")
             dest = self._sub(customer_id, to_sub_id)
-            self._credit_remaining(source, quantity, now)
+            self.ledger.charge(
+                source, self.customer(customer_id), "removeQuantity", quantity, now, now.date()
+            )
             dest["quantity"] += quantity
-            self._charge(dest, "convert", quantity, now, now.date())
+            self.ledger.charge(
+                dest, self.customer(dest["customerId"]), "convert", quantity, now, now.date()
+            )
             dest["etag"] += 1
             self._save(dest)
             source["quantity"] -= quantity
@@ -832,15 +824,21 @@ class Engine:
                 source.update(status="deleted", autoRenewEnabled=False, lots=[])
         elif quantity == source["quantity"]:
             # Full upgrade: in place, same subscription id (S-MANAGE).
-            self._credit_remaining(source, quantity, now)
+            self.ledger.charge(
+                source, self.customer(customer_id), "removeQuantity", quantity, now, now.date()
+            )
             source["offerId"] = to_id
             source["friendlyName"] = target.title
-            self._charge(source, "convert", quantity, now, now.date())
+            self.ledger.charge(
+                source, self.customer(source["customerId"]), "convert", quantity, now, now.date()
+            )
             to_sub_id = source["id"]
         else:
             # Partial upgrade: a new coterminous subscription that inherits the parent's
             # cancellation window (S-MANAGE, S-CANCELPOL).
-            self._credit_remaining(source, quantity, now)
+            self.ledger.charge(
+                source, self.customer(customer_id), "removeQuantity", quantity, now, now.date()
+            )
             source["quantity"] -= quantity
             new = self._new_subscription(
                 customer_id,
@@ -857,7 +855,9 @@ class Engine:
             )
             new["lots"] = []
             self._save(new)
-            self._charge(new, "convert", quantity, now, now.date())
+            self.ledger.charge(
+                new, self.customer(new["customerId"]), "convert", quantity, now, now.date()
+            )
             to_sub_id = new["id"]
         # A midterm upgrade removes scheduled changes (S-MANAGE); no window reopens.
         source["scheduled"] = None
@@ -884,9 +884,9 @@ class Engine:
         }
         self.store.put("transition", operation_id, record, parent=subscription_id)
         self._audit(now, caller, "upgrade_subscription", "Subscription", customer_id, record)
-        self._subscription_updated(source, now)
+        self.notifier.subscription_updated(source, now)
         if to_sub_id != source["id"]:
-            self._subscription_updated(self._sub(customer_id, str(to_sub_id)), now)
+            self.notifier.subscription_updated(self._sub(customer_id, str(to_sub_id)), now)
         return {**record, "status": "Started", "events": record["events"][:1]}
 
     def transitions(
@@ -898,194 +898,6 @@ class Engine:
             for t in self.store.all("transition", subscription_id)
             if operation_id is None or t["operationId"] == operation_id
         ]
-
-    # billing -------------------------------------------------------------------------
-    @staticmethod
-    def _cycle(sub: Doc) -> tuple[date, date, date]:
-        """The current billing cycle: its start, its full inclusive end and its actual end
-        (cut short by a coterminous term end). Cycles count from the term start, so a term
-        begun on the 31st keeps coming back to the 31st instead of drifting."""
-        months = catalog.CYCLE_MONTHS[sub["billingCycle"]]
-        term_start = rules.parse_iso(sub["effectiveStartDate"]).date()
-        start = rules.add_months(term_start, sub["cycleIndex"] * months)
-        full_end = rules.add_months(term_start, (sub["cycleIndex"] + 1) * months) - timedelta(
-            days=1
-        )
-        return start, full_end, min(full_end, date.fromisoformat(sub["commitmentEndDate"]))
-
-    def _cycle_end(self, sub: Doc) -> date:
-        return self._cycle(sub)[2]
-
-    def _charge(self, sub: Doc, charge_type: str, quantity: int, now: datetime, at: date) -> None:
-        offer = catalog.BY_ID[sub["offerId"]]
-        price = catalog.price_per_cycle(offer, sub["termDuration"], sub["billingCycle"])
-        cycle_start, full_end, cycle_end = self._cycle(sub)
-        # A charge covers `at` to the cycle's end, priced by the day against the full cycle
-        # (coterminous or upgraded terms get a shorter first cycle).
-        effective = rules.prorate(
-            price, (full_end - cycle_start).days + 1, (cycle_end - at).days + 1
-        )
-        if charge_type in ("removeQuantity", "cancelImmediate"):
-            effective = -effective
-        customer = self.customer(sub["customerId"])
-        line = {
-            "partnerId": self.options.partner_tenant_id,
-            "customerId": sub["customerId"],
-            "customerName": customer["companyProfile"]["companyName"],
-            "customerDomainName": customer["companyProfile"]["domain"],
-            "customerCountry": customer["billingProfile"]["defaultAddress"]["country"],
-            "orderId": sub["orderId"],
-            "orderDate": sub["creationDate"],
-            "productId": offer.product_id,
-            "skuId": offer.sku_id,
-            "availabilityId": offer.availability_id,
-            "productName": offer.title,
-            "skuName": offer.title,
-            "chargeType": charge_type,
-            "unitPrice": str(price),
-            "effectiveUnitPrice": str(effective),
-            "unitType": "Licenses",
-            "quantity": quantity,
-            "billableQuantity": quantity,
-            "subtotal": str(rules.subtotal(effective, quantity)),
-            "taxTotal": "0.00",
-            "totalForCustomer": str(rules.subtotal(effective, quantity)),
-            "currency": "USD",
-            "pricingCurrency": "USD",
-            "pcToBCExchangeRate": "1",
-            "subscriptionId": sub["id"],
-            "subscriptionDescription": sub["friendlyName"],
-            "subscriptionStartDate": sub["effectiveStartDate"],
-            "subscriptionEndDate": rules.iso(
-                rules.day_start(date.fromisoformat(sub["commitmentEndDate"]))
-            ),
-            "chargeStartDate": rules.iso(rules.day_start(at)),
-            "chargeEndDate": rules.iso(rules.day_start(cycle_end)),
-            "termAndBillingCycle": f"{catalog.TERM_DESCRIPTIONS[sub['termDuration']]} "
-            f"for {sub['billingCycle']} billing",
-            "billingFrequency": sub["billingCycle"].capitalize(),
-            "publisherName": "Microsoft Corporation",
-            "invoiceLineItemType": "billing_line_items",
-            "billingProvider": "one_time",
-        }
-        self.store.charge(rules.iso(now), line)
-
-    def _credit_remaining(self, sub: Doc, quantity: int, now: datetime) -> None:
-        self._charge(sub, "removeQuantity", quantity, now, now.date())
-
-    def invoices(self) -> list[Doc]:
-        return self.store.all("invoice")
-
-    def invoice(self, invoice_id: str) -> Doc:
-        found = self.store.get("invoice", invoice_id)
-        if found is None:
-            raise not_found("invoice")
-        return found
-
-    def line_items(self, invoice_id: str | None) -> list[Doc]:
-        """Billed lines of one invoice, or the unbilled ones when invoice_id is None."""
-        if invoice_id is None:
-            return self.store.ledger(unbilled=True)
-        self.invoice(invoice_id)
-        return [{**line, "invoiceNumber": invoice_id} for line in self.store.ledger(invoice_id)]
-
-    # webhooks ------------------------------------------------------------------------
-    def registration(self) -> Doc | None:
-        raw = self.store.meta("webhook-registration")
-        return None if raw is None else dict(json.loads(raw))
-
-    def register(self, body: Doc, now: datetime, replace: bool) -> Doc:
-        url = body.get("WebhookUrl", body.get("webhookUrl"))
-        events = body.get("WebhookEvents", body.get("webhookEvents"))
-        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-            raise invalid("WebhookUrl", "must be an absolute URL")
-        if not isinstance(events, list) or not events:
-            raise invalid("WebhookEvents", "at least one event is required")
-        unknown = [e for e in events if e not in WEBHOOK_EVENTS]
-        if unknown:
-            raise invalid("WebhookEvents", f"unknown events: {', '.join(map(str, unknown))}")
-        existing = self.registration()
-        if existing is not None and not replace:
-            raise PcError(409, INVALID_INPUT, "A registration exists; update it with PUT.")
-        if existing is None and replace:
-            raise not_found("registration")
-        registration = {
-            "SubscriberId": existing["SubscriberId"]
-            if existing
-            else self.options.partner_tenant_id,
-            "WebhookUrl": url,
-            "WebhookEvents": events,
-            "SignatureTokenToMsSignatureHeader": bool(
-                body.get("SignatureTokenToMsSignatureHeader", False)
-            ),
-            "LastModifiedTimestamp": rules.iso(now),
-        }
-        self.store.set_meta("webhook-registration", json.dumps(registration))
-        return registration
-
-    def validation_event(self, now: datetime) -> Doc:
-        registration = self.registration()
-        if registration is None or "test-created" not in registration["WebhookEvents"]:
-            raise invalid("WebhookEvents", "register for test-created to send a test event")
-        correlation_id = str(uuid.uuid4())
-        self.store.put(
-            "validation",
-            correlation_id,
-            {
-                "correlationId": correlation_id,
-                "partnerId": self.options.partner_tenant_id,
-                "status": "pending",
-                "callbackUrl": registration["WebhookUrl"],
-                "results": [],
-            },
-        )
-        self.emit(
-            "test-created",
-            "test",
-            f"{self.base_url}/webhooks/v1/registration/validationEvents/{correlation_id}",
-            now,
-        )
-        return {"correlationId": correlation_id}
-
-    def validation_result(self, correlation_id: str) -> Doc:
-        found = self.store.get("validation", correlation_id)
-        if found is None:
-            raise not_found("validation event")
-        return found
-
-    def emit(
-        self,
-        event_name: str,
-        resource_name: str,
-        resource_uri: str,
-        when: datetime,
-        delay: timedelta = timedelta(0),
-        audit_uri: str | None = None,
-    ) -> None:
-        registration = self.registration()
-        if registration is None or event_name not in registration["WebhookEvents"]:
-            return
-        event = {
-            "EventName": event_name,
-            "ResourceUri": resource_uri,
-            "ResourceName": resource_name,
-            "AuditUri": audit_uri,
-            "ResourceChangeUtcDate": rules.iso(when),
-        }
-        payload = json.dumps(event).encode()
-        copies = 2 if self._random.random() < self.options.webhook_duplicate_rate else 1
-        for _ in range(copies):
-            self.store.enqueue(payload, rules.iso(when + delay))
-        self.on_event()
-
-    def _subscription_updated(self, sub: Doc, when: datetime) -> None:
-        self.emit(
-            "subscription-updated",
-            "subscription",
-            f"{self.base_url}/webhooks/v1/customers/{sub['customerId']}/subscriptions/{sub['id']}",
-            when,
-            delay=self.options.subscription_updated_delay,
-        )
 
     # audit ---------------------------------------------------------------------------
     def _audit(
@@ -1147,7 +959,7 @@ class Engine:
                 if sub["status"] != "deleted":
                     self._advance_subscription(sub, now)
                     due.extend(t for t in self._next_times(sub) if t > now)
-            self._invoice_months(now)
+            self.ledger.close_months(now, self.notifier)
         self._due_at = min(due)
 
     def _next_times(self, sub: Doc) -> list[datetime]:
@@ -1156,7 +968,7 @@ class Engine:
         changed_at = rules.parse_iso(sub["statusChangedAt"])
         times = [
             term_over,
-            rules.day_start(self._cycle_end(sub) + timedelta(days=1)),
+            rules.day_start(self.ledger.cycle_end(sub) + timedelta(days=1)),
             changed_at + timedelta(days=EXPIRED_DAYS),
             changed_at + timedelta(days=DISABLED_DAYS),
         ]
@@ -1169,7 +981,7 @@ class Engine:
         while True:
             end = date.fromisoformat(sub["commitmentEndDate"])
             term_over = rules.renewal_instant(end)
-            cycle_next = rules.day_start(self._cycle_end(sub) + timedelta(days=1))
+            cycle_next = rules.day_start(self.ledger.cycle_end(sub) + timedelta(days=1))
             if (
                 sub["status"] in ("active", "suspended")
                 and cycle_next < term_over
@@ -1177,7 +989,14 @@ class Engine:
             ):
                 # A new billing cycle inside the term; NCE bills suspended seats too.
                 sub["cycleIndex"] += 1
-                self._charge(sub, "cycleCharge", sub["quantity"], cycle_next, cycle_next.date())
+                self.ledger.charge(
+                    sub,
+                    self.customer(sub["customerId"]),
+                    "cycleCharge",
+                    sub["quantity"],
+                    cycle_next,
+                    cycle_next.date(),
+                )
                 changed = True
                 continue
             if now < term_over:
@@ -1214,7 +1033,7 @@ class Engine:
         sub["status"] = status
         sub["statusChangedAt"] = rules.iso(when)
         sub["autoRenewEnabled"] = False
-        self._subscription_updated(sub, when)
+        self.notifier.subscription_updated(sub, when)
 
     def _renew(self, sub: Doc, start: datetime, done_at: datetime) -> None:
         """A new term starts the day after the old one ended, with the scheduled next-term
@@ -1239,62 +1058,10 @@ class Engine:
         sub["lots"] = [{"quantity": sub["quantity"], "until": rules.iso(window)}]
         sub["scheduled"] = None
         sub["renewalStartedAt"] = None
-        self._charge(sub, "renew", sub["quantity"], start, start.date())
-        self._subscription_updated(sub, done_at)
-
-    def _invoice_months(self, now: datetime) -> None:
-        """Close each calendar month into an invoice and announce it (invoice-ready)."""
-        this_month = now.date().replace(day=1)
-        last = self.store.meta("invoiced-through")
-        if last is None:
-            self.store.set_meta("invoiced-through", this_month.isoformat())
-            return
-        month = date.fromisoformat(last)
-        while month < this_month:
-            following = rules.add_months(month, 1)
-            number = self.store.next_number("invoice-number")
-            invoice_id = f"G{number:09d}"
-            count = self.store.bill(rules.iso(rules.day_start(following)), invoice_id)
-            if count:
-                lines = self.store.ledger(invoice_id)
-                total = sum((Decimal(line["subtotal"]) for line in lines), Decimal(0))
-                issued = rules.day_start(following)
-                self.store.put(
-                    "invoice",
-                    invoice_id,
-                    {
-                        "id": invoice_id,
-                        "invoiceDate": rules.iso(issued),
-                        "billingPeriodStartDate": rules.iso(rules.day_start(month)),
-                        "billingPeriodEndDate": rules.iso(
-                            rules.day_start(following) - timedelta(seconds=1)
-                        ),
-                        "totalCharges": str(total),
-                        "paidAmount": "0",
-                        "currencyCode": "USD",
-                        "currencySymbol": "$",
-                        "documentType": "Invoice",
-                        "invoiceType": "OneTime",
-                        "invoiceDetails": [
-                            {
-                                "invoiceLineItemType": "BillingLineItems",
-                                "billingProvider": "OneTime",
-                                "links": {
-                                    "self": _link(
-                                        f"/invoices/{invoice_id}/lineitems/OneTime/BillingLineItems"
-                                    )
-                                },
-                            }
-                        ],
-                        "links": {"self": _link(f"/invoices/{invoice_id}")},
-                        "attributes": {"objectType": "Invoice"},
-                    },
-                )
-                self.emit(
-                    "invoice-ready", "invoice", f"{self.base_url}/v1/invoices/{invoice_id}", issued
-                )
-            self.store.set_meta("invoiced-through", following.isoformat())
-            month = following
+        self.ledger.charge(
+            sub, self.customer(sub["customerId"]), "renew", sub["quantity"], start, start.date()
+        )
+        self.notifier.subscription_updated(sub, done_at)
 
     def simulate_event(self, event_name: str, customer_id: str, now: datetime) -> None:
         """Events born outside the API (a customer accepts an invitation, a GDAP
@@ -1305,7 +1072,9 @@ class Engine:
         resource = (
             "customer" if "reseller-relationship" in event_name else "GranularAdminRelationship"
         )
-        self.emit(event_name, resource, f"{self.base_url}/v1/customers/{customer_id}", now)
+        self.notifier.emit(
+            event_name, resource, f"{self.notifier.base_url}/v1/customers/{customer_id}", now
+        )
 
 
 def _canon(value: object) -> str:

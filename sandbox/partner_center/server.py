@@ -24,12 +24,14 @@ from aiohttp import web
 
 from sandbox.common.cli import LOOPBACK
 from sandbox.partner_center import certs
-from sandbox.partner_center.app import BACKGROUND, Context, build_app
+from sandbox.partner_center.app import build_app
 from sandbox.partner_center.auth import Authority, Credentials
 from sandbox.partner_center.delivery import CERT_PATH, Dispatcher
-from sandbox.partner_center.engine import WEBHOOK_EVENTS, Engine, EngineOptions
+from sandbox.partner_center.engine import Engine, EngineOptions
 from sandbox.partner_center.faults import Faults, Throttle
+from sandbox.partner_center.notifications import WEBHOOK_EVENTS
 from sandbox.partner_center.store import Store
+from sandbox.partner_center.web_base import BACKGROUND, Context
 from shared.clock import Clock, SystemClock
 
 LOG = logging.getLogger(__name__)
@@ -127,7 +129,7 @@ class PartnerCenterSandbox:
     # async lifecycle ---------------------------------------------------------------
     async def start_async(self) -> str:
         self._wake = asyncio.Event()
-        self.engine.on_event = self._wake.set
+        self.engine.notifier.on_event = self._wake.set
         app = build_app(self.context)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -139,7 +141,7 @@ class PartnerCenterSandbox:
         self.base_url = f"https://{LOOPBACK}:{port}"
         self.context.origin = self.base_url
         self.authority.discovery(self.base_url)
-        self.engine.base_url = self.base_url
+        self.engine.notifier.base_url = self.base_url
         self._session = aiohttp.ClientSession()
         self._dispatcher = Dispatcher(self.engine, self.keys.signing_key, self.certificate_url)
         if self.config.webhook_url:

@@ -1,0 +1,170 @@
+"""What Microsoft charges the partner: the ledger, monthly invoices and their line items.
+
+Charges follow the NCE recon file (partner-center.md 5.4; S-RECONFILE, S-CHARGETYPES):
+new, addQuantity, removeQuantity, cycleCharge, renew, cancelImmediate, convert, priced by
+the day against the billing cycle, subtotal = ROUNDDOWN(effectiveUnitPrice, 2) x quantity.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sandbox.partner_center import catalog, rules
+from sandbox.partner_center.errors import not_found
+from sandbox.partner_center.notifications import Notifier
+from sandbox.partner_center.store import Doc, Store
+
+
+class Ledger:
+    def __init__(self, store: Store, partner_tenant_id: str) -> None:
+        self.store = store
+        self.partner_tenant_id = partner_tenant_id
+
+    @staticmethod
+    def cycle(sub: Doc) -> tuple[date, date, date]:
+        """The current billing cycle: its start, its full inclusive end and its actual end
+        (cut short by a coterminous term end). Cycles count from the term start, so a term
+        begun on the 31st keeps coming back to the 31st instead of drifting."""
+        months = catalog.CYCLE_MONTHS[sub["billingCycle"]]
+        term_start = rules.parse_iso(sub["effectiveStartDate"]).date()
+        start = rules.add_months(term_start, sub["cycleIndex"] * months)
+        full_end = rules.add_months(term_start, (sub["cycleIndex"] + 1) * months) - timedelta(
+            days=1
+        )
+        return start, full_end, min(full_end, date.fromisoformat(sub["commitmentEndDate"]))
+
+    def cycle_end(self, sub: Doc) -> date:
+        return self.cycle(sub)[2]
+
+    def charge(
+        self, sub: Doc, customer: Doc, charge_type: str, quantity: int, now: datetime, at: date
+    ) -> None:
+        offer = catalog.BY_ID[sub["offerId"]]
+        price = catalog.price_per_cycle(offer, sub["termDuration"], sub["billingCycle"])
+        cycle_start, full_end, cycle_end = self.cycle(sub)
+        # A charge covers `at` to the cycle's end, priced by the day against the full cycle
+        # (coterminous or upgraded terms get a shorter first cycle).
+        effective = rules.prorate(
+            price, (full_end - cycle_start).days + 1, (cycle_end - at).days + 1
+        )
+        if charge_type in ("removeQuantity", "cancelImmediate"):
+            effective = -effective
+        line = {
+            "partnerId": self.partner_tenant_id,
+            "customerId": sub["customerId"],
+            "customerName": customer["companyProfile"]["companyName"],
+            "customerDomainName": customer["companyProfile"]["domain"],
+            "customerCountry": customer["billingProfile"]["defaultAddress"]["country"],
+            "orderId": sub["orderId"],
+            "orderDate": sub["creationDate"],
+            "productId": offer.product_id,
+            "skuId": offer.sku_id,
+            "availabilityId": offer.availability_id,
+            "productName": offer.title,
+            "skuName": offer.title,
+            "chargeType": charge_type,
+            "unitPrice": str(price),
+            "effectiveUnitPrice": str(effective),
+            "unitType": "Licenses",
+            "quantity": quantity,
+            "billableQuantity": quantity,
+            "subtotal": str(rules.subtotal(effective, quantity)),
+            "taxTotal": "0.00",
+            "totalForCustomer": str(rules.subtotal(effective, quantity)),
+            "currency": "USD",
+            "pricingCurrency": "USD",
+            "pcToBCExchangeRate": "1",
+            "subscriptionId": sub["id"],
+            "subscriptionDescription": sub["friendlyName"],
+            "subscriptionStartDate": sub["effectiveStartDate"],
+            "subscriptionEndDate": rules.iso(
+                rules.day_start(date.fromisoformat(sub["commitmentEndDate"]))
+            ),
+            "chargeStartDate": rules.iso(rules.day_start(at)),
+            "chargeEndDate": rules.iso(rules.day_start(cycle_end)),
+            "termAndBillingCycle": f"{catalog.TERM_DESCRIPTIONS[sub['termDuration']]} "
+            f"for {sub['billingCycle']} billing",
+            "billingFrequency": sub["billingCycle"].capitalize(),
+            "publisherName": "Microsoft Corporation",
+            "invoiceLineItemType": "billing_line_items",
+            "billingProvider": "one_time",
+        }
+        self.store.charge(rules.iso(now), line)
+
+    def invoices(self) -> list[Doc]:
+        return self.store.all("invoice")
+
+    def invoice(self, invoice_id: str) -> Doc:
+        found = self.store.get("invoice", invoice_id)
+        if found is None:
+            raise not_found("invoice")
+        return found
+
+    def line_items(self, invoice_id: str | None) -> list[Doc]:
+        """Billed lines of one invoice, or the unbilled ones when invoice_id is None."""
+        if invoice_id is None:
+            return self.store.ledger(unbilled=True)
+        self.invoice(invoice_id)
+        return [{**line, "invoiceNumber": invoice_id} for line in self.store.ledger(invoice_id)]
+
+    def close_months(self, now: datetime, notifier: Notifier) -> None:
+        """Close each calendar month into an invoice and announce it (invoice-ready)."""
+        this_month = now.date().replace(day=1)
+        last = self.store.meta("invoiced-through")
+        if last is None:
+            self.store.set_meta("invoiced-through", this_month.isoformat())
+            return
+        month = date.fromisoformat(last)
+        while month < this_month:
+            following = rules.add_months(month, 1)
+            number = self.store.next_number("invoice-number")
+            invoice_id = f"G{number:09d}"
+            count = self.store.bill(rules.iso(rules.day_start(following)), invoice_id)
+            if count:
+                lines = self.store.ledger(invoice_id)
+                total = sum((Decimal(line["subtotal"]) for line in lines), Decimal(0))
+                issued = rules.day_start(following)
+                self.store.put(
+                    "invoice",
+                    invoice_id,
+                    {
+                        "id": invoice_id,
+                        "invoiceDate": rules.iso(issued),
+                        "billingPeriodStartDate": rules.iso(rules.day_start(month)),
+                        "billingPeriodEndDate": rules.iso(
+                            rules.day_start(following) - timedelta(seconds=1)
+                        ),
+                        "totalCharges": str(total),
+                        "paidAmount": "0",
+                        "currencyCode": "USD",
+                        "currencySymbol": "$",
+                        "documentType": "Invoice",
+                        "invoiceType": "OneTime",
+                        "invoiceDetails": [
+                            {
+                                "invoiceLineItemType": "BillingLineItems",
+                                "billingProvider": "OneTime",
+                                "links": {
+                                    "self": _link(
+                                        f"/invoices/{invoice_id}/lineitems/OneTime/BillingLineItems"
+                                    )
+                                },
+                            }
+                        ],
+                        "links": {"self": _link(f"/invoices/{invoice_id}")},
+                        "attributes": {"objectType": "Invoice"},
+                    },
+                )
+                notifier.emit(
+                    "invoice-ready",
+                    "invoice",
+                    f"{notifier.base_url}/v1/invoices/{invoice_id}",
+                    issued,
+                )
+            self.store.set_meta("invoiced-through", following.isoformat())
+            month = following
+
+
+def _link(uri: str) -> Doc:
+    return {"uri": uri, "method": "GET", "headers": []}
