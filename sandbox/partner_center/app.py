@@ -208,7 +208,7 @@ def _tenant(request: web.Request) -> None:
 async def openid_configuration(request: web.Request) -> web.Response:
     _tenant(request)
     c = ctx(request)
-    return json_response(c.authority.discovery(c.origin))
+    return json_response(c.authority.discovery())
 
 
 async def jwks(request: web.Request) -> web.Response:
@@ -220,7 +220,7 @@ async def token(request: web.Request) -> web.Response:
     c = ctx(request)
     form = {k: str(v) for k, v in (await request.post()).items()}
     try:
-        return json_response(c.authority.token(form, c.origin))
+        return json_response(c.authority.token(form))
     except TokenError as exc:
         return json_response(exc.body(), exc.status)
 

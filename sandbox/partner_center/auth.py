@@ -65,12 +65,16 @@ class Authority:
         self._public = key.public_key()
         self.credentials = credentials
         self._refresh_tokens = {credentials.refresh_token}
+        self.origin = ""
         self.issuer = ""
 
-    def discovery(self, origin: str) -> dict[str, object]:
-        tenant = self.credentials.tenant_id
-        base = f"{origin}/{tenant}"
-        self.issuer = f"{base}/v2.0"
+    def bind(self, origin: str) -> None:
+        """Known once the server listens: tokens name `<origin>/<tenant>/v2.0` as issuer."""
+        self.origin = origin
+        self.issuer = f"{origin}/{self.credentials.tenant_id}/v2.0"
+
+    def discovery(self) -> dict[str, object]:
+        base = f"{self.origin}/{self.credentials.tenant_id}"
         return {
             "issuer": self.issuer,
             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
@@ -83,6 +87,12 @@ class Authority:
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "tenant_region_scope": "EU",
         }
+
+    def rotate_key(self, key: rsa.RSAPrivateKey) -> None:
+        """Roll the token signing key over, as Entra ID does: tokens signed with the old
+        key stop verifying."""
+        self._key = key
+        self._public = key.public_key()
 
     def jwks(self) -> dict[str, object]:
         numbers = self._public.public_numbers()
@@ -98,8 +108,7 @@ class Authority:
             ]
         }
 
-    def token(self, form: dict[str, str], origin: str) -> dict[str, object]:
-        self.discovery(origin)
+    def token(self, form: dict[str, str]) -> dict[str, object]:
         if form.get("client_id") != self.credentials.client_id:
             raise TokenError(
                 400,
@@ -206,7 +215,7 @@ class Authority:
                 self._public,
                 algorithms=["RS256"],
                 audience=audience,
-                issuer=self.issuer or None,
+                issuer=self.issuer,
                 options={"require": ["exp", "aud", "iss"]},
             )
         except jwt.PyJWTError as exc:

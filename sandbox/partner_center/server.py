@@ -140,7 +140,7 @@ class PartnerCenterSandbox:
         port = self._runner.addresses[0][1]
         self.base_url = f"https://{LOOPBACK}:{port}"
         self.context.origin = self.base_url
-        self.authority.discovery(self.base_url)
+        self.authority.bind(self.base_url)
         self.engine.notifier.base_url = self.base_url
         self._session = aiohttp.ClientSession()
         self._dispatcher = Dispatcher(self.engine, self.keys.signing_key, self.certificate_url)

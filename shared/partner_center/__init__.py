@@ -1,6 +1,6 @@
 """Partner Center: the client cspflow's activities use, and webhook verification."""
 
-from shared.partner_center.client import PartnerCenterClient
+from shared.partner_center.client import PartnerCenterClient, get_client
 from shared.partner_center.errors import (
     AuthError,
     BusinessError,
@@ -19,5 +19,6 @@ __all__ = [
     "PartnerCenterClient",
     "PartnerCenterError",
     "RetryableError",
+    "get_client",
     "request_id_for",
 ]

@@ -96,6 +96,11 @@ class TokenProvider:
                     raise AuthError(f"cannot reach the authority {self._authority}: {exc}") from exc
             return self._app
 
+    def forget_tokens(self) -> None:
+        """Drop every cached access token; the next call asks Entra ID again."""
+        with self._lock:
+            self._app = None
+
     def app_token(self, scope: str) -> str:
         """An app-only token for `scope` (ends in /.default)."""
         try:

@@ -14,12 +14,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urljoin
 
 import requests
 
-from shared.config import Settings
+from shared.config import Settings, get_settings
 from shared.models import ScheduledNextTermInstructions, Subscription
 from shared.partner_center.auth import TokenProvider, TrustingSession
 from shared.partner_center.errors import (
@@ -142,6 +143,7 @@ class PartnerCenterClient:
             request_id=request_id,
             headers=headers,
             ok=ok,
+            refresh_token=self._tokens.forget_tokens,
         )
 
     def _get(self, path: str, *, user: bool = False) -> Any:
@@ -623,3 +625,10 @@ class PartnerCenterClient:
     def test_event_status(self, correlation_id: str) -> ValidationEventStatus:
         body = self._get(f"/webhooks/v1/registration/validationEvents/{correlation_id}")
         return ValidationEventStatus.model_validate(body)
+
+
+@lru_cache(maxsize=1)
+def get_client() -> PartnerCenterClient:
+    """The process-wide client built from Settings: one MSAL application and token cache
+    and one connection pool shared by every activity invocation on a worker."""
+    return PartnerCenterClient.from_settings(get_settings())

@@ -76,12 +76,18 @@ class Transport:
         correlation_id: str | None = None,
         headers: Mapping[str, str] | None = None,
         ok: tuple[int, ...] = (200, 201, 202, 204),
+        refresh_token: Callable[[], None] | None = None,
     ) -> Reply:
-        """Send one logical request (retrying as above) and return the final reply."""
+        """Send one logical request (retrying as above) and return the final reply.
+
+        A 401 is retried once after `refresh_token` drops cached tokens (the signing key
+        rolled over, the token was revoked); a second 401 is an AuthError.
+        """
         request_id = request_id or str(uuid.uuid4())
         correlation_id = correlation_id or str(uuid.uuid4())
         data = None if body is None else json.dumps(body, default=_json_default).encode()
         throttled = conflicts = 0
+        refreshed = refresh_token is None
         while True:
             sent = {
                 "Authorization": f"Bearer {token()}",
@@ -128,6 +134,10 @@ class Transport:
                     f"{method} {url} failed with {resp.status_code}: {_description(reply.body)}",
                     resp.status_code,
                 )
+            if resp.status_code == 401 and not refreshed and refresh_token is not None:
+                refreshed = True
+                refresh_token()
+                continue
             if resp.status_code == 401:
                 raise AuthError(f"{method} {url} was refused: {_description(reply.body)}")
             if resp.status_code in ok:

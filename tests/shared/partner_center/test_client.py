@@ -316,3 +316,28 @@ def _next_term(quantity: int) -> ScheduledNextTermInstructions:
         ),
         quantity=quantity,
     )
+
+
+def test_the_process_wide_client_comes_from_the_environment(pc, monkeypatch):
+    from shared.config import reset_settings
+    from shared.partner_center import get_client
+
+    s = pc.settings
+    env = {
+        "CSPFLOW_PARTNER_CENTER_BASE_URL": str(s.partner_center_base_url),
+        "CSPFLOW_PARTNER_CENTER_AUTHORITY": str(s.partner_center_authority),
+        "CSPFLOW_PARTNER_CENTER_TENANT_ID": s.partner_center_tenant_id,
+        "CSPFLOW_PARTNER_CENTER_CLIENT_ID": s.partner_center_client_id,
+        "CSPFLOW_PARTNER_CENTER_CLIENT_SECRET": s.partner_center_client_secret.get_secret_value(),
+        "CSPFLOW_PARTNER_CENTER_CA_BUNDLE": str(s.partner_center_ca_bundle),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_settings()
+    get_client.cache_clear()
+    try:
+        assert get_client() is get_client()
+        assert "CFQ7TTC0LH18" in {p.id for p in get_client().list_products("US")}
+    finally:
+        get_client.cache_clear()
+        reset_settings()

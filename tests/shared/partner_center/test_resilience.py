@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.partner_center import (
     AuthError,
@@ -174,3 +175,17 @@ def _line(quantity: int = 1) -> CartLine:
     return CartLine(
         catalog_item_id=BASIC, quantity=quantity, term_duration="P1M", billing_cycle="monthly"
     )
+
+
+def test_a_signing_key_rollover_is_survived_by_fetching_a_new_token(pc):
+    pc.client.list_products("US")  # a cached token signed with the old key
+    pc.sandbox.authority.rotate_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    assert pc.client.list_products("US")
+
+
+def test_a_token_refused_twice_is_an_auth_error(pc):
+    pc.client.list_products("US")
+    pc.client._tokens.forget_tokens = lambda: None
+    pc.sandbox.authority.rotate_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    with pytest.raises(AuthError, match="refused"):
+        pc.client.list_products("US")
