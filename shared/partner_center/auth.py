@@ -6,6 +6,8 @@
   token (S-SAM, S-GDAP-SAM).
 
 MSAL caches tokens until shortly before expiry, so repeated calls cost no round trip.
+An unreachable authority is a RetryableError; a refusal (bad secret, bad refresh token)
+is an AuthError.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import msal
 import requests
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
-from shared.partner_center.errors import AuthError
+from shared.partner_center.errors import AuthError, RetryableError
 
 
 class TrustingSession(requests.Session):
@@ -92,8 +94,12 @@ class TokenProvider:
                         timeout=self._timeout_s,
                         instance_discovery=None if known else False,
                     )
-                except (ValueError, requests.RequestException) as exc:
-                    raise AuthError(f"cannot reach the authority {self._authority}: {exc}") from exc
+                except requests.RequestException as exc:
+                    raise RetryableError(
+                        f"cannot reach the authority {self._authority}: {exc}"
+                    ) from exc
+                except ValueError as exc:  # MSAL: the authority answered, but not as one
+                    raise AuthError(f"{self._authority} is not a usable authority: {exc}") from exc
             return self._app
 
     def forget_tokens(self) -> None:
@@ -106,7 +112,7 @@ class TokenProvider:
         try:
             result = self._application().acquire_token_for_client(scopes=[scope])
         except requests.RequestException as exc:
-            raise AuthError(f"token request failed: {exc}") from exc
+            raise RetryableError(f"token request failed: {exc}") from exc
         return _token(result)
 
     def user_token(self, scope: str) -> str:
@@ -125,7 +131,7 @@ class TokenProvider:
             try:
                 result = app.acquire_token_by_refresh_token(self._refresh_token, scopes=[scope])
             except requests.RequestException as exc:
-                raise AuthError(f"token request failed: {exc}") from exc
+                raise RetryableError(f"token request failed: {exc}") from exc
             if "refresh_token" in result:
                 # Each redemption returns a new refresh token valid for 90 days (S-GDAP-SAM);
                 # keep using the newest for this process. Persisting it back to Key Vault is

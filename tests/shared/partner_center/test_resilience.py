@@ -1,6 +1,7 @@
 """Error paths of the client: typed errors, retryable failures, idempotent replays,
 Retry-After, renewal conflicts and slow PATCHes, against the sandbox."""
 
+import socket
 import uuid
 from datetime import timedelta
 
@@ -189,3 +190,14 @@ def test_a_token_refused_twice_is_an_auth_error(pc):
     pc.sandbox.authority.rotate_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
     with pytest.raises(AuthError, match="refused"):
         pc.client.list_products("US")
+
+
+def test_an_unreachable_authority_is_retryable(pc):
+    with socket.socket() as probe:  # a port nothing listens on once the probe closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = PartnerCenterClient.from_settings(
+        settings_for(pc.sandbox, partner_center_authority=f"https://127.0.0.1:{port}")
+    )
+    with pytest.raises(RetryableError, match="authority"):
+        client.list_products("US")
