@@ -95,6 +95,7 @@ class PartnerCenterSandbox:
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._tick_lock = asyncio.Lock()
         self._dispatcher: Dispatcher | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -129,6 +130,7 @@ class PartnerCenterSandbox:
     # async lifecycle ---------------------------------------------------------------
     async def start_async(self) -> str:
         self._wake = asyncio.Event()
+        self._tick_lock = asyncio.Lock()
         self.engine.notifier.on_event = self._wake.set
         app = build_app(self.context)
         self._runner = web.AppRunner(app, access_log=None)
@@ -164,11 +166,13 @@ class PartnerCenterSandbox:
         self.store.close()
 
     async def tick(self) -> None:
-        """Do the work the clock has made due, then deliver due webhooks."""
-        now = self.config.clock.now()
-        self.engine.advance(now)
-        if self._dispatcher is not None and self._session is not None:
-            await self._dispatcher.deliver_due(self._session, now)
+        """Do the work the clock has made due, then deliver due webhooks. One tick at a
+        time: the background loop and process_now() must not send the same attempt twice."""
+        async with self._tick_lock:
+            now = self.config.clock.now()
+            self.engine.advance(now)
+            if self._dispatcher is not None and self._session is not None:
+                await self._dispatcher.deliver_due(self._session, now)
 
     async def _tick_forever(self) -> None:
         while True:

@@ -57,10 +57,10 @@ def test_a_5xx_is_retryable_and_nothing_was_written(pc):
 
 def test_a_timeout_is_retryable(pc):
     client = PartnerCenterClient.from_settings(
-        settings_for(pc.sandbox, partner_center_timeout_s=0.3)
+        settings_for(pc.sandbox, partner_center_timeout_s=1.0)
     )
     client.list_products("US")  # token and discovery first, so only the API call is slow
-    pc.faults(delay_next_ms=1500)
+    pc.faults(delay_next_ms=3000)
     with pytest.raises(RetryableError, match="timed out"):
         client.list_products("US")
 
