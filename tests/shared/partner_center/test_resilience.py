@@ -60,7 +60,7 @@ def test_a_timeout_is_retryable(pc):
         settings_for(pc.sandbox, partner_center_timeout_s=1.0)
     )
     client.list_products("US")  # token and discovery first, so only the API call is slow
-    pc.faults(delay_next_ms=3000)
+    pc.faults(delay_next_ms=2000)
     with pytest.raises(RetryableError, match="timed out"):
         client.list_products("US")
 
@@ -121,7 +121,7 @@ def test_a_renewal_that_outlasts_the_clients_patience_is_retryable(pc):
     sub = pc.client.get_subscription(customer_id, sid)
     pc.advance_to(sub.term_end)
     client = PartnerCenterClient.from_settings(
-        pc.settings, policy=RetryPolicy(max_conflict_retries=1, conflict_wait_s=1), sleep=pc.sleep
+        pc.settings, policy=RetryPolicy(max_conflict_retries=1, conflict_wait_s=60), sleep=pc.sleep
     )
     with pytest.raises(RetryableError, match="still processing") as err:
         client.set_quantity(customer_id, sid, 11, request_id=rid())
