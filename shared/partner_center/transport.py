@@ -109,6 +109,8 @@ class Transport:
                 raise RetryableError(f"{method} {url} timed out: {exc}") from exc
             except requests.ConnectionError as exc:
                 raise RetryableError(f"{method} {url} could not connect: {exc}") from exc
+            except requests.RequestException as exc:  # a broken response stream, etc.
+                raise RetryableError(f"{method} {url} failed: {exc}") from exc
             reply = Reply(resp.status_code, resp.headers, _parse(resp.content), resp.content)
             if resp.status_code == 429:
                 throttled += 1
