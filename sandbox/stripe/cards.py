@@ -1,0 +1,153 @@
+"""Stripe's test payment methods and the sandbox's own, and how each one behaves.
+
+Stripe's tokens (https://docs.stripe.com/testing#declined-payments): the decline cards cannot
+be attached to a customer (attaching runs a check that fails with the same decline);
+`pm_card_chargeCustomerFail` attaches and then every charge fails. The sandbox adds cards
+whose behaviour Stripe cannot script: fail after N successes, expire in a chosen month.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from .errors import StripeError, invalid
+
+
+@dataclass(frozen=True)
+class Decline:
+    code: str  # the error's `code`
+    decline_code: str
+    message: str
+
+
+GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
+INSUFFICIENT = Decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
+LOST = Decline("card_declined", "lost_card", "Your card was declined.")
+STOLEN = Decline("card_declined", "stolen_card", "Your card was declined.")
+EXPIRED = Decline("expired_card", "expired_card", "Your card has expired.")
+INCORRECT_CVC = Decline("incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect.")
+PROCESSING = Decline(
+    "processing_error",
+    "processing_error",
+    "An error occurred while processing your card. Try again in a little bit.",
+)
+AUTHENTICATION = Decline(
+    "authentication_required",
+    "authentication_required",
+    "Your card was declined. This transaction requires authentication.",
+)
+
+# Decline codes a `pm_card_sandbox_fail_after_N_<code>` card may use.
+SCRIPTABLE = {
+    d.decline_code: d
+    for d in (GENERIC, INSUFFICIENT, LOST, STOLEN, EXPIRED, INCORRECT_CVC, PROCESSING)
+}
+
+
+@dataclass(frozen=True)
+class TestCard:
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    funding: str = "credit"
+    attach_decline: Decline | None = None  # fails when attached to a customer
+    charge_decline: Decline | None = None  # every charge fails
+    fail_after: int | None = None  # charges succeed this many times, then fail
+    fail_with: Decline = GENERIC
+    requires_authentication: bool = False  # off-session charges need 3-D Secure
+    disputed: bool = False  # the charge succeeds, then the cardholder disputes it
+
+
+_FAR = (12, 2034)
+
+
+def _card(brand: str, last4: str, **kw: object) -> TestCard:
+    return TestCard(brand, last4, _FAR[0], _FAR[1], **kw)  # type: ignore[arg-type]
+
+
+STRIPE_TOKENS: dict[str, TestCard] = {
+    "pm_card_visa": _card("visa", "4242"),
+    "pm_card_visa_debit": _card("visa", "5556", funding="debit"),
+    "pm_card_mastercard": _card("mastercard", "4444"),
+    "pm_card_amex": _card("amex", "8431"),
+    "pm_card_chargeDeclined": _card("visa", "0002", attach_decline=GENERIC, charge_decline=GENERIC),
+    "pm_card_chargeDeclinedInsufficientFunds": _card(
+        "visa", "9995", attach_decline=INSUFFICIENT, charge_decline=INSUFFICIENT
+    ),
+    "pm_card_chargeDeclinedLostCard": _card(
+        "visa", "9987", attach_decline=LOST, charge_decline=LOST
+    ),
+    "pm_card_chargeDeclinedStolenCard": _card(
+        "visa", "9979", attach_decline=STOLEN, charge_decline=STOLEN
+    ),
+    "pm_card_chargeDeclinedExpiredCard": _card(
+        "visa", "0069", attach_decline=EXPIRED, charge_decline=EXPIRED
+    ),
+    "pm_card_chargeDeclinedIncorrectCvc": _card(
+        "visa", "0127", attach_decline=INCORRECT_CVC, charge_decline=INCORRECT_CVC
+    ),
+    "pm_card_chargeDeclinedProcessingError": _card(
+        "visa", "0119", attach_decline=PROCESSING, charge_decline=PROCESSING
+    ),
+    "pm_card_chargeCustomerFail": _card("visa", "0341", charge_decline=GENERIC),
+    "pm_card_authenticationRequired": _card("visa", "3184", requires_authentication=True),
+    "pm_card_createDispute": _card("visa", "0259", disputed=True),
+}
+
+_FAIL_AFTER = re.compile(r"^pm_card_sandbox_fail_after_(\d{1,4})(?:_([a-z_]+))?$")
+_EXPIRES = re.compile(r"^pm_card_sandbox_expires_(\d{4})_(\d{2})$")
+
+
+def is_token(payment_method: str) -> bool:
+    return payment_method in STRIPE_TOKENS or payment_method.startswith("pm_card_sandbox_")
+
+
+def resolve(token: str, param: str) -> TestCard:
+    """The card a test token stands for, or a 400 naming the param as Stripe would."""
+    card = STRIPE_TOKENS.get(token)
+    if card is not None:
+        return card
+    if m := _FAIL_AFTER.match(token):
+        code = m.group(2) or "generic_decline"
+        decline = SCRIPTABLE.get(code)
+        if decline is None:
+            raise invalid(
+                f"Unknown decline code {code!r} in {token}; use one of {sorted(SCRIPTABLE)}",
+                param=param,
+            )
+        return replace(_card("visa", "4242"), fail_after=int(m.group(1)), fail_with=decline)
+    if m := _EXPIRES.match(token):
+        year, month = int(m.group(1)), int(m.group(2))
+        if not 1 <= month <= 12:
+            raise invalid(f"Invalid expiry month in {token}", param=param)
+        return TestCard("visa", "4242", month, year)
+    raise StripeError(
+        404,
+        "invalid_request_error",
+        f"No such PaymentMethod: '{token}'",
+        code="resource_missing",
+        param=param,
+    )
+
+
+def expired(exp_month: int, exp_year: int, now: datetime) -> bool:
+    """A card is valid through the last day of its expiry month."""
+    return (now.year, now.month) > (exp_year, exp_month)
+
+
+def charge_outcome(
+    card: TestCard, successes_so_far: int, *, off_session: bool, now: datetime, exp: tuple[int, int]
+) -> Decline | None:
+    """None when the charge goes through, else the decline Stripe would answer with."""
+    if expired(exp[0], exp[1], now):
+        return EXPIRED
+    if card.charge_decline is not None:
+        return card.charge_decline
+    if card.fail_after is not None and successes_so_far >= card.fail_after:
+        return card.fail_with
+    if card.requires_authentication and off_session:
+        return AUTHENTICATION
+    return None
