@@ -108,8 +108,10 @@ class Deliverer:
                 except Exception:  # keep delivering: one bad round must not stop webhooks
                     log.exception("webhook round failed")
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_s)
+                    async with asyncio.timeout(self._poll_s):
+                        await self._wake.wait()
 
     async def _deliver(
         self,
