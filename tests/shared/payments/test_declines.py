@@ -1,0 +1,61 @@
+"""Declines sort into soft / hard / needs-customer-action as Stripe's docs advise.
+
+Each row cites the "Next steps" advice at https://docs.stripe.com/declines/codes (decline_code)
+or https://docs.stripe.com/error-codes (code).
+"""
+
+import pytest
+
+from shared.payments import DeclineClass, classify
+from shared.payments.declines import DECLINE_CODES, ERROR_CODES
+
+SOFT, HARD, ACT = DeclineClass.SOFT, DeclineClass.HARD, DeclineClass.NEEDS_CUSTOMER_ACTION
+
+
+@pytest.mark.parametrize(
+    ("code", "decline_code", "expected"),
+    [
+        # insufficient_funds: funds can return; Smart Retries retry it (docs.stripe.com/billing/revenue-recovery/smart-retries)
+        ("card_declined", "insufficient_funds", SOFT),
+        # "processing_error: The payment should be attempted again."
+        ("processing_error", "processing_error", SOFT),
+        # "try_again_later: Ask the customer to attempt the payment again."
+        ("card_declined", "try_again_later", SOFT),
+        # "generic_decline: ... contact their card issuer" - Smart Retries retries it
+        ("card_declined", "generic_decline", SOFT),
+        # "lost_card / stolen_card: ... don't report more detailed information" - never retry
+        ("card_declined", "lost_card", HARD),
+        ("card_declined", "stolen_card", HARD),
+        # "expired_card: The customer should use another card."
+        ("expired_card", "expired_card", HARD),
+        # "pickup_card: The customer needs to use a different card"
+        ("card_declined", "pickup_card", HARD),
+        # "do_not_try_again: ... contact their card issuer" - Stripe says do not retry
+        ("card_declined", "do_not_try_again", HARD),
+        # "incorrect_cvc: The customer should try again using the correct CVC."
+        ("incorrect_cvc", "incorrect_cvc", ACT),
+        # "authentication_required: ... the customer needs to return to complete authentication"
+        ("card_declined", "authentication_required", ACT),
+        # error code when an invoice's PaymentIntent needs 3-D Secure
+        ("invoice_payment_intent_requires_action", None, ACT),
+        # "call_issuer: The customer needs to contact their card issuer for more information."
+        ("card_declined", "call_issuer", ACT),
+    ],
+)
+def test_decline_codes_map_to_the_dunning_class_stripe_advises(code, decline_code, expected):
+    assert classify(code, decline_code) is expected
+
+
+def test_the_decline_code_wins_over_the_generic_error_code():
+    assert classify("card_declined", "stolen_card") is HARD
+
+
+def test_an_unknown_decline_falls_back_to_the_error_code_then_to_soft():
+    assert classify("expired_card", "something_new") is HARD
+    assert classify("something_new", None) is SOFT
+    assert classify(None, None) is SOFT
+
+
+def test_the_tables_use_only_the_three_classes():
+    assert set(DECLINE_CODES.values()) | set(ERROR_CODES.values()) <= set(DeclineClass)
+    assert {c.value for c in DeclineClass} == {"soft", "hard", "needs_customer_action"}
