@@ -120,7 +120,6 @@ def _outcome(decline: cards.Decline | None) -> JSON:
             "network_decline_code": None,
             "network_status": "approved_by_network",
             "reason": None,
-            "risk_level": "normal",
             "seller_message": "Payment complete.",
             "type": "authorized",
         }
