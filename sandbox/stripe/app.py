@@ -11,6 +11,7 @@ of executing the endpoint (2xx, a 402 card error or a 5xx) is saved and replayed
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 Handler = Callable[..., JSON]
 DEFAULT_API_VERSION = "2026-10-28.endive"
+# Stripe may prune a key once it is at least 24 hours old; then the key makes a new request.
+# Measured on the shared clock, so a simulated retry days later behaves as it would live.
+KEY_LIFETIME_S = 24 * 3600
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 _ID = r"(?P<{}>[A-Za-z0-9_]+)"
 
@@ -178,6 +182,8 @@ class Api:
         method, path = request.method, request.path
         key = request.headers.get("Idempotency-Key") if method == "POST" else None
         api_key = ""
+        now: datetime | None = None
+        canonical = ""
         try:
             self._rate_limit()
             if not path.startswith("/_sandbox/"):
@@ -187,6 +193,8 @@ class Api:
                 raise invalid(f"Invalid Stripe API version: {version}", param="Stripe-Version")
             headers["Stripe-Version"] = version
             raw = await request.text() if method == "POST" else request.query_string
+            # Off the loop: a --clock-url clock is an HTTP round trip.
+            now = await asyncio.to_thread(self.config.clock.now)
             params = forms.parse(raw)
             handler, args = _route(method, path)
             canonical = json.dumps(params, sort_keys=True)
@@ -194,11 +202,13 @@ class Api:
                 if len(key) > 255:
                     raise invalid("Idempotency-Key must be at most 255 characters long.")
                 headers["Idempotency-Key"] = key
-                prior = self.config.store.idempotent_result(api_key, key)
+                prior = self.config.store.idempotent_result(
+                    api_key, key, not_before=now.timestamp() - KEY_LIFETIME_S
+                )
                 if prior is not None:
                     return _replay(prior, method, path, canonical, key, headers)
             ctx = self.make_ctx(
-                self.config.clock.now(),
+                now,
                 api_version=version,
                 request_id=request_id,
                 idempotency_key=key,
@@ -214,7 +224,8 @@ class Api:
             body = {"error": {"type": "api_error", "message": "An unknown error occurred."}}
         text = json.dumps(body, indent=2)
         if key is not None and (200 <= status < 300 or status == 402 or status >= 500):
-            self.config.store.remember(api_key, key, method, path, canonical, status, text)
+            at = (now if now is not None else self.config.clock.now()).timestamp()
+            self.config.store.remember(api_key, key, (method, path, canonical), (status, text), at)
         return web.Response(
             status=status, text=text, content_type="application/json", headers=headers
         )
@@ -262,7 +273,7 @@ class Api:
     async def hosted_invoice_pay(self, request: web.Request) -> web.Response:
         form = await request.post()
         pm = str(form.get("payment_method", ""))
-        ctx = self.make_ctx(self.config.clock.now())
+        ctx = self.make_ctx(await asyncio.to_thread(self.config.clock.now))
         try:
             params = {"payment_method": pm, "off_session": "false"}
             with ctx.store.transaction():

@@ -162,8 +162,15 @@ class Store:
         return int(row[0])
 
     # idempotency -----------------------------------------------------------------------
-    def idempotent_result(self, api_key: str, key: str) -> tuple[str, str, str, int, str] | None:
+    def idempotent_result(
+        self, api_key: str, key: str, *, not_before: float
+    ) -> tuple[str, str, str, int, str] | None:
+        """The saved result of `key`, unless it is older than `not_before` (then pruned)."""
         with self._lock:
+            self._db.execute(
+                "DELETE FROM idempotency WHERE api_key = ? AND key = ? AND created < ?",
+                (api_key, key, not_before),
+            )
             row = self._db.execute(
                 "SELECT method, path, params, status, body FROM idempotency "
                 "WHERE api_key = ? AND key = ?",
@@ -172,12 +179,19 @@ class Store:
         return None if row is None else (row[0], row[1], row[2], int(row[3]), row[4])
 
     def remember(
-        self, api_key: str, key: str, method: str, path: str, params: str, status: int, body: str
+        self,
+        api_key: str,
+        key: str,
+        request: tuple[str, str, str],
+        response: tuple[int, str],
+        at: float,
     ) -> None:
+        method, path, params = request
+        status, body = response
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%s'))",
-                (api_key, key, method, path, params, status, body),
+                "INSERT OR IGNORE INTO idempotency VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (api_key, key, method, path, params, status, body, at),
             )
 
     # webhook deliveries ----------------------------------------------------------------

@@ -96,7 +96,7 @@ class Deliverer:
         async with aiohttp.ClientSession(timeout=self._timeout) as session:
             while True:
                 try:
-                    now = self._clock.now()
+                    now = await asyncio.to_thread(self._clock.now)
                     self._sweep_expiring(now)
                     if self._secret is not None:
                         for event_id, url, attempts, first_at in self._store.due_deliveries(
@@ -139,7 +139,7 @@ class Deliverer:
                 await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"
-        now = self._clock.now()
+        now = await asyncio.to_thread(self._clock.now)
         if status is not None and 200 <= status < 300:
             self._store.record_attempt(
                 event_id, state="delivered", next_at=None, status=status, error=None

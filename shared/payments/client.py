@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import stripe
 from stripe import StripeClient
@@ -43,7 +43,6 @@ from .models import (
     Refund,
 )
 
-T = TypeVar("T")
 PARTNER_CUSTOMER_KEY = "cspflow_customer_id"  # metadata key linking a Stripe customer to ours
 
 
@@ -54,16 +53,18 @@ class StripePayments:
         api_base: str,
         *,
         max_network_retries: int = 2,
+        timeout_s: float = 30.0,
         http_client: stripe.HTTPClient | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("a Stripe API key is required")
-        # The SDK retries connection errors, 409 and 5xx with the same Idempotency-Key.
+        # The SDK retries connection errors, 409 and 5xx with the same Idempotency-Key. Its
+        # default 80 s timeout would outlast an activity's patience; 30 s is ample for Stripe.
         self._client = StripeClient(
             api_key,
             base_addresses={"api": api_base.rstrip("/")},
             max_network_retries=max_network_retries,
-            http_client=http_client,
+            http_client=http_client or stripe.RequestsClient(timeout=timeout_s),
         )
 
     @classmethod
@@ -212,10 +213,8 @@ class StripePayments:
         return InvoiceItem.model_validate(
             {
                 **item.to_dict(),
-                "customer_id": item.customer,
-                "invoice_id": item.invoice
-                if isinstance(item.invoice, str) or item.invoice is None
-                else item.invoice.id,
+                "customer_id": _id(item.customer),
+                "invoice_id": _id(item.invoice),
             }
         )
 
@@ -244,6 +243,13 @@ class StripePayments:
                 return PaymentOutcome(
                     invoice=invoice, decline=decline, payment_intent_id=decline.payment_intent_id
                 )
+            except stripe.InvalidRequestError:
+                # Paid meanwhile (the customer used the pay link, or an earlier attempt whose
+                # answer was lost succeeded): that is the outcome a retry wants, not an error.
+                current = self._client.v1.invoices.retrieve(invoice_id)
+                if current.status != "paid":
+                    raise
+                inv = current
             return PaymentOutcome(
                 invoice=_invoice(inv),
                 decline=None,
@@ -357,11 +363,8 @@ class StripePayments:
         return CreditNote.model_validate(
             {
                 **data,
-                "invoice_id": cn.invoice if isinstance(cn.invoice, str) else cn.invoice.id,
-                "refund_ids": tuple(
-                    r["refund"] if isinstance(r["refund"], str) else r["refund"]["id"]
-                    for r in data.get("refunds") or []
-                ),
+                "invoice_id": _id(cn.invoice),
+                "refund_ids": tuple(_id(r["refund"]) for r in data.get("refunds") or []),
             }
         )
 
@@ -379,15 +382,15 @@ class StripePayments:
         return Refund.model_validate(
             {
                 **re.to_dict(),
-                "payment_intent_id": _id_of(re.payment_intent),
-                "charge_id": _id_of(re.charge),
+                "payment_intent_id": _id(re.payment_intent),
+                "charge_id": _id(re.charge),
             }
         )
 
     def _payment_intent_of(self, invoice_id: str) -> str | None:
         payments = self._client.v1.invoice_payments.list({"invoice": invoice_id, "limit": 1})
         for payment in payments.data:
-            return _id_of(payment.payment.payment_intent)
+            return _id(payment.payment.payment_intent)
         return None
 
 
@@ -400,12 +403,6 @@ def _minor(amount: int) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise TypeError("amounts are integer minor units")
     return amount
-
-
-def _id_of(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return str(value.id)
 
 
 @contextmanager
@@ -447,7 +444,7 @@ def _customer(cus: stripe.Customer) -> Customer:
         {
             **data,
             "partner_customer_id": (data.get("metadata") or {}).get(PARTNER_CUSTOMER_KEY),
-            "default_payment_method_id": _id_of_dict(default),
+            "default_payment_method_id": _id(default),
         }
     )
 
@@ -456,7 +453,7 @@ def _card(pm: dict[str, Any], *, default_id: str | None) -> Card:
     card = pm.get("card") or {}
     return Card(
         payment_method_id=pm["id"],
-        customer_id=_id_of_dict(pm.get("customer")),
+        customer_id=_id(pm.get("customer")),
         brand=card.get("brand", "unknown"),
         last4=card.get("last4", ""),
         exp_month=card["exp_month"],
@@ -467,13 +464,13 @@ def _card(pm: dict[str, Any], *, default_id: str | None) -> Card:
 
 def _invoice(inv: stripe.Invoice) -> Invoice:
     data = inv.to_dict()
-    return Invoice.model_validate({**data, "customer_id": _id_of_dict(data.get("customer"))})
+    return Invoice.model_validate({**data, "customer_id": _id(data.get("customer"))})
 
 
-def _id_of_dict(value: Any) -> str | None:
+def _id(value: Any) -> str | None:
+    """An expandable field's id, whether Stripe sent the id or the expanded object."""
+    if value is None or isinstance(value, str):
+        return value
     if isinstance(value, dict):
         return str(value["id"])
-    return value if isinstance(value, str) else None
-
-
-__all__ = ["PARTNER_CUSTOMER_KEY", "StripePayments"]
+    return str(value.id)

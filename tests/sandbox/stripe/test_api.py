@@ -147,6 +147,20 @@ def test_the_same_idempotency_key_on_another_endpoint_is_an_idempotency_error(sa
     assert "same endpoint" in other.json()["error"]["message"]
 
 
+def test_an_idempotency_key_older_than_24_hours_of_shared_time_makes_a_new_request(sandbox, clock):
+    from datetime import timedelta
+
+    first = _post(sandbox.base_url, "/v1/customers", {"name": "Contoso"}, key="k-old")
+    clock.advance(timedelta(hours=23))
+    assert (
+        _post(sandbox.base_url, "/v1/customers", {"name": "Contoso"}, key="k-old").json()["id"]
+        == first.json()["id"]
+    )
+    clock.advance(timedelta(hours=2))
+    later = _post(sandbox.base_url, "/v1/customers", {"name": "Fabrikam"}, key="k-old")
+    assert later.status_code == 200 and later.json()["id"] != first.json()["id"]
+
+
 def test_a_validation_failure_is_not_saved_under_its_idempotency_key(sandbox):
     bad = _post(sandbox.base_url, "/v1/customers", {"email": "not-an-email"}, key="k-4")
     assert bad.status_code == 400

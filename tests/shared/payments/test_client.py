@@ -292,3 +292,20 @@ def test_the_adapter_is_built_from_settings(sandbox, monkeypatch):
     settings = Settings()
     payments = StripePayments.from_settings(settings)
     assert _customer(payments).name == "Contoso"
+
+
+def test_a_retry_after_the_customer_paid_through_the_link_reports_paid(payments):
+    cus, _ = _with_card(payments, "pm_card_chargeCustomerFail")
+    inv = _open_invoice(payments, cus.id)
+    payments.pay_invoice("bill-2026-01:attempt-1", inv.id)
+    requests.post(payments.pay_link(inv.id), data={"payment_method": "pm_card_visa"}, timeout=10)
+    retry = payments.pay_invoice("bill-2026-01:attempt-2", inv.id)
+    assert retry.paid and retry.decline is None
+
+
+def test_paying_a_void_invoice_is_rejected(payments):
+    cus, _ = _with_card(payments)
+    inv = _open_invoice(payments, cus.id)
+    payments.void_invoice("void-2", inv.id)
+    with pytest.raises(PaymentRejected):
+        payments.pay_invoice("bill-2026-01:attempt-1", inv.id)
