@@ -20,18 +20,26 @@ class Decline:
     code: str  # the error's `code`
     decline_code: str
     message: str
+    # Stripe's advice to the merchant (https://docs.stripe.com/declines/card#retrying-issuer-
+    # declines): try_again_later, do_not_try_again or confirm_card_data.
+    advice_code: str | None = None
 
 
 GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
-INSUFFICIENT = Decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
-LOST = Decline("card_declined", "lost_card", "Your card was declined.")
-STOLEN = Decline("card_declined", "stolen_card", "Your card was declined.")
-EXPIRED = Decline("expired_card", "expired_card", "Your card has expired.")
-INCORRECT_CVC = Decline("incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect.")
+INSUFFICIENT = Decline(
+    "card_declined", "insufficient_funds", "Your card has insufficient funds.", "try_again_later"
+)
+LOST = Decline("card_declined", "lost_card", "Your card was declined.", "do_not_try_again")
+STOLEN = Decline("card_declined", "stolen_card", "Your card was declined.", "do_not_try_again")
+EXPIRED = Decline("expired_card", "expired_card", "Your card has expired.", "do_not_try_again")
+INCORRECT_CVC = Decline(
+    "incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect.", "confirm_card_data"
+)
 PROCESSING = Decline(
     "processing_error",
     "processing_error",
     "An error occurred while processing your card. Try again in a little bit.",
+    "try_again_later",
 )
 AUTHENTICATION = Decline(
     "authentication_required",

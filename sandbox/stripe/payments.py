@@ -66,6 +66,7 @@ def attempt(ctx: Ctx, pi: JSON, pm: JSON, *, off_session: bool) -> JSON:
         )
         error = {
             "type": "card_error",
+            "advice_code": decline.advice_code,
             "code": decline.code,
             "decline_code": decline.decline_code,
             "message": decline.message,
@@ -84,7 +85,12 @@ def attempt(ctx: Ctx, pi: JSON, pm: JSON, *, off_session: bool) -> JSON:
             decline.message,
             code=decline.code,
             decline_code=decline.decline_code,
-            extra={"charge": ch["id"], "payment_intent": pi, "payment_method": pm},
+            extra={
+                "advice_code": decline.advice_code,
+                "charge": ch["id"],
+                "payment_intent": pi,
+                "payment_method": pm,
+            },
         )
     ch.update(
         status="succeeded",
@@ -124,9 +130,7 @@ def _outcome(decline: cards.Decline | None) -> JSON:
             "type": "authorized",
         }
     return {
-        "advice_code": "try_again_later"
-        if decline.decline_code in _RETRYABLE
-        else "do_not_try_again",
+        "advice_code": decline.advice_code,
         "network_advice_code": None,
         "network_decline_code": None,
         "network_status": "declined_by_network",
@@ -135,9 +139,6 @@ def _outcome(decline: cards.Decline | None) -> JSON:
         "seller_message": "The bank did not return any further details with this decline.",
         "type": "issuer_declined",
     }
-
-
-_RETRYABLE = {"insufficient_funds", "processing_error", "generic_decline"}
 
 
 # payment intents -------------------------------------------------------------------------

@@ -60,6 +60,7 @@ class Card(_Model):
 class Decline(_Model):
     code: str | None
     decline_code: str | None
+    advice_code: str | None = None
     message: str
     decline_class: DeclineClass
     charge_id: str | None = None
@@ -72,8 +73,11 @@ class Decline(_Model):
         return cls(
             code=error.get("code"),
             decline_code=error.get("decline_code"),
+            advice_code=error.get("advice_code"),
             message=error.get("message") or "The payment was declined.",
-            decline_class=classify(error.get("code"), error.get("decline_code")),
+            decline_class=classify(
+                error.get("code"), error.get("decline_code"), error.get("advice_code")
+            ),
             charge_id=error.get("charge"),
             payment_intent_id=pi.get("id") if isinstance(pi, dict) else pi,
         )

@@ -150,6 +150,7 @@ def test_a_failed_payment_yields_its_decline_class(payments, decline_code, expec
     assert outcome.decline is not None
     assert outcome.decline.decline_class is expected
     assert outcome.decline.decline_code == decline_code
+    assert outcome.decline.charge_id is not None and outcome.decline.charge_id.startswith("ch_")
     assert outcome.invoice.status == "open" and outcome.invoice.attempt_count == 1
     assert payments.last_decline(inv.id) == outcome.decline
 

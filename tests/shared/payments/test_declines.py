@@ -7,7 +7,7 @@ or https://docs.stripe.com/error-codes (code).
 import pytest
 
 from shared.payments import DeclineClass, classify
-from shared.payments.declines import DECLINE_CODES, ERROR_CODES
+from shared.payments.declines import ADVICE_CODES, DECLINE_CODES, ERROR_CODES
 
 SOFT, HARD, ACT = DeclineClass.SOFT, DeclineClass.HARD, DeclineClass.NEEDS_CUSTOMER_ACTION
 
@@ -40,6 +40,10 @@ SOFT, HARD, ACT = DeclineClass.SOFT, DeclineClass.HARD, DeclineClass.NEEDS_CUSTO
         ("invoice_payment_intent_requires_action", None, ACT),
         # "call_issuer: The customer needs to contact their card issuer for more information."
         ("card_declined", "call_issuer", ACT),
+        # "transaction_not_allowed: The customer needs to contact their card issuer"
+        ("card_declined", "transaction_not_allowed", ACT),
+        # highest_risk_level: on Smart Retries' non-retryable list
+        ("card_declined", "highest_risk_level", HARD),
     ],
 )
 def test_decline_codes_map_to_the_dunning_class_stripe_advises(code, decline_code, expected):
@@ -56,6 +60,22 @@ def test_an_unknown_decline_falls_back_to_the_error_code_then_to_soft():
     assert classify(None, None) is SOFT
 
 
+@pytest.mark.parametrize(
+    ("decline_code", "advice_code", "expected"),
+    [
+        # advice codes, docs.stripe.com/declines/card#retrying-issuer-declines
+        ("insufficient_funds", "do_not_try_again", HARD),
+        ("generic_decline", "confirm_card_data", ACT),
+        ("lost_card", "try_again_later", HARD),  # advice never softens a hard decline
+        ("insufficient_funds", "try_again_later", SOFT),
+        ("insufficient_funds", "unheard_of", SOFT),
+    ],
+)
+def test_an_advice_code_can_only_make_the_class_stricter(decline_code, advice_code, expected):
+    assert classify("card_declined", decline_code, advice_code) is expected
+
+
 def test_the_tables_use_only_the_three_classes():
-    assert set(DECLINE_CODES.values()) | set(ERROR_CODES.values()) <= set(DeclineClass)
+    tables = (DECLINE_CODES, ERROR_CODES, ADVICE_CODES)
+    assert set().union(*(t.values() for t in tables)) <= set(DeclineClass)
     assert {c.value for c in DeclineClass} == {"soft", "hard", "needs_customer_action"}
