@@ -21,6 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from fnmatch import fnmatchcase
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +32,7 @@ from shared.clock import Clock
 from . import customers, forms, invoicing, payments, resources
 from .context import Ctx
 from .errors import StripeError, invalid
-from .listing import LIST_PARAMS, expand, load
+from .listing import LIST_PARAMS, expand, load, paginate
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -61,21 +63,20 @@ def _list_events(ctx: Ctx, p: forms.Params) -> JSON:
     kind = forms.string(p, "type")
     types = set(forms.array(p, "types"))
     success = forms.boolean(p, "delivery_success")
-    rows = ctx.store.query("event")
+    if success is None and not types and not (kind and kind.endswith("*")):
+        return paginate(ctx, p, "event", "/v1/events", {"type": kind} if kind else None)
 
-    def keep(evt: JSON) -> bool:
-        if kind and not (
-            evt["type"] == kind or (kind.endswith(".*") and evt["type"].startswith(kind[:-1]))
-        ):
+    def keep(evt: JSON) -> bool:  # the rarer filters, applied in Python
+        if kind and not fnmatchcase(evt["type"], kind):
             return False
         if types and evt["type"] not in types:
             return False
         if success is not None:
             state = ctx.store.delivery_state(evt["id"])
-            return (state == "delivered") == success and state is not None
+            return state is not None and (state == "delivered") == success
         return True
 
-    rows = [e for e in rows if keep(e)]
+    rows = [e for e in ctx.store.query("event") if keep(e)]
     limit = forms.integer(p, "limit") or 10
     if not 1 <= limit <= 100:
         raise invalid("This value must be between 1 and 100.", param="limit")
@@ -260,11 +261,11 @@ class Api:
         inv = self.config.store.get(request.match_info["invoice"])
         if inv is None or inv.get("object") != "invoice" or inv["status"] == "draft":
             raise web.HTTPNotFound(text="No such invoice")
-        amount = f"{inv['amount_remaining'] / 100:.2f}" if inv["currency"] else ""
+        amount = display_amount(inv["amount_remaining"], inv["currency"])
         body = (
             f"<h1>Invoice {html.escape(inv['number'] or '')}</h1>"
             f"<p>Status: <b id='status'>{html.escape(inv['status'])}</b></p>"
-            f"<p>Amount due: {html.escape(inv['currency'].upper())} {amount}</p>"
+            f"<p>Amount due: {html.escape(amount)}</p>"
             "<form method='post'><input name='payment_method' value='pm_card_visa'>"
             "<button>Pay</button></form>"
         )
@@ -284,6 +285,18 @@ class Api:
         return web.Response(
             status=status, text=f"<p id='result'>{message}</p>", content_type="text/html"
         )
+
+
+# https://docs.stripe.com/currencies#zero-decimal and #three-decimal
+_ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx"}
+_ZERO_DECIMAL |= {"vnd", "vuv", "xaf", "xof", "xpf"}
+_THREE_DECIMAL = {"bhd", "jod", "kwd", "omr", "tnd"}
+
+
+def display_amount(minor: int, currency: str) -> str:
+    """`12.34 EUR` from 1234 minor units, exactly (Decimal, never float)."""
+    places = 0 if currency in _ZERO_DECIMAL else 3 if currency in _THREE_DECIMAL else 2
+    return f"{Decimal(minor).scaleb(-places):f} {currency.upper()}"
 
 
 def _authenticate(request: web.Request) -> str:

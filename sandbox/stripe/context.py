@@ -19,6 +19,18 @@ class CardDeclined(StripeError):
 
     commit = True
 
+    def rolled_back(self) -> StripeError:
+        """The same error for a request that must leave nothing behind (a create that failed)."""
+        return StripeError(
+            self.status,
+            self.type,
+            self.message,
+            code=self.code,
+            param=self.param,
+            decline_code=self.decline_code,
+            extra=self.extra,
+        )
+
 
 @dataclass
 class Ctx:

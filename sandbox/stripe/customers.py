@@ -51,7 +51,10 @@ def create_customer(ctx: Ctx, p: P) -> JSON:
     ctx.store.insert(cus)
     pm_id = forms.string(p, "payment_method")
     if pm_id:
-        attach(ctx, pm_id, cus, "payment_method")
+        try:
+            attach(ctx, pm_id, cus, "payment_method")
+        except CardDeclined as declined:  # no customer is created with a refused card
+            raise declined.rolled_back() from None
     _apply_customer_fields(ctx, cus, p)
     ctx.store.save(cus)
     ctx.emit("customer.created", cus)

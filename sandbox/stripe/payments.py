@@ -13,7 +13,9 @@ from .listing import LIST_PARAMS, load, paginate
 JSON = dict[str, Any]
 P = forms.Params
 
-_MIN_AMOUNT = 50  # Stripe's minimum charge in USD/EUR-like currencies (50 cents)
+# https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts (minor units)
+_MIN_AMOUNT = {"gbp": 30, "dkk": 250, "nok": 300, "sek": 300, "pln": 200, "czk": 1500}
+_MIN_AMOUNT_DEFAULT = 50  # USD, EUR, CHF, AUD, CAD, JPY and most others: 0.50 (or 50 units)
 
 
 def currency_param(p: P, name: str = "currency") -> str | None:
@@ -164,13 +166,16 @@ def create_payment_intent(ctx: Ctx, p: P) -> JSON:
     amount = forms.integer(p, "amount")
     if amount is None:
         raise required("amount")
-    if amount < _MIN_AMOUNT:
-        raise invalid(
-            f"Amount must be at least {_MIN_AMOUNT} cents", param="amount", code="amount_too_small"
-        )
     currency = currency_param(p)
     if currency is None:
         raise required("currency")
+    minimum = _MIN_AMOUNT.get(currency, _MIN_AMOUNT_DEFAULT)
+    if amount < minimum:
+        raise invalid(
+            f"Amount must be at least {minimum} in the currency's minor unit",
+            param="amount",
+            code="amount_too_small",
+        )
     confirm = forms.boolean(p, "confirm") or False
     off_session = forms.boolean(p, "off_session")
     if off_session is not None and not confirm:

@@ -208,3 +208,35 @@ def test_state_survives_a_restart_on_the_same_data_dir(tmp_path, clock):
         cus_id = client(sb.base_url).v1.customers.create({"name": "Contoso"}).id
     with running_sandbox(tmp_path, clock) as sb:
         assert client(sb.base_url).v1.customers.retrieve(cus_id).name == "Contoso"
+
+
+def test_events_filter_by_exact_type_and_by_wildcard(sdk):
+    cus = sdk.v1.customers.create({"name": "Contoso"})
+    sdk.v1.customers.update(cus.id, {"name": "Contoso Ltd"})
+    sdk.v1.payment_methods.attach("pm_card_visa", {"customer": cus.id})
+    assert [e.type for e in sdk.v1.events.list({"type": "customer.updated"}).data] == [
+        "customer.updated"
+    ]
+    wildcard = [e.type for e in sdk.v1.events.list({"type": "customer.*"}).data]
+    assert wildcard == ["customer.updated", "customer.created"]
+    page = sdk.v1.events.list({"limit": 1})
+    assert page.has_more and [e.type for e in page.auto_paging_iter()] == [
+        "payment_method.attached",
+        "customer.updated",
+        "customer.created",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "shown"),
+    [
+        (1234, "eur", "12.34 EUR"),
+        (1234, "jpy", "1234 JPY"),
+        (1234, "kwd", "1.234 KWD"),
+        (-5, "usd", "-0.05 USD"),
+    ],
+)
+def test_the_hosted_page_shows_amounts_in_the_currencys_own_decimals(minor, currency, shown):
+    from sandbox.stripe.app import display_amount
+
+    assert display_amount(minor, currency) == shown

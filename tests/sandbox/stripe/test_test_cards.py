@@ -185,3 +185,9 @@ def test_automatic_card_update_changes_the_card_and_emits_the_event(sdk, sandbox
     assert sdk.v1.payment_methods.retrieve(pm.id).card.exp_year == 2030
     events = sdk.v1.events.list({"type": "payment_method.automatically_updated"}).data
     assert events[0].data.previous_attributes.card.exp_year == 2026
+
+
+def test_a_customer_created_with_a_refused_card_is_not_created(sdk):
+    with pytest.raises(stripe.CardError):
+        sdk.v1.customers.create({"name": "Contoso", "payment_method": "pm_card_chargeDeclined"})
+    assert sdk.v1.customers.list().data == []
