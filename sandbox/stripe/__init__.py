@@ -13,15 +13,17 @@ and status codes (400, 401, 402, 404, 429 with `--rate-limit`), `Idempotency-Key
 `Idempotent-Replayed: true` and `idempotency_error` on reuse with other parameters.
 
 Test payment methods (Stripe's, https://docs.stripe.com/testing). Each use of a token creates
-a new PaymentMethod, as in Stripe.
+a new PaymentMethod, as in Stripe. Error code / decline_code as the testing page lists them
+("-": the page gives none; the error code alone tells the reason):
     pm_card_visa, pm_card_visa_debit, pm_card_mastercard, pm_card_amex   succeed
-    pm_card_chargeDeclined                    card_declined / generic_decline
-    pm_card_chargeDeclinedInsufficientFunds   card_declined / insufficient_funds
-    pm_card_chargeDeclinedLostCard            card_declined / lost_card
-    pm_card_chargeDeclinedStolenCard          card_declined / stolen_card
-    pm_card_chargeDeclinedExpiredCard         expired_card / expired_card
-    pm_card_chargeDeclinedIncorrectCvc        incorrect_cvc / incorrect_cvc
-    pm_card_chargeDeclinedProcessingError     processing_error / processing_error
+    pm_card_[visa_]chargeDeclined                       card_declined / generic_decline
+    pm_card_[visa_]chargeDeclinedInsufficientFunds      card_declined / insufficient_funds
+    pm_card_[visa_]chargeDeclinedLostCard               card_declined / lost_card
+    pm_card_[visa_]chargeDeclinedStolenCard             card_declined / stolen_card
+    pm_card_[visa_]chargeDeclinedVelocityLimitExceeded  card_declined / card_velocity_exceeded
+    pm_card_[visa_]chargeDeclinedExpiredCard            expired_card / -
+    pm_card_[visa_]chargeDeclinedIncorrectCvc           incorrect_cvc / -
+    pm_card_[visa_]chargeDeclinedProcessingError        processing_error / -
       (these decline cards cannot be attached to a customer: attaching fails with the same
       decline, as Stripe documents; pass them as `payment_method` to pay/confirm instead)
     pm_card_chargeCustomerFail                attaches; every charge card_declined
@@ -30,11 +32,15 @@ a new PaymentMethod, as in Stripe.
                                               answers invoice_payment_intent_requires_action
                                               and emits invoice.payment_action_required
     pm_card_createDispute                     succeeds, then charge.dispute.created
+Declines carry an `advice_code` (try_again_later, do_not_try_again, confirm_card_data) in the
+error and the charge outcome.
 
 Sandbox-only payment methods (Stripe cannot script these):
-    pm_card_sandbox_fail_after_<N>[_<decline_code>]
-        attaches; the first N charges succeed, every later one declines with <decline_code>
-        (generic_decline by default; any decline code listed above).
+    pm_card_sandbox_fail_after_<N>[_<reason>]
+        attaches; the first N charges succeed, every later one declines like the Stripe card
+        with that decline_code (or error code when it has none): generic_decline (default),
+        insufficient_funds, lost_card, stolen_card, card_velocity_exceeded, expired_card,
+        incorrect_cvc, processing_error.
         e.g. pm_card_sandbox_fail_after_2_insufficient_funds
     pm_card_sandbox_expires_<YYYY>_<MM>
         a Visa expiring at the end of that month: `customer.source.expiring` is emitted when

@@ -18,7 +18,7 @@ from .errors import StripeError, invalid
 @dataclass(frozen=True)
 class Decline:
     code: str  # the error's `code`
-    decline_code: str
+    decline_code: str | None  # Stripe's testing table gives none ("n/a") for some cards
     message: str
     # Stripe's advice to the merchant (https://docs.stripe.com/declines/card#retrying-issuer-
     # declines): try_again_later, do_not_try_again or confirm_card_data.
@@ -31,14 +31,21 @@ INSUFFICIENT = Decline(
 )
 LOST = Decline("card_declined", "lost_card", "Your card was declined.", "do_not_try_again")
 STOLEN = Decline("card_declined", "stolen_card", "Your card was declined.", "do_not_try_again")
-EXPIRED = Decline("expired_card", "expired_card", "Your card has expired.", "do_not_try_again")
+EXPIRED = Decline("expired_card", None, "Your card has expired.", "do_not_try_again")
 INCORRECT_CVC = Decline(
-    "incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect.", "confirm_card_data"
+    "incorrect_cvc", None, "Your card's security code is incorrect.", "confirm_card_data"
 )
 PROCESSING = Decline(
     "processing_error",
-    "processing_error",
+    None,
     "An error occurred while processing your card. Try again in a little bit.",
+    "try_again_later",
+)
+VELOCITY = Decline(
+    "card_declined",
+    "card_velocity_exceeded",
+    "Your card was declined for making repeated attempts too frequently or exceeding its amount "
+    "limit.",
     "try_again_later",
 )
 AUTHENTICATION = Decline(
@@ -47,10 +54,11 @@ AUTHENTICATION = Decline(
     "Your card was declined. This transaction requires authentication.",
 )
 
-# Decline codes a `pm_card_sandbox_fail_after_N_<code>` card may use.
+# What a `pm_card_sandbox_fail_after_N_<reason>` card may fail with: its decline_code, or its
+# error code for the declines Stripe reports without one.
 SCRIPTABLE = {
-    d.decline_code: d
-    for d in (GENERIC, INSUFFICIENT, LOST, STOLEN, EXPIRED, INCORRECT_CVC, PROCESSING)
+    d.decline_code or d.code: d
+    for d in (GENERIC, INSUFFICIENT, LOST, STOLEN, EXPIRED, INCORRECT_CVC, PROCESSING, VELOCITY)
 }
 
 
@@ -76,30 +84,28 @@ def _card(brand: str, last4: str, **kw: object) -> TestCard:
     return TestCard(brand, last4, _FAR[0], _FAR[1], **kw)  # type: ignore[arg-type]
 
 
+# https://docs.stripe.com/testing#declined-payments lists the PaymentMethods as
+# pm_card_visa_chargeDeclined...; the shorter pm_card_chargeDeclined... names also work.
+_DECLINE_CARDS = {
+    "chargeDeclined": ("0002", GENERIC),
+    "chargeDeclinedInsufficientFunds": ("9995", INSUFFICIENT),
+    "chargeDeclinedLostCard": ("9987", LOST),
+    "chargeDeclinedStolenCard": ("9979", STOLEN),
+    "chargeDeclinedExpiredCard": ("0069", EXPIRED),
+    "chargeDeclinedIncorrectCvc": ("0127", INCORRECT_CVC),
+    "chargeDeclinedProcessingError": ("0119", PROCESSING),
+    "chargeDeclinedVelocityLimitExceeded": ("6975", VELOCITY),
+}
 STRIPE_TOKENS: dict[str, TestCard] = {
     "pm_card_visa": _card("visa", "4242"),
     "pm_card_visa_debit": _card("visa", "5556", funding="debit"),
     "pm_card_mastercard": _card("mastercard", "4444"),
     "pm_card_amex": _card("amex", "8431"),
-    "pm_card_chargeDeclined": _card("visa", "0002", attach_decline=GENERIC, charge_decline=GENERIC),
-    "pm_card_chargeDeclinedInsufficientFunds": _card(
-        "visa", "9995", attach_decline=INSUFFICIENT, charge_decline=INSUFFICIENT
-    ),
-    "pm_card_chargeDeclinedLostCard": _card(
-        "visa", "9987", attach_decline=LOST, charge_decline=LOST
-    ),
-    "pm_card_chargeDeclinedStolenCard": _card(
-        "visa", "9979", attach_decline=STOLEN, charge_decline=STOLEN
-    ),
-    "pm_card_chargeDeclinedExpiredCard": _card(
-        "visa", "0069", attach_decline=EXPIRED, charge_decline=EXPIRED
-    ),
-    "pm_card_chargeDeclinedIncorrectCvc": _card(
-        "visa", "0127", attach_decline=INCORRECT_CVC, charge_decline=INCORRECT_CVC
-    ),
-    "pm_card_chargeDeclinedProcessingError": _card(
-        "visa", "0119", attach_decline=PROCESSING, charge_decline=PROCESSING
-    ),
+    **{
+        f"pm_card{prefix}_{name}": _card("visa", last4, attach_decline=d, charge_decline=d)
+        for name, (last4, d) in _DECLINE_CARDS.items()
+        for prefix in ("", "_visa")
+    },
     "pm_card_chargeCustomerFail": _card("visa", "0341", charge_decline=GENERIC),
     "pm_card_authenticationRequired": _card("visa", "3184", requires_authentication=True),
     "pm_card_createDispute": _card("visa", "0259", disputed=True),
@@ -119,11 +125,11 @@ def resolve(token: str, param: str) -> TestCard:
     if card is not None:
         return card
     if m := _FAIL_AFTER.match(token):
-        code = m.group(2) or "generic_decline"
-        decline = SCRIPTABLE.get(code)
+        reason = m.group(2) or "generic_decline"
+        decline = SCRIPTABLE.get(reason)
         if decline is None:
             raise invalid(
-                f"Unknown decline code {code!r} in {token}; use one of {sorted(SCRIPTABLE)}",
+                f"Unknown decline {reason!r} in {token}; use one of {sorted(SCRIPTABLE)}",
                 param=param,
             )
         return replace(_card("visa", "4242"), fail_after=int(m.group(1)), fail_with=decline)

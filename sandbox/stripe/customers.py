@@ -127,7 +127,12 @@ def attach(ctx: Ctx, pm_id: str, cus: JSON, param: str) -> JSON:
         decline = cards.EXPIRED
     if decline is not None:
         raise CardDeclined(
-            402, "card_error", decline.message, code=decline.code, decline_code=decline.decline_code
+            402,
+            "card_error",
+            decline.message,
+            code=decline.code,
+            decline_code=decline.decline_code,
+            extra={"advice_code": decline.advice_code},
         )
     pm["customer"] = cus["id"]
     ctx.store.save(pm)

@@ -136,7 +136,7 @@ def _outcome(decline: cards.Decline | None) -> JSON:
         "network_advice_code": None,
         "network_decline_code": None,
         "network_status": "declined_by_network",
-        "reason": decline.decline_code,
+        "reason": decline.decline_code or decline.code,
         "risk_level": "normal",
         "seller_message": "The bank did not return any further details with this decline.",
         "type": "issuer_declined",
