@@ -217,8 +217,6 @@ class Api:
             status, body = 200, self._execute(ctx, handler, params, args)
         except StripeError as exc:
             status, body = exc.status, exc.body()
-            if status == 429:
-                headers["Stripe-Should-Retry"] = "true"
         except Exception:
             log.exception("sandbox failure on %s %s", method, path)
             status = 500

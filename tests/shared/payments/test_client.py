@@ -310,3 +310,74 @@ def test_paying_a_void_invoice_is_rejected(payments):
     payments.void_invoice("void-2", inv.id)
     with pytest.raises(PaymentRejected):
         payments.pay_invoice("bill-2026-01:attempt-1", inv.id)
+
+
+def test_a_sent_invoice_is_due_days_after_finalization(payments):
+    cus = _customer(payments)
+    inv = payments.create_invoice("annual-1", cus.id, currency="EUR", days_until_due=30)
+    payments.add_invoice_item(
+        "annual-1", cus.id, invoice_id=inv.id, amount=99_000, currency="EUR", description="Annual"
+    )
+    opened = payments.finalize_invoice("annual-1", inv.id)
+    assert opened.status == "open" and opened.hosted_invoice_url is not None
+
+
+def test_paying_with_a_named_card_uses_that_card(payments, sandbox):
+    cus, _ = _with_card(payments, "pm_card_chargeCustomerFail")
+    other = payments.attach_payment_method("card-3", cus.id, "pm_card_amex", make_default=False)
+    assert other.card is not None
+    inv = _open_invoice(payments, cus.id)
+    outcome = payments.pay_invoice(
+        "bill-2026-01:attempt-1", inv.id, payment_method_id=other.card.payment_method_id
+    )
+    assert outcome.paid
+    charge = client(sandbox.base_url).v1.charges.list({"customer": cus.id}).data[0]
+    assert charge.payment_method == other.card.payment_method_id
+
+
+def test_no_decline_is_reported_before_a_failed_attempt(payments):
+    cus, _ = _with_card(payments)
+    inv = _open_invoice(payments, cus.id)
+    assert payments.last_decline(inv.id) is None
+    payments.pay_invoice("bill-2026-01:attempt-1", inv.id)
+    assert payments.last_decline(inv.id) is None
+
+
+def test_a_credit_on_a_paid_invoice_can_go_to_the_customer_balance(payments):
+    cus, _ = _with_card(payments)
+    outcome = payments.charge_now(
+        "change-13",
+        cus.id,
+        currency="EUR",
+        lines=[ChargeLine(amount=2_000, description="x")],
+        description="x",
+    )
+    note = payments.credit_invoice(
+        "decrease-13", outcome.invoice.id, amount=800, description="x", refund=False
+    )
+    assert note.refund_ids == ()
+    assert payments.get_customer(cus.id).balance == -800
+
+
+def test_a_charge_without_lines_or_an_api_key_is_refused_locally(payments):
+    with pytest.raises(ValueError):
+        payments.charge_now("x", "cus_x", currency="EUR", lines=[], description="x")
+    with pytest.raises(ValueError):
+        StripePayments("", "http://127.0.0.1:1")
+
+
+def test_amounts_must_be_integer_minor_units(payments):
+    cus = _customer(payments)
+    with pytest.raises(TypeError):
+        payments.add_invoice_item(
+            "x", cus.id, invoice_id=None, amount=12.5, currency="EUR", description="x"
+        )
+
+
+def test_outcomes_survive_the_json_round_trip_of_a_durable_boundary(payments):
+    from shared.payments import PaymentOutcome
+
+    cus, _ = _with_card(payments, "pm_card_sandbox_fail_after_0_insufficient_funds")
+    inv = _open_invoice(payments, cus.id)
+    outcome = payments.pay_invoice("bill-2026-01:attempt-1", inv.id)
+    assert PaymentOutcome.model_validate(outcome.model_dump(mode="json")) == outcome

@@ -234,3 +234,10 @@ def test_card_expiring_carries_the_card_and_customer():
         3,
         2026,
     )
+
+
+def test_domain_events_survive_the_json_round_trip_of_a_queue(delivered):
+    from shared.payments.events import PAYMENT_EVENT
+
+    event = WebhookVerifier([WEBHOOK_SECRET]).verify(*delivered["invoice.payment_failed"])
+    assert PAYMENT_EVENT.validate_python(event.model_dump(mode="json")) == event
