@@ -43,9 +43,12 @@ Sandbox-only payment methods (Stripe cannot script these):
         incorrect_cvc, processing_error.
         e.g. pm_card_sandbox_fail_after_2_insufficient_funds
     pm_card_sandbox_expires_<YYYY>_<MM>
-        a Visa expiring at the end of that month: `customer.source.expiring` is emitted when
-        the clock enters the month, and charges after it decline with expired_card.
-        e.g. pm_card_sandbox_expires_2026_03
+        a Visa expiring at the end of that month (card.exp_month/exp_year); charges after the
+        month decline with expired_card. e.g. pm_card_sandbox_expires_2026_03
+        No `customer.source.expiring` is emitted for it: Stripe sends that event for legacy
+        card sources, not for PaymentMethods (mozilla/fxa#11798 relays Stripe's answer;
+        stripe/stripe-cli#874), so cspflow must find expiring cards itself (list the
+        customer's payment methods and read their expiry).
     POST /_sandbox/payment_methods/{pm}/automatic_update  exp_month, exp_year[, last4]
         the card network reissued the card: updates it and emits
         payment_method.automatically_updated (Stripe's automatic card updater).

@@ -200,9 +200,6 @@ def automatic_update(ctx: Ctx, p: P, payment_method: str) -> JSON:
         previous["card"]["last4"] = pm["card"]["last4"]
         pm["card"]["last4"] = last4
     ctx.store.save(pm)
-    extra = ctx.store.extra(pm["id"])
-    extra.pop("expiring_notified", None)
-    ctx.store.set_extra(pm["id"], extra)
     ctx.emit("payment_method.automatically_updated", pm, previous)
     return pm
 

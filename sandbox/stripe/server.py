@@ -56,7 +56,6 @@ async def start(options: Options) -> tuple[web.AppRunner, str, asyncio.Task[None
     deliverer = Deliverer(
         store,
         options.clock,
-        api.make_ctx,
         secret=options.webhook_secret,
         mode=options.webhook_retries,
         timeout_s=options.webhook_timeout_s,

@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -27,7 +26,6 @@ from stripe import WebhookSignature
 
 from shared.clock import Clock
 
-from .context import Ctx
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -65,13 +63,12 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
 
 
 class Deliverer:
-    """Posts due events to the endpoint and sweeps for expiring cards, on virtual time."""
+    """Posts due events to the endpoint, retrying on virtual time."""
 
     def __init__(
         self,
         store: Store,
         clock: Clock,
-        make_ctx: Callable[[datetime], Ctx],
         *,
         secret: str | None,
         mode: RetryMode = "live",
@@ -80,14 +77,11 @@ class Deliverer:
     ) -> None:
         self._store = store
         self._clock = clock
-        self._make_ctx = make_ctx
         self._secret = secret
         self._mode = mode
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._poll_s = poll_s
         self._wake = asyncio.Event()
-        self._swept_month: tuple[int, int] | None = None
-        self._swept_at = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -97,7 +91,6 @@ class Deliverer:
             while True:
                 try:
                     now = await asyncio.to_thread(self._clock.now)
-                    self._sweep_expiring(now)
                     if self._secret is not None:
                         for event_id, url, attempts, first_at in self._store.due_deliveries(
                             now.timestamp()
@@ -156,21 +149,3 @@ class Deliverer:
             status=status,
             error=error or f"HTTP {status}",
         )
-
-    def _sweep_expiring(self, now: datetime) -> None:
-        """`customer.source.expiring`: once, when the clock enters a saved card's expiry month."""
-        month = (now.year, now.month)
-        if month == self._swept_month and time.monotonic() - self._swept_at < 2.0:
-            return
-        self._swept_month, self._swept_at = month, time.monotonic()
-        for pm in self._store.query("payment_method", newest_first=False):
-            card = pm.get("card") or {}
-            if pm["customer"] is None or (card["exp_year"], card["exp_month"]) != month:
-                continue
-            extra = self._store.extra(pm["id"])
-            if extra.get("expiring_notified") == f"{month[0]}-{month[1]:02d}":
-                continue
-            with self._store.transaction():
-                extra["expiring_notified"] = f"{month[0]}-{month[1]:02d}"
-                self._store.set_extra(pm["id"], extra)
-                self._make_ctx(now).emit("customer.source.expiring", pm)

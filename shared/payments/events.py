@@ -47,7 +47,12 @@ class InvoicePaymentActionRequired(_Event):
 
 
 class CardExpiring(_Event):
-    """Stripe: a saved card "will expire at the end of the month"."""
+    """Stripe: a card "will expire at the end of the month".
+
+    Stripe sends it for legacy card sources only, not for PaymentMethods (mozilla/fxa#11798
+    relays Stripe's answer), so it is a bonus, never the trigger: expiring cards are found
+    with `StripePayments.list_cards` and `Card.expires_before`.
+    """
 
     kind: Literal["customer.source.expiring"] = "customer.source.expiring"
     customer_id: str | None
