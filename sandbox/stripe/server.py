@@ -33,8 +33,24 @@ class Options:
     rate_limit_per_s: int | None = None
 
 
-async def start(options: Options) -> tuple[web.AppRunner, str, asyncio.Task[None], Store]:
-    """Bind, start delivering webhooks, and return what `stop` needs plus the base URL."""
+@dataclass
+class Running:
+    base_url: str
+    runner: web.AppRunner
+    store: Store
+    deliveries: asyncio.Task[None] | None  # None when no webhook endpoint is configured
+
+    async def stop(self) -> None:
+        if self.deliveries is not None:
+            self.deliveries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.deliveries
+        await self.runner.cleanup()
+        self.store.close()
+
+
+async def start(options: Options) -> Running:
+    """Bind to loopback, start delivering webhooks if configured, return the running parts."""
     if (options.webhook_url is None) != (options.webhook_secret is None):
         raise ValueError("--webhook-url and --webhook-secret go together")
     store = Store(options.data_dir / "stripe.sqlite3")
@@ -44,44 +60,33 @@ async def start(options: Options) -> tuple[web.AppRunner, str, asyncio.Task[None
         webhook_url=options.webhook_url,
         rate_limit_per_s=options.rate_limit_per_s,
     )
-    api = Api(config)
-    runner = web.AppRunner(api.app(), access_log=None)
+    runner = web.AppRunner(Api(config).app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, LOOPBACK, options.port)
-    await site.start()
-    server = site._server
-    assert isinstance(server, asyncio.base_events.Server)
-    port = server.sockets[0].getsockname()[1]
-    config.base_url = f"http://{LOOPBACK}:{port}"
-    deliverer = Deliverer(
-        store,
-        options.clock,
-        secret=options.webhook_secret,
-        mode=options.webhook_retries,
-        timeout_s=options.webhook_timeout_s,
-    )
-    config.on_event = deliverer.wake
-    task = asyncio.create_task(deliverer.run())
-    return runner, config.base_url, task, store
-
-
-async def stop(runner: web.AppRunner, task: asyncio.Task[None], store: Store) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await runner.cleanup()
-    store.close()
+    await web.TCPSite(runner, LOOPBACK, options.port).start()
+    config.base_url = f"http://{LOOPBACK}:{runner.addresses[0][1]}"
+    task = None
+    if options.webhook_secret is not None:
+        deliverer = Deliverer(
+            store,
+            options.clock,
+            secret=options.webhook_secret,
+            mode=options.webhook_retries,
+            timeout_s=options.webhook_timeout_s,
+        )
+        config.on_event = deliverer.wake
+        task = asyncio.create_task(deliverer.run())
+    return Running(config.base_url, runner, store, task)
 
 
 async def serve(
     options: Options, on_ready: Callable[[str], None], until: Awaitable[object]
 ) -> None:
-    runner, base_url, task, store = await start(options)
+    running = await start(options)
     try:
-        on_ready(base_url)
+        on_ready(running.base_url)
         await until
     finally:
-        await stop(runner, task, store)
+        await running.stop()
 
 
 class StripeSandbox:
@@ -92,12 +97,12 @@ class StripeSandbox:
         self.base_url = ""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._parts: tuple[web.AppRunner, str, asyncio.Task[None], Store] | None = None
+        self._running: Running | None = None
 
     def __enter__(self) -> StripeSandbox:
         self._thread.start()
-        self._parts = asyncio.run_coroutine_threadsafe(start(self.options), self._loop).result(30)
-        self.base_url = self._parts[1]
+        self._running = asyncio.run_coroutine_threadsafe(start(self.options), self._loop).result(30)
+        self.base_url = self._running.base_url
         return self
 
     def __exit__(
@@ -106,9 +111,8 @@ class StripeSandbox:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._parts is not None:
-            runner, _, task, store = self._parts
-            asyncio.run_coroutine_threadsafe(stop(runner, task, store), self._loop).result(30)
+        if self._running is not None:
+            asyncio.run_coroutine_threadsafe(self._running.stop(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()

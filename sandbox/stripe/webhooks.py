@@ -54,10 +54,10 @@ def next_attempt(
     return when if when <= first_at + _LIVE_WINDOW else None
 
 
-def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
-    """`Stripe-Signature: t=...,v1=...` exactly as the SDK computes it."""
+def sign(payload: str, secret: str) -> str:
+    """`Stripe-Signature: t=<wall-clock now>,v1=...`, exactly as the SDK computes it."""
     header: str = WebhookSignature.generate_signature_header(
-        payload, secret, timestamp=int(time.time()) if timestamp is None else timestamp
+        payload, secret, timestamp=int(time.time())
     )
     return header
 
@@ -70,7 +70,7 @@ class Deliverer:
         store: Store,
         clock: Clock,
         *,
-        secret: str | None,
+        secret: str,
         mode: RetryMode = "live",
         timeout_s: float = 10.0,
         poll_s: float = 0.05,
@@ -91,11 +91,10 @@ class Deliverer:
             while True:
                 try:
                     now = await asyncio.to_thread(self._clock.now)
-                    if self._secret is not None:
-                        for event_id, url, attempts, first_at in self._store.due_deliveries(
-                            now.timestamp()
-                        ):
-                            await self._deliver(session, event_id, url, attempts, first_at)
+                    for event_id, url, attempts, first_at in self._store.due_deliveries(
+                        now.timestamp()
+                    ):
+                        await self._deliver(session, event_id, url, attempts, first_at)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # keep delivering: one bad round must not stop webhooks
@@ -114,7 +113,6 @@ class Deliverer:
         attempts: int,
         first_at: float,
     ) -> None:
-        assert self._secret is not None
         evt = self._store.get(event_id)
         if evt is None:
             return
