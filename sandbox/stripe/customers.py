@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from . import cards, forms, resources
@@ -69,7 +70,7 @@ def retrieve_customer(ctx: Ctx, p: P, customer: str) -> JSON:
 def update_customer(ctx: Ctx, p: P, customer: str) -> JSON:
     forms.only(p, _CUSTOMER_FIELDS | {"metadata", "invoice_settings", "expand"})
     cus = load(ctx, "customer", customer)
-    before = {k: cus[k] for k in ("metadata", "invoice_settings", *_CUSTOMER_FIELDS)}
+    before = copy.deepcopy({k: cus[k] for k in ("metadata", "invoice_settings", *_CUSTOMER_FIELDS)})
     _apply_customer_fields(ctx, cus, p)
     ctx.store.save(cus)
     changed = {k: v for k, v in before.items() if cus[k] != v}
@@ -88,6 +89,8 @@ def list_customer_payment_methods(ctx: Ctx, p: P, customer: str) -> JSON:
     forms.only(p, LIST_PARAMS | {"type", "allow_redisplay"})
     load(ctx, "customer", customer)
     where: JSON = {"customer": customer}
+    if redisplay := forms.string(p, "allow_redisplay"):
+        where["allow_redisplay"] = redisplay
     if kind := forms.string(p, "type"):
         where["type"] = kind
     return paginate(ctx, p, "payment_method", f"/v1/customers/{customer}/payment_methods", where)
@@ -219,6 +222,7 @@ def create_setup_intent(ctx: Ctx, p: P) -> JSON:
             "expand",
         },
     )
+    forms.card_only(p)
     usage = forms.string(p, "usage") or "off_session"
     if usage not in ("off_session", "on_session"):
         raise invalid("Invalid usage: must be one of off_session, on_session", param="usage")

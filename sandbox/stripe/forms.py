@@ -139,3 +139,13 @@ def metadata(params: Params, current: dict[str, str] | None = None) -> dict[str,
     if len(result) > 50:
         raise invalid("Metadata can have at most 50 keys.", param="metadata")
     return result
+
+
+def card_only(params: Params) -> None:
+    """The sandbox has card payment methods only; asking for others is a clear 400."""
+    for i, kind in enumerate(array(params, "payment_method_types")):
+        if kind != "card":
+            raise invalid(
+                f"The sandbox supports payment_method_types card only, not {kind!r}.",
+                param=f"payment_method_types[{i}]",
+            )

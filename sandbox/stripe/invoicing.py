@@ -292,6 +292,9 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     forms.only(
         p, {"payment_method", "off_session", "paid_out_of_band", "forgive", "source", "expand"}
     )
+    for name in ("forgive", "source"):  # Stripe's params, whose effects are not simulated
+        if name in p:
+            raise invalid(f"The sandbox does not simulate `{name}` on invoice payment.", param=name)
     inv = load(ctx, "invoice", invoice)
     if inv["status"] == "paid":
         raise invalid("Invoice is already paid")

@@ -155,7 +155,6 @@ _PI_PARAMS = {
     "metadata",
     "payment_method_types",
     "receipt_email",
-    "setup_future_usage",
     "statement_descriptor_suffix",
     "expand",
 }
@@ -163,6 +162,7 @@ _PI_PARAMS = {
 
 def create_payment_intent(ctx: Ctx, p: P) -> JSON:
     forms.only(p, _PI_PARAMS)
+    forms.card_only(p)
     amount = forms.integer(p, "amount")
     if amount is None:
         raise required("amount")
@@ -190,6 +190,8 @@ def create_payment_intent(ctx: Ctx, p: P) -> JSON:
         description=forms.string(p, "description") or None,
         metadata=forms.metadata(p),
         receipt_email=forms.string(p, "receipt_email") or None,
+        statement_descriptor_suffix=forms.string(p, "statement_descriptor_suffix", max_length=22)
+        or None,
     )
     if customer := forms.string(p, "customer"):
         pi["customer"] = load(ctx, "customer", customer, "customer")["id"]

@@ -82,6 +82,18 @@ def test_nested_form_keys_and_metadata_round_trip(sdk):
     assert cus.metadata.to_dict() == {"b": "2", "c": "3"}
 
 
+def test_an_update_event_carries_the_previous_values(sdk):
+    cus = sdk.v1.customers.create({"name": "Contoso"})
+    pm = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": cus.id})
+    sdk.v1.customers.update(cus.id, {"invoice_settings": {"default_payment_method": pm.id}})
+    event = sdk.v1.events.list({"type": "customer.updated"}).data[0]
+    previous = event.data.previous_attributes.to_dict()
+    assert previous == {
+        "invoice_settings": {**previous["invoice_settings"], "default_payment_method": None}
+    }
+    assert event.data.object.invoice_settings.default_payment_method == pm.id
+
+
 def test_lists_page_newest_first_with_has_more_and_starting_after(sdk):
     ids = [sdk.v1.customers.create({"name": f"c{i}"}).id for i in range(5)]
     first = sdk.v1.customers.list({"limit": 2})

@@ -162,3 +162,15 @@ def test_detaching_the_default_card_clears_the_default(sdk, customer):
 def test_the_hosted_page_of_a_draft_invoice_does_not_exist(sdk, sandbox, customer):
     inv = sdk.v1.invoices.create({"customer": customer.id, "currency": "eur"})
     assert requests.get(f"{sandbox.base_url}/i/{inv.id}", timeout=10).status_code == 404
+
+
+def test_what_the_sandbox_does_not_simulate_is_refused_by_name(sdk, customer):
+    inv = _open(sdk, customer.id)
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        sdk.v1.invoices.pay(inv.id, {"forgive": True})
+    assert info.value.param == "forgive"
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        sdk.v1.payment_intents.create(
+            {"amount": 1_000, "currency": "eur", "payment_method_types": ["sepa_debit"]}
+        )
+    assert info.value.param == "payment_method_types[0]"
