@@ -41,6 +41,7 @@ from .models import (
     InvoiceItem,
     PaymentOutcome,
     Refund,
+    expandable_id,
 )
 
 PARTNER_CUSTOMER_KEY = "cspflow_customer_id"  # metadata key linking a Stripe customer to ours
@@ -213,8 +214,8 @@ class StripePayments:
         return InvoiceItem.model_validate(
             {
                 **item.to_dict(),
-                "customer_id": _id(item.customer),
-                "invoice_id": _id(item.invoice),
+                "customer_id": expandable_id(item.customer),
+                "invoice_id": expandable_id(item.invoice),
             }
         )
 
@@ -363,8 +364,8 @@ class StripePayments:
         return CreditNote.model_validate(
             {
                 **data,
-                "invoice_id": _id(cn.invoice),
-                "refund_ids": tuple(_id(r["refund"]) for r in data.get("refunds") or []),
+                "invoice_id": expandable_id(cn.invoice),
+                "refund_ids": tuple(expandable_id(r["refund"]) for r in data.get("refunds") or []),
             }
         )
 
@@ -382,15 +383,15 @@ class StripePayments:
         return Refund.model_validate(
             {
                 **re.to_dict(),
-                "payment_intent_id": _id(re.payment_intent),
-                "charge_id": _id(re.charge),
+                "payment_intent_id": expandable_id(re.payment_intent),
+                "charge_id": expandable_id(re.charge),
             }
         )
 
     def _payment_intent_of(self, invoice_id: str) -> str | None:
         payments = self._client.v1.invoice_payments.list({"invoice": invoice_id, "limit": 1})
         for payment in payments.data:
-            return _id(payment.payment.payment_intent)
+            return expandable_id(payment.payment.payment_intent)
         return None
 
 
@@ -444,7 +445,7 @@ def _customer(cus: stripe.Customer) -> Customer:
         {
             **data,
             "partner_customer_id": (data.get("metadata") or {}).get(PARTNER_CUSTOMER_KEY),
-            "default_payment_method_id": _id(default),
+            "default_payment_method_id": expandable_id(default),
         }
     )
 
@@ -453,7 +454,7 @@ def _card(pm: dict[str, Any], *, default_id: str | None) -> Card:
     card = pm.get("card") or {}
     return Card(
         payment_method_id=pm["id"],
-        customer_id=_id(pm.get("customer")),
+        customer_id=expandable_id(pm.get("customer")),
         brand=card.get("brand", "unknown"),
         last4=card.get("last4", ""),
         exp_month=card["exp_month"],
@@ -464,13 +465,4 @@ def _card(pm: dict[str, Any], *, default_id: str | None) -> Card:
 
 def _invoice(inv: stripe.Invoice) -> Invoice:
     data = inv.to_dict()
-    return Invoice.model_validate({**data, "customer_id": _id(data.get("customer"))})
-
-
-def _id(value: Any) -> str | None:
-    """An expandable field's id, whether Stripe sent the id or the expanded object."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return str(value["id"])
-    return str(value.id)
+    return Invoice.model_validate({**data, "customer_id": expandable_id(data.get("customer"))})

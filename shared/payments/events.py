@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from shared.config import Settings
 
 from .errors import WebhookRejected
-from .models import Currency, Invoice, Timestamp
+from .models import Currency, Invoice, Timestamp, expandable_id
 
 
 class _Event(BaseModel):
@@ -69,6 +69,7 @@ class PaymentMethodUpdated(_Event):
     kind: Literal["payment_method.automatically_updated"] = "payment_method.automatically_updated"
     customer_id: str | None
     payment_method_id: str
+    brand: str
     last4: str
     exp_month: int
     exp_year: int
@@ -148,8 +149,7 @@ def to_domain(event: dict[str, Any]) -> PaymentEvent:
     obj: dict[str, Any] = event["data"]["object"]
     kind = event["type"]
     if kind in ("invoice.payment_failed", "invoice.paid", "invoice.payment_action_required"):
-        customer = obj["customer"]
-        invoice = {**obj, "customer_id": customer if isinstance(customer, str) else customer["id"]}
+        invoice = {**obj, "customer_id": expandable_id(obj["customer"])}
         return PAYMENT_EVENT.validate_python({**base, "kind": kind, "invoice": invoice})
     if kind in ("customer.source.expiring", "payment_method.automatically_updated"):
         # A `card` source carries its fields at the top; a PaymentMethod under `card`.
@@ -160,7 +160,7 @@ def to_domain(event: dict[str, Any]) -> PaymentEvent:
             {
                 **base,
                 "kind": kind,
-                "customer_id": obj.get("customer"),
+                "customer_id": expandable_id(obj.get("customer")),
                 "payment_method_id": obj["id"],
                 "brand": card.get("brand", "unknown"),
                 "last4": card["last4"],
@@ -169,13 +169,15 @@ def to_domain(event: dict[str, Any]) -> PaymentEvent:
             }
         )
     if kind == "charge.dispute.created":
-        charge = obj["charge"]
-        return DisputeCreated(
-            **base,
-            dispute_id=obj["id"],
-            charge_id=charge if isinstance(charge, str) else charge["id"],
-            amount=obj["amount"],
-            currency=obj["currency"],
-            reason=obj["reason"],
+        return PAYMENT_EVENT.validate_python(
+            {
+                **base,
+                "kind": kind,
+                "dispute_id": obj["id"],
+                "charge_id": expandable_id(obj["charge"]),
+                "amount": obj["amount"],
+                "currency": obj["currency"],
+                "reason": obj["reason"],
+            }
         )
     return OtherEvent(**base, type=kind)

@@ -24,6 +24,15 @@ def _utc(value: Any) -> Any:
     return value
 
 
+def expandable_id(value: Any) -> str | None:
+    """The id of an expandable field, whether Stripe sent the id or the expanded object."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return str(value["id"])
+    return str(value.id)
+
+
 Currency = Annotated[str, BeforeValidator(_upper), Field(pattern=r"^[A-Z]{3}$")]
 Timestamp = Annotated[datetime, BeforeValidator(_utc)]
 MinorUnits = int
