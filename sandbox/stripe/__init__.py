@@ -2,7 +2,9 @@
 
 Serves Stripe's v1 REST conventions on 127.0.0.1 for the endpoints cspflow uses, keeps state
 in SQLite under `--data`, reads time from the shared clock (`--clock-url`, or a `Clock` passed
-in-process), and delivers signed webhooks with Stripe's retries on that clock.
+in-process), and delivers signed webhooks to `--webhook-url` with Stripe's retries on that
+clock (`--webhook-retries live`: backoff over 3 days; `test`: 3 retries over a few hours).
+`--webhook-secret` may be repeated while rotating: every active secret signs (one `v1` each).
 
 Endpoints: customers (+ `/payment_methods`), payment_methods (`/attach`, `/detach`),
 setup_intents (`/confirm`), invoiceitems, invoices (`/finalize`, `/pay`, `/void`, `/lines`),

@@ -1,5 +1,6 @@
 """`python -m sandbox stripe --port N --data DIR [--clock-url URL]
-[--webhook-url URL --webhook-secret whsec_...] [--webhook-retries live|test]`."""
+[--webhook-url URL --webhook-secret whsec_... [--webhook-secret whsec_...]]
+[--webhook-retries live|test] [--rate-limit N]`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,12 @@ from .server import Options, serve
 def main(argv: list[str]) -> int:
     p = parser("python -m sandbox stripe", "A local Stripe API for cspflow (test mode).")
     p.add_argument("--webhook-url", default=None, help="endpoint that receives signed events")
-    p.add_argument("--webhook-secret", default=None, help="whsec_... used to sign them")
+    p.add_argument(
+        "--webhook-secret",
+        action="append",
+        default=[],
+        help="whsec_... used to sign them; repeat while rotating (one v1 signature each)",
+    )
     p.add_argument(
         "--webhook-retries",
         choices=("live", "test"),
@@ -26,9 +32,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--rate-limit", type=int, default=None, help="requests per second, then 429")
     ns = p.parse_args(argv)
     args = common_args(ns, "stripe")
-    if (ns.webhook_url is None) != (ns.webhook_secret is None):
+    if (ns.webhook_url is None) != (not ns.webhook_secret):
         p.error("--webhook-url and --webhook-secret go together")
-    if ns.webhook_secret is not None and not ns.webhook_secret.startswith("whsec_"):
+    if any(not s.startswith("whsec_") for s in ns.webhook_secret):
         p.error("--webhook-secret must start with whsec_")
     clock: Clock = RemoteClock(args.clock_url) if args.clock_url else SystemClock()
     options = Options(
@@ -36,7 +42,7 @@ def main(argv: list[str]) -> int:
         clock=clock,
         port=args.port,
         webhook_url=ns.webhook_url,
-        webhook_secret=ns.webhook_secret,
+        webhook_secrets=tuple(ns.webhook_secret),
         webhook_retries=ns.webhook_retries,
         rate_limit_per_s=ns.rate_limit,
     )

@@ -27,7 +27,7 @@ class Options:
     clock: Clock
     port: int = 0
     webhook_url: str | None = None
-    webhook_secret: str | None = None
+    webhook_secrets: tuple[str, ...] = ()  # more than one while rotating
     webhook_retries: RetryMode = "live"
     webhook_timeout_s: float = 10.0
     rate_limit_per_s: int | None = None
@@ -51,7 +51,7 @@ class Running:
 
 async def start(options: Options) -> Running:
     """Bind to loopback, start delivering webhooks if configured, return the running parts."""
-    if (options.webhook_url is None) != (options.webhook_secret is None):
+    if (options.webhook_url is None) != (not options.webhook_secrets):
         raise ValueError("--webhook-url and --webhook-secret go together")
     store = Store(options.data_dir / "stripe.sqlite3")
     config = Config(
@@ -65,11 +65,11 @@ async def start(options: Options) -> Running:
     await web.TCPSite(runner, LOOPBACK, options.port).start()
     config.base_url = f"http://{LOOPBACK}:{runner.addresses[0][1]}"
     task = None
-    if options.webhook_secret is not None:
+    if options.webhook_secrets:
         deliverer = Deliverer(
             store,
             options.clock,
-            secret=options.webhook_secret,
+            secrets=options.webhook_secrets,
             mode=options.webhook_retries,
             timeout_s=options.webhook_timeout_s,
         )

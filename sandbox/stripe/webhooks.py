@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -54,12 +55,17 @@ def next_attempt(
     return when if when <= first_at + _LIVE_WINDOW else None
 
 
-def sign(payload: str, secret: str) -> str:
-    """`Stripe-Signature: t=<wall-clock now>,v1=...`, exactly as the SDK computes it."""
-    header: str = WebhookSignature.generate_signature_header(
-        payload, secret, timestamp=int(time.time())
-    )
-    return header
+def sign(payload: str, secrets: Sequence[str]) -> str:
+    """`Stripe-Signature: t=<wall-clock now>,v1=...[,v1=...]`, each v1 as the SDK computes it.
+
+    During a secret rotation Stripe signs with every active secret, one `v1` each.
+    """
+    timestamp = int(time.time())
+    signatures = [
+        WebhookSignature.generate_signature_header(payload, s, timestamp=timestamp).split(",", 1)[1]
+        for s in secrets
+    ]
+    return ",".join([f"t={timestamp}", *signatures])
 
 
 class Deliverer:
@@ -70,14 +76,14 @@ class Deliverer:
         store: Store,
         clock: Clock,
         *,
-        secret: str,
+        secrets: Sequence[str],
         mode: RetryMode = "live",
         timeout_s: float = 10.0,
         poll_s: float = 0.05,
     ) -> None:
         self._store = store
         self._clock = clock
-        self._secret = secret
+        self._secrets = tuple(secrets)
         self._mode = mode
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._poll_s = poll_s
@@ -120,7 +126,7 @@ class Deliverer:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            "Stripe-Signature": sign(payload, self._secret),
+            "Stripe-Signature": sign(payload, self._secrets),
         }
         status: int | None = None
         error: str | None = None

@@ -75,12 +75,13 @@ def running_sandbox(
     webhook_url: str | None = None,
     rate_limit_per_s: int | None = None,
     webhook_retries: str = "live",
+    webhook_secrets: tuple[str, ...] = (WEBHOOK_SECRET,),
 ) -> Iterator[StripeSandbox]:
     options = Options(
         data_dir=data_dir,
         clock=clock,
         webhook_url=webhook_url,
-        webhook_secret=WEBHOOK_SECRET if webhook_url else None,
+        webhook_secrets=webhook_secrets if webhook_url else (),
         webhook_retries="test" if webhook_retries == "test" else "live",
         rate_limit_per_s=rate_limit_per_s,
     )

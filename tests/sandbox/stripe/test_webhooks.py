@@ -51,6 +51,22 @@ def test_a_delivery_does_not_verify_with_another_secret(wired, endpoint):
         stripe.Webhook.construct_event(got.body, got.signature, "whsec_someone_else")
 
 
+def test_while_rotating_every_active_secret_signs_the_delivery(tmp_path, clock, endpoint):
+    old, new = "whsec_old_rotating_out", WEBHOOK_SECRET
+    with running_sandbox(
+        tmp_path, clock, webhook_url=endpoint.url, webhook_secrets=(old, new)
+    ) as sb:
+        client(sb.base_url).v1.customers.create({"name": "Contoso"})
+        wait_for(lambda: len(endpoint.received) == 1)
+    got = endpoint.received[0]
+    assert got.signature is not None and got.signature.count("v1=") == 2
+    for secret in (old, new):
+        assert (
+            stripe.Webhook.construct_event(got.body, got.signature, secret).type
+            == "customer.created"
+        )
+
+
 def test_the_event_carries_virtual_time_and_the_request_that_caused_it(wired, endpoint):
     client(wired.base_url).v1.customers.create({"name": "Contoso"}, {"idempotency_key": "ik-1"})
     wait_for(lambda: len(endpoint.received) == 1)
