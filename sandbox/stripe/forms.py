@@ -10,7 +10,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .errors import invalid
+from .errors import invalid, unknown_parameter
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 Params = dict[str, Any]
@@ -108,8 +108,6 @@ def only(params: Params, allowed: set[str]) -> None:
     """Stripe refuses parameters an endpoint does not know."""
     for name in params:
         if name not in allowed:
-            from .errors import unknown_parameter
-
             raise unknown_parameter(name)
 
 

@@ -136,3 +136,14 @@ def test_a_delivery_that_keeps_failing_ends_failed_after_the_last_retry(tmp_path
         wait_for(lambda: _deliveries(sb)[0]["state"] == "failed")
         assert _deliveries(sb)[0]["attempts"] == 4
         assert endpoint.received == []
+
+
+def test_a_pending_delivery_survives_a_restart_of_the_sandbox(tmp_path, clock, endpoint):
+    endpoint.fail_next = 1
+    with running_sandbox(tmp_path, clock, webhook_url=endpoint.url) as sb:
+        client(sb.base_url).v1.customers.create({"name": "Contoso"})
+        wait_for(lambda: _deliveries(sb)[0]["attempts"] == 1)
+    clock.advance(timedelta(minutes=5))
+    with running_sandbox(tmp_path, clock, webhook_url=endpoint.url) as sb:
+        wait_for(lambda: len(endpoint.received) == 1)
+        assert _deliveries(sb)[0]["state"] == "delivered"
