@@ -9,7 +9,7 @@ clock (`--webhook-retries live`: backoff over 3 days; `test`: 3 retries over a f
 Endpoints: customers (+ `/payment_methods`), payment_methods (`/attach`, `/detach`),
 setup_intents (`/confirm`), invoiceitems, invoices (`/finalize`, `/pay`, `/void`, `/lines`),
 invoice_payments, credit_notes, payment_intents (`/confirm`), charges, refunds, disputes,
-events. Conventions: form bodies with nested keys, `expand[]`, list objects with
+checkout/sessions (setup mode: the "update your card" page), events. Conventions: form bodies with nested keys, `expand[]`, list objects with
 `has_more`/`starting_after`/`ending_before`/`limit`, `Stripe-Version`, Stripe's error object
 and status codes (400, 401, 402, 404, 429 with `--rate-limit`), `Idempotency-Key` replay with
 `Idempotent-Replayed: true` and `idempotency_error` on reuse with other parameters.
@@ -57,6 +57,10 @@ Sandbox-only payment methods (Stripe cannot script these):
     GET /_sandbox/deliveries    webhook delivery log (attempts, state, last status).
     GET|POST /i/{invoice}       the hosted invoice page behind `hosted_invoice_url`: the
                                 pay link; POST payment_method=<token or pm id> pays it.
+    GET|POST /c/{session}       the hosted Checkout page behind a setup-mode session's `url`;
+                                POST payment_method=<token> saves the card (SetupIntent) and
+                                emits checkout.session.completed. Sessions expire after 24 h
+                                of shared time.
 
 Not simulated: Stripe's automatic collection (the first attempt an hour after finalizing,
 Smart Retries) and subscriptions; cspflow drives collection through `/pay`. API keys: any

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from shared.clock import Clock
 
-from . import customers, forms, invoicing, payments, resources
+from . import checkout, customers, forms, invoicing, payments, resources
 from .context import Ctx
 from .errors import StripeError, invalid
 from .listing import LIST_PARAMS, expand, load, paginate
@@ -127,6 +127,8 @@ ROUTES = [
     _r("GET", "/v1/refunds", payments.list_refunds),
     _r("GET", "/v1/refunds/{refund}", payments.retrieve_refund),
     _r("GET", "/v1/disputes/{dispute}", payments.retrieve_dispute),
+    _r("POST", "/v1/checkout/sessions", checkout.create_session),
+    _r("GET", "/v1/checkout/sessions/{session}", checkout.retrieve_session),
     _r("GET", "/v1/events", _list_events),
     _r("GET", "/v1/events/{event}", _retrieve_event),
     # Sandbox only: what Stripe's card networks do on their own.
@@ -172,6 +174,8 @@ class Api:
         app.router.add_get("/_sandbox/deliveries", self.deliveries)
         app.router.add_get("/i/{invoice}", self.hosted_invoice)
         app.router.add_post("/i/{invoice}", self.hosted_invoice_pay)
+        app.router.add_get("/c/{session}", self.hosted_checkout)
+        app.router.add_post("/c/{session}", self.hosted_checkout_submit)
         return app
 
     async def deliveries(self, request: web.Request) -> web.Response:
@@ -278,6 +282,38 @@ class Api:
             with ctx.store.transaction():
                 inv = invoicing.pay_invoice(ctx, params, request.match_info["invoice"])
             message, status = f"Paid: {html.escape(inv['status'])}", 200
+        except StripeError as exc:
+            message, status = html.escape(exc.message), exc.status
+        return web.Response(
+            status=status, text=f"<p id='result'>{message}</p>", content_type="text/html"
+        )
+
+    # The hosted Checkout page (setup mode): where the customer saves a new card.
+    async def hosted_checkout(self, request: web.Request) -> web.Response:
+        ctx = self.make_ctx(await asyncio.to_thread(self.config.clock.now))
+        try:
+            with ctx.store.transaction():
+                session = checkout.expire_if_due(ctx, request.match_info["session"])
+        except StripeError:
+            raise web.HTTPNotFound(text="No such checkout session") from None
+        body = (
+            f"<h1>Save a card</h1><p>Status: <b id='status'>{html.escape(session['status'])}</b></p>"
+            "<form method='post'><input name='payment_method' value='pm_card_visa'>"
+            "<button>Save</button></form>"
+        )
+        return web.Response(text=body, content_type="text/html")
+
+    async def hosted_checkout_submit(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        ctx = self.make_ctx(await asyncio.to_thread(self.config.clock.now))
+        session_id = request.match_info["session"]
+        try:
+            with ctx.store.transaction():
+                checkout.expire_if_due(ctx, session_id)
+            with ctx.store.transaction():
+                session = checkout.complete(ctx, session_id, str(form.get("payment_method", "")))
+            link = html.escape(session["success_url"], quote=True)
+            message, status = f"Saved. <a id='next' href='{link}'>Continue</a>", 200
         except StripeError as exc:
             message, status = html.escape(exc.message), exc.status
         return web.Response(

@@ -240,7 +240,7 @@ def create_setup_intent(ctx: Ctx, p: P) -> JSON:
     ctx.store.insert(seti)
     ctx.emit("setup_intent.created", seti)
     if forms.boolean(p, "confirm"):
-        return _confirm_setup(ctx, seti)
+        return confirm_setup(ctx, seti)
     return seti
 
 
@@ -254,10 +254,10 @@ def confirm_setup_intent(ctx: Ctx, p: P, setup_intent: str) -> JSON:
         )
     if pm_id := forms.string(p, "payment_method"):
         seti["payment_method"] = pm_id
-    return _confirm_setup(ctx, seti)
+    return confirm_setup(ctx, seti)
 
 
-def _confirm_setup(ctx: Ctx, seti: JSON) -> JSON:
+def confirm_setup(ctx: Ctx, seti: JSON) -> JSON:
     pm_id = seti["payment_method"]
     if not pm_id:
         raise invalid(

@@ -139,11 +139,10 @@ def metadata(params: Params, current: dict[str, str] | None = None) -> dict[str,
     return result
 
 
-def card_only(params: Params) -> None:
+def card_only(params: Params, name: str = "payment_method_types") -> None:
     """The sandbox has card payment methods only; asking for others is a clear 400."""
-    for i, kind in enumerate(array(params, "payment_method_types")):
+    for i, kind in enumerate(array(params, name)):
         if kind != "card":
             raise invalid(
-                f"The sandbox supports payment_method_types card only, not {kind!r}.",
-                param=f"payment_method_types[{i}]",
+                f"The sandbox supports {name} card only, not {kind!r}.", param=f"{name}[{i}]"
             )

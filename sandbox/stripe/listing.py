@@ -24,6 +24,7 @@ PREFIXES = {
     "inpay": ("invoice_payment", "invoice payment"),
     "dp": ("dispute", "dispute"),
     "evt": ("event", "event"),
+    "cs": ("checkout.session", "checkout session"),
 }
 LIST_PARAMS = {"limit", "starting_after", "ending_before", "expand"}
 

@@ -6,6 +6,7 @@ from .declines import DeclineClass, classify
 from .errors import PaymentRejected, PaymentsError, PaymentsUnavailable, WebhookRejected
 from .events import (
     CardExpiring,
+    CardUpdateCompleted,
     DisputeCreated,
     InvoicePaid,
     InvoicePaymentActionRequired,
@@ -18,6 +19,7 @@ from .events import (
 from .models import (
     AttachOutcome,
     Card,
+    CardUpdateLink,
     ChargeLine,
     CreditNote,
     Customer,
@@ -33,6 +35,8 @@ __all__ = [
     "AttachOutcome",
     "Card",
     "CardExpiring",
+    "CardUpdateCompleted",
+    "CardUpdateLink",
     "ChargeLine",
     "CreditNote",
     "Customer",

@@ -25,6 +25,7 @@ from stripe.params import (
     InvoicePayParams,
     RefundCreateParams,
 )
+from stripe.params.checkout import SessionCreateParams
 
 from shared.config import Settings
 
@@ -33,6 +34,7 @@ from .idempotency import derive_key
 from .models import (
     AttachOutcome,
     Card,
+    CardUpdateLink,
     ChargeLine,
     CreditNote,
     Customer,
@@ -142,6 +144,56 @@ class StripePayments:
         return AttachOutcome(
             card=_card(pm.to_dict(), default_id=pm.id if make_default else None), decline=None
         )
+
+    def card_update_link(
+        self,
+        step_key: str,
+        customer_id: str,
+        *,
+        success_url: str,
+        cancel_url: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> CardUpdateLink:
+        """A Checkout page (setup mode) for a customer whose card was refused or expires.
+        When it completes, `checkout.session.completed` arrives; then `complete_card_update`."""
+        params: SessionCreateParams = {
+            "mode": "setup",
+            "customer": customer_id,
+            "success_url": success_url,
+            "allowed_payment_method_types": ["card"],
+            "metadata": metadata or {},
+            "setup_intent_data": {"metadata": metadata or {}},
+        }
+        if cancel_url:
+            params["cancel_url"] = cancel_url
+        with _errors():
+            session = self._client.v1.checkout.sessions.create(
+                params, _key(step_key, "checkout.session.create")
+            )
+        return CardUpdateLink.model_validate(
+            {"session_id": session.id, "url": session.url, "expires_at": session.expires_at}
+        )
+
+    def complete_card_update(self, step_key: str, setup_intent_id: str) -> Card:
+        """Make the card saved through a card update link the default for invoices."""
+        with _errors():
+            seti = self._client.v1.setup_intents.retrieve(setup_intent_id)
+            pm_id = expandable_id(seti.payment_method)
+            customer_id = expandable_id(seti.customer)
+            if seti.status != "succeeded" or pm_id is None or customer_id is None:
+                raise PaymentRejected(
+                    f"setup intent {setup_intent_id} has not saved a card ({seti.status})",
+                    status=None,
+                    code="setup_intent_unexpected_state",
+                    param="setup_intent",
+                )
+            self._client.v1.customers.update(
+                customer_id,
+                {"invoice_settings": {"default_payment_method": pm_id}},
+                _key(step_key, "customer.default_payment_method"),
+            )
+            pm = self._client.v1.payment_methods.retrieve(pm_id)
+        return _card(pm.to_dict(), default_id=pm_id)
 
     def list_cards(self, customer_id: str) -> list[Card]:
         """Every card saved for the customer, with expiry and which one invoices use."""

@@ -75,6 +75,16 @@ class PaymentMethodUpdated(_Event):
     exp_year: int
 
 
+class CardUpdateCompleted(_Event):
+    """The customer saved a new card through a card update link (Checkout, setup mode)."""
+
+    kind: Literal["checkout.session.completed"] = "checkout.session.completed"
+    session_id: str
+    customer_id: str | None
+    setup_intent_id: str
+    metadata: dict[str, str]
+
+
 class DisputeCreated(_Event):
     kind: Literal["charge.dispute.created"] = "charge.dispute.created"
     dispute_id: str
@@ -97,6 +107,7 @@ PaymentEvent = Annotated[
     | InvoicePaymentActionRequired
     | CardExpiring
     | PaymentMethodUpdated
+    | CardUpdateCompleted
     | DisputeCreated
     | OtherEvent,
     Field(discriminator="kind"),
@@ -166,6 +177,17 @@ def to_domain(event: dict[str, Any]) -> PaymentEvent:
                 "last4": card["last4"],
                 "exp_month": card["exp_month"],
                 "exp_year": card["exp_year"],
+            }
+        )
+    if kind == "checkout.session.completed" and obj.get("mode") == "setup":
+        return PAYMENT_EVENT.validate_python(
+            {
+                **base,
+                "kind": kind,
+                "session_id": obj["id"],
+                "customer_id": expandable_id(obj.get("customer")),
+                "setup_intent_id": expandable_id(obj["setup_intent"]),
+                "metadata": obj.get("metadata") or {},
             }
         )
     if kind == "charge.dispute.created":

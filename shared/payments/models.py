@@ -103,6 +103,14 @@ class AttachOutcome(_Model):
         return self.card is not None
 
 
+class CardUpdateLink(_Model):
+    """A hosted page (Stripe Checkout, setup mode) where the customer saves a new card."""
+
+    session_id: str
+    url: str
+    expires_at: Timestamp
+
+
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
 
 

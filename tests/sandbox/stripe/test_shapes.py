@@ -41,8 +41,10 @@ NESTED = {
     "dispute": ["evidence_details", "payment_method_details"],
     "event": ["data", "request"],
     "setup_intent": [],
+    "checkout.session": ["phone_number_collection"],
 }
-PREFIX = {"invoice_payment": "inpay"}  # the fixture's id is a placeholder (obj_123)
+# The invoice_payment fixture's id is a placeholder (obj_123); Checkout ids carry the mode.
+PREFIX = {"invoice_payment": "inpay", "checkout.session": "cs_test"}
 # Keys the fixture leaves out because they depend on a discriminator: `payment.payment_intent`
 # is "present when type is payment_intent" (API reference, InvoicePayment.payment).
 CONDITIONAL = {"invoice_payment.payment": {"payment_intent"}}
@@ -76,7 +78,7 @@ def _check(kind: str, ours: dict[str, Any]) -> None:
     theirs = FIXTURES[kind]
     assert ours["object"] == theirs["object"] == kind
     prefix = PREFIX.get(kind, theirs["id"].split("_")[0])
-    assert ours["id"].split("_")[0] == prefix
+    assert ours["id"].startswith(prefix + "_")
     assert set(ours) == set(theirs), (
         f"{kind}: missing {sorted(set(theirs) - set(ours))}, extra {sorted(set(ours) - set(theirs))}"
     )
@@ -152,6 +154,14 @@ def objects(tmp_path_factory):
             },
         )
         refund = call("GET", f"/v1/refunds/{note['refunds'][0]['refund']}")
+        checkout_session = call(
+            "POST",
+            "/v1/checkout/sessions",
+            mode="setup",
+            customer=cus["id"],
+            currency="eur",
+            success_url="https://example.com/ok",
+        )
         events = call("GET", "/v1/events", limit="100")["data"]
         dispute = next(e for e in events if e["type"] == "charge.dispute.created")["data"]["object"]
         yield {
@@ -169,6 +179,7 @@ def objects(tmp_path_factory):
             "invoice_payment": payment,
             "dispute": call("GET", f"/v1/disputes/{dispute['id']}"),
             "event": call("GET", f"/v1/events/{events[0]['id']}"),
+            "checkout.session": call("GET", f"/v1/checkout/sessions/{checkout_session['id']}"),
         }
 
 

@@ -381,3 +381,64 @@ def test_outcomes_survive_the_json_round_trip_of_a_durable_boundary(payments):
     inv = _open_invoice(payments, cus.id)
     outcome = payments.pay_invoice("bill-2026-01:attempt-1", inv.id)
     assert PaymentOutcome.model_validate(outcome.model_dump(mode="json")) == outcome
+
+
+def test_a_card_update_link_saves_a_new_card_that_becomes_the_default(payments, sandbox, clock):
+    from datetime import timedelta
+
+    cus, old = _with_card(payments, "pm_card_chargeCustomerFail")
+    link = payments.card_update_link(
+        "dunning-7:card-link",
+        cus.id,
+        success_url="https://portal.example/thanks",
+        metadata={"case": "7"},
+    )
+    assert link.url.endswith(link.session_id) and link.expires_at == clock.now() + timedelta(days=1)
+    refused = requests.post(
+        link.url, data={"payment_method": "pm_card_chargeDeclinedStolenCard"}, timeout=10
+    )
+    assert refused.status_code == 402 and "declined" in refused.text
+    saved = requests.post(link.url, data={"payment_method": "pm_card_mastercard"}, timeout=10)
+    assert saved.status_code == 200 and "portal.example/thanks" in saved.text
+    session = client(sandbox.base_url).v1.checkout.sessions.retrieve(link.session_id)
+    assert session.status == "complete" and session.setup_intent is not None
+    card = payments.complete_card_update("dunning-7:card-default", expandable(session.setup_intent))
+    assert (
+        card.is_default and card.last4 == "4444" and card.payment_method_id != old.payment_method_id
+    )
+    assert payments.get_customer(cus.id).default_payment_method_id == card.payment_method_id
+
+
+def test_completing_a_card_update_that_saved_nothing_is_rejected(payments, sandbox):
+    cus = _customer(payments)
+    link = payments.card_update_link(
+        "dunning-8:card-link", cus.id, success_url="https://portal.example/ok"
+    )
+    session = client(sandbox.base_url).v1.checkout.sessions.retrieve(link.session_id)
+    with pytest.raises(PaymentRejected) as info:
+        payments.complete_card_update("dunning-8:card-default", expandable(session.setup_intent))
+    assert info.value.code == "setup_intent_unexpected_state"
+
+
+def test_a_card_update_link_expires_after_a_day_of_shared_time(payments, clock):
+    from datetime import timedelta
+
+    cus = _customer(payments)
+    link = payments.card_update_link(
+        "dunning-9:card-link", cus.id, success_url="https://portal.example/ok"
+    )
+    clock.advance(timedelta(days=1))
+    page = requests.get(link.url, timeout=10)
+    assert "expired" in page.text
+    assert (
+        requests.post(link.url, data={"payment_method": "pm_card_visa"}, timeout=10).status_code
+        == 400
+    )
+
+
+def expandable(value):
+    from shared.payments.models import expandable_id
+
+    result = expandable_id(value)
+    assert result is not None
+    return result

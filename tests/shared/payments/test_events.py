@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from shared.config import Settings
 from shared.payments import (
     CardExpiring,
+    CardUpdateCompleted,
     DisputeCreated,
     InvoicePaid,
     InvoicePaymentActionRequired,
@@ -193,6 +194,14 @@ CARD_SOURCE = {
     "exp_month": 3,
     "exp_year": 2026,
 }
+SETUP_SESSION = {
+    "id": "cs_test_1",
+    "object": "checkout.session",
+    "mode": "setup",
+    "customer": "cus_1",
+    "setup_intent": "seti_1",
+    "metadata": {"case": "7"},
+}
 DISPUTE = {
     "id": "dp_1",
     "object": "dispute",
@@ -213,6 +222,8 @@ DISPUTE = {
         ("customer.source.expiring", CARD_SOURCE, CardExpiring),
         ("payment_method.automatically_updated", CARD_PM, PaymentMethodUpdated),
         ("charge.dispute.created", DISPUTE, DisputeCreated),
+        ("checkout.session.completed", SETUP_SESSION, CardUpdateCompleted),
+        ("checkout.session.completed", {**SETUP_SESSION, "mode": "payment"}, OtherEvent),
         ("customer.created", {"id": "cus_1", "object": "customer"}, OtherEvent),
     ],
 )
