@@ -86,10 +86,13 @@ def test_a_failed_delivery_is_retried_only_when_virtual_time_reaches_the_retry(
     assert first["state"] == "pending" and first["last_status"] == 500
     assert first["next_at"] == (T0 + timedelta(minutes=5)).timestamp()
     clock.advance(timedelta(minutes=4))
-    # Nothing is due yet: the endpoint still has no successful delivery.
-    assert endpoint.received == [] and _deliveries(wired)[0]["attempts"] == 1
-    clock.advance(timedelta(minutes=1))
+    # A later event is delivered at 4 minutes; by then the first one is still not due.
+    client(wired.base_url).v1.customers.create({"name": "Fabrikam"})
     wait_for(lambda: len(endpoint.received) == 1)
+    assert json.loads(endpoint.received[0].body)["data"]["object"]["name"] == "Fabrikam"
+    assert _deliveries(wired)[0]["attempts"] == 1 and _deliveries(wired)[0]["state"] == "pending"
+    clock.advance(timedelta(minutes=1))
+    wait_for(lambda: len(endpoint.received) == 2)
     assert _deliveries(wired)[0]["state"] == "delivered"
 
 
