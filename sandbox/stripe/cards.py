@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from .errors import StripeError, invalid
 
@@ -77,11 +78,9 @@ class TestCard:
     disputed: bool = False  # the charge succeeds, then the cardholder disputes it
 
 
-_FAR = (12, 2034)
-
-
-def _card(brand: str, last4: str, **kw: object) -> TestCard:
-    return TestCard(brand, last4, _FAR[0], _FAR[1], **kw)  # type: ignore[arg-type]
+def _card(brand: str, last4: str, **behaviour: Any) -> TestCard:
+    """A test card valid for years (Stripe: "use a valid future date")."""
+    return replace(TestCard(brand, last4, exp_month=12, exp_year=2034), **behaviour)
 
 
 # https://docs.stripe.com/testing#declined-payments lists the PaymentMethods as

@@ -337,29 +337,28 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
         ctx.emit("invoice.payment_failed", inv)
         if declined.code == "authentication_required":
             ctx.emit("invoice.payment_action_required", inv)
-            raise CardDeclined(
-                402,
-                "card_error",
-                "This payment requires additional user action before it can be completed "
-                "successfully. Payment can be completed using the PaymentIntent associated "
-                "with the invoice.",
-                code="invoice_payment_intent_requires_action",
-                extra=declined.extra,
-            ) from None
+            raise _requires_action(declined.extra) from None
         raise
     if result.get("object") == "payment_intent":  # waiting for 3-D Secure on session
         ctx.store.save(inv)
         ctx.emit("invoice.payment_action_required", inv)
-        raise CardDeclined(
-            402,
-            "card_error",
-            "This payment requires additional user action before it can be completed successfully.",
-            code="invoice_payment_intent_requires_action",
-            extra={"payment_intent": pi},
-        )
+        raise _requires_action({"payment_intent": pi})
     _settle_invoice_payment(ctx, inv, pi)
     _mark_paid(ctx, inv, pi["amount"])
     return inv
+
+
+def _requires_action(extra: JSON) -> CardDeclined:
+    """Stripe's answer when an invoice's payment needs the customer (3-D Secure)."""
+    return CardDeclined(
+        402,
+        "card_error",
+        "This payment requires additional user action before it can be completed "
+        "successfully. Payment can be completed using the PaymentIntent associated with the "
+        "invoice.",
+        code="invoice_payment_intent_requires_action",
+        extra=extra,
+    )
 
 
 def _invoice_payment_intent(ctx: Ctx, inv: JSON, cus: JSON) -> JSON:
