@@ -112,11 +112,12 @@ ERROR_CODES: dict[str, DeclineClass] = {
 
 
 def classify(
-    code: str | None, decline_code: str | None, advice_code: str | None = None
+    decline_code: str | None, code: str | None = None, advice_code: str | None = None
 ) -> DeclineClass:
-    """The dunning class of a Stripe card error. The decline_code wins over the generic
-    code; an advice_code only makes the answer stricter (a lost card stays hard even if the
-    issuer also says "try again later")."""
+    """The dunning class of a Stripe card error (arguments in the order of the dunning
+    policy's `classify_decline`). The decline_code wins over the generic error code, which is
+    the fallback for a decline_code the table does not know; an advice_code only makes the
+    answer stricter (a lost card stays hard even if the issuer also says "try again later")."""
     if decline_code and decline_code in DECLINE_CODES:
         found = DECLINE_CODES[decline_code]
     elif code and code in ERROR_CODES:

@@ -85,7 +85,7 @@ class Decline(_Model):
             advice_code=error.get("advice_code"),
             message=error.get("message") or "The payment was declined.",
             decline_class=classify(
-                error.get("code"), error.get("decline_code"), error.get("advice_code")
+                error.get("decline_code"), error.get("code"), error.get("advice_code")
             ),
             charge_id=error.get("charge"),
             payment_intent_id=pi.get("id") if isinstance(pi, dict) else pi,

@@ -47,17 +47,17 @@ SOFT, HARD, ACT = DeclineClass.SOFT, DeclineClass.HARD, DeclineClass.NEEDS_CUSTO
     ],
 )
 def test_decline_codes_map_to_the_dunning_class_stripe_advises(code, decline_code, expected):
-    assert classify(code, decline_code) is expected
+    assert classify(decline_code, code) is expected
 
 
 def test_the_decline_code_wins_over_the_generic_error_code():
-    assert classify("card_declined", "stolen_card") is HARD
+    assert classify("stolen_card", "card_declined") is HARD
 
 
 def test_an_unknown_decline_falls_back_to_the_error_code_then_to_soft():
-    assert classify("expired_card", "something_new") is HARD
-    assert classify("something_new", None) is SOFT
-    assert classify(None, None) is SOFT
+    assert classify("something_new", "expired_card") is HARD
+    assert classify(None, "something_new") is SOFT
+    assert classify(None) is SOFT
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_an_unknown_decline_falls_back_to_the_error_code_then_to_soft():
     ],
 )
 def test_an_advice_code_can_only_make_the_class_stricter(decline_code, advice_code, expected):
-    assert classify("card_declined", decline_code, advice_code) is expected
+    assert classify(decline_code, "card_declined", advice_code) is expected
 
 
 def test_the_tables_use_only_the_three_classes():
