@@ -65,13 +65,10 @@ def test_an_invalid_api_version_is_refused_and_a_valid_one_is_echoed(sandbox):
     assert resp.headers["Request-Id"].startswith("req_")
 
 
-def test_a_bad_integer_names_its_param(sdk):
+def test_a_bad_integer_names_its_param(sdk, sandbox):
     cus = sdk.v1.customers.create({"name": "Contoso"})
-    resp = _post(
-        sdk._requestor.base_addresses["api"],
-        "/v1/invoiceitems",
-        {"customer": cus.id, "amount": "12.5", "currency": "eur"},
-    )
+    body = {"customer": cus.id, "amount": "12.5", "currency": "eur"}
+    resp = _post(sandbox.base_url, "/v1/invoiceitems", body)
     assert resp.status_code == 400
     assert resp.json()["error"]["param"] == "amount"
 
