@@ -1,0 +1,68 @@
+"""A local Stripe API (test mode) for cspflow: `python -m sandbox stripe`.
+
+Serves Stripe's v1 REST conventions on 127.0.0.1 for the endpoints cspflow uses, keeps state
+in SQLite under `--data`, reads time from the shared clock (`--clock-url`, or a `Clock` passed
+in-process), and delivers signed webhooks to `--webhook-url` with Stripe's retries on that
+clock (`--webhook-retries live`: backoff over 3 days; `test`: 3 retries over a few hours).
+`--webhook-secret` may be repeated while rotating: every active secret signs (one `v1` each).
+
+Endpoints: customers (+ `/payment_methods`), payment_methods (`/attach`, `/detach`),
+setup_intents (`/confirm`), invoiceitems, invoices (`/finalize`, `/pay`, `/void`, `/lines`),
+invoice_payments, credit_notes, payment_intents (`/confirm`), charges, refunds, disputes,
+checkout/sessions (setup mode: the "update your card" page), events. Conventions: form bodies with nested keys, `expand[]`, list objects with
+`has_more`/`starting_after`/`ending_before`/`limit`, `Stripe-Version`, Stripe's error object
+and status codes (400, 401, 402, 404, 429 with `--rate-limit`), `Idempotency-Key` replay with
+`Idempotent-Replayed: true` and `idempotency_error` on reuse with other parameters.
+
+Test payment methods (Stripe's, https://docs.stripe.com/testing). Each use of a token creates
+a new PaymentMethod, as in Stripe. Error code / decline_code as the testing page lists them
+("-": the page gives none; the error code alone tells the reason):
+    pm_card_visa, pm_card_visa_debit, pm_card_mastercard, pm_card_amex   succeed
+    pm_card_[visa_]chargeDeclined                       card_declined / generic_decline
+    pm_card_[visa_]chargeDeclinedInsufficientFunds      card_declined / insufficient_funds
+    pm_card_[visa_]chargeDeclinedLostCard               card_declined / lost_card
+    pm_card_[visa_]chargeDeclinedStolenCard             card_declined / stolen_card
+    pm_card_[visa_]chargeDeclinedVelocityLimitExceeded  card_declined / card_velocity_exceeded
+    pm_card_[visa_]chargeDeclinedExpiredCard            expired_card / -
+    pm_card_[visa_]chargeDeclinedIncorrectCvc           incorrect_cvc / -
+    pm_card_[visa_]chargeDeclinedProcessingError        processing_error / -
+      (these decline cards cannot be attached to a customer: attaching fails with the same
+      decline, as Stripe documents; pass them as `payment_method` to pay/confirm instead)
+    pm_card_chargeCustomerFail                attaches; every charge card_declined
+    pm_card_authenticationRequired            needs 3-D Secure: off-session charges fail with
+                                              authentication_required; an invoice `/pay`
+                                              answers invoice_payment_intent_requires_action
+                                              and emits invoice.payment_action_required
+    pm_card_createDispute                     succeeds, then charge.dispute.created
+Declines carry an `advice_code` (try_again_later, do_not_try_again, confirm_card_data) in the
+error and the charge outcome.
+
+Sandbox-only payment methods (Stripe cannot script these):
+    pm_card_sandbox_fail_after_<N>[_<reason>]
+        attaches; the first N charges succeed, every later one declines like the Stripe card
+        with that decline_code (or error code when it has none): generic_decline (default),
+        insufficient_funds, lost_card, stolen_card, card_velocity_exceeded, expired_card,
+        incorrect_cvc, processing_error.
+        e.g. pm_card_sandbox_fail_after_2_insufficient_funds
+    pm_card_sandbox_expires_<YYYY>_<MM>
+        a Visa expiring at the end of that month (card.exp_month/exp_year); charges after the
+        month decline with expired_card. e.g. pm_card_sandbox_expires_2026_03
+        No `customer.source.expiring` is emitted for it: Stripe sends that event for legacy
+        card sources, not for PaymentMethods (mozilla/fxa#11798 relays Stripe's answer;
+        stripe/stripe-cli#874), so cspflow must find expiring cards itself (list the
+        customer's payment methods and read their expiry).
+    POST /_sandbox/payment_methods/{pm}/automatic_update  exp_month, exp_year[, last4]
+        the card network reissued the card: updates it and emits
+        payment_method.automatically_updated (Stripe's automatic card updater).
+    GET /_sandbox/deliveries    webhook delivery log (attempts, state, last status).
+    GET|POST /i/{invoice}       the hosted invoice page behind `hosted_invoice_url`: the
+                                pay link; POST payment_method=<token or pm id> pays it.
+    GET|POST /c/{session}       the hosted Checkout page behind a setup-mode session's `url`;
+                                POST payment_method=<token> saves the card (SetupIntent) and
+                                emits checkout.session.completed. Sessions expire after 24 h
+                                of shared time.
+
+Not simulated: Stripe's automatic collection (the first attempt an hour after finalizing,
+Smart Retries) and subscriptions; cspflow drives collection through `/pay`. API keys: any
+`sk_test_...`/`rk_test_...`; one account. Amounts are integer minor units throughout.
+"""

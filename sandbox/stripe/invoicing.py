@@ -1,0 +1,580 @@
+"""Invoice items, invoices (draft -> open -> paid / void), credit notes, invoice payments.
+
+Collection is what the caller asks for: `/pay` charges at once. Stripe's automatic collection
+(auto_advance's first attempt about an hour after finalizing, Smart Retries) is not simulated;
+cspflow drives its own retries through `/pay`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import forms, resources
+from .context import CardDeclined, Ctx
+from .customers import payment_method_for
+from .errors import invalid, required
+from .listing import LIST_PARAMS, load, paginate
+from .payments import attempt, currency_param, refund_charge
+
+JSON = dict[str, Any]
+P = forms.Params
+
+
+def _recompute(inv: JSON) -> None:
+    subtotal = sum(int(line["amount"]) for line in inv["lines"]["data"])
+    inv["subtotal"] = inv["subtotal_excluding_tax"] = subtotal
+    inv["total"] = inv["total_excluding_tax"] = subtotal
+    inv["amount_due"] = max(subtotal - inv["pre_payment_credit_notes_amount"], 0)
+    inv["amount_remaining"] = max(inv["amount_due"] - inv["amount_paid"], 0)
+
+
+def _period(p: P, default: int) -> dict[str, int]:
+    period = forms.obj(p, "period")
+    if period is None:
+        return {"start": default, "end": default}
+    start = forms.integer(period, "start")
+    end = forms.integer(period, "end")
+    if start is None or end is None:
+        raise required("period[start]" if start is None else "period[end]")
+    if end < start:
+        raise invalid("The period end must be after the period start.", param="period[end]")
+    return {"start": start, "end": end}
+
+
+# invoice items ---------------------------------------------------------------------------
+def create_invoice_item(ctx: Ctx, p: P) -> JSON:
+    forms.only(
+        p,
+        {
+            "customer",
+            "amount",
+            "currency",
+            "description",
+            "invoice",
+            "metadata",
+            "period",
+            "discountable",
+            "expand",
+        },
+    )
+    customer = forms.string(p, "customer")
+    if not customer:
+        raise required("customer")
+    cus = load(ctx, "customer", customer, "customer")
+    amount = forms.integer(p, "amount")
+    if amount is None:
+        raise required("amount")
+    currency = currency_param(p) or cus["currency"]
+    if currency is None:
+        raise required("currency")
+    item = resources.invoice_item(
+        ctx.ts,
+        customer=cus["id"],
+        amount=amount,
+        net_amount=amount,
+        currency=currency,
+        description=forms.string(p, "description") or None,
+        metadata=forms.metadata(p),
+        period=_period(p, ctx.ts),
+    )
+    item["pricing"]["unit_amount_decimal"] = str(amount)
+    if (discountable := forms.boolean(p, "discountable")) is not None:
+        item["discountable"] = discountable
+    invoice_id = forms.string(p, "invoice")
+    inv = None
+    if invoice_id:
+        inv = load(ctx, "invoice", invoice_id, "invoice")
+        if inv["customer"] != cus["id"]:
+            raise invalid("The invoice belongs to another customer.", param="invoice")
+        if inv["status"] != "draft":
+            raise invalid(
+                f"You can only add invoice items to draft invoices; {inv['id']} is "
+                f"{inv['status']}.",
+                param="invoice",
+                code="invoice_not_editable",
+            )
+        if inv["currency"] != currency:
+            raise invalid(
+                f"The currency {currency} does not match the invoice currency {inv['currency']}.",
+                param="currency",
+            )
+        item["invoice"] = inv["id"]
+    ctx.store.insert(item)
+    if cus["currency"] is None:
+        cus["currency"] = currency
+        ctx.store.save(cus)
+    if inv is not None:
+        _add_line(ctx, inv, item)
+    ctx.emit("invoiceitem.created", item)
+    return item
+
+
+def _add_line(ctx: Ctx, inv: JSON, item: JSON) -> None:
+    inv["lines"]["data"].append(resources.line_item(item, inv["id"]))
+    _recompute(inv)
+    ctx.store.save(inv)
+
+
+def retrieve_invoice_item(ctx: Ctx, p: P, invoiceitem: str) -> JSON:
+    forms.only(p, {"expand"})
+    return load(ctx, "invoiceitem", invoiceitem)
+
+
+def list_invoice_items(ctx: Ctx, p: P) -> JSON:
+    forms.only(p, LIST_PARAMS | {"customer", "invoice", "pending"})
+    where: JSON = {}
+    for name in ("customer", "invoice"):
+        if value := forms.string(p, name):
+            where[name] = value
+    if forms.boolean(p, "pending"):
+        where["invoice"] = None
+    return paginate(ctx, p, "invoiceitem", "/v1/invoiceitems", where)
+
+
+# invoices --------------------------------------------------------------------------------
+_INVOICE_CREATE = {
+    "customer",
+    "auto_advance",
+    "collection_method",
+    "currency",
+    "description",
+    "metadata",
+    "pending_invoice_items_behavior",
+    "default_payment_method",
+    "days_until_due",
+    "footer",
+    "expand",
+}
+
+
+def create_invoice(ctx: Ctx, p: P) -> JSON:
+    forms.only(p, _INVOICE_CREATE)
+    customer = forms.string(p, "customer")
+    if not customer:
+        raise required("customer")
+    cus = load(ctx, "customer", customer, "customer")
+    method = forms.string(p, "collection_method") or "charge_automatically"
+    if method not in ("charge_automatically", "send_invoice"):
+        raise invalid(f"Invalid collection_method: {method}", param="collection_method")
+    days = forms.integer(p, "days_until_due", minimum=0)
+    if days is not None and method != "send_invoice":
+        raise invalid(
+            "You can only set `days_until_due` if `collection_method` is `send_invoice`.",
+            param="days_until_due",
+        )
+    if method == "send_invoice" and days is None:
+        raise invalid(
+            "Invoices with `collection_method=send_invoice` need `days_until_due` or `due_date`.",
+            param="days_until_due",
+        )
+    behavior = forms.string(p, "pending_invoice_items_behavior") or "exclude"
+    if behavior not in ("exclude", "include"):
+        raise invalid(
+            f"Invalid pending_invoice_items_behavior: {behavior}",
+            param="pending_invoice_items_behavior",
+        )
+    currency = currency_param(p) or cus["currency"] or "usd"
+    inv = resources.invoice(
+        ctx.ts,
+        cus,
+        currency,
+        auto_advance=forms.boolean(p, "auto_advance") or False,
+        collection_method=method,
+        description=forms.string(p, "description") or None,
+        footer=forms.string(p, "footer") or None,
+        metadata=forms.metadata(p),
+    )
+    if pm_id := forms.string(p, "default_payment_method"):
+        pm = payment_method_for(ctx, pm_id, "default_payment_method")
+        if pm["customer"] != cus["id"]:
+            raise invalid(
+                f"The PaymentMethod {pm['id']} is not attached to customer {cus['id']}.",
+                param="default_payment_method",
+            )
+        inv["default_payment_method"] = pm["id"]
+    ctx.store.insert(inv, {"days_until_due": days})
+    if behavior == "include":
+        for item in ctx.store.query(
+            "invoiceitem", {"customer": cus["id"], "invoice": None}, newest_first=False
+        ):
+            if item["currency"] == currency:
+                item["invoice"] = inv["id"]
+                ctx.store.save(item)
+                inv["lines"]["data"].append(resources.line_item(item, inv["id"]))
+        _recompute(inv)
+        ctx.store.save(inv)
+    ctx.emit("invoice.created", inv)
+    return inv
+
+
+def retrieve_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
+    forms.only(p, {"expand"})
+    return load(ctx, "invoice", invoice)
+
+
+def update_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
+    forms.only(p, {"description", "metadata", "auto_advance", "footer", "expand"})
+    inv = load(ctx, "invoice", invoice)
+    if inv["status"] != "draft" and ({"description", "footer"} & set(p)):
+        raise invalid(
+            "Only metadata and auto_advance can be changed once an invoice is finalized.",
+            code="invoice_not_editable",
+        )
+    for name in ("description", "footer"):
+        if (value := forms.string(p, name)) is not None:
+            inv[name] = value or None
+    if (auto := forms.boolean(p, "auto_advance")) is not None:
+        inv["auto_advance"] = auto
+    inv["metadata"] = forms.metadata(p, inv["metadata"])
+    ctx.store.save(inv)
+    ctx.emit("invoice.updated", inv)
+    return inv
+
+
+def list_invoices(ctx: Ctx, p: P) -> JSON:
+    forms.only(p, LIST_PARAMS | {"customer", "status", "collection_method"})
+    where: JSON = {}
+    for name in ("customer", "status", "collection_method"):
+        if value := forms.string(p, name):
+            where[name] = value
+    return paginate(ctx, p, "invoice", "/v1/invoices", where)
+
+
+def list_lines(ctx: Ctx, p: P, invoice: str) -> JSON:
+    forms.only(p, LIST_PARAMS)
+    inv = load(ctx, "invoice", invoice)
+    return inv["lines"]  # type: ignore[no-any-return]
+
+
+def finalize_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
+    forms.only(p, {"auto_advance", "expand"})
+    inv = load(ctx, "invoice", invoice)
+    if inv["status"] != "draft":
+        raise invalid(
+            "This invoice is already finalized, you can't re-finalize a non-draft invoice.",
+            code="invoice_not_editable",
+        )
+    cus = load(ctx, "customer", inv["customer"])
+    inv["number"] = f"{cus['invoice_prefix']}-{cus['next_invoice_sequence']:04d}"
+    cus["next_invoice_sequence"] += 1
+    ctx.store.save(cus)
+    inv["status"] = "open"
+    inv["status_transitions"]["finalized_at"] = ctx.ts
+    inv["effective_at"] = ctx.ts
+    inv["hosted_invoice_url"] = f"{ctx.base_url}/i/{inv['id']}"
+    inv["invoice_pdf"] = f"{ctx.base_url}/i/{inv['id']}/pdf"
+    if (auto := forms.boolean(p, "auto_advance")) is not None:
+        inv["auto_advance"] = auto
+    days = ctx.store.extra(inv["id"]).get("days_until_due")
+    if days is not None:
+        inv["due_date"] = ctx.ts + int(days) * 86400
+    inv["ending_balance"] = 0
+    ctx.store.save(inv)
+    ctx.emit("invoice.finalized", inv)
+    if inv["amount_due"] == 0:  # Stripe marks zero-amount invoices paid on finalization
+        _mark_paid(ctx, inv)
+    return inv
+
+
+def _mark_paid(ctx: Ctx, inv: JSON, amount: int = 0, *, out_of_band: bool = False) -> None:
+    inv["amount_paid"] += amount
+    inv["status"] = "paid"
+    inv["status_transitions"]["paid_at"] = ctx.ts
+    inv["next_payment_attempt"] = None
+    _recompute(inv)
+    ctx.store.save(inv)
+    ctx.emit("invoice.paid", inv)
+    if not out_of_band:
+        ctx.emit("invoice.payment_succeeded", inv)
+
+
+def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
+    forms.only(
+        p, {"payment_method", "off_session", "paid_out_of_band", "forgive", "source", "expand"}
+    )
+    for name in ("forgive", "source"):  # Stripe's params, whose effects are not simulated
+        if name in p:
+            raise invalid(f"The sandbox does not simulate `{name}` on invoice payment.", param=name)
+    inv = load(ctx, "invoice", invoice)
+    if inv["status"] == "paid":
+        raise invalid("Invoice is already paid")
+    if inv["status"] != "open":
+        raise invalid(
+            f"You can only pay an open invoice; this invoice is {inv['status']}.",
+            code="invoice_not_editable" if inv["status"] == "draft" else None,
+        )
+    if forms.boolean(p, "paid_out_of_band"):
+        _mark_paid(ctx, inv, inv["amount_remaining"], out_of_band=True)
+        return inv
+    if inv["amount_remaining"] == 0:
+        _mark_paid(ctx, inv)
+        return inv
+    cus = load(ctx, "customer", inv["customer"])
+    pm_id = (
+        forms.string(p, "payment_method")
+        or inv["default_payment_method"]
+        or cus["invoice_settings"]["default_payment_method"]
+    )
+    if not pm_id:
+        raise invalid(
+            "This customer has no attached payment source or default payment method. Please "
+            "consider adding a default payment method.",
+        )
+    pm = payment_method_for(ctx, pm_id, "payment_method")
+    if pm["customer"] not in (None, cus["id"]):
+        raise invalid(
+            f"The PaymentMethod {pm['id']} does not belong to customer {cus['id']}.",
+            param="payment_method",
+        )
+    off_session = forms.boolean(p, "off_session")
+    pi = _invoice_payment_intent(ctx, inv, cus)
+    inv["attempted"] = True
+    inv["attempt_count"] += 1
+    try:
+        result = attempt(ctx, pi, pm, off_session=True if off_session is None else off_session)
+    except CardDeclined as declined:
+        ctx.store.save(inv)
+        ctx.emit("invoice.payment_failed", inv)
+        if declined.code == "authentication_required":
+            ctx.emit("invoice.payment_action_required", inv)
+            raise _requires_action(declined.extra) from None
+        raise
+    if result.get("object") == "payment_intent":  # waiting for 3-D Secure on session
+        ctx.store.save(inv)
+        ctx.emit("invoice.payment_action_required", inv)
+        raise _requires_action({"payment_intent": pi})
+    _settle_invoice_payment(ctx, inv, pi)
+    _mark_paid(ctx, inv, pi["amount"])
+    return inv
+
+
+def _requires_action(extra: JSON) -> CardDeclined:
+    """Stripe's answer when an invoice's payment needs the customer (3-D Secure)."""
+    return CardDeclined(
+        402,
+        "card_error",
+        "This payment requires additional user action before it can be completed "
+        "successfully. Payment can be completed using the PaymentIntent associated with the "
+        "invoice.",
+        code="invoice_payment_intent_requires_action",
+        extra=extra,
+    )
+
+
+def _invoice_payment_intent(ctx: Ctx, inv: JSON, cus: JSON) -> JSON:
+    """One PaymentIntent per invoice, reused by every attempt (as Stripe Billing does)."""
+    extra = ctx.store.extra(inv["id"])
+    if pi_id := extra.get("payment_intent"):
+        pi = load(ctx, "payment_intent", pi_id)
+        pi["amount"] = inv["amount_remaining"]
+        return pi
+    pi = resources.payment_intent(
+        ctx.ts,
+        inv["amount_remaining"],
+        inv["currency"],
+        customer=cus["id"],
+        description=f"Invoice {inv['number']}",
+    )
+    ctx.store.insert(pi)
+    ctx.emit("payment_intent.created", pi)
+    ctx.store.insert(resources.invoice_payment(ctx.ts, inv, pi["id"]))
+    extra["payment_intent"] = pi["id"]
+    ctx.store.set_extra(inv["id"], extra)
+    return pi
+
+
+def _settle_invoice_payment(ctx: Ctx, inv: JSON, pi: JSON) -> None:
+    for payment in ctx.store.query("invoice_payment", {"invoice": inv["id"]}):
+        payment["status"] = "paid"
+        payment["amount_paid"] = pi["amount"]
+        payment["status_transitions"]["paid_at"] = ctx.ts
+        ctx.store.save(payment)
+
+
+def void_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
+    forms.only(p, {"expand"})
+    inv = load(ctx, "invoice", invoice)
+    if inv["status"] != "open":
+        raise invalid(
+            f"You can only void open invoices; this invoice is {inv['status']}.",
+            code="invoice_not_editable",
+        )
+    inv["status"] = "void"
+    inv["status_transitions"]["voided_at"] = ctx.ts
+    inv["next_payment_attempt"] = None
+    ctx.store.save(inv)
+    ctx.emit("invoice.voided", inv)
+    return inv
+
+
+def list_invoice_payments(ctx: Ctx, p: P) -> JSON:
+    forms.only(p, LIST_PARAMS | {"invoice"})
+    invoice = forms.string(p, "invoice")
+    where = {"invoice": invoice} if invoice else None
+    return paginate(ctx, p, "invoice_payment", "/v1/invoice_payments", where)
+
+
+def retrieve_invoice_payment(ctx: Ctx, p: P, invoice_payment: str) -> JSON:
+    forms.only(p, {"expand"})
+    return load(ctx, "invoice_payment", invoice_payment)
+
+
+# credit notes ----------------------------------------------------------------------------
+_CN_PARAMS = {
+    "invoice",
+    "amount",
+    "lines",
+    "refund_amount",
+    "credit_amount",
+    "out_of_band_amount",
+    "reason",
+    "memo",
+    "metadata",
+    "expand",
+}
+_CN_REASONS = {"duplicate", "fraudulent", "order_change", "product_unsatisfactory"}
+
+
+def _credit_lines(p: P) -> list[JSON]:
+    lines = []
+    for i, raw in enumerate(forms.array(p, "lines")):
+        if not isinstance(raw, dict):
+            raise invalid("Invalid array", param=f"lines[{i}]")
+        kind = raw.get("type")
+        if kind != "custom_line_item":
+            raise invalid(
+                "The sandbox supports credit note lines of type custom_line_item.",
+                param=f"lines[{i}][type]",
+            )
+        unit = forms.integer(raw, "unit_amount", minimum=0)
+        if unit is None:
+            raise required(f"lines[{i}][unit_amount]")
+        quantity = forms.integer(raw, "quantity", minimum=1) or 1
+        description = forms.string(raw, "description")
+        if not description:
+            raise required(f"lines[{i}][description]")
+        lines.append(resources.credit_note_line(unit * quantity, description, quantity, unit))
+    return lines
+
+
+def create_credit_note(ctx: Ctx, p: P) -> JSON:
+    forms.only(p, _CN_PARAMS)
+    invoice = forms.string(p, "invoice")
+    if not invoice:
+        raise required("invoice")
+    inv = load(ctx, "invoice", invoice, "invoice")
+    if inv["status"] not in ("open", "paid"):
+        raise invalid(
+            f"Credit notes can only be issued for open or paid invoices; this one is "
+            f"{inv['status']}.",
+            param="invoice",
+        )
+    lines = _credit_lines(p)
+    amount = forms.integer(p, "amount", minimum=1)
+    if lines and amount is not None:
+        raise invalid("You may pass either `amount` or `lines`, not both.", param="amount")
+    if lines:
+        amount = sum(line["amount"] for line in lines)
+    if amount is None:
+        raise required("lines")
+    reason = forms.string(p, "reason")
+    if reason is not None and reason not in _CN_REASONS:
+        raise invalid(f"Invalid reason: {reason}", param="reason")
+    refund_amount = forms.integer(p, "refund_amount", minimum=0) or 0
+    credit_amount = forms.integer(p, "credit_amount", minimum=0) or 0
+    out_of_band = forms.integer(p, "out_of_band_amount", minimum=0) or 0
+    number = f"{inv['number']}-CN-{ctx.store.next_number('cn:' + inv['id']):02d}"
+    cn = resources.credit_note(
+        ctx.ts,
+        inv,
+        number,
+        base_url=ctx.base_url,
+        amount=amount,
+        subtotal=amount,
+        subtotal_excluding_tax=amount,
+        total=amount,
+        total_excluding_tax=amount,
+        memo=forms.string(p, "memo") or None,
+        metadata=forms.metadata(p),
+        reason=reason,
+    )
+    cn["lines"]["data"] = lines or [resources.credit_note_line(amount, None, 1, amount)]
+    if inv["status"] == "open":
+        if refund_amount or credit_amount or out_of_band:
+            raise invalid(
+                "refund_amount, credit_amount and out_of_band_amount apply only to paid invoices.",
+                param="refund_amount",
+            )
+        if amount > inv["amount_remaining"]:
+            raise invalid(
+                f"The credit note amount ({amount}) exceeds the invoice's amount remaining "
+                f"({inv['amount_remaining']}).",
+                param="amount",
+            )
+        cn.update(type="pre_payment", pre_payment_amount=amount)
+        inv["pre_payment_credit_notes_amount"] += amount
+        _recompute(inv)
+        ctx.store.save(inv)
+        ctx.store.insert(cn)
+        ctx.emit("credit_note.created", cn)
+        if inv["amount_remaining"] == 0:
+            _mark_paid(ctx, inv, out_of_band=True)
+        return cn
+    credited = inv["post_payment_credit_notes_amount"]
+    if amount > inv["amount_paid"] - credited:
+        raise invalid(
+            f"The credit note amount ({amount}) exceeds the amount paid that is not yet credited "
+            f"({inv['amount_paid'] - credited}).",
+            param="amount",
+        )
+    if refund_amount + credit_amount + out_of_band != amount:
+        raise invalid(
+            f"The sum of credit amount, refund amount and out of band amount "
+            f"({refund_amount + credit_amount + out_of_band}) must equal the credit note amount "
+            f"({amount}).",
+            param="refund_amount",
+        )
+    cn.update(
+        type="post_payment", post_payment_amount=amount, out_of_band_amount=out_of_band or None
+    )
+    if refund_amount:
+        pi_id = ctx.store.extra(inv["id"]).get("payment_intent")
+        pi = load(ctx, "payment_intent", pi_id) if pi_id else None
+        if pi is None or pi["latest_charge"] is None:
+            raise invalid(
+                "This invoice was not paid by card; nothing to refund.", param="refund_amount"
+            )
+        ch = load(ctx, "charge", pi["latest_charge"])
+        re = refund_charge(ctx, ch, refund_amount, param="refund_amount")
+        cn["refunds"] = [
+            {
+                "amount_refunded": refund_amount,
+                "payment_record_refund": None,
+                "refund": re["id"],
+                "type": "refund",
+            }
+        ]
+    if credit_amount:
+        cus = load(ctx, "customer", inv["customer"])
+        cus["balance"] -= credit_amount
+        ctx.store.save(cus)
+        cn["customer_balance_transaction"] = resources.new_id("cbtxn")
+    inv["post_payment_credit_notes_amount"] += amount
+    ctx.store.save(inv)
+    ctx.store.insert(cn)
+    ctx.emit("credit_note.created", cn)
+    return cn
+
+
+def retrieve_credit_note(ctx: Ctx, p: P, credit_note: str) -> JSON:
+    forms.only(p, {"expand"})
+    return load(ctx, "credit_note", credit_note)
+
+
+def list_credit_notes(ctx: Ctx, p: P) -> JSON:
+    forms.only(p, LIST_PARAMS | {"invoice", "customer"})
+    where: JSON = {}
+    for name in ("invoice", "customer"):
+        if value := forms.string(p, name):
+            where[name] = value
+    return paginate(ctx, p, "credit_note", "/v1/credit_notes", where)

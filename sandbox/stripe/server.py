@@ -1,0 +1,118 @@
+"""Run the sandbox: `serve()` for the CLI, `StripeSandbox` in a background thread for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import web
+
+from shared.clock import Clock
+
+from .app import Api, Config
+from .store import Store
+from .webhooks import Deliverer, RetryMode
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Options:
+    data_dir: Path
+    clock: Clock
+    port: int = 0
+    webhook_url: str | None = None
+    webhook_secrets: tuple[str, ...] = ()  # more than one while rotating
+    webhook_retries: RetryMode = "live"
+    webhook_timeout_s: float = 10.0
+    rate_limit_per_s: int | None = None
+
+
+@dataclass
+class Running:
+    base_url: str
+    runner: web.AppRunner
+    store: Store
+    deliveries: asyncio.Task[None] | None  # None when no webhook endpoint is configured
+
+    async def stop(self) -> None:
+        if self.deliveries is not None:
+            self.deliveries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.deliveries
+        await self.runner.cleanup()
+        self.store.close()
+
+
+async def start(options: Options) -> Running:
+    """Bind to loopback, start delivering webhooks if configured, return the running parts."""
+    if (options.webhook_url is None) != (not options.webhook_secrets):
+        raise ValueError("--webhook-url and --webhook-secret go together")
+    store = Store(options.data_dir / "stripe.sqlite3")
+    config = Config(
+        store=store,
+        clock=options.clock,
+        webhook_url=options.webhook_url,
+        rate_limit_per_s=options.rate_limit_per_s,
+    )
+    runner = web.AppRunner(Api(config).app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, LOOPBACK, options.port).start()
+    config.base_url = f"http://{LOOPBACK}:{runner.addresses[0][1]}"
+    task = None
+    if options.webhook_secrets:
+        deliverer = Deliverer(
+            store,
+            options.clock,
+            secrets=options.webhook_secrets,
+            mode=options.webhook_retries,
+            timeout_s=options.webhook_timeout_s,
+        )
+        config.on_event = deliverer.wake
+        task = asyncio.create_task(deliverer.run())
+    return Running(config.base_url, runner, store, task)
+
+
+async def serve(
+    options: Options, on_ready: Callable[[str], None], until: Awaitable[object]
+) -> None:
+    running = await start(options)
+    try:
+        on_ready(running.base_url)
+        await until
+    finally:
+        await running.stop()
+
+
+class StripeSandbox:
+    """The sandbox on its own event loop thread; `with StripeSandbox(opts) as sb: sb.base_url`."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.base_url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._running: Running | None = None
+
+    def __enter__(self) -> StripeSandbox:
+        self._thread.start()
+        self._running = asyncio.run_coroutine_threadsafe(start(self.options), self._loop).result(30)
+        self.base_url = self._running.base_url
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._running is not None:
+            asyncio.run_coroutine_threadsafe(self._running.stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

@@ -1,0 +1,155 @@
+"""Signed webhook delivery with Stripe's retry behaviour, driven by the shared clock.
+
+Stripe: "In live mode, Stripe attempts to deliver a given event to your webhook endpoint for
+up to 3 days with an exponential back off. In sandboxes, Stripe retries three times over a
+few hours." (https://docs.stripe.com/webhooks#retries). Stripe publishes no intervals, so the
+schedules below are ours, inside that envelope. Retry times are virtual: advancing the shared
+clock past one makes the attempt happen.
+
+The signature's `t=` is the wall-clock second of the HTTP attempt, not virtual time: it
+protects the transport against replay, and the receiver (the SDK's `construct_event`) checks
+it against its own `time.time()`. The event's `created` is virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import aiohttp
+from stripe import WebhookSignature
+
+from shared.clock import Clock
+
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+RetryMode = Literal["live", "test"]
+_LIVE_FIRST = timedelta(minutes=5)
+_LIVE_CAP = timedelta(hours=12)
+_LIVE_WINDOW = timedelta(days=3)
+_TEST_DELAYS = (timedelta(hours=1), timedelta(hours=2), timedelta(hours=4))
+
+
+def next_attempt(
+    mode: RetryMode, failed_attempts: int, first_at: datetime, last_at: datetime
+) -> datetime | None:
+    """When to try again after `failed_attempts` failures, or None to give up.
+
+    live: 5 min after the first failure, doubling, at most 12 h apart, never later than 3 days
+    after the first attempt. test: 1 h, 2 h, 4 h after the previous failure, then give up.
+    """
+    if mode == "test":
+        if failed_attempts > len(_TEST_DELAYS):
+            return None
+        return last_at + _TEST_DELAYS[failed_attempts - 1]
+    delay = min(_LIVE_FIRST * 2 ** (failed_attempts - 1), _LIVE_CAP)
+    when = last_at + delay
+    return when if when <= first_at + _LIVE_WINDOW else None
+
+
+def sign(payload: str, secrets: Sequence[str]) -> str:
+    """`Stripe-Signature: t=<wall-clock now>,v1=...[,v1=...]`, each v1 as the SDK computes it.
+
+    During a secret rotation Stripe signs with every active secret, one `v1` each.
+    """
+    timestamp = int(time.time())
+    signatures = [
+        WebhookSignature.generate_signature_header(payload, s, timestamp=timestamp).split(",", 1)[1]
+        for s in secrets
+    ]
+    return ",".join([f"t={timestamp}", *signatures])
+
+
+class Deliverer:
+    """Posts due events to the endpoint, retrying on virtual time."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        secrets: Sequence[str],
+        mode: RetryMode = "live",
+        timeout_s: float = 10.0,
+        poll_s: float = 0.05,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._secrets = tuple(secrets)
+        self._mode = mode
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._poll_s = poll_s
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        async with aiohttp.ClientSession(timeout=self._timeout) as session:
+            while True:
+                try:
+                    now = await asyncio.to_thread(self._clock.now)
+                    for event_id, url, attempts, first_at in self._store.due_deliveries(
+                        now.timestamp()
+                    ):
+                        await self._deliver(session, event_id, url, attempts, first_at)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # keep delivering: one bad round must not stop webhooks
+                    log.exception("webhook round failed")
+                self._wake.clear()
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll_s):
+                        await self._wake.wait()
+
+    async def _deliver(
+        self,
+        session: aiohttp.ClientSession,
+        event_id: str,
+        url: str,
+        attempts: int,
+        first_at: float,
+    ) -> None:
+        evt = self._store.get(event_id)
+        if evt is None:
+            return
+        payload = json.dumps(evt, indent=2)
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "Stripe-Signature": sign(payload, self._secrets),
+        }
+        status: int | None = None
+        error: str | None = None
+        try:
+            async with session.post(url, data=payload.encode(), headers=headers) as resp:
+                status = resp.status
+                await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        now = await asyncio.to_thread(self._clock.now)
+        if status is not None and 200 <= status < 300:
+            self._store.record_attempt(
+                event_id, state="delivered", next_at=None, status=status, error=None
+            )
+            evt["pending_webhooks"] = 0
+            self._store.save(evt)
+            return
+        first = datetime.fromtimestamp(first_at, UTC)
+        retry_at = next_attempt(self._mode, attempts + 1, first, now)
+        self._store.record_attempt(
+            event_id,
+            state="pending" if retry_at else "failed",
+            next_at=retry_at.timestamp() if retry_at else None,
+            status=status,
+            error=error or f"HTTP {status}",
+        )

@@ -1,0 +1,520 @@
+"""cspflow's door to Stripe: the official SDK's StripeClient, typed results, derived keys.
+
+Every write carries an `Idempotency-Key` derived from the caller's step key
+(`idempotency.derive_key`), so an activity retried by Durable Functions replays Stripe's first
+answer instead of charging again. Card declines come back as outcomes carrying their dunning
+class; Stripe refusing a request raises `PaymentRejected`; Stripe being unreachable raises
+`PaymentsUnavailable` (the activity's retry policy handles it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+import stripe
+from stripe import StripeClient
+from stripe.params import (
+    CreditNoteCreateParams,
+    CustomerCreateParams,
+    CustomerUpdateParams,
+    InvoiceCreateParams,
+    InvoiceItemCreateParams,
+    InvoicePayParams,
+    RefundCreateParams,
+)
+from stripe.params.checkout import SessionCreateParams
+
+from shared.config import Settings
+
+from .errors import PaymentRejected, PaymentsUnavailable
+from .idempotency import derive_key
+from .models import (
+    AttachOutcome,
+    Card,
+    CardUpdateLink,
+    ChargeLine,
+    CreditNote,
+    Customer,
+    Decline,
+    Invoice,
+    InvoiceItem,
+    PaymentOutcome,
+    Refund,
+    expandable_id,
+)
+
+PARTNER_CUSTOMER_KEY = "cspflow_customer_id"  # metadata key linking a Stripe customer to ours
+
+
+class StripePayments:
+    def __init__(
+        self,
+        api_key: str,
+        api_base: str,
+        *,
+        max_network_retries: int = 2,
+        timeout_s: float = 30.0,
+        http_client: stripe.HTTPClient | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("a Stripe API key is required")
+        # The SDK retries connection errors, 409 and 5xx with the same Idempotency-Key. Its
+        # default 80 s timeout would outlast an activity's patience; 30 s is ample for Stripe.
+        self._client = StripeClient(
+            api_key,
+            base_addresses={"api": api_base.rstrip("/")},
+            max_network_retries=max_network_retries,
+            http_client=http_client or stripe.RequestsClient(timeout=timeout_s),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StripePayments:
+        return cls(settings.stripe_api_key.get_secret_value(), str(settings.stripe_api_base))
+
+    # customers ---------------------------------------------------------------------------
+    def create_customer(
+        self,
+        step_key: str,
+        *,
+        partner_customer_id: str,
+        name: str,
+        email: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Customer:
+        params: CustomerCreateParams = {
+            "name": name,
+            "metadata": {**(metadata or {}), PARTNER_CUSTOMER_KEY: partner_customer_id},
+        }
+        if email:
+            params["email"] = email
+        with _errors():
+            cus = self._client.v1.customers.create(params, _key(step_key, "customer.create"))
+        return _customer(cus)
+
+    def update_customer(
+        self,
+        step_key: str,
+        customer_id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Customer:
+        params: CustomerUpdateParams = {}
+        if name is not None:
+            params["name"] = name
+        if email is not None:
+            params["email"] = email
+        if metadata:
+            params["metadata"] = metadata
+        with _errors():
+            cus = self._client.v1.customers.update(
+                customer_id, params, _key(step_key, "customer.update")
+            )
+        return _customer(cus)
+
+    def get_customer(self, customer_id: str) -> Customer:
+        with _errors():
+            return _customer(self._client.v1.customers.retrieve(customer_id))
+
+    # payment methods ---------------------------------------------------------------------
+    def attach_payment_method(
+        self, step_key: str, customer_id: str, payment_method_id: str, *, make_default: bool = True
+    ) -> AttachOutcome:
+        """Save a card for the customer (and make it the invoices' default); a refused card
+        comes back as the decline."""
+        with _errors():
+            try:
+                pm = self._client.v1.payment_methods.attach(
+                    payment_method_id,
+                    {"customer": customer_id},
+                    _key(step_key, "payment_method.attach"),
+                )
+            except stripe.CardError as exc:
+                return AttachOutcome(card=None, decline=_decline(exc))
+            if make_default:
+                self._client.v1.customers.update(
+                    customer_id,
+                    {"invoice_settings": {"default_payment_method": pm.id}},
+                    _key(step_key, "customer.default_payment_method"),
+                )
+        return AttachOutcome(
+            card=_card(pm.to_dict(), default_id=pm.id if make_default else None), decline=None
+        )
+
+    def card_update_link(
+        self,
+        step_key: str,
+        customer_id: str,
+        *,
+        success_url: str,
+        cancel_url: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> CardUpdateLink:
+        """A Checkout page (setup mode) for a customer whose card was refused or expires.
+        When it completes, `checkout.session.completed` arrives; then `complete_card_update`."""
+        params: SessionCreateParams = {
+            "mode": "setup",
+            "customer": customer_id,
+            "success_url": success_url,
+            "allowed_payment_method_types": ["card"],
+            "metadata": metadata or {},
+            "setup_intent_data": {"metadata": metadata or {}},
+        }
+        if cancel_url:
+            params["cancel_url"] = cancel_url
+        with _errors():
+            session = self._client.v1.checkout.sessions.create(
+                params, _key(step_key, "checkout.session.create")
+            )
+        return CardUpdateLink.model_validate(
+            {"session_id": session.id, "url": session.url, "expires_at": session.expires_at}
+        )
+
+    def complete_card_update(self, step_key: str, setup_intent_id: str) -> Card:
+        """Make the card saved through a card update link the default for invoices."""
+        with _errors():
+            seti = self._client.v1.setup_intents.retrieve(setup_intent_id)
+            pm_id = expandable_id(seti.payment_method)
+            customer_id = expandable_id(seti.customer)
+            if seti.status != "succeeded" or pm_id is None or customer_id is None:
+                raise PaymentRejected(
+                    f"setup intent {setup_intent_id} has not saved a card ({seti.status})",
+                    status=None,
+                    code="setup_intent_unexpected_state",
+                    param="setup_intent",
+                )
+            self._client.v1.customers.update(
+                customer_id,
+                {"invoice_settings": {"default_payment_method": pm_id}},
+                _key(step_key, "customer.default_payment_method"),
+            )
+            pm = self._client.v1.payment_methods.retrieve(pm_id)
+        return _card(pm.to_dict(), default_id=pm_id)
+
+    def list_cards(self, customer_id: str) -> list[Card]:
+        """Every card saved for the customer, with expiry and which one invoices use."""
+        with _errors():
+            cus = self._client.v1.customers.retrieve(customer_id)
+            default = cus.invoice_settings.default_payment_method if cus.invoice_settings else None
+            default_id = default if isinstance(default, str) or default is None else default.id
+            page = self._client.v1.customers.payment_methods.list(
+                customer_id, {"type": "card", "limit": 100}
+            )
+            return [_card(pm.to_dict(), default_id=default_id) for pm in page.auto_paging_iter()]
+
+    # invoices ----------------------------------------------------------------------------
+    def create_invoice(
+        self,
+        step_key: str,
+        customer_id: str,
+        *,
+        currency: str,
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+        days_until_due: int | None = None,
+    ) -> Invoice:
+        """A draft invoice. Charged automatically unless `days_until_due` makes it a sent one."""
+        params: InvoiceCreateParams = {
+            "customer": customer_id,
+            "currency": currency.lower(),
+            "auto_advance": False,  # cspflow decides when to finalize and collect
+            "pending_invoice_items_behavior": "exclude",
+            "metadata": metadata or {},
+        }
+        if description:
+            params["description"] = description
+        if days_until_due is not None:
+            params["collection_method"] = "send_invoice"
+            params["days_until_due"] = days_until_due
+        with _errors():
+            inv = self._client.v1.invoices.create(params, _key(step_key, "invoice.create"))
+        return _invoice(inv)
+
+    def add_invoice_item(
+        self,
+        step_key: str,
+        customer_id: str,
+        *,
+        invoice_id: str | None,
+        amount: int,
+        currency: str,
+        description: str,
+        period: tuple[datetime, datetime] | None = None,
+        metadata: dict[str, str] | None = None,
+        operation: str = "invoiceitem.create",
+    ) -> InvoiceItem:
+        params: InvoiceItemCreateParams = {
+            "customer": customer_id,
+            "amount": _minor(amount),
+            "currency": currency.lower(),
+            "description": description,
+            "metadata": metadata or {},
+        }
+        if invoice_id:
+            params["invoice"] = invoice_id
+        if period is not None:
+            params["period"] = {
+                "start": int(period[0].timestamp()),
+                "end": int(period[1].timestamp()),
+            }
+        with _errors():
+            item = self._client.v1.invoice_items.create(params, _key(step_key, operation))
+        return InvoiceItem.model_validate(
+            {
+                **item.to_dict(),
+                "customer_id": expandable_id(item.customer),
+                "invoice_id": expandable_id(item.invoice),
+            }
+        )
+
+    def finalize_invoice(self, step_key: str, invoice_id: str) -> Invoice:
+        with _errors():
+            inv = self._client.v1.invoices.finalize_invoice(
+                invoice_id, {"auto_advance": False}, _key(step_key, "invoice.finalize")
+            )
+        return _invoice(inv)
+
+    def pay_invoice(
+        self, step_key: str, invoice_id: str, *, payment_method_id: str | None = None
+    ) -> PaymentOutcome:
+        """Collect an open invoice now, off session. Use a new step key for each retry."""
+        params: InvoicePayParams = {"off_session": True}
+        if payment_method_id:
+            params["payment_method"] = payment_method_id
+        with _errors():
+            try:
+                inv = self._client.v1.invoices.pay(
+                    invoice_id, params, _key(step_key, "invoice.pay")
+                )
+            except stripe.CardError as exc:
+                decline = _decline(exc)
+                invoice = _invoice(self._client.v1.invoices.retrieve(invoice_id))
+                return PaymentOutcome(
+                    invoice=invoice, decline=decline, payment_intent_id=decline.payment_intent_id
+                )
+            except stripe.InvalidRequestError:
+                # Paid meanwhile (the customer used the pay link, or an earlier attempt whose
+                # answer was lost succeeded): that is the outcome a retry wants, not an error.
+                current = self._client.v1.invoices.retrieve(invoice_id)
+                if current.status != "paid":
+                    raise
+                inv = current
+            return PaymentOutcome(
+                invoice=_invoice(inv),
+                decline=None,
+                payment_intent_id=self._payment_intent_of(inv.id),
+            )
+
+    def get_invoice(self, invoice_id: str) -> Invoice:
+        with _errors():
+            return _invoice(self._client.v1.invoices.retrieve(invoice_id))
+
+    def void_invoice(self, step_key: str, invoice_id: str) -> Invoice:
+        with _errors():
+            return _invoice(
+                self._client.v1.invoices.void_invoice(
+                    invoice_id, None, _key(step_key, "invoice.void")
+                )
+            )
+
+    def last_decline(self, invoice_id: str) -> Decline | None:
+        """Why the invoice's latest payment attempt failed (for `invoice.payment_failed`)."""
+        with _errors():
+            pi_id = self._payment_intent_of(invoice_id)
+            if pi_id is None:
+                return None
+            pi = self._client.v1.payment_intents.retrieve(pi_id)
+            error = pi.last_payment_error
+            if error is None:
+                return None
+            return Decline.from_error({**error.to_dict(), "payment_intent": pi.id})
+
+    def pay_link(self, invoice_id: str) -> str:
+        """The hosted page where the customer pays an open invoice with any card."""
+        invoice = self.get_invoice(invoice_id)
+        if invoice.status != "open" or invoice.hosted_invoice_url is None:
+            raise PaymentRejected(
+                f"invoice {invoice_id} is {invoice.status}; only an open invoice has a pay link",
+                status=None,
+                code="invoice_not_open",
+                param="invoice",
+            )
+        return invoice.hosted_invoice_url
+
+    def charge_now(
+        self,
+        step_key: str,
+        customer_id: str,
+        *,
+        currency: str,
+        lines: list[ChargeLine],
+        description: str,
+        metadata: dict[str, str] | None = None,
+    ) -> PaymentOutcome:
+        """A one-off invoice (a prorated mid-term change, say) created, finalized and charged
+        in one go. Each write has its own derived key, so a retry resumes where it stopped."""
+        if not lines:
+            raise ValueError("a charge needs at least one line")
+        invoice = self.create_invoice(
+            step_key, customer_id, currency=currency, description=description, metadata=metadata
+        )
+        for i, line in enumerate(lines):
+            period = (
+                (line.period_start, line.period_end)
+                if line.period_start is not None and line.period_end is not None
+                else None
+            )
+            self.add_invoice_item(
+                step_key,
+                customer_id,
+                invoice_id=invoice.id,
+                amount=line.amount,
+                currency=currency,
+                description=line.description,
+                period=period,
+                metadata=metadata,
+                operation=f"invoiceitem.create.{i}",
+            )
+        self.finalize_invoice(step_key, invoice.id)
+        return self.pay_invoice(step_key, invoice.id)
+
+    # refunds and credits -----------------------------------------------------------------
+    def credit_invoice(
+        self,
+        step_key: str,
+        invoice_id: str,
+        *,
+        amount: int,
+        description: str,
+        reason: Literal["order_change", "duplicate", "product_unsatisfactory"] = "order_change",
+        refund: bool = True,
+    ) -> CreditNote:
+        """A credit note for a decrease: on an open invoice it lowers what is due; on a paid
+        one it refunds the card (`refund=True`) or credits the customer's balance."""
+        invoice = self.get_invoice(invoice_id)
+        params: CreditNoteCreateParams = {
+            "invoice": invoice_id,
+            "lines": [
+                {
+                    "type": "custom_line_item",
+                    "unit_amount": _minor(amount),
+                    "quantity": 1,
+                    "description": description,
+                }
+            ],
+            "reason": reason,
+        }
+        if invoice.status == "paid":
+            params["refund_amount" if refund else "credit_amount"] = amount
+        with _errors():
+            cn = self._client.v1.credit_notes.create(params, _key(step_key, "credit_note.create"))
+        data = cn.to_dict()
+        return CreditNote.model_validate(
+            {
+                **data,
+                "invoice_id": expandable_id(cn.invoice),
+                "refund_ids": tuple(expandable_id(r["refund"]) for r in data.get("refunds") or []),
+            }
+        )
+
+    def refund_payment(
+        self, step_key: str, payment_intent_id: str, *, amount: int | None = None
+    ) -> Refund:
+        params: RefundCreateParams = {
+            "payment_intent": payment_intent_id,
+            "reason": "requested_by_customer",
+        }
+        if amount is not None:
+            params["amount"] = _minor(amount)
+        with _errors():
+            re = self._client.v1.refunds.create(params, _key(step_key, "refund.create"))
+        return Refund.model_validate(
+            {
+                **re.to_dict(),
+                "payment_intent_id": expandable_id(re.payment_intent),
+                "charge_id": expandable_id(re.charge),
+            }
+        )
+
+    def _payment_intent_of(self, invoice_id: str) -> str | None:
+        payments = self._client.v1.invoice_payments.list({"invoice": invoice_id, "limit": 1})
+        for payment in payments.data:
+            return expandable_id(payment.payment.payment_intent)
+        return None
+
+
+# helpers ---------------------------------------------------------------------------------
+def _key(step_key: str, operation: str) -> stripe.RequestOptions:
+    return {"idempotency_key": derive_key(step_key, operation)}
+
+
+def _minor(amount: int) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TypeError("amounts are integer minor units")
+    return amount
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Stripe's exceptions become the adapter's: transient vs refused."""
+    try:
+        yield
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        raise PaymentsUnavailable(str(exc.user_message or exc)) from exc
+    except stripe.CardError:
+        raise
+    except (
+        stripe.InvalidRequestError,
+        stripe.IdempotencyError,
+        stripe.AuthenticationError,
+        stripe.PermissionError,
+    ) as exc:
+        error = exc.error
+        raise PaymentRejected(
+            str(exc.user_message or exc),
+            status=exc.http_status,
+            code=exc.code or (error.type if error else None),
+            param=getattr(error, "param", None) if error else None,
+        ) from exc
+    except stripe.StripeError as exc:  # APIError: Stripe's own failure, safe to retry
+        raise PaymentsUnavailable(str(exc.user_message or exc)) from exc
+
+
+def _decline(exc: stripe.CardError) -> Decline:
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error")
+    return Decline.from_error(error if isinstance(error, dict) else {"message": str(exc)})
+
+
+def _customer(cus: stripe.Customer) -> Customer:
+    data = cus.to_dict()
+    default = (data.get("invoice_settings") or {}).get("default_payment_method")
+    return Customer.model_validate(
+        {
+            **data,
+            "partner_customer_id": (data.get("metadata") or {}).get(PARTNER_CUSTOMER_KEY),
+            "default_payment_method_id": expandable_id(default),
+        }
+    )
+
+
+def _card(pm: dict[str, Any], *, default_id: str | None) -> Card:
+    card = pm.get("card") or {}
+    return Card(
+        payment_method_id=pm["id"],
+        customer_id=expandable_id(pm.get("customer")),
+        brand=card.get("brand", "unknown"),
+        last4=card.get("last4", ""),
+        exp_month=card["exp_month"],
+        exp_year=card["exp_year"],
+        is_default=pm["id"] == default_id,
+    )
+
+
+def _invoice(inv: stripe.Invoice) -> Invoice:
+    data = inv.to_dict()
+    return Invoice.model_validate({**data, "customer_id": expandable_id(data.get("customer"))})

@@ -1,0 +1,27 @@
+"""Errors the payments adapter raises. Declines are not errors: they come back as outcomes."""
+
+from __future__ import annotations
+
+
+class PaymentsError(Exception):
+    """Base of the adapter's errors."""
+
+
+class PaymentsUnavailable(PaymentsError):
+    """Stripe could not be reached or failed (network, 5xx, 429): transient, retry the step."""
+
+
+class PaymentRejected(PaymentsError):
+    """Stripe refused the request (400, 401, 404, idempotency conflict): retrying won't help."""
+
+    def __init__(
+        self, message: str, *, status: int | None, code: str | None, param: str | None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.param = param
+
+
+class WebhookRejected(PaymentsError):
+    """A webhook that is forged, stale, signed with an unknown secret, or malformed."""

@@ -1,0 +1,188 @@
+"""Stripe's test payment methods behave as https://docs.stripe.com/testing documents them,
+and the sandbox's own scripted cards do what their names say."""
+
+from datetime import UTC, datetime
+
+import pytest
+import stripe
+
+# (token, error code, decline_code) from https://docs.stripe.com/testing#declined-payments
+# (None where the page lists the decline code as "n/a")
+DECLINE_CARDS = [
+    ("pm_card_chargeDeclined", "card_declined", "generic_decline"),
+    ("pm_card_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds"),
+    ("pm_card_chargeDeclinedLostCard", "card_declined", "lost_card"),
+    ("pm_card_chargeDeclinedStolenCard", "card_declined", "stolen_card"),
+    ("pm_card_chargeDeclinedExpiredCard", "expired_card", None),
+    ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc", None),
+    ("pm_card_chargeDeclinedProcessingError", "processing_error", None),
+    ("pm_card_visa_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds"),
+    ("pm_card_visa_chargeDeclinedVelocityLimitExceeded", "card_declined", "card_velocity_exceeded"),
+]
+
+
+def _error(info):
+    """The Stripe error object of a raised StripeError (untyped: the SDK's is Optional)."""
+    error = info.value.error
+    assert error is not None
+    return error
+
+
+def _customer(sdk):
+    return sdk.v1.customers.create({"name": "Contoso"})
+
+
+def _charge(sdk, customer_id, payment_method, off_session=True):
+    return sdk.v1.payment_intents.create(
+        {
+            "amount": 1000,
+            "currency": "eur",
+            "customer": customer_id,
+            "payment_method": payment_method,
+            "confirm": True,
+            "off_session": off_session,
+        }
+    )
+
+
+def test_pm_card_visa_is_charged(sdk):
+    cus = _customer(sdk)
+    pi = _charge(sdk, cus.id, "pm_card_visa")
+    assert pi.status == "succeeded" and pi.amount_received == 1000
+    charge = sdk.v1.charges.retrieve(pi.latest_charge)
+    assert charge.paid and charge.status == "succeeded"
+    assert charge.payment_method_details.card.last4 == "4242"
+
+
+def test_each_use_of_a_token_creates_a_new_payment_method(sdk):
+    cus = _customer(sdk)
+    a = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": cus.id})
+    b = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": cus.id})
+    assert a.id != b.id and a.id.startswith("pm_")
+
+
+@pytest.mark.parametrize(("token", "code", "decline_code"), DECLINE_CARDS)
+def test_a_decline_card_fails_the_charge_with_its_documented_codes(sdk, token, code, decline_code):
+    cus = _customer(sdk)
+    with pytest.raises(stripe.CardError) as info:
+        _charge(sdk, cus.id, token)
+    error = _error(info)
+    assert info.value.http_status == 402
+    assert (error.code, error.decline_code) == (code, decline_code)
+    pi = sdk.v1.payment_intents.retrieve(error.payment_intent.id)
+    assert pi.status == "requires_payment_method"
+    assert (pi.last_payment_error.code, pi.last_payment_error.decline_code) == (code, decline_code)
+    assert sdk.v1.charges.retrieve(error.charge).status == "failed"
+
+
+@pytest.mark.parametrize(("token", "code", "decline_code"), DECLINE_CARDS)
+def test_a_decline_card_cannot_be_attached_to_a_customer(sdk, token, code, decline_code):
+    cus = _customer(sdk)
+    with pytest.raises(stripe.CardError) as info:
+        sdk.v1.payment_methods.attach(token, {"customer": cus.id})
+    assert (info.value.code, _error(info).decline_code) == (code, decline_code)
+    assert sdk.v1.customers.payment_methods.list(cus.id).data == []
+
+
+def test_charge_customer_fail_attaches_then_every_charge_declines(sdk):
+    cus = _customer(sdk)
+    pm = sdk.v1.payment_methods.attach("pm_card_chargeCustomerFail", {"customer": cus.id})
+    with pytest.raises(stripe.CardError) as info:
+        _charge(sdk, cus.id, pm.id)
+    assert _error(info).decline_code == "generic_decline"
+
+
+def test_fail_after_n_succeeds_n_times_then_declines_with_the_chosen_code(sdk):
+    cus = _customer(sdk)
+    pm = sdk.v1.payment_methods.attach(
+        "pm_card_sandbox_fail_after_2_insufficient_funds", {"customer": cus.id}
+    )
+    assert _charge(sdk, cus.id, pm.id).status == "succeeded"
+    assert _charge(sdk, cus.id, pm.id).status == "succeeded"
+    with pytest.raises(stripe.CardError) as info:
+        _charge(sdk, cus.id, pm.id)
+    assert _error(info).decline_code == "insufficient_funds"
+
+
+def test_fail_after_with_an_unknown_decline_code_is_refused(sdk):
+    cus = _customer(sdk)
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        sdk.v1.payment_methods.attach("pm_card_sandbox_fail_after_1_bogus", {"customer": cus.id})
+    assert info.value.param == "payment_method"
+
+
+def test_a_card_expiring_this_month_works_until_the_month_ends(sdk, clock):
+    cus = _customer(sdk)
+    pm = sdk.v1.payment_methods.attach("pm_card_sandbox_expires_2026_01", {"customer": cus.id})
+    assert (pm.card.exp_month, pm.card.exp_year) == (1, 2026)
+    assert _charge(sdk, cus.id, pm.id).status == "succeeded"
+    clock.set(datetime(2026, 2, 1, 0, 0, 1, tzinfo=UTC))
+    with pytest.raises(stripe.CardError) as info:
+        _charge(sdk, cus.id, pm.id)
+    assert _error(info).code == "expired_card"
+
+
+def test_no_expiring_event_is_sent_for_a_payment_method_as_in_stripe(sdk, clock):
+    cus = _customer(sdk)
+    sdk.v1.payment_methods.attach("pm_card_sandbox_expires_2026_03", {"customer": cus.id})
+    clock.set(datetime(2026, 3, 1, 0, 0, 5, tzinfo=UTC))
+    listed = sdk.v1.customers.payment_methods.list(cus.id).data
+    assert [(pm.card.exp_month, pm.card.exp_year) for pm in listed] == [(3, 2026)]
+    assert sdk.v1.events.list({"type": "customer.source.expiring"}).data == []
+
+
+def test_authentication_required_needs_the_customer_on_an_invoice(sdk):
+    cus = _customer(sdk)
+    pm = sdk.v1.payment_methods.attach("pm_card_authenticationRequired", {"customer": cus.id})
+    inv = sdk.v1.invoices.create(
+        {"customer": cus.id, "currency": "eur", "default_payment_method": pm.id}
+    )
+    sdk.v1.invoice_items.create(
+        {"customer": cus.id, "invoice": inv.id, "amount": 700, "currency": "eur"}
+    )
+    sdk.v1.invoices.finalize_invoice(inv.id)
+    with pytest.raises(stripe.CardError) as info:
+        sdk.v1.invoices.pay(inv.id)
+    assert info.value.code == "invoice_payment_intent_requires_action"
+    types = [e.type for e in sdk.v1.events.list({"limit": 100}).data]
+    assert "invoice.payment_action_required" in types
+
+
+def test_authentication_required_on_session_waits_for_3ds(sdk):
+    cus = _customer(sdk)
+    pi = _charge(sdk, cus.id, "pm_card_authenticationRequired", off_session=False)
+    assert pi.status == "requires_action"
+    assert pi.next_action.type == "use_stripe_sdk"
+
+
+def test_create_dispute_succeeds_then_is_disputed(sdk):
+    cus = _customer(sdk)
+    pi = _charge(sdk, cus.id, "pm_card_createDispute")
+    assert pi.status == "succeeded"
+    disputes = sdk.v1.events.list({"type": "charge.dispute.created"}).data
+    assert len(disputes) == 1
+    dispute = disputes[0].data.object
+    assert dispute.charge == pi.latest_charge and dispute.reason == "fraudulent"
+    assert sdk.v1.charges.retrieve(pi.latest_charge).disputed is True
+
+
+def test_automatic_card_update_changes_the_card_and_emits_the_event(sdk, sandbox):
+    import requests
+
+    cus = _customer(sdk)
+    pm = sdk.v1.payment_methods.attach("pm_card_sandbox_expires_2026_02", {"customer": cus.id})
+    resp = requests.post(
+        f"{sandbox.base_url}/_sandbox/payment_methods/{pm.id}/automatic_update",
+        data={"exp_month": "2", "exp_year": "2030"},
+        timeout=10,
+    )
+    assert resp.status_code == 200
+    assert sdk.v1.payment_methods.retrieve(pm.id).card.exp_year == 2030
+    events = sdk.v1.events.list({"type": "payment_method.automatically_updated"}).data
+    assert events[0].data.previous_attributes.card.exp_year == 2026
+
+
+def test_a_customer_created_with_a_refused_card_is_not_created(sdk):
+    with pytest.raises(stripe.CardError):
+        sdk.v1.customers.create({"name": "Contoso", "payment_method": "pm_card_chargeDeclined"})
+    assert sdk.v1.customers.list().data == []

@@ -1,0 +1,152 @@
+"""Signed webhook delivery and Stripe's retry behaviour on the shared (virtual) clock."""
+
+import json
+from datetime import timedelta
+from itertools import pairwise
+
+import pytest
+import requests
+import stripe
+
+from sandbox.stripe.webhooks import next_attempt
+
+from .harness import T0, WEBHOOK_SECRET, client, running_sandbox, wait_for, webhook_endpoint
+
+
+@pytest.fixture
+def endpoint():
+    with webhook_endpoint() as ep:
+        yield ep
+
+
+@pytest.fixture
+def wired(tmp_path, clock, endpoint):
+    with running_sandbox(tmp_path, clock, webhook_url=endpoint.url) as sb:
+        yield sb
+
+
+def _deliveries(sb):
+    return requests.get(sb.base_url + "/_sandbox/deliveries", timeout=10).json()
+
+
+def _wait_attempts(sb, attempts):
+    wait_for(lambda: _deliveries(sb)[0]["attempts"] == attempts)
+
+
+def test_every_event_is_delivered_signed_and_verifies_with_the_sdk(wired, endpoint):
+    cus = client(wired.base_url).v1.customers.create({"name": "Contoso"})
+    wait_for(lambda: len(endpoint.received) == 1)
+    got = endpoint.received[0]
+    event = stripe.Webhook.construct_event(got.body, got.signature, WEBHOOK_SECRET)
+    assert event.type == "customer.created"
+    assert event.data.object.id == cus.id
+    assert got.signature is not None and got.signature.startswith("t=") and ",v1=" in got.signature
+
+
+def test_a_delivery_does_not_verify_with_another_secret(wired, endpoint):
+    client(wired.base_url).v1.customers.create({"name": "Contoso"})
+    wait_for(lambda: len(endpoint.received) == 1)
+    got = endpoint.received[0]
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(got.body, got.signature, "whsec_someone_else")
+
+
+def test_while_rotating_every_active_secret_signs_the_delivery(tmp_path, clock, endpoint):
+    old, new = "whsec_old_rotating_out", WEBHOOK_SECRET
+    with running_sandbox(
+        tmp_path, clock, webhook_url=endpoint.url, webhook_secrets=(old, new)
+    ) as sb:
+        client(sb.base_url).v1.customers.create({"name": "Contoso"})
+        wait_for(lambda: len(endpoint.received) == 1)
+    got = endpoint.received[0]
+    assert got.signature is not None and got.signature.count("v1=") == 2
+    for secret in (old, new):
+        assert (
+            stripe.Webhook.construct_event(got.body, got.signature, secret).type
+            == "customer.created"
+        )
+
+
+def test_the_event_carries_virtual_time_and_the_request_that_caused_it(wired, endpoint):
+    client(wired.base_url).v1.customers.create({"name": "Contoso"}, {"idempotency_key": "ik-1"})
+    wait_for(lambda: len(endpoint.received) == 1)
+    event = json.loads(endpoint.received[0].body)
+    assert event["created"] == int(T0.timestamp())
+    assert event["request"]["idempotency_key"] == "ik-1"
+    assert event["request"]["id"].startswith("req_")
+
+
+def test_a_failed_delivery_is_retried_only_when_virtual_time_reaches_the_retry(
+    wired, endpoint, clock
+):
+    endpoint.fail_next = 1
+    client(wired.base_url).v1.customers.create({"name": "Contoso"})
+    wait_for(lambda: _deliveries(wired)[0]["attempts"] == 1)
+    first = _deliveries(wired)[0]
+    assert first["state"] == "pending" and first["last_status"] == 500
+    assert first["next_at"] == (T0 + timedelta(minutes=5)).timestamp()
+    clock.advance(timedelta(minutes=4))
+    # A later event is delivered at 4 minutes; by then the first one is still not due.
+    client(wired.base_url).v1.customers.create({"name": "Fabrikam"})
+    wait_for(lambda: len(endpoint.received) == 1)
+    assert json.loads(endpoint.received[0].body)["data"]["object"]["name"] == "Fabrikam"
+    assert _deliveries(wired)[0]["attempts"] == 1 and _deliveries(wired)[0]["state"] == "pending"
+    clock.advance(timedelta(minutes=1))
+    wait_for(lambda: len(endpoint.received) == 2)
+    assert _deliveries(wired)[0]["state"] == "delivered"
+
+
+def test_undelivered_events_can_be_listed_as_stripe_allows(wired, endpoint):
+    endpoint.fail_next = 1
+    sdk = client(wired.base_url)
+    sdk.v1.customers.create({"name": "Contoso"})
+    wait_for(lambda: _deliveries(wired)[0]["attempts"] == 1)
+    failed = sdk.v1.events.list({"delivery_success": False})
+    assert [e.type for e in failed.data] == ["customer.created"]
+    assert failed.data[0].pending_webhooks == 1
+
+
+def test_live_retries_back_off_exponentially_and_stop_after_three_days():
+    first = T0
+    times = [first]
+    while (nxt := next_attempt("live", len(times), first, times[-1])) is not None:
+        times.append(nxt)
+    gaps = [b - a for a, b in pairwise(times)]
+    assert gaps[0] == timedelta(minutes=5)
+    assert gaps[1] == timedelta(minutes=10)
+    assert max(gaps) == timedelta(hours=12)
+    assert all(later >= earlier for earlier, later in pairwise(gaps))
+    assert times[-1] <= first + timedelta(days=3)
+    assert times[-1] + timedelta(hours=12) > first + timedelta(days=3)
+
+
+def test_test_mode_retries_three_times_over_a_few_hours():
+    first = T0
+    times = [first]
+    while (nxt := next_attempt("test", len(times), first, times[-1])) is not None:
+        times.append(nxt)
+    assert len(times) == 4
+    assert times[-1] - first == timedelta(hours=7)
+
+
+def test_a_delivery_that_keeps_failing_ends_failed_after_the_last_retry(tmp_path, clock, endpoint):
+    endpoint.fail_next = 10
+    with running_sandbox(tmp_path, clock, webhook_url=endpoint.url, webhook_retries="test") as sb:
+        client(sb.base_url).v1.customers.create({"name": "Contoso"})
+        for attempts, step in ((1, 1), (2, 2), (3, 4)):
+            _wait_attempts(sb, attempts)
+            clock.advance(timedelta(hours=step))
+        wait_for(lambda: _deliveries(sb)[0]["state"] == "failed")
+        assert _deliveries(sb)[0]["attempts"] == 4
+        assert endpoint.received == []
+
+
+def test_a_pending_delivery_survives_a_restart_of_the_sandbox(tmp_path, clock, endpoint):
+    endpoint.fail_next = 1
+    with running_sandbox(tmp_path, clock, webhook_url=endpoint.url) as sb:
+        client(sb.base_url).v1.customers.create({"name": "Contoso"})
+        wait_for(lambda: _deliveries(sb)[0]["attempts"] == 1)
+    clock.advance(timedelta(minutes=5))
+    with running_sandbox(tmp_path, clock, webhook_url=endpoint.url) as sb:
+        wait_for(lambda: len(endpoint.received) == 1)
+        assert _deliveries(sb)[0]["state"] == "delivered"

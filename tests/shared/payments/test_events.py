@@ -1,0 +1,254 @@
+"""Webhook verification with the SDK's construct_event, and the mapping to domain events."""
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+import stripe
+from pydantic import SecretStr
+
+from shared.config import Settings
+from shared.payments import (
+    CardExpiring,
+    CardUpdateCompleted,
+    DisputeCreated,
+    InvoicePaid,
+    InvoicePaymentActionRequired,
+    InvoicePaymentFailed,
+    OtherEvent,
+    PaymentMethodUpdated,
+    StripePayments,
+    WebhookRejected,
+    WebhookVerifier,
+)
+from tests.sandbox.stripe.harness import (
+    API_KEY,
+    WEBHOOK_SECRET,
+    running_sandbox,
+    wait_for,
+    webhook_endpoint,
+)
+
+OLD_SECRET = "whsec_old_secret_being_rotated_out"
+
+
+def _sign(payload, secret=WEBHOOK_SECRET, at=None):
+    return stripe.WebhookSignature.generate_signature_header(
+        payload, secret, timestamp=at or int(time.time())
+    )
+
+
+@pytest.fixture
+def delivered(tmp_path, clock):
+    """Real deliveries from the sandbox: {event type: (body, signature)}."""
+    with (
+        webhook_endpoint() as endpoint,
+        running_sandbox(tmp_path, clock, webhook_url=endpoint.url) as sb,
+    ):
+        payments = StripePayments(API_KEY, sb.base_url)
+        cus = payments.create_customer("s:c", partner_customer_id="c1", name="Contoso")
+        payments.attach_payment_method("s:pm", cus.id, "pm_card_chargeCustomerFail")
+        inv = payments.create_invoice("s:i", cus.id, currency="EUR")
+        payments.add_invoice_item(
+            "s:i", cus.id, invoice_id=inv.id, amount=5_000, currency="EUR", description="x"
+        )
+        payments.finalize_invoice("s:i", inv.id)
+        payments.pay_invoice("s:p1", inv.id)
+        payments.attach_payment_method("s:pm2", cus.id, "pm_card_visa")
+        payments.pay_invoice("s:p2", inv.id)
+        wait_for(
+            lambda: any(json.loads(r.body)["type"] == "invoice.paid" for r in endpoint.received)
+        )
+        yield {json.loads(r.body)["type"]: (r.body, r.signature) for r in endpoint.received}
+
+
+def test_a_genuine_delivery_verifies_and_maps_to_its_domain_event(delivered):
+    body, signature = delivered["invoice.payment_failed"]
+    event = WebhookVerifier([WEBHOOK_SECRET]).verify(body, signature)
+    assert isinstance(event, InvoicePaymentFailed)
+    assert event.invoice.attempt_count == 1 and event.invoice.amount_due == 5_000
+    assert event.invoice.currency == "EUR" and event.invoice.status == "open"
+    assert event.invoice.next_payment_attempt is None
+    paid = WebhookVerifier([WEBHOOK_SECRET]).verify(*delivered["invoice.paid"])
+    assert isinstance(paid, InvoicePaid) and paid.invoice.status == "paid"
+
+
+def test_during_rotation_any_configured_secret_verifies(delivered):
+    body, signature = delivered["invoice.paid"]
+    assert isinstance(
+        WebhookVerifier([OLD_SECRET, WEBHOOK_SECRET]).verify(body, signature), InvoicePaid
+    )
+
+
+def test_a_delivery_signed_with_another_secret_is_rejected(delivered):
+    body, signature = delivered["invoice.paid"]
+    with pytest.raises(WebhookRejected):
+        WebhookVerifier([OLD_SECRET]).verify(body, signature)
+
+
+def test_a_forged_body_is_rejected(delivered):
+    body, signature = delivered["invoice.paid"]
+    forged = body.replace(b'"amount_paid": 5000', b'"amount_paid": 1')
+    assert forged != body
+    with pytest.raises(WebhookRejected):
+        WebhookVerifier([WEBHOOK_SECRET]).verify(forged, signature)
+
+
+def test_a_replay_outside_the_tolerance_is_rejected():
+    payload = json.dumps(_event("invoice.paid", _invoice()))
+    stale = _sign(payload, at=int(time.time()) - 301)
+    with pytest.raises(WebhookRejected):
+        WebhookVerifier([WEBHOOK_SECRET], tolerance_s=300).verify(payload, stale)
+    fresh = _sign(payload, at=int(time.time()) - 240)
+    assert isinstance(
+        WebhookVerifier([WEBHOOK_SECRET], tolerance_s=300).verify(payload, fresh), InvoicePaid
+    )
+
+
+def test_a_missing_or_garbled_signature_header_is_rejected():
+    payload = json.dumps(_event("invoice.paid", _invoice()))
+    for header in (None, "", "garbage", "t=1", f"t={int(time.time())},v0=abc"):
+        with pytest.raises(WebhookRejected):
+            WebhookVerifier([WEBHOOK_SECRET]).verify(payload, header)
+
+
+def test_a_signed_payload_that_is_not_an_event_is_rejected():
+    with pytest.raises(WebhookRejected):
+        WebhookVerifier([WEBHOOK_SECRET]).verify("not json", _sign("not json"))
+    odd = json.dumps(
+        {
+            "id": "evt_1",
+            "object": "event",
+            "type": "invoice.paid",
+            "created": 1,
+            "livemode": False,
+            "data": {"object": {}},
+        }
+    )
+    with pytest.raises(WebhookRejected):
+        WebhookVerifier([WEBHOOK_SECRET]).verify(odd, _sign(odd))
+
+
+def test_the_verifier_is_built_from_settings_with_rotation(monkeypatch):
+    monkeypatch.setenv("CSPFLOW_STRIPE_WEBHOOK_SECRETS", f"{OLD_SECRET},{WEBHOOK_SECRET}")
+    monkeypatch.setenv("CSPFLOW_STRIPE_WEBHOOK_TOLERANCE_S", "60")
+    settings = Settings()
+    payload = json.dumps(_event("invoice.paid", _invoice()))
+    assert isinstance(
+        WebhookVerifier.from_settings(settings).verify(payload, _sign(payload)), InvoicePaid
+    )
+    assert settings.stripe_webhook_secrets[0] == SecretStr(OLD_SECRET)
+
+
+def test_no_secrets_is_a_configuration_error():
+    with pytest.raises(ValueError):
+        WebhookVerifier([])
+
+
+# mapping, one row per event type cspflow acts on (types from Stripe's event list)
+def _invoice(**over):
+    base = {
+        "id": "in_1",
+        "object": "invoice",
+        "customer": "cus_1",
+        "status": "open",
+        "number": "A-0001",
+        "currency": "eur",
+        "total": 100,
+        "amount_due": 100,
+        "amount_paid": 0,
+        "amount_remaining": 100,
+        "attempt_count": 2,
+        "next_payment_attempt": 1767600000,
+        "hosted_invoice_url": "https://x/i/in_1",
+        "created": 1767500000,
+        "metadata": {},
+    }
+    return base | over
+
+
+def _event(kind, obj):
+    return {
+        "id": "evt_1",
+        "object": "event",
+        "type": kind,
+        "created": 1767600000,
+        "livemode": False,
+        "data": {"object": obj},
+    }
+
+
+CARD_PM = {
+    "id": "pm_1",
+    "object": "payment_method",
+    "customer": "cus_1",
+    "card": {"brand": "visa", "last4": "4242", "exp_month": 3, "exp_year": 2026},
+}
+CARD_SOURCE = {
+    "id": "card_1",
+    "object": "card",
+    "customer": "cus_1",
+    "brand": "visa",
+    "last4": "4242",
+    "exp_month": 3,
+    "exp_year": 2026,
+}
+SETUP_SESSION = {
+    "id": "cs_test_1",
+    "object": "checkout.session",
+    "mode": "setup",
+    "customer": "cus_1",
+    "setup_intent": "seti_1",
+    "metadata": {"case": "7"},
+}
+DISPUTE = {
+    "id": "dp_1",
+    "object": "dispute",
+    "charge": "ch_1",
+    "amount": 100,
+    "currency": "eur",
+    "reason": "fraudulent",
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "obj", "expected"),
+    [
+        ("invoice.payment_failed", _invoice(), InvoicePaymentFailed),
+        ("invoice.paid", _invoice(status="paid"), InvoicePaid),
+        ("invoice.payment_action_required", _invoice(), InvoicePaymentActionRequired),
+        ("customer.source.expiring", CARD_PM, CardExpiring),
+        ("customer.source.expiring", CARD_SOURCE, CardExpiring),
+        ("payment_method.automatically_updated", CARD_PM, PaymentMethodUpdated),
+        ("charge.dispute.created", DISPUTE, DisputeCreated),
+        ("checkout.session.completed", SETUP_SESSION, CardUpdateCompleted),
+        ("checkout.session.completed", {**SETUP_SESSION, "mode": "payment"}, OtherEvent),
+        ("customer.created", {"id": "cus_1", "object": "customer"}, OtherEvent),
+    ],
+)
+def test_each_event_type_maps_to_its_domain_event(kind, obj, expected):
+    payload = json.dumps(_event(kind, obj))
+    event = WebhookVerifier([WEBHOOK_SECRET]).verify(payload, _sign(payload))
+    assert type(event) is expected
+    assert event.event_id == "evt_1"
+    assert event.created.utcoffset() == timedelta(0)
+
+
+def test_card_expiring_carries_the_card_and_customer():
+    payload = json.dumps(_event("customer.source.expiring", CARD_SOURCE))
+    event = WebhookVerifier([WEBHOOK_SECRET]).verify(payload, _sign(payload))
+    assert isinstance(event, CardExpiring)
+    assert (event.customer_id, event.last4, event.exp_month, event.exp_year) == (
+        "cus_1",
+        "4242",
+        3,
+        2026,
+    )
+
+
+def test_domain_events_survive_the_json_round_trip_of_a_queue(delivered):
+    from shared.payments.events import PAYMENT_EVENT
+
+    event = WebhookVerifier([WEBHOOK_SECRET]).verify(*delivered["invoice.payment_failed"])
+    assert PAYMENT_EVENT.validate_python(event.model_dump(mode="json")) == event
