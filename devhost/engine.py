@@ -75,6 +75,7 @@ from devhost.history import (
     orchestrator_started,
     parse_time,
 )
+from devhost.replay import OUT_OF_PROC_MARKER, ReplayReport, replay_history
 from devhost.shim import HTTP_ACTIVITY, NonDeterminismError, Shim
 from devhost.status import (
     TERMINAL,
@@ -89,7 +90,6 @@ __all__ = ["DurableEngine", "EngineSettings", "EntityState"]
 
 log = logging.getLogger("devhost.engine")
 
-OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 _BAD_ID_CHARS = re.compile(r"[/\\?#\x00-\x1f\x7f]")
 # Fan-in batching: wait for more results while they keep coming (quiet gap), never longer
 # than the max delay after the first one.
@@ -540,6 +540,22 @@ class DurableEngine:
         """The raw stored history of the current execution (DTFx events, for tests/tools)."""
         with self._lock:
             return [dict(e) for e in self._require(instance_id).history]
+
+    def replay_check(self, instance_id: str) -> ReplayReport:
+        """Replay the instance's stored history through the SDK and check every episode
+        yields the recorded decisions (see `devhost.replay`)."""
+        with self._lock:
+            inst = self._require(instance_id)
+            snapshot = (inst.name, inst.input_json, [dict(e) for e in inst.history], inst.parent)
+        name, input_json, history, parent = snapshot
+        return replay_history(
+            self.app,
+            name=name,
+            instance_id=instance_id,
+            input_json=input_json,
+            history=history,
+            parent_instance_id=parent["instance_id"] if parent else None,
+        )
 
     # -- loading ---------------------------------------------------------------------------
 
