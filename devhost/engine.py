@@ -69,6 +69,7 @@ from devhost.errors import (
 from devhost.history import (
     Event,
     EventType,
+    context_events,
     event,
     fmt_time,
     orchestrator_completed,
@@ -186,7 +187,8 @@ class _Instance:
     updated: datetime
     parent: dict[str, Any] | None
     history: list[Event] = field(default_factory=list)
-    history_text: str = ""
+    context_text: str = ""
+    """The history as sent in the orchestrator context (see `_context_events`)."""
     history_seq: int = 0
     last_time: datetime | None = None
     messages: list[_Message] = field(default_factory=list)
@@ -244,8 +246,10 @@ class DurableEngine:
         clock: HostClock | None = None,
         settings: EngineSettings | None = None,
         synchronous: str = "FULL",
+        compact_context: bool = True,
     ) -> None:
         self.app = app
+        self.compact_context = compact_context
         self.clock = clock or RealClock()
         self.settings = settings or EngineSettings.from_host_json(app.durable_settings)
         self._store = Store(db_path, synchronous=synchronous)
@@ -461,6 +465,21 @@ class DurableEngine:
             self._commit(batch)
         self._wake.set()
 
+    def restart(self, instance_id: str, *, new_instance_id: bool = True) -> str:
+        """Start the instance's orchestrator again with its original input and version,
+        under a new id (default) or, once it has finished, under the same id."""
+        with self._lock:
+            inst = self._require(instance_id)
+            name, version = inst.name, inst.version
+            # As the extension: the status input, i.e. the current execution's.
+            original = json.loads(inst.input_json)
+        return self.start_new(
+            name,
+            instance_id=None if new_instance_id else instance_id,
+            input=original,
+            version=version,
+        )
+
     def purge(self, instance_id: str) -> int:
         """Delete a finished instance and its history; returns 1, or 0 if there was none to
         delete (unknown, or still active: only terminal instances are purged)."""
@@ -588,10 +607,10 @@ class DurableEngine:
             owner = self._instances.get(instance_id)
             if owner is None or execution_id != owner.execution_id:
                 continue
-            inst = owner
-            inst.history.extend(json.loads("[" + events + "]"))
-            inst.history_text = f"{inst.history_text},{events}" if inst.history_text else events
-            inst.history_seq = seq + 1
+            chunk = json.loads("[" + events + "]")
+            owner.history.extend(chunk)
+            owner.context_text = _join(owner.context_text, self._context_events(chunk, True))
+            owner.history_seq = seq + 1
         for inst in self._instances.values():
             for ev in reversed(inst.history):
                 if ev["EventType"] == EventType.OrchestratorStarted:
@@ -893,7 +912,7 @@ class DurableEngine:
         played = [{**e, "IsPlayed": True} for e in events]
         text = ",".join(json.dumps(e) for e in played)
         inst.history.extend(played)
-        inst.history_text = f"{inst.history_text},{text}" if inst.history_text else text
+        inst.context_text = _join(inst.context_text, self._context_events(played, True))
         batch.add(
             "INSERT INTO history (instance_id, seq, execution_id, events) VALUES (?, ?, ?, ?)",
             inst.instance_id,
@@ -902,6 +921,9 @@ class DurableEngine:
             text,
         )
         inst.history_seq += 1
+
+    def _context_events(self, events: list[Event], played: bool) -> str:
+        return context_events(events, played=played, compact=self.compact_context)
 
     def _drop_messages(self, batch: Batch, inst: _Instance, messages: list[_Message]) -> None:
         if messages:
@@ -1111,8 +1133,7 @@ class DurableEngine:
             entry = self.app.orchestrators[inst.name]
         except FunctionNotFoundError as exc:
             return None, str(exc)
-        new_text = ",".join(json.dumps(e) for e in new_events)
-        history = f"{inst.history_text},{new_text}" if inst.history_text else new_text
+        history = _join(inst.context_text, self._context_events(new_events, False))
         parent_id = inst.parent["instance_id"] if inst.parent else None
         context = (
             '{"history":['
@@ -1246,7 +1267,7 @@ class DurableEngine:
         inst.execution_id = uuid.uuid4().hex
         inst.input_json = json.dumps(input_text)
         inst.history = []
-        inst.history_text = ""
+        inst.context_text = ""
         inst.history_seq = 0
         inst.output_json = None
         self._set_status(batch, inst, RuntimeStatus.Running, now)
@@ -1319,8 +1340,7 @@ class DurableEngine:
             inst = self._instances.get(work.instance_id)
             if inst is None:
                 continue
-            if inst.execution_id == work.execution_id:
-                inst.inflight -= 1
+            inst.inflight -= 1
             now = self.clock.now()
             if ok:
                 ev = event(
@@ -1412,6 +1432,12 @@ class DurableEngine:
                 response["exceptionType"] = "Exception"
             reply_ev = event(EventType.EventRaised, now, Name=op["id"], Input=json.dumps(response))
             self._send(batch, op["parent"], op.get("parentExecution"), reply_ev)
+
+
+def _join(head: str, tail: str) -> str:
+    if not head:
+        return tail
+    return f"{head},{tail}" if tail else head
 
 
 def _compare_versions(left: str, right: str) -> int:

@@ -19,8 +19,12 @@ def app_path() -> Callable[[str], Path]:
     return lambda name: APPS / name
 
 
-@pytest.fixture
-def make_engine(tmp_path: Path) -> Iterator[Callable[..., DurableEngine]]:
+@pytest.fixture(params=["compact", "full"])
+def make_engine(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., DurableEngine]]:
+    """Engines on temp databases; every test runs with both context formats."""
+    compact = request.param == "compact"
     engines: list[DurableEngine] = []
 
     def make(
@@ -32,6 +36,7 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., DurableEngine]]:
         **kwargs: object,
     ) -> DurableEngine:
         loaded = load_app(APPS / app) if isinstance(app, str) else app
+        kwargs.setdefault("compact_context", compact)
         engine = DurableEngine(loaded, tmp_path / db, clock=clock, **kwargs)  # type: ignore[arg-type]
         engines.append(engine)
         if start:

@@ -18,6 +18,7 @@ import pytest
 from devhost.app import load_app
 from devhost.engine import DurableEngine
 from devhost.status import RuntimeStatus
+from tests.devhost.apps.crashy.function_app import LEDGER_SCHEMA
 from tests.devhost.conftest import APPS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,8 @@ def _spawn(db: Path, ledger: Path) -> subprocess.Popen[str]:
 def test_sigkill_at_random_points_loses_nothing_and_charges_once(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     db, ledger = tmp_path / "engine.db", tmp_path / "ledger.db"
+    with sqlite3.connect(ledger) as conn:
+        conn.executescript(LEDGER_SCHEMA)
     for _ in range(KILLS):
         proc = _spawn(db, ledger)
         assert proc.stdout is not None
@@ -80,7 +83,7 @@ def test_sigkill_at_random_points_loses_nothing_and_charges_once(tmp_path: Path,
         for n in range(INSTANCES):
             status = engine.get_status(f"pay-{n}")
             assert status is not None
-            assert status.runtime_status is RuntimeStatus.Completed, status
+            assert status.runtime_status is RuntimeStatus.Completed, status.output
             assert status.output == {"total": expected_total, "refund": -5}
             engine.replay_check(f"pay-{n}")
     finally:

@@ -136,3 +136,14 @@ def test_state_survives_a_restart_on_the_same_database(make_engine: MakeEngine) 
     again.raise_event(instance_id, "Approval", 7)
     assert again.wait_for_completion(instance_id, 5).output == {"approved": 7}
     clock.release(hold)
+
+
+def test_restart_runs_the_orchestrator_again_with_the_same_input(make_engine: MakeEngine) -> None:
+    engine = make_engine("chaining", clock=VirtualClock(T0))
+    first = run(engine, "hello_sequence", input='["Kyiv"]', instance_id="again")
+    fresh = engine.restart("again")
+    assert fresh != "again"
+    assert engine.wait_for_completion(fresh, 5).output == first.output
+    same = engine.restart("again", new_instance_id=False)
+    assert same == "again"
+    assert engine.wait_for_completion("again", 5).output == ["Hello Kyiv!"]

@@ -18,12 +18,16 @@ import azure.durable_functions as df
 app = df.DFApp()
 
 
+LEDGER_SCHEMA = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, amount INTEGER);
+CREATE TABLE IF NOT EXISTS executions (key TEXT, amount INTEGER);
+"""
+
+
 def _ledger() -> sqlite3.Connection:
-    conn = sqlite3.connect(os.environ["CRASH_LEDGER"], timeout=30, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, amount INTEGER)")
-    conn.execute("CREATE TABLE IF NOT EXISTS executions (key TEXT, amount INTEGER)")
-    return conn
+    # The test creates the schema (LEDGER_SCHEMA) before any host process starts.
+    return sqlite3.connect(os.environ["CRASH_LEDGER"], timeout=30, isolation_level=None)
 
 
 @app.orchestration_trigger(context_name="context")
