@@ -78,6 +78,7 @@ from devhost.history import (
 )
 from devhost.replay import OUT_OF_PROC_MARKER, ReplayReport, replay_history
 from devhost.shim import HTTP_ACTIVITY, NonDeterminismError, Shim
+from devhost.speedups import memoize_timestamp_parsing
 from devhost.status import (
     TERMINAL,
     OrchestrationStatus,
@@ -247,7 +248,10 @@ class DurableEngine:
         settings: EngineSettings | None = None,
         synchronous: str = "FULL",
         compact_context: bool = True,
+        fast_replay: bool = True,
     ) -> None:
+        if fast_replay:
+            memoize_timestamp_parsing()
         self.app = app
         self.compact_context = compact_context
         self.clock = clock or RealClock()
