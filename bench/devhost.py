@@ -46,7 +46,9 @@ from devhost.history import (
     Event,
     EventType,
     context_events,
+    context_json,
     event,
+    join_events,
     orchestrator_completed,
     orchestrator_started,
 )
@@ -122,14 +124,14 @@ def ideal_contexts(
     contexts: list[str] = []
     results = {name: entry.user_function for name, entry in app.activities.items()}
     while True:
-        events = _join(
-            context_events(history, played=True, compact=compact),
-            context_events(new, played=False, compact=compact),
-        )
-        context = (
-            f'{{"history":[{events}],"input":{json.dumps(_input(workload))},'
-            '"instanceId":"floor","isReplaying":false,"parentInstanceId":null,'
-            '"upperSchemaVersion":1,"upperSchemaVersionNew":2}'
+        context = context_json(
+            join_events(
+                context_events(history, played=True, compact=compact),
+                context_events(new, played=False, compact=compact),
+            ),
+            input_json=json.dumps(_input(workload)),
+            instance_id="floor",
+            parent_instance_id=None,
         )
         contexts.append(context)
         reply = json.loads(handle(context))
@@ -153,10 +155,6 @@ def ideal_contexts(
                     Result=json.dumps(value),
                 )
             )
-
-
-def _join(head: str, tail: str) -> str:
-    return f"{head},{tail}" if head and tail else head or tail
 
 
 def run_floor(app: LoadedApp, workload: Workload, *, as_the_host_runs_it: bool) -> float:

@@ -70,8 +70,10 @@ from devhost.history import (
     Event,
     EventType,
     context_events,
+    context_json,
     event,
     fmt_time,
+    join_events,
     orchestrator_completed,
     orchestrator_started,
     parse_time,
@@ -613,7 +615,7 @@ class DurableEngine:
                 continue
             chunk = json.loads("[" + events + "]")
             owner.history.extend(chunk)
-            owner.context_text = _join(owner.context_text, self._context_events(chunk, True))
+            owner.context_text = join_events(owner.context_text, self._context_events(chunk, True))
             owner.history_seq = seq + 1
         for inst in self._instances.values():
             for ev in reversed(inst.history):
@@ -916,7 +918,7 @@ class DurableEngine:
         played = [{**e, "IsPlayed": True} for e in events]
         text = ",".join(json.dumps(e) for e in played)
         inst.history.extend(played)
-        inst.context_text = _join(inst.context_text, self._context_events(played, True))
+        inst.context_text = join_events(inst.context_text, self._context_events(played, True))
         batch.add(
             "INSERT INTO history (instance_id, seq, execution_id, events) VALUES (?, ?, ?, ?)",
             inst.instance_id,
@@ -1137,18 +1139,11 @@ class DurableEngine:
             entry = self.app.orchestrators[inst.name]
         except FunctionNotFoundError as exc:
             return None, str(exc)
-        history = _join(inst.context_text, self._context_events(new_events, False))
-        parent_id = inst.parent["instance_id"] if inst.parent else None
-        context = (
-            '{"history":['
-            + history
-            + '],"input":'
-            + inst.input_json
-            + ',"instanceId":'
-            + json.dumps(inst.instance_id)
-            + ',"isReplaying":false,"parentInstanceId":'
-            + json.dumps(parent_id)
-            + ',"upperSchemaVersion":1,"upperSchemaVersionNew":2}'
+        context = context_json(
+            join_events(inst.context_text, self._context_events(new_events, False)),
+            input_json=inst.input_json,
+            instance_id=inst.instance_id,
+            parent_instance_id=inst.parent["instance_id"] if inst.parent else None,
         )
         try:
             reply_text = entry.user_function(context)
@@ -1436,12 +1431,6 @@ class DurableEngine:
                 response["exceptionType"] = "Exception"
             reply_ev = event(EventType.EventRaised, now, Name=op["id"], Input=json.dumps(response))
             self._send(batch, op["parent"], op.get("parentExecution"), reply_ev)
-
-
-def _join(head: str, tail: str) -> str:
-    if not head:
-        return tail
-    return f"{head},{tail}" if tail else head
 
 
 def _compare_versions(left: str, right: str) -> int:

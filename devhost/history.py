@@ -115,3 +115,32 @@ def context_events(events: list[Event], *, played: bool, compact: bool) -> str:
         for e in events
         if e["EventType"] in CONTEXT_TYPES
     )
+
+
+# Azure Storage's timer limits, sent like the extension does so the SDK splits long timers
+# (V3 schema, `LongTimerTask`): a timer more than 6 days out waits in 3-day hops.
+MAX_SHORT_TIMER = "6.00:00:00"
+LONG_TIMER_INTERVAL = "3.00:00:00"
+
+
+def context_json(
+    history: str,
+    *,
+    input_json: str,
+    instance_id: str,
+    parent_instance_id: str | None,
+) -> str:
+    """The orchestrator trigger's context (`OrchestrationContextToString`), `history` being
+    comma-joined event JSON (see `context_events`) and `input_json` the input's JSON text."""
+    return (
+        f'{{"history":[{history}],"input":{input_json},"instanceId":{json.dumps(instance_id)},'
+        f'"isReplaying":false,"parentInstanceId":{json.dumps(parent_instance_id)},'
+        '"upperSchemaVersion":1,"upperSchemaVersionNew":2,'
+        f'"maximumShortTimerDuration":"{MAX_SHORT_TIMER}",'
+        f'"longRunningTimerIntervalDuration":"{LONG_TIMER_INTERVAL}"}}'
+    )
+
+
+def join_events(head: str, tail: str) -> str:
+    """Join two comma-joined event lists."""
+    return f"{head},{tail}" if head and tail else head or tail

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from devhost.app import LoadedApp
-from devhost.history import DECISION_TYPES, Event, EventType, parse_time
+from devhost.history import (
+    DECISION_TYPES,
+    Event,
+    EventType,
+    context_events,
+    context_json,
+    join_events,
+    parse_time,
+)
 from devhost.shim import Shim
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
@@ -73,18 +81,14 @@ def replay_history(
             and ev["EventType"]
             not in (EventType.OrchestratorCompleted, EventType.ExecutionCompleted)
         ]
-        past = [{**ev, "IsPlayed": True} for ev in history[:start]]
-        current = [{**ev, "IsPlayed": False} for ev in messages]
-        context = json.dumps(
-            {
-                "history": past + current,
-                "input": json.loads(input_json),
-                "instanceId": instance_id,
-                "isReplaying": False,
-                "parentInstanceId": parent_instance_id,
-                "upperSchemaVersion": 1,
-                "upperSchemaVersionNew": 2,
-            }
+        context = context_json(
+            join_events(
+                context_events(history[:start], played=True, compact=False),
+                context_events(messages, played=False, compact=False),
+            ),
+            input_json=input_json,
+            instance_id=instance_id,
+            parent_instance_id=parent_instance_id,
         )
         try:
             reply = json.loads(handle(context))

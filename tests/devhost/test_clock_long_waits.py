@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from devhost.clock import VirtualClock
 from devhost.engine import DurableEngine
+from devhost.history import EventType
 from tests.devhost.helpers import T0, run
 
 MakeEngine = Callable[..., DurableEngine]
@@ -42,3 +43,19 @@ def test_the_clock_stops_at_another_components_wakeup_on_the_way(
     assert clock.now() == T0 + timedelta(days=10)
     clock.remove_wakeup(token)
     assert engine.wait_for_completion(instance_id, 10).output == {"hops": 10, "elapsed_days": 30.0}
+
+
+def test_a_timer_longer_than_six_days_waits_in_three_day_hops_as_in_azure_storage(
+    make_engine: MakeEngine,
+) -> None:
+    clock = VirtualClock(T0)
+    engine = make_engine("timers", clock=clock)
+    status = run(engine, "long_wait")
+    assert status.output == (T0 + timedelta(days=8)).isoformat()
+    fire_times = [
+        e["FireAt"]
+        for e in engine.history(status.instance_id)
+        if e["EventType"] == EventType.TimerCreated
+    ]
+    # 3-day hops while more than 6 days remain, then the final timer (SDK LongTimerTask).
+    assert fire_times == ["2026-03-04T09:00:00.000000Z", "2026-03-09T09:00:00.000000Z"]

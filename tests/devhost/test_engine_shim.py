@@ -13,6 +13,7 @@ from devhost.history import (
     fmt_time,
     orchestrator_completed,
     orchestrator_started,
+    parse_time,
 )
 from devhost.shim import NonDeterminismError, Shim
 
@@ -97,3 +98,40 @@ def test_fire_and_forget_signals_do_not_block_the_next_action() -> None:
 def test_continue_as_new_is_reported_with_its_input() -> None:
     result = Shim(_start(), execution_id="e", now=T0).replay([{"actionType": 4, "input": "5"}])
     assert result.continue_as_new and result.continue_as_new_input == "5"
+
+
+def test_retry_delays_grow_by_the_backoff_coefficient_up_to_the_max_interval() -> None:
+    # DTFx RetryInterceptor: first * coefficient^attempt, capped by maxRetryInterval.
+    options = {
+        "firstRetryIntervalInMilliseconds": 5000,
+        "maxNumberOfAttempts": 4,
+        "backoffCoefficient": 2,
+        "maxRetryIntervalInMilliseconds": 15000,
+    }
+    actions = [
+        {
+            "actionType": 12,
+            "compoundActions": [
+                {"actionType": 1, "functionName": "A", "input": "null", "retryOptions": options}
+            ],
+        }
+    ]
+    history, now, delays = _start(), T0, []
+    for _ in range(7):  # attempt, timer, attempt, timer, attempt, timer, last attempt
+        (decision,) = Shim(history, execution_id="e", now=now).replay(actions).new_decisions
+        history += [decision, orchestrator_completed(now)]
+        if decision["EventType"] == EventType.TimerCreated:
+            fire_at = parse_time(decision["FireAt"])
+            delays.append((fire_at - now).total_seconds())
+            now = fire_at
+            outcome = event(EventType.TimerFired, now, TimerId=decision["EventId"])
+        else:
+            outcome = event(
+                EventType.TaskFailed,
+                now,
+                TaskScheduledId=decision["EventId"],
+                Reason="x",
+                Details="",
+            )
+        history += [orchestrator_started(now), outcome]
+    assert delays == [5, 10, 15]
