@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from devhost.clock import VirtualClock
-from devhost.engine import DurableEngine
+from devhost.engine import DurableEngine, EngineSettings
 from devhost.errors import (
     FunctionNotFoundError,
     InstanceExistsError,
@@ -102,3 +102,37 @@ def test_events_to_unknown_or_finished_instances_are_refused(make_engine: MakeEn
         engine.terminate(done.instance_id)
     with pytest.raises(InvalidRequestError, match="event data is not JSON"):
         engine.raise_event(done.instance_id, "E", object())
+
+
+def test_a_version_the_worker_rejects_waits_instead_of_running(make_engine: MakeEngine) -> None:
+    settings = EngineSettings(
+        default_version="1.0", version_match_strategy="Strict", version_failure_strategy="Reject"
+    )
+    engine = make_engine("versioning", clock=VirtualClock(T0), settings=settings)
+    rejected = engine.start_new("versioned", version="0.9")
+    accepted = engine.start_new("versioned")
+    assert engine.wait_for_completion(accepted, 10).output["version"] == "1.0"
+    status = engine.get_status(rejected)
+    assert status is not None and status.runtime_status is RuntimeStatus.Pending
+    assert engine.history(rejected) == []
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"versionMatchStrategy": "Loose"},
+            "versionMatchStrategy must be None, Strict or CurrentOrOlder",
+        ),
+        ({"versionFailureStrategy": "Retry"}, "versionFailureStrategy must be Reject or Fail"),
+        (
+            {"maxConcurrentActivityFunctions": 0},
+            "maxConcurrentActivityFunctions must be a positive",
+        ),
+    ],
+)
+def test_bad_durable_settings_in_host_json_are_named(
+    section: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match=message):
+        EngineSettings.from_host_json(section)
