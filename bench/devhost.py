@@ -315,8 +315,9 @@ def _print(rows: list[dict[str, object]]) -> None:
         "floor_full_ratio",
     )
     widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
-    print("devhost vs durabletask in-memory backend (ratio = devhost/peer, target >= 1.5);")
-    print("floor_ratio = devhost time / SDK replay time (target <= 1.5)")
+    print("devhost vs durabletask's in-memory backend: ratio = devhost/peer (target >= 1.5)")
+    print("floor_ratio = devhost time / SDK time as devhost runs it (target <= 1.5)")
+    print("floor_full_ratio = devhost time / stock SDK on extension-exact contexts")
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     for row in rows:
         print("  ".join(str(row[h]).ljust(w) for h, w in zip(headers, widths, strict=True)))

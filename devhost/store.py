@@ -10,6 +10,7 @@ everything back (`load`).
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -104,8 +105,13 @@ class Store:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for sql, params in batch.statements:
-                    conn.execute(sql, params)
+                # Runs of the same statement go through executemany (one prepare, one call).
+                for sql, group in itertools.groupby(batch.statements, key=lambda st: st[0]):
+                    rows = [params for _, params in group]
+                    if len(rows) == 1:
+                        conn.execute(sql, rows[0])
+                    else:
+                        conn.executemany(sql, rows)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
