@@ -446,11 +446,13 @@ class DurableEngine:
                 return
             batch = Batch()
             now = self.clock.now()
-            self._append_chunk(
-                batch, inst, [event(EventType.ExecutionSuspended, now, Reason=reason)]
-            )
+            # Suspended at once; the event enters the history with the next episode, as
+            # DTFx records it, and nothing else runs until `resume`.
             self._set_status(batch, inst, RuntimeStatus.Suspended, now)
             self._ready.pop(instance_id, None)
+            self._send(
+                batch, instance_id, None, event(EventType.ExecutionSuspended, now, Reason=reason)
+            )
             self._commit(batch)
 
     def resume(self, instance_id: str, reason: str | None = None) -> None:
@@ -462,12 +464,12 @@ class DurableEngine:
                 return
             batch = Batch()
             now = self.clock.now()
-            self._append_chunk(batch, inst, [event(EventType.ExecutionResumed, now, Reason=reason)])
             self._set_status(
                 batch, inst, RuntimeStatus.Running if inst.history else RuntimeStatus.Pending, now
             )
-            if inst.messages:
-                self._ready[instance_id] = None
+            self._send(
+                batch, instance_id, None, event(EventType.ExecutionResumed, now, Reason=reason)
+            )
             self._commit(batch)
         self._wake.set()
 
@@ -951,6 +953,7 @@ class DurableEngine:
     ) -> None:
         """Terminal state: drop pending messages and timers, tell the parent."""
         inst.output_json = output_json
+        inst.context_text = ""  # never replayed again; the stored history stays
         inst.messages.clear()
         for msg in inst.timers.values():
             msg.canceled = True
