@@ -61,6 +61,7 @@ from azure.functions.durable_functions import ActivityTriggerConverter
 from devhost.app import FunctionNotFoundError, LoadedApp
 from devhost.clock import HostClock, RealClock
 from devhost.errors import (
+    EngineError,
     InstanceExistsError,
     InstanceGoneError,
     InstanceNotFoundError,
@@ -275,6 +276,7 @@ class DurableEngine:
         self._pool: ThreadPoolExecutor | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._failure: Exception | None = None
         self.episodes_run = 0
         self.commits = 0
         self._load()
@@ -311,9 +313,10 @@ class DurableEngine:
             self._async_loop.call_soon_threadsafe(self._async_loop.stop)
             self._async_loop = None
         with self._lock:
-            batch = Batch()
-            self._drain_completions(batch)
-            self._commit(batch)
+            if self._failure is None:
+                batch = Batch()
+                self._drain_completions(batch)
+                self._commit(batch)
 
     def close(self) -> None:
         self.stop()
@@ -343,6 +346,7 @@ class DurableEngine:
             instance_id = uuid.uuid4().hex
         self._validate_instance_id(instance_id)
         with self._lock:
+            self._check_alive()
             batch = Batch()
             self._create_instance(
                 batch,
@@ -662,9 +666,18 @@ class DurableEngine:
             while not self._stopping:
                 if not self._step():
                     self._idle_wait()
-        except BaseException:
+        except Exception as exc:
+            # Memory may no longer match the database: stop serving; a restart reloads.
             log.exception("devhost engine worker crashed")
-            raise
+            with self._lock:
+                self._failure = exc
+                self._changed.notify_all()
+
+    def _check_alive(self) -> None:
+        if self._failure is not None:
+            raise EngineError(
+                f"the engine's worker crashed ({self._failure!r}); restart the host"
+            ) from self._failure
 
     def _step(self) -> bool:
         with self._lock:
@@ -802,6 +815,7 @@ class DurableEngine:
             )
 
     def _require(self, instance_id: str) -> _Instance:
+        self._check_alive()
         inst = self._instances.get(instance_id)
         if inst is None:
             raise InstanceNotFoundError(f"no orchestration instance with id {instance_id!r}")
@@ -1062,10 +1076,13 @@ class DurableEngine:
         if reply is not None:
             try:
                 shim = Shim(full_history, execution_id=inst.execution_id, now=now).replay(
-                    (reply.get("actions") or [[]])[0] if reply.get("actions") else []
+                    (reply.get("actions") or [[]])[0]
                 )
             except NonDeterminismError as exc:
                 error = str(exc)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                # A reply this host cannot interpret fails the instance, not the host.
+                error = f"devhost could not process the orchestrator's actions: {exc!r}"
             else:
                 decisions = shim.new_decisions
                 if error is None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
+
 from devhost.clock import VirtualClock
 from devhost.engine import DurableEngine
+from devhost.errors import EngineError
 from devhost.status import RuntimeStatus
 from tests.devhost.helpers import T0, event_types, run, wait_until
 
@@ -161,3 +164,20 @@ def test_an_instance_suspended_before_it_ran_starts_on_resume(make_engine: MakeE
     history = engine.history(instance_id)
     assert [e["EventType"] for e in history[:2]] == [12, 0]  # OrchestratorStarted, ExecutionStarted
     engine.replay_check(instance_id)
+
+
+def test_a_crashed_worker_makes_the_api_say_so_instead_of_hanging(
+    make_engine: MakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine("chaining", clock=VirtualClock(T0), start=False)
+    instance_id = engine.start_new("hello_sequence")
+
+    def disk_full(batch: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(engine._store, "commit", disk_full)
+    engine.start()
+    with pytest.raises(EngineError, match=r"worker crashed.*disk full"):
+        engine.wait_for_completion(instance_id, 10)
+    with pytest.raises(EngineError, match="worker crashed"):
+        engine.start_new("hello_sequence")
