@@ -32,6 +32,19 @@ Payloads are JSON values as the extension holds them (JTokens): `start_new(input
 value placed in the context's `"input"` (the Python client sends the *string* `df_dumps(x)`,
 the webhook the parsed body), `raise_event(data=...)` the value whose JSON text becomes the
 `EventRaised.Input`. Status `input`/`output`/`customStatus` come back as JSON values.
+
+Deliberate choices, each documented where it is made:
+- Contexts carry Azure Storage's timer limits, so the SDK splits timers longer than 6 days
+  into 3-day hops. By default they are compact (`devhost.history.context_events`) and the
+  SDK's timestamp parsing is memoized (`devhost.speedups`); `compact_context=False,
+  fast_replay=False` sends exactly what the extension sends. The test suite runs both ways.
+- External events an execution never consumed are carried over by `continue_as_new`.
+- `purge` deletes finished instances only; `terminate` does not cascade to sub-orchestrations
+  (as in Durable Functions).
+- Episodes run one at a time on the worker (within maxConcurrentOrchestratorFunctions).
+- Not supported: `call_http` (the activity fails with a message saying so), rewind, and
+  entity critical sections (the Python SDK has no lock API; operations on one entity are
+  applied one at a time, in order).
 """
 
 from __future__ import annotations
