@@ -262,7 +262,7 @@ class DurableEngine:
         *,
         clock: HostClock | None = None,
         settings: EngineSettings | None = None,
-        synchronous: str = "FULL",
+        synchronous: str = "NORMAL",
         compact_context: bool = True,
         fast_replay: bool = True,
     ) -> None:
