@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -195,6 +196,11 @@ def run_floor(app: LoadedApp, workload: Workload, *, as_the_host_runs_it: bool) 
 # -- peer: durabletask's in-memory backend ---------------------------------------------------
 
 
+# The peer's client and worker log every instance at INFO; the table is the output here.
+_QUIET = logging.getLogger("bench.devhost.peer")
+_QUIET.setLevel(logging.ERROR)
+
+
 class LoopbackBackend(InMemoryOrchestrationBackend):
     """The in-memory backend bound to 127.0.0.1 on a free port (upstream binds [::]:port)."""
 
@@ -245,13 +251,13 @@ PEER_ORCHESTRATORS: dict[str, Callable[..., Any]] = {
 def run_peer(workload: Workload) -> float:
     backend = LoopbackBackend()
     address = backend.start()
-    worker = dt_worker.TaskHubGrpcWorker(host_address=address)
+    worker = dt_worker.TaskHubGrpcWorker(host_address=address, logger=_QUIET)
     for orchestrator in PEER_ORCHESTRATORS.values():
         worker.add_orchestrator(orchestrator)
     worker.add_activity(_peer_step)
     worker.add_activity(_peer_hello)
     worker.start()  # type: ignore[no-untyped-call]
-    client = dt_client.TaskHubGrpcClient(host_address=address)
+    client = dt_client.TaskHubGrpcClient(host_address=address, logger=_QUIET)
     try:
         orchestrator = PEER_ORCHESTRATORS[workload.orchestrator]
         started = time.perf_counter()
@@ -273,9 +279,8 @@ def run_peer(workload: Workload) -> float:
 
 
 def run() -> list[dict[str, object]]:
-    logging.getLogger("durabletask").setLevel(logging.WARNING)
-    logging.getLogger("durabletask-worker").setLevel(logging.WARNING)
-    logging.getLogger("durabletask-client").setLevel(logging.WARNING)
+    logging.getLogger("durabletask").setLevel(logging.ERROR)
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # read when gRPC core starts
     app = load_app(APP_DIR)
     with tempfile.TemporaryDirectory(prefix="devhost-bench-") as tmp:
         run_devhost(
