@@ -278,3 +278,40 @@ def test_versioning_default_explicit_and_too_new(make_engine: MakeEngine) -> Non
         "Orchestrator function 'versioned' failed: The orchestration version '3.0' is "
         "greater than the worker version '2.0'."
     )
+
+
+def test_a_cancelled_timer_is_dropped_and_never_fires(make_engine: MakeEngine) -> None:
+    clock = VirtualClock(T0)
+    hold = clock.hold()
+    engine = make_engine("human", clock=clock)
+    instance_id = engine.start_new("approve_then_wait")
+    wait_until(
+        lambda: (
+            (s := engine.get_status(instance_id)) is not None
+            and s.runtime_status is RuntimeStatus.Running
+        )
+    )
+    engine.raise_event(instance_id, "Approval", "ok")
+    wait_until(
+        lambda: (s := engine.get_status(instance_id)) is not None and s.custom_status == "approved"
+    )
+    clock.release(hold)
+    # Idle with nothing due: a virtual clock that still saw the 72 h timer would jump to it.
+    engine.raise_event(instance_id, "Done", 1)
+    status = engine.wait_for_completion(instance_id, 10)
+    assert status.output == {"approved": "ok", "done": 1}
+    assert clock.now() == T0
+    assert "TimerFired" not in event_types(engine, instance_id)
+    assert_all_replay(engine)
+
+
+def test_a_sub_orchestration_id_that_is_still_running_fails_the_call(
+    make_engine: MakeEngine,
+) -> None:
+    engine = make_engine("suborch", clock=VirtualClock(T0))
+    engine.start_new("waiter", instance_id="busy-child")
+    status = run(engine, "collide", input='"busy-child"')
+    assert status.runtime_status is RuntimeStatus.Completed
+    assert status.output.startswith("An orchestration with instance ID 'busy-child' already exists")
+    engine.raise_event("busy-child", "Go", 5)
+    assert engine.wait_for_completion("busy-child", 10).output == 5

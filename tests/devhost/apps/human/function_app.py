@@ -40,3 +40,16 @@ GATE.set()
 def slow_step(payload: Any) -> str:
     GATE.wait(10)
     return "stepped"
+
+
+@app.orchestration_trigger(context_name="context")
+def approve_then_wait(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    timeout = context.create_timer(context.current_utc_datetime + timedelta(hours=72))
+    answer = context.wait_for_external_event("Approval")
+    winner = yield context.task_any([answer, timeout])
+    if winner == timeout:
+        return "timeout"
+    timeout.cancel()
+    context.set_custom_status("approved")
+    done = yield context.wait_for_external_event("Done")
+    return {"approved": answer.result, "done": done}

@@ -59,3 +59,18 @@ def double(n: int) -> int:
 def count_attempt(key: str) -> int:
     _ATTEMPTS[key] = _ATTEMPTS.get(key, 0) + 1
     return _ATTEMPTS[key]
+
+
+@app.orchestration_trigger(context_name="context")
+def waiter(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    value = yield context.wait_for_external_event("Go")
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def collide(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    try:
+        yield context.call_sub_orchestrator("waiter", None, context.get_input())
+    except Exception as exc:
+        return str(exc).split(" \n ")[0]
+    return "started"
