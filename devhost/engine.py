@@ -960,7 +960,7 @@ class DurableEngine:
     def _context_events(self, events: list[Event], played: bool) -> str:
         return context_events(events, played=played, compact=self.compact_context)
 
-    def _drop_messages(self, batch: Batch, inst: _Instance, messages: list[_Message]) -> None:
+    def _drop_messages(self, batch: Batch, messages: list[_Message]) -> None:
         if messages:
             seqs = [m.seq for m in messages]
             batch.add(
@@ -1062,7 +1062,7 @@ class DurableEngine:
         current = [
             m for m in messages if m.execution_id is None or m.execution_id == inst.execution_id
         ]
-        self._drop_messages(batch, inst, messages)
+        self._drop_messages(batch, messages)
         if not current:
             return
         if mismatch is not None:
@@ -1293,6 +1293,7 @@ class DurableEngine:
         """Reset the history for a new execution; external events the old one never
         consumed are carried over to it."""
         batch.add("DELETE FROM history WHERE instance_id = ?", inst.instance_id)
+        self._drop_messages(batch, list(inst.timers.values()))
         for msg in inst.timers.values():
             msg.canceled = True
         inst.timers.clear()
