@@ -1,8 +1,8 @@
 """Payments through Stripe: the adapter (`StripePayments`), webhook verification
-(`WebhookVerifier`), typed results and domain events, and the decline classes for dunning."""
+(`WebhookVerifier`), typed results and domain events. Declines carry the dunning policy's
+class (shared.policy.dunning.classify_decline), the one table of Stripe decline codes."""
 
 from .client import PARTNER_CUSTOMER_KEY, StripePayments
-from .declines import DeclineClass, classify
 from .errors import PaymentRejected, PaymentsError, PaymentsUnavailable, WebhookRejected
 from .events import (
     CardExpiring,
@@ -41,7 +41,6 @@ __all__ = [
     "CreditNote",
     "Customer",
     "Decline",
-    "DeclineClass",
     "DisputeCreated",
     "Invoice",
     "InvoiceItem",
@@ -59,5 +58,4 @@ __all__ = [
     "StripePayments",
     "WebhookRejected",
     "WebhookVerifier",
-    "classify",
 ]

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from .declines import DeclineClass, classify
+from shared.policy.dunning import DeclineClass, classify_decline
 
 
 def _upper(value: Any) -> Any:
@@ -84,7 +84,7 @@ class Decline(_Model):
             decline_code=error.get("decline_code"),
             advice_code=error.get("advice_code"),
             message=error.get("message") or "The payment was declined.",
-            decline_class=classify(
+            decline_class=classify_decline(
                 error.get("decline_code"), error.get("code"), error.get("advice_code")
             ),
             charge_id=error.get("charge"),

@@ -71,6 +71,7 @@ DECLINE_TABLE: dict[str, tuple[DeclineClass, str]] = {
     "merchant_blacklist": ("hard", CODES + ": matches the block list"),
     "restricted_card": ("hard", CODES + ": possibly reported lost or stolen"),
     "stop_payment_order": ("hard", CODES + "; Visa category 1, stop payment order"),
+    "pin_try_exceeded": ("hard", CODES + ": the customer should use another card"),
     "testmode_decline": ("hard", CODES + ": a test card was used"),
     # The customer has to do something before the same card can pay.
     "authentication_not_handled": ("needs_customer_action", CODES + ": authenticate"),
@@ -88,6 +89,11 @@ DECLINE_TABLE: dict[str, tuple[DeclineClass, str]] = {
     "security_violation": ("needs_customer_action", CODES + ": contact the card issuer"),
     "service_not_allowed": ("needs_customer_action", CODES + ": contact the card issuer"),
     "invalid_amount": ("needs_customer_action", CODES + ": check the limit with the issuer"),
+    "incorrect_pin": ("needs_customer_action", CODES + ": retry with the correct PIN"),
+    "invalid_pin": ("needs_customer_action", CODES + ": retry with the correct PIN"),
+    "offline_pin_required": ("needs_customer_action", CODES + ": retry with a PIN"),
+    "online_or_offline_pin_required": ("needs_customer_action", CODES + ": retry with a PIN"),
+    "invoice_payment_intent_requires_action": ("needs_customer_action", ERROR_CODES + ": 3DS"),
     # Soft: the same card may well pay later.
     "insufficient_funds": ("soft", CODES + "; not on the non-retryable list"),
     "generic_decline": ("soft", CODES + "; not on the non-retryable list"),
@@ -121,8 +127,10 @@ def classify_decline(
     `decline_code` wins over the generic error `code`; an `advice_code` can only make the
     answer stricter (a lost card stays hard even if the issuer also says "try again later").
     """
-    key = decline_code or code
-    found: DeclineClass = DECLINE_TABLE[key][0] if key in DECLINE_TABLE else "soft"
+    # An unknown decline_code falls back to the error code (newer issuer codes still come
+    # with Stripe's generic `code`), then to soft.
+    known = [c for c in (decline_code, code) if c is not None and c in DECLINE_TABLE]
+    found: DeclineClass = DECLINE_TABLE[known[0]][0] if known else "soft"
     advised = ADVICE_TABLE.get(advice_code or "", "soft")
     return found if _SEVERITY[found] >= _SEVERITY[advised] else advised
 

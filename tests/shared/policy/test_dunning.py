@@ -70,6 +70,16 @@ EUR_45 = Money(amount_minor=4500, currency="EUR")
             "Smart Retries retries all but the listed codes",
         ),
         (None, None, None, "soft", "no information: the per-card cap bounds retries"),
+        ("some_future_code", "expired_card", None, "hard", "unknown decline_code: the code says"),
+        ("incorrect_pin", "card_declined", None, "needs_customer_action", CODES),
+        ("pin_try_exceeded", "card_declined", None, "hard", CODES + ": use another card"),
+        (
+            None,
+            "invoice_payment_intent_requires_action",
+            None,
+            "needs_customer_action",
+            "Stripe docs, error-codes: the invoice's PaymentIntent needs 3DS",
+        ),
         ("insufficient_funds", None, "do_not_try_again", "hard", ADVICE),
         ("generic_decline", None, "confirm_card_data", "needs_customer_action", ADVICE),
         (
