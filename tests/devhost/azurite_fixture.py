@@ -1,0 +1,17 @@
+"""A real Azurite on free ports with a temp data folder, one per test session (per xdist worker)."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devhost.azurite import Azurite, start_azurite
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    service = start_azurite(ROOT, tmp_path_factory.mktemp("azurite"))
+    yield service
+    service.stop()

@@ -1,0 +1,3 @@
+from tests.devhost.azurite_fixture import azurite
+
+__all__ = ["azurite"]
