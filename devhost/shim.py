@@ -1,0 +1,389 @@
+"""Turn an orchestrator reply into the host's new decisions, as the Durable extension does.
+
+The extension does not diff action JSON: every episode it re-executes the reply's action
+list through a DTFx context (`OutOfProcOrchestrationShim`, V2/V3 semantics: invoke each
+top-level action and await it before invoking the next) while DTFx replays history, and the
+calls whose sequence number has no decision event in history are the new decisions. This
+module is that shim, in miniature and deterministic:
+
+- one id counter per execution: activity, timer, sub-orchestration, entity call/signal each
+  take the next integer when *invoked*;
+- completions in history (in order) resolve futures; continuations (the next top-level action,
+  retry timers and re-schedules) run at that moment, so ids come out in DTFx's order, retries
+  included (`RetryInterceptor`: delay = first * coefficient^attempt capped by the max
+  interval; after the last failed attempt one more timer at "now", then the failure);
+- external events resolve waiters by name, FIFO; an event with no waiter is buffered (the SDK
+  does the same) and reported back as unconsumed so continue-as-new can carry it over.
+
+A decision the replay makes that contradicts the recorded history (another type or name
+under the same id), or a recorded decision the replay never makes, is non-determinism and
+fails the instance with DTFx's wording.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from devhost.history import DECISION_TYPES, Event, EventType, event, fmt_time, parse_time
+
+# Action types (`models/actions/ActionType.py`).
+CALL_ACTIVITY = 0
+CALL_ACTIVITY_WITH_RETRY = 1
+CALL_SUB_ORCHESTRATOR = 2
+CALL_SUB_ORCHESTRATOR_WITH_RETRY = 3
+CONTINUE_AS_NEW = 4
+CREATE_TIMER = 5
+WAIT_FOR_EXTERNAL_EVENT = 6
+CALL_ENTITY = 7
+CALL_HTTP = 8
+SIGNAL_ENTITY = 9
+WHEN_ANY = 11
+WHEN_ALL = 12
+
+HTTP_ACTIVITY = "BuiltIn::HttpActivity"
+
+_COMPLETIONS = {
+    EventType.TaskCompleted: ("TaskScheduledId", True),
+    EventType.TaskFailed: ("TaskScheduledId", False),
+    EventType.SubOrchestrationInstanceCompleted: ("TaskScheduledId", True),
+    EventType.SubOrchestrationInstanceFailed: ("TaskScheduledId", False),
+    EventType.TimerFired: ("TimerId", True),
+}
+
+
+class NonDeterminismError(Exception):
+    """The orchestrator's calls no longer match its recorded history."""
+
+
+class _Future:
+    __slots__ = ("callbacks", "done", "ok", "value")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.ok = True
+        self.value: Any = None
+        self.callbacks: list[Callable[[_Future], None]] = []
+
+    def resolve(self, ok: bool, value: Any = None) -> None:
+        if self.done:
+            return
+        self.done, self.ok, self.value = True, ok, value
+        callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+    def then(self, callback: Callable[[_Future], None]) -> None:
+        if self.done:
+            callback(self)
+        else:
+            self.callbacks.append(callback)
+
+
+@dataclass
+class ShimResult:
+    new_decisions: list[Event] = field(default_factory=list)
+    """Decision events not yet in history, in id order, stamped with the episode time."""
+    canceled_timers: set[int] = field(default_factory=set)
+    unconsumed_events: list[Event] = field(default_factory=list)
+    continue_as_new: bool = False
+    continue_as_new_input: Any = None
+
+
+class Shim:
+    """One replay of an action list against a history. Use `replay(...)`."""
+
+    def __init__(
+        self,
+        history: list[Event],
+        *,
+        execution_id: str,
+        now: datetime,
+        new_guid: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self._history = history
+        self._execution_id = execution_id
+        self._now = now
+        self._episode_now = now
+        self._new_guid = new_guid
+        self._counter = 0
+        self._recorded: dict[int, Event] = {
+            ev["EventId"]: ev for ev in history if ev["EventType"] in DECISION_TYPES
+        }
+        self._claimed: set[int] = set()
+        self._pending: dict[int, _Future] = {}
+        self._waiters: dict[str, deque[_Future]] = {}
+        self._buffered: dict[str, deque[Event]] = {}
+        self.result = ShimResult()
+
+    # -- public ---------------------------------------------------------------------------
+
+    def replay(self, actions: list[dict[str, Any]]) -> ShimResult:
+        started = False
+        for ev in self._history:
+            kind = ev["EventType"]
+            if kind == EventType.OrchestratorStarted:
+                self._now = parse_time(ev["Timestamp"])
+            elif kind == EventType.ExecutionStarted:
+                if not started:
+                    started = True
+                    self._run_top(actions, 0)
+            elif kind in _COMPLETIONS:
+                key, ok = _COMPLETIONS[EventType(kind)]
+                future = self._pending.pop(ev[key], None)
+                if future is not None:
+                    future.resolve(ok, ev)
+            elif kind == EventType.EventRaised:
+                self._deliver(ev)
+        unclaimed = sorted(set(self._recorded) - self._claimed)
+        if unclaimed and not self.result.continue_as_new:
+            ev = self._recorded[unclaimed[0]]
+            raise NonDeterminismError(
+                "Non-Deterministic workflow detected: A previous execution of this "
+                f"orchestration scheduled {_describe(ev)} with sequence ID {unclaimed[0]}, "
+                "but the current replay execution hasn't (yet?) scheduled this task. Was a "
+                "change made to the orchestrator code after this instance had already "
+                "started running?"
+            )
+        for name_events in self._buffered.values():
+            self.result.unconsumed_events.extend(name_events)
+        return self.result
+
+    # -- top-level sequencing (V2/V3: await each entry before invoking the next) ----------
+
+    def _run_top(self, actions: list[dict[str, Any]], index: int) -> None:
+        while index < len(actions):
+            future = self._invoke(actions[index])
+            index += 1
+            if not future.done:
+                future.then(self._continue_top(actions, index))
+                return
+
+    def _continue_top(self, actions: list[dict[str, Any]], index: int) -> Callable[[_Future], None]:
+        return lambda _f: self._run_top(actions, index)
+
+    def _invoke(self, action: dict[str, Any]) -> _Future:
+        kind = action.get("actionType")
+        if kind == CALL_ACTIVITY:
+            return self._activity(action)
+        if kind == CALL_ACTIVITY_WITH_RETRY:
+            return self._with_retry(lambda: self._activity(action), action)
+        if kind == CALL_SUB_ORCHESTRATOR:
+            return self._sub_orchestration(action)
+        if kind == CALL_SUB_ORCHESTRATOR_WITH_RETRY:
+            return self._with_retry(lambda: self._sub_orchestration(action), action)
+        if kind == CREATE_TIMER:
+            return self._timer(parse_time(action["fireAt"]), bool(action.get("isCanceled")))
+        if kind == WAIT_FOR_EXTERNAL_EVENT:
+            return self._wait_event(str(action["externalEventName"]))
+        if kind == CALL_ENTITY:
+            return self._entity(action, signal=False)
+        if kind == SIGNAL_ENTITY:
+            return self._entity(action, signal=True)
+        if kind == CALL_HTTP:
+            return self._http(action)
+        if kind == CONTINUE_AS_NEW:
+            self.result.continue_as_new = True
+            self.result.continue_as_new_input = action.get("input")
+            return _done()
+        if kind in (WHEN_ALL, WHEN_ANY):
+            children = [self._invoke(child) for child in action.get("compoundActions") or []]
+            return _when_all(children) if kind == WHEN_ALL else _when_any(children)
+        raise NonDeterminismError(f"unsupported orchestrator action {action!r}")
+
+    # -- decisions --------------------------------------------------------------------------
+
+    def _decide(self, kind: EventType, name: str | None, fields: dict[str, Any]) -> int:
+        event_id = self._counter
+        self._counter += 1
+        recorded = self._recorded.get(event_id)
+        if recorded is None:
+            self.result.new_decisions.append(event(kind, self._episode_now, event_id, **fields))
+            return event_id
+        if recorded["EventType"] != kind or (
+            name is not None and str(recorded.get("Name", "")).lower() != name.lower()
+        ):
+            raise NonDeterminismError(
+                "Non-Deterministic workflow detected: A previous execution of this "
+                f"orchestration scheduled {_describe(recorded)} with sequence ID {event_id}, "
+                f"but the current replay execution scheduled {_describe_new(kind, name)} "
+                "with that ID. Was a change made to the orchestrator code after this "
+                "instance had already started running?"
+            )
+        self._claimed.add(event_id)
+        return event_id
+
+    def _awaiting(self, event_id: int) -> _Future:
+        future = _Future()
+        self._pending[event_id] = future
+        return future
+
+    def _activity(self, action: dict[str, Any]) -> _Future:
+        name = str(action["functionName"])
+        event_id = self._decide(
+            EventType.TaskScheduled,
+            name,
+            {"Name": name, "Version": "", "Input": action.get("input")},
+        )
+        return self._awaiting(event_id)
+
+    def _http(self, action: dict[str, Any]) -> _Future:
+        request = json.dumps(action.get("httpRequest"))
+        event_id = self._decide(
+            EventType.TaskScheduled,
+            HTTP_ACTIVITY,
+            {"Name": HTTP_ACTIVITY, "Version": "", "Input": request},
+        )
+        return self._awaiting(event_id)
+
+    def _sub_orchestration(self, action: dict[str, Any]) -> _Future:
+        name = str(action["functionName"])
+        event_id = self._counter
+        instance_id = action.get("instanceId") or f"{self._execution_id}:{event_id}"
+        self._decide(
+            EventType.SubOrchestrationInstanceCreated,
+            name,
+            {
+                "Name": name,
+                "Version": action.get("version"),
+                "InstanceId": instance_id,
+                "Input": action.get("input"),
+            },
+        )
+        return self._awaiting(event_id)
+
+    def _timer(self, fire_at: datetime, canceled: bool = False) -> _Future:
+        event_id = self._decide(EventType.TimerCreated, None, {"FireAt": fmt_time(fire_at)})
+        if canceled:
+            self.result.canceled_timers.add(event_id)
+            self._pending.pop(event_id, None)
+            return _done()
+        return self._awaiting(event_id)
+
+    def _wait_event(self, name: str) -> _Future:
+        future = _Future()
+        buffered = self._buffered.get(name)
+        if buffered:
+            future.resolve(True, buffered.popleft())
+        else:
+            self._waiters.setdefault(name, deque()).append(future)
+        return future
+
+    def _deliver(self, ev: Event) -> None:
+        name = str(ev.get("Name"))
+        waiters = self._waiters.get(name)
+        if waiters:
+            waiters.popleft().resolve(True, ev)
+        else:
+            self._buffered.setdefault(name, deque()).append(ev)
+
+    def _entity(self, action: dict[str, Any], *, signal: bool) -> _Future:
+        target = str(action["instanceId"])
+        operation = str(action.get("operation"))
+        event_id = self._counter
+        recorded = self._recorded.get(event_id)
+        if recorded is not None and recorded["EventType"] == EventType.EventSent:
+            request_id = str(json.loads(recorded["Input"])["id"])
+        else:
+            request_id = self._new_guid()
+        payload = {
+            "id": request_id,
+            "op": operation,
+            "signal": signal,
+            "input": action.get("input"),
+        }
+        self._decide(
+            EventType.EventSent,
+            operation,
+            {"InstanceId": target, "Name": operation, "Input": json.dumps(payload)},
+        )
+        if signal:
+            return _done()
+        return self._wait_event(request_id)
+
+    # -- retries (DTFx RetryInterceptor) ----------------------------------------------------
+
+    def _with_retry(self, attempt: Callable[[], _Future], action: dict[str, Any]) -> _Future:
+        options = action.get("retryOptions") or {}
+        first = timedelta(milliseconds=float(options.get("firstRetryIntervalInMilliseconds", 0)))
+        max_attempts = int(options.get("maxNumberOfAttempts", 1))
+        coefficient = float(options.get("backoffCoefficient", 1.0))
+        max_interval_ms = options.get("maxRetryIntervalInMilliseconds")
+        timeout_ms = options.get("retryTimeoutInMilliseconds")
+        first_attempt_at = self._now
+        outer = _Future()
+        count = 0
+
+        def on_attempt(future: _Future) -> None:
+            nonlocal count
+            if future.ok:
+                outer.resolve(True, future.value)
+                return
+            delay = first * (coefficient**count)
+            if max_interval_ms is not None:
+                delay = min(delay, timedelta(milliseconds=float(max_interval_ms)))
+            timed_out = timeout_ms is not None and self._now >= first_attempt_at + timedelta(
+                milliseconds=float(timeout_ms)
+            )
+            count += 1
+            if count >= max_attempts or timed_out or delay <= timedelta(0):
+                # The "extra" timer the SDK waits for after the last attempt, then the failure.
+                self._timer(self._now).then(lambda _t: outer.resolve(False, future.value))
+            else:
+                self._timer(self._now + delay).then(lambda _t: attempt().then(on_attempt))
+
+        attempt().then(on_attempt)
+        return outer
+
+
+def _done() -> _Future:
+    future = _Future()
+    future.resolve(True)
+    return future
+
+
+def _when_all(children: list[_Future]) -> _Future:
+    outer = _Future()
+    remaining = len(children)
+    if remaining == 0:
+        outer.resolve(True)
+        return outer
+
+    def child_done(_f: _Future) -> None:
+        nonlocal remaining
+        remaining -= 1
+        if remaining == 0:
+            outer.resolve(True)
+
+    for child in children:
+        child.then(child_done)
+    return outer
+
+
+def _when_any(children: list[_Future]) -> _Future:
+    outer = _Future()
+    if not children:
+        outer.resolve(True)
+    for child in children:
+        child.then(lambda f: outer.resolve(True, f))
+    return outer
+
+
+def _describe(ev: Event) -> str:
+    return _describe_new(EventType(ev["EventType"]), ev.get("Name"))
+
+
+def _describe_new(kind: EventType, name: str | None) -> str:
+    labels = {
+        EventType.TaskScheduled: "an activity task",
+        EventType.TimerCreated: "a durable timer",
+        EventType.SubOrchestrationInstanceCreated: "a sub-orchestration",
+        EventType.EventSent: "an entity operation",
+    }
+    label = labels.get(kind, kind.name)
+    return f"{label} named '{name}'" if name else label

@@ -1,0 +1,124 @@
+"""SQLite persistence of the engine (WAL). Only the engine's thread writes.
+
+The engine keeps its working state in memory and writes every change through a `Batch`:
+the statements of one step (the episodes of several instances, the activity results that
+fed them, the messages they send) commit in one transaction, so an episode's history
+append, its outgoing messages and the instance's status change land together or not at
+all, and one fsync covers many instances (group commit). On start the engine reads
+everything back (`load`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    instance_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input TEXT,
+    output TEXT,
+    custom_status TEXT,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    parent TEXT
+);
+CREATE TABLE IF NOT EXISTS history (
+    instance_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    execution_id TEXT NOT NULL,
+    events TEXT NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    due TEXT
+);
+CREATE TABLE IF NOT EXISTS work (
+    seq INTEGER PRIMARY KEY,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    task_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    input TEXT
+);
+CREATE TABLE IF NOT EXISTS entities (
+    entity_id TEXT PRIMARY KEY,
+    state TEXT,
+    exists_ INTEGER NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entity_ops (
+    seq INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+"""
+
+Statement = tuple[str, tuple[Any, ...]]
+
+
+@dataclass
+class Batch:
+    """Statements of one transaction, in order."""
+
+    statements: list[Statement] = field(default_factory=list)
+
+    def add(self, sql: str, *params: Any) -> None:
+        self.statements.append((sql, params))
+
+    def __bool__(self) -> bool:
+        return bool(self.statements)
+
+
+class Store:
+    """One SQLite database file; `synchronous` FULL by default (durable across power loss),
+    NORMAL on request (durable across a process crash, which is what SIGKILL tests)."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        if synchronous.upper() not in ("FULL", "NORMAL", "OFF"):
+            raise ValueError(f"synchronous must be FULL, NORMAL or OFF, not {synchronous!r}")
+        self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._conn.executescript(SCHEMA)
+
+    def commit(self, batch: Batch) -> None:
+        if not batch:
+            return
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in batch.statements:
+                    conn.execute(sql, params)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._conn.execute(sql, params))
+
+    def max_seq(self, table: str) -> int:
+        (row,) = self.query(f"SELECT COALESCE(MAX(seq), 0) FROM {table}")
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,3 @@
+"""Malformed on purpose: no function app at all."""
+
+GREETING = "nothing to index here"
