@@ -38,27 +38,24 @@ class Sleeper(Protocol):
 class ClockSleeper:
     """Waits on any Clock: real seconds for the system clock, short polls for a virtual one.
 
-    `register_wakeup` (a virtual clock's) is told each instant a timer waits for, so a clock
-    that jumps to the next wake-up when the host is idle stops at the timer's occurrence.
+    On a host clock (devhost.clock) the wait is registered with `add_wakeup`, so a virtual
+    clock that jumps ahead when the host is idle stops at the timer's occurrence.
     """
 
-    def __init__(
-        self,
-        clock: Clock,
-        register_wakeup: Callable[[datetime], object] | None = None,
-        poll_s: float | None = None,
-    ) -> None:
+    def __init__(self, clock: Clock, poll_s: float | None = None) -> None:
         self._clock = clock
-        self._register = register_wakeup
-        self._poll_s = (
-            poll_s if poll_s is not None else (30.0 if isinstance(clock, SystemClock) else 0.02)
-        )
+        virtual = getattr(clock, "virtual", not isinstance(clock, SystemClock))
+        self._poll_s = poll_s if poll_s is not None else (0.02 if virtual else 1.0)
 
     async def sleep_until(self, when: datetime) -> None:
-        if self._register is not None:
-            self._register(when)
-        while (now := self._clock.now()) < when:
-            await asyncio.sleep(min((when - now).total_seconds(), self._poll_s))
+        add_wakeup = getattr(self._clock, "add_wakeup", None)
+        token = add_wakeup(when) if add_wakeup is not None else None
+        try:
+            while (now := self._clock.now()) < when:
+                await asyncio.sleep(min((when - now).total_seconds(), self._poll_s))
+        finally:
+            if token is not None:
+                self._clock.remove_wakeup(token)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

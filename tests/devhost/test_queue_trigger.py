@@ -17,6 +17,7 @@ from devhost.settings import QueueOptions
 from devhost.triggers.invoke import Invoker, trigger_of
 from devhost.triggers.queue import QueuePoller
 from devhost.triggers.storage import QueueClients, decode_message
+from tests.devhost.azurite_fixture import azurite_service  # noqa: F401  (the azurite fixture)
 
 pytestmark = pytest.mark.slow
 

@@ -184,18 +184,34 @@ def test_the_monitor_is_off_for_schedules_more_frequent_than_a_minute(tmp_path):
     assert (fast.use_monitor, slow.use_monitor) == (False, True)
 
 
-def test_the_sleeper_tells_a_virtual_clock_when_it_wants_to_wake(tmp_path):
-    clock = ManualClock(START)
-    wakeups: list[datetime] = []
-    sleeper = ClockSleeper(clock, register_wakeup=wakeups.append, poll_s=0.005)
+class _WakeupClock(ManualClock):
+    """The host clock's wake-up surface (devhost.clock.HostClock) on a manual clock."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.wakeups: dict[int, datetime] = {}
+
+    def add_wakeup(self, when: datetime) -> int:
+        token = len(self.wakeups) + 1
+        self.wakeups[token] = when
+        return token
+
+    def remove_wakeup(self, token: int) -> None:
+        del self.wakeups[token]
+
+
+def test_the_sleeper_registers_its_wake_up_with_a_virtual_clock_and_withdraws_it():
+    clock = _WakeupClock(START)
+    sleeper = ClockSleeper(clock, poll_s=0.005)
 
     async def scenario() -> None:
         waiter = asyncio.create_task(sleeper.sleep_until(START + timedelta(hours=1)))
         await asyncio.sleep(0.02)
         assert not waiter.done()
+        assert list(clock.wakeups.values()) == [START + timedelta(hours=1)]
         clock.advance(timedelta(hours=1))
         async with asyncio.timeout(5):
             await waiter
 
     asyncio.run(scenario())
-    assert wakeups == [START + timedelta(hours=1)]
+    assert clock.wakeups == {}
