@@ -210,6 +210,21 @@ async def _json_body(request: web.Request, what: str) -> tuple[bool, Any]:
         raise InvalidRequestError(f"{what} must be JSON") from None
 
 
+def _operation_input(body: Any) -> Any:
+    """The engine's value for a signal body.
+
+    The Python client posts `json.dumps(input)` as a JSON string, and the extension keeps that
+    JSON text as the operation input, so the entity sees `input` itself: decode the text once.
+    A raw JSON body (a hand-made webhook call) is taken as the value.
+    """
+    if isinstance(body, str):
+        try:
+            return json.loads(body)
+        except ValueError:
+            return body
+    return body
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -421,7 +436,7 @@ class ManagementApi:
             if not op:
                 raise InvalidRequestError("the op query parameter names the entity operation")
         _present, value = await _json_body(request, "the operation input")
-        await self._call(self._engine.signal_entity, name, key, op, value)
+        await self._call(self._engine.signal_entity, name, key, op, _operation_input(value))
         return web.Response(status=202)
 
     async def read_entity(self, request: web.Request) -> web.StreamResponse:
