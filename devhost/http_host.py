@@ -46,6 +46,7 @@ log = logging.getLogger("devhost")
 LOOPBACK = "127.0.0.1"
 # Test hook: a short queue lease shows "no message lost" without waiting 10 minutes.
 QUEUE_LEASE_ENV = "DEVHOST_QUEUE_LEASE_SECONDS"
+DRAIN_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Host:
         self.management = ManagementApi(self.engine, self.urls, self.keys, self.clock)
         self._runners: list[web.AppRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._pollers: list[QueuePoller] = []
         self.base_url = ""
 
     async def invoke(self, fn: func.Function, trigger_value: Any) -> Any:
@@ -153,9 +155,9 @@ class Host:
             )
             self._tasks.append(asyncio.create_task(timer.run(), name=f"timer:{timer.name}"))
         for fn in self.app.queue_functions:
-            self._tasks.append(
-                asyncio.create_task(self._poller(fn).run(), name=f"queue:{name_of(fn)}")
-            )
+            poller = self._poller(fn)
+            self._pollers.append(poller)
+            self._tasks.append(asyncio.create_task(poller.run(), name=f"queue:{poller.name}"))
 
     def _poller(self, fn: func.Function) -> QueuePoller:
         assert self.queues is not None
@@ -188,6 +190,12 @@ class Host:
         return int(runner.addresses[0][1])
 
     async def stop(self) -> None:
+        # Like the host's drain mode: no new messages, running ones finish and are deleted.
+        for poller in self._pollers:
+            poller.drain(DRAIN_TIMEOUT_S)
+        pollers = [t for t in self._tasks if t.get_name().startswith("queue:")]
+        if pollers:
+            await asyncio.wait(pollers, timeout=DRAIN_TIMEOUT_S + 1)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -102,7 +102,7 @@ def load_host_config(app_dir: Path, environ: Mapping[str, str] | None = None) ->
         raise SettingsError(f"{path}: extensions.http.routePrefix must be a string")
     durable = ext.get("durableTask") or {}
     hub = durable.get("hubName") or DEFAULT_HUB_NAME
-    hub = _resolve_percent(str(hub), env, path)
+    hub = resolve_refs(str(hub), env, str(path))
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,49}", hub):
         raise SettingsError(
             f"{path}: durableTask hubName {hub!r} must be 3-50 letters or digits, "
@@ -155,11 +155,13 @@ def parse_timespan(text: str) -> timedelta:
     )
 
 
-def _resolve_percent(text: str, env: Mapping[str, str], path: Path) -> str:
+def resolve_refs(text: str, env: Mapping[str, str], where: str) -> str:
+    """Replace `%Name%` with the app setting Name, as the host does in bindings and host.json."""
+
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
         if name not in env:
-            raise SettingsError(f"{path}: %{name}% is not set in local.settings.json Values")
+            raise SettingsError(f"{where}: %{name}% is not set in local.settings.json Values")
         return env[name]
 
     return re.sub(r"%([^%]+)%", sub, text)

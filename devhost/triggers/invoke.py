@@ -9,6 +9,7 @@ same; only queue outputs (and the HTTP `$return`) are supported as output bindin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 import azure.functions as func
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions import meta
 
 from devhost.triggers.storage import QueueClients, encode_message
@@ -130,8 +131,9 @@ class Invoker:
             try:
                 await queue.send_message(encode_message(body, self.queue_encoding))
             except ResourceNotFoundError:
-                # The host creates an output queue on first write.
-                await queue.create_queue()
+                # The host creates an output queue on first write (maybe several at once).
+                with contextlib.suppress(ResourceExistsError):
+                    await queue.create_queue()
                 await queue.send_message(encode_message(body, self.queue_encoding))
 
 

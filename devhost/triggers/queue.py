@@ -94,29 +94,62 @@ class QueuePoller:
         self._lease = lease
         self._running: set[asyncio.Task[None]] = set()
         self._room = asyncio.Condition()
+        self._draining = asyncio.Event()
+        self._drain_timeout_s = 0.0
 
     async def run(self) -> None:
-        await _ensure_queue(self._queue)
+        """Poll until `drain()` or cancellation. Cancelling abandons running messages (their
+        leases run out and they come back); `drain()` lets them finish first."""
         delay = MIN_POLL_S
         max_delay = max(MIN_POLL_S, self._options.max_polling_interval.total_seconds())
+        ready = False
         try:
-            while True:
+            while not self._draining.is_set():
                 await self._wait_for_room()
-                got = await self._fetch()
+                if self._draining.is_set():
+                    break
+                try:
+                    if not ready:
+                        await _ensure_queue(self._queue)
+                        ready = True
+                    got = await self._fetch()
+                except Exception as exc:
+                    # Storage unreachable or refusing: say so and keep trying, as the host's
+                    # listener does, instead of dying quietly.
+                    log.error("queue listener for %s: %s; retrying", self.name, exc)
+                    got = 0
+                    delay = max_delay
                 if got:
                     delay = MIN_POLL_S
                     continue
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._draining.wait(), delay)
                 delay = min(delay * 2, max_delay)
+            if self._running:
+                await asyncio.wait(set(self._running), timeout=self._drain_timeout_s)
         finally:
             for task in list(self._running):
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
 
+    def drain(self, timeout_s: float) -> None:
+        """Stop fetching; `run()` returns once running messages finish (or after timeout_s)."""
+        self._drain_timeout_s = timeout_s
+        self._draining.set()
+
+        async def wake() -> None:
+            async with self._room:
+                self._room.notify_all()
+
+        asyncio.get_running_loop().create_task(wake())
+
     async def _wait_for_room(self) -> None:
         async with self._room:
             await self._room.wait_for(
-                lambda: len(self._running) <= self._options.new_batch_threshold
+                lambda: (
+                    self._draining.is_set()
+                    or len(self._running) <= self._options.new_batch_threshold
+                )
             )
 
     async def _fetch(self) -> int:
@@ -144,6 +177,14 @@ class QueuePoller:
             asyncio.get_running_loop().create_task(notify())
 
     async def _process(self, msg: SdkMessage) -> None:
+        try:
+            await self._handle(msg)
+        except Exception as exc:
+            # A storage call failed after the function ran (say the lease was lost): the
+            # message reappears when its lease runs out, so it is retried, never lost.
+            log.warning("queue %s: message %s left for retry: %s", self.name, msg.id, exc)
+
+    async def _handle(self, msg: SdkMessage) -> None:
         max_dequeue = self._options.max_dequeue_count
         dequeued = msg.dequeue_count or 1
         if dequeued > max_dequeue:
@@ -155,40 +196,53 @@ class QueuePoller:
         except ValueError as exc:
             await self._to_poison(msg, str(exc))
             return
-        renewer = asyncio.create_task(self._keep_lease(msg))
+        done = asyncio.Event()
+        renewer = asyncio.create_task(self._keep_lease(msg, done))
         try:
             arg = trigger_argument(self.fn, queue_message(msg, body))
             await self._invoke(self.fn, arg)
         except Exception:
-            renewer.cancel()
             log.exception(
                 "queue function %s failed on message %s (dequeue count %d)",
                 self.name,
                 msg.id,
-                msg.dequeue_count,
+                dequeued,
             )
-            if dequeued >= max_dequeue:
-                await self._to_poison(msg, f"failed {dequeued} times")
-            else:
-                await self._queue.update_message(
-                    msg,
-                    pop_receipt=msg.pop_receipt,
-                    visibility_timeout=int(self._options.visibility_timeout.total_seconds()),
-                )
-            return
-        renewer.cancel()
-        await self._queue.delete_message(msg, pop_receipt=msg.pop_receipt)
-
-    async def _keep_lease(self, msg: SdkMessage) -> None:
-        """Renew the lease at half-life; the pop receipt changes with each renewal."""
-        half = self._lease.total_seconds() / 2
-        while True:
-            await asyncio.sleep(half)
-            updated = await self._queue.update_message(
+            failed = True
+        else:
+            failed = False
+        finally:
+            # Let an in-flight renewal finish: it carries the pop receipt the next call needs.
+            done.set()
+            await renewer
+        if not failed:
+            await self._queue.delete_message(msg, pop_receipt=msg.pop_receipt)
+        elif dequeued >= max_dequeue:
+            await self._to_poison(msg, f"failed {dequeued} times")
+        else:
+            await self._queue.update_message(
                 msg,
                 pop_receipt=msg.pop_receipt,
-                visibility_timeout=int(self._lease.total_seconds()),
+                visibility_timeout=int(self._options.visibility_timeout.total_seconds()),
             )
+
+    async def _keep_lease(self, msg: SdkMessage, done: asyncio.Event) -> None:
+        """Renew the lease at half-life until `done`; each renewal brings a new pop receipt."""
+        half = self._lease.total_seconds() / 2
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), half)
+            if done.is_set():
+                return
+            try:
+                updated = await self._queue.update_message(
+                    msg,
+                    pop_receipt=msg.pop_receipt,
+                    visibility_timeout=int(self._lease.total_seconds()),
+                )
+            except Exception as exc:
+                log.warning("queue %s: could not renew the lease of %s: %s", self.name, msg.id, exc)
+                return
             msg.pop_receipt = updated.pop_receipt
             msg.next_visible_on = updated.next_visible_on
 

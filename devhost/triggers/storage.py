@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
-from devhost.settings import STORAGE_SETTING
+from devhost.settings import STORAGE_SETTING, resolve_refs
 
 
 class StorageConnectionError(ValueError):
@@ -45,7 +45,9 @@ class QueueClients:
         self._services: dict[str, QueueServiceClient] = {}
 
     def queue(self, connection: str | None, queue_name: str) -> QueueClient:
+        """A client for `queue_name`, whose `%Setting%` parts resolve from app settings."""
         conn = connection_string(connection, self._environ)
+        queue_name = resolve_refs(queue_name, self._environ, f"queue {queue_name!r}")
         service = self._services.get(conn)
         if service is None:
             service = QueueServiceClient.from_connection_string(conn)

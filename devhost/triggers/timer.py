@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import azure.functions as func
 from azure.functions import meta
 
+from devhost.settings import resolve_refs
 from devhost.triggers.invoke import converter, name_of, trigger_of
 from devhost.triggers.ncrontab import Schedule
 from shared.clock import Clock, SystemClock
@@ -31,15 +32,20 @@ from shared.clock import Clock, SystemClock
 log = logging.getLogger("devhost.timer")
 
 
+Release = Callable[[], None]
+
+
 class Sleeper(Protocol):
-    async def sleep_until(self, when: datetime) -> None: ...
+    async def sleep_until(self, when: datetime) -> Release: ...
 
 
 class ClockSleeper:
     """Waits on any Clock: real seconds for the system clock, short polls for a virtual one.
 
     On a host clock (devhost.clock) the wait is registered with `add_wakeup`, so a virtual
-    clock that jumps ahead when the host is idle stops at the timer's occurrence.
+    clock that jumps ahead when the host is idle stops at the timer's occurrence, and the
+    clock is held (`hold`) from the moment the wait ends until the caller releases it, so it
+    cannot jump past the occurrence while the timer function runs.
     """
 
     def __init__(self, clock: Clock, poll_s: float | None = None) -> None:
@@ -47,15 +53,22 @@ class ClockSleeper:
         virtual = getattr(clock, "virtual", not isinstance(clock, SystemClock))
         self._poll_s = poll_s if poll_s is not None else (0.02 if virtual else 1.0)
 
-    async def sleep_until(self, when: datetime) -> None:
-        add_wakeup = getattr(self._clock, "add_wakeup", None)
+    async def sleep_until(self, when: datetime) -> Release:
+        clock: Any = self._clock
+        add_wakeup = getattr(clock, "add_wakeup", None)
         token = add_wakeup(when) if add_wakeup is not None else None
         try:
-            while (now := self._clock.now()) < when:
+            while (now := clock.now()) < when:
                 await asyncio.sleep(min((when - now).total_seconds(), self._poll_s))
-        finally:
+        except BaseException:
             if token is not None:
-                self._clock.remove_wakeup(token)  # type: ignore[attr-defined]
+                clock.remove_wakeup(token)
+            raise
+        if token is None:
+            return lambda: None
+        held = clock.hold()  # before withdrawing the wake-up: no gap for a jump
+        clock.remove_wakeup(token)
+        return lambda: clock.release(held)
 
 
 @dataclass(frozen=True)
@@ -138,7 +151,9 @@ class TimerTrigger:
         trigger = trigger_of(fn)
         self.fn = fn
         self.name = name_of(fn)
-        self.schedule = Schedule(trigger.schedule)
+        self.schedule = Schedule(
+            resolve_refs(trigger.schedule, os.environ, f"timer {self.name!r} schedule")
+        )
         self.run_on_startup = bool(getattr(trigger, "run_on_startup", False))
         use_monitor = getattr(trigger, "use_monitor", None)
         self._clock = clock
@@ -163,8 +178,11 @@ class TimerTrigger:
         else:
             status = self._record(last=status.last if status else None)
         while True:
-            await self._sleeper.sleep_until(status.next)
-            status = await self._fire(False, status, scheduled=status.next)
+            release = await self._sleeper.sleep_until(status.next)
+            try:
+                status = await self._fire(False, status, scheduled=status.next)
+            finally:
+                release()
 
     async def _fire(
         self, past_due: bool, status: ScheduleStatus | None, scheduled: datetime

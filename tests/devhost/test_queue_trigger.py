@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
 from devhost.azurite import Azurite
@@ -28,11 +30,8 @@ def _name(prefix: str) -> str:
 
 def _client(azurite: Azurite, queue: str) -> QueueClient:
     client = QueueClient.from_connection_string(azurite.connection_string, queue)
-    try:
+    with contextlib.suppress(ResourceExistsError):
         client.create_queue()
-    except Exception as exc:
-        if "QueueAlreadyExists" not in str(exc):
-            raise
     return client
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from devhost.clock import VirtualClock
 from devhost.triggers.ncrontab import Schedule, ScheduleError
 from devhost.triggers.timer import ClockSleeper, StatusStore, TimerTrigger
 from shared.clock import ManualClock
@@ -184,34 +185,26 @@ def test_the_monitor_is_off_for_schedules_more_frequent_than_a_minute(tmp_path):
     assert (fast.use_monitor, slow.use_monitor) == (False, True)
 
 
-class _WakeupClock(ManualClock):
-    """The host clock's wake-up surface (devhost.clock.HostClock) on a manual clock."""
-
-    def __init__(self, start: datetime) -> None:
-        super().__init__(start)
-        self.wakeups: dict[int, datetime] = {}
-
-    def add_wakeup(self, when: datetime) -> int:
-        token = len(self.wakeups) + 1
-        self.wakeups[token] = when
-        return token
-
-    def remove_wakeup(self, token: int) -> None:
-        del self.wakeups[token]
-
-
-def test_the_sleeper_registers_its_wake_up_with_a_virtual_clock_and_withdraws_it():
-    clock = _WakeupClock(START)
+def test_the_sleeper_registers_its_wake_up_and_holds_the_clock_until_released():
+    clock = VirtualClock(START)
     sleeper = ClockSleeper(clock, poll_s=0.005)
+    due = START + timedelta(hours=1)
 
     async def scenario() -> None:
-        waiter = asyncio.create_task(sleeper.sleep_until(START + timedelta(hours=1)))
+        waiter = asyncio.create_task(sleeper.sleep_until(due))
         await asyncio.sleep(0.02)
         assert not waiter.done()
-        assert list(clock.wakeups.values()) == [START + timedelta(hours=1)]
-        clock.advance(timedelta(hours=1))
+        assert clock.next_wakeup() == due
+        # The host is idle: the virtual clock jumps to the timer's occurrence, not beyond.
+        assert clock.idle(None) is True
+        assert clock.now() == due
         async with asyncio.timeout(5):
-            await waiter
+            release = await waiter
+        assert clock.next_wakeup() is None
+        # Held while the timer function runs: an idle host does not move the clock.
+        clock.add_wakeup(due + timedelta(days=1))
+        assert clock.idle(None) is False
+        release()
+        assert clock.idle(None) is True
 
     asyncio.run(scenario())
-    assert clock.wakeups == {}
