@@ -241,9 +241,11 @@ class Stack:
             self.children.append(child)
             print(f"[stack] {spec.name} sandbox ready at {child.url}", flush=True)
             return child.url
-        if child.process.poll() is None:
-            child.stop()  # alive but silent past the deadline
-        elif child.process.returncode == NOT_IN_CHECKOUT:
+        try:
+            child.process.wait(timeout=5)  # its output ended: it is exiting
+        except subprocess.TimeoutExpired:
+            child.stop()  # alive but never ready
+        if child.process.returncode == NOT_IN_CHECKOUT:
             print(
                 f"[stack] note: the {spec.name} sandbox is not in this checkout yet; skipped",
                 flush=True,
