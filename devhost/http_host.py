@@ -29,7 +29,8 @@ from devhost.clock import HostClock, RealClock, VirtualClock
 from devhost.engine import DurableEngine
 from devhost.http_auth import KeyRing, Level
 from devhost.http_server import FunctionsFront
-from devhost.management_api import RPC_PREFIX, WEBHOOK_PREFIX, ManagementApi, Urls
+from devhost.management_api import ManagementApi
+from devhost.management_urls import RPC_PREFIX, WEBHOOK_PREFIX, Urls
 from devhost.settings import (
     HostConfig,
     apply_values,

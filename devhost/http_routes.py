@@ -28,7 +28,6 @@ class RouteTemplateError(ValueError):
     """A route template the host would refuse at indexing time."""
 
 
-_PARAM = re.compile(r"\{([^{}]+)\}")
 _CONSTRAINT = re.compile(r"^(\w+)(?:\((.*)\))?$")
 
 
@@ -110,6 +109,39 @@ def _constraint(spec: str) -> Callable[[str], bool]:
     raise RouteTemplateError(f"unknown route constraint {spec!r}")
 
 
+def _split_segment(segment: str, template: str) -> list[str]:
+    """[literal, param, literal, param, ..., literal]; `{{` and `}}` are literal braces,
+    also inside a parameter (a `regex(...)` constraint)."""
+    pieces: list[str] = []
+    current = ""
+    in_param = False
+    i = 0
+    while i < len(segment):
+        ch = segment[i]
+        doubled = segment[i : i + 2] in ("{{", "}}")
+        if doubled:
+            current += ch
+            i += 2
+            continue
+        if ch == "{" and not in_param:
+            pieces.append(current)
+            current, in_param = "", True
+        elif ch == "}" and in_param:
+            if not current:
+                raise RouteTemplateError(f"route {template!r} has an empty parameter")
+            pieces.append(current)
+            current, in_param = "", False
+        elif ch in "{}":
+            raise RouteTemplateError(f"route {template!r} has an unbalanced {ch!r}")
+        else:
+            current += ch
+        i += 1
+    if in_param:
+        raise RouteTemplateError(f"route {template!r} has an unclosed parameter")
+    pieces.append(current)
+    return pieces
+
+
 @dataclass(frozen=True)
 class _Param:
     name: str
@@ -151,7 +183,7 @@ class RouteTemplate:
         for index, segment in enumerate(segments):
             if segment == "":
                 raise RouteTemplateError(f"route {self.template!r} has an empty segment")
-            pieces = _PARAM.split(segment)  # literal, param, literal, param, ...
+            pieces = _split_segment(segment, self.template)  # literal, param, literal, ...
             seg_params = [_parse_param(p) for p in pieces[1::2]]
             for p in seg_params:
                 if p.name.lower() in (n.lower() for n in params):

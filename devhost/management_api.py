@@ -18,7 +18,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -30,11 +29,8 @@ from devhost.errors import (
     InvalidRequestError,
 )
 from devhost.http_auth import KeyRing, Level, presented_key
+from devhost.management_urls import Urls
 from devhost.status import TERMINAL, OrchestrationStatus, RuntimeStatus
-
-WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
-RPC_PREFIX = "/durabletask"
-DEFAULT_CONNECTION = "Storage"
 
 
 class Engine(Protocol):
@@ -85,68 +81,6 @@ class Engine(Protocol):
 
     def signal_entity(self, name: str, key: str, operation: str, input: Any = None) -> None: ...
     def read_entity_state(self, name: str, key: str) -> Any: ...
-
-
-class Urls:
-    """The URLs the extension hands out: binding JSON and check-status payloads."""
-
-    def __init__(self, hub_name: str, keys: KeyRing | None) -> None:
-        self.hub_name = hub_name
-        self.keys = keys
-        self.origin = ""  # http://127.0.0.1:PORT, known once the server listens
-        self.rpc_origin = ""
-
-    def _query(self, hub: str, connection: str) -> str:
-        q = f"taskHub={quote(hub)}&connection={quote(connection)}"
-        return f"{q}&code={self.keys.durabletask}" if self.keys else q
-
-    def management_urls(
-        self,
-        instance_id: str,
-        origin: str | None = None,
-        hub: str | None = None,
-        connection: str | None = None,
-    ) -> dict[str, str]:
-        base = f"{origin or self.origin}{WEBHOOK_PREFIX}"
-        q = self._query(hub or self.hub_name, connection or DEFAULT_CONNECTION)
-        inst = f"{base}/instances/{instance_id}"
-        return {
-            "id": instance_id,
-            "statusQueryGetUri": f"{inst}?{q}",
-            "sendEventPostUri": f"{inst}/raiseEvent/{{eventName}}?{q}",
-            "terminatePostUri": f"{inst}/terminate?reason={{text}}&{q}",
-            "rewindPostUri": f"{inst}/rewind?reason={{text}}&{q}",
-            "purgeHistoryDeleteUri": f"{inst}?{q}",
-            "restartPostUri": f"{inst}/restart?{q}",
-            "suspendPostUri": f"{inst}/suspend?reason={{text}}&{q}",
-            "resumePostUri": f"{inst}/resume?reason={{text}}&{q}",
-        }
-
-    def client_binding(self, task_hub: str | None, connection: str | None) -> str:
-        """The `durableClient` input binding JSON (`BindingHelper.DurableOrchestrationClientToString`)."""
-        hub = task_hub or self.hub_name
-        base = f"{self.origin}{WEBHOOK_PREFIX}"
-        code = f"code={self.keys.durabletask}" if self.keys else ""
-        create = f"{base}/orchestrators/{{functionName}}[/{{instanceId}}]?"
-        doc = {
-            "taskHubName": hub,
-            "connectionName": connection,
-            "creationUrls": {
-                "createNewInstancePostUri": create + code,
-                "createAndWaitOnNewInstancePostUri": (
-                    f"{create}timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}"
-                    + (f"&{code}" if code else "&")
-                ),
-            },
-            "managementUrls": self.management_urls(
-                "INSTANCEID", hub=hub, connection=connection or DEFAULT_CONNECTION
-            ),
-            "baseUrl": base,
-            "requiredQueryStringParameters": code,
-            "rpcBaseUrl": f"{self.rpc_origin}{RPC_PREFIX}/",
-            "httpBaseUrl": None,
-        }
-        return json.dumps(doc)
 
 
 def _flag(request: web.Request, name: str, default: bool = False) -> bool:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import requests
 
-from devhost.management_api import WEBHOOK_PREFIX
+from devhost.management_urls import WEBHOOK_PREFIX
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -165,6 +165,11 @@ class Stack:
         if len(ports) != 3:
             raise StackError("--azurite-ports takes three ports: blob,queue,table")
         self.azurite_ports: tuple[int, int, int] = (ports[0], ports[1], ports[2])
+        if self.ns.virtual_clock and self.ns.port == 0:
+            raise StackError(
+                "--virtual-clock needs a fixed --port: the sandboxes follow "
+                "http://127.0.0.1:PORT/admin/clock, which must be known before devhost starts"
+            )
         _require_free(self.ns.port, "devhost", "--port")
         for port, what in zip(self.azurite_ports, ("blob", "queue", "table"), strict=True):
             _require_free(port, f"Azurite {what}", "--azurite-ports")
