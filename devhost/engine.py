@@ -69,13 +69,18 @@ from devhost.errors import (
 from devhost.history import (
     Event,
     EventType,
+    context_events,
+    context_json,
     event,
     fmt_time,
+    join_events,
     orchestrator_completed,
     orchestrator_started,
     parse_time,
 )
+from devhost.replay import OUT_OF_PROC_MARKER, ReplayReport, replay_history
 from devhost.shim import HTTP_ACTIVITY, NonDeterminismError, Shim
+from devhost.speedups import memoize_timestamp_parsing
 from devhost.status import (
     TERMINAL,
     OrchestrationStatus,
@@ -89,7 +94,6 @@ __all__ = ["DurableEngine", "EngineSettings", "EntityState"]
 
 log = logging.getLogger("devhost.engine")
 
-OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 _BAD_ID_CHARS = re.compile(r"[/\\?#\x00-\x1f\x7f]")
 # Fan-in batching: wait for more results while they keep coming (quiet gap), never longer
 # than the max delay after the first one.
@@ -186,7 +190,8 @@ class _Instance:
     updated: datetime
     parent: dict[str, Any] | None
     history: list[Event] = field(default_factory=list)
-    history_text: str = ""
+    context_text: str = ""
+    """The history as sent in the orchestrator context (see `_context_events`)."""
     history_seq: int = 0
     last_time: datetime | None = None
     messages: list[_Message] = field(default_factory=list)
@@ -244,8 +249,13 @@ class DurableEngine:
         clock: HostClock | None = None,
         settings: EngineSettings | None = None,
         synchronous: str = "FULL",
+        compact_context: bool = True,
+        fast_replay: bool = True,
     ) -> None:
+        if fast_replay:
+            memoize_timestamp_parsing()
         self.app = app
+        self.compact_context = compact_context
         self.clock = clock or RealClock()
         self.settings = settings or EngineSettings.from_host_json(app.durable_settings)
         self._store = Store(db_path, synchronous=synchronous)
@@ -461,6 +471,21 @@ class DurableEngine:
             self._commit(batch)
         self._wake.set()
 
+    def restart(self, instance_id: str, *, new_instance_id: bool = True) -> str:
+        """Start the instance's orchestrator again with its original input and version,
+        under a new id (default) or, once it has finished, under the same id."""
+        with self._lock:
+            inst = self._require(instance_id)
+            name, version = inst.name, inst.version
+            # As the extension: the status input, i.e. the current execution's.
+            original = json.loads(inst.input_json)
+        return self.start_new(
+            name,
+            instance_id=None if new_instance_id else instance_id,
+            input=original,
+            version=version,
+        )
+
     def purge(self, instance_id: str) -> int:
         """Delete a finished instance and its history; returns 1, or 0 if there was none to
         delete (unknown, or still active: only terminal instances are purged)."""
@@ -541,6 +566,22 @@ class DurableEngine:
         with self._lock:
             return [dict(e) for e in self._require(instance_id).history]
 
+    def replay_check(self, instance_id: str) -> ReplayReport:
+        """Replay the instance's stored history through the SDK and check every episode
+        yields the recorded decisions (see `devhost.replay`)."""
+        with self._lock:
+            inst = self._require(instance_id)
+            snapshot = (inst.name, inst.input_json, [dict(e) for e in inst.history], inst.parent)
+        name, input_json, history, parent = snapshot
+        return replay_history(
+            self.app,
+            name=name,
+            instance_id=instance_id,
+            input_json=input_json,
+            history=history,
+            parent_instance_id=parent["instance_id"] if parent else None,
+        )
+
     # -- loading ---------------------------------------------------------------------------
 
     def _load(self) -> None:
@@ -572,10 +613,10 @@ class DurableEngine:
             owner = self._instances.get(instance_id)
             if owner is None or execution_id != owner.execution_id:
                 continue
-            inst = owner
-            inst.history.extend(json.loads("[" + events + "]"))
-            inst.history_text = f"{inst.history_text},{events}" if inst.history_text else events
-            inst.history_seq = seq + 1
+            chunk = json.loads("[" + events + "]")
+            owner.history.extend(chunk)
+            owner.context_text = join_events(owner.context_text, self._context_events(chunk, True))
+            owner.history_seq = seq + 1
         for inst in self._instances.values():
             for ev in reversed(inst.history):
                 if ev["EventType"] == EventType.OrchestratorStarted:
@@ -877,7 +918,7 @@ class DurableEngine:
         played = [{**e, "IsPlayed": True} for e in events]
         text = ",".join(json.dumps(e) for e in played)
         inst.history.extend(played)
-        inst.history_text = f"{inst.history_text},{text}" if inst.history_text else text
+        inst.context_text = join_events(inst.context_text, self._context_events(played, True))
         batch.add(
             "INSERT INTO history (instance_id, seq, execution_id, events) VALUES (?, ?, ?, ?)",
             inst.instance_id,
@@ -886,6 +927,9 @@ class DurableEngine:
             text,
         )
         inst.history_seq += 1
+
+    def _context_events(self, events: list[Event], played: bool) -> str:
+        return context_events(events, played=played, compact=self.compact_context)
 
     def _drop_messages(self, batch: Batch, inst: _Instance, messages: list[_Message]) -> None:
         if messages:
@@ -1095,19 +1139,11 @@ class DurableEngine:
             entry = self.app.orchestrators[inst.name]
         except FunctionNotFoundError as exc:
             return None, str(exc)
-        new_text = ",".join(json.dumps(e) for e in new_events)
-        history = f"{inst.history_text},{new_text}" if inst.history_text else new_text
-        parent_id = inst.parent["instance_id"] if inst.parent else None
-        context = (
-            '{"history":['
-            + history
-            + '],"input":'
-            + inst.input_json
-            + ',"instanceId":'
-            + json.dumps(inst.instance_id)
-            + ',"isReplaying":false,"parentInstanceId":'
-            + json.dumps(parent_id)
-            + ',"upperSchemaVersion":1,"upperSchemaVersionNew":2}'
+        context = context_json(
+            join_events(inst.context_text, self._context_events(new_events, False)),
+            input_json=inst.input_json,
+            instance_id=inst.instance_id,
+            parent_instance_id=inst.parent["instance_id"] if inst.parent else None,
         )
         try:
             reply_text = entry.user_function(context)
@@ -1230,7 +1266,7 @@ class DurableEngine:
         inst.execution_id = uuid.uuid4().hex
         inst.input_json = json.dumps(input_text)
         inst.history = []
-        inst.history_text = ""
+        inst.context_text = ""
         inst.history_seq = 0
         inst.output_json = None
         self._set_status(batch, inst, RuntimeStatus.Running, now)
@@ -1303,8 +1339,7 @@ class DurableEngine:
             inst = self._instances.get(work.instance_id)
             if inst is None:
                 continue
-            if inst.execution_id == work.execution_id:
-                inst.inflight -= 1
+            inst.inflight -= 1
             now = self.clock.now()
             if ok:
                 ev = event(

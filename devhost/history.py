@@ -6,6 +6,7 @@ into SQLite; these helpers only build them with the fields the SDK and the statu
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
@@ -74,3 +75,72 @@ def orchestrator_started(when: datetime) -> Event:
 
 def orchestrator_completed(when: datetime) -> Event:
     return event(EventType.OrchestratorCompleted, when)
+
+
+# The events `TaskOrchestrationExecutor.process_event` acts on (plus ExecutionStarted's
+# Version, read by the context); the SDK skips every other type.
+CONTEXT_TYPES = frozenset(
+    {
+        EventType.OrchestratorStarted,
+        EventType.ExecutionStarted,
+        EventType.TaskCompleted,
+        EventType.TaskFailed,
+        EventType.SubOrchestrationInstanceCompleted,
+        EventType.SubOrchestrationInstanceFailed,
+        EventType.TimerFired,
+        EventType.EventRaised,
+        EventType.EventSent,
+    }
+)
+
+
+def basic_time(text: str) -> str:
+    """`2026-01-01T09:30:00.123456Z` -> `20260101T093000.123456Z`: the same instant in
+    ISO 8601 basic format."""
+    return f"{text[0:4]}{text[5:7]}{text[8:10]}T{text[11:13]}{text[14:16]}{text[17:]}"
+
+
+def context_events(events: list[Event], *, played: bool, compact: bool) -> str:
+    """Events as comma-joined JSON for the orchestrator context's `history` array.
+
+    `compact=False` sends them as the extension does. `compact=True` sends only the types
+    the SDK reads (`CONTEXT_TYPES`) with basic-format timestamps: the SDK parses every
+    event's `Timestamp` with dateutil, which is most of its replay cost, and both changes
+    cut it without changing what the orchestrator sees (same events resolve the same tasks
+    at the same instants). The stored history stays complete either way."""
+    if not compact:
+        return ",".join(json.dumps({**e, "IsPlayed": played}) for e in events)
+    return ",".join(
+        json.dumps({**e, "IsPlayed": played, "Timestamp": basic_time(e["Timestamp"])})
+        for e in events
+        if e["EventType"] in CONTEXT_TYPES
+    )
+
+
+# Azure Storage's timer limits, sent like the extension does so the SDK splits long timers
+# (V3 schema, `LongTimerTask`): a timer more than 6 days out waits in 3-day hops.
+MAX_SHORT_TIMER = "6.00:00:00"
+LONG_TIMER_INTERVAL = "3.00:00:00"
+
+
+def context_json(
+    history: str,
+    *,
+    input_json: str,
+    instance_id: str,
+    parent_instance_id: str | None,
+) -> str:
+    """The orchestrator trigger's context (`OrchestrationContextToString`), `history` being
+    comma-joined event JSON (see `context_events`) and `input_json` the input's JSON text."""
+    return (
+        f'{{"history":[{history}],"input":{input_json},"instanceId":{json.dumps(instance_id)},'
+        f'"isReplaying":false,"parentInstanceId":{json.dumps(parent_instance_id)},'
+        '"upperSchemaVersion":1,"upperSchemaVersionNew":2,'
+        f'"maximumShortTimerDuration":"{MAX_SHORT_TIMER}",'
+        f'"longRunningTimerIntervalDuration":"{LONG_TIMER_INTERVAL}"}}'
+    )
+
+
+def join_events(head: str, tail: str) -> str:
+    """Join two comma-joined event lists."""
+    return f"{head},{tail}" if head and tail else head or tail

@@ -1,5 +1,6 @@
 """Human interaction: wait for an approval event or give up after a durable timer."""
 
+import threading
 from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
@@ -30,6 +31,12 @@ def early_event(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
     return {"first": first, "event": event}
 
 
+# Tests hold the activity here so an event can arrive while the orchestrator awaits it.
+GATE = threading.Event()
+GATE.set()
+
+
 @app.activity_trigger(input_name="payload")
 def slow_step(payload: Any) -> str:
+    GATE.wait(10)
     return "stepped"

@@ -21,3 +21,10 @@ def wait_days(context: df.DurableOrchestrationContext) -> Generator[Any, Any, An
         hops += 1
     elapsed = context.current_utc_datetime - start
     return {"hops": hops, "elapsed_days": elapsed.total_seconds() / 86400}
+
+
+@app.orchestration_trigger(context_name="context")
+def long_wait(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    # One 8-day timer: longer than Azure Storage's 6-day limit, so the SDK splits it.
+    yield context.create_timer(context.current_utc_datetime + timedelta(days=8))
+    return context.current_utc_datetime.isoformat()

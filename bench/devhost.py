@@ -1,0 +1,326 @@
+"""devhost's Durable engine against Microsoft's in-process `durabletask` test engine, and
+against the SDK's own replay cost (the floor).
+
+Workloads (the issue's): one orchestration with 100 sequential activities, one fanning out
+to 500, 200 concurrent HelloSequence5 orchestrations. For each:
+
+- devhost: the engine on a SQLite file (WAL, synchronous=FULL: durable on disk), real clock,
+  host.json defaults (10 concurrent activities); timed from the first start to the last
+  completion.
+- peer: `durabletask.testing.InMemoryOrchestrationBackend` (in-memory, gRPC on loopback) with
+  `TaskHubGrpcWorker`/`TaskHubGrpcClient`, the same workflows written for that SDK.
+- floor: the orchestrator handle alone, called with prebuilt contexts for the ideal episode
+  sequence (every episode gets all the results its previous decisions wait for, so 101
+  episodes for the chain, 2 for the fan-out, 6 per HelloSequence5). floor_ratio = devhost
+  time / SDK time as devhost runs the SDK (its compact contexts, memoized timestamp
+  parsing: `devhost.speedups`), i.e. what the host costs beyond the SDK (1.0 = nothing);
+  floor_full_ratio = devhost time / the stock SDK on contexts exactly as the extension sends
+  them (the unavoidable cost of a host that changes nothing).
+
+`run()` prints the table and writes bench/out/devhost.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import durabletask.internal.orchestrator_service_pb2_grpc as stubs
+import grpc  # type: ignore[import-untyped]
+from durabletask import client as dt_client
+from durabletask import task as dt_task
+from durabletask import worker as dt_worker
+from durabletask.testing import InMemoryOrchestrationBackend
+
+from devhost.app import LoadedApp, load_app
+from devhost.engine import DurableEngine
+from devhost.history import (
+    Event,
+    EventType,
+    context_events,
+    context_json,
+    event,
+    join_events,
+    orchestrator_completed,
+    orchestrator_started,
+)
+from devhost.shim import Shim
+from devhost.speedups import memoize_timestamp_parsing, restore_timestamp_parsing
+from devhost.status import RuntimeStatus
+
+APP_DIR = Path(__file__).parent / "devhost_app"
+OUT = Path(__file__).parent / "out" / "devhost.json"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    orchestrator: str
+    size: int  # activities per orchestration
+    instances: int
+    unit: str  # what devhost_per_s / peer_per_s count
+
+    def units(self) -> int:
+        return self.instances if self.unit == "orchestrations" else self.size * self.instances
+
+
+WORKLOADS = (
+    Workload("sequential 100 activities", "sequential", 100, 1, "activities"),
+    Workload("fan-out 500 activities", "fan_out", 500, 1, "activities"),
+    Workload("200 x HelloSequence5", "hello_sequence5", 5, 200, "orchestrations"),
+)
+
+
+# -- devhost ---------------------------------------------------------------------------------
+
+
+def _input(workload: Workload) -> str | None:
+    return None if workload.orchestrator == "hello_sequence5" else str(workload.size)
+
+
+def run_devhost(app: LoadedApp, workload: Workload, db: Path) -> tuple[float, list[str]]:
+    engine = DurableEngine(app, db)
+    engine.start()
+    try:
+        started = time.perf_counter()
+        ids = [
+            engine.start_new(workload.orchestrator, input=_input(workload))
+            for _ in range(workload.instances)
+        ]
+        for instance_id in ids:
+            status = engine.wait_for_completion(instance_id, timeout=300)
+            if status.runtime_status is not RuntimeStatus.Completed:
+                raise RuntimeError(f"{workload.name}: {instance_id} ended {status}")
+        elapsed = time.perf_counter() - started
+        return elapsed, ids
+    finally:
+        engine.close()
+
+
+# -- floor: the SDK alone on the ideal episode sequence --------------------------------------
+
+
+def ideal_contexts(
+    app: LoadedApp, workload: Workload, *, compact: bool, start: datetime
+) -> list[str]:
+    """Drive the orchestrator with perfect batching and no host: every TaskScheduled of an
+    episode completes in the next one. Returns the context strings of every episode, in the
+    host's format (`compact`, the default) or exactly as the extension would send them."""
+    handle = app.orchestrators[workload.orchestrator].user_function
+    when = start
+    history: list[Event] = []
+    new: list[Event] = [
+        orchestrator_started(when),
+        event(EventType.ExecutionStarted, when, Name=workload.orchestrator, Version="", Input=None),
+    ]
+    contexts: list[str] = []
+    results = {name: entry.user_function for name, entry in app.activities.items()}
+    while True:
+        context = context_json(
+            join_events(
+                context_events(history, played=True, compact=compact),
+                context_events(new, played=False, compact=compact),
+            ),
+            input_json=json.dumps(_input(workload)),
+            instance_id="floor",
+            parent_instance_id=None,
+        )
+        contexts.append(context)
+        reply = json.loads(handle(context))
+        decisions = (
+            Shim(history + new, execution_id="floor", now=when)
+            .replay(reply["actions"][0])
+            .new_decisions
+        )
+        history += [*new, *decisions, orchestrator_completed(when)]
+        if reply.get("isDone"):
+            return contexts
+        when += timedelta(seconds=1)
+        new = [orchestrator_started(when)]
+        for decision in decisions:
+            value = results[decision["Name"]](json.loads(decision["Input"]))
+            new.append(
+                event(
+                    EventType.TaskCompleted,
+                    when,
+                    TaskScheduledId=decision["EventId"],
+                    Result=json.dumps(value),
+                )
+            )
+
+
+def run_floor(app: LoadedApp, workload: Workload, *, as_the_host_runs_it: bool) -> float:
+    """SDK time alone. `as_the_host_runs_it`: devhost's compact contexts and memoized
+    timestamp parsing; otherwise the stock SDK on contexts exactly as the extension sends
+    them. Each instance gets its own timestamps, as in a real run."""
+    handle = app.orchestrators[workload.orchestrator].user_function
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    contexts = [
+        context
+        for n in range(workload.instances)
+        for context in ideal_contexts(
+            app,
+            workload,
+            compact=as_the_host_runs_it,
+            start=base + timedelta(milliseconds=7 * n),
+        )
+    ]
+    if as_the_host_runs_it:
+        memoize_timestamp_parsing()
+    else:
+        restore_timestamp_parsing()
+    try:
+        started = time.perf_counter()
+        for context in contexts:
+            handle(context)
+        return time.perf_counter() - started
+    finally:
+        memoize_timestamp_parsing()
+
+
+# -- peer: durabletask's in-memory backend ---------------------------------------------------
+
+
+class LoopbackBackend(InMemoryOrchestrationBackend):
+    """The in-memory backend bound to 127.0.0.1 on a free port (upstream binds [::]:port)."""
+
+    def start(self) -> str:
+        self._shutdown_event.clear()
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=10))
+        self._server = server
+        stubs.add_TaskHubSidecarServiceServicer_to_server(self, server)  # type: ignore[no-untyped-call]
+        self._port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        return f"127.0.0.1:{self._port}"
+
+
+def _peer_step(ctx: dt_task.ActivityContext, n: int) -> int:
+    return n + 1
+
+
+def _peer_hello(ctx: dt_task.ActivityContext, city: str) -> str:
+    return f"Hello {city}!"
+
+
+def _peer_sequential(ctx: dt_task.OrchestrationContext, size: int) -> Any:
+    total = 0
+    for n in range(size):
+        total += yield ctx.call_activity(_peer_step, input=n)
+    return total
+
+
+def _peer_fan_out(ctx: dt_task.OrchestrationContext, size: int) -> Any:
+    results = yield dt_task.when_all([ctx.call_activity(_peer_step, input=n) for n in range(size)])
+    return sum(results)
+
+
+def _peer_hello_sequence5(ctx: dt_task.OrchestrationContext, _: Any) -> Any:
+    out = []
+    for city in ("Tokyo", "Seattle", "London", "Cairo", "Lima"):
+        out.append((yield ctx.call_activity(_peer_hello, input=city)))
+    return out
+
+
+PEER_ORCHESTRATORS: dict[str, Callable[..., Any]] = {
+    "sequential": _peer_sequential,
+    "fan_out": _peer_fan_out,
+    "hello_sequence5": _peer_hello_sequence5,
+}
+
+
+def run_peer(workload: Workload) -> float:
+    backend = LoopbackBackend()
+    address = backend.start()
+    worker = dt_worker.TaskHubGrpcWorker(host_address=address)
+    for orchestrator in PEER_ORCHESTRATORS.values():
+        worker.add_orchestrator(orchestrator)
+    worker.add_activity(_peer_step)
+    worker.add_activity(_peer_hello)
+    worker.start()  # type: ignore[no-untyped-call]
+    client = dt_client.TaskHubGrpcClient(host_address=address)
+    try:
+        orchestrator = PEER_ORCHESTRATORS[workload.orchestrator]
+        started = time.perf_counter()
+        ids = [
+            client.schedule_new_orchestration(orchestrator, input=workload.size)
+            for _ in range(workload.instances)
+        ]
+        for instance_id in ids:
+            state = client.wait_for_orchestration_completion(instance_id, timeout=300)
+            if state is None or state.runtime_status != dt_client.OrchestrationStatus.COMPLETED:
+                raise RuntimeError(f"peer {workload.name}: {instance_id} ended {state}")
+        return time.perf_counter() - started
+    finally:
+        worker.stop()  # type: ignore[no-untyped-call]
+        backend.stop()
+
+
+# -- the table --------------------------------------------------------------------------------
+
+
+def run() -> list[dict[str, object]]:
+    logging.getLogger("durabletask").setLevel(logging.WARNING)
+    logging.getLogger("durabletask-worker").setLevel(logging.WARNING)
+    logging.getLogger("durabletask-client").setLevel(logging.WARNING)
+    app = load_app(APP_DIR)
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory(prefix="devhost-bench-") as tmp:
+        run_devhost(
+            app,
+            Workload("warm-up", "hello_sequence5", 5, 5, "orchestrations"),
+            Path(tmp) / "warm.db",
+        )
+        for number, workload in enumerate(WORKLOADS):
+            devhost_s, _ = run_devhost(app, workload, Path(tmp) / f"bench{number}.db")
+            peer_s = run_peer(workload)
+            floor_s = run_floor(app, workload, as_the_host_runs_it=True)
+            floor_full_s = run_floor(app, workload, as_the_host_runs_it=False)
+            units = workload.units()
+            rows.append(
+                {
+                    "workload": workload.name,
+                    "unit": f"{workload.unit}/s",
+                    "devhost_per_s": round(units / devhost_s, 1),
+                    "peer_per_s": round(units / peer_s, 1),
+                    "ratio": round(peer_s / devhost_s, 2),
+                    "floor_ratio": round(devhost_s / floor_s, 2),
+                    "devhost_s": round(devhost_s, 3),
+                    "peer_s": round(peer_s, 3),
+                    "floor_s": round(floor_s, 3),
+                    "floor_full_ratio": round(devhost_s / floor_full_s, 2),
+                }
+            )
+    _print(rows)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(rows, indent=2) + "\n")
+    return rows
+
+
+def _print(rows: list[dict[str, object]]) -> None:
+    headers = (
+        "workload",
+        "unit",
+        "devhost_per_s",
+        "peer_per_s",
+        "ratio",
+        "floor_ratio",
+        "floor_full_ratio",
+    )
+    widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
+    print("devhost vs durabletask in-memory backend (ratio = devhost/peer, target >= 1.5);")
+    print("floor_ratio = devhost time / SDK replay time (target <= 1.5)")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(row[h]).ljust(w) for h, w in zip(headers, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    run()
