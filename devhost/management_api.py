@@ -69,6 +69,7 @@ class Engine(Protocol):
     def terminate(self, instance_id: str, reason: str | None = None) -> None: ...
     def suspend(self, instance_id: str, reason: str | None = None) -> None: ...
     def resume(self, instance_id: str, reason: str | None = None) -> None: ...
+    def restart(self, instance_id: str, *, new_instance_id: bool = True) -> str: ...
     def purge(self, instance_id: str) -> int: ...
 
     def purge_many(
@@ -326,14 +327,10 @@ class ManagementApi:
         return web.Response(status=202)
 
     async def restart(self, request: web.Request) -> web.StreamResponse:
-        """Start the instance's orchestrator again with its original input."""
-        instance_id = request.match_info["id"]
-        status = await self._call(self._engine.get_status, instance_id, show_input=True)
-        if status is None:
-            return web.Response(status=404)
+        """Start the instance's orchestrator again with its original input and version."""
         new_id = _flag(request, "restartWithNewInstanceId", default=True)
         started = await self._call(
-            self._engine.start_new, status.name, None if new_id else instance_id, status.input
+            self._engine.restart, request.match_info["id"], new_instance_id=new_id
         )
         return self._check_status(request, started)
 

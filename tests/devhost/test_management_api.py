@@ -349,6 +349,9 @@ def test_restart_runs_the_orchestration_again_with_its_input(host, binding_json)
     links = client_call(binding_json, "restart", instance_id)
     assert links["id"] != instance_id
     assert wait_status(host, links["id"], "Completed")["output"] == "Hello Hello R!!"
+    same = client_call(binding_json, "restart", instance_id, False)
+    assert same["id"] == instance_id
+    assert wait_status(host, instance_id, "Completed")["output"] == "Hello Hello R!!"
 
 
 def test_rewind_is_refused_plainly(host, binding_json):
