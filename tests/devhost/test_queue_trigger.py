@@ -93,7 +93,10 @@ def test_a_base64_message_arrives_as_the_workers_queue_message_and_is_deleted(az
     def handle(msg: func.QueueMessage) -> None:
         seen.append(msg)
 
-    asyncio.run(_run_until(azurite, _only_function(app), FAST, lambda: bool(seen)))
+    def done() -> bool:  # run, then deleted
+        return bool(seen) and client.get_queue_properties().approximate_message_count == 0
+
+    asyncio.run(_run_until(azurite, _only_function(app), FAST, done))
     (msg,) = seen
     assert msg.get_body() == b'{"order": 42}'
     assert msg.get_json() == {"order": 42}
@@ -102,7 +105,6 @@ def test_a_base64_message_arrives_as_the_workers_queue_message_and_is_deleted(az
     assert msg.pop_receipt
     assert msg.insertion_time is not None and msg.insertion_time.tzinfo is not None
     assert msg.expiration_time is not None and msg.expiration_time > msg.insertion_time
-    assert client.get_queue_properties().approximate_message_count == 0
 
 
 def test_a_str_parameter_gets_the_decoded_text(azurite):
@@ -137,8 +139,9 @@ def test_a_failing_message_is_retried_then_moved_to_the_poison_queue(azurite):
     poisoned: list[str] = []
 
     def done() -> bool:
+        # Moved means both: copied to the poison queue and deleted from the source.
         poisoned.extend(_drain(poison))
-        return bool(poisoned)
+        return bool(poisoned) and client.get_queue_properties().approximate_message_count == 0
 
     asyncio.run(_run_until(azurite, _only_function(app), options, done))
     assert counts == [1, 2, 3]
@@ -161,8 +164,9 @@ def test_a_message_that_is_not_base64_goes_straight_to_poison(azurite):
     poisoned: list[str] = []
 
     def done() -> bool:
+        # Moved means both: copied to the poison queue and deleted from the source.
         poisoned.extend(_drain(poison))
-        return bool(poisoned)
+        return bool(poisoned) and client.get_queue_properties().approximate_message_count == 0
 
     asyncio.run(_run_until(azurite, _only_function(app), FAST, done))
     assert poisoned == ["not base64 at all!"]
