@@ -4,7 +4,8 @@ Requests become `func.HttpRequest` through the worker's own converter (method, f
 headers, query, route values, body bytes), and return values go back through the worker's
 `HttpResponseConverter` (a `str` is a 200 text/plain response). A route that matches no
 function, or matches only for other methods, is 404 as in the Functions host. An unhandled
-exception is a 500 with an empty body; the stack goes to the log only.
+exception, or a return value that is neither `func.HttpResponse` nor `str` (None included, as
+in the worker), is a 500 with an empty body; the stack goes to the log only.
 """
 
 from __future__ import annotations
@@ -76,9 +77,13 @@ def http_request(request: web.Request, body: bytes, route_values: dict[str, str]
 
 def web_response(result: Any) -> web.Response:
     """Turn a function's return value into the host's HTTP response."""
-    if result is None:
-        return web.Response(status=204)
-    datum = converter("http").encode(result, expected_type=None)
+    try:
+        datum = converter("http").encode(result, expected_type=None)
+    except NotImplementedError:
+        # The worker fails such an invocation ("unable to encode outgoing TypedData").
+        raise TypeError(
+            f"an HTTP function returned {type(result).__name__}; return func.HttpResponse or str"
+        ) from None
     if datum.type == "string":
         return web.Response(
             status=200, body=datum.value.encode("utf-8"), content_type="text/plain", charset="utf-8"

@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -106,6 +107,12 @@ def test_an_unhandled_exception_is_a_bare_500_and_the_stack_goes_to_the_log(host
     log = host.log()
     assert "RuntimeError: internal detail" in log
     assert "Executed 'Functions.boom' (Failed" in log
+
+
+def test_a_function_returning_none_is_a_500_as_in_the_worker(host):
+    resp = requests.get(f"{host.url}/api/forgot-to-return", timeout=10)
+    assert (resp.status_code, resp.content) == (500, b"")
+    assert "an HTTP function returned NoneType" in host.log()
 
 
 def test_auth_levels_are_not_enforced_by_default_as_func_start_does(host):
@@ -233,3 +240,19 @@ def test_sigterm_stops_the_host_cleanly(tmp_path):
         pass
     assert running.process.returncode == 0
     assert "Stopping devhost" in running.log()
+
+
+def test_a_virtual_clock_is_served_and_moved_through_admin_clock(tmp_path):
+    app = app_copy(FRONT_APPS / "web", tmp_path / "app", {"HUB": "ClockHub"})
+    with running_host(app, "--virtual-clock") as running:
+        before = requests.get(f"{running.url}/admin/clock", timeout=10).json()
+        moved = requests.post(f"{running.url}/admin/clock", json={"advance": 86400}, timeout=10)
+        after = requests.get(f"{running.url}/admin/clock", timeout=10).json()
+        bad = requests.post(f"{running.url}/admin/clock", json={"advance": -5}, timeout=10)
+        missing = requests.post(f"{running.url}/admin/clock", json={"speed": 2}, timeout=10)
+    assert before["virtual"] is True
+    assert moved.status_code == 200
+    gap = datetime.fromisoformat(after["now"]) - datetime.fromisoformat(before["now"])
+    assert timedelta(days=1) <= gap < timedelta(days=1, minutes=1)
+    assert bad.status_code == 400 and "back" in bad.json()["detail"]
+    assert missing.status_code == 400 and missing.json()["title"] == "Missing field"

@@ -64,6 +64,11 @@ def boom(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("internal detail sk_live_do_not_leak")
 
 
+@app.route(route="forgot-to-return", auth_level=ANON)
+def forgot_to_return(req: func.HttpRequest) -> None:
+    return None
+
+
 @app.route(route="ops/reset", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
 def ops_reset(req: func.HttpRequest) -> str:
     return "reset done"
