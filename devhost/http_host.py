@@ -9,7 +9,6 @@ The ready line `ready http://127.0.0.1:PORT` is printed last, once everything ac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -33,6 +32,7 @@ from devhost.management_api import ManagementApi
 from devhost.management_urls import RPC_PREFIX, WEBHOOK_PREFIX, Urls
 from devhost.settings import (
     HostConfig,
+    SettingsError,
     apply_values,
     load_host_config,
     load_local_settings,
@@ -78,7 +78,15 @@ class Host:
                 "Skipping '%s' from local settings as it's already defined in current environment variables.",
                 name,
             )
-        self.config: HostConfig = load_host_config(self.app_dir)
+        try:
+            self.config: HostConfig = load_host_config(self.app_dir)
+        except SettingsError as exc:
+            example = self.app_dir / "local.settings.json.example"
+            if example.exists() and not (self.app_dir / "local.settings.json").exists():
+                raise SettingsError(
+                    f"{exc} (there is no local.settings.json: copy {example.name} to it)"
+                ) from exc
+            raise
         self.keys = KeyRing.from_environ(os.environ) if options.enable_auth else None
         self.clock: HostClock = VirtualClock() if options.virtual_clock else RealClock()
         self.app: LoadedApp = load_app(self.app_dir)
@@ -259,6 +267,8 @@ async def serve(options: HostOptions) -> int:
         await stop.wait()
         print("Stopping devhost...", file=sys.stderr, flush=True)
     finally:
-        with contextlib.suppress(Exception):
+        try:
             await host.stop()
+        except Exception:
+            log.exception("devhost did not stop cleanly")
     return 0

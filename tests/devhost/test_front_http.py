@@ -256,3 +256,17 @@ def test_a_virtual_clock_is_served_and_moved_through_admin_clock(tmp_path):
     assert timedelta(days=1) <= gap < timedelta(days=1, minutes=1)
     assert bad.status_code == 400 and "back" in bad.json()["detail"]
     assert missing.status_code == 400 and missing.json()["title"] == "Missing field"
+
+
+def test_a_fresh_checkout_without_local_settings_is_told_to_copy_the_example(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "function_app.py").write_text(
+        "import azure.functions as func\napp = func.FunctionApp()\n"
+    )
+    (app / "host.json").write_text('{"extensions": {"durableTask": {"hubName": "%TASKHUB_NAME%"}}}')
+    (app / "local.settings.json.example").write_text('{"Values": {"TASKHUB_NAME": "x"}}')
+    host = start_host(app)
+    assert host.process.wait(timeout=30) == 1
+    assert "%TASKHUB_NAME% is not set" in host.log()
+    assert "copy local.settings.json.example" in host.log()
