@@ -25,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
 
     start = sub.add_parser("start", help="serve an app folder like `func start`")
     start.add_argument(
-        "--port", type=int, default=7071, help="HTTP port on 127.0.0.1 (0 = any free)"
+        "--port",
+        type=int,
+        default=None,
+        help="HTTP port on 127.0.0.1 (0 = any free; default Host.LocalHttpPort, else 7071)",
     )
     start.add_argument(
         "--rpc-port", type=int, default=0, help="Durable client RPC port (0 = any free)"
@@ -69,7 +72,7 @@ def _start(ns: argparse.Namespace) -> int:
     # Library chatter (HTTP access, Azure SDK request logs) would drown the host's own lines.
     for noisy in ("aiohttp.access", "azure", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if not 0 <= ns.port <= 65535:
+    if ns.port is not None and not 0 <= ns.port <= 65535:
         print(f"devhost: --port must be 0..65535, got {ns.port}", file=sys.stderr)
         return 2
     from devhost.app import AppLoadError

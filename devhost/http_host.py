@@ -53,7 +53,7 @@ DRAIN_TIMEOUT_S = 10.0
 @dataclass(frozen=True)
 class HostOptions:
     app_dir: Path
-    port: int = 7071
+    port: int | None = None  # None: local.settings.json Host.LocalHttpPort, else 7071
     rpc_port: int = 0  # the real host uses 17071; any free port keeps parallel hosts apart
     virtual_clock: bool = False
     enable_auth: bool = False
@@ -72,6 +72,7 @@ class Host:
         self.app_dir = options.app_dir.resolve()
         self.state_dir = options.state_dir or self.app_dir / ".devhost"
         local = load_local_settings(self.app_dir)
+        self.port = options.port if options.port is not None else local.local_http_port or 7071
         skipped = apply_values(local.values, os.environ)
         for name in skipped:
             log.info(
@@ -148,7 +149,7 @@ class Host:
         self.front.install(main)
         rpc = web.Application(client_max_size=100 * 1024 * 1024)
         self.management.install(rpc, RPC_PREFIX, Level.ANONYMOUS)
-        port = await self._listen(main, self.options.port, "--port")
+        port = await self._listen(main, self.port, "--port")
         rpc_port = await self._listen(rpc, self.options.rpc_port, "--rpc-port")
         self.base_url = f"http://{LOOPBACK}:{port}"
         self.urls.origin = self.base_url

@@ -218,10 +218,7 @@ class ManagementApi:
         # The engine is thread-safe and may block for one episode: keep it off the loop.
         return await asyncio.to_thread(method, *args, **kwargs)
 
-    def _origin(self, request: web.Request) -> str:
-        return f"{request.scheme}://{request.host}"
-
-    def _check_status(self, request: web.Request, instance_id: str) -> web.Response:
+    def _check_status(self, instance_id: str) -> web.Response:
         urls = self._urls.management_urls(instance_id, origin=self._urls.origin)
         return web.json_response(
             urls,
@@ -239,7 +236,7 @@ class ManagementApi:
         )
         timeout = request.query.get("timeout")
         if timeout is None:
-            return self._check_status(request, new_id)
+            return self._check_status(new_id)
         try:
             timeout_s = float(timeout)
             interval_s = float(request.query.get("pollingInterval", "1"))
@@ -260,7 +257,7 @@ class ManagementApi:
                 code = 500 if status.runtime_status is RuntimeStatus.Failed else 200
                 return web.json_response(status.to_json(), status=code)
             if time.monotonic() >= deadline:
-                return self._check_status(request, instance_id)
+                return self._check_status(instance_id)
             await asyncio.sleep(max(0.01, min(interval_s, deadline - time.monotonic())))
 
     async def status(self, request: web.Request) -> web.StreamResponse:
@@ -332,7 +329,7 @@ class ManagementApi:
         started = await self._call(
             self._engine.restart, request.match_info["id"], new_instance_id=new_id
         )
-        return self._check_status(request, started)
+        return self._check_status(started)
 
     async def not_supported(self, request: web.Request) -> web.StreamResponse:
         return _error(501, "rewind is not supported by devhost; restart or start a new instance")

@@ -28,8 +28,7 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class LocalSettings:
     values: dict[str, str] = field(default_factory=dict)
-    connection_strings: dict[str, str] = field(default_factory=dict)
-    local_http_port: int | None = None
+    local_http_port: int | None = None  # Host.LocalHttpPort: the default for --port
 
 
 def load_local_settings(app_dir: Path) -> LocalSettings:
@@ -48,10 +47,8 @@ def load_local_settings(app_dir: Path) -> LocalSettings:
         raise SettingsError(f"{path}: Values.{bad[0]} must be a string")
     host = doc.get("Host") or {}
     port = host.get("LocalHttpPort") if isinstance(host, dict) else None
-    conns = doc.get("ConnectionStrings") or {}
     return LocalSettings(
         values={k: _as_setting(v) for k, v in values.items()},
-        connection_strings={k: str(v) for k, v in conns.items()} if isinstance(conns, dict) else {},
         local_http_port=int(port) if isinstance(port, int | str) and str(port).isdigit() else None,
     )
 

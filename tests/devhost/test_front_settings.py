@@ -164,3 +164,10 @@ def test_missing_keys_are_generated_and_reported():
     assert keys.master == "set"
     assert set(keys.generated) == {"DEVHOST_FUNCTION_KEY", "DEVHOST_DURABLETASK_KEY"}
     assert len(keys.function) >= 32
+
+
+def test_host_local_http_port_is_read_as_func_start_does(tmp_path):
+    (tmp_path / "local.settings.json").write_text(
+        json.dumps({"Values": {}, "Host": {"LocalHttpPort": 7099}})
+    )
+    assert load_local_settings(tmp_path).local_http_port == 7099
