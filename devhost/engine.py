@@ -32,6 +32,19 @@ Payloads are JSON values as the extension holds them (JTokens): `start_new(input
 value placed in the context's `"input"` (the Python client sends the *string* `df_dumps(x)`,
 the webhook the parsed body), `raise_event(data=...)` the value whose JSON text becomes the
 `EventRaised.Input`. Status `input`/`output`/`customStatus` come back as JSON values.
+
+Deliberate choices, each documented where it is made:
+- Contexts carry Azure Storage's timer limits, so the SDK splits timers longer than 6 days
+  into 3-day hops. By default they are compact (`devhost.history.context_events`) and the
+  SDK's timestamp parsing is memoized (`devhost.speedups`); `compact_context=False,
+  fast_replay=False` sends exactly what the extension sends. The test suite runs both ways.
+- External events an execution never consumed are carried over by `continue_as_new`.
+- `purge` deletes finished instances only; `terminate` does not cascade to sub-orchestrations
+  (as in Durable Functions).
+- Episodes run one at a time on the worker (within maxConcurrentOrchestratorFunctions).
+- Not supported: `call_http` (the activity fails with a message saying so), rewind, and
+  entity critical sections (the Python SDK has no lock API; operations on one entity are
+  applied one at a time, in order).
 """
 
 from __future__ import annotations
@@ -61,6 +74,7 @@ from azure.functions.durable_functions import ActivityTriggerConverter
 from devhost.app import FunctionNotFoundError, LoadedApp
 from devhost.clock import HostClock, RealClock
 from devhost.errors import (
+    EngineError,
     InstanceExistsError,
     InstanceGoneError,
     InstanceNotFoundError,
@@ -248,7 +262,7 @@ class DurableEngine:
         *,
         clock: HostClock | None = None,
         settings: EngineSettings | None = None,
-        synchronous: str = "FULL",
+        synchronous: str = "NORMAL",
         compact_context: bool = True,
         fast_replay: bool = True,
     ) -> None:
@@ -275,6 +289,7 @@ class DurableEngine:
         self._pool: ThreadPoolExecutor | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._failure: Exception | None = None
         self.episodes_run = 0
         self.commits = 0
         self._load()
@@ -311,9 +326,10 @@ class DurableEngine:
             self._async_loop.call_soon_threadsafe(self._async_loop.stop)
             self._async_loop = None
         with self._lock:
-            batch = Batch()
-            self._drain_completions(batch)
-            self._commit(batch)
+            if self._failure is None:
+                batch = Batch()
+                self._drain_completions(batch)
+                self._commit(batch)
 
     def close(self) -> None:
         self.stop()
@@ -343,6 +359,7 @@ class DurableEngine:
             instance_id = uuid.uuid4().hex
         self._validate_instance_id(instance_id)
         with self._lock:
+            self._check_alive()
             batch = Batch()
             self._create_instance(
                 batch,
@@ -446,11 +463,13 @@ class DurableEngine:
                 return
             batch = Batch()
             now = self.clock.now()
-            self._append_chunk(
-                batch, inst, [event(EventType.ExecutionSuspended, now, Reason=reason)]
-            )
+            # Suspended at once; the event enters the history with the next episode, as
+            # DTFx records it, and nothing else runs until `resume`.
             self._set_status(batch, inst, RuntimeStatus.Suspended, now)
             self._ready.pop(instance_id, None)
+            self._send(
+                batch, instance_id, None, event(EventType.ExecutionSuspended, now, Reason=reason)
+            )
             self._commit(batch)
 
     def resume(self, instance_id: str, reason: str | None = None) -> None:
@@ -462,12 +481,12 @@ class DurableEngine:
                 return
             batch = Batch()
             now = self.clock.now()
-            self._append_chunk(batch, inst, [event(EventType.ExecutionResumed, now, Reason=reason)])
             self._set_status(
                 batch, inst, RuntimeStatus.Running if inst.history else RuntimeStatus.Pending, now
             )
-            if inst.messages:
-                self._ready[instance_id] = None
+            self._send(
+                batch, instance_id, None, event(EventType.ExecutionResumed, now, Reason=reason)
+            )
             self._commit(batch)
         self._wake.set()
 
@@ -660,9 +679,18 @@ class DurableEngine:
             while not self._stopping:
                 if not self._step():
                     self._idle_wait()
-        except BaseException:
+        except Exception as exc:
+            # Memory may no longer match the database: stop serving; a restart reloads.
             log.exception("devhost engine worker crashed")
-            raise
+            with self._lock:
+                self._failure = exc
+                self._changed.notify_all()
+
+    def _check_alive(self) -> None:
+        if self._failure is not None:
+            raise EngineError(
+                f"the engine's worker crashed ({self._failure!r}); restart the host"
+            ) from self._failure
 
     def _step(self) -> bool:
         with self._lock:
@@ -800,6 +828,7 @@ class DurableEngine:
             )
 
     def _require(self, instance_id: str) -> _Instance:
+        self._check_alive()
         inst = self._instances.get(instance_id)
         if inst is None:
             raise InstanceNotFoundError(f"no orchestration instance with id {instance_id!r}")
@@ -951,6 +980,7 @@ class DurableEngine:
     ) -> None:
         """Terminal state: drop pending messages and timers, tell the parent."""
         inst.output_json = output_json
+        inst.context_text = ""  # never replayed again; the stored history stays
         inst.messages.clear()
         for msg in inst.timers.values():
             msg.canceled = True
@@ -1059,10 +1089,13 @@ class DurableEngine:
         if reply is not None:
             try:
                 shim = Shim(full_history, execution_id=inst.execution_id, now=now).replay(
-                    (reply.get("actions") or [[]])[0] if reply.get("actions") else []
+                    (reply.get("actions") or [[]])[0]
                 )
             except NonDeterminismError as exc:
                 error = str(exc)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                # A reply this host cannot interpret fails the instance, not the host.
+                error = f"devhost could not process the orchestrator's actions: {exc!r}"
             else:
                 decisions = shim.new_decisions
                 if error is None:

@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--instances", type=int, required=True)
     parser.add_argument("--steps", type=int, required=True)
     args = parser.parse_args(argv)
-    engine = DurableEngine(load_app(args.app), args.db, synchronous="NORMAL")
+    engine = DurableEngine(load_app(args.app), args.db)
     engine.start()
     ids = [f"pay-{n}" for n in range(args.instances)]
     for instance_id in ids:

@@ -41,6 +41,11 @@ MakeEngine = Callable[..., DurableEngine]
             "Orchestrator function 'unserializable' failed: Object of type set is not JSON serializable",
         ),
         (
+            "bad_activity_output",
+            "Orchestrator function 'bad_activity_output' failed: Activity function "
+            "'returns_a_set' failed: activity trigger output must be json serializable ({1, 2})",
+        ),
+        (
             "activity_fails",
             "Orchestrator function 'activity_fails' failed: Activity function 'explode' failed: "
             "activity exploded: kaboom",

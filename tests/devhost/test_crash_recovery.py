@@ -86,6 +86,7 @@ def test_sigkill_at_random_points_loses_nothing_and_charges_once(tmp_path: Path,
             assert status.runtime_status is RuntimeStatus.Completed, status.output
             assert status.output == {"total": expected_total, "refund": -5}
             engine.replay_check(f"pay-{n}")
+        assert engine.read_entity_state("Tally", "all").state == INSTANCES * expected_total
     finally:
         engine.close()
 

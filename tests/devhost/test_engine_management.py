@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
+
 from devhost.clock import VirtualClock
 from devhost.engine import DurableEngine
+from devhost.errors import EngineError
 from devhost.status import RuntimeStatus
 from tests.devhost.helpers import T0, event_types, run, wait_until
 
@@ -47,11 +50,8 @@ def test_a_suspended_instance_keeps_its_events_until_resumed(make_engine: MakeEn
     clock.release(hold)
     assert status.output == {"approved": "yes"}
     types = event_types(engine, instance_id)
-    assert (
-        types.index("ExecutionSuspended")
-        < types.index("ExecutionResumed")
-        < types.index("EventRaised")
-    )
+    assert types.index("ExecutionSuspended") < types.index("ExecutionResumed")
+    assert types.count("EventRaised") == 1
 
 
 def test_purge_deletes_finished_instances_only(make_engine: MakeEngine) -> None:
@@ -147,3 +147,37 @@ def test_restart_runs_the_orchestrator_again_with_the_same_input(make_engine: Ma
     same = engine.restart("again", new_instance_id=False)
     assert same == "again"
     assert engine.wait_for_completion("again", 5).output == ["Hello Kyiv!"]
+
+
+def test_an_instance_suspended_before_it_ran_starts_on_resume(make_engine: MakeEngine) -> None:
+    clock = VirtualClock(T0)
+    hold = clock.hold()
+    engine = make_engine("chaining", clock=clock, start=False)
+    instance_id = engine.start_new("hello_sequence")
+    engine.suspend(instance_id)
+    engine.start()
+    status = engine.get_status(instance_id)
+    assert status is not None and status.runtime_status is RuntimeStatus.Suspended
+    engine.resume(instance_id)
+    assert engine.wait_for_completion(instance_id, 5).runtime_status is RuntimeStatus.Completed
+    clock.release(hold)
+    history = engine.history(instance_id)
+    assert [e["EventType"] for e in history[:2]] == [12, 0]  # OrchestratorStarted, ExecutionStarted
+    engine.replay_check(instance_id)
+
+
+def test_a_crashed_worker_makes_the_api_say_so_instead_of_hanging(
+    make_engine: MakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine("chaining", clock=VirtualClock(T0), start=False)
+    instance_id = engine.start_new("hello_sequence")
+
+    def disk_full(batch: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(engine._store, "commit", disk_full)
+    engine.start()
+    with pytest.raises(EngineError, match=r"worker crashed.*disk full"):
+        engine.wait_for_completion(instance_id, 10)
+    with pytest.raises(EngineError, match="worker crashed"):
+        engine.start_new("hello_sequence")

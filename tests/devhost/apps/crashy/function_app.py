@@ -1,4 +1,5 @@
-"""The crash test's workload: payments with idempotency keys, fan-out, timers and a child.
+"""The crash test's workload: payments with idempotency keys, fan-out, a timer, a child
+orchestration and an entity.
 
 Every `charge` runs at least once per step (a crash may re-run it), but its effect is applied
 once: the ledger's primary key is the idempotency key `<instance>:<step>`, as a payment
@@ -46,6 +47,9 @@ def payment_run(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
     )
     yield context.create_timer(context.current_utc_datetime + timedelta(milliseconds=30))
     refund = yield context.call_sub_orchestrator("refund_run", {"key": context.instance_id})
+    # Entity operations are applied exactly once: the op's removal and the new state commit
+    # together, so the tally must equal the sum of all runs however often the host dies.
+    yield context.call_entity(df.EntityId("Tally", "all"), "add", total + sum(fees))
     return {"total": total + sum(fees), "refund": refund}
 
 
@@ -72,3 +76,10 @@ def charge(payment: dict[str, Any]) -> int:
     finally:
         conn.close()
     return int(payment["amount"])
+
+
+@app.entity_trigger(context_name="context")
+def Tally(context: df.DurableEntityContext) -> None:
+    value = context.get_state(lambda: 0) + context.get_input()
+    context.set_state(value)
+    context.set_result(value)

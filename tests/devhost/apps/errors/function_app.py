@@ -58,3 +58,14 @@ def other(payload: Any) -> str:
 @app.activity_trigger(input_name="payload")
 def explode(payload: Any) -> str:
     raise RuntimeError(f"activity exploded: {payload}")
+
+
+@app.orchestration_trigger(context_name="context")
+def bad_activity_output(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    result = yield context.call_activity("returns_a_set", None)
+    return result
+
+
+@app.activity_trigger(input_name="payload")
+def returns_a_set(payload: Any) -> set[int]:
+    return {1, 2}
