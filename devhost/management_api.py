@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from devhost.errors import (
+    EngineError,
     FunctionNotFoundError,
     InstanceExistsError,
     InstanceGoneError,
@@ -31,6 +33,8 @@ from devhost.errors import (
 from devhost.http_auth import KeyRing, Level, presented_key
 from devhost.management_urls import Urls
 from devhost.status import TERMINAL, OrchestrationStatus, RuntimeStatus
+
+log = logging.getLogger("devhost.management")
 
 
 class Engine(Protocol):
@@ -191,6 +195,10 @@ class ManagementApi:
                     return _error(410, str(exc))
                 except InstanceExistsError as exc:
                     return _error(409, str(exc))
+                except EngineError as exc:
+                    # The engine itself is broken (its worker crashed): say so, as JSON.
+                    log.error("management API: %s", exc)
+                    return _error(500, str(exc))
 
             return guarded
 
