@@ -294,6 +294,12 @@ def test_entities_take_signals_and_report_their_state(host, binding_json):
         time.sleep(0.05)
     url = f"{host.url}/runtime/webhooks/durabletask/entities/counter/{entity.key}"
     assert requests.get(url, timeout=10).json() == 12
+    # DELETE signals the implicit "delete" operation; the entity then no longer exists.
+    assert requests.delete(url, timeout=10).status_code == 202
+    deadline = time.monotonic() + 20
+    while requests.get(url, timeout=10).status_code != 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     assert (
         requests.get(
             f"{host.url}/runtime/webhooks/durabletask/entities/counter/none-yet", timeout=10

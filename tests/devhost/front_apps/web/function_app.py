@@ -136,4 +136,7 @@ def counter(context: df.DurableEntityContext) -> None:
         value += context.get_input()
     elif context.operation_name == "reset":
         value = 0
+    elif context.operation_name == "delete":
+        context.destruct_on_exit()
+        return
     context.set_state(value)
