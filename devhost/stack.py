@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,18 @@ GRACE_S = 15.0
 class SandboxSpec:
     name: str
     port: int
-    url_settings: tuple[str, ...]  # settings pointed at the sandbox's URL for devhost
+    settings: Callable[[str], dict[str, str]]  # its URL -> the app settings pointing at it
+
+
+def _partner_center_settings(url: str) -> dict[str, str]:
+    return {
+        "CSPFLOW_PARTNER_CENTER_BASE_URL": url,
+        "CSPFLOW_PARTNER_CENTER_AUTHORITY": f"{url}/sandbox-tenant",
+    }
+
+
+def _stripe_settings(url: str) -> dict[str, str]:
+    return {"CSPFLOW_STRIPE_API_BASE": url}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -128,9 +140,15 @@ def _spawn(name: str, cmd: list[str], cwd: Path, env: dict[str, str], echo: bool
     return child
 
 
-def _wait_ready(child: Child, timeout_s: float) -> bool:
+class Interrupted(Exception):
+    """Ctrl-C while the stack was still starting."""
+
+
+def _wait_ready(child: Child, timeout_s: float, abort: threading.Event) -> bool:
     deadline = time.monotonic() + timeout_s
     while not child.ready.wait(0.1):
+        if abort.is_set():
+            raise Interrupted
         if time.monotonic() > deadline:
             return False
     return bool(child.url)
@@ -188,17 +206,13 @@ class Stack:
         if not self.ns.no_sandboxes:
             for spec in (
                 SandboxSpec(
-                    "partner-center",
-                    self.ns.partner_center_port,
-                    ("CSPFLOW_PARTNER_CENTER_BASE_URL",),
+                    "partner-center", self.ns.partner_center_port, _partner_center_settings
                 ),
-                SandboxSpec("stripe", self.ns.stripe_port, ("CSPFLOW_STRIPE_API_BASE",)),
+                SandboxSpec("stripe", self.ns.stripe_port, _stripe_settings),
             ):
                 url = self._start_sandbox(spec, env, clock_url)
-                for setting in spec.url_settings if url else ():
-                    env[setting] = url
-                if url and spec.name == "partner-center":
-                    env["CSPFLOW_PARTNER_CENTER_AUTHORITY"] = f"{url}/sandbox-tenant"
+                if url:
+                    env.update(spec.settings(url))
         cmd = [
             sys.executable,
             "-m",
@@ -216,7 +230,7 @@ class Stack:
         print("[stack] starting devhost", flush=True)
         devhost = _spawn("devhost", cmd, self.root, env, echo=True)
         self.children.append(devhost)
-        if not _wait_ready(devhost, 120):
+        if not _wait_ready(devhost, 120, self.stopping):
             devhost.stop()
             detail = "\n".join(devhost.output[-15:])
             raise StackError(
@@ -242,10 +256,11 @@ class Stack:
         if clock_url:
             cmd += ["--clock-url", clock_url]
         child = _spawn(spec.name, cmd, self.root, env, echo=True)
-        if _wait_ready(child, 60):
-            self.children.append(child)
+        self.children.append(child)  # from now on, stopping the stack stops it too
+        if _wait_ready(child, 60, self.stopping):
             print(f"[stack] {spec.name} sandbox ready at {child.url}", flush=True)
             return child.url
+        self.children.remove(child)
         try:
             child.process.wait(timeout=5)  # its output ended: it is exiting
         except subprocess.TimeoutExpired:
@@ -299,6 +314,8 @@ def run(ns: argparse.Namespace) -> int:
     except StackError as exc:
         print(f"make run: {exc}", file=sys.stderr, flush=True)
         code = 1
+    except Interrupted:
+        code = 0
     finally:
         print("[stack] stopping", flush=True)
         stack.stop()
