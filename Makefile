@@ -41,9 +41,12 @@ test: $(PY_STAMP) $(NODE_STAMP)
 bench: $(PY_STAMP) $(NODE_STAMP)
 	$(PY) -m bench
 
+# Ports and options: make run RUN_ARGS="--port 7072 --azurite-ports 0,0,0" (0 = any free port).
+RUN_ARGS ?=
+
 run: $(PY_STAMP) $(NODE_STAMP)
 	@if [ -f devhost/__main__.py ]; then \
-		$(PY) -m devhost run-stack; \
+		exec $(PY) -m devhost run-stack $(RUN_ARGS); \
 	else \
 		echo "make run needs the local host (devhost/), which this checkout does not have yet." >&2; \
 		exit 2; \

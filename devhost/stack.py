@@ -1,0 +1,323 @@
+"""`make run` (`python -m devhost run-stack`): Azurite, the sandboxes and devhost, supervised.
+
+Start order: Azurite (data in `.azurite/`), then each sandbox that exists in this checkout
+(`python -m sandbox NAME` exits 2 when it does not: skipped with a note), then devhost serving
+the checkout's `function_app.py`. Each child is in its own process group, so Ctrl-C reaches
+only this supervisor, which stops them in reverse order (SIGTERM, then SIGKILL after a grace
+period). If any child dies, the others are stopped and the exit status is 1.
+
+Ports are options (`make run RUN_ARGS="--port 0 --azurite-ports 0,0,0 ..."`), 0 meaning any
+free port, so a test can run a whole stack beside a developer's. The last line printed once
+everything is up is `ready <devhost url>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devhost.azurite import Azurite, AzuriteError, start_azurite
+
+LOOPBACK = "127.0.0.1"
+NOT_IN_CHECKOUT = 2  # `python -m sandbox NAME` exit status when NAME is not there yet
+GRACE_S = 15.0
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    name: str
+    port: int
+    settings: Callable[[str], dict[str, str]]  # its URL -> the app settings pointing at it
+
+
+def _partner_center_settings(url: str) -> dict[str, str]:
+    return {
+        "CSPFLOW_PARTNER_CENTER_BASE_URL": url,
+        "CSPFLOW_PARTNER_CENTER_AUTHORITY": f"{url}/sandbox-tenant",
+    }
+
+
+def _stripe_settings(url: str) -> dict[str, str]:
+    return {"CSPFLOW_STRIPE_API_BASE": url}
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run-stack", help="Azurite + sandboxes + devhost (what `make run` runs)")
+    p.add_argument("--port", type=int, default=7071, help="devhost port (0 = any free)")
+    p.add_argument(
+        "--azurite-ports", default="10000,10001,10002", help="blob,queue,table (0 = any free)"
+    )
+    p.add_argument("--partner-center-port", type=int, default=7443)
+    p.add_argument("--stripe-port", type=int, default=12111)
+    p.add_argument("--no-sandboxes", action="store_true", help="start Azurite and devhost only")
+    p.add_argument("--virtual-clock", action="store_true", help="devhost's simulated clock")
+    p.add_argument("--enable-auth", action="store_true", help="devhost requires keys")
+    p.add_argument("--root", type=Path, default=Path.cwd(), help="the checkout (default: cwd)")
+
+
+class StackError(RuntimeError):
+    """What is wrong and what to do; printed as is."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[str]
+    url: str = ""
+    output: list[str] = field(default_factory=list)
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=GRACE_S)
+        except subprocess.TimeoutExpired:
+            print(
+                f"[stack] {self.name} did not stop within {GRACE_S:.0f} s; killing it", flush=True
+            )
+            self.process.kill()
+            self.process.wait()
+
+
+def _port_free(port: int) -> bool:
+    if port == 0:
+        return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def _require_free(port: int, what: str, option: str) -> None:
+    if not _port_free(port):
+        raise StackError(
+            f"port {port} ({what}) is in use: stop whatever holds it (`lsof -i :{port}` shows it; "
+            f"an earlier `make run` still running?) or choose another with {option}"
+        )
+
+
+def _spawn(name: str, cmd: list[str], cwd: Path, env: dict[str, str], echo: bool) -> Child:
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,
+    )
+    child = Child(name, proc)
+    ready = child.ready
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            child.output.append(line)
+            if line.startswith("ready ") and not child.url:
+                child.url = line.split(" ", 1)[1].strip()
+                ready.set()
+            elif echo:
+                print(f"[{name}] {line}", flush=True)
+        ready.set()
+
+    threading.Thread(target=pump, name=f"{name}-output", daemon=True).start()
+    return child
+
+
+class Interrupted(Exception):
+    """Ctrl-C while the stack was still starting."""
+
+
+def _wait_ready(child: Child, timeout_s: float, abort: threading.Event) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not child.ready.wait(0.1):
+        if abort.is_set():
+            raise Interrupted
+        if time.monotonic() > deadline:
+            return False
+    return bool(child.url)
+
+
+class Stack:
+    def __init__(self, ns: argparse.Namespace) -> None:
+        self.ns = ns
+        self.root: Path = ns.root.resolve()
+        self.azurite: Azurite | None = None
+        self.children: list[Child] = []
+        self.stopping = threading.Event()
+
+    def prepare(self) -> None:
+        if not (self.root / "function_app.py").exists():
+            raise StackError(
+                f"{self.root} has no function_app.py: run `make run` from the checkout"
+            )
+        settings = self.root / "local.settings.json"
+        example = self.root / "local.settings.json.example"
+        if not settings.exists():
+            if not example.exists():
+                raise StackError(f"{settings} is missing and there is no example to copy")
+            shutil.copyfile(example, settings)
+            print(
+                f"[stack] created {settings.name} from {example.name} (edit it to change settings)"
+            )
+        try:
+            ports = tuple(int(p) for p in self.ns.azurite_ports.split(","))
+        except ValueError:
+            ports = ()
+        if len(ports) != 3:
+            raise StackError("--azurite-ports takes three ports: blob,queue,table")
+        self.azurite_ports: tuple[int, int, int] = (ports[0], ports[1], ports[2])
+        if self.ns.virtual_clock and self.ns.port == 0:
+            raise StackError(
+                "--virtual-clock needs a fixed --port: the sandboxes follow "
+                "http://127.0.0.1:PORT/admin/clock, which must be known before devhost starts"
+            )
+        _require_free(self.ns.port, "devhost", "--port")
+        for port, what in zip(self.azurite_ports, ("blob", "queue", "table"), strict=True):
+            _require_free(port, f"Azurite {what}", "--azurite-ports")
+
+    def start(self) -> str:
+        print("[stack] starting Azurite (data in .azurite/)", flush=True)
+        try:
+            self.azurite = start_azurite(self.root, self.root / ".azurite", self.azurite_ports)
+        except AzuriteError as exc:
+            raise StackError(str(exc)) from exc
+        env = {**os.environ, "AzureWebJobsStorage": self.azurite.connection_string}
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        clock_url = (
+            f"http://{LOOPBACK}:{self.ns.port}/admin/clock" if self.ns.virtual_clock else None
+        )
+        if not self.ns.no_sandboxes:
+            for spec in (
+                SandboxSpec(
+                    "partner-center", self.ns.partner_center_port, _partner_center_settings
+                ),
+                SandboxSpec("stripe", self.ns.stripe_port, _stripe_settings),
+            ):
+                url = self._start_sandbox(spec, env, clock_url)
+                if url:
+                    env.update(spec.settings(url))
+        cmd = [
+            sys.executable,
+            "-m",
+            "devhost",
+            "start",
+            "--port",
+            str(self.ns.port),
+            "--app-dir",
+            str(self.root),
+        ]
+        if self.ns.virtual_clock:
+            cmd.append("--virtual-clock")
+        if self.ns.enable_auth:
+            cmd.append("--enable-auth")
+        print("[stack] starting devhost", flush=True)
+        devhost = _spawn("devhost", cmd, self.root, env, echo=True)
+        self.children.append(devhost)
+        if not _wait_ready(devhost, 120, self.stopping):
+            devhost.stop()
+            detail = "\n".join(devhost.output[-15:])
+            raise StackError(
+                f"devhost did not start:\n{detail}\n"
+                "Fix what it reports (a broken function_app.py names the file and the error) "
+                "and run `make run` again."
+            )
+        return devhost.url
+
+    def _start_sandbox(self, spec: SandboxSpec, env: dict[str, str], clock_url: str | None) -> str:
+        _require_free(spec.port, f"{spec.name} sandbox", f"--{spec.name}-port")
+        data = self.root / ".sandbox" / spec.name
+        cmd = [
+            sys.executable,
+            "-m",
+            "sandbox",
+            spec.name,
+            "--port",
+            str(spec.port),
+            "--data",
+            str(data),
+        ]
+        if clock_url:
+            cmd += ["--clock-url", clock_url]
+        child = _spawn(spec.name, cmd, self.root, env, echo=True)
+        self.children.append(child)  # from now on, stopping the stack stops it too
+        if _wait_ready(child, 60, self.stopping):
+            print(f"[stack] {spec.name} sandbox ready at {child.url}", flush=True)
+            return child.url
+        self.children.remove(child)
+        try:
+            child.process.wait(timeout=5)  # its output ended: it is exiting
+        except subprocess.TimeoutExpired:
+            child.stop()  # alive but never ready
+        if child.process.returncode == NOT_IN_CHECKOUT:
+            print(
+                f"[stack] note: the {spec.name} sandbox is not in this checkout yet; skipped",
+                flush=True,
+            )
+            return ""
+        detail = "\n".join(child.output[-15:])
+        raise StackError(f"the {spec.name} sandbox did not start:\n{detail}")
+
+    def watch(self) -> int:
+        """Wait for a stop signal or a child's death; 0 on a requested stop."""
+        while not self.stopping.wait(0.5):
+            for child in self.children:
+                if child.process.poll() is not None:
+                    print(
+                        f"[stack] {child.name} exited unexpectedly (status {child.process.returncode});"
+                        " stopping the stack",
+                        flush=True,
+                    )
+                    return 1
+            if self.azurite is not None and self.azurite.process.poll() is not None:
+                print("[stack] Azurite exited unexpectedly; stopping the stack", flush=True)
+                return 1
+        return 0
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        if self.azurite is not None:
+            self.azurite.stop()
+
+
+def run(ns: argparse.Namespace) -> int:
+    stack = Stack(ns)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stack.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.prepare()
+        url = stack.start()
+        print(f"[stack] up: devhost {url} (Ctrl-C stops everything)", flush=True)
+        print(f"ready {url}", flush=True)
+        code = stack.watch()
+    except StackError as exc:
+        print(f"make run: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    except Interrupted:
+        code = 0
+    finally:
+        print("[stack] stopping", flush=True)
+        stack.stop()
+        print("[stack] stopped", flush=True)
+    return code

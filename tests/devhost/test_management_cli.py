@@ -1,0 +1,111 @@
+"""`python -m devhost durable ...` against a running host, like `func durable`."""
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.devhost.host_process import FRONT_APPS, ROOT, HostProcess, app_copy, running_host
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
+    app = app_copy(FRONT_APPS / "web", tmp_path_factory.mktemp("cli") / "app", {"HUB": "CliHub"})
+    with running_host(app) as running:
+        yield running
+
+
+def durable(host: HostProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devhost", "durable", "--url", host.url, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def status_of(host: HostProcess, instance_id: str, wanted: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        result = durable(host, "get-runtime-status", "--id", instance_id, "--show-output")
+        doc: dict[str, Any] = json.loads(result.stdout)
+        if doc["runtimeStatus"] == wanted:
+            return doc
+        assert time.monotonic() < deadline, doc
+        time.sleep(0.1)
+
+
+def test_start_new_then_status_and_history(host):
+    started = durable(
+        host, "start-new", "--function-name", "chain", "--id", "cli-1", "--input", '"\\"Ada\\""'
+    )
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["id"] == "cli-1"
+    assert status_of(host, "cli-1", "Completed")["output"] == "Hello Hello Ada!!"
+    history = json.loads(durable(host, "get-history", "--id", "cli-1").stdout)
+    assert history[0]["EventType"] == "ExecutionStarted"
+    listed = json.loads(durable(host, "get-instances", "--runtime-status", "Completed").stdout)
+    assert "cli-1" in {s["instanceId"] for s in listed}
+
+
+def test_raise_event_and_terminate(host):
+    durable(host, "start-new", "--function-name", "approval", "--id", "cli-2")
+    status_of(host, "cli-2", "Running")
+    raised = durable(
+        host,
+        "raise-event",
+        "--id",
+        "cli-2",
+        "--event-name",
+        "Approval",
+        "--event-data",
+        '{"ok": true}',
+    )
+    assert raised.returncode == 0, raised.stderr
+    assert status_of(host, "cli-2", "Completed")["output"] == {"decision": {"ok": True}}
+    durable(host, "start-new", "--function-name", "approval", "--id", "cli-3")
+    status_of(host, "cli-3", "Running")
+    assert durable(host, "terminate", "--id", "cli-3", "--reason", "by hand").returncode == 0
+    assert status_of(host, "cli-3", "Terminated")["output"] == "by hand"
+
+
+def test_purge_history_and_errors_are_plain(host):
+    durable(host, "start-new", "--function-name", "chain", "--id", "cli-4", "--input", '"\\"x\\""')
+    status_of(host, "cli-4", "Completed")
+    purged = durable(host, "purge-history", "--id", "cli-4")
+    assert json.loads(purged.stdout) == {"instancesDeleted": 1}
+    missing = durable(host, "get-runtime-status", "--id", "cli-4")
+    assert (missing.returncode, missing.stderr.strip()) == (1, "not found")
+    unknown = durable(host, "start-new", "--function-name", "nope")
+    assert unknown.returncode == 1
+    assert "doesn't exist" in unknown.stderr
+    bad_json = durable(host, "start-new", "--function-name", "chain", "--input", "{oops")
+    assert bad_json.returncode != 0
+    assert "--input is not valid JSON" in bad_json.stderr
+
+
+def test_no_host_says_how_to_start_one():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devhost",
+            "durable",
+            "--url",
+            "http://127.0.0.1:9",
+            "get-instances",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "python -m devhost start" in result.stderr

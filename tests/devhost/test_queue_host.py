@@ -1,0 +1,96 @@
+"""Queue triggers under `python -m devhost start` against a real Azurite: a host killed
+(SIGKILL) in the middle of a batch loses no message, and outputs and %Setting% names work."""
+
+import base64
+import contextlib
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueClient
+
+from devhost.azurite import Azurite
+from tests.devhost.azurite_fixture import azurite_service  # noqa: F401  (the azurite fixture)
+from tests.devhost.host_process import FRONT_APPS, app_copy, running_host, start_host
+
+pytestmark = pytest.mark.slow
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for(check: Any, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition never met"
+        time.sleep(0.05)
+
+
+def _queue(azurite: Azurite, name: str) -> QueueClient:
+    client = QueueClient.from_connection_string(azurite.connection_string, name)
+    with contextlib.suppress(ResourceExistsError):
+        client.create_queue()
+    return client
+
+
+def _app(tmp_path: Path, azurite: Azurite, queue: str, **extra: str) -> tuple[Path, Path]:
+    record = tmp_path / "record.jsonl"
+    app = app_copy(
+        FRONT_APPS / "queued",
+        tmp_path / "app",
+        {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "ORDERS_QUEUE": queue,
+            "RECORD": str(record),
+            **extra,
+        },
+    )
+    return app, record
+
+
+def test_a_host_killed_mid_batch_loses_no_message(tmp_path: Path, azurite: Azurite) -> None:
+    queue = f"orders-{uuid.uuid4().hex[:10]}"
+    app, record = _app(tmp_path, azurite, queue, HANG_FIRST_TRY="1")
+    source = _queue(azurite, queue)
+    bodies = [f"order-{n}" for n in range(3)]
+    for body in bodies:
+        source.send_message(base64.b64encode(body.encode()).decode())
+    lease = {"DEVHOST_QUEUE_LEASE_SECONDS": "2"}
+
+    first = start_host(app, env=lease)
+    # The whole batch is in flight (batchSize 4), every function stuck on its first try.
+    wait_for(lambda: len([r for r in records(record) if r["kind"] == "start"]) == 3)
+    first.kill()
+    assert [r for r in records(record) if r["kind"] == "done"] == []
+
+    with running_host(app, env=lease) as second:
+        wait_for(lambda: len([r for r in records(record) if r["kind"] == "done"]) == 3)
+    assert second.process.returncode == 0
+    done = [r for r in records(record) if r["kind"] == "done"]
+    assert sorted(r["body"] for r in done) == bodies
+    assert {r["dequeue_count"] for r in done} == {2}
+    assert source.get_queue_properties().approximate_message_count == 0
+    outputs = _queue(azurite, f"{queue}-done").receive_messages(max_messages=32)
+    assert sorted(base64.b64decode(m.content).decode() for m in outputs) == [
+        f"processed {b}" for b in bodies
+    ]
+
+
+def test_a_host_started_without_the_storage_setting_says_what_to_set(tmp_path: Path) -> None:
+    record = tmp_path / "record.jsonl"
+    app = app_copy(
+        FRONT_APPS / "queued",
+        tmp_path / "app",
+        {"ORDERS_QUEUE": "orders", "RECORD": str(record)},
+    )
+    host = start_host(app, env={"AzureWebJobsStorage": ""})
+    assert host.process.wait(timeout=30) == 1
+    assert "AzureWebJobsStorage" in host.log()
+    assert "local.settings.json" in host.log()
