@@ -28,6 +28,15 @@ class HostProcess:
     def log(self) -> str:
         return "\n".join(self.stderr)
 
+    def wait_for_log(self, text: str, timeout_s: float = 10) -> str:
+        """The log once it contains `text`: the host answers before its log reader sees
+        the lines it wrote, so a test that reads the log right after a response must wait."""
+        deadline = time.monotonic() + timeout_s
+        while text not in (log := self.log()):
+            assert time.monotonic() < deadline, f"{text!r} never appeared in the host log"
+            time.sleep(0.02)
+        return log
+
     def stop(self) -> int:
         """SIGTERM, as Ctrl-C or a supervisor would; returns the exit status."""
         if self.process.poll() is None:

@@ -4,7 +4,6 @@
 import base64
 import contextlib
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from azure.storage.queue import QueueClient
 
 from devhost.azurite import Azurite
 from tests.devhost.azurite_fixture import azurite_service  # noqa: F401  (the azurite fixture)
+from tests.devhost.helpers import wait_until
 from tests.devhost.host_process import FRONT_APPS, app_copy, running_host, start_host
 
 pytestmark = pytest.mark.slow
@@ -24,13 +24,6 @@ def records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def wait_for(check: Any, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition never met"
-        time.sleep(0.05)
 
 
 def _queue(azurite: Azurite, name: str) -> QueueClient:
@@ -66,12 +59,14 @@ def test_a_host_killed_mid_batch_loses_no_message(tmp_path: Path, azurite: Azuri
 
     first = start_host(app, env=lease)
     # The whole batch is in flight (batchSize 4), every function stuck on its first try.
-    wait_for(lambda: len([r for r in records(record) if r["kind"] == "start"]) == 3)
+    wait_until(lambda: len([r for r in records(record) if r["kind"] == "start"]) == 3, timeout=30)
     first.kill()
     assert [r for r in records(record) if r["kind"] == "done"] == []
 
     with running_host(app, env=lease) as second:
-        wait_for(lambda: len([r for r in records(record) if r["kind"] == "done"]) == 3)
+        wait_until(
+            lambda: len([r for r in records(record) if r["kind"] == "done"]) == 3, timeout=30
+        )
     assert second.process.returncode == 0
     done = [r for r in records(record) if r["kind"] == "done"]
     assert sorted(r["body"] for r in done) == bodies
