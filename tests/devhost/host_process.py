@@ -24,8 +24,13 @@ class HostProcess:
     url: str = ""
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
+    pumps: list[threading.Thread] = field(default_factory=list)
 
     def log(self) -> str:
+        """What the host wrote to stderr so far; all of it once the process has exited."""
+        if self.process.poll() is not None:
+            for pump in self.pumps:
+                pump.join(timeout=10)
         return "\n".join(self.stderr)
 
     def wait_for_log(self, text: str, timeout_s: float = 10) -> str:
@@ -79,8 +84,12 @@ def start_host(
                 ready.set()
         ready.set()
 
-    threading.Thread(target=pump, args=(proc.stdout, host.stdout, True), daemon=True).start()
-    threading.Thread(target=pump, args=(proc.stderr, host.stderr, False), daemon=True).start()
+    host.pumps = [
+        threading.Thread(target=pump, args=(proc.stdout, host.stdout, True), daemon=True),
+        threading.Thread(target=pump, args=(proc.stderr, host.stderr, False), daemon=True),
+    ]
+    for thread in host.pumps:
+        thread.start()
     deadline = time.monotonic() + timeout_s
     while not ready.wait(0.05):
         if time.monotonic() > deadline:
