@@ -20,7 +20,7 @@ from itertools import islice
 from typing import Any
 
 import azure.durable_functions as df
-from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceExistsError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from pydantic import ValidationError
 
 from shared.config import Settings, get_settings
@@ -46,6 +46,10 @@ MAX_DETAIL = 500
 
 class CheckUnavailable(Exception):
     """A technical failure talking to the system under check: retry the activity."""
+
+
+class StorageRefused(Exception):
+    """Storage answered 401/403: the credentials in AzureWebJobsStorage are not accepted."""
 
 
 @bp.activity_trigger(input_name="probe")
@@ -85,15 +89,19 @@ def check_storage(probe: dict[str, Any]) -> dict[str, Any]:
 
     def ensure(settings: Settings) -> str:
         table = table_name(settings, request.table)
-        table_service(settings).create_table_if_not_exists(table)
-        with contextlib.suppress(ResourceExistsError):
-            queue_service(settings).create_queue(request.queue)
+        try:
+            table_service(settings).create_table_if_not_exists(table)
+            with contextlib.suppress(ResourceExistsError):
+                queue_service(settings).create_queue(request.queue)
+        except HttpResponseError as exc:
+            if exc.status_code in (401, 403):
+                code = getattr(exc, "error_code", None) or exc.reason  # set by the storage SDKs
+                raise StorageRefused(f"{exc.status_code} {code}") from exc
+            raise
         return f"table {table} and queue {request.queue} ready"
 
     # A malformed connection string is a ValueError from the SDK: a setting to fix.
-    return _run(
-        "storage", ensure, refused=(ClientAuthenticationError, ValueError), technical=(AzureError,)
-    )
+    return _run("storage", ensure, refused=(StorageRefused, ValueError), technical=(AzureError,))
 
 
 def _run(
@@ -111,7 +119,7 @@ def _run(
     started = time.perf_counter()
     try:
         detail = probe(settings)
-    except refused as exc:  # before `technical`: an auth refusal is also an AzureError
+    except refused as exc:
         return _result(name, started, _describe(exc, settings), failure="refused")
     except technical as exc:
         message = _describe(exc, settings)
@@ -136,7 +144,10 @@ def _result(
 
 
 def _describe(exc: Exception, settings: Settings) -> str:
-    return redact(f"{type(exc).__name__}: {exc}", settings)[:MAX_DETAIL]
+    """`Type: first line of the message`, secrets cut out (SDK messages can run to pages)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    return redact(f"{type(exc).__name__}: {first}", settings)[:MAX_DETAIL]
 
 
 def redact(text: str, settings: Settings) -> str:
