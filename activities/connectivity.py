@@ -20,7 +20,12 @@ from itertools import islice
 from typing import Any
 
 import azure.durable_functions as df
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+)
 from pydantic import ValidationError
 
 from shared.config import Settings, get_settings
@@ -93,8 +98,10 @@ def check_storage(probe: dict[str, Any]) -> dict[str, Any]:
             table_service(settings).create_table_if_not_exists(table)
             with contextlib.suppress(ResourceExistsError):
                 queue_service(settings).create_queue(request.queue)
+        except ClientAuthenticationError as exc:  # no usable managed identity / az login
+            raise StorageRefused(_first_line(exc)) from exc
         except HttpResponseError as exc:
-            if exc.status_code in (401, 403):
+            if exc.status_code in (401, 403):  # the account refused the key or the identity
                 code = getattr(exc, "error_code", None) or exc.reason  # set by the storage SDKs
                 raise StorageRefused(f"{exc.status_code} {code}") from exc
             raise
@@ -145,9 +152,11 @@ def _result(
 
 def _describe(exc: Exception, settings: Settings) -> str:
     """`Type: first line of the message`, secrets cut out (SDK messages can run to pages)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    return redact(f"{type(exc).__name__}: {first}", settings)[:MAX_DETAIL]
+    return redact(f"{type(exc).__name__}: {_first_line(exc)}", settings)[:MAX_DETAIL]
+
+
+def _first_line(exc: Exception) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
 
 
 def redact(text: str, settings: Settings) -> str:

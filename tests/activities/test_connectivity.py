@@ -162,3 +162,12 @@ def test_storage_refusing_the_account_key_is_a_refused_check(app_env, azurite):
     result = run("check_storage", STORAGE_PROBE)
     assert (result.ok, result.failure) == (False, "refused"), result.detail
     assert "A" * 86 not in result.detail
+
+
+def test_identity_based_storage_without_an_identity_is_refused(app_env):
+    """As deployed by azd (AzureWebJobsStorage__accountName), on a machine that has no
+    managed identity and no az login: the check says so instead of retrying."""
+    set_env(app_env, AzureWebJobsStorage__accountName="stcspflownowhere")
+    result = run("check_storage", STORAGE_PROBE)
+    assert (result.ok, result.failure) == (False, "refused"), result.detail
+    assert result.detail.startswith("StorageRefused: DefaultAzureCredential failed")
