@@ -142,6 +142,7 @@ def test_a_fresh_clone_runs_the_stack_checks_connectivity_and_stops_on_ctrl_c(cl
             stack.interrupt()
     assert "[stack] stopped" in stack.text()
     assert "Stopping devhost" in stack.text()
+    assert "Unclosed" not in stack.text()  # the Durable client's session is closed too
     assert not _port_open(stack.url)
     # Secrets went to devhost through its environment, never to the terminal.
     connection = json.loads((clone / ".sandbox/partner-center/connection.json").read_text())
