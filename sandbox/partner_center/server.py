@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import requests
 from aiohttp import web
 
 from sandbox.common.cli import LOOPBACK
@@ -191,9 +192,17 @@ class PartnerCenterSandbox:
                 await self._dispatcher.deliver_due(self._session, now)
 
     async def _tick_forever(self) -> None:
+        clock_down = False
         while True:
             try:
                 await self.tick()
+                clock_down = False
+            except requests.RequestException as exc:
+                # A --clock-url clock not answering (devhost still starting, or stopping):
+                # said once, not a stack trace every tick.
+                if not clock_down:
+                    LOG.warning("partner-center sandbox: waiting for the clock (%s)", exc)
+                clock_down = True
             except Exception:  # the loop must survive a bad tick; the next one retries
                 LOG.exception("partner-center sandbox tick failed")
             self._wake.clear()
