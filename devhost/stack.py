@@ -8,7 +8,8 @@ that connect the app to it (devhost/sandbox_wiring.py); the environment wins ove
 local.settings.json, and no secret is printed.
 
 Each child is in its own process group, so Ctrl-C reaches only this supervisor, which stops
-them in reverse order (SIGTERM, then SIGKILL after a grace period). If any child dies, the others are stopped and the exit status is 1.
+them in reverse order (SIGTERM, then SIGKILL after a grace period). If any child dies, the
+others are stopped and the exit status is 1.
 
 Ports are options (`make run RUN_ARGS="--port 0 --azurite-ports 0,0,0 ..."`), 0 meaning any
 free port, so a test can run a whole stack beside a developer's. The last line printed once
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from devhost import sandbox_wiring
 from devhost.azurite import Azurite, AzuriteError, start_azurite
+from sandbox.common.demo import SEED_CHOICES
 
 LOOPBACK = "127.0.0.1"
 NOT_IN_CHECKOUT = 2  # `python -m sandbox NAME` exit status when NAME is not there yet
@@ -57,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--no-sandboxes", action="store_true", help="start Azurite and devhost only")
     p.add_argument(
         "--seed-data",
-        choices=("demo", "none"),
+        choices=SEED_CHOICES,
         default="demo",
         help="what the sandboxes hold on first start (default: the demo partner's customers)",
     )
@@ -209,28 +211,10 @@ class Stack:
         devhost_url = f"http://{LOOPBACK}:{self.port}"
         clock_url = f"{devhost_url}/admin/clock" if self.ns.virtual_clock else None
         if not self.ns.no_sandboxes:
-            seed = ["--seed-data", self.ns.seed_data]
-            stripe = sandbox_wiring.stripe_credentials(self._data_dir("stripe"))
-            for spec in (
-                SandboxSpec(
-                    "partner-center",
-                    self.ns.partner_center_port,
-                    seed,
-                    lambda _url, data: sandbox_wiring.partner_center_settings(data),
-                ),
-                SandboxSpec(
-                    "stripe",
-                    self.ns.stripe_port,
-                    [*seed, *sandbox_wiring.stripe_args(stripe, devhost_url)],
-                    lambda url, _data: sandbox_wiring.stripe_settings(url, stripe),
-                ),
-            ):
-                url = self._start_sandbox(spec, env, clock_url)
-                if url:
-                    try:
-                        env.update(spec.settings(url, self._data_dir(spec.name)))
-                    except sandbox_wiring.WiringError as exc:
-                        raise StackError(str(exc)) from exc
+            try:
+                self._start_sandboxes(env, devhost_url, clock_url)
+            except sandbox_wiring.WiringError as exc:
+                raise StackError(str(exc)) from exc
         cmd = [
             sys.executable,
             "-m",
@@ -257,6 +241,30 @@ class Stack:
                 "and run `make run` again."
             )
         return devhost.url
+
+    def _start_sandboxes(
+        self, env: dict[str, str], devhost_url: str, clock_url: str | None
+    ) -> None:
+        """Start each sandbox, then add the settings that reach it to devhost's `env`."""
+        seed = ["--seed-data", self.ns.seed_data]
+        stripe = sandbox_wiring.stripe_credentials(self._data_dir("stripe"))
+        for spec in (
+            SandboxSpec(
+                "partner-center",
+                self.ns.partner_center_port,
+                seed,
+                lambda _url, data: sandbox_wiring.partner_center_settings(data),
+            ),
+            SandboxSpec(
+                "stripe",
+                self.ns.stripe_port,
+                [*seed, *sandbox_wiring.stripe_args(stripe, devhost_url)],
+                lambda url, _data: sandbox_wiring.stripe_settings(url, stripe),
+            ),
+        ):
+            url = self._start_sandbox(spec, env, clock_url)
+            if url:
+                env.update(spec.settings(url, self._data_dir(spec.name)))
 
     def _data_dir(self, sandbox: str) -> Path:
         return self.root / ".sandbox" / sandbox
