@@ -105,11 +105,12 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        port: int = s.getsockname()[1]
-    return port
+def _reserve_port() -> socket.socket:
+    """A socket bound (not listening) to a free port: while it is open, Azurite and the
+    sandboxes (also on "any free port") cannot be given that port."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((LOOPBACK, 0))
+    return s
 
 
 def _require_free(port: int, what: str, option: str) -> None:
@@ -171,6 +172,7 @@ class Stack:
         self.azurite: Azurite | None = None
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        self.reserved: socket.socket | None = None  # devhost's port while "any free port"
 
     def prepare(self) -> None:
         if not (self.root / "function_app.py").exists():
@@ -196,7 +198,10 @@ class Stack:
         _require_free(self.ns.port, "devhost", "--port")
         # The sandboxes start first and must know devhost's URL (its clock, the webhook
         # routes), so "any free port" is chosen here rather than by devhost.
-        self.port: int = self.ns.port or _free_port()
+        self.port: int = self.ns.port
+        if not self.port:
+            self.reserved = _reserve_port()
+            self.port = self.reserved.getsockname()[1]
         for port, what in zip(self.azurite_ports, ("blob", "queue", "table"), strict=True):
             _require_free(port, f"Azurite {what}", "--azurite-ports")
 
@@ -230,6 +235,8 @@ class Stack:
         if self.ns.enable_auth:
             cmd.append("--enable-auth")
         print("[stack] starting devhost", flush=True)
+        if self.reserved is not None:
+            self.reserved.close()  # devhost binds it next
         devhost = _spawn("devhost", cmd, self.root, env, echo=True)
         self.children.append(devhost)
         if not _wait_ready(devhost, 120, self.stopping):
@@ -321,6 +328,8 @@ class Stack:
         return 0
 
     def stop(self) -> None:
+        if self.reserved is not None:
+            self.reserved.close()
         for child in reversed(self.children):
             child.stop()
         if self.azurite is not None:
