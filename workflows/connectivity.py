@@ -58,7 +58,7 @@ def connectivity_check(
     results: list[CheckResult] = []
     for (name, _, _), task in zip(CHECKS, tasks, strict=True):
         try:
-            value = yield task  # already done: resumes at once with its value or failure
+            value = yield task  # a finished task resumes at once with its value or failure
         except Exception as exc:
             results.append(
                 CheckResult(name=name, ok=False, detail=_reason(exc), failure="unreachable")
