@@ -70,7 +70,7 @@ def _start(ns: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     # Library chatter (HTTP access, Azure SDK request logs) would drown the host's own lines.
-    for noisy in ("aiohttp.access", "azure", "urllib3"):
+    for noisy in ("aiohttp.access", "azure", "urllib3", "stripe"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if ns.port is not None and not 0 <= ns.port <= 65535:
         print(f"devhost: --port must be 0..65535, got {ns.port}", file=sys.stderr)

@@ -2,9 +2,14 @@
 
 Start order: Azurite (data in `.azurite/`), then each sandbox that exists in this checkout
 (`python -m sandbox NAME` exits 2 when it does not: skipped with a note), then devhost serving
-the checkout's `function_app.py`. Each child is in its own process group, so Ctrl-C reaches
-only this supervisor, which stops them in reverse order (SIGTERM, then SIGKILL after a grace
-period). If any child dies, the others are stopped and the exit status is 1.
+the checkout's `function_app.py`. Each sandbox starts with `--seed-data demo` (the demo
+partner's customers, created once) and, once ready, devhost's environment gets the settings
+that connect the app to it (devhost/sandbox_wiring.py); the environment wins over
+local.settings.json, and no secret is printed.
+
+Each child is in its own process group, so Ctrl-C reaches only this supervisor, which stops
+them in reverse order (SIGTERM, then SIGKILL after a grace period). If any child dies, the
+others are stopped and the exit status is 1.
 
 Ports are options (`make run RUN_ARGS="--port 0 --azurite-ports 0,0,0 ..."`), 0 meaning any
 free port, so a test can run a whole stack beside a developer's. The last line printed once
@@ -26,7 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devhost import sandbox_wiring
 from devhost.azurite import Azurite, AzuriteError, start_azurite
+from sandbox.common.demo import SEED_CHOICES
 
 LOOPBACK = "127.0.0.1"
 NOT_IN_CHECKOUT = 2  # `python -m sandbox NAME` exit status when NAME is not there yet
@@ -37,18 +44,8 @@ GRACE_S = 15.0
 class SandboxSpec:
     name: str
     port: int
-    settings: Callable[[str], dict[str, str]]  # its URL -> the app settings pointing at it
-
-
-def _partner_center_settings(url: str) -> dict[str, str]:
-    return {
-        "CSPFLOW_PARTNER_CENTER_BASE_URL": url,
-        "CSPFLOW_PARTNER_CENTER_AUTHORITY": f"{url}/sandbox-tenant",
-    }
-
-
-def _stripe_settings(url: str) -> dict[str, str]:
-    return {"CSPFLOW_STRIPE_API_BASE": url}
+    args: list[str]  # its own options beyond --port/--data/--clock-url
+    settings: Callable[[str, Path], dict[str, str]]  # (its URL, its data dir) -> app settings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,6 +57,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--partner-center-port", type=int, default=7443)
     p.add_argument("--stripe-port", type=int, default=12111)
     p.add_argument("--no-sandboxes", action="store_true", help="start Azurite and devhost only")
+    p.add_argument(
+        "--seed-data",
+        choices=SEED_CHOICES,
+        default="demo",
+        help="what the sandboxes hold on first start (default: the demo partner's customers)",
+    )
     p.add_argument("--virtual-clock", action="store_true", help="devhost's simulated clock")
     p.add_argument("--enable-auth", action="store_true", help="devhost requires keys")
     p.add_argument("--root", type=Path, default=Path.cwd(), help="the checkout (default: cwd)")
@@ -100,6 +103,14 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _reserve_port() -> socket.socket:
+    """A socket bound (not listening) to a free port: while it is open, Azurite and the
+    sandboxes (also on "any free port") cannot be given that port."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((LOOPBACK, 0))
+    return s
 
 
 def _require_free(port: int, what: str, option: str) -> None:
@@ -161,6 +172,7 @@ class Stack:
         self.azurite: Azurite | None = None
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        self.reserved: socket.socket | None = None  # devhost's port while "any free port"
 
     def prepare(self) -> None:
         if not (self.root / "function_app.py").exists():
@@ -183,12 +195,13 @@ class Stack:
         if len(ports) != 3:
             raise StackError("--azurite-ports takes three ports: blob,queue,table")
         self.azurite_ports: tuple[int, int, int] = (ports[0], ports[1], ports[2])
-        if self.ns.virtual_clock and self.ns.port == 0:
-            raise StackError(
-                "--virtual-clock needs a fixed --port: the sandboxes follow "
-                "http://127.0.0.1:PORT/admin/clock, which must be known before devhost starts"
-            )
         _require_free(self.ns.port, "devhost", "--port")
+        # The sandboxes start first and must know devhost's URL (its clock, the webhook
+        # routes), so "any free port" is chosen here rather than by devhost.
+        self.port: int = self.ns.port
+        if not self.port:
+            self.reserved = _reserve_port()
+            self.port = self.reserved.getsockname()[1]
         for port, what in zip(self.azurite_ports, ("blob", "queue", "table"), strict=True):
             _require_free(port, f"Azurite {what}", "--azurite-ports")
 
@@ -200,26 +213,20 @@ class Stack:
             raise StackError(str(exc)) from exc
         env = {**os.environ, "AzureWebJobsStorage": self.azurite.connection_string}
         env.setdefault("PYTHONUNBUFFERED", "1")
-        clock_url = (
-            f"http://{LOOPBACK}:{self.ns.port}/admin/clock" if self.ns.virtual_clock else None
-        )
+        devhost_url = f"http://{LOOPBACK}:{self.port}"
+        clock_url = f"{devhost_url}/admin/clock" if self.ns.virtual_clock else None
         if not self.ns.no_sandboxes:
-            for spec in (
-                SandboxSpec(
-                    "partner-center", self.ns.partner_center_port, _partner_center_settings
-                ),
-                SandboxSpec("stripe", self.ns.stripe_port, _stripe_settings),
-            ):
-                url = self._start_sandbox(spec, env, clock_url)
-                if url:
-                    env.update(spec.settings(url))
+            try:
+                self._start_sandboxes(env, devhost_url, clock_url)
+            except sandbox_wiring.WiringError as exc:
+                raise StackError(str(exc)) from exc
         cmd = [
             sys.executable,
             "-m",
             "devhost",
             "start",
             "--port",
-            str(self.ns.port),
+            str(self.port),
             "--app-dir",
             str(self.root),
         ]
@@ -228,6 +235,8 @@ class Stack:
         if self.ns.enable_auth:
             cmd.append("--enable-auth")
         print("[stack] starting devhost", flush=True)
+        if self.reserved is not None:
+            self.reserved.close()  # devhost binds it next
         devhost = _spawn("devhost", cmd, self.root, env, echo=True)
         self.children.append(devhost)
         if not _wait_ready(devhost, 120, self.stopping):
@@ -240,9 +249,36 @@ class Stack:
             )
         return devhost.url
 
+    def _start_sandboxes(
+        self, env: dict[str, str], devhost_url: str, clock_url: str | None
+    ) -> None:
+        """Start each sandbox, then add the settings that reach it to devhost's `env`."""
+        seed = ["--seed-data", self.ns.seed_data]
+        stripe = sandbox_wiring.stripe_credentials(self._data_dir("stripe"))
+        for spec in (
+            SandboxSpec(
+                "partner-center",
+                self.ns.partner_center_port,
+                seed,
+                lambda _url, data: sandbox_wiring.partner_center_settings(data),
+            ),
+            SandboxSpec(
+                "stripe",
+                self.ns.stripe_port,
+                [*seed, *sandbox_wiring.stripe_args(stripe, devhost_url)],
+                lambda url, _data: sandbox_wiring.stripe_settings(url, stripe),
+            ),
+        ):
+            url = self._start_sandbox(spec, env, clock_url)
+            if url:
+                env.update(spec.settings(url, self._data_dir(spec.name)))
+
+    def _data_dir(self, sandbox: str) -> Path:
+        return self.root / ".sandbox" / sandbox
+
     def _start_sandbox(self, spec: SandboxSpec, env: dict[str, str], clock_url: str | None) -> str:
         _require_free(spec.port, f"{spec.name} sandbox", f"--{spec.name}-port")
-        data = self.root / ".sandbox" / spec.name
+        data = self._data_dir(spec.name)
         cmd = [
             sys.executable,
             "-m",
@@ -252,6 +288,7 @@ class Stack:
             str(spec.port),
             "--data",
             str(data),
+            *spec.args,
         ]
         if clock_url:
             cmd += ["--clock-url", clock_url]
@@ -291,6 +328,8 @@ class Stack:
         return 0
 
     def stop(self) -> None:
+        if self.reserved is not None:
+            self.reserved.close()
         for child in reversed(self.children):
             child.stop()
         if self.azurite is not None:

@@ -35,6 +35,14 @@ class Settings(BaseSettings):
         default=SecretStr("UseDevelopmentStorage=true"),
         validation_alias=AliasChoices("AzureWebJobsStorage", "CSPFLOW_STORAGE_CONNECTION"),
     )
+    # Identity-based connection, as infra/bicep configures the host (no keys): when the
+    # account name is set it wins over the connection string, with this managed identity.
+    storage_account_name: str = Field(
+        default="", validation_alias=AliasChoices("AzureWebJobsStorage__accountName")
+    )
+    storage_client_id: str = Field(
+        default="", validation_alias=AliasChoices("AzureWebJobsStorage__clientId")
+    )
     table_prefix: str = Field(default="cspflow", pattern=r"^[A-Za-z][A-Za-z0-9]{0,40}$")
 
     # Partner Center (client credentials through MSAL; the sandbox locally).

@@ -3,5 +3,6 @@
 import azure.durable_functions as df
 
 from triggers.health import bp as health_bp
+from triggers.ops import bp as ops_bp
 
-BLUEPRINTS: tuple[df.Blueprint, ...] = (health_bp,)
+BLUEPRINTS: tuple[df.Blueprint, ...] = (health_bp, ops_bp)

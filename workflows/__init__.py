@@ -2,4 +2,6 @@
 
 import azure.durable_functions as df
 
-BLUEPRINTS: tuple[df.Blueprint, ...] = ()
+from workflows.connectivity import bp as connectivity_bp
+
+BLUEPRINTS: tuple[df.Blueprint, ...] = (connectivity_bp,)

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sandbox.common import cli
 from sandbox.common.clock import RemoteClock
+from sandbox.common.demo import SEED_CHOICES
 from sandbox.partner_center.faults import Faults
 from sandbox.partner_center.server import DEFAULT_CLIENT_ID, PartnerCenterSandbox, SandboxConfig
 from shared.clock import Clock, SystemClock
@@ -28,6 +29,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="the app registration's id")
     p.add_argument("--client-secret", default=None, help="the app's secret (default: generated)")
     p.add_argument("--seed", type=int, default=None, help="seed for throttling and faults")
+    p.add_argument(
+        "--seed-data",
+        choices=SEED_CHOICES,
+        default="none",
+        help="demo: the demo partner's customers and subscriptions, created on first start",
+    )
     p.add_argument("--throttle-rate", type=_rate, default=0.0, help="share of calls answered 429")
     p.add_argument("--retry-after-ms", type=int, default=1000, help="wait advertised with a 429")
     p.add_argument("--rate-limit-per-minute", type=int, default=0, help="per-tenant limit (0=off)")
@@ -73,6 +80,7 @@ def main(argv: list[str]) -> int:
         webhook_url=ns.webhook_url,
         seed=ns.seed,
         tick_s=max(ns.tick_ms, 10) / 1000,
+        seed_data=ns.seed_data,
     )
     asyncio.run(_serve(PartnerCenterSandbox(config)))
     return 0

@@ -93,7 +93,11 @@ class Engine:
             for c in self.store.all("customer")
         )
 
-    def create_customer(self, body: Doc, now: datetime, caller: Caller) -> Doc:
+    def create_customer(
+        self, body: Doc, now: datetime, caller: Caller, *, tenant_id: str | None = None
+    ) -> Doc:
+        """`tenant_id` fixes the new tenant's id (seed data that another sandbox refers to);
+        Microsoft always generates it."""
         billing = _obj(body, "billingProfile")
         company = _obj(body, "companyProfile")
         for field in ("email", "culture", "language", "companyName"):
@@ -113,7 +117,7 @@ class Engine:
             )
         if self.domain_taken(domain):
             raise PcError(409, INVALID_INPUT, f"The domain {domain} is not available.")
-        tenant_id = str(uuid.uuid4())
+        tenant_id = tenant_id or str(uuid.uuid4())
         customer: Doc = {
             "id": tenant_id,
             "commerceId": str(uuid.uuid4()),

@@ -16,14 +16,16 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import requests
 from aiohttp import web
 
 from sandbox.common.cli import LOOPBACK
 from sandbox.partner_center import certs
+from sandbox.partner_center import seed as demo_seed
 from sandbox.partner_center.app import build_app
 from sandbox.partner_center.auth import Authority, Credentials
 from sandbox.partner_center.delivery import CERT_PATH, Dispatcher
@@ -56,6 +58,7 @@ class SandboxConfig:
     export_retry_after_ms: int = 200
     seed: int | None = None
     tick_s: float = 0.05
+    seed_data: str = "none"  # "demo": the demo partner's book (seed.py), created once
 
 
 class PartnerCenterSandbox:
@@ -98,6 +101,7 @@ class PartnerCenterSandbox:
         self._tick_lock = asyncio.Lock()
         self._dispatcher: Dispatcher | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._seed_pending = config.seed_data == "demo" and not demo_seed.seeded(self.engine)
 
     @property
     def ca_pem(self) -> Path:
@@ -149,8 +153,19 @@ class PartnerCenterSandbox:
         if self.config.webhook_url:
             self._register_default_webhook(self.config.webhook_url)
         self._write_connection_file()
+        if self._seed_pending:
+            try:
+                now = await asyncio.to_thread(self.config.clock.now)
+            except Exception:  # devhost's virtual clock is not up yet: the first tick seeds
+                LOG.info("partner-center sandbox: demo data waits for the clock")
+            else:
+                self._seed(now)
         self._ticker = asyncio.ensure_future(self._tick_forever())
         return self.base_url
+
+    def _seed(self, now: datetime) -> None:
+        demo_seed.seed_demo(self.engine, now, self.credentials.client_id)
+        self._seed_pending = False
 
     async def stop_async(self) -> None:
         if self._ticker is not None:
@@ -170,14 +185,24 @@ class PartnerCenterSandbox:
         time: the background loop and process_now() must not send the same attempt twice."""
         async with self._tick_lock:
             now = self.config.clock.now()
+            if self._seed_pending:
+                self._seed(now)
             self.engine.advance(now)
             if self._dispatcher is not None and self._session is not None:
                 await self._dispatcher.deliver_due(self._session, now)
 
     async def _tick_forever(self) -> None:
+        clock_down = False
         while True:
             try:
                 await self.tick()
+                clock_down = False
+            except requests.RequestException as exc:
+                # A --clock-url clock not answering (devhost still starting, or stopping):
+                # said once, not a stack trace every tick.
+                if not clock_down:
+                    LOG.warning("partner-center sandbox: waiting for the clock (%s)", exc)
+                clock_down = True
             except Exception:  # the loop must survive a bad tick; the next one retries
                 LOG.exception("partner-center sandbox tick failed")
             self._wake.clear()

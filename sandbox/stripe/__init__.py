@@ -62,6 +62,8 @@ Sandbox-only payment methods (Stripe cannot script these):
                                 emits checkout.session.completed. Sessions expire after 24 h
                                 of shared time.
 
+`--seed-data demo` creates the demo partner's customers and cards on first start (seed.py).
+
 Not simulated: Stripe's automatic collection (the first attempt an hour after finalizing,
 Smart Retries) and subscriptions; cspflow drives collection through `/pay`. API keys: any
 `sk_test_...`/`rk_test_...`; one account. Amounts are integer minor units throughout.

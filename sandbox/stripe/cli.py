@@ -1,6 +1,6 @@
 """`python -m sandbox stripe --port N --data DIR [--clock-url URL]
 [--webhook-url URL --webhook-secret whsec_... [--webhook-secret whsec_...]]
-[--webhook-retries live|test] [--rate-limit N]`."""
+[--webhook-retries live|test] [--rate-limit N] [--seed-data demo|none]`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 
 from sandbox.common.cli import announce_ready, common_args, parser
 from sandbox.common.clock import RemoteClock
+from sandbox.common.demo import SEED_CHOICES
 from shared.clock import Clock, SystemClock
 
 from .server import Options, serve
@@ -30,6 +31,12 @@ def main(argv: list[str]) -> int:
         help="Stripe's retry schedule to follow: live (3 days) or test (3 retries)",
     )
     p.add_argument("--rate-limit", type=int, default=None, help="requests per second, then 429")
+    p.add_argument(
+        "--seed-data",
+        choices=SEED_CHOICES,
+        default="none",
+        help="demo: the demo partner's customers and cards, created on first start",
+    )
     ns = p.parse_args(argv)
     args = common_args(ns, "stripe")
     if (ns.webhook_url is None) != (not ns.webhook_secret):
@@ -45,6 +52,7 @@ def main(argv: list[str]) -> int:
         webhook_secrets=tuple(ns.webhook_secret),
         webhook_retries=ns.webhook_retries,
         rate_limit_per_s=ns.rate_limit,
+        seed_data=ns.seed_data,
     )
     asyncio.run(_run(options))
     return 0

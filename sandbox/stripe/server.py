@@ -14,6 +14,7 @@ from aiohttp import web
 
 from shared.clock import Clock
 
+from . import seed
 from .app import Api, Config
 from .store import Store
 from .webhooks import Deliverer, RetryMode
@@ -31,6 +32,7 @@ class Options:
     webhook_retries: RetryMode = "live"
     webhook_timeout_s: float = 10.0
     rate_limit_per_s: int | None = None
+    seed_data: str = "none"  # "demo": the demo partner's customers and cards (seed.py)
 
 
 @dataclass
@@ -39,12 +41,14 @@ class Running:
     runner: web.AppRunner
     store: Store
     deliveries: asyncio.Task[None] | None  # None when no webhook endpoint is configured
+    seeding: asyncio.Task[None] | None = None  # a seed waiting for the clock
 
     async def stop(self) -> None:
-        if self.deliveries is not None:
-            self.deliveries.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.deliveries
+        for task in (self.deliveries, self.seeding):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.runner.cleanup()
         self.store.close()
 
@@ -75,7 +79,17 @@ async def start(options: Options) -> Running:
         )
         config.on_event = deliverer.wake
         task = asyncio.create_task(deliverer.run())
-    return Running(config.base_url, runner, store, task)
+    running = Running(config.base_url, runner, store, task)
+    if options.seed_data == "demo":
+        try:
+            now = await asyncio.to_thread(options.clock.now)
+        except Exception:  # devhost's virtual clock is not up yet: seed once it answers
+            running.seeding = asyncio.create_task(
+                seed.seed_when_ready(running.base_url, options.clock)
+            )
+        else:  # seeded before the sandbox says it is ready; a failure fails the start
+            await asyncio.to_thread(seed.seed_demo, running.base_url, now)
+    return running
 
 
 async def serve(

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import aiohttp
+import requests
 from stripe import WebhookSignature
 
 from shared.clock import Clock
@@ -93,16 +94,24 @@ class Deliverer:
         self._wake.set()
 
     async def run(self) -> None:
+        clock_down = False
         async with aiohttp.ClientSession(timeout=self._timeout) as session:
             while True:
                 try:
                     now = await asyncio.to_thread(self._clock.now)
+                    clock_down = False
                     for event_id, url, attempts, first_at in self._store.due_deliveries(
                         now.timestamp()
                     ):
                         await self._deliver(session, event_id, url, attempts, first_at)
                 except asyncio.CancelledError:
                     raise
+                except requests.RequestException as exc:
+                    # A --clock-url clock not answering (devhost still starting): said once,
+                    # not a stack trace every round.
+                    if not clock_down:
+                        log.warning("stripe sandbox: waiting for the clock (%s)", exc)
+                    clock_down = True
                 except Exception:  # keep delivering: one bad round must not stop webhooks
                     log.exception("webhook round failed")
                 self._wake.clear()

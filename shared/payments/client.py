@@ -120,6 +120,12 @@ class StripePayments:
         with _errors():
             return _customer(self._client.v1.customers.retrieve(customer_id))
 
+    def list_customers(self, limit: int = 10) -> list[Customer]:
+        """The newest customers, one page (at most `limit`, Stripe allows 1..100)."""
+        with _errors():
+            page = self._client.v1.customers.list({"limit": limit})
+        return [_customer(cus) for cus in page.data]
+
     # payment methods ---------------------------------------------------------------------
     def attach_payment_method(
         self, step_key: str, customer_id: str, payment_method_id: str, *, make_default: bool = True

@@ -1,5 +1,6 @@
-"""A new user's first `make run`: a fresh clone, the whole stack up, an orchestration started
-over HTTP, Ctrl-C, everything stopped. Plus the three failures `make run` must explain.
+"""A new user's first `make run`: a fresh clone, the whole stack up with the demo partner,
+the connectivity check started over HTTP and every system ok, Ctrl-C, everything stopped.
+Plus the three failures `make run` must explain.
 
 The clone reuses this checkout's .venv and node_modules (symlinked; make told with `-o` that
 they are up to date) so the test needs no network and no minutes of `pip install`. Set
@@ -7,6 +8,7 @@ CSPFLOW_NEW_USER_FULL_SETUP=1 to let the clone set itself up from scratch instea
 a new user's first `make run` does.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -14,9 +16,11 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -101,7 +105,16 @@ def _port_open(url: str) -> bool:
         return s.connect_ex((host, int(port))) == 0
 
 
-def test_a_fresh_clone_runs_the_stack_starts_an_orchestration_and_stops_on_ctrl_c(clone: Path):
+def _wait_done(url: str, timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status: dict[str, Any] = requests.get(url, timeout=10).json()
+        if status["runtimeStatus"] not in ("Pending", "Running") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)
+
+
+def test_a_fresh_clone_runs_the_stack_checks_connectivity_and_stops_on_ctrl_c(clone: Path):
     stack = launch(make_run(clone), clone)
     try:
         assert stack.ready.wait(600 if FULL_SETUP else 120), stack.text()
@@ -110,30 +123,37 @@ def test_a_fresh_clone_runs_the_stack_starts_an_orchestration_and_stops_on_ctrl_
         assert "created local.settings.json" in stack.text()
         assert requests.get(f"{stack.url}/api/health", timeout=10).json()["status"] == "ok"
 
-        orchestrators = [
-            line.split(":")[0].strip().removeprefix("[devhost]").strip()
-            for line in stack.lines
-            if line.endswith(": orchestrationTrigger")
-        ]
-        webhook = f"{stack.url}/runtime/webhooks/durabletask/orchestrators"
-        if orchestrators:
-            started = requests.post(f"{webhook}/{orchestrators[0]}", json=None, timeout=10)
-            assert started.status_code == 202, started.text
-            status = requests.get(started.json()["statusQueryGetUri"], timeout=10)
-            assert status.status_code in (200, 202)
-            assert status.json()["name"] == orchestrators[0]
-        else:
-            # cspflow defines no orchestrator yet: the Durable front still answers a start
-            # over HTTP as the extension does.
-            refused = requests.post(f"{webhook}/onboarding", timeout=10)
-            assert refused.status_code == 400
-            assert "doesn't exist" in refused.json()["ExceptionMessage"]
+        # The operator's first check, as the README gives it: every system answers, through
+        # the settings `make run` took from the sandboxes (the local.settings.json values
+        # are placeholders no sandbox accepts).
+        started = requests.post(f"{stack.url}/api/ops/connectivity-checks", timeout=30)
+        assert started.status_code == 202, started.text
+        status = _wait_done(started.json()["statusQueryGetUri"])
+        assert status["runtimeStatus"] == "Completed", status
+        report = status["output"]
+        checks = {c["name"]: c for c in report["checks"]}
+        assert set(checks) == {"partner_center", "stripe", "storage"}
+        assert all(c["ok"] for c in checks.values()), report
+        # The seeded demo partner: three customers on each side.
+        assert checks["partner_center"]["detail"].endswith("3 customer(s) on the first page")
+        assert checks["stripe"]["detail"].endswith("3 customer(s) on the first page")
     finally:
         if stack.process.poll() is None:
             stack.interrupt()
     assert "[stack] stopped" in stack.text()
     assert "Stopping devhost" in stack.text()
+    assert "Unclosed" not in stack.text()  # the Durable client's session is closed too
     assert not _port_open(stack.url)
+    # Secrets went to devhost through its environment, never to the terminal.
+    connection = json.loads((clone / ".sandbox/partner-center/connection.json").read_text())
+    stripe = json.loads((clone / ".sandbox/stripe/credentials.json").read_text())
+    for secret in (
+        connection["clientSecret"],
+        connection["refreshToken"],
+        stripe["apiKey"],
+        stripe["webhookSecret"],
+    ):
+        assert secret not in stack.text()
 
 
 def _fake_root(tmp_path: Path, app_source: str, with_node_modules: bool) -> Path:

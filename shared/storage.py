@@ -1,0 +1,62 @@
+"""Azure Storage (queues and tables) through the Functions host's own connection setting.
+
+Two forms, as the Functions host reads them: `AzureWebJobsStorage` as a connection string
+(Azurite locally, or wherever keys are allowed), or identity-based with
+`AzureWebJobsStorage__accountName` (+ `__clientId` for a user-assigned managed identity),
+which is what `azd up` configures: shared keys are off there. The names of the queues and
+tables cspflow uses live here, so triggers, activities and the connectivity check agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.data.tables import TableServiceClient
+from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+from azure.storage.queue import QueueServiceClient
+
+from shared.config import Settings
+
+# Webhook events (Partner Center, Stripe) are acknowledged fast and enqueued here.
+EVENTS_QUEUE = "cspflow-events"
+# Processed events by id, so a duplicate delivery is processed once (prefixed per deployment).
+EVENTS_TABLE = "Events"
+
+# The SDKs' own retries would hold an activity for minutes against a dead endpoint; the
+# Durable retry policy is the one that retries.
+_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 1, "connection_timeout": 5, "read_timeout": 20}
+
+
+def table_name(settings: Settings, table: str) -> str:
+    return f"{settings.table_prefix}{table}"
+
+
+def table_service(settings: Settings) -> TableServiceClient:
+    if settings.storage_account_name:
+        return TableServiceClient(
+            _endpoint(settings, "table"), credential=_credential(settings), **_CLIENT_OPTIONS
+        )
+    return TableServiceClient.from_connection_string(
+        settings.storage_connection.get_secret_value(), **_CLIENT_OPTIONS
+    )
+
+
+def queue_service(settings: Settings) -> QueueServiceClient:
+    if settings.storage_account_name:
+        return QueueServiceClient(
+            _endpoint(settings, "queue"), credential=_credential(settings), **_CLIENT_OPTIONS
+        )
+    return QueueServiceClient.from_connection_string(
+        settings.storage_connection.get_secret_value(), **_CLIENT_OPTIONS
+    )
+
+
+def _endpoint(settings: Settings, service: str) -> str:
+    return f"https://{settings.storage_account_name}.{service}.core.windows.net"
+
+
+def _credential(settings: Settings) -> TokenCredential:
+    if settings.storage_client_id:  # the user-assigned identity the bicep attaches
+        return ManagedIdentityCredential(client_id=settings.storage_client_id)
+    return DefaultAzureCredential()  # system-assigned identity, or a developer's az login

@@ -1,0 +1,134 @@
+"""Drive an orchestrator generator in a test, with the activities' outcomes given up front.
+
+The orchestrator gets a context with the calls cspflow's orchestrators make
+(`call_activity[_with_retry]`, `task_all`, `set_custom_status`, `current_utc_datetime`,
+`instance_id`, `new_uuid`); every call is recorded, and each yielded task resolves the way the
+Durable SDK resolves it: an activity to its outcome (a value, or the exception it failed with
+after its retries), `task_all` to the list of values or to the first failure among its
+children, and a task yielded again to the same outcome. The full replay protocol is devhost's
+business (tests/devhost); this checks the orchestrator's own decisions.
+
+    run = drive(connectivity_check, {"check_stripe": ActivityFailed("down")})
+    run.output, run.calls, run.custom_statuses
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+class ActivityFailed(Exception):
+    """What an orchestrator sees when an activity failed for good: the SDK raises a plain
+    Exception whose text starts with `Activity function '<name>' failed: <message>`."""
+
+
+@dataclass
+class ActivityCall:
+    name: str
+    input: Any
+    retry: df.RetryOptions | None
+
+
+@dataclass
+class Task:
+    call: ActivityCall
+    outcome: Any  # a value, or an Exception to raise into the orchestrator
+
+    @property
+    def failed(self) -> bool:
+        return isinstance(self.outcome, Exception)
+
+
+@dataclass
+class AllTask:
+    children: list[Task]
+
+
+@dataclass
+class Context:
+    outcomes: Mapping[str, Any]
+    instance_id: str = "test-instance"
+    current_utc_datetime: datetime = T0
+    step: timedelta = timedelta(milliseconds=10)  # time passes a little at each resume
+    calls: list[ActivityCall] = field(default_factory=list)
+    custom_statuses: list[Any] = field(default_factory=list)
+
+    def call_activity(self, name: str, input_: Any = None) -> Task:
+        return self._task(ActivityCall(name, input_, None))
+
+    def call_activity_with_retry(
+        self, name: str, retry_options: df.RetryOptions, input_: Any = None
+    ) -> Task:
+        return self._task(ActivityCall(name, input_, retry_options))
+
+    def task_all(self, tasks: list[Task]) -> AllTask:
+        return AllTask(list(tasks))
+
+    def set_custom_status(self, status: Any) -> None:
+        self.custom_statuses.append(status)
+
+    def new_uuid(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.instance_id}/{len(self.calls)}"))
+
+    def _task(self, call: ActivityCall) -> Task:
+        if call.name not in self.outcomes:
+            raise AssertionError(f"the test gives no outcome for activity {call.name!r}")
+        self.calls.append(call)
+        outcome = self.outcomes[call.name]
+        if isinstance(outcome, ActivityFailed):
+            outcome = ActivityFailed(f"Activity function '{call.name}' failed: {outcome}")
+        return Task(call, outcome)
+
+
+@dataclass
+class Run:
+    output: Any
+    context: Context
+
+    @property
+    def calls(self) -> list[ActivityCall]:
+        return self.context.calls
+
+    @property
+    def custom_statuses(self) -> list[Any]:
+        return self.context.custom_statuses
+
+
+def drive(
+    orchestrator: Callable[[Any], Generator[Any, Any, Any]],
+    outcomes: Mapping[str, Any],
+    **context: Any,
+) -> Run:
+    """Run `orchestrator` to completion; an exception it lets escape propagates."""
+    ctx = Context(outcomes, **context)
+    gen = orchestrator(ctx)
+    to_send: Any = None
+    to_throw: Exception | None = None
+    while True:
+        try:
+            yielded = gen.throw(to_throw) if to_throw is not None else gen.send(to_send)
+        except StopIteration as stop:
+            return Run(stop.value, ctx)
+        ctx.current_utc_datetime += ctx.step
+        to_send, to_throw = None, None
+        if isinstance(yielded, Task):
+            if yielded.failed:
+                to_throw = yielded.outcome
+            else:
+                to_send = yielded.outcome
+        elif isinstance(yielded, AllTask):
+            failure = next((t.outcome for t in yielded.children if t.failed), None)
+            if failure is not None:
+                to_throw = failure
+            else:
+                to_send = [t.outcome for t in yielded.children]
+        else:
+            raise AssertionError(f"the orchestrator yielded {yielded!r}, not a task")

@@ -1,0 +1,111 @@
+"""The connectivity_check orchestrator, driven as a generator (tests/orchestrator_driver.py)."""
+
+import pytest
+
+from shared.models.connectivity import ConnectivityReport, StorageProbe
+from shared.storage import EVENTS_QUEUE, EVENTS_TABLE
+from tests.orchestrator_driver import T0, ActivityFailed, drive
+from workflows.connectivity import CHECKS, RETRY, connectivity_check
+
+ACTIVITIES = ("check_partner_center", "check_stripe", "check_storage")
+NAMES = {
+    "check_partner_center": "partner_center",
+    "check_stripe": "stripe",
+    "check_storage": "storage",
+}
+
+
+def ok(activity: str) -> dict[str, object]:
+    return {
+        "name": NAMES[activity],
+        "ok": True,
+        "latency_ms": 12,
+        "detail": "fine",
+        "failure": None,
+    }
+
+
+def all_ok() -> dict[str, object]:
+    return {a: ok(a) for a in ACTIVITIES}
+
+
+def test_every_check_runs_once_with_the_small_retry_policy_and_its_probe():
+    run = drive(connectivity_check, all_ok())
+    assert [c.name for c in run.calls] == list(ACTIVITIES)
+    assert all(c.retry is RETRY for c in run.calls)
+    assert RETRY.max_number_of_attempts == 3
+    assert RETRY.first_retry_interval_in_milliseconds == 2000
+    storage = StorageProbe.model_validate(run.calls[2].input)
+    assert (storage.table, storage.queue) == (EVENTS_TABLE, EVENTS_QUEUE)
+    assert run.calls[0].input == {"page_size": 5}
+
+
+def test_all_ok_gives_an_ok_report_and_a_done_status():
+    run = drive(connectivity_check, all_ok(), instance_id="connectivity-check-20261102T0900")
+    report = ConnectivityReport.model_validate(run.output)
+    assert report.ok
+    assert report.instance_id == "connectivity-check-20261102T0900"
+    assert [c.name for c in report.checks] == ["partner_center", "stripe", "storage"]
+    assert report.started_at == T0
+    assert report.finished_at > report.started_at
+    assert run.custom_statuses == [
+        {"state": "checking", "checks": ["partner_center", "stripe", "storage"]},
+        {"state": "done", "ok": True, "failed": []},
+    ]
+
+
+def test_a_check_whose_retries_all_failed_is_a_failed_check_not_a_crash():
+    outcomes = all_ok()
+    outcomes["check_stripe"] = ActivityFailed(
+        "CheckUnavailable: PaymentsUnavailable: connection refused \n Traceback (most recent...)"
+    )
+    run = drive(connectivity_check, outcomes)
+    report = ConnectivityReport.model_validate(run.output)
+    assert not report.ok
+    stripe = report.checks[1]
+    assert (stripe.name, stripe.ok, stripe.failure, stripe.latency_ms) == (
+        "stripe",
+        False,
+        "unreachable",
+        None,
+    )
+    # The first line only: the activity's stack trace stays in the instance history.
+    assert stripe.detail == (
+        "Activity function 'check_stripe' failed: CheckUnavailable: PaymentsUnavailable: "
+        "connection refused"
+    )
+    assert [c.ok for c in report.checks] == [True, False, True]  # the others still reported
+    assert run.custom_statuses[-1] == {"state": "done", "ok": False, "failed": ["stripe"]}
+
+
+def test_a_refused_check_is_reported_as_the_activity_returned_it():
+    outcomes = all_ok()
+    outcomes["check_partner_center"] = {
+        "name": "partner_center",
+        "ok": False,
+        "latency_ms": 40,
+        "detail": "AuthError: Entra ID refused the token request: invalid_client",
+        "failure": "refused",
+    }
+    report = ConnectivityReport.model_validate(drive(connectivity_check, outcomes).output)
+    assert not report.ok
+    assert report.checks[0].failure == "refused"
+    assert report.checks[0].latency_ms == 40
+
+
+def test_every_check_failing_still_completes_with_a_report():
+    outcomes = {a: ActivityFailed("boom") for a in ACTIVITIES}
+    report = ConnectivityReport.model_validate(drive(connectivity_check, outcomes).output)
+    assert [(c.ok, c.failure) for c in report.checks] == [(False, "unreachable")] * 3
+
+
+def test_a_malformed_activity_result_fails_the_orchestration_loudly():
+    outcomes = all_ok()
+    outcomes["check_storage"] = {"name": "storage", "ok": "maybe"}
+    with pytest.raises(ValueError, match="ok"):
+        drive(connectivity_check, outcomes)
+
+
+def test_the_checks_table_names_one_activity_per_system():
+    assert {name for name, _, _ in CHECKS} == {"partner_center", "stripe", "storage"}
+    assert len({activity for _, activity, _ in CHECKS}) == len(CHECKS)
