@@ -436,3 +436,59 @@ def test_resume_reminds_that_suspension_turned_auto_renew_off():
 )
 def test_auto_renew(subscription, enabled, now, action, source):
     assert decide_auto_renew(subscription, enabled, now).action == action, source
+
+
+# --- a mid-term change deletes what was scheduled for renewal ------------------------------
+
+SCHEDULED_CHANGES = (
+    "Microsoft Learn, create-scheduled-changes: a mid-term (immediate) change deletes all "
+    "scheduled changes; S-MANAGE, S-LIFE (partner-center.md 3.3)"
+)
+WITH_SCHEDULE = {
+    "scheduledNextTermInstructions": {
+        "product": {
+            "productId": "CFQ7TTC0LH18",
+            "skuId": "0001",
+            "availabilityId": "CFQ7TTC0K971",
+            "billingCycle": "Monthly",
+            "termDuration": "P1Y",
+        },
+        "quantity": 12,
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("decide", "drops", "source"),
+    [
+        (lambda s: decide_quantity(s, 20, MID_TERM), True, "seat increase; " + SCHEDULED_CHANGES),
+        (lambda s: decide_quantity(s, 10, DAY_3), True, "refund inside the window"),
+        (
+            lambda s: decide_quantity(
+                sub(**WITH_SCHEDULE, refundableQuantity=refundable((3, MID_TERM + D))),
+                10,
+                MID_TERM,
+            ),
+            True,
+            "refundable seats removed now",
+        ),
+        (lambda s: decide_sku_change(s, offer(1), offer(2), MID_TERM), True, "mid-term upgrade"),
+        (lambda s: decide_suspend(s, MID_TERM), True, "suspension; " + LIFECYCLE),
+        (lambda s: decide_auto_renew(s, False, MID_TERM), True, "auto-renew off; " + MANAGE),
+        (lambda s: decide_quantity(s, 10, MID_TERM), False, "scheduling is not a mid-term change"),
+        (
+            lambda s: decide_sku_change(s, offer(2), offer(1), MID_TERM),
+            False,
+            "downgrade at renewal",
+        ),
+    ],
+)
+def test_a_mid_term_change_warns_that_scheduled_changes_are_dropped(decide, drops, source):
+    assert decide(sub(**WITH_SCHEDULE)).drops_scheduled_changes is drops, source
+
+
+def test_nothing_is_dropped_when_nothing_is_scheduled():
+    assert not decide_quantity(sub(), 20, MID_TERM).drops_scheduled_changes
+    assert not decide_auto_renew(
+        sub(autoRenewEnabled=False), True, MID_TERM
+    ).drops_scheduled_changes
