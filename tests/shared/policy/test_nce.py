@@ -232,6 +232,13 @@ def test_waiting_out_the_lock_retries_after_renewal_processing():
     assert decide_quantity(sub(), 20, RENEWING).retry_at == TERM_END + 24 * H
 
 
+def test_a_far_future_term_end_does_not_reopen_the_window():
+    # S-SUBRES: items that do not renew carry commitmentEndDate 9999-12-10.
+    never_renews = sub(commitmentEndDate="9999-12-10T00:00:00Z", autoRenewEnabled=False)
+    assert decide_quantity(never_renews, 10, MID_TERM).action == "refuse"
+    assert decide_cancel(never_renews, MID_TERM).action == "no_change"
+
+
 def test_recorded_seat_batches_are_the_fallback_window():
     batches = (SeatBatch(quantity=15, added_at=PURCHASED), SeatBatch(quantity=5, added_at=MID_TERM))
     decision = decide_quantity(sub(quantity=20), 15, MID_TERM + 2 * D, batches)
