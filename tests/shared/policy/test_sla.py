@@ -2,6 +2,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.models.party import Customer
 from shared.models.sla import SlaClock
@@ -328,3 +330,40 @@ def test_zero_business_time_is_the_start_itself():
 def test_broken_calendars_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# --- properties: business time in any zone, around holidays and DST ----------------------
+
+CALENDARS = st.sampled_from(
+    [
+        BusinessHours(time_zone="Europe/Berlin", country="DE", subdivision="BY"),
+        BusinessHours(time_zone="America/New_York", country="US"),
+        BusinessHours(time_zone="Asia/Kolkata", country="IN"),  # UTC+05:30
+        BusinessHours(time_zone="Australia/Lord_Howe", country="AU", subdivision="NSW"),
+        BusinessHours(time_zone="Asia/Tokyo", country="JP", opens=time(8), closes=time(20)),
+    ]
+)
+INSTANTS = st.datetimes(
+    min_value=datetime(2025, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
+)
+AMOUNTS = st.integers(0, 5 * 8 * 60).map(lambda minutes: timedelta(minutes=minutes))
+
+
+@given(CALENDARS, INSTANTS, AMOUNTS)
+def test_a_deadline_falls_inside_business_hours_and_never_before_the_start(hours, start, amount):
+    deadline = add_business_time(start, amount, hours)
+    assert deadline >= start
+    if amount:
+        day = deadline.astimezone(hours.zone).date()
+        opens, closes = hours.hours_on(day)
+        assert hours.is_business_day(day), ISSUE + ": holidays and weekends do not count"
+        assert opens < deadline <= closes, ISSUE + ": only business hours count"
+
+
+@given(CALENDARS, INSTANTS, AMOUNTS, AMOUNTS)
+def test_business_time_adds_up(hours, start, first, second):
+    # Counting 3 h then 2 h ends where counting 5 h does: no hour is lost or counted twice.
+    halfway = add_business_time(start, first, hours)
+    assert add_business_time(halfway, second, hours) == add_business_time(
+        start, first + second, hours
+    )
