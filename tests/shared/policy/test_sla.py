@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.models.party import Customer
+from shared.models.party import BusinessCalendar, Customer
 from shared.models.sla import SlaClock
 from shared.models.subscription import Subscription
 from shared.policy.sla import (
@@ -23,6 +23,10 @@ ISSUE = "cspflow SLA (issue 3)"
 US_HOLIDAYS = "holidays 0.109, US: Independence Day observed Fri 2026-07-03"
 BY_HOLIDAYS = "holidays 0.109, DE-BY: Epiphany 2026-01-06 (not in DE-BE)"
 DST = "tzdata: America/New_York moves to EDT on Sun 2026-03-08"
+IL_WEEK = "holidays 0.109, IL: the weekend is Friday and Saturday, Sunday is a working day"
+BY_SATURDAY = "holidays 0.109, BY: Sat 2026-04-25 is a working day (Mon 2026-04-20 off)"
+JERUSALEM = ZoneInfo("Asia/Jerusalem")
+MINSK = ZoneInfo("Europe/Minsk")
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -181,6 +185,36 @@ def customer(
             local(BERLIN, 2026, 3, 10, 15),
             local(BERLIN, 2026, 3, 12, 11),
             "the customer's extra closed day",
+        ),
+        (
+            "premium",
+            "Asia/Jerusalem",
+            "IL",
+            None,
+            (),
+            local(JERUSALEM, 2026, 3, 12, 16),
+            local(JERUSALEM, 2026, 3, 15, 12),
+            IL_WEEK + ": Thursday evening to Sunday noon",
+        ),
+        (
+            "premium",
+            "Asia/Jerusalem",
+            "IL",
+            None,
+            (),
+            local(JERUSALEM, 2026, 3, 13, 10),
+            local(JERUSALEM, 2026, 3, 15, 13),
+            IL_WEEK + ": nothing counts on a Friday",
+        ),
+        (
+            "premium",
+            "Europe/Minsk",
+            "BY",
+            None,
+            (),
+            local(MINSK, 2026, 4, 24, 16),
+            local(MINSK, 2026, 4, 25, 12),
+            BY_SATURDAY,
         ),
     ],
 )
@@ -341,6 +375,8 @@ CALENDARS = st.sampled_from(
         BusinessHours(time_zone="Asia/Kolkata", country="IN"),  # UTC+05:30
         BusinessHours(time_zone="Australia/Lord_Howe", country="AU", subdivision="NSW"),
         BusinessHours(time_zone="Asia/Tokyo", country="JP", opens=time(8), closes=time(20)),
+        BusinessHours.of(BusinessCalendar(time_zone="Asia/Jerusalem", country="IL")),
+        BusinessHours.of(BusinessCalendar(time_zone="Europe/Minsk", country="BY")),
     ]
 )
 INSTANTS = st.datetimes(
