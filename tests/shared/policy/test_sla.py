@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.models.party import BusinessCalendar, Customer
@@ -385,6 +385,8 @@ INSTANTS = st.datetimes(
 AMOUNTS = st.integers(0, 5 * 8 * 60).map(lambda minutes: timedelta(minutes=minutes))
 
 
+# No deadline: the first look-up of a country's holidays for a year is slow on a busy machine.
+@settings(deadline=None)
 @given(CALENDARS, INSTANTS, AMOUNTS)
 def test_a_deadline_falls_inside_business_hours_and_never_before_the_start(hours, start, amount):
     deadline = add_business_time(start, amount, hours)
@@ -396,6 +398,7 @@ def test_a_deadline_falls_inside_business_hours_and_never_before_the_start(hours
         assert opens < deadline <= closes, ISSUE + ": only business hours count"
 
 
+@settings(deadline=None)
 @given(CALENDARS, INSTANTS, AMOUNTS, AMOUNTS)
 def test_business_time_adds_up(hours, start, first, second):
     # Counting 3 h then 2 h ends where counting 5 h does: no hour is lost or counted twice.
