@@ -56,7 +56,7 @@ demo: $(PY_STAMP) $(NODE_STAMP)
 	@if [ -f devhost/demo.py ]; then \
 		$(PY) -m devhost.demo; \
 	else \
-		echo "make demo needs the local host and the workflows, not in this checkout yet." >&2; \
+		echo "make demo needs the lifecycle workflows and its driver (devhost/demo.py), not in this checkout yet." >&2; \
 		exit 2; \
 	fi
 

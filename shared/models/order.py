@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.models._base import DomainModel, UtcDateTime
 from shared.models.catalog import BillingCycle, CatalogItemId, TermDuration, billing_fits_term
@@ -22,6 +22,14 @@ class OrderLine(DomainModel):
     unit_price: Money
     # Coterm with an existing subscription or a calendar month end (S-COTERM).
     custom_term_end_date: date | None = None
+
+    @field_validator("unit_price")
+    @classmethod
+    def _not_negative(cls, value: Money) -> Money:
+        # A storefront order buys; credits and refunds are invoice lines, never order lines.
+        if value.is_negative():
+            raise ValueError("unit_price cannot be negative")
+        return value
 
     @model_validator(mode="after")
     def _billing_fits(self) -> OrderLine:

@@ -230,7 +230,7 @@ def next_retry_at(case: DunningCase, rules: DunningRules = DEFAULT_RULES) -> dat
     changed = case.payment_method_changed_at
     if changed is not None and changed > last.attempted_at:
         when = changed
-    elif classify_attempt(last) != "soft":
+    elif _declined_for_good(case, attempts):
         return None
     else:
         offsets = retry_offsets(case, rules)
@@ -239,6 +239,22 @@ def next_retry_at(case: DunningCase, rules: DunningRules = DEFAULT_RULES) -> dat
             return None
         when = max(case.opened_at + offsets[retries_done], last.attempted_at)
     return _within_card_cap(case, attempts, when, rules)
+
+
+def _declined_for_good(case: DunningCase, attempts: list[PaymentAttempt]) -> bool:
+    """Whether the current card said "not without a new card" since it became current.
+
+    Any hard or needs-customer-action decline counts, not only the last one: a later soft
+    decline on the same card (the customer trying the pay link, say) does not make a lost
+    card retryable. Only a change of payment method clears it.
+    """
+    since = case.payment_method_changed_at
+    return any(
+        classify_attempt(a) != "soft"
+        for a in attempts
+        if a.payment_method_id == case.payment_method_id
+        and (since is None or a.attempted_at >= since)
+    )
 
 
 _US = timedelta(microseconds=1)

@@ -14,6 +14,11 @@ Facts (partner-center.md section 3; Microsoft Learn "Manage customer subscriptio
   downgrades are not supported mid-term, only as a different product at renewal.
 * Suspension blocks access at once, turns auto-renew off and does not stop Microsoft's billing;
   a suspended subscription can be reactivated until its term ends.
+* A mid-term change deletes the changes scheduled for renewal (Microsoft Learn
+  "create-scheduled-changes": "If you make a mid-term (immediate) change before your renewal
+  date, all scheduled changes ... are deleted"; S-MANAGE lists quantity change, SKU upgrade
+  and auto-renew off; suspension too, S-LIFE). Such a decision says so, so the caller can
+  schedule them again or tell the customer.
 * Renewal lock: Microsoft documents none, a distributor reading is that the subscription is
   locked for the last 24 h of the term; renewal processing starts 00:00 UTC the day after the
   end date and can take up to 24 h (409 while queued). cspflow is conservative: renewal
@@ -23,7 +28,7 @@ Facts (partner-center.md section 3; Microsoft Learn "Manage customer subscriptio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -63,6 +68,15 @@ class Decision:
     # The charge or refund for seats changed now is prorated to the term end.
     prorated: bool = False
     retry_at: datetime | None = None
+    # Applying this now deletes the subscription's scheduledNextTermInstructions.
+    drops_scheduled_changes: bool = False
+
+
+def _mid_term(sub: Subscription, decision: Decision) -> Decision:
+    """`decision`, marked when applying it now deletes the changes scheduled for renewal."""
+    return replace(
+        decision, drops_scheduled_changes=sub.scheduled_next_term_instructions is not None
+    )
 
 
 def renewal_phase(sub: Subscription, now: datetime, rules: NceRules = DEFAULT_RULES) -> Phase:
@@ -165,20 +179,26 @@ def decide_quantity(
     if blocked:
         return blocked
     if new_quantity > sub.quantity:
-        return Decision(
-            "apply_now",
-            "seats can be added at any time, prorated to the term end",
-            quantity_now=new_quantity,
-            prorated=True,
+        return _mid_term(
+            sub,
+            Decision(
+                "apply_now",
+                "seats can be added at any time, prorated to the term end",
+                quantity_now=new_quantity,
+                prorated=True,
+            ),
         )
     removal = sub.quantity - new_quantity
     refundable = refundable_seats(sub, now, batches, rules)
     if refundable >= removal:
-        return Decision(
-            "apply_now",
-            "the seats are inside their 168 h cancellation window",
-            quantity_now=new_quantity,
-            prorated=True,
+        return _mid_term(
+            sub,
+            Decision(
+                "apply_now",
+                "the seats are inside their 168 h cancellation window",
+                quantity_now=new_quantity,
+                prorated=True,
+            ),
         )
     if renewal_phase(sub, now, rules) == "locked":
         return _after_the_lock(sub, rules, "ask again in the new term's 168 h window")
@@ -189,12 +209,15 @@ def decide_quantity(
             "turn auto-renew on to schedule a smaller next term",
         )
     if refundable > 0:
-        return Decision(
-            "apply_now_and_schedule",
-            f"{refundable} seats are still inside their window; the rest go at renewal",
-            quantity_now=sub.quantity - refundable,
-            quantity_at_renewal=new_quantity,
-            prorated=True,
+        return _mid_term(
+            sub,
+            Decision(
+                "apply_now_and_schedule",
+                f"{refundable} seats are still inside their window; the rest go at renewal",
+                quantity_now=sub.quantity - refundable,
+                quantity_at_renewal=new_quantity,
+                prorated=True,
+            ),
         )
     return Decision(
         "schedule_for_renewal",
@@ -246,10 +269,13 @@ def decide_sku_change(
     if target.rank > current.rank:
         if TERM_MONTHS[target.term_duration] < TERM_MONTHS[current.term_duration]:
             return Decision("refuse", "an upgrade cannot shorten the term")
-        return Decision(
-            "apply_now",
-            "upgrades apply at once, prorated, and cannot be undone (no cancellation window)",
-            prorated=True,
+        return _mid_term(
+            sub,
+            Decision(
+                "apply_now",
+                "upgrades apply at once, prorated, and cannot be undone (no cancellation window)",
+                prorated=True,
+            ),
         )
     if target.rank == current.rank:
         return Decision("refuse", "the target is neither an upgrade nor a downgrade")
@@ -268,9 +294,12 @@ def decide_suspend(sub: Subscription, now: datetime, rules: NceRules = DEFAULT_R
     blocked = _blocked(sub, now, rules)
     if blocked:
         return blocked
-    return Decision(
-        "apply_now",
-        "suspension blocks access at once, turns auto-renew off and Microsoft keeps billing",
+    return _mid_term(
+        sub,
+        Decision(
+            "apply_now",
+            "suspension blocks access at once, turns auto-renew off and Microsoft keeps billing",
+        ),
     )
 
 
@@ -305,4 +334,6 @@ def decide_auto_renew(
         return blocked
     if renewal_phase(sub, now, rules) == "locked":
         return Decision("refuse", "renewal settings are locked for the last 24 h of the term")
-    return Decision("apply_now", "renewal settings can change until the renewal lock")
+    decision = Decision("apply_now", "renewal settings can change until the renewal lock")
+    # Turning auto-renew off deletes the scheduled changes; turning it on finds none to keep.
+    return _mid_term(sub, decision) if not enabled else decision

@@ -5,8 +5,9 @@
 * Renewal decision: applied at least 24 h before the renewal lock.
 
 Business time is counted in the customer's own time zone (zoneinfo, with the pinned tzdata),
-on its working days, skipping its country's public holidays (the `holidays` package, pinned)
-and any extra closed days the partner agreed. A business day is one working day's worth of
+on its country's working days (Sunday to Thursday in Israel, with the compensatory working
+Saturdays some countries have), skipping its public holidays (the `holidays` package, pinned,
+which knows both) and any extra closed days the partner agreed. A business day is one working day's worth of
 business hours, so "1 business day" from Tuesday 15:00 is Wednesday 15:00.
 """
 
@@ -32,6 +33,20 @@ _MAX_DAYS_SCANNED = 3660  # ten years without a working day means a broken calen
 @lru_cache(maxsize=256)
 def _public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
+
+
+@lru_cache(maxsize=256)
+def _weekend_workdays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    # Weekend days the law makes working days (Belarus works Sat 2026-04-25 for Mon 04-20).
+    days = holidays.country_holidays(country, subdiv=subdivision, years=year).weekend_workdays
+    return frozenset(d for d in days if d.year == year)
+
+
+@lru_cache(maxsize=64)
+def country_workdays(country: str, subdivision: str | None = None) -> frozenset[int]:
+    """The weekdays (Monday = 0) that are not the country's weekend."""
+    weekend = holidays.country_holidays(country, subdiv=subdivision).weekend
+    return frozenset(range(7)) - frozenset(weekend)
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,7 @@ class BusinessHours:
             subdivision=calendar.subdivision,
             opens=opens,
             closes=closes,
+            workdays=country_workdays(calendar.country, calendar.subdivision),
             extra_holidays=frozenset(calendar.extra_holidays),
         )
 
@@ -72,8 +88,11 @@ class BusinessHours:
         return datetime.combine(date.min, self.closes) - datetime.combine(date.min, self.opens)
 
     def is_business_day(self, day: date) -> bool:
+        working = day.weekday() in self.workdays or day in _weekend_workdays(
+            self.country, self.subdivision, day.year
+        )
         return (
-            day.weekday() in self.workdays
+            working
             and day not in self.extra_holidays
             and day not in _public_holidays(self.country, self.subdivision, day.year)
         )

@@ -9,6 +9,10 @@ from datetime import UTC, date, datetime, time
 from shared.models.catalog import TERM_MONTHS, BillingCycleName, TermDuration
 from shared.models.subscription import Subscription
 
+# Partner Center gives items that do not renew a far-future commitmentEndDate such as
+# 9999-12-10 (S-SUBRES, partner-center.md 2.6): no term is counted back from it.
+NO_TERM_END_YEAR = 9999
+
 _CYCLE_MONTHS: dict[BillingCycleName, int] = {"monthly": 1, "annual": 12, "triennial": 36}
 
 
@@ -69,9 +73,11 @@ def current_term_start(subscription: Subscription) -> datetime:
 
     Partner Center gives the end of the term; the start of a renewed term is the end moved
     back by the term length (clamped like Microsoft's month-end terms), and never earlier than
-    the original effective start.
+    the original effective start. An item without a real term end has only its first start.
     """
     end_day = subscription.term_end.date()
+    if end_day.year >= NO_TERM_END_YEAR:
+        return subscription.effective_start_date
     start_day = add_months(end_day, -TERM_MONTHS[subscription.term_duration])
     renewed_at = datetime.combine(start_day, time(), UTC)
     return max(renewed_at, subscription.effective_start_date)

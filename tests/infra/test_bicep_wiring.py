@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.config import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 BICEP = ROOT / "infra" / "bicep"
 
@@ -65,11 +67,20 @@ def test_azure_yaml_points_azd_at_infra_bicep_main():
     assert "host: function" in text
 
 
-def test_no_secret_is_a_literal_in_app_settings():
+def test_every_secret_setting_is_a_key_vault_reference():
+    # Every SecretStr field of Settings, so a new secret cannot be forgotten in Azure.
+    # AzureWebJobsStorage is the exception: Azure connects with the managed identity.
+    secrets = {
+        f"CSPFLOW_{name.upper()}"
+        for name, field in Settings.model_fields.items()
+        if "SecretStr" in str(field.annotation) and name != "storage_connection"
+    }
     app = (BICEP / "modules" / "functionapp.bicep").read_text()
-    for key in ("CLIENT_SECRET", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRETS"):
-        line = next(line for line in app.splitlines() if key in line and ":" in line)
-        assert "secretRef" in line, f"{key} must be a Key Vault reference"
+    settings = dict(re.findall(r"^\s+(CSPFLOW_\w+): (.+)$", app, re.MULTILINE))
+    assert secrets <= set(settings), f"not set in Azure: {secrets - set(settings)}"
+    for key in secrets:
+        assert settings[key].startswith("'${secretRef}"), f"{key} must be a Key Vault reference"
+    assert "AzureWebJobsStorage__credential: 'managedidentity'" in app
 
 
 def test_storage_allows_identity_access_only():

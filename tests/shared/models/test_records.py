@@ -131,6 +131,15 @@ BAD_INPUT = [
         ),
         "lines.0.unit_price.amount_minor",
     ),
+    (
+        Order,
+        order_data(
+            lines=[
+                {**order_data()["lines"][0], "unit_price": {"amount_minor": -1, "currency": "USD"}}
+            ]
+        ),
+        "lines.0.unit_price",
+    ),
     (Invoice, invoice_data(status="late"), "status"),
     (Invoice, invoice_data(stripe_invoice_id="ch_1"), "stripe_invoice_id"),
     (Invoice, invoice_data(currency="usdollar"), "currency"),

@@ -296,6 +296,20 @@ def test_no_retry_schedule_means_no_retries():
     assert next_retry_at(the_case, rules) is None
 
 
+def test_a_soft_decline_after_a_hard_one_on_the_same_card_is_not_retried():
+    # The customer tried the pay link with the lost card: the issuer's later "insufficient
+    # funds" does not make the card retryable; only a new payment method does.
+    lost_then_soft = case(attempt(T0, "lost_card"), attempt(T0 + D, "insufficient_funds"))
+    assert next_retry_at(lost_then_soft) is None, NON_RETRYABLE
+    new_card = case(
+        attempt(T0, "lost_card"),
+        attempt(T0 + 2 * D, "insufficient_funds", pm="pm_2"),
+        payment_method_id="pm_2",
+        payment_method_changed_at=T0 + 2 * D,
+    )
+    assert next_retry_at(new_card) == T0 + 3 * D, "the new card is on the schedule"
+
+
 def test_a_retry_never_precedes_the_last_charge():
     late = case(attempt(T0), attempt(T0 + 4 * D))
     assert next_retry_at(late) == T0 + 4 * D
@@ -398,9 +412,23 @@ def test_card_expiring_soon_notice(now, last_notice_at, due, source):
 
 DECLINES = [*sorted(DECLINE_TABLE), None]
 
+
+def assert_card_may_be_charged(the_case: DunningCase, now: datetime, rules: DunningRules):
+    """A retry never follows a hard decline on this card, nor exceeds the per-card cap."""
+    since = the_case.payment_method_changed_at
+    on_card = [a for a in the_case.attempts if a.payment_method_id == the_case.payment_method_id]
+    assert all(
+        classify_decline(a.decline_code, a.failure_code, a.advice_code) == "soft"
+        for a in on_card
+        if since is None or a.attempted_at >= since
+    ), NON_RETRYABLE
+    recent = [a for a in on_card if now - rules.attempt_window < a.attempted_at <= now]
+    assert len(recent) < rules.max_attempts_per_card, VISA_CAP
+
+
 events = st.lists(
     st.tuples(
-        st.sampled_from(["fail", "new_card", "pay", "nothing"]),
+        st.sampled_from(["fail", "new_card", "pay", "customer_tries", "nothing"]),
         st.sampled_from(DECLINES),
         st.sampled_from([None, "do_not_try_again", "try_again_later", "confirm_card_data"]),
     ),
@@ -415,7 +443,7 @@ events = st.lists(
     grace_days=st.integers(0, 30),
     script=events,
 )
-def test_ladder_terminates_and_never_suspends_before_grace(
+def test_ladder_terminates_never_suspends_before_grace_and_respects_the_card(
     first_decline, lock_in_days, grace_days, script
 ):
     rules = DunningRules(grace_period=timedelta(days=grace_days))
@@ -435,6 +463,7 @@ def test_ladder_terminates_and_never_suspends_before_grace(
         event, decline, advice = next(script_iter, ("fail", "insufficient_funds", None))
         update: dict[str, object] = {}
         if step.action == "retry_charge":
+            assert_card_may_be_charged(the_case, now, rules)
             if event == "pay":
                 update["paid_at"] = now
             else:
@@ -455,6 +484,10 @@ def test_ladder_terminates_and_never_suspends_before_grace(
         else:
             assert step.action == "restore_auto_renew"
             update["auto_renew_off"] = False
+        if event == "customer_tries" and the_case.paid_at is None and "attempts" not in update:
+            # The customer pays through the pay link with the card on file, and it fails too.
+            mine = attempt(now, decline, pm=the_case.payment_method_id, advice_code=advice)
+            update["attempts"] = (*the_case.attempts, mine)
         if event == "new_card" and the_case.paid_at is None and step.action != "retry_charge":
             cards += 1
             update |= {"payment_method_id": f"pm_{cards}", "payment_method_changed_at": now}

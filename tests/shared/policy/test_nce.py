@@ -232,6 +232,13 @@ def test_waiting_out_the_lock_retries_after_renewal_processing():
     assert decide_quantity(sub(), 20, RENEWING).retry_at == TERM_END + 24 * H
 
 
+def test_a_far_future_term_end_does_not_reopen_the_window():
+    # S-SUBRES: items that do not renew carry commitmentEndDate 9999-12-10.
+    never_renews = sub(commitmentEndDate="9999-12-10T00:00:00Z", autoRenewEnabled=False)
+    assert decide_quantity(never_renews, 10, MID_TERM).action == "refuse"
+    assert decide_cancel(never_renews, MID_TERM).action == "no_change"
+
+
 def test_recorded_seat_batches_are_the_fallback_window():
     batches = (SeatBatch(quantity=15, added_at=PURCHASED), SeatBatch(quantity=5, added_at=MID_TERM))
     decision = decide_quantity(sub(quantity=20), 15, MID_TERM + 2 * D, batches)
@@ -436,3 +443,59 @@ def test_resume_reminds_that_suspension_turned_auto_renew_off():
 )
 def test_auto_renew(subscription, enabled, now, action, source):
     assert decide_auto_renew(subscription, enabled, now).action == action, source
+
+
+# --- a mid-term change deletes what was scheduled for renewal ------------------------------
+
+SCHEDULED_CHANGES = (
+    "Microsoft Learn, create-scheduled-changes: a mid-term (immediate) change deletes all "
+    "scheduled changes; S-MANAGE, S-LIFE (partner-center.md 3.3)"
+)
+WITH_SCHEDULE = {
+    "scheduledNextTermInstructions": {
+        "product": {
+            "productId": "CFQ7TTC0LH18",
+            "skuId": "0001",
+            "availabilityId": "CFQ7TTC0K971",
+            "billingCycle": "Monthly",
+            "termDuration": "P1Y",
+        },
+        "quantity": 12,
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("decide", "drops", "source"),
+    [
+        (lambda s: decide_quantity(s, 20, MID_TERM), True, "seat increase; " + SCHEDULED_CHANGES),
+        (lambda s: decide_quantity(s, 10, DAY_3), True, "refund inside the window"),
+        (
+            lambda s: decide_quantity(
+                sub(**WITH_SCHEDULE, refundableQuantity=refundable((3, MID_TERM + D))),
+                10,
+                MID_TERM,
+            ),
+            True,
+            "refundable seats removed now",
+        ),
+        (lambda s: decide_sku_change(s, offer(1), offer(2), MID_TERM), True, "mid-term upgrade"),
+        (lambda s: decide_suspend(s, MID_TERM), True, "suspension; " + LIFECYCLE),
+        (lambda s: decide_auto_renew(s, False, MID_TERM), True, "auto-renew off; " + MANAGE),
+        (lambda s: decide_quantity(s, 10, MID_TERM), False, "scheduling is not a mid-term change"),
+        (
+            lambda s: decide_sku_change(s, offer(2), offer(1), MID_TERM),
+            False,
+            "downgrade at renewal",
+        ),
+    ],
+)
+def test_a_mid_term_change_warns_that_scheduled_changes_are_dropped(decide, drops, source):
+    assert decide(sub(**WITH_SCHEDULE)).drops_scheduled_changes is drops, source
+
+
+def test_nothing_is_dropped_when_nothing_is_scheduled():
+    assert not decide_quantity(sub(), 20, MID_TERM).drops_scheduled_changes
+    assert not decide_auto_renew(
+        sub(autoRenewEnabled=False), True, MID_TERM
+    ).drops_scheduled_changes

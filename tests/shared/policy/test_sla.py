@@ -2,8 +2,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from shared.models.party import Customer
+from shared.models.party import BusinessCalendar, Customer
 from shared.models.sla import SlaClock
 from shared.models.subscription import Subscription
 from shared.policy.sla import (
@@ -21,6 +23,10 @@ ISSUE = "cspflow SLA (issue 3)"
 US_HOLIDAYS = "holidays 0.109, US: Independence Day observed Fri 2026-07-03"
 BY_HOLIDAYS = "holidays 0.109, DE-BY: Epiphany 2026-01-06 (not in DE-BE)"
 DST = "tzdata: America/New_York moves to EDT on Sun 2026-03-08"
+IL_WEEK = "holidays 0.109, IL: the weekend is Friday and Saturday, Sunday is a working day"
+BY_SATURDAY = "holidays 0.109, BY: Sat 2026-04-25 is a working day (Mon 2026-04-20 off)"
+JERUSALEM = ZoneInfo("Asia/Jerusalem")
+MINSK = ZoneInfo("Europe/Minsk")
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -180,6 +186,36 @@ def customer(
             local(BERLIN, 2026, 3, 12, 11),
             "the customer's extra closed day",
         ),
+        (
+            "premium",
+            "Asia/Jerusalem",
+            "IL",
+            None,
+            (),
+            local(JERUSALEM, 2026, 3, 12, 16),
+            local(JERUSALEM, 2026, 3, 15, 12),
+            IL_WEEK + ": Thursday evening to Sunday noon",
+        ),
+        (
+            "premium",
+            "Asia/Jerusalem",
+            "IL",
+            None,
+            (),
+            local(JERUSALEM, 2026, 3, 13, 10),
+            local(JERUSALEM, 2026, 3, 15, 13),
+            IL_WEEK + ": nothing counts on a Friday",
+        ),
+        (
+            "premium",
+            "Europe/Minsk",
+            "BY",
+            None,
+            (),
+            local(MINSK, 2026, 4, 24, 16),
+            local(MINSK, 2026, 4, 25, 12),
+            BY_SATURDAY,
+        ),
     ],
 )
 def test_onboarding_deadline_counts_business_hours(
@@ -328,3 +364,45 @@ def test_zero_business_time_is_the_start_itself():
 def test_broken_calendars_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# --- properties: business time in any zone, around holidays and DST ----------------------
+
+CALENDARS = st.sampled_from(
+    [
+        BusinessHours(time_zone="Europe/Berlin", country="DE", subdivision="BY"),
+        BusinessHours(time_zone="America/New_York", country="US"),
+        BusinessHours(time_zone="Asia/Kolkata", country="IN"),  # UTC+05:30
+        BusinessHours(time_zone="Australia/Lord_Howe", country="AU", subdivision="NSW"),
+        BusinessHours(time_zone="Asia/Tokyo", country="JP", opens=time(8), closes=time(20)),
+        BusinessHours.of(BusinessCalendar(time_zone="Asia/Jerusalem", country="IL")),
+        BusinessHours.of(BusinessCalendar(time_zone="Europe/Minsk", country="BY")),
+    ]
+)
+INSTANTS = st.datetimes(
+    min_value=datetime(2025, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
+)
+AMOUNTS = st.integers(0, 5 * 8 * 60).map(lambda minutes: timedelta(minutes=minutes))
+
+
+# No deadline: the first look-up of a country's holidays for a year is slow on a busy machine.
+@settings(deadline=None)
+@given(CALENDARS, INSTANTS, AMOUNTS)
+def test_a_deadline_falls_inside_business_hours_and_never_before_the_start(hours, start, amount):
+    deadline = add_business_time(start, amount, hours)
+    assert deadline >= start
+    if amount:
+        day = deadline.astimezone(hours.zone).date()
+        opens, closes = hours.hours_on(day)
+        assert hours.is_business_day(day), ISSUE + ": holidays and weekends do not count"
+        assert opens < deadline <= closes, ISSUE + ": only business hours count"
+
+
+@settings(deadline=None)
+@given(CALENDARS, INSTANTS, AMOUNTS, AMOUNTS)
+def test_business_time_adds_up(hours, start, first, second):
+    # Counting 3 h then 2 h ends where counting 5 h does: no hour is lost or counted twice.
+    halfway = add_business_time(start, first, hours)
+    assert add_business_time(halfway, second, hours) == add_business_time(
+        start, first + second, hours
+    )

@@ -108,3 +108,10 @@ def test_renewed_term_starts_the_day_after_the_previous_term_end():
     # Partner Center: renewal runs from 00:00 UTC the day after commitmentEndDate (S-MANAGE)
     sub = _sub("2025-01-14T16:57:14Z", "2027-01-13T00:00:00Z")
     assert current_term_start(sub) == datetime(2026, 1, 14, tzinfo=UTC)
+
+
+def test_an_item_that_never_renews_keeps_its_first_start():
+    # S-SUBRES: "For non-auto-renewable items it is a far-future date such as 9999-12-10";
+    # counting a month back from it would open a refund window in the year 9999.
+    sub = _sub("2026-01-14T16:57:14Z", "9999-12-10T00:00:00Z", "P1M")
+    assert current_term_start(sub) == datetime(2026, 1, 14, 16, 57, 14, tzinfo=UTC)
