@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from sandbox.partner_center.inprocess import KEY_FILES, new_customer
 from shared.partner_center import PartnerCenterClient
-from tests.sandbox.partner_center.harness import KEY_FILES, new_customer
 
 pytestmark = pytest.mark.slow
 

@@ -6,11 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+from sandbox.partner_center.inprocess import BASIC, E3, E5, STANDARD, START, new_customer
 from shared.models import ScheduledNextTermInstructions, ScheduledProduct
 from shared.partner_center import DomainUnavailableError
 from shared.partner_center.errors import AGREEMENT_EXISTS, MCA_MISSING, BusinessError
 from shared.partner_center.models import AgreementContact, CartLine, TransitionRequest
-from tests.sandbox.partner_center.harness import BASIC, E3, E5, STANDARD, START, new_customer
 
 
 def rid() -> str:

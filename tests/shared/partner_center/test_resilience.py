@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sandbox.partner_center.inprocess import BASIC, settings_for
 from shared.partner_center import (
     AuthError,
     BusinessError,
@@ -19,7 +20,6 @@ from shared.partner_center import (
 from shared.partner_center.errors import CANNOT_DECREASE, SUBSCRIPTION_NOT_FOUND
 from shared.partner_center.models import CartLine
 from shared.partner_center.transport import RetryPolicy, retry_after_s
-from tests.sandbox.partner_center.harness import BASIC, settings_for
 
 
 def rid() -> str:
