@@ -28,7 +28,7 @@ from sandbox.partner_center.auth import (
 )
 from sandbox.partner_center.delivery import CERT_PATH
 from sandbox.partner_center.engine import Caller, Engine
-from sandbox.partner_center.errors import NOT_READY, PcError, invalid
+from sandbox.partner_center.errors import NOT_READY, ORDER_PROCESSING, PcError, invalid
 from sandbox.partner_center.faults import retry_after_headers
 from sandbox.partner_center.notifications import WEBHOOK_EVENTS
 from sandbox.partner_center.web_base import (
@@ -96,6 +96,11 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             {"code": failure, "description": "Service unavailable."}, failure, echo
         )
     write = request.method in ("POST", "PUT", "PATCH")
+    if write and c.throttle.should_conflict():
+        # Answered before processing and not remembered, like a 5xx: a resubmission with
+        # the same MS-RequestId is processed once the order is done.
+        busy = PcError(409, ORDER_PROCESSING, "The order is being processed; retry shortly.")
+        return json_response(busy.body(), 409, echo)
     # Replays are keyed by the id and the operation, so an id reused by mistake for a
     # different write is processed rather than answered with another call's response.
     key = (

@@ -7,7 +7,9 @@ from shared.partner_center.errors import (
     DomainUnavailableError,
     NotFoundError,
     PartnerCenterError,
+    RenewalProcessingError,
     RetryableError,
+    ThrottledError,
 )
 from shared.partner_center.ids import request_id_for
 
@@ -18,7 +20,9 @@ __all__ = [
     "NotFoundError",
     "PartnerCenterClient",
     "PartnerCenterError",
+    "RenewalProcessingError",
     "RetryableError",
+    "ThrottledError",
     "get_client",
     "request_id_for",
 ]

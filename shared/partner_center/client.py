@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urljoin
 
 import requests
@@ -57,6 +57,7 @@ from shared.partner_center.models import (
 from shared.partner_center.transport import Reply, RetryPolicy, Sleeper, Transport, retry_after_s
 
 Json = dict[str, Any]
+T = TypeVar("T")
 MCA = "MicrosoftCustomerAgreement"
 
 
@@ -449,16 +450,39 @@ class PartnerCenterClient:
         if reply.status != 202:
             return Subscription.model_validate(reply.body)
         # Slow PATCH: 202 + Location; poll the subscription until the change shows (S-QTY).
+        # Past the poll budget the activity fails retryably; its retry sends the same
+        # MS-RequestId, is answered with the remembered 202 and polls again.
         location = reply.headers.get("Location") or f"/v1{path}"
-        wait = retry_after_s(reply.headers) or 1.0
-        for _ in range(self._max_polls):
-            self.transport.sleep(wait)
-            polled = self.transport.call("GET", urljoin(self._base + "/", location), self._app)
+
+        def settled(polled: Reply) -> Subscription | None:
             subscription = Subscription.model_validate(polled.body)
-            if applied(subscription):
-                return subscription
+            return subscription if applied(subscription) else None
+
+        return self._poll(reply, urljoin(self._base + "/", location), self._app, settled)
+
+    def _poll(
+        self,
+        started: Reply,
+        url: str,
+        token: Callable[[], str],
+        settled: Callable[[Reply], T | None],
+    ) -> T:
+        """GET `url` after each advertised wait (Retry-After, else 1 s) until `settled`
+        returns a result; past `max_polls` or the policy's `poll_budget_s` of waiting in
+        this activity, a RetryableError hands the wait to the orchestrator."""
+        wait = retry_after_s(started.headers) or 1.0
+        waited = 0.0
+        for _ in range(self._max_polls):
+            if waited + wait > self.transport.policy.poll_budget_s:
+                break
+            self.transport.sleep(wait)
+            waited += wait
+            polled = self.transport.call("GET", url, token)
+            result = settled(polled)
+            if result is not None:
+                return result
             wait = retry_after_s(polled.headers) or wait
-        raise RetryableError(f"PATCH {path} accepted but not applied after {self._max_polls} polls")
+        raise RetryableError(f"{url} still in progress after {waited:.1f}s", retry_after_s=wait)
 
     def custom_term_end_dates(
         self,
@@ -557,10 +581,8 @@ class PartnerCenterClient:
         location = started.headers.get("Location")
         if not location:
             raise RetryableError("the export answered 202 without a Location")
-        wait = retry_after_s(started.headers) or 1.0
-        for _ in range(self._max_polls):
-            self.transport.sleep(wait)
-            polled = self.transport.call("GET", location, self._graph_token)
+
+        def settled(polled: Reply) -> list[ReconLineItem] | None:
             status = polled.body.get("status")
             if status == "succeeded":
                 return self._download(polled.body["resourceLocation"], invoice_id)
@@ -571,8 +593,9 @@ class PartnerCenterClient:
                 raise BusinessError(
                     400, str(error.get("code", "")), str(error.get("message", "")), ""
                 )
-            wait = retry_after_s(polled.headers) or wait
-        raise RetryableError(f"export {location} did not finish after {self._max_polls} polls")
+            return None
+
+        return self._poll(started, location, self._graph_token, settled)
 
     def _download(self, manifest: Json, invoice_id: str) -> list[ReconLineItem]:
         if manifest.get("dataFormat") != "compressedJSONLines":

@@ -1,14 +1,26 @@
 """One HTTP exchange with Partner Center, with Microsoft's retry rules applied.
 
+The client runs inside Durable activities. An activity that sleeps holds a Functions
+worker and bills idle time, and DESIGN.md puts every long wait on a durable timer. So
+this transport waits only briefly, within fixed budgets, and otherwise raises a typed
+`RetryableError` at once; the orchestrator's `call_activity_with_retry` (or a durable
+timer on `retry_after_s`) carries the long waits, and the retried activity sends the same
+`MS-RequestId`, which Partner Center replays instead of writing twice.
+
 - 429: wait `Retry-After` (or the exact `retry-after-ms` / `x-ms-retry-after-ms` when
   given, as azure-core does), then retry with the same `MS-RequestId`; a repeated 429 on
   the same call doubles the wait (S-THR: honour Retry-After, then back off exponentially).
-- 409 with 800082 (renewal processing) or 800060/800064 (cart/order processing): wait
-  about 2 minutes and resubmit (S-MANAGE), a few times, then raise RetryableError so the
-  Durable retry policy carries longer waits (processing can take up to 24 h).
-- 5xx, timeouts and connection errors: RetryableError at once; the activity's retry
-  sends the same `MS-RequestId`, which Partner Center replays instead of writing twice.
-- other 4xx: BusinessError with Microsoft's code.
+  A wait is never shorter than advertised. When the next wait would take the call's total
+  past `throttle_budget_s` (or after `max_throttle_retries`), ThrottledError carries the
+  wait instead.
+- 409 800082 (renewal processing; up to 24 h after the term's last day, "wait about 2
+  minutes and resubmit", S-MANAGE): RenewalProcessingError at once, `retry_after_s`
+  = `renewal_retry_after_s`. Sleeping on it in-process could hold a worker for a day.
+- 409 800060/800064 (cart or order being processed: brief): a short in-client wait,
+  `conflict_wait_s` doubling, `max_conflict_retries` times (2 + 4 + 8 = 14 s at most by
+  default), then RetryableError.
+- 5xx, timeouts and connection errors: RetryableError at once.
+- other 4xx: BusinessError with Microsoft's code (NotFoundError for 404).
 """
 
 from __future__ import annotations
@@ -32,7 +44,9 @@ from shared.partner_center.errors import (
     AuthError,
     BusinessError,
     NotFoundError,
+    RenewalProcessingError,
     RetryableError,
+    ThrottledError,
 )
 
 LOG = logging.getLogger(__name__)
@@ -41,11 +55,17 @@ Sleeper = Callable[[float], None]
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How long one call may wait inside an activity before it hands the wait to the
+    orchestrator (see the module docstring)."""
+
     max_throttle_retries: int = 10
     default_retry_after_s: float = 1.0
-    max_wait_s: float = 120.0
-    max_conflict_retries: int = 3
-    conflict_wait_s: float = 120.0  # "wait about 2 minutes and resubmit" (S-MANAGE)
+    max_wait_s: float = 30.0  # cap on the exponential backoff, never below Retry-After
+    throttle_budget_s: float = 30.0  # all 429 waits of one call together
+    max_conflict_retries: int = 3  # cart/order processing (800060/800064) only
+    conflict_wait_s: float = 2.0  # first wait, doubled on each repeat
+    renewal_retry_after_s: float = 120.0  # "wait about 2 minutes and resubmit" (S-MANAGE)
+    poll_budget_s: float = 60.0  # all polls of one 202 + Location together (client.py)
     jitter: float = 0.1  # up to +10% on each throttle wait, never less than advertised
 
 
@@ -87,6 +107,7 @@ class Transport:
         correlation_id = correlation_id or str(uuid.uuid4())
         data = None if body is None else json.dumps(body, default=_json_default).encode()
         throttled = conflicts = 0
+        throttle_waited = 0.0
         refreshed = refresh_token is None
         while True:
             sent = {
@@ -114,22 +135,36 @@ class Transport:
             reply = Reply(resp.status_code, resp.headers, _parse(resp.content), resp.content)
             if resp.status_code == 429:
                 throttled += 1
-                if throttled > self.policy.max_throttle_retries:
-                    raise RetryableError(f"{method} {url} still throttled", 429)
                 wait = self.throttle_wait(resp.headers, throttled)
+                if (
+                    throttled > self.policy.max_throttle_retries
+                    or throttle_waited + wait > self.policy.throttle_budget_s
+                ):
+                    raise ThrottledError(
+                        f"{method} {url} still throttled after {throttle_waited:.1f}s",
+                        429,
+                        retry_after_s=wait,
+                    )
                 LOG.info("429 on %s %s; waiting %.3fs", method, url, wait)
                 self.sleep(wait)
+                throttle_waited += wait
                 continue
-            if resp.status_code == 409 and _code(reply.body) in (
-                NOT_READY_RENEWING,
-                *CART_OR_ORDER_PROCESSING,
-            ):
+            if resp.status_code == 409 and _code(reply.body) == NOT_READY_RENEWING:
+                raise RenewalProcessingError(
+                    f"{method} {url}: {_description(reply.body)} (renewal processing)",
+                    409,
+                    retry_after_s=self.policy.renewal_retry_after_s,
+                )
+            if resp.status_code == 409 and _code(reply.body) in CART_OR_ORDER_PROCESSING:
+                wait = self.policy.conflict_wait_s * 2.0**conflicts
                 conflicts += 1
                 if conflicts > self.policy.max_conflict_retries:
                     raise RetryableError(
-                        f"{method} {url}: {_description(reply.body)} (still processing)", 409
+                        f"{method} {url}: {_description(reply.body)} (still processing)",
+                        409,
+                        retry_after_s=wait,
                     )
-                self.sleep(self.policy.conflict_wait_s)
+                self.sleep(wait)
                 continue
             if resp.status_code >= 500:
                 raise RetryableError(
@@ -150,7 +185,9 @@ class Transport:
     def throttle_wait(self, headers: Mapping[str, str], attempt: int) -> float:
         advertised = retry_after_s(headers)
         base = advertised if advertised is not None else self.policy.default_retry_after_s
-        wait: float = min(self.policy.max_wait_s, base * 2.0 ** (attempt - 1))
+        # The backoff grows up to max_wait_s, but never below what the server advertised:
+        # an early retry only counts against the limit again (S-THR).
+        wait: float = max(base, min(self.policy.max_wait_s, base * 2.0 ** (attempt - 1)))
         return wait + random.uniform(0, self.policy.jitter * wait)
 
 
