@@ -8,7 +8,7 @@ import pytest
 
 from sandbox.partner_center.inprocess import BASIC, E3, E5, STANDARD, START, new_customer
 from shared.models import ScheduledNextTermInstructions, ScheduledProduct
-from shared.partner_center import DomainUnavailableError
+from shared.partner_center import DomainUnavailableError, request_id_for
 from shared.partner_center.errors import AGREEMENT_EXISTS, MCA_MISSING, BusinessError
 from shared.partner_center.models import AgreementContact, CartLine, TransitionRequest
 
@@ -116,6 +116,30 @@ def test_a_cart_prices_its_lines_in_decimal_and_checkout_provisions_subscription
     assert (status.status, status.subscription_id) == ("fulfilled", subscription_id)
     (sub,) = pc.client.list_subscriptions(customer_id, order_id=order.id)
     assert sub.id == subscription_id and sub.quantity == 10 and sub.auto_renew_enabled
+
+
+def test_every_call_carries_a_correlation_id_and_each_write_its_steps_request_id(pc):
+    customer_id = pc.customer()
+    sent: list[tuple[str, str, dict[str, str]]] = []
+    pc.client.transport.session.hooks["response"].append(
+        lambda r, *args, **kwargs: sent.append(
+            (r.request.method, r.request.url, dict(r.request.headers))
+        )
+    )
+    cart_id = request_id_for("onboarding-9", "cart")
+    order_id = request_id_for("onboarding-9", "checkout")
+    cart = pc.client.create_cart(
+        customer_id,
+        [CartLine(catalog_item_id=BASIC, quantity=1, term_duration="P1M", billing_cycle="monthly")],
+        request_id=cart_id,
+    )
+    result = pc.client.checkout(customer_id, cart.id, request_id=order_id)
+    pc.client.get_order(customer_id, result.orders[0].id)
+    api = [(m, h) for m, url, h in sent if "/v1/" in url]
+    assert [m for m, _ in api] == ["POST", "POST", "GET"]
+    assert [h["MS-RequestId"] for _, h in api[:2]] == [cart_id, order_id]
+    correlation_ids = [uuid.UUID(h["MS-CorrelationId"]) for _, h in api]  # S-HDR: all calls
+    assert len(set(correlation_ids)) == 3
 
 
 def test_checking_out_a_cart_twice_with_new_request_ids_is_refused(pc):
