@@ -541,8 +541,8 @@ async def admin_faults(request: web.Request) -> web.Response:
 
 async def admin_event(request: web.Request) -> web.Response:
     c = ctx(request)
-    body = await request.json()
     try:
+        body = await read_body(request)
         c.engine.simulate_event(str(body.get("eventName")), str(body.get("customerId")), c.now())
     except PcError as exc:
         return json_response(exc.body(), exc.status)
