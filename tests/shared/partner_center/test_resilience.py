@@ -60,6 +60,24 @@ def test_a_5xx_is_retryable_and_nothing_was_written(pc):
     assert err.value.status == 503
 
 
+def test_random_5xx_answers_are_retryable_and_activity_retries_write_each_cart_once(pc):
+    customer_id = pc.customer()
+    before = pc.state()["counts"]["cart"]
+    pc.faults(fail_5xx_rate=0.5)
+    failures = 0
+    for i in range(20):
+        request_id = request_id_for("onboarding-5xx", f"cart-{i}")
+        for _ in range(30):  # what call_activity_with_retry does, with the same id
+            try:
+                pc.client.create_cart(customer_id, [_line()], request_id=request_id)
+                break
+            except RetryableError as err:
+                assert err.status == 503
+                failures += 1
+    assert failures > 0
+    assert pc.state()["counts"]["cart"] == before + 20
+
+
 def test_a_timeout_is_retryable(pc):
     client = PartnerCenterClient.from_settings(
         settings_for(pc.sandbox, partner_center_timeout_s=1.0)
