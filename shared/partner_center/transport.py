@@ -5,10 +5,11 @@ worker and bills idle time, and DESIGN.md puts every long wait on a durable time
 this transport waits only briefly, within fixed budgets, and otherwise raises a typed
 `RetryableError` at once; the orchestrator's `call_activity_with_retry` carries the long
 waits, and the retried activity sends the same `MS-RequestId`, which Partner Center
-replays instead of writing twice. For a step that may meet renewal processing, a retry
-policy from about 2 minutes doubling to an hour, over 26 h in all (`retry_timeout`),
-outlasts the 24 h Microsoft allows; an activity that wants the exact `retry_after_s`
-catches the error and returns it as a typed outcome for a durable timer.
+replays instead of writing twice. Python's `RetryOptions` sends only a first interval and
+a number of attempts (a fixed interval, durable-functions.md 1.4e), so a step that may meet
+renewal processing needs e.g. RetryOptions(300_000, 300): every 5 minutes for 25 h,
+outlasting the 24 h Microsoft allows. An activity that wants the exact `retry_after_s`
+catches the error and returns it as a typed outcome for the orchestrator's durable timer.
 
 - 429: wait `Retry-After` (or the exact `retry-after-ms` / `x-ms-retry-after-ms` when
   given, as azure-core does), then retry with the same `MS-RequestId`; a repeated 429 on
