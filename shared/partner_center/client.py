@@ -8,6 +8,7 @@ same code talks to the local sandbox and to Microsoft.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import uuid
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote, urljoin
 
 import requests
@@ -58,7 +59,23 @@ from shared.partner_center.transport import Reply, RetryPolicy, Sleeper, Transpo
 
 Json = dict[str, Any]
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 MCA = "MicrosoftCustomerAgreement"
+
+
+def _one_budget(
+    method: Callable[Concatenate[PartnerCenterClient, P], R],
+) -> Callable[Concatenate[PartnerCenterClient, P], R]:
+    """Every wait of a method that makes several calls draws on one budget
+    (Transport.operation), so the activity running it never sleeps longer in total."""
+
+    @functools.wraps(method)
+    def within_budget(client: PartnerCenterClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with client.transport.operation():
+            return method(client, *args, **kwargs)
+
+    return within_budget
 
 
 class PartnerCenterClient:
@@ -182,6 +199,7 @@ class PartnerCenterClient:
         )
         return str(reply.body.get("status", ""))
 
+    @_one_budget
     def create_customer(self, new: NewCustomer, *, request_id: str) -> CreatedCustomer:
         """Create the customer tenant; the domain is checked first (S-DOMAIN, S-CUST).
 
@@ -234,6 +252,7 @@ class PartnerCenterClient:
             raise RetryableError("Partner Center returned no MCA template")
         return str(items[0]["templateId"])
 
+    @_one_budget
     def attest_mca(
         self, customer_id: str, contact: AgreementContact, date_agreed: datetime, *, request_id: str
     ) -> Agreement:
@@ -416,6 +435,7 @@ class PartnerCenterClient:
             request_id,
         )
 
+    @_one_budget
     def _patch(
         self,
         customer_id: str,
@@ -468,21 +488,19 @@ class PartnerCenterClient:
         settled: Callable[[Reply], T | None],
     ) -> T:
         """GET `url` after each advertised wait (Retry-After, else 1 s) until `settled`
-        returns a result; past `max_polls` or the policy's `poll_budget_s` of waiting in
-        this activity, a RetryableError hands the wait to the orchestrator."""
+        returns a result; past `max_polls` or the operation's wait budget, a
+        RetryableError hands the wait to the orchestrator."""
         wait = retry_after_s(started.headers) or 1.0
-        waited = 0.0
-        for _ in range(self._max_polls):
-            if waited + wait > self.transport.policy.poll_budget_s:
-                break
-            self.transport.sleep(wait)
-            waited += wait
-            polled = self.transport.call("GET", url, token)
-            result = settled(polled)
-            if result is not None:
-                return result
-            wait = retry_after_s(polled.headers) or wait
-        raise RetryableError(f"{url} still in progress after {waited:.1f}s", retry_after_s=wait)
+        with self.transport.operation():
+            for _ in range(self._max_polls):
+                if not self.transport.pause(wait):
+                    break
+                polled = self.transport.call("GET", url, token)
+                result = settled(polled)
+                if result is not None:
+                    return result
+                wait = retry_after_s(polled.headers) or wait
+        raise RetryableError(f"{url} still in progress", retry_after_s=wait)
 
     def custom_term_end_dates(
         self,
@@ -510,6 +528,7 @@ class PartnerCenterClient:
         )
         return [TransitionEligibility.model_validate(i) for i in self._items(path)]
 
+    @_one_budget
     def transition(
         self,
         customer_id: str,
@@ -573,6 +592,7 @@ class PartnerCenterClient:
             "",
         )
 
+    @_one_budget
     def _export(self, path: str, body: Json, invoice_id: str) -> list[ReconLineItem]:
         # An export request starts a read-only job; a new id each time is harmless.
         started = self.transport.call(

@@ -14,9 +14,8 @@ catches the error and returns it as a typed outcome for the orchestrator's durab
 - 429: wait `Retry-After` (or the exact `retry-after-ms` / `x-ms-retry-after-ms` when
   given, as azure-core does), then retry with the same `MS-RequestId`; a repeated 429 on
   the same call doubles the wait (S-THR: honour Retry-After, then back off exponentially).
-  A wait is never shorter than advertised. When the next wait would take the call's total
-  past `throttle_budget_s` (or after `max_throttle_retries`), ThrottledError carries the
-  wait instead.
+  A wait is never shorter than advertised. When the next wait does not fit the budget
+  (below) or after `max_throttle_retries`, ThrottledError carries the wait instead.
 - 409 800082 (renewal processing; up to 24 h after the term's last day, "wait about 2
   minutes and resubmit", S-MANAGE): RenewalProcessingError at once, `retry_after_s`
   = `renewal_retry_after_s`. Sleeping on it in-process could hold a worker for a day.
@@ -25,6 +24,11 @@ catches the error and returns it as a typed outcome for the orchestrator's durab
   default), then RetryableError.
 - 5xx, timeouts and connection errors: RetryableError at once.
 - other 4xx: BusinessError with Microsoft's code (NotFoundError for 404).
+
+Every wait of one client method (429s, busy orders, 202 + Location polls, across all the
+HTTP calls the method makes) draws on one budget, `wait_budget_s` (30 s by default):
+`Transport.operation()` opens it, per thread, and a wait that does not fit raises instead
+of sleeping. So one activity never sleeps longer than that in total.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -65,11 +71,10 @@ class RetryPolicy:
     max_throttle_retries: int = 10
     default_retry_after_s: float = 1.0
     max_wait_s: float = 30.0  # cap on the exponential backoff, never below Retry-After
-    throttle_budget_s: float = 30.0  # all 429 waits of one call together
     max_conflict_retries: int = 3  # cart/order processing (800060/800064) only
     conflict_wait_s: float = 2.0  # first wait, doubled on each repeat
     renewal_retry_after_s: float = 120.0  # "wait about 2 minutes and resubmit" (S-MANAGE)
-    poll_budget_s: float = 60.0  # all polls of one 202 + Location together (client.py)
+    wait_budget_s: float = 30.0  # every wait of one client method together
     jitter: float = 0.1  # up to +10% on each throttle wait, never less than advertised
 
 
@@ -81,6 +86,10 @@ class Reply:
     raw: bytes = b""
 
 
+# Seconds of waiting left to the client method running on this thread (None outside one).
+_BUDGET: ContextVar[list[float] | None] = ContextVar("partner_center_wait_budget", default=None)
+
+
 @dataclass
 class Transport:
     session: requests.Session
@@ -88,6 +97,30 @@ class Transport:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Sleeper = time.sleep
     application: str = "cspflow"
+
+    @contextmanager
+    def operation(self) -> Iterator[None]:
+        """One client method: its waits share one `wait_budget_s`. Nested operations (a
+        method calling another, each call below) use the outermost one's budget."""
+        if _BUDGET.get() is not None:
+            yield
+            return
+        token = _BUDGET.set([self.policy.wait_budget_s])
+        try:
+            yield
+        finally:
+            _BUDGET.reset(token)
+
+    def pause(self, seconds: float) -> bool:
+        """Sleep `seconds` if the operation's budget still holds them, else False at once."""
+        left = _BUDGET.get()
+        if left is None:
+            raise RuntimeError("Transport.pause outside an operation")
+        if seconds > left[0]:
+            return False
+        left[0] -= seconds
+        self.sleep(seconds)
+        return True
 
     def call(
         self,
@@ -107,11 +140,27 @@ class Transport:
         A 401 is retried once after `refresh_token` drops cached tokens (the signing key
         rolled over, the token was revoked); a second 401 is an AuthError.
         """
+        with self.operation():
+            return self._send(
+                method, url, token, body, request_id, correlation_id, headers, ok, refresh_token
+            )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        token: Callable[[], str],
+        body: Any,
+        request_id: str | None,
+        correlation_id: str | None,
+        headers: Mapping[str, str] | None,
+        ok: tuple[int, ...],
+        refresh_token: Callable[[], None] | None,
+    ) -> Reply:
         request_id = request_id or str(uuid.uuid4())
         correlation_id = correlation_id or str(uuid.uuid4())
         data = None if body is None else json.dumps(body, default=_json_default).encode()
         throttled = conflicts = 0
-        throttle_waited = 0.0
         refreshed = refresh_token is None
         while True:
             sent = {
@@ -140,18 +189,13 @@ class Transport:
             if resp.status_code == 429:
                 throttled += 1
                 wait = self.throttle_wait(resp.headers, throttled)
-                if (
-                    throttled > self.policy.max_throttle_retries
-                    or throttle_waited + wait > self.policy.throttle_budget_s
-                ):
+                LOG.info("429 on %s %s; waiting %.3fs", method, url, wait)
+                if throttled > self.policy.max_throttle_retries or not self.pause(wait):
                     raise ThrottledError(
-                        f"{method} {url} still throttled after {throttle_waited:.1f}s",
+                        f"{method} {url} still throttled after {throttled} tries",
                         429,
                         retry_after_s=wait,
                     )
-                LOG.info("429 on %s %s; waiting %.3fs", method, url, wait)
-                self.sleep(wait)
-                throttle_waited += wait
                 continue
             if resp.status_code == 409 and _code(reply.body) == NOT_READY_RENEWING:
                 raise RenewalProcessingError(
@@ -162,13 +206,12 @@ class Transport:
             if resp.status_code == 409 and _code(reply.body) in CART_OR_ORDER_PROCESSING:
                 wait = self.policy.conflict_wait_s * 2.0**conflicts
                 conflicts += 1
-                if conflicts > self.policy.max_conflict_retries:
+                if conflicts > self.policy.max_conflict_retries or not self.pause(wait):
                     raise RetryableError(
                         f"{method} {url}: {_description(reply.body)} (still processing)",
                         409,
                         retry_after_s=wait,
                     )
-                self.sleep(wait)
                 continue
             if resp.status_code >= 500:
                 raise RetryableError(

@@ -127,7 +127,7 @@ def test_429_waits_stop_at_the_calls_budget_and_hand_the_next_wait_over(pc):
     pc.faults(throttle_rate=1.0, retry_after_ms=30)
     client = PartnerCenterClient.from_settings(
         pc.settings,
-        policy=RetryPolicy(throttle_budget_s=0.1, jitter=0.0),
+        policy=RetryPolicy(wait_budget_s=0.1, jitter=0.0),
         sleep=pc.sleep,
     )
     with pytest.raises(ThrottledError) as err:
@@ -215,7 +215,7 @@ def test_a_202_still_pending_past_the_poll_budget_is_retryable_and_the_retry_res
     customer_id = pc.customer()
     sid = pc.buy(customer_id)
     client = PartnerCenterClient.from_settings(
-        pc.settings, policy=RetryPolicy(poll_budget_s=1.5), sleep=pc.sleep
+        pc.settings, policy=RetryPolicy(wait_budget_s=1.5), sleep=pc.sleep
     )
     request_id = request_id_for("licence-change-8", "set-quantity")
     writes = pc.state()["stats"]["writes"]
@@ -227,6 +227,21 @@ def test_a_202_still_pending_past_the_poll_budget_is_retryable_and_the_retry_res
     # The activity's retry: the same MS-RequestId is answered with the remembered 202.
     assert client.set_quantity(customer_id, sid, 13, request_id=request_id).quantity == 13
     assert pc.state()["stats"]["writes"] == writes + 1
+
+
+def test_every_wait_of_one_patch_draws_on_one_budget(pc):
+    """A busy order (2 s) then a 202 (1 s polls) inside a 3 s budget: two waits, then the
+    activity fails retryably instead of polling on."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    waits: list[float] = []
+    client = PartnerCenterClient.from_settings(
+        pc.settings, policy=RetryPolicy(wait_budget_s=3.0), sleep=waits.append
+    )
+    pc.faults(processing_next=1, slow_patch_ms=5000)
+    with pytest.raises(RetryableError, match="still in progress"):
+        client.set_quantity(customer_id, sid, 14, request_id=rid())
+    assert waits == [2.0, 1.0]
 
 
 def test_a_wrong_client_secret_is_an_auth_error(pc):
