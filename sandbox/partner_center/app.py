@@ -522,7 +522,7 @@ async def admin_state(request: web.Request) -> web.Response:
             "stats": stats.__dict__,
             "counts": {
                 kind: c.engine.store.count(kind)
-                for kind in ("customer", "cart", "order", "subscription", "invoice")
+                for kind in ("customer", "cart", "order", "subscription", "invoice", "export")
             },
             "ledger": c.engine.store.ledger(),
             "outbox": c.engine.store.outbox(),

@@ -28,6 +28,7 @@ from shared.partner_center.errors import (
     ETAG_STALE,
     BusinessError,
     DomainUnavailableError,
+    ExportPendingError,
     NotFoundError,
     RetryableError,
 )
@@ -470,7 +471,7 @@ class PartnerCenterClient:
         if reply.status != 202:
             return Subscription.model_validate(reply.body)
         # Slow PATCH: 202 + Location; poll the subscription until the change shows (S-QTY).
-        # Past the poll budget the activity fails retryably; its retry sends the same
+        # Past the wait budget the activity fails retryably; its retry sends the same
         # MS-RequestId, is answered with the remembered 202 and polls again.
         location = reply.headers.get("Location") or f"/v1{path}"
 
@@ -478,19 +479,19 @@ class PartnerCenterClient:
             subscription = Subscription.model_validate(polled.body)
             return subscription if applied(subscription) else None
 
-        return self._poll(reply, urljoin(self._base + "/", location), self._app, settled)
+        url = urljoin(self._base + "/", location)
+        return self._poll(retry_after_s(reply.headers) or 1.0, url, self._app, settled)
 
     def _poll(
         self,
-        started: Reply,
+        wait: float,
         url: str,
         token: Callable[[], str],
         settled: Callable[[Reply], T | None],
     ) -> T:
-        """GET `url` after each advertised wait (Retry-After, else 1 s) until `settled`
-        returns a result; past `max_polls` or the operation's wait budget, a
-        RetryableError hands the wait to the orchestrator."""
-        wait = retry_after_s(started.headers) or 1.0
+        """GET `url` after `wait`, then after each advertised wait (Retry-After, else the
+        last), until `settled` returns a result; past `max_polls` or the operation's wait
+        budget, a RetryableError hands the wait to the orchestrator."""
         with self.transport.operation():
             for _ in range(self._max_polls):
                 if not self.transport.pause(wait):
@@ -572,17 +573,21 @@ class PartnerCenterClient:
     def list_invoices(self) -> list[PartnerCenterInvoice]:
         return [PartnerCenterInvoice.model_validate(i) for i in self._items("/invoices")]
 
-    def billed_reconciliation(self, invoice_id: str) -> list[ReconLineItem]:
+    def billed_reconciliation(
+        self, invoice_id: str, *, operation_url: str | None = None
+    ) -> list[ReconLineItem]:
         """Billed NCE line items of one invoice: the v2 export on Microsoft Graph
-        (S-RECONV2, S-GRAPH-BILLED): 202 + Location, poll, manifest, gzip JSON Lines blobs."""
+        (S-RECONV2, S-GRAPH-BILLED): 202 + Location, poll, manifest, gzip JSON Lines blobs.
+        `operation_url`, from an ExportPendingError, resumes an export already started."""
         return self._export(
             "/v1.0/reports/partners/billing/reconciliation/billed/export",
             {"invoiceId": invoice_id, "attributeSet": "full"},
             invoice_id,
+            operation_url,
         )
 
     def unbilled_reconciliation(
-        self, currency: str, period: str = "current"
+        self, currency: str, period: str = "current", *, operation_url: str | None = None
     ) -> list[ReconLineItem]:
         if period not in ("current", "last"):
             raise ValueError("period is current or last")
@@ -590,17 +595,25 @@ class PartnerCenterClient:
             "/v1.0/reports/partners/billing/reconciliation/unbilled/export",
             {"billingPeriod": period, "currencyCode": currency, "attributeSet": "full"},
             "",
+            operation_url,
         )
 
     @_one_budget
-    def _export(self, path: str, body: Json, invoice_id: str) -> list[ReconLineItem]:
-        # An export request starts a read-only job; a new id each time is harmless.
-        started = self.transport.call(
-            "POST", self._graph + path, self._graph_token, body=body, ok=(202,)
-        )
-        location = started.headers.get("Location")
-        if not location:
-            raise RetryableError("the export answered 202 without a Location")
+    def _export(
+        self, path: str, body: Json, invoice_id: str, operation_url: str | None
+    ) -> list[ReconLineItem]:
+        if operation_url is None:
+            # An export request starts a read-only job; a new id each time is harmless.
+            started = self.transport.call(
+                "POST", self._graph + path, self._graph_token, body=body, ok=(202,)
+            )
+            location = started.headers.get("Location")
+            if not location:
+                raise RetryableError("the export answered 202 without a Location")
+            first_wait = retry_after_s(started.headers) or 1.0
+        else:
+            # Resuming: the orchestrator already waited, so poll at once.
+            location, first_wait = operation_url, 0.0
 
         def settled(polled: Reply) -> list[ReconLineItem] | None:
             status = polled.body.get("status")
@@ -615,7 +628,11 @@ class PartnerCenterClient:
                 )
             return None
 
-        return self._poll(started, location, self._graph_token, settled)
+        try:
+            return self._poll(first_wait, location, self._graph_token, settled)
+        except RetryableError as exc:
+            # Exports can outlast one activity: the next attempt resumes this one.
+            raise ExportPendingError(str(exc), location, exc.retry_after_s) from exc
 
     def _download(self, manifest: Json, invoice_id: str) -> list[ReconLineItem]:
         if manifest.get("dataFormat") != "compressedJSONLines":

@@ -7,7 +7,9 @@
   Partner Center asked for; its subclasses say why:
   - `ThrottledError`: 429s outlasted the client's wait budget for one call;
   - `RenewalProcessingError`: 409 800082, the renewal is being processed (up to 24 h after
-    the term's last day, S-MANAGE); raised at once, never slept on inside an activity.
+    the term's last day, S-MANAGE); raised at once, never slept on inside an activity;
+  - `ExportPendingError`: a reconciliation export outlasted the budget; it names the
+    export's operation URL so the next attempt resumes it.
 - `BusinessError`: Partner Center refused the request (4xx) with its error code; retrying
   the same request cannot succeed. Workflows branch on `code`.
 - `AuthError`: the token could not be obtained or was rejected.
@@ -35,6 +37,16 @@ class ThrottledError(RetryableError):
 
 class RenewalProcessingError(RetryableError):
     pass
+
+
+class ExportPendingError(RetryableError):
+    """A reconciliation export still running when the activity's wait budget ran out.
+    Passing `operation_url` back (`billed_reconciliation(..., operation_url=...)`) resumes
+    polling that export instead of starting a new one."""
+
+    def __init__(self, message: str, operation_url: str, retry_after_s: float | None) -> None:
+        super().__init__(message, None, retry_after_s)
+        self.operation_url = operation_url
 
 
 class AuthError(PartnerCenterError):

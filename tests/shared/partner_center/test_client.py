@@ -8,9 +8,15 @@ import pytest
 
 from sandbox.partner_center.inprocess import BASIC, E3, E5, STANDARD, START, new_customer
 from shared.models import ScheduledNextTermInstructions, ScheduledProduct
-from shared.partner_center import DomainUnavailableError, request_id_for
+from shared.partner_center import (
+    DomainUnavailableError,
+    ExportPendingError,
+    PartnerCenterClient,
+    request_id_for,
+)
 from shared.partner_center.errors import AGREEMENT_EXISTS, MCA_MISSING, BusinessError
 from shared.partner_center.models import AgreementContact, CartLine, TransitionRequest
+from shared.partner_center.transport import RetryPolicy
 
 
 def rid() -> str:
@@ -306,6 +312,20 @@ def test_invoices_and_billed_and_unbilled_reconciliation(pc, receiver):
     assert pc.client.unbilled_reconciliation("USD", "last")[0].subscription_id == sid
     receiver.wait_for(1)
     assert receiver.events()[0]["ResourceUri"].endswith(f"/v1/invoices/{invoice.id}")
+
+
+def test_an_export_that_outlasts_the_budget_is_resumed_not_restarted(pc):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=10)
+    client = PartnerCenterClient.from_settings(pc.settings, policy=RetryPolicy(wait_budget_s=0.3))
+    exports = pc.state()["counts"]["export"]
+    # The sandbox's export runs for one poll, each wait 0.2 s: the second does not fit.
+    with pytest.raises(ExportPendingError) as err:
+        client.unbilled_reconciliation("USD")
+    assert err.value.operation_url.startswith(pc.base_url + "/v1.0/reports/partners/billing/")
+    resumed = client.unbilled_reconciliation("USD", operation_url=err.value.operation_url)
+    assert [line.subscription_id for line in resumed] == [sid]
+    assert pc.state()["counts"]["export"] == exports + 1
 
 
 def test_an_empty_unbilled_period_yields_no_lines(pc):
