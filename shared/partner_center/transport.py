@@ -142,7 +142,15 @@ class Transport:
         """
         with self.operation():
             return self._send(
-                method, url, token, body, request_id, correlation_id, headers, ok, refresh_token
+                method,
+                url,
+                token,
+                body=body,
+                request_id=request_id,
+                correlation_id=correlation_id,
+                headers=headers,
+                ok=ok,
+                refresh_token=refresh_token,
             )
 
     def _send(
@@ -150,6 +158,7 @@ class Transport:
         method: str,
         url: str,
         token: Callable[[], str],
+        *,
         body: Any,
         request_id: str | None,
         correlation_id: str | None,
@@ -189,7 +198,7 @@ class Transport:
             if resp.status_code == 429:
                 throttled += 1
                 wait = self.throttle_wait(resp.headers, throttled)
-                LOG.info("429 on %s %s; waiting %.3fs", method, url, wait)
+                LOG.info("429 on %s %s (try %d): Retry-After %.3fs", method, url, throttled, wait)
                 if throttled > self.policy.max_throttle_retries or not self.pause(wait):
                     raise ThrottledError(
                         f"{method} {url} still throttled after {throttled} tries",
