@@ -19,9 +19,9 @@ from pathlib import Path
 
 import requests
 
+from sandbox.partner_center.inprocess import BASIC, Harness, key_template, start_harness
 from shared.partner_center import PartnerCenterClient, request_id_for
 from shared.partner_center.models import CartLine
-from tests.sandbox.partner_center.harness import BASIC, key_template, start_harness
 
 OUT = Path(__file__).parent / "out" / "partner_center.json"
 READS = 300
@@ -52,7 +52,7 @@ def run() -> list[dict[str, object]]:
     return rows
 
 
-def _reads(pc) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+def _reads(pc: Harness) -> list[dict[str, object]]:
     customer_id = pc.customer()
     sid = pc.buy(customer_id)
     token = pc.app_token()
@@ -78,7 +78,7 @@ def _reads(pc) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
     ]  # fmt: skip
 
 
-def _storm(pc) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+def _storm(pc: Harness) -> list[dict[str, object]]:
     customer_id = pc.customer()
     line = CartLine(catalog_item_id=BASIC, quantity=1, term_duration="P1M", billing_cycle="monthly")
     client = PartnerCenterClient.from_settings(pc.settings, sleep=time.sleep)

@@ -28,7 +28,7 @@ from sandbox.partner_center.auth import (
 )
 from sandbox.partner_center.delivery import CERT_PATH
 from sandbox.partner_center.engine import Caller, Engine
-from sandbox.partner_center.errors import NOT_READY, PcError, invalid
+from sandbox.partner_center.errors import NOT_READY, ORDER_PROCESSING, PcError, invalid
 from sandbox.partner_center.faults import retry_after_headers
 from sandbox.partner_center.notifications import WEBHOOK_EVENTS
 from sandbox.partner_center.web_base import (
@@ -96,6 +96,11 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             {"code": failure, "description": "Service unavailable."}, failure, echo
         )
     write = request.method in ("POST", "PUT", "PATCH")
+    if write and c.throttle.should_conflict():
+        # Answered before processing and not remembered, like a 5xx: a resubmission with
+        # the same MS-RequestId is processed once the order is done.
+        busy = PcError(409, ORDER_PROCESSING, "The order is being processed; retry shortly.")
+        return json_response(busy.body(), 409, echo)
     # Replays are keyed by the id and the operation, so an id reused by mistake for a
     # different write is processed rather than answered with another call's response.
     key = (
@@ -517,7 +522,7 @@ async def admin_state(request: web.Request) -> web.Response:
             "stats": stats.__dict__,
             "counts": {
                 kind: c.engine.store.count(kind)
-                for kind in ("customer", "cart", "order", "subscription", "invoice")
+                for kind in ("customer", "cart", "order", "subscription", "invoice", "export")
             },
             "ledger": c.engine.store.ledger(),
             "outbox": c.engine.store.outbox(),
@@ -536,8 +541,8 @@ async def admin_faults(request: web.Request) -> web.Response:
 
 async def admin_event(request: web.Request) -> web.Response:
     c = ctx(request)
-    body = await request.json()
     try:
+        body = await read_body(request)
         c.engine.simulate_event(str(body.get("eventName")), str(body.get("customerId")), c.now())
     except PcError as exc:
         return json_response(exc.body(), exc.status)

@@ -36,7 +36,7 @@ from sandbox.partner_center.errors import (
     not_found,
 )
 from sandbox.partner_center.ledger import Ledger
-from sandbox.partner_center.notifications import WEBHOOK_EVENTS, Notifier
+from sandbox.partner_center.notifications import EXTERNAL_EVENTS, Notifier
 from sandbox.partner_center.store import Doc, Store
 
 MCA_TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"  # S-MCAMETA example value
@@ -1070,12 +1070,12 @@ class Engine:
     def simulate_event(self, event_name: str, customer_id: str, now: datetime) -> None:
         """Events born outside the API (a customer accepts an invitation, a GDAP
         relationship is approved) are triggered through the admin endpoint."""
-        if event_name not in WEBHOOK_EVENTS:
-            raise invalid("eventName", f"{event_name} is not a Partner Center event")
+        resource = EXTERNAL_EVENTS.get(event_name)
+        if resource is None:
+            raise invalid(
+                "eventName", f"must be one of {', '.join(EXTERNAL_EVENTS)}, not {event_name}"
+            )
         self.customer(customer_id)
-        resource = (
-            "customer" if "reseller-relationship" in event_name else "GranularAdminRelationship"
-        )
         self.notifier.emit(
             event_name, resource, f"{self.notifier.base_url}/v1/customers/{customer_id}", now
         )

@@ -33,6 +33,7 @@ class Faults:
     lose_next: int = 0  # the next N writes are processed, then answer 500 (a lost response)
     slow_patch_ms: int = 0  # > 0: subscription PATCHes answer 202 + Location, applied later
     delay_next_ms: int = 0  # the next request is held this long before it is answered
+    processing_next: int = 0  # the next N writes answer 409 800060 (order being processed)
 
     def update(self, values: dict[str, Any]) -> None:
         known = {f.name: f.type for f in fields(self)}
@@ -111,6 +112,13 @@ class Throttle:
         with self._lock:
             if self.faults.lose_next > 0:
                 self.faults.lose_next -= 1
+                return True
+            return False
+
+    def should_conflict(self) -> bool:
+        with self._lock:
+            if self.faults.processing_next > 0:
+                self.faults.processing_next -= 1
                 return True
             return False
 

@@ -47,6 +47,19 @@ WEBHOOK_EVENTS = (
     "new-commerce-migration-schedule-failed",
 )
 
+# The documented events no API call causes (a customer accepts an invitation, a GDAP
+# relationship changes): the admin API raises them, with the ResourceName of 4.2. The
+# others come only from what they describe (subscription-updated from a change,
+# invoice-ready from an invoice, test-created from a validation request).
+EXTERNAL_EVENTS = {
+    "reseller-relationship-accepted-by-customer": "customer",
+    "indirect-reseller-relationship-accepted-by-customer": "customer",
+    "granular-admin-relationship-approved": "GranularAdminRelationship",
+    "granular-admin-relationship-activated": "GranularAdminRelationship",
+    "granular-admin-relationship-terminated": "GranularAdminRelationship",
+    "granular-admin-relationship-expired": "GranularAdminRelationship",
+}
+
 
 class Notifier:
     def __init__(

@@ -5,9 +5,12 @@ from shared.partner_center.errors import (
     AuthError,
     BusinessError,
     DomainUnavailableError,
+    ExportPendingError,
     NotFoundError,
     PartnerCenterError,
+    RenewalProcessingError,
     RetryableError,
+    ThrottledError,
 )
 from shared.partner_center.ids import request_id_for
 
@@ -15,10 +18,13 @@ __all__ = [
     "AuthError",
     "BusinessError",
     "DomainUnavailableError",
+    "ExportPendingError",
     "NotFoundError",
     "PartnerCenterClient",
     "PartnerCenterError",
+    "RenewalProcessingError",
     "RetryableError",
+    "ThrottledError",
     "get_client",
     "request_id_for",
 ]

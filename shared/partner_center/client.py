@@ -8,6 +8,7 @@ same code talks to the local sandbox and to Microsoft.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import uuid
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import quote, urljoin
 
 import requests
@@ -27,6 +28,7 @@ from shared.partner_center.errors import (
     ETAG_STALE,
     BusinessError,
     DomainUnavailableError,
+    ExportPendingError,
     NotFoundError,
     RetryableError,
 )
@@ -57,7 +59,24 @@ from shared.partner_center.models import (
 from shared.partner_center.transport import Reply, RetryPolicy, Sleeper, Transport, retry_after_s
 
 Json = dict[str, Any]
+T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 MCA = "MicrosoftCustomerAgreement"
+
+
+def _one_budget(
+    method: Callable[Concatenate[PartnerCenterClient, P], R],
+) -> Callable[Concatenate[PartnerCenterClient, P], R]:
+    """Every wait of a method that makes several calls draws on one budget
+    (Transport.operation), so the activity running it never sleeps longer in total."""
+
+    @functools.wraps(method)
+    def within_budget(client: PartnerCenterClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with client.transport.operation():
+            return method(client, *args, **kwargs)
+
+    return within_budget
 
 
 class PartnerCenterClient:
@@ -181,6 +200,7 @@ class PartnerCenterClient:
         )
         return str(reply.body.get("status", ""))
 
+    @_one_budget
     def create_customer(self, new: NewCustomer, *, request_id: str) -> CreatedCustomer:
         """Create the customer tenant; the domain is checked first (S-DOMAIN, S-CUST).
 
@@ -233,6 +253,7 @@ class PartnerCenterClient:
             raise RetryableError("Partner Center returned no MCA template")
         return str(items[0]["templateId"])
 
+    @_one_budget
     def attest_mca(
         self, customer_id: str, contact: AgreementContact, date_agreed: datetime, *, request_id: str
     ) -> Agreement:
@@ -415,6 +436,7 @@ class PartnerCenterClient:
             request_id,
         )
 
+    @_one_budget
     def _patch(
         self,
         customer_id: str,
@@ -449,16 +471,37 @@ class PartnerCenterClient:
         if reply.status != 202:
             return Subscription.model_validate(reply.body)
         # Slow PATCH: 202 + Location; poll the subscription until the change shows (S-QTY).
+        # Past the wait budget the activity fails retryably; its retry sends the same
+        # MS-RequestId, is answered with the remembered 202 and polls again.
         location = reply.headers.get("Location") or f"/v1{path}"
-        wait = retry_after_s(reply.headers) or 1.0
-        for _ in range(self._max_polls):
-            self.transport.sleep(wait)
-            polled = self.transport.call("GET", urljoin(self._base + "/", location), self._app)
+
+        def settled(polled: Reply) -> Subscription | None:
             subscription = Subscription.model_validate(polled.body)
-            if applied(subscription):
-                return subscription
-            wait = retry_after_s(polled.headers) or wait
-        raise RetryableError(f"PATCH {path} accepted but not applied after {self._max_polls} polls")
+            return subscription if applied(subscription) else None
+
+        url = urljoin(self._base + "/", location)
+        return self._poll(retry_after_s(reply.headers) or 1.0, url, self._app, settled)
+
+    def _poll(
+        self,
+        wait: float,
+        url: str,
+        token: Callable[[], str],
+        settled: Callable[[Reply], T | None],
+    ) -> T:
+        """GET `url` after `wait`, then after each advertised wait (Retry-After, else the
+        last), until `settled` returns a result; past `max_polls` or the operation's wait
+        budget, a RetryableError hands the wait to the orchestrator."""
+        with self.transport.operation():
+            for _ in range(self._max_polls):
+                if not self.transport.pause(wait):
+                    break
+                polled = self.transport.call("GET", url, token)
+                result = settled(polled)
+                if result is not None:
+                    return result
+                wait = retry_after_s(polled.headers) or wait
+        raise RetryableError(f"{url} still in progress", retry_after_s=wait)
 
     def custom_term_end_dates(
         self,
@@ -486,6 +529,7 @@ class PartnerCenterClient:
         )
         return [TransitionEligibility.model_validate(i) for i in self._items(path)]
 
+    @_one_budget
     def transition(
         self,
         customer_id: str,
@@ -529,17 +573,21 @@ class PartnerCenterClient:
     def list_invoices(self) -> list[PartnerCenterInvoice]:
         return [PartnerCenterInvoice.model_validate(i) for i in self._items("/invoices")]
 
-    def billed_reconciliation(self, invoice_id: str) -> list[ReconLineItem]:
+    def billed_reconciliation(
+        self, invoice_id: str, *, operation_url: str | None = None
+    ) -> list[ReconLineItem]:
         """Billed NCE line items of one invoice: the v2 export on Microsoft Graph
-        (S-RECONV2, S-GRAPH-BILLED): 202 + Location, poll, manifest, gzip JSON Lines blobs."""
+        (S-RECONV2, S-GRAPH-BILLED): 202 + Location, poll, manifest, gzip JSON Lines blobs.
+        `operation_url`, from an ExportPendingError, resumes an export already started."""
         return self._export(
             "/v1.0/reports/partners/billing/reconciliation/billed/export",
             {"invoiceId": invoice_id, "attributeSet": "full"},
             invoice_id,
+            operation_url,
         )
 
     def unbilled_reconciliation(
-        self, currency: str, period: str = "current"
+        self, currency: str, period: str = "current", *, operation_url: str | None = None
     ) -> list[ReconLineItem]:
         if period not in ("current", "last"):
             raise ValueError("period is current or last")
@@ -547,20 +595,27 @@ class PartnerCenterClient:
             "/v1.0/reports/partners/billing/reconciliation/unbilled/export",
             {"billingPeriod": period, "currencyCode": currency, "attributeSet": "full"},
             "",
+            operation_url,
         )
 
-    def _export(self, path: str, body: Json, invoice_id: str) -> list[ReconLineItem]:
-        # An export request starts a read-only job; a new id each time is harmless.
-        started = self.transport.call(
-            "POST", self._graph + path, self._graph_token, body=body, ok=(202,)
-        )
-        location = started.headers.get("Location")
-        if not location:
-            raise RetryableError("the export answered 202 without a Location")
-        wait = retry_after_s(started.headers) or 1.0
-        for _ in range(self._max_polls):
-            self.transport.sleep(wait)
-            polled = self.transport.call("GET", location, self._graph_token)
+    @_one_budget
+    def _export(
+        self, path: str, body: Json, invoice_id: str, operation_url: str | None
+    ) -> list[ReconLineItem]:
+        if operation_url is None:
+            # An export request starts a read-only job; a new id each time is harmless.
+            started = self.transport.call(
+                "POST", self._graph + path, self._graph_token, body=body, ok=(202,)
+            )
+            location = started.headers.get("Location")
+            if not location:
+                raise RetryableError("the export answered 202 without a Location")
+            first_wait = retry_after_s(started.headers) or 1.0
+        else:
+            # Resuming: the orchestrator already waited, so poll at once.
+            location, first_wait = operation_url, 0.0
+
+        def settled(polled: Reply) -> list[ReconLineItem] | None:
             status = polled.body.get("status")
             if status == "succeeded":
                 return self._download(polled.body["resourceLocation"], invoice_id)
@@ -571,8 +626,13 @@ class PartnerCenterClient:
                 raise BusinessError(
                     400, str(error.get("code", "")), str(error.get("message", "")), ""
                 )
-            wait = retry_after_s(polled.headers) or wait
-        raise RetryableError(f"export {location} did not finish after {self._max_polls} polls")
+            return None
+
+        try:
+            return self._poll(first_wait, location, self._graph_token, settled)
+        except RetryableError as exc:
+            # Exports can outlast one activity: the next attempt resumes this one.
+            raise ExportPendingError(str(exc), location, exc.retry_after_s) from exc
 
     def _download(self, manifest: Json, invoice_id: str) -> list[ReconLineItem]:
         if manifest.get("dataFormat") != "compressedJSONLines":

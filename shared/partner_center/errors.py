@@ -1,8 +1,15 @@
 """What can go wrong talking to Partner Center, split by what the caller should do.
 
 - `RetryableError`: technical and transient (5xx, timeouts, connection errors, throttling
-  or renewal processing that outlasted the client's own patience). Activities let it
-  propagate so the Durable retry policy tries again, with the same `MS-RequestId`.
+  or processing that outlasted the client's short in-activity patience). Activities let it
+  propagate so the Durable retry policy tries again, with the same `MS-RequestId`, after a
+  durable timer rather than a sleeping worker. `retry_after_s`, when set, is the wait
+  Partner Center asked for; its subclasses say why:
+  - `ThrottledError`: 429s outlasted the client's wait budget for one call;
+  - `RenewalProcessingError`: 409 800082, the renewal is being processed (up to 24 h after
+    the term's last day, S-MANAGE); raised at once, never slept on inside an activity;
+  - `ExportPendingError`: a reconciliation export outlasted the budget; it names the
+    export's operation URL so the next attempt resumes it.
 - `BusinessError`: Partner Center refused the request (4xx) with its error code; retrying
   the same request cannot succeed. Workflows branch on `code`.
 - `AuthError`: the token could not be obtained or was rejected.
@@ -16,9 +23,30 @@ class PartnerCenterError(Exception):
 
 
 class RetryableError(PartnerCenterError):
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after_s = retry_after_s
+
+
+class ThrottledError(RetryableError):
+    pass
+
+
+class RenewalProcessingError(RetryableError):
+    pass
+
+
+class ExportPendingError(RetryableError):
+    """A reconciliation export still running when the activity's wait budget ran out.
+    Passing `operation_url` back (`billed_reconciliation(..., operation_url=...)`) resumes
+    polling that export instead of starting a new one."""
+
+    def __init__(self, message: str, operation_url: str, retry_after_s: float | None) -> None:
+        super().__init__(message, None, retry_after_s)
+        self.operation_url = operation_url
 
 
 class AuthError(PartnerCenterError):

@@ -1,14 +1,34 @@
 """One HTTP exchange with Partner Center, with Microsoft's retry rules applied.
 
+The client runs inside Durable activities. An activity that sleeps holds a Functions
+worker and bills idle time, and DESIGN.md puts every long wait on a durable timer. So
+this transport waits only briefly, within fixed budgets, and otherwise raises a typed
+`RetryableError` at once; the orchestrator's `call_activity_with_retry` carries the long
+waits, and the retried activity sends the same `MS-RequestId`, which Partner Center
+replays instead of writing twice. Python's `RetryOptions` sends only a first interval and
+a number of attempts (a fixed interval, durable-functions.md 1.4e), so a step that may meet
+renewal processing needs e.g. RetryOptions(300_000, 300): every 5 minutes for 25 h,
+outlasting the 24 h Microsoft allows. An activity that wants the exact `retry_after_s`
+catches the error and returns it as a typed outcome for the orchestrator's durable timer.
+
 - 429: wait `Retry-After` (or the exact `retry-after-ms` / `x-ms-retry-after-ms` when
   given, as azure-core does), then retry with the same `MS-RequestId`; a repeated 429 on
   the same call doubles the wait (S-THR: honour Retry-After, then back off exponentially).
-- 409 with 800082 (renewal processing) or 800060/800064 (cart/order processing): wait
-  about 2 minutes and resubmit (S-MANAGE), a few times, then raise RetryableError so the
-  Durable retry policy carries longer waits (processing can take up to 24 h).
-- 5xx, timeouts and connection errors: RetryableError at once; the activity's retry
-  sends the same `MS-RequestId`, which Partner Center replays instead of writing twice.
-- other 4xx: BusinessError with Microsoft's code.
+  A wait is never shorter than advertised. When the next wait does not fit the budget
+  (below) or after `max_throttle_retries`, ThrottledError carries the wait instead.
+- 409 800082 (renewal processing; up to 24 h after the term's last day, "wait about 2
+  minutes and resubmit", S-MANAGE): RenewalProcessingError at once, `retry_after_s`
+  = `renewal_retry_after_s`. Sleeping on it in-process could hold a worker for a day.
+- 409 800060/800064 (cart or order being processed: brief): a short in-client wait,
+  `conflict_wait_s` doubling, `max_conflict_retries` times (2 + 4 + 8 = 14 s at most by
+  default), then RetryableError.
+- 5xx, timeouts and connection errors: RetryableError at once.
+- other 4xx: BusinessError with Microsoft's code (NotFoundError for 404).
+
+Every wait of one client method (429s, busy orders, 202 + Location polls, across all the
+HTTP calls the method makes) draws on one budget, `wait_budget_s` (30 s by default):
+`Transport.operation()` opens it, per thread, and a wait that does not fit raises instead
+of sleeping. So one activity never sleeps longer than that in total.
 """
 
 from __future__ import annotations
@@ -19,7 +39,9 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -32,7 +54,9 @@ from shared.partner_center.errors import (
     AuthError,
     BusinessError,
     NotFoundError,
+    RenewalProcessingError,
     RetryableError,
+    ThrottledError,
 )
 
 LOG = logging.getLogger(__name__)
@@ -41,11 +65,16 @@ Sleeper = Callable[[float], None]
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How long one call may wait inside an activity before it hands the wait to the
+    orchestrator (see the module docstring)."""
+
     max_throttle_retries: int = 10
     default_retry_after_s: float = 1.0
-    max_wait_s: float = 120.0
-    max_conflict_retries: int = 3
-    conflict_wait_s: float = 120.0  # "wait about 2 minutes and resubmit" (S-MANAGE)
+    max_wait_s: float = 30.0  # cap on the exponential backoff, never below Retry-After
+    max_conflict_retries: int = 3  # cart/order processing (800060/800064) only
+    conflict_wait_s: float = 2.0  # first wait, doubled on each repeat
+    renewal_retry_after_s: float = 120.0  # "wait about 2 minutes and resubmit" (S-MANAGE)
+    wait_budget_s: float = 30.0  # every wait of one client method together
     jitter: float = 0.1  # up to +10% on each throttle wait, never less than advertised
 
 
@@ -57,6 +86,10 @@ class Reply:
     raw: bytes = b""
 
 
+# Seconds of waiting left to the client method running on this thread (None outside one).
+_BUDGET: ContextVar[list[float] | None] = ContextVar("partner_center_wait_budget", default=None)
+
+
 @dataclass
 class Transport:
     session: requests.Session
@@ -64,6 +97,30 @@ class Transport:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Sleeper = time.sleep
     application: str = "cspflow"
+
+    @contextmanager
+    def operation(self) -> Iterator[None]:
+        """One client method: its waits share one `wait_budget_s`. Nested operations (a
+        method calling another, each call below) use the outermost one's budget."""
+        if _BUDGET.get() is not None:
+            yield
+            return
+        token = _BUDGET.set([self.policy.wait_budget_s])
+        try:
+            yield
+        finally:
+            _BUDGET.reset(token)
+
+    def pause(self, seconds: float) -> bool:
+        """Sleep `seconds` if the operation's budget still holds them, else False at once."""
+        left = _BUDGET.get()
+        if left is None:
+            raise RuntimeError("Transport.pause outside an operation")
+        if seconds > left[0]:
+            return False
+        left[0] -= seconds
+        self.sleep(seconds)
+        return True
 
     def call(
         self,
@@ -83,6 +140,32 @@ class Transport:
         A 401 is retried once after `refresh_token` drops cached tokens (the signing key
         rolled over, the token was revoked); a second 401 is an AuthError.
         """
+        with self.operation():
+            return self._send(
+                method,
+                url,
+                token,
+                body=body,
+                request_id=request_id,
+                correlation_id=correlation_id,
+                headers=headers,
+                ok=ok,
+                refresh_token=refresh_token,
+            )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        token: Callable[[], str],
+        *,
+        body: Any,
+        request_id: str | None,
+        correlation_id: str | None,
+        headers: Mapping[str, str] | None,
+        ok: tuple[int, ...],
+        refresh_token: Callable[[], None] | None,
+    ) -> Reply:
         request_id = request_id or str(uuid.uuid4())
         correlation_id = correlation_id or str(uuid.uuid4())
         data = None if body is None else json.dumps(body, default=_json_default).encode()
@@ -114,22 +197,30 @@ class Transport:
             reply = Reply(resp.status_code, resp.headers, _parse(resp.content), resp.content)
             if resp.status_code == 429:
                 throttled += 1
-                if throttled > self.policy.max_throttle_retries:
-                    raise RetryableError(f"{method} {url} still throttled", 429)
                 wait = self.throttle_wait(resp.headers, throttled)
-                LOG.info("429 on %s %s; waiting %.3fs", method, url, wait)
-                self.sleep(wait)
-                continue
-            if resp.status_code == 409 and _code(reply.body) in (
-                NOT_READY_RENEWING,
-                *CART_OR_ORDER_PROCESSING,
-            ):
-                conflicts += 1
-                if conflicts > self.policy.max_conflict_retries:
-                    raise RetryableError(
-                        f"{method} {url}: {_description(reply.body)} (still processing)", 409
+                LOG.info("429 on %s %s (try %d): Retry-After %.3fs", method, url, throttled, wait)
+                if throttled > self.policy.max_throttle_retries or not self.pause(wait):
+                    raise ThrottledError(
+                        f"{method} {url} still throttled after {throttled} tries",
+                        429,
+                        retry_after_s=wait,
                     )
-                self.sleep(self.policy.conflict_wait_s)
+                continue
+            if resp.status_code == 409 and _code(reply.body) == NOT_READY_RENEWING:
+                raise RenewalProcessingError(
+                    f"{method} {url}: {_description(reply.body)} (renewal processing)",
+                    409,
+                    retry_after_s=self.policy.renewal_retry_after_s,
+                )
+            if resp.status_code == 409 and _code(reply.body) in CART_OR_ORDER_PROCESSING:
+                wait = self.policy.conflict_wait_s * 2.0**conflicts
+                conflicts += 1
+                if conflicts > self.policy.max_conflict_retries or not self.pause(wait):
+                    raise RetryableError(
+                        f"{method} {url}: {_description(reply.body)} (still processing)",
+                        409,
+                        retry_after_s=wait,
+                    )
                 continue
             if resp.status_code >= 500:
                 raise RetryableError(
@@ -150,7 +241,9 @@ class Transport:
     def throttle_wait(self, headers: Mapping[str, str], attempt: int) -> float:
         advertised = retry_after_s(headers)
         base = advertised if advertised is not None else self.policy.default_retry_after_s
-        wait: float = min(self.policy.max_wait_s, base * 2.0 ** (attempt - 1))
+        # The backoff grows up to max_wait_s, but never below what the server advertised:
+        # an early retry only counts against the limit again (S-THR).
+        wait: float = max(base, min(self.policy.max_wait_s, base * 2.0 ** (attempt - 1)))
         return wait + random.uniform(0, self.policy.jitter * wait)
 
 

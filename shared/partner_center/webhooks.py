@@ -97,7 +97,9 @@ class WebhookVerifier:
         if not self.trust_roots:
             raise ValueError("at least one trust root is required")
         self._store = verification.Store(list(self.trust_roots))
-        self._cache: dict[str, rsa.RSAPublicKey] = {}
+        # url -> (key, the certificate's notAfter): a cached key is used only while its
+        # certificate is valid, then the URL is fetched and the chain checked again.
+        self._cache: dict[str, tuple[rsa.RSAPublicKey, datetime]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -140,8 +142,8 @@ class WebhookVerifier:
         self._check_url(url)
         with self._lock:
             cached = self._cache.get(url)
-        if cached is not None:
-            return cached
+        if cached is not None and self.clock.now() < cached[1]:
+            return cached[0]
         try:
             raw = self.fetch_certificate(url)
         except WebhookRejected:
@@ -156,7 +158,7 @@ class WebhookVerifier:
         if not isinstance(key, rsa.RSAPublicKey):
             raise WebhookRejected("the certificate does not hold an RSA key")
         with self._lock:
-            self._cache[url] = key
+            self._cache[url] = (key, cert.not_valid_after_utc)
         return key
 
     def _check_url(self, url: str) -> None:

@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from tests.sandbox.partner_center.harness import Harness, Receiver, key_template, start_harness
+from sandbox.partner_center.inprocess import Harness, key_template, start_harness
+from tests.sandbox.partner_center.harness import Receiver
 
 
 @pytest.fixture(scope="session")

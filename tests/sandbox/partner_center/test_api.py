@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.sandbox.partner_center.harness import BASIC
+from sandbox.partner_center.inprocess import BASIC
 
 
 def rid() -> str:

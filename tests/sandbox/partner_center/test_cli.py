@@ -6,15 +6,18 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
+from sandbox.partner_center.inprocess import BASIC, KEY_FILES, new_customer
 from shared.partner_center import PartnerCenterClient
-from tests.sandbox.partner_center.harness import KEY_FILES, new_customer
+from shared.partner_center.models import AgreementContact, CartLine
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +63,7 @@ def _client(data: Path) -> PartnerCenterClient:
             partner_center_tenant_id=info["tenantId"],
             partner_center_client_id=info["clientId"],
             partner_center_client_secret=info["clientSecret"],
+            partner_center_refresh_token=info["refreshToken"],
             partner_center_ca_bundle=info["caBundle"],
         )
     )
@@ -97,12 +101,14 @@ def test_a_first_start_generates_the_ca_a_client_can_trust(tmp_path):
         _stop(proc)
 
 
-def test_the_sandbox_follows_a_remote_clock(tmp_path, pc_keys):
-    when = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
+def test_the_sandbox_renews_when_the_remote_clock_reaches_term_end(tmp_path, pc_keys):
+    """On devhost's virtual clock (--clock-url) a renewal happens when simulated time
+    passes the term's end, with no API call to prompt it."""
+    clock = {"now": datetime(2027, 6, 1, 12, 0, tzinfo=UTC)}
 
     class Clock(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = json.dumps({"now": when.isoformat()}).encode()
+            body = json.dumps({"now": clock["now"].isoformat()}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -124,8 +130,39 @@ def test_the_sandbox_follows_a_remote_clock(tmp_path, pc_keys):
         data, "--clock-url", f"http://127.0.0.1:{server.server_address[1]}/clock"
     )
     try:
-        state = requests.get(f"{base_url}/_sandbox/state", verify=str(data / "ca.pem"), timeout=10)
-        assert state.json()["now"] == "2027-06-01T12:00:00Z"
+
+        def state() -> dict[str, Any]:
+            resp = requests.get(
+                f"{base_url}/_sandbox/state", verify=str(data / "ca.pem"), timeout=10
+            )
+            return dict(resp.json())
+
+        assert state()["now"] == "2027-06-01T12:00:00Z"
+        client = _client(data)
+        customer = client.create_customer(new_customer("clock0001"), request_id="clock-1")
+        customer_id = customer.customer.id
+        contact = AgreementContact(first_name="Tania", last_name="Carr", email="t@c.example")
+        client.attest_mca(customer_id, contact, clock["now"], request_id="clock-2")
+        cart = client.create_cart(
+            customer_id,
+            [
+                CartLine(
+                    catalog_item_id=BASIC, quantity=3, term_duration="P1M", billing_cycle="monthly"
+                )
+            ],
+            request_id="clock-3",
+        )
+        (order,) = client.checkout(customer_id, cart.id, request_id="clock-4").orders
+        sid = order.line_items[0].subscription_id
+        assert sid is not None
+        term_end = client.get_subscription(customer_id, sid).term_end
+        clock["now"] = term_end + timedelta(hours=2)  # renewal processing takes 1 h here
+        deadline = time.monotonic() + 20
+        while not (renew := [c for c in state()["ledger"] if c["chargeType"] == "renew"]):
+            assert time.monotonic() < deadline, "no renewal on the remote clock"
+            time.sleep(0.1)
+        assert [c["subscriptionId"] for c in renew] == [sid]
+        assert state()["now"] == clock["now"].isoformat().replace("+00:00", "Z")
     finally:
         _stop(proc)
         server.shutdown()

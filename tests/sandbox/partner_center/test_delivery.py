@@ -5,29 +5,55 @@ import base64
 import uuid
 from datetime import timedelta
 
+import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from sandbox.partner_center.delivery import MAX_ATTEMPTS
-from tests.sandbox.partner_center.harness import START
+from sandbox.partner_center.inprocess import START
 
 
 def rid() -> str:
     return str(uuid.uuid4())
 
 
+# partner-center.md 4.2, the table from S-WH (Oct 2023) and S-WHEV, row by row.
+DOCUMENTED_EVENTS = {
+    "test-created",
+    "subscription-updated",
+    "usagerecords-thresholdExceeded",
+    "invoice-ready",
+    "referral-created",
+    "referral-updated",
+    "related-referral-created",
+    "related-referral-updated",
+    "granular-admin-relationship-approved",
+    "granular-admin-relationship-activated",
+    "granular-admin-relationship-terminated",
+    "granular-admin-relationship-expired",
+    "granular-admin-access-assignment-created",
+    "granular-admin-access-assignment-activated",
+    "granular-admin-access-assignment-updated",
+    "granular-admin-access-assignment-deleted",
+    "reseller-relationship-accepted-by-customer",
+    "indirect-reseller-relationship-accepted-by-customer",
+    "dap-admin-relationship-approved",
+    "dap-admin-relationship-terminated",
+    "dap-admin-relationship-terminated-by-microsoft",
+    "azure-fraud-event-detected",
+    "new-commerce-migration-created",
+    "new-commerce-migration-completed",
+    "new-commerce-migration-failed",
+    "new-commerce-migration-schedule-failed",
+}
+
+
 def test_the_event_list_is_microsofts_with_no_invented_events(pc):
     events = pc.client.webhook_events()
-    for documented in (
-        "subscription-updated",
-        "invoice-ready",
-        "test-created",
-        "reseller-relationship-accepted-by-customer",
-        "granular-admin-relationship-approved",
-        "granular-admin-relationship-terminated",
-    ):
-        assert documented in events  # S-WH, S-WHEV
+    assert len(events) == len(set(events))
+    assert set(events) == DOCUMENTED_EVENTS
     for invented in ("subscription-renewed", "subscription-created", "customer-created"):
         assert invented not in events  # partner-center.md 4.2: none documented
 
@@ -125,3 +151,38 @@ def test_registration_rejects_unknown_events(pc, receiver):
         headers={"MS-RequestId": rid()},
     )
     assert resp.status_code == 400 and "subscription-renewed" in resp.json()["description"]
+
+
+def test_a_gdap_event_carries_its_documented_resource_name(pc, receiver):
+    event = "granular-admin-relationship-approved"
+    pc.client.register_webhook(receiver.url, [event], request_id=rid())
+    pc.admin("POST", "events", {"eventName": event, "customerId": pc.customer(attest=False)})
+    receiver.wait_for(1)
+    assert receiver.events()[0]["ResourceName"] == "GranularAdminRelationship"  # 4.2
+
+
+@pytest.mark.parametrize(
+    "event",
+    # Raised only by what they describe: a subscription change, an invoice, a test request.
+    ["subscription-updated", "invoice-ready", "test-created", "subscription-renewed"],
+)
+def test_the_admin_api_cannot_fake_an_event_the_api_itself_raises(pc, event):
+    customer_id = pc.customer(attest=False)
+    resp = requests.post(
+        f"{pc.base_url}/_sandbox/events",
+        json={"eventName": event, "customerId": customer_id},
+        verify=str(pc.sandbox.ca_pem),
+        timeout=30,
+    )
+    assert (resp.status_code, resp.json()["code"]) == (400, 800002)
+    assert "eventName" in resp.json()["description"]
+
+
+def test_a_malformed_admin_event_is_a_400_not_a_500(pc):
+    resp = requests.post(
+        f"{pc.base_url}/_sandbox/events",
+        data=b"{not json",
+        verify=str(pc.sandbox.ca_pem),
+        timeout=30,
+    )
+    assert resp.status_code == 400

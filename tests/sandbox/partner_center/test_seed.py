@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from sandbox.common.demo import CUSTOMERS
+from sandbox.partner_center.inprocess import START, Harness, start_harness
 from sandbox.partner_center.seed import SUBSCRIPTIONS
-from tests.sandbox.partner_center.harness import START, Harness, start_harness
 
 
 @pytest.fixture

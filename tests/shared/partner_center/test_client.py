@@ -6,11 +6,17 @@ from decimal import Decimal
 
 import pytest
 
+from sandbox.partner_center.inprocess import BASIC, E3, E5, STANDARD, START, new_customer
 from shared.models import ScheduledNextTermInstructions, ScheduledProduct
-from shared.partner_center import DomainUnavailableError
+from shared.partner_center import (
+    DomainUnavailableError,
+    ExportPendingError,
+    PartnerCenterClient,
+    request_id_for,
+)
 from shared.partner_center.errors import AGREEMENT_EXISTS, MCA_MISSING, BusinessError
 from shared.partner_center.models import AgreementContact, CartLine, TransitionRequest
-from tests.sandbox.partner_center.harness import BASIC, E3, E5, STANDARD, START, new_customer
+from shared.partner_center.transport import RetryPolicy
 
 
 def rid() -> str:
@@ -116,6 +122,30 @@ def test_a_cart_prices_its_lines_in_decimal_and_checkout_provisions_subscription
     assert (status.status, status.subscription_id) == ("fulfilled", subscription_id)
     (sub,) = pc.client.list_subscriptions(customer_id, order_id=order.id)
     assert sub.id == subscription_id and sub.quantity == 10 and sub.auto_renew_enabled
+
+
+def test_every_call_carries_a_correlation_id_and_each_write_its_steps_request_id(pc):
+    customer_id = pc.customer()
+    sent: list[tuple[str, str, dict[str, str]]] = []
+    pc.client.transport.session.hooks["response"].append(
+        lambda r, *args, **kwargs: sent.append(
+            (r.request.method, r.request.url, dict(r.request.headers))
+        )
+    )
+    cart_id = request_id_for("onboarding-9", "cart")
+    order_id = request_id_for("onboarding-9", "checkout")
+    cart = pc.client.create_cart(
+        customer_id,
+        [CartLine(catalog_item_id=BASIC, quantity=1, term_duration="P1M", billing_cycle="monthly")],
+        request_id=cart_id,
+    )
+    result = pc.client.checkout(customer_id, cart.id, request_id=order_id)
+    pc.client.get_order(customer_id, result.orders[0].id)
+    api = [(m, h) for m, url, h in sent if "/v1/" in url]
+    assert [m for m, _ in api] == ["POST", "POST", "GET"]
+    assert [h["MS-RequestId"] for _, h in api[:2]] == [cart_id, order_id]
+    correlation_ids = [uuid.UUID(h["MS-CorrelationId"]) for _, h in api]  # S-HDR: all calls
+    assert len(set(correlation_ids)) == 3
 
 
 def test_checking_out_a_cart_twice_with_new_request_ids_is_refused(pc):
@@ -282,6 +312,20 @@ def test_invoices_and_billed_and_unbilled_reconciliation(pc, receiver):
     assert pc.client.unbilled_reconciliation("USD", "last")[0].subscription_id == sid
     receiver.wait_for(1)
     assert receiver.events()[0]["ResourceUri"].endswith(f"/v1/invoices/{invoice.id}")
+
+
+def test_an_export_that_outlasts_the_budget_is_resumed_not_restarted(pc):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=10)
+    client = PartnerCenterClient.from_settings(pc.settings, policy=RetryPolicy(wait_budget_s=0.3))
+    exports = pc.state()["counts"]["export"]
+    # The sandbox's export runs for one poll, each wait 0.2 s: the second does not fit.
+    with pytest.raises(ExportPendingError) as err:
+        client.unbilled_reconciliation("USD")
+    assert err.value.operation_url.startswith(pc.base_url + "/v1.0/reports/partners/billing/")
+    resumed = client.unbilled_reconciliation("USD", operation_url=err.value.operation_url)
+    assert [line.subscription_id for line in resumed] == [sid]
+    assert pc.state()["counts"]["export"] == exports + 1
 
 
 def test_an_empty_unbilled_period_yields_no_lines(pc):

@@ -2,24 +2,29 @@
 Retry-After, renewal conflicts and slow PATCHes, against the sandbox."""
 
 import socket
+import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sandbox.partner_center.inprocess import BASIC, settings_for
 from shared.partner_center import (
     AuthError,
     BusinessError,
     NotFoundError,
     PartnerCenterClient,
+    RenewalProcessingError,
     RetryableError,
+    ThrottledError,
     request_id_for,
 )
 from shared.partner_center.errors import CANNOT_DECREASE, SUBSCRIPTION_NOT_FOUND
 from shared.partner_center.models import CartLine
-from shared.partner_center.transport import RetryPolicy, retry_after_s
-from tests.sandbox.partner_center.harness import BASIC, settings_for
+from shared.partner_center.transport import RetryPolicy, Transport, retry_after_s
 
 
 def rid() -> str:
@@ -53,6 +58,24 @@ def test_a_5xx_is_retryable_and_nothing_was_written(pc):
     with pytest.raises(RetryableError) as err:
         pc.client.create_cart(customer_id, [_line()], request_id=rid())
     assert err.value.status == 503
+
+
+def test_random_5xx_answers_are_retryable_and_activity_retries_write_each_cart_once(pc):
+    customer_id = pc.customer()
+    before = pc.state()["counts"]["cart"]
+    pc.faults(fail_5xx_rate=0.5)
+    failures = 0
+    for i in range(20):
+        request_id = request_id_for("onboarding-5xx", f"cart-{i}")
+        for _ in range(30):  # what call_activity_with_retry does, with the same id
+            try:
+                pc.client.create_cart(customer_id, [_line()], request_id=request_id)
+                break
+            except RetryableError as err:
+                assert err.status == 503
+                failures += 1
+    assert failures > 0
+    assert pc.state()["counts"]["cart"] == before + 20
 
 
 def test_a_timeout_is_retryable(pc):
@@ -100,32 +123,83 @@ def test_throttled_calls_wait_retry_after_then_back_off(pc):
     assert pc.state()["stats"]["early_retries"] == 0
 
 
-def test_a_conflict_during_renewal_processing_waits_and_resubmits(pc):
+def test_429_waits_stop_at_the_calls_budget_and_hand_the_next_wait_over(pc):
+    pc.faults(throttle_rate=1.0, retry_after_ms=30)
+    client = PartnerCenterClient.from_settings(
+        pc.settings,
+        policy=RetryPolicy(wait_budget_s=0.1, jitter=0.0),
+        sleep=pc.sleep,
+    )
+    with pytest.raises(ThrottledError) as err:
+        client.list_products("US")
+    # 0.03 + 0.06 fit the 0.1 s budget; the next wait (0.12) is the orchestrator's.
+    assert pc.waits == pytest.approx([0.03, 0.06])
+    assert err.value.status == 429
+    assert err.value.retry_after_s == pytest.approx(0.12)
+
+
+def test_a_retry_after_longer_than_the_budget_is_not_slept_in_the_activity(pc):
+    pc.faults(throttle_rate=1.0, retry_after_ms=57_000)  # S-THR's "Try again in 57 seconds"
+    with pytest.raises(ThrottledError) as err:
+        pc.client.list_products("US")
+    assert (pc.waits, err.value.retry_after_s) == ([], 57.0)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "attempt", "expected"),
+    [
+        ("20", 1, 20.0),  # above max_wait_s: still honoured, an early retry is throttled again
+        ("1", 1, 1.0),
+        ("1", 3, 4.0),  # doubled on each repeat (S-THR)
+        ("1", 6, 10.0),  # the backoff is capped at max_wait_s
+    ],
+)
+def test_a_throttle_wait_is_never_shorter_than_advertised(retry_after, attempt, expected):
+    transport = Transport(requests.Session(), 1.0, RetryPolicy(max_wait_s=10.0, jitter=0.0))
+    assert transport.throttle_wait({"Retry-After": retry_after}, attempt) == expected
+
+
+def test_renewal_processing_is_handed_to_the_orchestrator_at_once_and_the_retry_applies(pc):
     customer_id = pc.customer()
     sid = pc.buy(customer_id, term="P1M")
     sub = pc.client.get_subscription(customer_id, sid)
-    pc.advance_to(sub.term_end + timedelta(minutes=5))  # renewal queued
-    # The client waits ~2 minutes per 409 (virtual time here) until the renewal (an hour
-    # in this sandbox) completes.
-    client = PartnerCenterClient.from_settings(
-        pc.settings, policy=RetryPolicy(max_conflict_retries=40), sleep=pc.sleep
-    )
-    renewed = client.set_quantity(customer_id, sid, 11, request_id=rid())
-    assert renewed.quantity == 11
-    assert pc.waits and all(w == 120 for w in pc.waits)
+    pc.advance_to(sub.term_end + timedelta(minutes=5))  # renewal queued (an hour here)
+    request_id = request_id_for("licence-change-7", "set-quantity")
+    with pytest.raises(RenewalProcessingError) as err:
+        pc.client.set_quantity(customer_id, sid, 11, request_id=request_id)
+    # No sleep inside the activity: processing can last 24 h (S-MANAGE), so the wait
+    # ("about 2 minutes, then resubmit") is the orchestrator's durable timer.
+    assert (err.value.status, err.value.retry_after_s, pc.waits) == (409, 120.0, [])
+    pc.advance(timedelta(hours=1))  # the durable timers fire after the renewal completes
+    renewed = pc.client.set_quantity(customer_id, sid, 11, request_id=request_id)
+    assert renewed.quantity == 11 and renewed.term_end > sub.term_end
 
 
-def test_a_renewal_that_outlasts_the_clients_patience_is_retryable(pc):
+def test_a_cart_being_processed_is_waited_out_briefly_in_the_client(pc):
     customer_id = pc.customer()
-    sid = pc.buy(customer_id, term="P1M")
-    sub = pc.client.get_subscription(customer_id, sid)
-    pc.advance_to(sub.term_end)
-    client = PartnerCenterClient.from_settings(
-        pc.settings, policy=RetryPolicy(max_conflict_retries=1, conflict_wait_s=60), sleep=pc.sleep
-    )
+    before = pc.state()["counts"]["cart"]
+    waits: list[float] = []  # the sandbox does not time these 409s: no real sleep needed
+    client = PartnerCenterClient.from_settings(pc.settings, sleep=waits.append)
+    pc.faults(processing_next=2)
+    client.create_cart(customer_id, [_line()], request_id=rid())
+    assert waits == [2.0, 4.0]
+    assert pc.state()["counts"]["cart"] == before + 1
+
+
+def test_an_order_still_processing_after_the_short_waits_is_retryable_and_writes_once(pc):
+    customer_id = pc.customer()
+    before = pc.state()["counts"]["cart"]
+    request_id = request_id_for("onboarding-43", "cart")
+    waits: list[float] = []
+    client = PartnerCenterClient.from_settings(pc.settings, sleep=waits.append)
+    pc.faults(processing_next=4)
     with pytest.raises(RetryableError, match="still processing") as err:
-        client.set_quantity(customer_id, sid, 11, request_id=rid())
-    assert err.value.status == 409
+        client.create_cart(customer_id, [_line()], request_id=request_id)
+    assert not isinstance(err.value, RenewalProcessingError)
+    assert (err.value.status, err.value.retry_after_s) == (409, 16.0)
+    assert waits == [2.0, 4.0, 8.0]  # 14 s: the most one call sleeps on a busy order
+    client.create_cart(customer_id, [_line()], request_id=request_id)  # the activity's retry
+    assert pc.state()["counts"]["cart"] == before + 1
 
 
 def test_a_slow_patch_answers_202_and_the_client_polls_until_applied(pc):
@@ -135,6 +209,39 @@ def test_a_slow_patch_answers_202_and_the_client_polls_until_applied(pc):
     updated = pc.client.set_quantity(customer_id, sid, 13, request_id=rid())
     assert updated.quantity == 13
     assert pc.waits, "the client waited between polls"
+
+
+def test_a_202_still_pending_past_the_poll_budget_is_retryable_and_the_retry_resumes_it(pc):
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    client = PartnerCenterClient.from_settings(
+        pc.settings, policy=RetryPolicy(wait_budget_s=1.5), sleep=pc.sleep
+    )
+    request_id = request_id_for("licence-change-8", "set-quantity")
+    writes = pc.state()["stats"]["writes"]
+    pc.faults(slow_patch_ms=2500)  # 202 with retry-after-ms 1000, applied after 2.5 s
+    with pytest.raises(RetryableError, match="still in progress") as err:
+        client.set_quantity(customer_id, sid, 13, request_id=request_id)
+    assert (pc.waits, err.value.retry_after_s) == ([1.0], 1.0)  # a second wait: over budget
+    _wait_until(lambda: pc.client.get_subscription(customer_id, sid).quantity == 13)
+    # The activity's retry: the same MS-RequestId is answered with the remembered 202.
+    assert client.set_quantity(customer_id, sid, 13, request_id=request_id).quantity == 13
+    assert pc.state()["stats"]["writes"] == writes + 1
+
+
+def test_every_wait_of_one_patch_draws_on_one_budget(pc):
+    """A busy order (2 s) then a 202 (1 s polls) inside a 3 s budget: two waits, then the
+    activity fails retryably instead of polling on."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    waits: list[float] = []
+    client = PartnerCenterClient.from_settings(
+        pc.settings, policy=RetryPolicy(wait_budget_s=3.0), sleep=waits.append
+    )
+    pc.faults(processing_next=1, slow_patch_ms=5000)
+    with pytest.raises(RetryableError, match="still in progress"):
+        client.set_quantity(customer_id, sid, 14, request_id=rid())
+    assert waits == [2.0, 1.0]
 
 
 def test_a_wrong_client_secret_is_an_auth_error(pc):
@@ -201,3 +308,10 @@ def test_an_unreachable_authority_is_retryable(pc):
     )
     with pytest.raises(RetryableError, match="authority"):
         client.list_products("US")
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)

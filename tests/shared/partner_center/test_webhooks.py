@@ -3,6 +3,7 @@
 import base64
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 import trustme
@@ -84,16 +85,53 @@ def test_a_flipped_byte_in_the_body_is_rejected(verifier, delivery):
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "reason"),
     [
-        "https://evil.example/cert/pcnotifications-dispatch.microsoft.com.cer",
-        "http://127.0.0.1/cert/pcnotifications-dispatch.microsoft.com.cer",
+        ("https://evil.example/cert/pcnotifications-dispatch.microsoft.com.cer", "allow-listed"),
+        ("http://127.0.0.1/cert/pcnotifications-dispatch.microsoft.com.cer", "plain https"),
     ],
 )
-def test_a_certificate_url_outside_the_allow_list_is_rejected(verifier, delivery, url):
+def test_a_certificate_url_outside_the_allow_list_is_rejected(verifier, delivery, url, reason):
     headers, body = delivery
-    with pytest.raises(WebhookRejected):
+    with pytest.raises(WebhookRejected, match=reason):
         verifier.verify({**headers, "x-ms-certificate-url": url}, body)
+
+
+def test_a_certificate_url_on_another_port_of_the_allowed_host_is_rejected(pc, delivery):
+    headers, body = delivery
+    url = headers["x-ms-certificate-url"].replace(f":{pc.base_url.rsplit(':', 1)[1]}/", ":1/", 1)
+    with pytest.raises(WebhookRejected, match="allow-listed"):
+        _verifier(pc).verify({**headers, "x-ms-certificate-url": url}, body)
+
+
+def test_a_cached_certificate_is_checked_again_once_it_expires(pc, delivery):
+    """A signing certificate valid for one more day: cached while valid, refused after."""
+    headers, body = delivery
+    data = pc.sandbox.config.data_dir
+    ca = trustme.CA.from_pem((data / "ca.pem").read_bytes(), (data / "ca.key.pem").read_bytes())
+    now = pc.clock.now()
+    leaf = ca.issue_cert(
+        "pcnotifications-dispatch.microsoft.com",
+        organization_name="Microsoft Corporation",
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=1),
+        key_type=trustme.KeyType.RSA,
+    )
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        return leaf.cert_chain_pems[0].bytes()
+
+    verifier = _verifier(pc, fetch=fetch)
+    signed = {**headers, "Authorization": "Signature " + _sign(leaf.private_key_pem.bytes(), body)}
+    verifier.verify(signed, body)
+    verifier.verify(signed, body)
+    assert len(fetched) == 1
+    verifier.clock.advance(timedelta(days=2))
+    with pytest.raises(WebhookRejected, match="chain"):
+        verifier.verify(signed, body)
+    assert len(fetched) == 2
 
 
 def test_a_certificate_url_with_a_query_is_rejected(verifier, delivery):
