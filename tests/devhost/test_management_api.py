@@ -372,21 +372,46 @@ def test_rewind_is_refused_plainly(host, binding_json):
 
 
 def test_the_check_status_links_of_an_http_starter_all_work(host):
+    """Every link create_check_status_response hands out, followed as a caller would, each
+    shown to do what it names (not only to answer 202)."""
     resp = requests.post(f"{host.url}/api/start/approval", timeout=10)
     assert resp.status_code == 202
     links = resp.json()
+    assert resp.headers["Location"] == links["statusQueryGetUri"]
     running = requests.get(links["statusQueryGetUri"], timeout=10)
     assert running.status_code == 202
     assert running.headers["Location"] == links["statusQueryGetUri"]
+    assert running.json()["runtimeStatus"] in ("Pending", "Running")
+    wait_status(host, links["id"], "Running")
+
     suspend = links["suspendPostUri"].replace("{text}", "pause")
     assert requests.post(suspend, timeout=10).status_code == 202
+    wait_status(host, links["id"], "Suspended")
     resume = links["resumePostUri"].replace("{text}", "go")
     assert requests.post(resume, timeout=10).status_code == 202
+    wait_status(host, links["id"], "Running")
     event = links["sendEventPostUri"].replace("{eventName}", "Approval")
     assert requests.post(event, json="yes", timeout=10).status_code == 202
     assert wait_status(host, links["id"], "Completed")["output"] == {"decision": "yes"}
+
+    # Restart starts the orchestrator again (a new instance id) and answers with its links.
+    restarted = requests.post(links["restartPostUri"], timeout=10)
+    assert restarted.status_code == 202
+    again = restarted.json()
+    assert again["id"] != links["id"]
+    wait_status(host, again["id"], "Running")
+    terminate = again["terminatePostUri"].replace("{text}", "stop")
+    assert requests.post(terminate, timeout=10).status_code == 202
+    assert wait_status(host, again["id"], "Terminated")["output"] == "stop"
+
+    # Rewind is the one link devhost refuses, plainly and as JSON.
+    rewind = requests.post(links["rewindPostUri"].replace("{text}", "x"), timeout=10)
+    assert rewind.status_code == 501
+    assert "not supported" in rewind.json()["ExceptionMessage"]
+
     assert requests.delete(links["purgeHistoryDeleteUri"], timeout=10).json() == {
         "instancesDeleted": 1
     }
-    terminate = links["terminatePostUri"].replace("{text}", "x")
-    assert requests.post(terminate, timeout=10).status_code == 404
+    assert requests.get(links["statusQueryGetUri"], timeout=10).status_code == 404
+    gone = links["terminatePostUri"].replace("{text}", "x")
+    assert requests.post(gone, timeout=10).status_code == 404
