@@ -252,6 +252,30 @@ def test_listing_filters_by_prefix_and_status_and_pages_with_continuation_tokens
     assert bad.status_code == 400
 
 
+def test_listing_filters_by_created_time_from_the_client_and_over_http(host, binding_json):
+    prefix = f"created-{uuid.uuid4().hex[:8]}-"
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    client_call(binding_json, "start_new", "chain", f"{prefix}0", "t")
+    wait_status(host, f"{prefix}0", "Completed")
+    after = datetime.now(UTC) + timedelta(seconds=1)
+
+    def listed(created_from: datetime | None, created_to: datetime | None) -> list[str]:
+        found = client_call(binding_json, "get_status_by", created_from, created_to, None, prefix)
+        return [s.instance_id for s in found]
+
+    assert listed(before, after) == [f"{prefix}0"]
+    assert listed(after, None) == []
+    assert listed(None, before) == []
+    url = f"{host.url}/runtime/webhooks/durabletask/instances/"
+    window = {"instanceIdPrefix": prefix, "createdTimeFrom": before.isoformat()}
+    assert [s["instanceId"] for s in requests.get(url, params=window, timeout=10).json()] == [
+        f"{prefix}0"
+    ]
+    bad = requests.get(url, params={"createdTimeFrom": "yesterday"}, timeout=10)
+    assert bad.status_code == 400
+    assert "createdTimeFrom" in bad.json()["ExceptionMessage"]
+
+
 def test_purge_one_and_many(host, binding_json):
     first = client_call(binding_json, "start_new", "chain", None, "p")
     wait_status(host, first, "Completed")
