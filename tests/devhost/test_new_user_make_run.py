@@ -47,8 +47,13 @@ class Stack:
     lines: list[str] = field(default_factory=list)
     url: str = ""
     ready: threading.Event = field(default_factory=threading.Event)
+    pump: threading.Thread | None = None
 
     def text(self) -> str:
+        """The output so far; all of it once the process has exited (the reader thread may
+        still be behind the process's last lines when `wait()` returns)."""
+        if self.process.poll() is not None and self.pump is not None:
+            self.pump.join(timeout=30)
         return "\n".join(self.lines)
 
     def interrupt(self) -> int:
@@ -79,7 +84,8 @@ def launch(cmd: list[str], cwd: Path) -> Stack:
                 stack.ready.set()
         stack.ready.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    stack.pump = threading.Thread(target=pump, daemon=True)
+    stack.pump.start()
     return stack
 
 
