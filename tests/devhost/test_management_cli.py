@@ -146,6 +146,11 @@ def test_purge_history_by_filters_deletes_the_finished_instances(host):
     assert purged.returncode == 0, purged.stderr
     assert json.loads(purged.stdout)["instancesDeleted"] >= 1
     assert durable(host, "get-runtime-status", "--id", "cli-old").returncode == 1
+    nothing_left = durable(host, "purge-history", "--runtime-status", "Completed")
+    assert (nothing_left.returncode, json.loads(nothing_left.stdout)) == (
+        0,
+        {"instancesDeleted": 0},
+    )
     assert status_of(host, "cli-waiting", "Running")["runtimeStatus"] == "Running"
     durable(host, "terminate", "--id", "cli-waiting")
 
