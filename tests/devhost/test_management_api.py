@@ -162,15 +162,16 @@ def test_terminate_records_the_reason_as_output(host, binding_json):
 
 def test_suspend_holds_events_until_resume(host, binding_json):
     instance_id = client_call(binding_json, "start_new", "approval")
+    control = client_call(binding_json, "start_new", "approval")
     wait_status(host, instance_id, "Running")
+    wait_status(host, control, "Running")
     client_call(binding_json, "suspend", instance_id, "maintenance")
     wait_status(host, instance_id, "Suspended")
-    requests.post(
-        f"{host.url}/runtime/webhooks/durabletask/instances/{instance_id}/raiseEvent/Approval",
-        json="later",
-        timeout=10,
-    )
-    time.sleep(0.3)
+    events = f"{host.url}/runtime/webhooks/durabletask/instances/{{}}/raiseEvent/Approval"
+    assert requests.post(events.format(instance_id), json="later", timeout=10).status_code == 202
+    assert requests.post(events.format(control), json="now", timeout=10).status_code == 202
+    # Once an event raised after the held one has been handled, the held one had its chance.
+    assert wait_status(host, control, "Completed")["output"] == {"decision": "now"}
     assert wait_status(host, instance_id, "Suspended")["output"] is None
     client_call(binding_json, "resume", instance_id, "done")
     assert wait_status(host, instance_id, "Completed")["output"] == {"decision": "later"}
