@@ -20,6 +20,7 @@ import inspect
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,8 +186,26 @@ def _import_script(root: Path, script_path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(module_name, None)
-        raise AppLoadError(f"importing {script_path} failed: {type(exc).__name__}: {exc}") from exc
+        raise AppLoadError(_import_failure(root, script_path, exc)) from exc
     return module
+
+
+def _import_failure(root: Path, script_path: Path, exc: BaseException) -> str:
+    """What went wrong importing the app, where in the app's own code, and what to do."""
+    where = ""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if Path(frame.filename).resolve().is_relative_to(root):
+            where = f" (at {frame.filename}:{frame.lineno})"
+            break
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" (at {exc.filename}:{exc.lineno})"
+    hint = "fix it and start again"
+    if isinstance(exc, ModuleNotFoundError):
+        hint = (
+            f"if {exc.name!r} is a package, add it to requirements.txt and run `make setup`; "
+            "if it is the app's own module, fix the import"
+        )
+    return f"importing {script_path} failed{where}: {type(exc).__name__}: {exc}; {hint}"
 
 
 def _find_register(module: ModuleType, script_path: Path) -> func.FunctionRegister:

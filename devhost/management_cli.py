@@ -93,6 +93,10 @@ def run(ns: argparse.Namespace) -> int:
             "devhost runs with --enable-auth: pass --key or set DEVHOST_MASTER_KEY", file=sys.stderr
         )
         return 1
+    if resp.status_code == 404 and cmd == "purge-history" and not ns.id:
+        # The extension answers 404 when no instance matched; for a filter that is no error.
+        print(json.dumps({"instancesDeleted": 0}, indent=2))
+        return 0
     if resp.status_code == 404:
         print("not found", file=sys.stderr)
         return 1

@@ -114,11 +114,26 @@ def load_host_config(app_dir: Path, environ: Mapping[str, str] | None = None) ->
 
 
 def _queue_options(raw: Mapping[str, Any], path: Path) -> QueueOptions:
-    batch = int(raw.get("batchSize", 16))
+    def number(name: str, default: int) -> int:
+        value = raw.get(name, default)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise SettingsError(
+                f"{path}: extensions.queues.{name} must be a whole number, got {value!r}"
+            ) from None
+
+    def timespan(name: str, default: str) -> timedelta:
+        try:
+            return parse_timespan(str(raw.get(name, default)))
+        except SettingsError as exc:
+            raise SettingsError(f"{path}: extensions.queues.{name}: {exc}") from None
+
+    batch = number("batchSize", 16)
     if not 1 <= batch <= 32:
         raise SettingsError(f"{path}: extensions.queues.batchSize must be 1..32, got {batch}")
-    threshold = int(raw.get("newBatchThreshold", batch // 2))
-    max_dequeue = int(raw.get("maxDequeueCount", 5))
+    threshold = number("newBatchThreshold", batch // 2)
+    max_dequeue = number("maxDequeueCount", 5)
     if max_dequeue < 1:
         raise SettingsError(f"{path}: extensions.queues.maxDequeueCount must be at least 1")
     encoding = str(raw.get("messageEncoding", "base64")).lower()
@@ -128,8 +143,8 @@ def _queue_options(raw: Mapping[str, Any], path: Path) -> QueueOptions:
         batch_size=batch,
         new_batch_threshold=max(0, threshold),
         max_dequeue_count=max_dequeue,
-        visibility_timeout=parse_timespan(str(raw.get("visibilityTimeout", "00:00:00"))),
-        max_polling_interval=parse_timespan(str(raw.get("maxPollingInterval", "00:00:02"))),
+        visibility_timeout=timespan("visibilityTimeout", "00:00:00"),
+        max_polling_interval=timespan("maxPollingInterval", "00:00:02"),
         message_encoding=encoding,
     )
 

@@ -79,19 +79,23 @@ class Child:
     url: str = ""
     output: list[str] = field(default_factory=list)
     ready: threading.Event = field(default_factory=threading.Event)
+    pump: threading.Thread | None = None  # echoes its output; may lag behind its exit
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=GRACE_S)
-        except subprocess.TimeoutExpired:
-            print(
-                f"[stack] {self.name} did not stop within {GRACE_S:.0f} s; killing it", flush=True
-            )
-            self.process.kill()
-            self.process.wait()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=GRACE_S)
+            except subprocess.TimeoutExpired:
+                print(
+                    f"[stack] {self.name} did not stop within {GRACE_S:.0f} s; killing it",
+                    flush=True,
+                )
+                self.process.kill()
+                self.process.wait()
+        if self.pump is not None:
+            # Its last lines (say a shutdown error) are echoed before the stack says stopped.
+            self.pump.join(timeout=5)
 
 
 def _port_free(port: int) -> bool:
@@ -147,7 +151,8 @@ def _spawn(name: str, cmd: list[str], cwd: Path, env: dict[str, str], echo: bool
                 print(f"[{name}] {line}", flush=True)
         ready.set()
 
-    threading.Thread(target=pump, name=f"{name}-output", daemon=True).start()
+    child.pump = threading.Thread(target=pump, name=f"{name}-output", daemon=True)
+    child.pump.start()
     return child
 
 

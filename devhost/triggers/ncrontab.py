@@ -56,7 +56,15 @@ class Schedule:
         interval = self.interval
         if interval is not None:
             return when + interval
-        it = croniter(self.expression.strip(), when.astimezone(UTC), second_at_beginning=True)
+        # day_or=False: NCrontab (CrontabSchedule.GetNextOccurrence) needs a day to match both
+        # the day-of-month and the day-of-week fields; cron's (and croniter's default) OR
+        # would make "0 0 9 1-7 * Mon" fire on each of the first seven days, not the first Monday.
+        it = croniter(
+            self.expression.strip(),
+            when.astimezone(UTC),
+            second_at_beginning=True,
+            day_or=False,
+        )
         nxt: datetime = it.get_next(datetime)
         return nxt.astimezone(UTC)
 

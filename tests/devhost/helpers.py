@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from devhost.engine import DurableEngine
 from devhost.history import EventType
@@ -38,6 +41,15 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.005)
+
+
+def jsonl_records(path: Path) -> list[dict[str, Any]]:
+    """The complete lines of a JSON-lines file another process is appending to: a line
+    still being written (no newline yet) is left for the next read, not parsed half-done."""
+    if not path.exists():
+        return []
+    *complete, _partial = path.read_text(encoding="utf-8").split("\n")
+    return [json.loads(line) for line in complete if line.strip()]
 
 
 def event_types(engine: DurableEngine, instance_id: str) -> list[str]:

@@ -222,6 +222,21 @@ def test_a_broken_app_says_what_is_wrong_and_exits_1(tmp_path):
     host = start_host(app)
     assert host.process.wait(timeout=30) == 1
     assert "importing" in host.log() and "no module named shared.missing" in host.log()
+    assert f"at {app / 'function_app.py'}:2" in host.log()  # where, in the app's own code
+
+
+def test_a_missing_package_says_where_it_is_imported_and_what_to_do(tmp_path):
+    app = tmp_path / "missing"
+    (app / "lib").mkdir(parents=True)
+    (app / "function_app.py").write_text("import azure.functions as func\nimport lib.rules\n")
+    (app / "lib" / "__init__.py").write_text("")
+    (app / "lib" / "rules.py").write_text("\n\nimport no_such_package_anywhere\n")
+    host = start_host(app)
+    assert host.process.wait(timeout=30) == 1
+    log = host.log()
+    assert "No module named 'no_such_package_anywhere'" in log
+    assert f"at {app / 'lib' / 'rules.py'}:3" in log
+    assert "add it to requirements.txt and run `make setup`" in log
 
 
 def test_a_port_in_use_says_so_and_names_the_option(tmp_path, host):

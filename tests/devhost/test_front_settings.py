@@ -81,7 +81,9 @@ def test_defaults_without_host_json_follow_the_documentation(tmp_path):
         ({"extensions": {"durableTask": {"hubName": "%MISSING%"}}}, "%MISSING% is not set"),
         ({"extensions": {"durableTask": {"hubName": "a-b"}}}, "hubName"),
         ({"extensions": {"queues": {"batchSize": 64}}}, "batchSize must be 1..32"),
-        ({"extensions": {"queues": {"visibilityTimeout": "30s"}}}, "TimeSpan"),
+        ({"extensions": {"queues": {"visibilityTimeout": "30s"}}}, "visibilityTimeout.*TimeSpan"),
+        ({"extensions": {"queues": {"batchSize": "lots"}}}, "batchSize must be a whole number"),
+        ({"extensions": {"queues": {"maxDequeueCount": None}}}, "maxDequeueCount must be a whole"),
     ],
 )
 def test_bad_host_json_names_the_setting(tmp_path, host_json, message):

@@ -162,15 +162,16 @@ def test_terminate_records_the_reason_as_output(host, binding_json):
 
 def test_suspend_holds_events_until_resume(host, binding_json):
     instance_id = client_call(binding_json, "start_new", "approval")
+    control = client_call(binding_json, "start_new", "approval")
     wait_status(host, instance_id, "Running")
+    wait_status(host, control, "Running")
     client_call(binding_json, "suspend", instance_id, "maintenance")
     wait_status(host, instance_id, "Suspended")
-    requests.post(
-        f"{host.url}/runtime/webhooks/durabletask/instances/{instance_id}/raiseEvent/Approval",
-        json="later",
-        timeout=10,
-    )
-    time.sleep(0.3)
+    events = f"{host.url}/runtime/webhooks/durabletask/instances/{{}}/raiseEvent/Approval"
+    assert requests.post(events.format(instance_id), json="later", timeout=10).status_code == 202
+    assert requests.post(events.format(control), json="now", timeout=10).status_code == 202
+    # Once an event raised after the held one has been handled, the held one had its chance.
+    assert wait_status(host, control, "Completed")["output"] == {"decision": "now"}
     assert wait_status(host, instance_id, "Suspended")["output"] is None
     client_call(binding_json, "resume", instance_id, "done")
     assert wait_status(host, instance_id, "Completed")["output"] == {"decision": "later"}
@@ -250,6 +251,30 @@ def test_listing_filters_by_prefix_and_status_and_pages_with_continuation_tokens
     assert set(seen) <= {s.instance_id for s in everything}
     bad = requests.get(url, params={"runtimeStatus": "Sleeping"}, timeout=10)
     assert bad.status_code == 400
+
+
+def test_listing_filters_by_created_time_from_the_client_and_over_http(host, binding_json):
+    prefix = f"created-{uuid.uuid4().hex[:8]}-"
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    client_call(binding_json, "start_new", "chain", f"{prefix}0", "t")
+    wait_status(host, f"{prefix}0", "Completed")
+    after = datetime.now(UTC) + timedelta(seconds=1)
+
+    def listed(created_from: datetime | None, created_to: datetime | None) -> list[str]:
+        found = client_call(binding_json, "get_status_by", created_from, created_to, None, prefix)
+        return [s.instance_id for s in found]
+
+    assert listed(before, after) == [f"{prefix}0"]
+    assert listed(after, None) == []
+    assert listed(None, before) == []
+    url = f"{host.url}/runtime/webhooks/durabletask/instances/"
+    window = {"instanceIdPrefix": prefix, "createdTimeFrom": before.isoformat()}
+    assert [s["instanceId"] for s in requests.get(url, params=window, timeout=10).json()] == [
+        f"{prefix}0"
+    ]
+    bad = requests.get(url, params={"createdTimeFrom": "yesterday"}, timeout=10)
+    assert bad.status_code == 400
+    assert "createdTimeFrom" in bad.json()["ExceptionMessage"]
 
 
 def test_purge_one_and_many(host, binding_json):
@@ -372,21 +397,46 @@ def test_rewind_is_refused_plainly(host, binding_json):
 
 
 def test_the_check_status_links_of_an_http_starter_all_work(host):
+    """Every link create_check_status_response hands out, followed as a caller would, each
+    shown to do what it names (not only to answer 202)."""
     resp = requests.post(f"{host.url}/api/start/approval", timeout=10)
     assert resp.status_code == 202
     links = resp.json()
+    assert resp.headers["Location"] == links["statusQueryGetUri"]
     running = requests.get(links["statusQueryGetUri"], timeout=10)
     assert running.status_code == 202
     assert running.headers["Location"] == links["statusQueryGetUri"]
+    assert running.json()["runtimeStatus"] in ("Pending", "Running")
+    wait_status(host, links["id"], "Running")
+
     suspend = links["suspendPostUri"].replace("{text}", "pause")
     assert requests.post(suspend, timeout=10).status_code == 202
+    wait_status(host, links["id"], "Suspended")
     resume = links["resumePostUri"].replace("{text}", "go")
     assert requests.post(resume, timeout=10).status_code == 202
+    wait_status(host, links["id"], "Running")
     event = links["sendEventPostUri"].replace("{eventName}", "Approval")
     assert requests.post(event, json="yes", timeout=10).status_code == 202
     assert wait_status(host, links["id"], "Completed")["output"] == {"decision": "yes"}
+
+    # Restart starts the orchestrator again (a new instance id) and answers with its links.
+    restarted = requests.post(links["restartPostUri"], timeout=10)
+    assert restarted.status_code == 202
+    again = restarted.json()
+    assert again["id"] != links["id"]
+    wait_status(host, again["id"], "Running")
+    terminate = again["terminatePostUri"].replace("{text}", "stop")
+    assert requests.post(terminate, timeout=10).status_code == 202
+    assert wait_status(host, again["id"], "Terminated")["output"] == "stop"
+
+    # Rewind is the one link devhost refuses, plainly and as JSON.
+    rewind = requests.post(links["rewindPostUri"].replace("{text}", "x"), timeout=10)
+    assert rewind.status_code == 501
+    assert "not supported" in rewind.json()["ExceptionMessage"]
+
     assert requests.delete(links["purgeHistoryDeleteUri"], timeout=10).json() == {
         "instancesDeleted": 1
     }
-    terminate = links["terminatePostUri"].replace("{text}", "x")
-    assert requests.post(terminate, timeout=10).status_code == 404
+    assert requests.get(links["statusQueryGetUri"], timeout=10).status_code == 404
+    gone = links["terminatePostUri"].replace("{text}", "x")
+    assert requests.post(gone, timeout=10).status_code == 404

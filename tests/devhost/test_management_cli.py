@@ -109,3 +109,61 @@ def test_no_host_says_how_to_start_one():
     )
     assert result.returncode == 1
     assert "python -m devhost start" in result.stderr
+
+
+def test_get_instances_pages_with_top_and_the_continuation_token(host):
+    for n in range(3):
+        durable(host, "start-new", "--function-name", "chain", "--id", f"page-{n}")
+    for n in range(3):
+        status_of(host, f"page-{n}", "Completed")
+    seen: list[str] = []
+    token: str | None = None
+    for _ in range(10):
+        args = ["get-instances", "--runtime-status", "Completed", "--top", "2"]
+        if token:
+            args += ["--continuation-token", token]
+        page = durable(host, *args)
+        assert page.returncode == 0, page.stderr
+        listed = json.loads(page.stdout)
+        assert len(listed) <= 2
+        seen += [s["instanceId"] for s in listed]
+        marker = "continuation token: "
+        token = next(
+            (ln[len(marker) :] for ln in page.stderr.splitlines() if ln.startswith(marker)), None
+        )
+        if token is None:
+            break
+    assert {f"page-{n}" for n in range(3)} <= set(seen)
+    assert len(seen) == len(set(seen))  # no instance on two pages
+
+
+def test_purge_history_by_filters_deletes_the_finished_instances(host):
+    durable(host, "start-new", "--function-name", "chain", "--id", "cli-old")
+    status_of(host, "cli-old", "Completed")
+    durable(host, "start-new", "--function-name", "approval", "--id", "cli-waiting")
+    status_of(host, "cli-waiting", "Running")
+    purged = durable(host, "purge-history", "--runtime-status", "Completed")
+    assert purged.returncode == 0, purged.stderr
+    assert json.loads(purged.stdout)["instancesDeleted"] >= 1
+    assert durable(host, "get-runtime-status", "--id", "cli-old").returncode == 1
+    nothing_left = durable(host, "purge-history", "--runtime-status", "Completed")
+    assert (nothing_left.returncode, json.loads(nothing_left.stdout)) == (
+        0,
+        {"instancesDeleted": 0},
+    )
+    assert status_of(host, "cli-waiting", "Running")["runtimeStatus"] == "Running"
+    durable(host, "terminate", "--id", "cli-waiting")
+
+
+def test_with_enable_auth_the_cli_needs_the_key(tmp_path):
+    keys = {"DEVHOST_MASTER_KEY": "cli-master-key", "HUB": "CliAuthHub"}
+    app = app_copy(FRONT_APPS / "web", tmp_path / "app", keys)
+    with running_host(app, "--enable-auth") as secured:
+        refused = durable(secured, "get-instances")
+        started = durable(
+            secured, "--key", "cli-master-key", "start-new", "--function-name", "chain"
+        )
+    assert refused.returncode == 1
+    assert "--key" in refused.stderr
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["id"]

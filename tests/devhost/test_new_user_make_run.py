@@ -47,8 +47,13 @@ class Stack:
     lines: list[str] = field(default_factory=list)
     url: str = ""
     ready: threading.Event = field(default_factory=threading.Event)
+    pump: threading.Thread | None = None
 
     def text(self) -> str:
+        """The output so far; all of it once the process has exited (the reader thread may
+        still be behind the process's last lines when `wait()` returns)."""
+        if self.process.poll() is not None and self.pump is not None:
+            self.pump.join(timeout=30)
         return "\n".join(self.lines)
 
     def interrupt(self) -> int:
@@ -79,7 +84,8 @@ def launch(cmd: list[str], cwd: Path) -> Stack:
                 stack.ready.set()
         stack.ready.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    stack.pump = threading.Thread(target=pump, daemon=True)
+    stack.pump.start()
     return stack
 
 
@@ -105,6 +111,29 @@ def _port_open(url: str) -> bool:
         return s.connect_ex((host, int(port))) == 0
 
 
+def processes_mentioning(checkout: Path) -> list[str]:
+    """Live processes (from the process table, /proc) that run in `checkout` or name it.
+
+    Every process a stack starts does: make and the supervisor run in it, and Azurite's
+    --location, the sandboxes' --data, devhost's --app-dir and the clone's .venv python name
+    it. After a stop none may be left: a survivor would be an orphan, since each child runs
+    in its own session and Ctrl-C reaches only the supervisor."""
+    text = str(checkout)
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            raw = (proc / "cmdline").read_bytes()  # empty for a zombie: it is dead
+            cwd = os.readlink(proc / "cwd") if raw else ""
+        except OSError:
+            continue  # exited meanwhile
+        cmdline = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+        if text in cmdline or cwd == text or cwd.startswith(f"{text}/"):
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
 def _wait_done(url: str, timeout_s: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -119,6 +148,16 @@ def test_a_fresh_clone_runs_the_stack_checks_connectivity_and_stops_on_ctrl_c(cl
     try:
         assert stack.ready.wait(600 if FULL_SETUP else 120), stack.text()
         assert stack.url, stack.text()
+        started_here = processes_mentioning(clone)
+        for part in (
+            "make",
+            "devhost run-stack",
+            "azurite",
+            "sandbox partner-center",
+            "sandbox stripe",
+            "devhost start",
+        ):
+            assert any(part in line for line in started_here), (part, started_here)
         assert (clone / "local.settings.json").exists()  # set up on first use
         assert "created local.settings.json" in stack.text()
         assert requests.get(f"{stack.url}/api/health", timeout=10).json()["status"] == "ok"
@@ -144,6 +183,7 @@ def test_a_fresh_clone_runs_the_stack_checks_connectivity_and_stops_on_ctrl_c(cl
     assert "Stopping devhost" in stack.text()
     assert "Unclosed" not in stack.text()  # the Durable client's session is closed too
     assert not _port_open(stack.url)
+    assert processes_mentioning(clone) == []  # Ctrl-C left no orphan behind
     # Secrets went to devhost through its environment, never to the terminal.
     connection = json.loads((clone / ".sandbox/partner-center/connection.json").read_text())
     stripe = json.loads((clone / ".sandbox/stripe/credentials.json").read_text())
@@ -214,3 +254,4 @@ def test_a_broken_app_says_what_is_wrong_and_stops_azurite(tmp_path: Path):
     assert "devhost did not start" in result.stderr
     assert "No module named 'no_such_module_anywhere'" in result.stderr
     assert "[stack] stopped" in result.stdout
+    assert processes_mentioning(root) == []  # Azurite (--location in root) is gone

@@ -3,10 +3,8 @@
 
 import base64
 import contextlib
-import json
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceExistsError
@@ -14,16 +12,10 @@ from azure.storage.queue import QueueClient
 
 from devhost.azurite import Azurite
 from tests.devhost.azurite_fixture import azurite_service  # noqa: F401  (the azurite fixture)
-from tests.devhost.helpers import wait_until
+from tests.devhost.helpers import jsonl_records, wait_until
 from tests.devhost.host_process import FRONT_APPS, app_copy, running_host, start_host
 
 pytestmark = pytest.mark.slow
-
-
-def records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _queue(azurite: Azurite, name: str) -> QueueClient:
@@ -59,16 +51,18 @@ def test_a_host_killed_mid_batch_loses_no_message(tmp_path: Path, azurite: Azuri
 
     first = start_host(app, env=lease)
     # The whole batch is in flight (batchSize 4), every function stuck on its first try.
-    wait_until(lambda: len([r for r in records(record) if r["kind"] == "start"]) == 3, timeout=30)
+    wait_until(
+        lambda: len([r for r in jsonl_records(record) if r["kind"] == "start"]) == 3, timeout=30
+    )
     first.kill()
-    assert [r for r in records(record) if r["kind"] == "done"] == []
+    assert [r for r in jsonl_records(record) if r["kind"] == "done"] == []
 
     with running_host(app, env=lease) as second:
         wait_until(
-            lambda: len([r for r in records(record) if r["kind"] == "done"]) == 3, timeout=30
+            lambda: len([r for r in jsonl_records(record) if r["kind"] == "done"]) == 3, timeout=30
         )
     assert second.process.returncode == 0
-    done = [r for r in records(record) if r["kind"] == "done"]
+    done = [r for r in jsonl_records(record) if r["kind"] == "done"]
     assert sorted(r["body"] for r in done) == bodies
     assert {r["dequeue_count"] for r in done} == {2}
     assert source.get_queue_properties().approximate_message_count == 0

@@ -1,24 +1,16 @@
 """Timer triggers under `python -m devhost start`: past_due after the host was down across an
 occurrence, and firing in virtual time with --virtual-clock."""
 
-import json
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.devhost.helpers import wait_until
+from tests.devhost.helpers import jsonl_records, wait_until
 from tests.devhost.host_process import FRONT_APPS, app_copy, running_host
 
 pytestmark = pytest.mark.slow
-
-
-def timer_records(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _app(tmp_path: Path, schedule: str) -> tuple[Path, Path]:
@@ -32,22 +24,22 @@ def test_an_occurrence_missed_while_the_host_was_down_fires_past_due_at_restart(
 ) -> None:
     app, record = _app(tmp_path, "*/1 * * * * *")  # every second, with use_monitor=True
     with running_host(app):
-        wait_until(lambda: len(timer_records(record)) >= 1, timeout=30)
-    assert all(r["past_due"] is False for r in timer_records(record))
-    seen = len(timer_records(record))
+        wait_until(lambda: len(jsonl_records(record)) >= 1, timeout=30)
+    assert all(r["past_due"] is False for r in jsonl_records(record))
+    seen = len(jsonl_records(record))
     time.sleep(1.5)  # down across at least one occurrence
     with running_host(app):
-        wait_until(lambda: len(timer_records(record)) > seen, timeout=30)
-    first_after_restart = timer_records(record)[seen]
+        wait_until(lambda: len(jsonl_records(record)) > seen, timeout=30)
+    first_after_restart = jsonl_records(record)[seen]
     assert first_after_restart["past_due"] is True
 
 
 def test_with_a_virtual_clock_a_daily_timer_fires_day_after_day_in_seconds(tmp_path: Path) -> None:
     app, record = _app(tmp_path, "0 0 9 * * *")
     with running_host(app, "--virtual-clock") as host:
-        wait_until(lambda: len(timer_records(record)) >= 3, timeout=30)
+        wait_until(lambda: len(jsonl_records(record)) >= 3, timeout=30)
         clock = host.url
-    runs = timer_records(record)
+    runs = jsonl_records(record)
     nexts = [datetime.fromisoformat(r["status"]["Next"]) for r in runs[1:3]]
     assert nexts[1] - nexts[0] == timedelta(days=1)
     assert all(n.hour == 9 and n.minute == 0 for n in nexts)

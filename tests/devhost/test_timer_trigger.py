@@ -28,6 +28,10 @@ START = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)  # a Monday
         ("0 30 9 * * 1-5", START.replace(hour=10), START.replace(day=6, hour=9, minute=30)),
         ("0 30 9 * Jan Mon", START.replace(hour=10), START.replace(day=12, hour=9, minute=30)),
         ("*/15 * * * * *", START, START + timedelta(seconds=15)),
+        # NCrontab's CrontabSchedule.GetNextOccurrence: day-of-month AND day-of-week must both
+        # match (not cron's OR), so this is the first Monday of the month.
+        ("0 0 9 1-7 * Mon", START.replace(day=6), datetime(2026, 2, 2, 9, tzinfo=UTC)),
+        ("0 0 9 13 * Fri", START, datetime(2026, 2, 13, 9, tzinfo=UTC)),
         ("00:10:00", START, START + timedelta(minutes=10)),  # TimeSpan form
     ],
 )
