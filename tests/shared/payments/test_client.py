@@ -131,14 +131,18 @@ def test_a_retried_payment_with_the_same_step_key_charges_once(payments, sandbox
     assert len(charges) == 1 and charges[0].amount == 12_000
 
 
+CODES = "https://docs.stripe.com/declines/codes"
+NON_RETRYABLE = "https://docs.stripe.com/billing/revenue-recovery/smart-retries"
+
+
 @pytest.mark.parametrize(
     ("reason", "expected"),
     [
-        ("insufficient_funds", "soft"),  # docs.stripe.com/declines/codes
-        ("processing_error", "soft"),
-        ("lost_card", "hard"),
-        ("expired_card", "hard"),
-        ("incorrect_cvc", "needs_customer_action"),
+        pytest.param("insufficient_funds", "soft", id=f"{CODES}: insufficient_funds"),
+        pytest.param("processing_error", "soft", id=f"{CODES}: processing_error, try again"),
+        pytest.param("lost_card", "hard", id=f"{NON_RETRYABLE}: lost_card non-retryable"),
+        pytest.param("expired_card", "hard", id=f"{CODES}: expired_card, use another card"),
+        pytest.param("incorrect_cvc", "needs_customer_action", id=f"{CODES}: correct CVC"),
     ],
 )
 def test_a_failed_payment_yields_its_decline_class(payments, reason, expected):
@@ -152,6 +156,44 @@ def test_a_failed_payment_yields_its_decline_class(payments, reason, expected):
     assert outcome.decline.charge_id is not None and outcome.decline.charge_id.startswith("ch_")
     assert outcome.invoice.status == "open" and outcome.invoice.attempt_count == 1
     assert payments.last_decline(inv.id) == outcome.decline
+
+
+TESTING = "https://docs.stripe.com/testing#declined-payments"
+
+
+@pytest.mark.parametrize(
+    ("token", "decline_code", "expected"),
+    [
+        pytest.param("pm_card_chargeDeclined", "generic_decline", "soft", id=f"{TESTING}: 0002"),
+        pytest.param(
+            "pm_card_chargeDeclinedInsufficientFunds",
+            "insufficient_funds",
+            "soft",
+            id=f"{TESTING}: 9995",
+        ),
+        pytest.param("pm_card_chargeDeclinedLostCard", "lost_card", "hard", id=f"{TESTING}: 9987"),
+        pytest.param(
+            "pm_card_chargeDeclinedStolenCard", "stolen_card", "hard", id=f"{TESTING}: 9979"
+        ),
+        pytest.param("pm_card_chargeDeclinedExpiredCard", None, "hard", id=f"{TESTING}: 0069"),
+        pytest.param(
+            "pm_card_chargeDeclinedIncorrectCvc",
+            None,
+            "needs_customer_action",
+            id=f"{TESTING}: 0127",
+        ),
+        pytest.param("pm_card_chargeDeclinedProcessingError", None, "soft", id=f"{TESTING}: 0119"),
+    ],
+)
+def test_paying_with_a_documented_decline_card_yields_its_decline_class(
+    payments, token, decline_code, expected
+):
+    cus, _ = _with_card(payments)
+    inv = _open_invoice(payments, cus.id)
+    outcome = payments.pay_invoice("bill-2026-01:attempt-1", inv.id, payment_method_id=token)
+    assert not outcome.paid and outcome.decline is not None
+    assert outcome.decline.decline_code == decline_code
+    assert outcome.decline.decline_class == expected
 
 
 def test_a_card_needing_authentication_needs_the_customer(payments):
