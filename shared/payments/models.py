@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from shared.models.money import Money
 from shared.policy.dunning import DeclineClass, classify_decline
 
 
@@ -153,12 +154,31 @@ class PaymentOutcome(_Model):
 
 
 class ChargeLine(_Model):
-    """One line of a one-off charge (a prorated seat change, say)."""
+    """One line of a one-off charge (a prorated seat change, say), in minor units of the
+    charge's currency. Built from Money (`ChargeLine.of`) it carries its currency, and a charge
+    in another currency is refused."""
 
     amount: MinorUnits
     description: str = Field(min_length=1, max_length=500)
     period_start: datetime | None = None
     period_end: datetime | None = None
+    currency: Currency | None = None
+
+    @classmethod
+    def of(
+        cls,
+        money: Money,
+        description: str,
+        period: tuple[datetime, datetime] | None = None,
+    ) -> ChargeLine:
+        start, end = period if period is not None else (None, None)
+        return cls(
+            amount=money.amount_minor,
+            description=description,
+            period_start=start,
+            period_end=end,
+            currency=money.currency,
+        )
 
 
 class CreditNote(_Model):
