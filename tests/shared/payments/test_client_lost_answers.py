@@ -9,6 +9,7 @@ Durable Functions (the activity again, same step key), carries the same derived
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from shared.payments import ChargeLine, PaymentsUnavailable, StripePayments
 from shared.payments.idempotency import derive_key
@@ -130,3 +131,60 @@ def test_a_card_attach_whose_answer_is_lost_saves_one_card(sandbox, proxy):
     assert outcome.card is not None
     cards = direct.list_cards(cus.id)
     assert [c.payment_method_id for c in cards] == [outcome.card.payment_method_id]
+
+
+def _every_write(payments, sdk, first_run):
+    """Each write operation of the adapter once, with the step keys a workflow would use."""
+    cus = payments.create_customer("w:customer", partner_customer_id="c-5", name="Contoso")
+    payments.update_customer("w:rename", cus.id, name="Contoso Ltd")
+    assert payments.attach_payment_method("w:card", cus.id, "pm_card_visa").ok
+    inv = payments.create_invoice("w:bill", cus.id, currency="EUR")
+    payments.add_invoice_item(
+        "w:bill", cus.id, invoice_id=inv.id, amount=3_000, currency="EUR", description="x"
+    )
+    payments.finalize_invoice("w:bill", inv.id)
+    paid = payments.pay_invoice("w:bill:attempt-1", inv.id)
+    assert paid.payment_intent_id is not None
+    payments.credit_invoice("w:decrease", inv.id, amount=500, description="1 seat")
+    payments.refund_payment("w:refund", paid.payment_intent_id, amount=100)
+    payments.charge_now(
+        "w:change",
+        cus.id,
+        currency="EUR",
+        lines=[ChargeLine(amount=700, description="x")],
+        description="x",
+    )
+    draft = payments.create_invoice("w:void", cus.id, currency="EUR")
+    payments.add_invoice_item(
+        "w:void", cus.id, invoice_id=draft.id, amount=100, currency="EUR", description="x"
+    )
+    payments.void_invoice("w:void", payments.finalize_invoice("w:void", draft.id).id)
+    link = payments.card_update_link("w:link", cus.id, success_url="https://portal.example/ok")
+    if first_run:  # the customer saves a card on the hosted page (not an API write)
+        requests.post(link.url, data={"payment_method": "pm_card_mastercard"}, timeout=10)
+    session = sdk.v1.checkout.sessions.retrieve(link.session_id)
+    assert isinstance(session.setup_intent, str)
+    payments.complete_card_update("w:card-default", session.setup_intent)
+    return cus
+
+
+def test_every_write_carries_a_key_derived_from_its_step_and_a_rerun_changes_nothing(
+    sandbox, proxy
+):
+    sdk = client(sandbox.base_url)
+    cus = _every_write(_through(proxy, retries=0), sdk, first_run=True)
+    writes = [f for f in proxy.forwarded if f.method == "POST"]
+    keys = [f.idempotency_key for f in writes]
+    assert len(writes) >= 15
+    assert all(k is not None and k.startswith("cspflow-") for k in keys)
+    assert len(set(keys)) == len(keys)  # one key per write, none reused across operations
+    assert derive_key("w:bill:attempt-1", "invoice.pay") in keys
+    before = len(proxy.forwarded)
+    # The whole workflow replayed (Durable Functions re-running every activity): every write
+    # is answered from Stripe's idempotency store and nothing new is created or charged.
+    _every_write(_through(proxy, retries=0), sdk, first_run=False)
+    rerun = [f for f in proxy.forwarded[before:] if f.method == "POST"]
+    assert [f.idempotency_key for f in rerun] == keys
+    assert all(f.replayed for f in rerun)
+    assert len(sdk.v1.customers.list().data) == 1
+    assert [c.amount for c in _charges(sandbox, cus.id)] == [700, 3_000]
