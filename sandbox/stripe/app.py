@@ -207,6 +207,8 @@ class Api:
                 if len(key) > 255:
                     raise invalid("Idempotency-Key must be at most 255 characters long.")
                 headers["Idempotency-Key"] = key
+                # No await from here to `remember`: two requests with one key (a client that
+                # timed out and retried) cannot both execute; the second replays the first.
                 prior = self.config.store.idempotent_result(
                     api_key, key, not_before=now.timestamp() - KEY_LIFETIME_S
                 )

@@ -249,3 +249,28 @@ def test_the_hosted_page_shows_amounts_in_the_currencys_own_decimals(minor, curr
     from sandbox.stripe.app import display_amount
 
     assert display_amount(minor, currency) == shown
+
+
+def test_concurrent_requests_with_one_idempotency_key_charge_once(sdk, sandbox):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cus = sdk.v1.customers.create({"name": "Contoso"})
+    body = {
+        "amount": "1000",
+        "currency": "eur",
+        "customer": cus.id,
+        "payment_method": "pm_card_visa",
+        "confirm": "true",
+        "off_session": "true",
+    }
+    # A client that timed out and retried while its first request was still running.
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(
+                lambda _: _post(sandbox.base_url, "/v1/payment_intents", body, key="race"), range(6)
+            )
+        )
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 5
+    assert len(sdk.v1.charges.list({"customer": cus.id}).data) == 1
