@@ -240,8 +240,10 @@ class Api:
     ) -> JSON:
         with ctx.store.transaction():
             result = handler(ctx, params, **args)
-        # Expansion reads, so it runs after commit; a card error never gets here.
-        return expand(ctx, json.loads(json.dumps(result)), forms.array(params, "expand"))
+            # Inside the transaction: a bad `expand[]` undoes the write. Stripe refuses it
+            # before executing; answered 400 after a commit, it would be unsaved under its
+            # key and a retry would charge again. A card error never gets here.
+            return expand(ctx, json.loads(json.dumps(result)), forms.array(params, "expand"))
 
     def _rate_limit(self) -> None:
         limit = self.config.rate_limit_per_s
