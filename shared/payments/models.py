@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from shared.models.money import Money
 from shared.policy.dunning import DeclineClass, classify_decline
@@ -36,7 +36,7 @@ def expandable_id(value: Any) -> str | None:
 
 Currency = Annotated[str, BeforeValidator(_upper), Field(pattern=r"^[A-Z]{3}$")]
 Timestamp = Annotated[datetime, BeforeValidator(_utc)]
-MinorUnits = int
+MinorUnits = StrictInt  # 12.0 or "12" is a bug upstream, not an amount to round or parse
 
 
 class _Model(BaseModel):
