@@ -207,6 +207,8 @@ class Api:
                 if len(key) > 255:
                     raise invalid("Idempotency-Key must be at most 255 characters long.")
                 headers["Idempotency-Key"] = key
+                # No await from here to `remember`: two requests with one key (a client that
+                # timed out and retried) cannot both execute; the second replays the first.
                 prior = self.config.store.idempotent_result(
                     api_key, key, not_before=now.timestamp() - KEY_LIFETIME_S
                 )
@@ -238,8 +240,10 @@ class Api:
     ) -> JSON:
         with ctx.store.transaction():
             result = handler(ctx, params, **args)
-        # Expansion reads, so it runs after commit; a card error never gets here.
-        return expand(ctx, json.loads(json.dumps(result)), forms.array(params, "expand"))
+            # Inside the transaction: a bad `expand[]` undoes the write. Stripe refuses it
+            # before executing; answered 400 after a commit, it would be unsaved under its
+            # key and a retry would charge again. A card error never gets here.
+            return expand(ctx, json.loads(json.dumps(result)), forms.array(params, "expand"))
 
     def _rate_limit(self) -> None:
         limit = self.config.rate_limit_per_s

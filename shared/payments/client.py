@@ -28,6 +28,7 @@ from stripe.params import (
 from stripe.params.checkout import SessionCreateParams
 
 from shared.config import Settings
+from shared.models.money import CurrencyMismatchError, Money, currency_exponent
 
 from .errors import PaymentRejected, PaymentsUnavailable
 from .idempotency import derive_key
@@ -226,7 +227,7 @@ class StripePayments:
         """A draft invoice. Charged automatically unless `days_until_due` makes it a sent one."""
         params: InvoiceCreateParams = {
             "customer": customer_id,
-            "currency": currency.lower(),
+            "currency": _currency(currency),
             "auto_advance": False,  # cspflow decides when to finalize and collect
             "pending_invoice_items_behavior": "exclude",
             "metadata": metadata or {},
@@ -246,17 +247,20 @@ class StripePayments:
         customer_id: str,
         *,
         invoice_id: str | None,
-        amount: int,
-        currency: str,
+        amount: Money | int,
+        currency: str | None = None,
         description: str,
         period: tuple[datetime, datetime] | None = None,
         metadata: dict[str, str] | None = None,
         operation: str = "invoiceitem.create",
     ) -> InvoiceItem:
+        """A line for the customer's invoice (`invoice_id`) or next one. `amount` is Money, or
+        integer minor units with `currency` (negative for a discount or credit)."""
+        minor, code = _amount(amount, currency)
         params: InvoiceItemCreateParams = {
             "customer": customer_id,
-            "amount": _minor(amount),
-            "currency": currency.lower(),
+            "amount": minor,
+            "currency": code,
             "description": description,
             "metadata": metadata or {},
         }
@@ -365,6 +369,9 @@ class StripePayments:
         in one go. Each write has its own derived key, so a retry resumes where it stopped."""
         if not lines:
             raise ValueError("a charge needs at least one line")
+        for line in lines:
+            if line.currency is not None:
+                _amount(Money(amount_minor=line.amount, currency=line.currency), currency)
         invoice = self.create_invoice(
             step_key, customer_id, currency=currency, description=description, metadata=metadata
         )
@@ -394,7 +401,7 @@ class StripePayments:
         step_key: str,
         invoice_id: str,
         *,
-        amount: int,
+        amount: Money | int,
         description: str,
         reason: Literal["order_change", "duplicate", "product_unsatisfactory"] = "order_change",
         refund: bool = True,
@@ -402,12 +409,13 @@ class StripePayments:
         """A credit note for a decrease: on an open invoice it lowers what is due; on a paid
         one it refunds the card (`refund=True`) or credits the customer's balance."""
         invoice = self.get_invoice(invoice_id)
+        minor, _ = _amount(amount, invoice.currency)
         params: CreditNoteCreateParams = {
             "invoice": invoice_id,
             "lines": [
                 {
                     "type": "custom_line_item",
-                    "unit_amount": _minor(amount),
+                    "unit_amount": minor,
                     "quantity": 1,
                     "description": description,
                 }
@@ -415,7 +423,7 @@ class StripePayments:
             "reason": reason,
         }
         if invoice.status == "paid":
-            params["refund_amount" if refund else "credit_amount"] = amount
+            params["refund_amount" if refund else "credit_amount"] = minor
         with _errors():
             cn = self._client.v1.credit_notes.create(params, _key(step_key, "credit_note.create"))
         data = cn.to_dict()
@@ -428,15 +436,19 @@ class StripePayments:
         )
 
     def refund_payment(
-        self, step_key: str, payment_intent_id: str, *, amount: int | None = None
+        self, step_key: str, payment_intent_id: str, *, amount: Money | int | None = None
     ) -> Refund:
+        """Refund all of a payment, or `amount` of it (in the payment's currency)."""
         params: RefundCreateParams = {
             "payment_intent": payment_intent_id,
             "reason": "requested_by_customer",
         }
-        if amount is not None:
-            params["amount"] = _minor(amount)
         with _errors():
+            if isinstance(amount, Money):
+                paid_in = self._client.v1.payment_intents.retrieve(payment_intent_id).currency
+                params["amount"] = _amount(amount, paid_in)[0]
+            elif amount is not None:
+                params["amount"] = _minor(amount)
             re = self._client.v1.refunds.create(params, _key(step_key, "refund.create"))
         return Refund.model_validate(
             {
@@ -460,8 +472,27 @@ def _key(step_key: str, operation: str) -> stripe.RequestOptions:
 
 def _minor(amount: int) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise TypeError("amounts are integer minor units")
+        raise TypeError("amounts are integer minor units (or Money)")
     return amount
+
+
+def _currency(code: str) -> str:
+    """Stripe's lower-case spelling of an active ISO 4217 code; a typo fails before sending."""
+    upper = code.strip().upper()
+    currency_exponent(upper)  # ValueError naming the code when it is not one
+    return upper.lower()
+
+
+def _amount(amount: Money | int, currency: str | None) -> tuple[int, str]:
+    """Minor units and Stripe's currency, from Money (whose currency must agree with
+    `currency` when both are given) or from an int and its currency."""
+    if isinstance(amount, Money):
+        if currency is not None and _currency(currency) != amount.currency.lower():
+            raise CurrencyMismatchError(f"{amount} where {currency.upper()} is expected")
+        return amount.amount_minor, amount.currency.lower()
+    if currency is None:
+        raise ValueError("an amount in minor units needs its currency")
+    return _minor(amount), _currency(currency)
 
 
 @contextmanager

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
+from shared.models.money import Money
 from shared.policy.dunning import DeclineClass, classify_decline
 
 
@@ -35,7 +36,7 @@ def expandable_id(value: Any) -> str | None:
 
 Currency = Annotated[str, BeforeValidator(_upper), Field(pattern=r"^[A-Z]{3}$")]
 Timestamp = Annotated[datetime, BeforeValidator(_utc)]
-MinorUnits = int
+MinorUnits = StrictInt  # 12.0 or "12" is a bug upstream, not an amount to round or parse
 
 
 class _Model(BaseModel):
@@ -153,12 +154,31 @@ class PaymentOutcome(_Model):
 
 
 class ChargeLine(_Model):
-    """One line of a one-off charge (a prorated seat change, say)."""
+    """One line of a one-off charge (a prorated seat change, say), in minor units of the
+    charge's currency. Built from Money (`ChargeLine.of`) it carries its currency, and a charge
+    in another currency is refused."""
 
     amount: MinorUnits
     description: str = Field(min_length=1, max_length=500)
     period_start: datetime | None = None
     period_end: datetime | None = None
+    currency: Currency | None = None
+
+    @classmethod
+    def of(
+        cls,
+        money: Money,
+        description: str,
+        period: tuple[datetime, datetime] | None = None,
+    ) -> ChargeLine:
+        start, end = period if period is not None else (None, None)
+        return cls(
+            amount=money.amount_minor,
+            description=description,
+            period_start=start,
+            period_end=end,
+            currency=money.currency,
+        )
 
 
 class CreditNote(_Model):

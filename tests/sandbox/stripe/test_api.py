@@ -249,3 +249,48 @@ def test_the_hosted_page_shows_amounts_in_the_currencys_own_decimals(minor, curr
     from sandbox.stripe.app import display_amount
 
     assert display_amount(minor, currency) == shown
+
+
+def test_concurrent_requests_with_one_idempotency_key_charge_once(sdk, sandbox):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cus = sdk.v1.customers.create({"name": "Contoso"})
+    body = {
+        "amount": "1000",
+        "currency": "eur",
+        "customer": cus.id,
+        "payment_method": "pm_card_visa",
+        "confirm": "true",
+        "off_session": "true",
+    }
+    # A client that timed out and retried while its first request was still running.
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(
+                lambda _: _post(sandbox.base_url, "/v1/payment_intents", body, key="race"), range(6)
+            )
+        )
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 5
+    assert len(sdk.v1.charges.list({"customer": cus.id}).data) == 1
+
+
+def test_a_bad_expand_path_on_a_write_changes_nothing(sdk, sandbox):
+    cus = sdk.v1.customers.create({"name": "Contoso"})
+    body = {
+        "amount": "1000",
+        "currency": "eur",
+        "customer": cus.id,
+        "payment_method": "pm_card_visa",
+        "confirm": "true",
+        "expand[]": "status",
+    }
+    refused = _post(sandbox.base_url, "/v1/payment_intents", body, key="pay-x")
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "expand[0]"
+    assert sdk.v1.charges.list({"customer": cus.id}).data == []
+    assert sdk.v1.payment_intents.list({"customer": cus.id}).data == []
+    body["expand[]"] = "latest_charge"
+    paid = _post(sandbox.base_url, "/v1/payment_intents", body, key="pay-x")
+    assert paid.status_code == 200 and paid.json()["latest_charge"]["amount"] == 1000
+    assert len(sdk.v1.charges.list({"customer": cus.id}).data) == 1

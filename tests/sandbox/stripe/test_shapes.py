@@ -2,7 +2,8 @@
 
 Stripe's fixtures (stripe/openapi fixtures3.json, MIT) live in shared/data beside the checkout.
 For each type: the same `object` name, the same id prefix, the same top-level keys, the same
-keys in the nested objects cspflow reads, and the same JSON types wherever both have a value.
+keys in the nested objects cspflow reads, the same JSON types wherever both have a value, and
+every field cspflow reads set, with the type Stripe's API reference gives it (`USED`).
 """
 
 import json
@@ -45,6 +46,103 @@ NESTED = {
 }
 # The invoice_payment fixture's id is a placeholder (obj_123); Checkout ids carry the mode.
 PREFIX = {"invoice_payment": "inpay", "checkout.session": "cs_test"}
+# The fields cspflow reads (shared/payments), with the JSON type Stripe's API reference gives
+# them (expandable fields unexpanded: the id string). Each must be set in the sandbox's object
+# after the flow below and have that type. This covers what the fixture comparison cannot: the
+# fixture has null for many of these (customer.name, invoice.number, charge.payment_intent...),
+# and a null in the fixture checks nothing. Where the fixture has a value, the table must agree.
+USED: dict[str, dict[str, str]] = {
+    "customer": {
+        "name": "string",
+        "email": "string",
+        "balance": "integer",
+        "metadata": "object",
+        "invoice_settings.default_payment_method": "string",
+    },
+    "payment_method": {
+        "customer": "string",
+        "type": "string",
+        "card.brand": "string",
+        "card.last4": "string",
+        "card.exp_month": "integer",
+        "card.exp_year": "integer",
+    },
+    "setup_intent": {"status": "string", "customer": "string", "payment_method": "string"},
+    "invoice": {
+        "customer": "string",
+        "status": "string",
+        "number": "string",
+        "currency": "string",
+        "total": "integer",
+        "amount_due": "integer",
+        "amount_paid": "integer",
+        "amount_remaining": "integer",
+        "attempt_count": "integer",
+        "hosted_invoice_url": "string",
+        "created": "integer",
+        "metadata": "object",
+    },
+    "line_item": {"amount": "integer", "currency": "string", "period.start": "integer"},
+    "invoiceitem": {
+        "customer": "string",
+        "invoice": "string",
+        "amount": "integer",
+        "currency": "string",
+        "description": "string",
+    },
+    "payment_intent": {
+        "status": "string",
+        "amount": "integer",
+        "currency": "string",
+        "customer": "string",
+        "payment_method": "string",
+        "latest_charge": "string",
+    },
+    "charge": {
+        "amount": "integer",
+        "amount_refunded": "integer",
+        "customer": "string",
+        "payment_intent": "string",
+        "payment_method": "string",
+        "paid": "boolean",
+        "status": "string",
+        "disputed": "boolean",
+    },
+    "refund": {
+        "amount": "integer",
+        "currency": "string",
+        "payment_intent": "string",
+        "charge": "string",
+        "status": "string",
+    },
+    "credit_note": {
+        "invoice": "string",
+        "number": "string",
+        "amount": "integer",
+        "currency": "string",
+        "type": "string",
+        "refunds": "array",
+    },
+    "credit_note_line_item": {"amount": "integer", "description": "string"},
+    "invoice_payment": {"invoice": "string", "payment.payment_intent": "string"},
+    "dispute": {"charge": "string", "amount": "integer", "currency": "string", "reason": "string"},
+    "event": {
+        "type": "string",
+        "created": "integer",
+        "livemode": "boolean",
+        "data.object": "object",
+        "api_version": "string",
+    },
+    "checkout.session": {
+        "url": "string",
+        "expires_at": "integer",
+        "customer": "string",
+        "setup_intent": "string",
+        "mode": "string",
+        "status": "string",
+        "metadata": "object",
+    },
+}
 # Keys the fixture leaves out because they depend on a discriminator: `payment.payment_intent`
 # is "present when type is payment_intent" (API reference, InvoicePayment.payment).
 CONDITIONAL = {"invoice_payment.payment": {"payment_intent"}}
@@ -91,7 +189,20 @@ def _check(kind: str, ours: dict[str, Any]) -> None:
             assert set(a) - extra == set(b), f"{kind}.{path}: {sorted(set(a) ^ set(b))}"
     problems: list[str] = []
     _compare_types(ours, theirs, kind, problems)
+    for path, expected in USED[kind].items():
+        value, stripes = _at(ours, path), _at(theirs, path)
+        if value is None or _type(value) != expected:
+            problems.append(f"{kind}.{path}: {value!r} is not a {expected}")
+        if stripes is not None and _type(stripes) != expected:
+            problems.append(f"{kind}.{path}: Stripe's fixture has {_type(stripes)}")
     assert problems == []
+
+
+def _at(obj: dict[str, Any], path: str) -> Any:
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +294,10 @@ def objects(tmp_path_factory):
         }
 
 
+def test_every_checked_type_has_its_used_fields_listed():
+    assert set(USED) == set(NESTED)
+
+
 @pytest.mark.parametrize("kind", sorted(NESTED))
 def test_the_sandbox_object_has_stripes_shape(objects, kind):
     _check(kind, objects[kind])
@@ -201,3 +316,20 @@ def test_the_shape_check_catches_a_wrong_type_and_a_missing_key(objects):
     missing = {k: v for k, v in objects["invoice"].items() if k != "amount_remaining"}
     with pytest.raises(AssertionError):
         _check("invoice", missing)
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        ("invoice", "number", 1),  # Stripe's fixture has null here: only USED sees it
+        ("invoice", "number", None),
+        ("charge", "payment_intent", {"id": "pi_1"}),  # expanded although nobody asked
+        ("customer", "name", None),
+        ("checkout.session", "setup_intent", None),
+    ],
+)
+def test_the_shape_check_catches_a_wrong_type_or_null_in_a_field_cspflow_reads(
+    objects, kind, field, value
+):
+    with pytest.raises(AssertionError):
+        _check(kind, {**objects[kind], field: value})

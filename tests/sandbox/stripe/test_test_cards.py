@@ -6,18 +6,74 @@ from datetime import UTC, datetime
 import pytest
 import stripe
 
-# (token, error code, decline_code) from https://docs.stripe.com/testing#declined-payments
-# (None where the page lists the decline code as "n/a")
+# (token, error code, decline_code, the card number the page lists) from
+# https://docs.stripe.com/testing#declined-payments (None where it gives the decline code as
+# "n/a"); the PaymentMethod carries that card's last 4 digits.
+DOCS = "https://docs.stripe.com/testing#declined-payments"
 DECLINE_CARDS = [
-    ("pm_card_chargeDeclined", "card_declined", "generic_decline"),
-    ("pm_card_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds"),
-    ("pm_card_chargeDeclinedLostCard", "card_declined", "lost_card"),
-    ("pm_card_chargeDeclinedStolenCard", "card_declined", "stolen_card"),
-    ("pm_card_chargeDeclinedExpiredCard", "expired_card", None),
-    ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc", None),
-    ("pm_card_chargeDeclinedProcessingError", "processing_error", None),
-    ("pm_card_visa_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds"),
-    ("pm_card_visa_chargeDeclinedVelocityLimitExceeded", "card_declined", "card_velocity_exceeded"),
+    pytest.param(
+        "pm_card_chargeDeclined",
+        "card_declined",
+        "generic_decline",
+        "4000000000000002",
+        id=f"{DOCS}: generic decline",
+    ),
+    pytest.param(
+        "pm_card_chargeDeclinedInsufficientFunds",
+        "card_declined",
+        "insufficient_funds",
+        "4000000000009995",
+        id=f"{DOCS}: insufficient funds",
+    ),
+    pytest.param(
+        "pm_card_chargeDeclinedLostCard",
+        "card_declined",
+        "lost_card",
+        "4000000000009987",
+        id=f"{DOCS}: lost card",
+    ),
+    pytest.param(
+        "pm_card_chargeDeclinedStolenCard",
+        "card_declined",
+        "stolen_card",
+        "4000000000009979",
+        id=f"{DOCS}: stolen card",
+    ),
+    pytest.param(
+        "pm_card_chargeDeclinedExpiredCard",
+        "expired_card",
+        None,
+        "4000000000000069",
+        id=f"{DOCS}: expired card",
+    ),
+    pytest.param(
+        "pm_card_chargeDeclinedIncorrectCvc",
+        "incorrect_cvc",
+        None,
+        "4000000000000127",
+        id=f"{DOCS}: incorrect CVC",
+    ),
+    pytest.param(
+        "pm_card_chargeDeclinedProcessingError",
+        "processing_error",
+        None,
+        "4000000000000119",
+        id=f"{DOCS}: processing error",
+    ),
+    pytest.param(
+        "pm_card_visa_chargeDeclinedInsufficientFunds",
+        "card_declined",
+        "insufficient_funds",
+        "4000000000009995",
+        id=f"{DOCS}: insufficient funds (pm_card_visa_ name)",
+    ),
+    pytest.param(
+        "pm_card_visa_chargeDeclinedVelocityLimitExceeded",
+        "card_declined",
+        "card_velocity_exceeded",
+        "4000000000006975",
+        id=f"{DOCS}: exceeding velocity limit",
+    ),
 ]
 
 
@@ -61,8 +117,10 @@ def test_each_use_of_a_token_creates_a_new_payment_method(sdk):
     assert a.id != b.id and a.id.startswith("pm_")
 
 
-@pytest.mark.parametrize(("token", "code", "decline_code"), DECLINE_CARDS)
-def test_a_decline_card_fails_the_charge_with_its_documented_codes(sdk, token, code, decline_code):
+@pytest.mark.parametrize(("token", "code", "decline_code", "number"), DECLINE_CARDS)
+def test_a_decline_card_fails_the_charge_with_its_documented_codes(
+    sdk, token, code, decline_code, number
+):
     cus = _customer(sdk)
     with pytest.raises(stripe.CardError) as info:
         _charge(sdk, cus.id, token)
@@ -72,11 +130,13 @@ def test_a_decline_card_fails_the_charge_with_its_documented_codes(sdk, token, c
     pi = sdk.v1.payment_intents.retrieve(error.payment_intent.id)
     assert pi.status == "requires_payment_method"
     assert (pi.last_payment_error.code, pi.last_payment_error.decline_code) == (code, decline_code)
-    assert sdk.v1.charges.retrieve(error.charge).status == "failed"
+    charge = sdk.v1.charges.retrieve(error.charge)
+    assert charge.status == "failed"
+    assert charge.payment_method_details.card.last4 == number[-4:]
 
 
-@pytest.mark.parametrize(("token", "code", "decline_code"), DECLINE_CARDS)
-def test_a_decline_card_cannot_be_attached_to_a_customer(sdk, token, code, decline_code):
+@pytest.mark.parametrize(("token", "code", "decline_code", "number"), DECLINE_CARDS)
+def test_a_decline_card_cannot_be_attached_to_a_customer(sdk, token, code, decline_code, number):
     cus = _customer(sdk)
     with pytest.raises(stripe.CardError) as info:
         sdk.v1.payment_methods.attach(token, {"customer": cus.id})
@@ -87,6 +147,7 @@ def test_a_decline_card_cannot_be_attached_to_a_customer(sdk, token, code, decli
 def test_charge_customer_fail_attaches_then_every_charge_declines(sdk):
     cus = _customer(sdk)
     pm = sdk.v1.payment_methods.attach("pm_card_chargeCustomerFail", {"customer": cus.id})
+    assert pm.card.last4 == "0341"  # https://docs.stripe.com/testing#declined-payments
     with pytest.raises(stripe.CardError) as info:
         _charge(sdk, cus.id, pm.id)
     assert _error(info).decline_code == "generic_decline"
@@ -134,6 +195,8 @@ def test_no_expiring_event_is_sent_for_a_payment_method_as_in_stripe(sdk, clock)
 def test_authentication_required_needs_the_customer_on_an_invoice(sdk):
     cus = _customer(sdk)
     pm = sdk.v1.payment_methods.attach("pm_card_authenticationRequired", {"customer": cus.id})
+    # https://docs.stripe.com/testing#authentication-and-setup: 4000002760003184, always
+    assert pm.card.last4 == "3184"
     inv = sdk.v1.invoices.create(
         {"customer": cus.id, "currency": "eur", "default_payment_method": pm.id}
     )
@@ -159,6 +222,8 @@ def test_create_dispute_succeeds_then_is_disputed(sdk):
     cus = _customer(sdk)
     pi = _charge(sdk, cus.id, "pm_card_createDispute")
     assert pi.status == "succeeded"
+    # https://docs.stripe.com/testing#disputes: 4000000000000259, fraudulent
+    assert sdk.v1.charges.retrieve(pi.latest_charge).payment_method_details.card.last4 == "0259"
     disputes = sdk.v1.events.list({"type": "charge.dispute.created"}).data
     assert len(disputes) == 1
     dispute = disputes[0].data.object

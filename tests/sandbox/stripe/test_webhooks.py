@@ -93,6 +93,7 @@ def test_a_failed_delivery_is_retried_only_when_virtual_time_reaches_the_retry(
     assert _deliveries(wired)[0]["attempts"] == 1 and _deliveries(wired)[0]["state"] == "pending"
     clock.advance(timedelta(minutes=1))
     wait_for(lambda: len(endpoint.received) == 2)
+    # The endpoint has the body before the sandbox has its 200: wait for the record too.
     wait_for(lambda: _deliveries(wired)[0]["state"] == "delivered")
 
 
@@ -149,5 +150,4 @@ def test_a_pending_delivery_survives_a_restart_of_the_sandbox(tmp_path, clock, e
     clock.advance(timedelta(minutes=5))
     with running_sandbox(tmp_path, clock, webhook_url=endpoint.url) as sb:
         wait_for(lambda: len(endpoint.received) == 1)
-        # The endpoint answers before the sandbox records the delivery: wait for the record.
         wait_for(lambda: _deliveries(sb)[0]["state"] == "delivered")

@@ -131,14 +131,18 @@ def test_a_retried_payment_with_the_same_step_key_charges_once(payments, sandbox
     assert len(charges) == 1 and charges[0].amount == 12_000
 
 
+CODES = "https://docs.stripe.com/declines/codes"
+NON_RETRYABLE = "https://docs.stripe.com/billing/revenue-recovery/smart-retries"
+
+
 @pytest.mark.parametrize(
     ("reason", "expected"),
     [
-        ("insufficient_funds", "soft"),  # docs.stripe.com/declines/codes
-        ("processing_error", "soft"),
-        ("lost_card", "hard"),
-        ("expired_card", "hard"),
-        ("incorrect_cvc", "needs_customer_action"),
+        pytest.param("insufficient_funds", "soft", id=f"{CODES}: insufficient_funds"),
+        pytest.param("processing_error", "soft", id=f"{CODES}: processing_error, try again"),
+        pytest.param("lost_card", "hard", id=f"{NON_RETRYABLE}: lost_card non-retryable"),
+        pytest.param("expired_card", "hard", id=f"{CODES}: expired_card, use another card"),
+        pytest.param("incorrect_cvc", "needs_customer_action", id=f"{CODES}: correct CVC"),
     ],
 )
 def test_a_failed_payment_yields_its_decline_class(payments, reason, expected):
@@ -152,6 +156,44 @@ def test_a_failed_payment_yields_its_decline_class(payments, reason, expected):
     assert outcome.decline.charge_id is not None and outcome.decline.charge_id.startswith("ch_")
     assert outcome.invoice.status == "open" and outcome.invoice.attempt_count == 1
     assert payments.last_decline(inv.id) == outcome.decline
+
+
+TESTING = "https://docs.stripe.com/testing#declined-payments"
+
+
+@pytest.mark.parametrize(
+    ("token", "decline_code", "expected"),
+    [
+        pytest.param("pm_card_chargeDeclined", "generic_decline", "soft", id=f"{TESTING}: 0002"),
+        pytest.param(
+            "pm_card_chargeDeclinedInsufficientFunds",
+            "insufficient_funds",
+            "soft",
+            id=f"{TESTING}: 9995",
+        ),
+        pytest.param("pm_card_chargeDeclinedLostCard", "lost_card", "hard", id=f"{TESTING}: 9987"),
+        pytest.param(
+            "pm_card_chargeDeclinedStolenCard", "stolen_card", "hard", id=f"{TESTING}: 9979"
+        ),
+        pytest.param("pm_card_chargeDeclinedExpiredCard", None, "hard", id=f"{TESTING}: 0069"),
+        pytest.param(
+            "pm_card_chargeDeclinedIncorrectCvc",
+            None,
+            "needs_customer_action",
+            id=f"{TESTING}: 0127",
+        ),
+        pytest.param("pm_card_chargeDeclinedProcessingError", None, "soft", id=f"{TESTING}: 0119"),
+    ],
+)
+def test_paying_with_a_documented_decline_card_yields_its_decline_class(
+    payments, token, decline_code, expected
+):
+    cus, _ = _with_card(payments)
+    inv = _open_invoice(payments, cus.id)
+    outcome = payments.pay_invoice("bill-2026-01:attempt-1", inv.id, payment_method_id=token)
+    assert not outcome.paid and outcome.decline is not None
+    assert outcome.decline.decline_code == decline_code
+    assert outcome.decline.decline_class == expected
 
 
 def test_a_card_needing_authentication_needs_the_customer(payments):
@@ -266,7 +308,7 @@ def test_the_same_step_key_reused_for_different_content_is_rejected(payments):
     payments.create_invoice("bill-x", cus.id, currency="EUR", description="one")
     with pytest.raises(PaymentRejected) as info:
         payments.create_invoice("bill-x", cus.id, currency="EUR", description="two")
-    assert info.value.code == "idempotency_error"
+    assert (info.value.status, info.value.code) == (400, "idempotency_error")  # as Stripe answers
 
 
 def test_an_unknown_invoice_is_rejected_as_missing(payments):
@@ -441,3 +483,85 @@ def expandable(value):
     result = expandable_id(value)
     assert result is not None
     return result
+
+
+# Money at the boundary: the domain hands shared.models.money.Money; its currency travels with
+# the amount, so a mismatch or a typo is refused before anything reaches Stripe.
+def test_money_from_the_domain_bills_in_its_own_minor_units(payments):
+    from fractions import Fraction
+
+    from shared.models.money import Money
+
+    cus, _ = _with_card(payments)
+    seat = Money(amount_minor=3_225, currency="EUR")
+    prorated = (seat * 2).scaled(Fraction(18, 31))  # 2 seats for 18 of 31 days: 3745.16 -> 3745
+    outcome = payments.charge_now(
+        "change-20",
+        cus.id,
+        currency="EUR",
+        lines=[ChargeLine.of(prorated, "2 x M365 E3, 18 of 31 days")],
+        description="Seat increase",
+    )
+    assert outcome.paid and outcome.invoice.total == prorated.amount_minor == 3_745
+    inv = payments.create_invoice("bill-20", cus.id, currency="JPY")
+    item = payments.add_invoice_item(
+        "bill-20",
+        cus.id,
+        invoice_id=inv.id,
+        amount=Money(amount_minor=1_200, currency="JPY"),
+        description="yen have no minor unit",
+    )
+    assert (item.amount, item.currency) == (1_200, "JPY")
+    note = payments.credit_invoice(
+        "decrease-20",
+        outcome.invoice.id,
+        amount=Money(amount_minor=745, currency="EUR"),
+        description="1 seat",
+    )
+    assert (note.amount, note.currency) == (745, "EUR")
+    assert outcome.payment_intent_id is not None
+    refund = payments.refund_payment(
+        "refund-20", outcome.payment_intent_id, amount=Money(amount_minor=100, currency="EUR")
+    )
+    assert (refund.amount, refund.currency) == (100, "EUR")
+
+
+def test_money_in_another_currency_is_refused_before_anything_is_sent(payments, sandbox):
+    from shared.models.money import CurrencyMismatchError, Money
+
+    cus, _ = _with_card(payments)
+    usd = Money(amount_minor=500, currency="USD")
+    with pytest.raises(CurrencyMismatchError):
+        payments.charge_now(
+            "change-21", cus.id, currency="EUR", lines=[ChargeLine.of(usd, "x")], description="x"
+        )
+    with pytest.raises(CurrencyMismatchError):
+        payments.add_invoice_item(
+            "x", cus.id, invoice_id=None, amount=usd, currency="EUR", description="x"
+        )
+    sdk = client(sandbox.base_url)
+    assert sdk.v1.invoices.list({"customer": cus.id}).data == []
+    assert sdk.v1.invoice_items.list({"customer": cus.id}).data == []
+    paid = payments.charge_now(
+        "change-22",
+        cus.id,
+        currency="EUR",
+        lines=[ChargeLine(amount=900, description="x")],
+        description="x",
+    )
+    with pytest.raises(CurrencyMismatchError):
+        payments.credit_invoice("decrease-22", paid.invoice.id, amount=usd, description="x")
+    assert paid.payment_intent_id is not None
+    with pytest.raises(CurrencyMismatchError):
+        payments.refund_payment("refund-22", paid.payment_intent_id, amount=usd)
+    assert sdk.v1.credit_notes.list({"invoice": paid.invoice.id}).data == []
+    assert sdk.v1.refunds.list().data == []
+
+
+def test_a_currency_typo_or_an_int_without_currency_is_refused_locally(payments, sandbox):
+    cus = _customer(payments)
+    with pytest.raises(ValueError, match="EUD"):
+        payments.create_invoice("bill-23", cus.id, currency="EUD")
+    with pytest.raises(ValueError, match="currency"):
+        payments.add_invoice_item("x", cus.id, invoice_id=None, amount=100, description="x")
+    assert client(sandbox.base_url).v1.invoices.list({"customer": cus.id}).data == []

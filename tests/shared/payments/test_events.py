@@ -2,16 +2,21 @@
 
 import json
 import time
+import types
 from datetime import timedelta
+from typing import Any
 
 import pytest
+import requests
 import stripe
 from pydantic import SecretStr
 
+from shared.clock import ManualClock
 from shared.config import Settings
 from shared.payments import (
     CardExpiring,
     CardUpdateCompleted,
+    ChargeLine,
     DisputeCreated,
     InvoicePaid,
     InvoicePaymentActionRequired,
@@ -24,7 +29,9 @@ from shared.payments import (
 )
 from tests.sandbox.stripe.harness import (
     API_KEY,
+    T0,
     WEBHOOK_SECRET,
+    client,
     running_sandbox,
     wait_for,
     webhook_endpoint,
@@ -39,12 +46,25 @@ def _sign(payload, secret=WEBHOOK_SECRET, at=None):
     )
 
 
-@pytest.fixture
-def delivered(tmp_path, clock):
-    """Real deliveries from the sandbox: {event type: (body, signature)}."""
+# Every event type cspflow maps, produced by the sandbox and delivered over HTTP.
+DELIVERED_TYPES = {
+    "invoice.payment_failed",
+    "invoice.paid",
+    "invoice.payment_action_required",
+    "payment_method.automatically_updated",
+    "charge.dispute.created",
+    "checkout.session.completed",
+}
+
+
+@pytest.fixture(scope="module")
+def delivered(tmp_path_factory):
+    """Real deliveries from the sandbox: {event type: (body, signature)} (the first of each)
+    and the ids the flows created, to check the mapping against."""
+    clock = ManualClock(T0)
     with (
         webhook_endpoint() as endpoint,
-        running_sandbox(tmp_path, clock, webhook_url=endpoint.url) as sb,
+        running_sandbox(tmp_path_factory.mktemp("wh"), clock, webhook_url=endpoint.url) as sb,
     ):
         payments = StripePayments(API_KEY, sb.base_url)
         cus = payments.create_customer("s:c", partner_customer_id="c1", name="Contoso")
@@ -57,10 +77,58 @@ def delivered(tmp_path, clock):
         payments.pay_invoice("s:p1", inv.id)
         payments.attach_payment_method("s:pm2", cus.id, "pm_card_visa")
         payments.pay_invoice("s:p2", inv.id)
-        wait_for(
-            lambda: any(json.loads(r.body)["type"] == "invoice.paid" for r in endpoint.received)
+        # 3-D Secure needed off session: invoice.payment_action_required
+        cus3ds = payments.create_customer("s:c2", partner_customer_id="c2", name="Fabrikam")
+        payments.attach_payment_method("s:pm3", cus3ds.id, "pm_card_authenticationRequired")
+        action = payments.charge_now(
+            "s:3ds", cus3ds.id, currency="EUR", lines=[_line(700)], description="x"
         )
-        yield {json.loads(r.body)["type"]: (r.body, r.signature) for r in endpoint.received}
+        # the cardholder disputes a charge: charge.dispute.created
+        disputer = payments.create_customer("s:c3", partner_customer_id="c3", name="Litware")
+        payments.attach_payment_method("s:pm4", disputer.id, "pm_card_createDispute")
+        disputed = payments.charge_now(
+            "s:dp", disputer.id, currency="EUR", lines=[_line(900)], description="x"
+        )
+        # the card network reissues a card: payment_method.automatically_updated
+        reissued = payments.attach_payment_method(
+            "s:pm5", cus.id, "pm_card_sandbox_expires_2026_02", make_default=False
+        ).card
+        assert reissued is not None
+        requests.post(
+            f"{sb.base_url}/_sandbox/payment_methods/{reissued.payment_method_id}/automatic_update",
+            data={"exp_month": "2", "exp_year": "2030"},
+            timeout=10,
+        ).raise_for_status()
+        # the customer saves a new card on the card update page: checkout.session.completed
+        link = payments.card_update_link(
+            "s:link", cus.id, success_url="https://portal.example/ok", metadata={"case": "7"}
+        )
+        requests.post(link.url, data={"payment_method": "pm_card_mastercard"}, timeout=10)
+
+        def seen() -> set[str]:
+            return {json.loads(r.body)["type"] for r in endpoint.received}
+
+        wait_for(lambda: seen() >= DELIVERED_TYPES)
+        first: dict[str, Any] = {}
+        for r in endpoint.received:
+            first.setdefault(json.loads(r.body)["type"], (r.body, r.signature))
+        first["ids"] = {
+            "invoice": inv.id,
+            "customer": cus.id,
+            "action_invoice": action.invoice.id,
+            "dispute_charge": client(sb.base_url)
+            .v1.charges.list({"customer": disputer.id})
+            .data[0]
+            .id,
+            "dispute_amount": disputed.invoice.total,
+            "reissued": reissued.payment_method_id,
+            "session": link.session_id,
+        }
+        yield first
+
+
+def _line(amount):
+    return ChargeLine(amount=amount, description="x")
 
 
 def test_a_genuine_delivery_verifies_and_maps_to_its_domain_event(delivered):
@@ -93,6 +161,52 @@ def test_a_forged_body_is_rejected(delivered):
     assert forged != body
     with pytest.raises(WebhookRejected):
         WebhookVerifier([WEBHOOK_SECRET]).verify(forged, signature)
+
+
+def test_every_mapped_event_the_sandbox_delivers_verifies_and_maps(delivered):
+    ids = delivered["ids"]
+    verify = WebhookVerifier([WEBHOOK_SECRET]).verify
+    failed = verify(*delivered["invoice.payment_failed"])
+    assert isinstance(failed, InvoicePaymentFailed) and failed.invoice.id == ids["invoice"]
+    action = verify(*delivered["invoice.payment_action_required"])
+    assert isinstance(action, InvoicePaymentActionRequired)
+    assert action.invoice.id == ids["action_invoice"] and action.invoice.status == "open"
+    updated = verify(*delivered["payment_method.automatically_updated"])
+    assert isinstance(updated, PaymentMethodUpdated)
+    assert (updated.payment_method_id, updated.customer_id) == (ids["reissued"], ids["customer"])
+    assert (updated.exp_month, updated.exp_year, updated.last4) == (2, 2030, "4242")
+    dispute = verify(*delivered["charge.dispute.created"])
+    assert isinstance(dispute, DisputeCreated)
+    assert (dispute.charge_id, dispute.amount, dispute.currency, dispute.reason) == (
+        ids["dispute_charge"],
+        ids["dispute_amount"],
+        "EUR",
+        "fraudulent",
+    )
+    assert dispute.dispute_id.startswith("dp_")
+    completed = verify(*delivered["checkout.session.completed"])
+    assert isinstance(completed, CardUpdateCompleted)
+    assert (completed.session_id, completed.customer_id) == (ids["session"], ids["customer"])
+    assert completed.setup_intent_id.startswith("seti_") and completed.metadata == {"case": "7"}
+
+
+@pytest.mark.parametrize(("late_s", "accepted"), [(240, True), (301, False), (86_400, False)])
+def test_a_genuine_delivery_replayed_later_is_accepted_only_within_the_tolerance(
+    delivered, monkeypatch, late_s, accepted
+):
+    body, signature = delivered["invoice.paid"]
+    signed_at = int(signature.split(",")[0].removeprefix("t="))
+    # construct_event reads the wall clock through its module's `time`: the replay happens
+    # `late_s` seconds after the signature.
+    monkeypatch.setattr(
+        stripe._webhook, "time", types.SimpleNamespace(time=lambda: signed_at + late_s)
+    )
+    verifier = WebhookVerifier([WEBHOOK_SECRET], tolerance_s=300)
+    if accepted:
+        assert isinstance(verifier.verify(body, signature), InvoicePaid)
+    else:
+        with pytest.raises(WebhookRejected):
+            verifier.verify(body, signature)
 
 
 def test_a_replay_outside_the_tolerance_is_rejected():

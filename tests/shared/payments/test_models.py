@@ -4,7 +4,7 @@ import pytest
 import stripe
 from pydantic import ValidationError
 
-from shared.payments.models import Card, Decline, Invoice, expandable_id
+from shared.payments.models import Card, ChargeLine, Decline, Invoice, expandable_id
 
 
 def test_an_expandable_field_gives_its_id_whether_expanded_or_not():
@@ -40,9 +40,12 @@ def test_stripe_lower_case_currencies_become_iso_upper_case_and_seconds_utc_date
     assert inv.created == datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
-def test_an_amount_that_is_not_a_whole_number_of_minor_units_is_refused():
+@pytest.mark.parametrize("amount", [12.5, 12.0, "12", True])
+def test_an_amount_that_is_not_an_integer_of_minor_units_is_refused(amount):
     with pytest.raises(ValidationError):
-        _invoice(amount_due=12.5)
+        _invoice(amount_due=amount)
+    with pytest.raises(ValidationError):
+        ChargeLine(amount=amount, description="2 seats")
 
 
 def test_a_card_is_valid_through_the_last_day_of_its_expiry_month():
