@@ -769,7 +769,6 @@ class DurableEngine:
         if batch:
             self._store.commit(batch)
             self.commits += 1
-            self._changed.notify_all()
 
     # -- messages --------------------------------------------------------------------------
 
@@ -787,7 +786,8 @@ class DurableEngine:
         if inst is None or (inst.status in TERMINAL and kind != "start"):
             return  # the extension drops messages to finished or unknown instances
         msg = _Message(next(self._seq), instance_id, execution_id, kind, ev, due)
-        batch.add(
+        batch.add_keyed(
+            ("message", msg.seq),
             "INSERT INTO messages (seq, instance_id, execution_id, kind, body, due) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             msg.seq,
@@ -961,8 +961,9 @@ class DurableEngine:
         return context_events(events, played=played, compact=self.compact_context)
 
     def _drop_messages(self, batch: Batch, messages: list[_Message]) -> None:
-        if messages:
-            seqs = [m.seq for m in messages]
+        # A message sent in this same transaction is simply never written.
+        seqs = [m.seq for m in messages if not batch.discard(("message", m.seq))]
+        if seqs:
             batch.add(
                 f"DELETE FROM messages WHERE seq IN ({','.join('?' * len(seqs))})",
                 *seqs,

@@ -52,7 +52,10 @@ DECISION_TYPES = frozenset(
 
 def fmt_time(when: datetime) -> str:
     """The SDK's wire format for timestamps and `fireAt`: `%Y-%m-%dT%H:%M:%S.%fZ`."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    # isoformat writes the same text as that strftime pattern (for years 1000+), faster.
+    return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:

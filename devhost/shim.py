@@ -48,13 +48,19 @@ WHEN_ALL = 12
 
 HTTP_ACTIVITY = "BuiltIn::HttpActivity"
 
-_COMPLETIONS = {
-    EventType.TaskCompleted: ("TaskScheduledId", True),
-    EventType.TaskFailed: ("TaskScheduledId", False),
-    EventType.SubOrchestrationInstanceCompleted: ("TaskScheduledId", True),
-    EventType.SubOrchestrationInstanceFailed: ("TaskScheduledId", False),
-    EventType.TimerFired: ("TimerId", True),
+# Keyed by the plain int, as events carry it (looking up an int in an IntEnum-keyed dict
+# works, but building the enum per event is what the replay loop must not do).
+_COMPLETIONS: dict[int, tuple[str, bool]] = {
+    int(EventType.TaskCompleted): ("TaskScheduledId", True),
+    int(EventType.TaskFailed): ("TaskScheduledId", False),
+    int(EventType.SubOrchestrationInstanceCompleted): ("TaskScheduledId", True),
+    int(EventType.SubOrchestrationInstanceFailed): ("TaskScheduledId", False),
+    int(EventType.TimerFired): ("TimerId", True),
 }
+_ORCHESTRATOR_STARTED = int(EventType.OrchestratorStarted)
+_EXECUTION_STARTED = int(EventType.ExecutionStarted)
+_EVENT_RAISED = int(EventType.EventRaised)
+_DECISION_INTS = frozenset(int(kind) for kind in DECISION_TYPES)
 
 
 class NonDeterminismError(Exception):
@@ -108,12 +114,14 @@ class Shim:
     ) -> None:
         self._history = history
         self._execution_id = execution_id
-        self._now = now
+        self._now_text: str | None = None
+        self._now_parsed = now
         self._episode_now = now
         self._new_guid = new_guid
         self._counter = 0
+        decision_types = _DECISION_INTS
         self._recorded: dict[int, Event] = {
-            ev["EventId"]: ev for ev in history if ev["EventType"] in DECISION_TYPES
+            ev["EventId"]: ev for ev in history if ev["EventType"] in decision_types
         }
         self._claimed: set[int] = set()
         self._pending: dict[int, _Future] = {}
@@ -121,24 +129,35 @@ class Shim:
         self._buffered: dict[str, deque[Event]] = {}
         self.result = ShimResult()
 
+    @property
+    def _now(self) -> datetime:
+        """The replayed episode's time (its OrchestratorStarted), parsed only when a retry
+        needs it: most replays never do."""
+        if self._now_text is not None:
+            self._now_parsed = parse_time(self._now_text)
+            self._now_text = None
+        return self._now_parsed
+
     # -- public ---------------------------------------------------------------------------
 
     def replay(self, actions: list[dict[str, Any]]) -> ShimResult:
         started = False
+        completions = _COMPLETIONS
+        pending = self._pending
         for ev in self._history:
             kind = ev["EventType"]
-            if kind == EventType.OrchestratorStarted:
-                self._now = parse_time(ev["Timestamp"])
-            elif kind == EventType.ExecutionStarted:
+            if kind == _ORCHESTRATOR_STARTED:
+                self._now_text = ev["Timestamp"]
+            elif kind in completions:
+                key, ok = completions[kind]
+                future = pending.pop(ev[key], None)
+                if future is not None:
+                    future.resolve(ok, ev)
+            elif kind == _EXECUTION_STARTED:
                 if not started:
                     started = True
                     self._run_top(actions, 0)
-            elif kind in _COMPLETIONS:
-                key, ok = _COMPLETIONS[EventType(kind)]
-                future = self._pending.pop(ev[key], None)
-                if future is not None:
-                    future.resolve(ok, ev)
-            elif kind == EventType.EventRaised:
+            elif kind == _EVENT_RAISED:
                 self._deliver(ev)
         unclaimed = sorted(set(self._recorded) - self._claimed)
         if unclaimed and not self.result.continue_as_new:

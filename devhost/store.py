@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,15 +73,35 @@ Statement = tuple[str, tuple[Any, ...]]
 
 @dataclass
 class Batch:
-    """Statements of one transaction, in order."""
+    """Statements of one transaction, in order.
 
-    statements: list[Statement] = field(default_factory=list)
+    A statement added under a key (`add_keyed`) can be withdrawn before the commit
+    (`discard`): the engine writes a message row when a message is sent and deletes it when
+    an episode consumes it, and when both happen in the same transaction neither statement
+    needs to reach SQLite (the committed state is the same)."""
+
+    statements: list[Statement | None] = field(default_factory=list)
+    _keyed: dict[Hashable, int] = field(default_factory=dict)
+    _withdrawn: int = 0
 
     def add(self, sql: str, *params: Any) -> None:
         self.statements.append((sql, params))
 
+    def add_keyed(self, key: Hashable, sql: str, *params: Any) -> None:
+        self._keyed[key] = len(self.statements)
+        self.statements.append((sql, params))
+
+    def discard(self, key: Hashable) -> bool:
+        """Withdraw the statement added under `key`; False if there is none."""
+        index = self._keyed.pop(key, None)
+        if index is None:
+            return False
+        self.statements[index] = None
+        self._withdrawn += 1
+        return True
+
     def __bool__(self) -> bool:
-        return bool(self.statements)
+        return len(self.statements) > self._withdrawn
 
 
 class Store:
@@ -110,7 +131,8 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # Runs of the same statement go through executemany (one prepare, one call).
-                for sql, group in itertools.groupby(batch.statements, key=lambda st: st[0]):
+                live = (st for st in batch.statements if st is not None)
+                for sql, group in itertools.groupby(live, key=lambda st: st[0]):
                     rows = [params for _, params in group]
                     if len(rows) == 1:
                         conn.execute(sql, rows[0])
