@@ -91,6 +91,7 @@ from devhost.history import (
     orchestrator_completed,
     orchestrator_started,
     parse_time,
+    played_context_events,
 )
 from devhost.replay import OUT_OF_PROC_MARKER, ReplayReport, replay_history
 from devhost.shim import HTTP_ACTIVITY, NonDeterminismError, Shim
@@ -114,6 +115,7 @@ _BAD_ID_CHARS = re.compile(r"[/\\?#\x00-\x1f\x7f]")
 _BATCH_QUIET = 0.01
 _BATCH_MAX_DELAY = 0.25
 _ENTITY_BATCH_SIZE = 50
+_SQL_IN_CHUNK = 500  # ids per `IN (...)`, well under SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True)
@@ -945,15 +947,18 @@ class DurableEngine:
 
     def _append_chunk(self, batch: Batch, inst: _Instance, events: list[Event]) -> None:
         played = [{**e, "IsPlayed": True} for e in events]
-        text = ",".join(json.dumps(e) for e in played)
+        texts = [json.dumps(e) for e in played]
         inst.history.extend(played)
-        inst.context_text = join_events(inst.context_text, self._context_events(played, True))
+        inst.context_text = join_events(
+            inst.context_text,
+            played_context_events(played, texts, compact=self.compact_context),
+        )
         batch.add(
             "INSERT INTO history (instance_id, seq, execution_id, events) VALUES (?, ?, ?, ?)",
             inst.instance_id,
             inst.history_seq,
             inst.execution_id,
-            text,
+            ",".join(texts),
         )
         inst.history_seq += 1
 
@@ -963,11 +968,9 @@ class DurableEngine:
     def _drop_messages(self, batch: Batch, messages: list[_Message]) -> None:
         # A message sent in this same transaction is simply never written.
         seqs = [m.seq for m in messages if not batch.discard(("message", m.seq))]
-        if seqs:
-            batch.add(
-                f"DELETE FROM messages WHERE seq IN ({','.join('?' * len(seqs))})",
-                *seqs,
-            )
+        for start in range(0, len(seqs), _SQL_IN_CHUNK):
+            chunk = seqs[start : start + _SQL_IN_CHUNK]
+            batch.add(f"DELETE FROM messages WHERE seq IN ({','.join('?' * len(chunk))})", *chunk)
 
     def _finish(
         self,
@@ -1361,21 +1364,25 @@ class DurableEngine:
             return self._async_loop
 
     def _drain_completions(self, batch: Batch) -> bool:
+        # The results collected by one drain are recorded at one instant, the drain's: the
+        # SDK parses every distinct timestamp it is sent (dateutil), so a fan-in of n
+        # results costs it one parse, not n.
+        now = self.clock.now()
+        done: list[int] = []
         drained = False
         while True:
             try:
                 work, ok, payload, details = self._completions.get_nowait()
             except queue.Empty:
-                return drained
+                break
             drained = True
             if self._work.pop(work.seq, None) is None:
                 continue
-            batch.add("DELETE FROM work WHERE seq = ?", work.seq)
+            done.append(work.seq)
             inst = self._instances.get(work.instance_id)
             if inst is None:
                 continue
             inst.inflight -= 1
-            now = self.clock.now()
             if ok:
                 ev = event(
                     EventType.TaskCompleted, now, TaskScheduledId=work.task_id, Result=payload
@@ -1390,6 +1397,11 @@ class DurableEngine:
                     FailureDetails={"ErrorType": "Exception", "ErrorMessage": payload},
                 )
             self._send(batch, work.instance_id, work.execution_id, ev)
+        # One statement for the finished work rows (not one per row between the inserts).
+        for start in range(0, len(done), _SQL_IN_CHUNK):
+            seqs = done[start : start + _SQL_IN_CHUNK]
+            batch.add(f"DELETE FROM work WHERE seq IN ({','.join('?' * len(seqs))})", *seqs)
+        return drained
 
     # -- entities --------------------------------------------------------------------------
 

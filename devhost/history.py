@@ -120,6 +120,24 @@ def context_events(events: list[Event], *, played: bool, compact: bool) -> str:
     )
 
 
+def played_context_events(events: list[Event], texts: list[str], *, compact: bool) -> str:
+    """`context_events(events, played=True, compact=compact)` from `texts`, the events'
+    own JSON (`json.dumps(event)`, every event already IsPlayed): the engine encodes each
+    history event once, for SQLite, and derives its context text from that encoding. Relies
+    on every event starting with the header keys `event` writes (EventType, EventId,
+    IsPlayed, Timestamp), so the first `"Timestamp": ` in its text is its own."""
+    if not compact:
+        return ",".join(texts)
+    out = []
+    for ev, text in zip(events, texts, strict=True):
+        if ev["EventType"] in CONTEXT_TYPES:
+            stamp = ev["Timestamp"]
+            out.append(
+                text.replace(f'"Timestamp": "{stamp}"', f'"Timestamp": "{basic_time(stamp)}"', 1)
+            )
+    return ",".join(out)
+
+
 # Azure Storage's timer limits, sent like the extension does so the SDK splits long timers
 # (V3 schema, `LongTimerTask`): a timer more than 6 days out waits in 3-day hops.
 MAX_SHORT_TIMER = "6.00:00:00"

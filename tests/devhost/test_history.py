@@ -1,0 +1,60 @@
+"""devhost.history: the context text derived from stored event JSON is the one
+`context_events` builds."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from devhost.history import (
+    Event,
+    EventType,
+    context_events,
+    event,
+    fmt_time,
+    orchestrator_completed,
+    orchestrator_started,
+    played_context_events,
+)
+
+WHEN = datetime(2026, 3, 1, 9, 30, 0, 123456, tzinfo=UTC)
+
+
+def _episode() -> list[Event]:
+    later = WHEN + timedelta(seconds=2)
+    return [
+        orchestrator_started(WHEN),
+        event(
+            EventType.ExecutionStarted,
+            WHEN,
+            Name="chain",
+            Version="",
+            # A payload that itself holds a "Timestamp" of the same instant.
+            Input={"Timestamp": fmt_time(WHEN), "note": '"Timestamp": "x"'},
+        ),
+        event(EventType.TaskScheduled, WHEN, 0, Name="step", Version="", Input="1"),
+        event(EventType.TaskCompleted, later, TaskScheduledId=0, Result='"Timestamp"'),
+        event(EventType.EventRaised, later, Name="approval", Input='{"ok": true}'),
+        orchestrator_completed(later),
+    ]
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_context_text_from_stored_json_is_what_context_events_builds(compact: bool) -> None:
+    played = [{**e, "IsPlayed": True} for e in _episode()]
+    texts = [json.dumps(e) for e in played]
+    derived = played_context_events(played, texts, compact=compact)
+    assert derived == context_events(played, played=True, compact=compact)
+
+
+def test_compact_context_keeps_payload_timestamps_untouched() -> None:
+    played = [{**e, "IsPlayed": True} for e in _episode()]
+    derived = json.loads(
+        "[" + played_context_events(played, [json.dumps(e) for e in played], compact=True) + "]"
+    )
+    started = next(e for e in derived if e["EventType"] == EventType.ExecutionStarted)
+    assert started["Timestamp"] == "20260301T093000.123456Z"
+    assert started["Input"]["Timestamp"] == "2026-03-01T09:30:00.123456Z"
+    assert [e["EventType"] for e in derived] == [12, 0, 5, 15]  # TaskScheduled etc. dropped
