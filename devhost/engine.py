@@ -214,6 +214,9 @@ class _Instance:
     timers: dict[int, _Message] = field(default_factory=dict)
     inflight: int = 0
     rejected: bool = False
+    replayer: Shim | None = None
+    """The shim that replayed the last episode, resumed by the next one (memory only: after
+    a restart the first episode replays the stored history in full)."""
 
 
 @dataclass
@@ -985,6 +988,7 @@ class DurableEngine:
         """Terminal state: drop pending messages and timers, tell the parent."""
         inst.output_json = output_json
         inst.context_text = ""  # never replayed again; the stored history stays
+        inst.replayer = None
         inst.messages.clear()
         for msg in inst.timers.values():
             msg.canceled = True
@@ -1088,13 +1092,18 @@ class DurableEngine:
         inst.last_time = now
         self.episodes_run += 1
         reply, error = self._invoke_orchestrator(inst, new_events)
-        full_history = inst.history + new_events
         decisions: list[Event] = []
+        replayer, inst.replayer = inst.replayer, None
         if reply is not None:
             try:
-                shim = Shim(full_history, execution_id=inst.execution_id, now=now).replay(
-                    (reply.get("actions") or [[]])[0]
-                )
+                actions = (reply.get("actions") or [[]])[0]
+                resumed = None if replayer is None else replayer.resume(new_events, actions, now)
+                if resumed is None:
+                    replayer = Shim(
+                        inst.history + new_events, execution_id=inst.execution_id, now=now
+                    )
+                    resumed = replayer.replay(actions)
+                shim = resumed
             except NonDeterminismError as exc:
                 error = str(exc)
             except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -1107,6 +1116,8 @@ class DurableEngine:
                         self._validate_decisions(decisions)
                     except FunctionNotFoundError as exc:
                         error = str(exc)
+                if error is None and not reply.get("isDone"):
+                    inst.replayer = replayer  # picks up from here next episode
         if inst.status is RuntimeStatus.Pending:
             inst.status = RuntimeStatus.Running
         if reply is not None and "customStatus" in reply:
