@@ -113,6 +113,8 @@ class _Recording(DurableFunction):
 @dataclass
 class DevhostRun:
     seconds: float
+    cpu_seconds: float
+    """CPU time of the whole process (every thread) over the same span."""
     contexts: list[str]
     """Every context the engine handed the SDK, in order."""
     full_contexts: list[str]
@@ -132,7 +134,7 @@ def run_devhost(
     )
     engine.start()
     try:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         ids = [
             engine.start_new(workload.orchestrator, input=_input(workload))
             for _ in range(workload.instances)
@@ -142,6 +144,7 @@ def run_devhost(
             if status.runtime_status is not RuntimeStatus.Completed:
                 raise RuntimeError(f"{workload.name}: {instance_id} ended {status}")
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         full = [
             episode_context(
                 history,
@@ -158,7 +161,7 @@ def run_devhost(
         engine.close()
     if len(full) != len(contexts):
         raise RuntimeError(f"{len(contexts)} contexts recorded, {len(full)} episodes stored")
-    return DevhostRun(elapsed, contexts, full)
+    return DevhostRun(elapsed, cpu, contexts, full)
 
 
 # -- floor: the SDK alone on the contexts devhost handed it -----------------------------------

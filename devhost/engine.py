@@ -62,7 +62,6 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +70,7 @@ from typing import Any
 import azure.functions as func
 from azure.functions.durable_functions import ActivityTriggerConverter
 
+from devhost.activity_pool import ActivityPool
 from devhost.app import FunctionNotFoundError, LoadedApp
 from devhost.clock import HostClock, RealClock
 from devhost.errors import (
@@ -291,7 +291,7 @@ class DurableEngine:
         self._to_dispatch: list[_Work] = []
         self._seq = itertools.count(1)
         self._thread: threading.Thread | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: ActivityPool[_Work] | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._failure: Exception | None = None
@@ -307,9 +307,10 @@ class DurableEngine:
             if self._thread is not None:
                 return
             self._stopping = False
-            self._pool = ThreadPoolExecutor(
-                max_workers=self.settings.max_concurrent_activities,
-                thread_name_prefix="devhost-activity",
+            self._pool = ActivityPool(
+                self.settings.max_concurrent_activities,
+                self._run_activity,
+                name="devhost-activity",
             )
             self._to_dispatch.extend(sorted(self._work.values(), key=lambda w: w.seq))
             self._thread = threading.Thread(target=self._run, name="devhost-engine", daemon=True)
@@ -325,7 +326,7 @@ class DurableEngine:
         if thread is not None:
             thread.join()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
         if self._async_loop is not None:
             self._async_loop.call_soon_threadsafe(self._async_loop.stop)
@@ -935,14 +936,12 @@ class DurableEngine:
         inst.status = status
         inst.updated = now
         batch.add(
-            "UPDATE instances SET status = ?, output = ?, custom_status = ?, updated = ?, "
-            "execution_id = ?, input = ? WHERE instance_id = ?",
+            "UPDATE instances SET status = ?, output = ?, custom_status = ?, updated = ? "
+            "WHERE instance_id = ?",
             status.value,
             inst.output_json,
             inst.custom_status_json,
             fmt_time(now),
-            inst.execution_id,
-            inst.input_json,
             inst.instance_id,
         )
         if status in TERMINAL:
@@ -1314,6 +1313,12 @@ class DurableEngine:
         inst.timers.clear()
         inst.execution_id = uuid.uuid4().hex
         inst.input_json = json.dumps(input_text)
+        batch.add(
+            "UPDATE instances SET execution_id = ?, input = ? WHERE instance_id = ?",
+            inst.execution_id,
+            inst.input_json,
+            inst.instance_id,
+        )
         inst.history = []
         inst.context_text = ""
         inst.history_seq = 0
@@ -1335,7 +1340,7 @@ class DurableEngine:
         pool = self._pool
         if pool is None:
             return
-        pool.submit(self._run_activity, work)
+        pool.submit(work)
 
     def _run_activity(self, work: _Work) -> None:
         try:

@@ -6,6 +6,7 @@ into SQLite; these helpers only build them with the fields the SDK and the statu
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -50,8 +51,12 @@ DECISION_TYPES = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=256)
 def fmt_time(when: datetime) -> str:
-    """The SDK's wire format for timestamps and `fireAt`: `%Y-%m-%dT%H:%M:%S.%fZ`."""
+    """The SDK's wire format for timestamps and `fireAt`: `%Y-%m-%dT%H:%M:%S.%fZ`.
+
+    Memoized: an episode stamps several events and the status with the same instant (equal
+    datetimes in other zones are the same instant, so share the UTC text)."""
     if when.tzinfo is not UTC:
         when = when.astimezone(UTC)
     # isoformat writes the same text as that strftime pattern (for years 1000+), faster.
