@@ -83,6 +83,7 @@ from devhost.errors import (
 from devhost.history import (
     Event,
     EventType,
+    PlayedChunk,
     context_events,
     context_json,
     event,
@@ -91,7 +92,6 @@ from devhost.history import (
     orchestrator_completed,
     orchestrator_started,
     parse_time,
-    played_context_events,
 )
 from devhost.replay import OUT_OF_PROC_MARKER, ReplayReport, replay_history
 from devhost.shim import HTTP_ACTIVITY, NonDeterminismError, Shim
@@ -103,7 +103,7 @@ from devhost.status import (
     history_view,
     parse_json_value,
 )
-from devhost.store import Batch, Store
+from devhost.store import Batch, JsonText, Store
 
 __all__ = ["DurableEngine", "EngineSettings", "EntityState"]
 
@@ -800,7 +800,7 @@ class DurableEngine:
             instance_id,
             execution_id,
             kind,
-            json.dumps(ev),
+            JsonText(ev),
             fmt_time(due) if due else None,
         )
         self._enqueue(msg)
@@ -947,20 +947,20 @@ class DurableEngine:
         if status in TERMINAL:
             self._changed.notify_all()
 
-    def _append_chunk(self, batch: Batch, inst: _Instance, events: list[Event]) -> None:
-        played = [{**e, "IsPlayed": True} for e in events]
-        texts = [json.dumps(e) for e in played]
-        inst.history.extend(played)
+    def _append_chunk(
+        self, batch: Batch, inst: _Instance, events: list[Event] | PlayedChunk
+    ) -> None:
+        chunk = events if isinstance(events, PlayedChunk) else PlayedChunk().extend(events)
+        inst.history.extend(chunk.events)
         inst.context_text = join_events(
-            inst.context_text,
-            played_context_events(played, texts, compact=self.compact_context),
+            inst.context_text, chunk.context(played=True, compact=self.compact_context)
         )
         batch.add(
             "INSERT INTO history (instance_id, seq, execution_id, events) VALUES (?, ?, ?, ?)",
             inst.instance_id,
             inst.history_seq,
             inst.execution_id,
-            ",".join(texts),
+            chunk.stored(),
         )
         inst.history_seq += 1
 
@@ -1090,7 +1090,11 @@ class DurableEngine:
         new_events.extend(m.body for m in current)
         inst.last_time = now
         self.episodes_run += 1
-        reply, error = self._invoke_orchestrator(inst, new_events)
+        # Encoded once: for this context (as new events) and for the history append.
+        chunk = PlayedChunk().extend(new_events)
+        reply, error = self._invoke_orchestrator(
+            inst, chunk.context(played=False, compact=self.compact_context)
+        )
         decisions: list[Event] = []
         replayer, inst.replayer = inst.replayer, None
         if reply is not None:
@@ -1123,21 +1127,14 @@ class DurableEngine:
             inst.custom_status_json = json.dumps(reply["customStatus"])
         if error is not None or reply is None:
             message = f"Orchestrator function '{inst.name}' failed: {error}"
-            self._append_chunk(
-                batch,
-                inst,
-                [
-                    *new_events,
-                    event(
-                        EventType.ExecutionCompleted,
-                        now,
-                        OrchestrationStatus="Failed",
-                        Result=None,
-                        FailureDetails={"ErrorMessage": message},
-                    ),
-                    orchestrator_completed(now),
-                ],
+            failed = event(
+                EventType.ExecutionCompleted,
+                now,
+                OrchestrationStatus="Failed",
+                Result=None,
+                FailureDetails={"ErrorMessage": message},
             )
+            self._append_chunk(batch, inst, chunk.extend([failed, orchestrator_completed(now)]))
             self._finish(batch, inst, RuntimeStatus.Failed, json.dumps(message), now)
             return
         done = bool(reply.get("isDone"))
@@ -1162,7 +1159,7 @@ class DurableEngine:
                 )
             )
         self._append_chunk(
-            batch, inst, [*new_events, *decisions, *tail, orchestrator_completed(now)]
+            batch, inst, chunk.extend([*decisions, *tail, orchestrator_completed(now)])
         )
         for timer_id in shim.canceled_timers:
             pending = inst.timers.pop(timer_id, None)
@@ -1180,14 +1177,16 @@ class DurableEngine:
             self._set_status(batch, inst, RuntimeStatus.Running, now)
 
     def _invoke_orchestrator(
-        self, inst: _Instance, new_events: list[Event]
+        self, inst: _Instance, new_context: str
     ) -> tuple[dict[str, Any] | None, str | None]:
+        """Call the orchestrator with its history and `new_context`, the new events'
+        context text; returns (reply, error)."""
         try:
             entry = self.app.orchestrators[inst.name]
         except FunctionNotFoundError as exc:
             return None, str(exc)
         context = context_json(
-            join_events(inst.context_text, self._context_events(new_events, False)),
+            join_events(inst.context_text, new_context),
             input_json=inst.input_json,
             instance_id=inst.instance_id,
             parent_instance_id=inst.parent["instance_id"] if inst.parent else None,

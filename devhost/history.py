@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
@@ -125,22 +126,42 @@ def context_events(events: list[Event], *, played: bool, compact: bool) -> str:
     )
 
 
-def played_context_events(events: list[Event], texts: list[str], *, compact: bool) -> str:
-    """`context_events(events, played=True, compact=compact)` from `texts`, the events'
-    own JSON (`json.dumps(event)`, every event already IsPlayed): the engine encodes each
-    history event once, for SQLite, and derives its context text from that encoding. Relies
-    on every event starting with the header keys `event` writes (EventType, EventId,
-    IsPlayed, Timestamp), so the first `"Timestamp": ` in its text is its own."""
-    if not compact:
-        return ",".join(texts)
-    out = []
-    for ev, text in zip(events, texts, strict=True):
-        if ev["EventType"] in CONTEXT_TYPES:
-            stamp = ev["Timestamp"]
-            out.append(
-                text.replace(f'"Timestamp": "{stamp}"', f'"Timestamp": "{basic_time(stamp)}"', 1)
-            )
-    return ",".join(out)
+@dataclass
+class PlayedChunk:
+    """Events appended to a history, marked played and each encoded once (`json.dumps`):
+    the same text goes to SQLite and, via `context`, into orchestrator contexts."""
+
+    events: list[Event] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    def extend(self, events: list[Event]) -> PlayedChunk:
+        for ev in events:
+            played = {**ev, "IsPlayed": True}
+            self.events.append(played)
+            self.texts.append(json.dumps(played))
+        return self
+
+    def stored(self) -> str:
+        return ",".join(self.texts)
+
+    def context(self, *, played: bool, compact: bool) -> str:
+        """`context_events(self.events, played=played, compact=compact)`, derived from the
+        encoded text. Relies on every event starting with the header keys `event` writes
+        (EventType, EventId, IsPlayed, Timestamp), so the first `"IsPlayed": ` and
+        `"Timestamp": ` in its text are its own."""
+        out = []
+        for ev, text in zip(self.events, self.texts, strict=True):
+            if compact:
+                if ev["EventType"] not in CONTEXT_TYPES:
+                    continue
+                stamp = ev["Timestamp"]
+                text = text.replace(
+                    f'"Timestamp": "{stamp}"', f'"Timestamp": "{basic_time(stamp)}"', 1
+                )
+            if not played:
+                text = text.replace('"IsPlayed": true', '"IsPlayed": false', 1)
+            out.append(text)
+        return ",".join(out)
 
 
 # Azure Storage's timer limits, sent like the extension does so the SDK splits long timers

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import re
 import sqlite3
 import threading
@@ -71,6 +72,22 @@ CREATE TABLE IF NOT EXISTS entity_ops (
 """
 
 Statement = tuple[str, tuple[Any, ...]]
+
+
+class JsonText:
+    """A statement parameter stored as the JSON text of `value`, encoded only when the
+    statement reaches SQLite (sqlite3's `__conform__` adaptation): a message row withdrawn
+    from its batch (`Batch.discard`) is never encoded. `value` must not change before the
+    commit."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __conform__(self, protocol: object) -> str | None:
+        return json.dumps(self.value) if protocol is sqlite3.PrepareProtocol else None
+
 
 _TABLE = re.compile(r"^\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|DELETE\s+FROM|UPDATE)\s+(\w+)", re.I)
 

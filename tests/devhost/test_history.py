@@ -1,5 +1,5 @@
-"""devhost.history: the context text derived from stored event JSON is the one
-`context_events` builds."""
+"""devhost.history: the context text derived from the stored event JSON (`PlayedChunk`) is
+the one `context_events` builds."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pytest
 from devhost.history import (
     Event,
     EventType,
+    PlayedChunk,
     context_events,
     event,
     fmt_time,
     orchestrator_completed,
     orchestrator_started,
-    played_context_events,
 )
 
 WHEN = datetime(2026, 3, 1, 9, 30, 0, 123456, tzinfo=UTC)
@@ -31,8 +31,8 @@ def _episode() -> list[Event]:
             WHEN,
             Name="chain",
             Version="",
-            # A payload that itself holds a "Timestamp" of the same instant.
-            Input={"Timestamp": fmt_time(WHEN), "note": '"Timestamp": "x"'},
+            # A payload that itself holds a "Timestamp" of the same instant and IsPlayed.
+            Input={"Timestamp": fmt_time(WHEN), "IsPlayed": True, "note": '"Timestamp": "x"'},
         ),
         event(EventType.TaskScheduled, WHEN, 0, Name="step", Version="", Input="1"),
         event(EventType.TaskCompleted, later, TaskScheduledId=0, Result='"Timestamp"'),
@@ -41,20 +41,24 @@ def _episode() -> list[Event]:
     ]
 
 
+@pytest.mark.parametrize("played", [True, False])
 @pytest.mark.parametrize("compact", [True, False])
-def test_context_text_from_stored_json_is_what_context_events_builds(compact: bool) -> None:
-    played = [{**e, "IsPlayed": True} for e in _episode()]
-    texts = [json.dumps(e) for e in played]
-    derived = played_context_events(played, texts, compact=compact)
-    assert derived == context_events(played, played=True, compact=compact)
+def test_context_text_from_stored_json_is_what_context_events_builds(
+    compact: bool, played: bool
+) -> None:
+    chunk = PlayedChunk().extend(_episode())
+    assert chunk.stored() == ",".join(json.dumps({**e, "IsPlayed": True}) for e in _episode())
+    derived = chunk.context(played=played, compact=compact)
+    assert derived == context_events(_episode(), played=played, compact=compact)
 
 
 def test_compact_context_keeps_payload_timestamps_untouched() -> None:
-    played = [{**e, "IsPlayed": True} for e in _episode()]
     derived = json.loads(
-        "[" + played_context_events(played, [json.dumps(e) for e in played], compact=True) + "]"
+        "[" + PlayedChunk().extend(_episode()).context(played=False, compact=True) + "]"
     )
     started = next(e for e in derived if e["EventType"] == EventType.ExecutionStarted)
     assert started["Timestamp"] == "20260301T093000.123456Z"
+    assert started["IsPlayed"] is False
     assert started["Input"]["Timestamp"] == "2026-03-01T09:30:00.123456Z"
+    assert started["Input"]["IsPlayed"] is True
     assert [e["EventType"] for e in derived] == [12, 0, 5, 15]  # TaskScheduled etc. dropped
