@@ -63,7 +63,7 @@ from devhost.status import RuntimeStatus
 
 APP_DIR = Path(__file__).parent / "devhost_app"
 OUT = Path(__file__).parent / "out" / "devhost.json"
-REPEATS = 3
+REPEATS = 5
 
 
 @dataclass(frozen=True)
@@ -313,6 +313,7 @@ def measure(app: LoadedApp, workload: Workload, workdir: Path) -> dict[str, obje
         "floor_full_ratio": round(devhost_s / floor_full_s, 2),
         "devhost_fsync_per_s": round(units / fsync_s, 1),
         "devhost_s": round(devhost_s, 3),
+        "devhost_cpu_s": round(fastest.cpu_seconds, 3),
         "peer_s": round(peer_s, 3),
         "floor_s": round(floor_s, 3),
         "floor_full_s": round(floor_full_s, 3),
@@ -337,6 +338,8 @@ def _print(rows: list[dict[str, object]]) -> None:
         "devhost_fsync_per_s",
     )
     widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"best of {REPEATS} runs each; machine load average after the runs: {load}")
     print("devhost vs durabletask's in-memory backend: ratio = devhost/peer (target >= 1.5)")
     print(
         "floor_ratio = devhost wall time / the SDK handle alone on the very contexts devhost "
