@@ -62,7 +62,6 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +70,7 @@ from typing import Any
 import azure.functions as func
 from azure.functions.durable_functions import ActivityTriggerConverter
 
+from devhost.activity_pool import ActivityPool
 from devhost.app import FunctionNotFoundError, LoadedApp
 from devhost.clock import HostClock, RealClock
 from devhost.errors import (
@@ -83,6 +83,7 @@ from devhost.errors import (
 from devhost.history import (
     Event,
     EventType,
+    PlayedChunk,
     context_events,
     context_json,
     event,
@@ -102,7 +103,7 @@ from devhost.status import (
     history_view,
     parse_json_value,
 )
-from devhost.store import Batch, Store
+from devhost.store import Batch, JsonText, Store
 
 __all__ = ["DurableEngine", "EngineSettings", "EntityState"]
 
@@ -114,6 +115,7 @@ _BAD_ID_CHARS = re.compile(r"[/\\?#\x00-\x1f\x7f]")
 _BATCH_QUIET = 0.01
 _BATCH_MAX_DELAY = 0.25
 _ENTITY_BATCH_SIZE = 50
+_SQL_IN_CHUNK = 500  # ids per `IN (...)`, well under SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,9 @@ class _Instance:
     timers: dict[int, _Message] = field(default_factory=dict)
     inflight: int = 0
     rejected: bool = False
+    replayer: Shim | None = None
+    """The shim that replayed the last episode, resumed by the next one (memory only: after
+    a restart the first episode replays the stored history in full)."""
 
 
 @dataclass
@@ -286,7 +291,7 @@ class DurableEngine:
         self._to_dispatch: list[_Work] = []
         self._seq = itertools.count(1)
         self._thread: threading.Thread | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: ActivityPool[_Work] | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._failure: Exception | None = None
@@ -302,9 +307,10 @@ class DurableEngine:
             if self._thread is not None:
                 return
             self._stopping = False
-            self._pool = ThreadPoolExecutor(
-                max_workers=self.settings.max_concurrent_activities,
-                thread_name_prefix="devhost-activity",
+            self._pool = ActivityPool(
+                self.settings.max_concurrent_activities,
+                self._run_activity,
+                name="devhost-activity",
             )
             self._to_dispatch.extend(sorted(self._work.values(), key=lambda w: w.seq))
             self._thread = threading.Thread(target=self._run, name="devhost-engine", daemon=True)
@@ -320,7 +326,7 @@ class DurableEngine:
         if thread is not None:
             thread.join()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
         if self._async_loop is not None:
             self._async_loop.call_soon_threadsafe(self._async_loop.stop)
@@ -769,7 +775,6 @@ class DurableEngine:
         if batch:
             self._store.commit(batch)
             self.commits += 1
-            self._changed.notify_all()
 
     # -- messages --------------------------------------------------------------------------
 
@@ -787,14 +792,15 @@ class DurableEngine:
         if inst is None or (inst.status in TERMINAL and kind != "start"):
             return  # the extension drops messages to finished or unknown instances
         msg = _Message(next(self._seq), instance_id, execution_id, kind, ev, due)
-        batch.add(
+        batch.add_keyed(
+            ("message", msg.seq),
             "INSERT INTO messages (seq, instance_id, execution_id, kind, body, due) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             msg.seq,
             instance_id,
             execution_id,
             kind,
-            json.dumps(ev),
+            JsonText(ev),
             fmt_time(due) if due else None,
         )
         self._enqueue(msg)
@@ -930,30 +936,31 @@ class DurableEngine:
         inst.status = status
         inst.updated = now
         batch.add(
-            "UPDATE instances SET status = ?, output = ?, custom_status = ?, updated = ?, "
-            "execution_id = ?, input = ? WHERE instance_id = ?",
+            "UPDATE instances SET status = ?, output = ?, custom_status = ?, updated = ? "
+            "WHERE instance_id = ?",
             status.value,
             inst.output_json,
             inst.custom_status_json,
             fmt_time(now),
-            inst.execution_id,
-            inst.input_json,
             inst.instance_id,
         )
         if status in TERMINAL:
             self._changed.notify_all()
 
-    def _append_chunk(self, batch: Batch, inst: _Instance, events: list[Event]) -> None:
-        played = [{**e, "IsPlayed": True} for e in events]
-        text = ",".join(json.dumps(e) for e in played)
-        inst.history.extend(played)
-        inst.context_text = join_events(inst.context_text, self._context_events(played, True))
+    def _append_chunk(
+        self, batch: Batch, inst: _Instance, events: list[Event] | PlayedChunk
+    ) -> None:
+        chunk = events if isinstance(events, PlayedChunk) else PlayedChunk().extend(events)
+        inst.history.extend(chunk.events)
+        inst.context_text = join_events(
+            inst.context_text, chunk.context(played=True, compact=self.compact_context)
+        )
         batch.add(
             "INSERT INTO history (instance_id, seq, execution_id, events) VALUES (?, ?, ?, ?)",
             inst.instance_id,
             inst.history_seq,
             inst.execution_id,
-            text,
+            chunk.stored(),
         )
         inst.history_seq += 1
 
@@ -961,12 +968,11 @@ class DurableEngine:
         return context_events(events, played=played, compact=self.compact_context)
 
     def _drop_messages(self, batch: Batch, messages: list[_Message]) -> None:
-        if messages:
-            seqs = [m.seq for m in messages]
-            batch.add(
-                f"DELETE FROM messages WHERE seq IN ({','.join('?' * len(seqs))})",
-                *seqs,
-            )
+        # A message sent in this same transaction is simply never written.
+        seqs = [m.seq for m in messages if not batch.discard(("message", m.seq))]
+        for start in range(0, len(seqs), _SQL_IN_CHUNK):
+            chunk = seqs[start : start + _SQL_IN_CHUNK]
+            batch.add(f"DELETE FROM messages WHERE seq IN ({','.join('?' * len(chunk))})", *chunk)
 
     def _finish(
         self,
@@ -981,6 +987,7 @@ class DurableEngine:
         """Terminal state: drop pending messages and timers, tell the parent."""
         inst.output_json = output_json
         inst.context_text = ""  # never replayed again; the stored history stays
+        inst.replayer = None
         inst.messages.clear()
         for msg in inst.timers.values():
             msg.canceled = True
@@ -1083,14 +1090,23 @@ class DurableEngine:
         new_events.extend(m.body for m in current)
         inst.last_time = now
         self.episodes_run += 1
-        reply, error = self._invoke_orchestrator(inst, new_events)
-        full_history = inst.history + new_events
+        # Encoded once: for this context (as new events) and for the history append.
+        chunk = PlayedChunk().extend(new_events)
+        reply, error = self._invoke_orchestrator(
+            inst, chunk.context(played=False, compact=self.compact_context)
+        )
         decisions: list[Event] = []
+        replayer, inst.replayer = inst.replayer, None
         if reply is not None:
             try:
-                shim = Shim(full_history, execution_id=inst.execution_id, now=now).replay(
-                    (reply.get("actions") or [[]])[0]
-                )
+                actions = (reply.get("actions") or [[]])[0]
+                resumed = None if replayer is None else replayer.resume(new_events, actions, now)
+                if resumed is None:
+                    replayer = Shim(
+                        inst.history + new_events, execution_id=inst.execution_id, now=now
+                    )
+                    resumed = replayer.replay(actions)
+                shim = resumed
             except NonDeterminismError as exc:
                 error = str(exc)
             except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -1103,27 +1119,22 @@ class DurableEngine:
                         self._validate_decisions(decisions)
                     except FunctionNotFoundError as exc:
                         error = str(exc)
+                if error is None and not reply.get("isDone"):
+                    inst.replayer = replayer  # picks up from here next episode
         if inst.status is RuntimeStatus.Pending:
             inst.status = RuntimeStatus.Running
         if reply is not None and "customStatus" in reply:
             inst.custom_status_json = json.dumps(reply["customStatus"])
         if error is not None or reply is None:
             message = f"Orchestrator function '{inst.name}' failed: {error}"
-            self._append_chunk(
-                batch,
-                inst,
-                [
-                    *new_events,
-                    event(
-                        EventType.ExecutionCompleted,
-                        now,
-                        OrchestrationStatus="Failed",
-                        Result=None,
-                        FailureDetails={"ErrorMessage": message},
-                    ),
-                    orchestrator_completed(now),
-                ],
+            failed = event(
+                EventType.ExecutionCompleted,
+                now,
+                OrchestrationStatus="Failed",
+                Result=None,
+                FailureDetails={"ErrorMessage": message},
             )
+            self._append_chunk(batch, inst, chunk.extend([failed, orchestrator_completed(now)]))
             self._finish(batch, inst, RuntimeStatus.Failed, json.dumps(message), now)
             return
         done = bool(reply.get("isDone"))
@@ -1148,7 +1159,7 @@ class DurableEngine:
                 )
             )
         self._append_chunk(
-            batch, inst, [*new_events, *decisions, *tail, orchestrator_completed(now)]
+            batch, inst, chunk.extend([*decisions, *tail, orchestrator_completed(now)])
         )
         for timer_id in shim.canceled_timers:
             pending = inst.timers.pop(timer_id, None)
@@ -1166,14 +1177,16 @@ class DurableEngine:
             self._set_status(batch, inst, RuntimeStatus.Running, now)
 
     def _invoke_orchestrator(
-        self, inst: _Instance, new_events: list[Event]
+        self, inst: _Instance, new_context: str
     ) -> tuple[dict[str, Any] | None, str | None]:
+        """Call the orchestrator with its history and `new_context`, the new events'
+        context text; returns (reply, error)."""
         try:
             entry = self.app.orchestrators[inst.name]
         except FunctionNotFoundError as exc:
             return None, str(exc)
         context = context_json(
-            join_events(inst.context_text, self._context_events(new_events, False)),
+            join_events(inst.context_text, new_context),
             input_json=inst.input_json,
             instance_id=inst.instance_id,
             parent_instance_id=inst.parent["instance_id"] if inst.parent else None,
@@ -1299,6 +1312,12 @@ class DurableEngine:
         inst.timers.clear()
         inst.execution_id = uuid.uuid4().hex
         inst.input_json = json.dumps(input_text)
+        batch.add(
+            "UPDATE instances SET execution_id = ?, input = ? WHERE instance_id = ?",
+            inst.execution_id,
+            inst.input_json,
+            inst.instance_id,
+        )
         inst.history = []
         inst.context_text = ""
         inst.history_seq = 0
@@ -1320,7 +1339,7 @@ class DurableEngine:
         pool = self._pool
         if pool is None:
             return
-        pool.submit(self._run_activity, work)
+        pool.submit(work)
 
     def _run_activity(self, work: _Work) -> None:
         try:
@@ -1360,21 +1379,25 @@ class DurableEngine:
             return self._async_loop
 
     def _drain_completions(self, batch: Batch) -> bool:
+        # The results collected by one drain are recorded at one instant, the drain's: the
+        # SDK parses every distinct timestamp it is sent (dateutil), so a fan-in of n
+        # results costs it one parse, not n.
+        now = self.clock.now()
+        done: list[int] = []
         drained = False
         while True:
             try:
                 work, ok, payload, details = self._completions.get_nowait()
             except queue.Empty:
-                return drained
+                break
             drained = True
             if self._work.pop(work.seq, None) is None:
                 continue
-            batch.add("DELETE FROM work WHERE seq = ?", work.seq)
+            done.append(work.seq)
             inst = self._instances.get(work.instance_id)
             if inst is None:
                 continue
             inst.inflight -= 1
-            now = self.clock.now()
             if ok:
                 ev = event(
                     EventType.TaskCompleted, now, TaskScheduledId=work.task_id, Result=payload
@@ -1389,6 +1412,11 @@ class DurableEngine:
                     FailureDetails={"ErrorType": "Exception", "ErrorMessage": payload},
                 )
             self._send(batch, work.instance_id, work.execution_id, ev)
+        # One statement for the finished work rows (not one per row between the inserts).
+        for start in range(0, len(done), _SQL_IN_CHUNK):
+            seqs = done[start : start + _SQL_IN_CHUNK]
+            batch.add(f"DELETE FROM work WHERE seq IN ({','.join('?' * len(seqs))})", *seqs)
+        return drained
 
     # -- entities --------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ into SQLite; these helpers only build them with the fields the SDK and the statu
 
 from __future__ import annotations
 
+import functools
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
@@ -50,9 +52,16 @@ DECISION_TYPES = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=256)
 def fmt_time(when: datetime) -> str:
-    """The SDK's wire format for timestamps and `fireAt`: `%Y-%m-%dT%H:%M:%S.%fZ`."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The SDK's wire format for timestamps and `fireAt`: `%Y-%m-%dT%H:%M:%S.%fZ`.
+
+    Memoized: an episode stamps several events and the status with the same instant (equal
+    datetimes in other zones are the same instant, so share the UTC text)."""
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    # isoformat writes the same text as that strftime pattern (for years 1000+), faster.
+    return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -115,6 +124,44 @@ def context_events(events: list[Event], *, played: bool, compact: bool) -> str:
         for e in events
         if e["EventType"] in CONTEXT_TYPES
     )
+
+
+@dataclass
+class PlayedChunk:
+    """Events appended to a history, marked played and each encoded once (`json.dumps`):
+    the same text goes to SQLite and, via `context`, into orchestrator contexts."""
+
+    events: list[Event] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    def extend(self, events: list[Event]) -> PlayedChunk:
+        for ev in events:
+            played = {**ev, "IsPlayed": True}
+            self.events.append(played)
+            self.texts.append(json.dumps(played))
+        return self
+
+    def stored(self) -> str:
+        return ",".join(self.texts)
+
+    def context(self, *, played: bool, compact: bool) -> str:
+        """`context_events(self.events, played=played, compact=compact)`, derived from the
+        encoded text. Relies on every event starting with the header keys `event` writes
+        (EventType, EventId, IsPlayed, Timestamp), so the first `"IsPlayed": ` and
+        `"Timestamp": ` in its text are its own."""
+        out = []
+        for ev, text in zip(self.events, self.texts, strict=True):
+            if compact:
+                if ev["EventType"] not in CONTEXT_TYPES:
+                    continue
+                stamp = ev["Timestamp"]
+                text = text.replace(
+                    f'"Timestamp": "{stamp}"', f'"Timestamp": "{basic_time(stamp)}"', 1
+                )
+            if not played:
+                text = text.replace('"IsPlayed": true', '"IsPlayed": false', 1)
+            out.append(text)
+        return ",".join(out)
 
 
 # Azure Storage's timer limits, sent like the extension does so the SDK splits long timers

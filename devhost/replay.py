@@ -53,6 +53,57 @@ def _is_decision(ev: Event) -> bool:
     return ev["EventType"] in DECISION_TYPES and ev["EventId"] >= 0
 
 
+@dataclass(frozen=True)
+class Episode:
+    """One recorded episode: `chunk` is its slice of history (OrchestratorStarted to
+    OrchestratorCompleted), `messages` the events it delivered to the orchestrator."""
+
+    number: int
+    start: int
+    chunk: list[Event]
+    messages: list[Event]
+
+
+def episodes(history: list[Event]) -> list[Episode]:
+    """The episodes of one stored execution, in order."""
+    starts = [i for i, ev in enumerate(history) if ev["EventType"] == EventType.OrchestratorStarted]
+    found = []
+    for number, start in enumerate(starts):
+        end = starts[number + 1] if number + 1 < len(starts) else len(history)
+        chunk = history[start:end]
+        messages = [
+            ev
+            for ev in chunk
+            if not _is_decision(ev)
+            and ev["EventType"]
+            not in (EventType.OrchestratorCompleted, EventType.ExecutionCompleted)
+        ]
+        found.append(Episode(number, start, chunk, messages))
+    return found
+
+
+def episode_context(
+    history: list[Event],
+    episode: Episode,
+    *,
+    input_json: str,
+    instance_id: str,
+    parent_instance_id: str | None,
+    compact: bool = False,
+) -> str:
+    """The orchestrator context of `episode`: everything before it as played events, its
+    messages as new ones (`compact` as in `devhost.history.context_events`)."""
+    return context_json(
+        join_events(
+            context_events(history[: episode.start], played=True, compact=compact),
+            context_events(episode.messages, played=False, compact=compact),
+        ),
+        input_json=input_json,
+        instance_id=instance_id,
+        parent_instance_id=parent_instance_id,
+    )
+
+
 def replay_history(
     app: LoadedApp,
     *,
@@ -66,26 +117,15 @@ def replay_history(
     first difference. Returns how many episodes and decisions were checked."""
     handle = app.orchestrators[name].user_function
     execution_id = history[1]["OrchestrationInstance"]["ExecutionId"] if len(history) > 1 else ""
-    starts = [i for i, ev in enumerate(history) if ev["EventType"] == EventType.OrchestratorStarted]
-    episodes = decisions = 0
-    for number, start in enumerate(starts):
-        end = starts[number + 1] if number + 1 < len(starts) else len(history)
-        chunk = history[start:end]
+    checked = decisions = 0
+    for episode in episodes(history):
+        number, start, chunk = episode.number, episode.start, episode.chunk
         if any(ev["EventType"] == EventType.ExecutionFailed for ev in chunk):
             break  # the host failed the instance without running it (version mismatch)
         recorded = [ev for ev in chunk if _is_decision(ev)]
-        messages = [
-            ev
-            for ev in chunk
-            if not _is_decision(ev)
-            and ev["EventType"]
-            not in (EventType.OrchestratorCompleted, EventType.ExecutionCompleted)
-        ]
-        context = context_json(
-            join_events(
-                context_events(history[:start], played=True, compact=False),
-                context_events(messages, played=False, compact=False),
-            ),
+        context = episode_context(
+            history,
+            episode,
             input_json=input_json,
             instance_id=instance_id,
             parent_instance_id=parent_instance_id,
@@ -101,7 +141,7 @@ def replay_history(
             error = reply.get("error")
         actions = reply.get("actions") or [[]]
         shim = Shim(
-            history[:start] + messages,
+            history[:start] + episode.messages,
             execution_id=execution_id,
             now=parse_time(chunk[0]["Timestamp"]),
         ).replay(actions[0])
@@ -121,6 +161,6 @@ def replay_history(
                 f"episode {number + 1} of {instance_id}: recorded output "
                 f"{completed[0]['Result']}, replay gave {reply!r:.300}"
             )
-        episodes += 1
+        checked += 1
         decisions += len(recorded)
-    return ReplayReport(episodes, decisions)
+    return ReplayReport(checked, decisions)

@@ -48,13 +48,19 @@ WHEN_ALL = 12
 
 HTTP_ACTIVITY = "BuiltIn::HttpActivity"
 
-_COMPLETIONS = {
-    EventType.TaskCompleted: ("TaskScheduledId", True),
-    EventType.TaskFailed: ("TaskScheduledId", False),
-    EventType.SubOrchestrationInstanceCompleted: ("TaskScheduledId", True),
-    EventType.SubOrchestrationInstanceFailed: ("TaskScheduledId", False),
-    EventType.TimerFired: ("TimerId", True),
+# Keyed by the plain int, as events carry it (looking up an int in an IntEnum-keyed dict
+# works, but building the enum per event is what the replay loop must not do).
+_COMPLETIONS: dict[int, tuple[str, bool]] = {
+    int(EventType.TaskCompleted): ("TaskScheduledId", True),
+    int(EventType.TaskFailed): ("TaskScheduledId", False),
+    int(EventType.SubOrchestrationInstanceCompleted): ("TaskScheduledId", True),
+    int(EventType.SubOrchestrationInstanceFailed): ("TaskScheduledId", False),
+    int(EventType.TimerFired): ("TimerId", True),
 }
+_ORCHESTRATOR_STARTED = int(EventType.OrchestratorStarted)
+_EXECUTION_STARTED = int(EventType.ExecutionStarted)
+_EVENT_RAISED = int(EventType.EventRaised)
+_DECISION_INTS = frozenset(int(kind) for kind in DECISION_TYPES)
 
 
 class NonDeterminismError(Exception):
@@ -96,7 +102,8 @@ class ShimResult:
 
 
 class Shim:
-    """One replay of an action list against a history. Use `replay(...)`."""
+    """One replay of an action list against a history. Use `replay(...)`, then, for the
+    instance's next episode, `resume(...)`."""
 
     def __init__(
         self,
@@ -108,38 +115,88 @@ class Shim:
     ) -> None:
         self._history = history
         self._execution_id = execution_id
-        self._now = now
+        self._now_text: str | None = None
+        self._now_parsed = now
         self._episode_now = now
         self._new_guid = new_guid
         self._counter = 0
+        decision_types = _DECISION_INTS
         self._recorded: dict[int, Event] = {
-            ev["EventId"]: ev for ev in history if ev["EventType"] in DECISION_TYPES
+            ev["EventId"]: ev for ev in history if ev["EventType"] in decision_types
         }
         self._claimed: set[int] = set()
         self._pending: dict[int, _Future] = {}
         self._waiters: dict[str, deque[_Future]] = {}
         self._buffered: dict[str, deque[Event]] = {}
+        self._actions: list[dict[str, Any]] = []
+        self._started = False
+        self._top_waiting = False
         self.result = ShimResult()
+
+    @property
+    def _now(self) -> datetime:
+        """The replayed episode's time (its OrchestratorStarted), parsed only when a retry
+        needs it: most replays never do."""
+        if self._now_text is not None:
+            self._now_parsed = parse_time(self._now_text)
+            self._now_text = None
+        return self._now_parsed
 
     # -- public ---------------------------------------------------------------------------
 
     def replay(self, actions: list[dict[str, Any]]) -> ShimResult:
-        started = False
-        for ev in self._history:
+        self._actions = actions
+        self._process(self._history)
+        return self._finish()
+
+    def resume(
+        self, new_events: list[Event], actions: list[dict[str, Any]], now: datetime
+    ) -> ShimResult | None:
+        """Continue this shim, which replayed the previous episode, with the next one: the
+        same result as `Shim(history + new_events, ...).replay(actions)` at the cost of the
+        new events only. Returns None when that equivalence is not guaranteed (the caller
+        then replays in full): the new action list must extend the previous one unchanged
+        (a timer cancelled since, say, changes it), and the top-level sequence must be
+        waiting on a task (otherwise a full replay would have invoked the next actions
+        earlier, at an earlier episode time)."""
+        previous = self._actions
+        if (
+            not self._top_waiting
+            or len(actions) < len(previous)
+            or actions[: len(previous)] != previous
+        ):
+            return None
+        # Last episode's new decisions are in history now: recorded, and claimed by the
+        # calls that made them.
+        for ev in self.result.new_decisions:
+            self._recorded[ev["EventId"]] = ev
+            self._claimed.add(ev["EventId"])
+        self.result = ShimResult()
+        self._episode_now = now
+        self._actions = actions
+        self._process(new_events)
+        return self._finish()
+
+    def _process(self, events: list[Event]) -> None:
+        completions = _COMPLETIONS
+        pending = self._pending
+        for ev in events:
             kind = ev["EventType"]
-            if kind == EventType.OrchestratorStarted:
-                self._now = parse_time(ev["Timestamp"])
-            elif kind == EventType.ExecutionStarted:
-                if not started:
-                    started = True
-                    self._run_top(actions, 0)
-            elif kind in _COMPLETIONS:
-                key, ok = _COMPLETIONS[EventType(kind)]
-                future = self._pending.pop(ev[key], None)
+            if kind == _ORCHESTRATOR_STARTED:
+                self._now_text = ev["Timestamp"]
+            elif kind in completions:
+                key, ok = completions[kind]
+                future = pending.pop(ev[key], None)
                 if future is not None:
                     future.resolve(ok, ev)
-            elif kind == EventType.EventRaised:
+            elif kind == _EXECUTION_STARTED:
+                if not self._started:
+                    self._started = True
+                    self._run_top(0)
+            elif kind == _EVENT_RAISED:
                 self._deliver(ev)
+
+    def _finish(self) -> ShimResult:
         unclaimed = sorted(set(self._recorded) - self._claimed)
         if unclaimed and not self.result.continue_as_new:
             ev = self._recorded[unclaimed[0]]
@@ -156,16 +213,23 @@ class Shim:
 
     # -- top-level sequencing (V2/V3: await each entry before invoking the next) ----------
 
-    def _run_top(self, actions: list[dict[str, Any]], index: int) -> None:
+    def _run_top(self, index: int) -> None:
+        actions = self._actions
         while index < len(actions):
             future = self._invoke(actions[index])
             index += 1
             if not future.done:
-                future.then(self._continue_top(actions, index))
+                self._top_waiting = True
+                future.then(self._continue_top(index))
                 return
+        self._top_waiting = False
 
-    def _continue_top(self, actions: list[dict[str, Any]], index: int) -> Callable[[_Future], None]:
-        return lambda _f: self._run_top(actions, index)
+    def _continue_top(self, index: int) -> Callable[[_Future], None]:
+        def resume(_f: _Future) -> None:
+            self._top_waiting = False
+            self._run_top(index)
+
+        return resume
 
     def _invoke(self, action: dict[str, Any]) -> _Future:
         kind = action.get("actionType")

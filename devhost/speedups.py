@@ -36,6 +36,7 @@ def memoize_timestamp_parsing() -> None:
 
     dt_parse.devhost_memoized = True  # type: ignore[attr-defined]
     dt_parse.devhost_original = parse  # type: ignore[attr-defined]
+    dt_parse.devhost_cache = cached  # type: ignore[attr-defined]
     setattr(module, "dt_parse", dt_parse)  # noqa: B010
 
 
@@ -45,3 +46,12 @@ def restore_timestamp_parsing() -> None:
     original = getattr(getattr(module, "dt_parse", None), "devhost_original", None)
     if original is not None:
         setattr(module, "dt_parse", original)  # noqa: B010 (module attribute, not typed)
+
+
+def clear_timestamp_cache() -> None:
+    """Empty the memo (a benchmark replaying recorded contexts starts as cold as the host
+    did)."""
+    module = importlib.import_module(_MODULE)
+    cache = getattr(getattr(module, "dt_parse", None), "devhost_cache", None)
+    if cache is not None:
+        cache.cache_clear()

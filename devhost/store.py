@@ -10,9 +10,13 @@ everything back (`load`).
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
+import re
 import sqlite3
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,17 +74,64 @@ CREATE TABLE IF NOT EXISTS entity_ops (
 Statement = tuple[str, tuple[Any, ...]]
 
 
+class JsonText:
+    """A statement parameter stored as the JSON text of `value`, encoded only when the
+    statement reaches SQLite (sqlite3's `__conform__` adaptation): a message row withdrawn
+    from its batch (`Batch.discard`) is never encoded. `value` must not change before the
+    commit."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __conform__(self, protocol: object) -> str | None:
+        return json.dumps(self.value) if protocol is sqlite3.PrepareProtocol else None
+
+
+_TABLE = re.compile(r"^\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|DELETE\s+FROM|UPDATE)\s+(\w+)", re.I)
+
+
+@functools.lru_cache(maxsize=256)
+def _table(sql: str) -> str:
+    """The table a write statement changes."""
+    match = _TABLE.match(sql)
+    if match is None:
+        raise ValueError(f"not a single-table write statement: {sql!r}")
+    return match.group(1).lower()
+
+
 @dataclass
 class Batch:
-    """Statements of one transaction, in order."""
+    """Statements of one transaction, in order.
 
-    statements: list[Statement] = field(default_factory=list)
+    A statement added under a key (`add_keyed`) can be withdrawn before the commit
+    (`discard`): the engine writes a message row when a message is sent and deletes it when
+    an episode consumes it, and when both happen in the same transaction neither statement
+    needs to reach SQLite (the committed state is the same)."""
+
+    statements: list[Statement | None] = field(default_factory=list)
+    _keyed: dict[Hashable, int] = field(default_factory=dict)
+    _withdrawn: int = 0
 
     def add(self, sql: str, *params: Any) -> None:
         self.statements.append((sql, params))
 
+    def add_keyed(self, key: Hashable, sql: str, *params: Any) -> None:
+        self._keyed[key] = len(self.statements)
+        self.statements.append((sql, params))
+
+    def discard(self, key: Hashable) -> bool:
+        """Withdraw the statement added under `key`; False if there is none."""
+        index = self._keyed.pop(key, None)
+        if index is None:
+            return False
+        self.statements[index] = None
+        self._withdrawn += 1
+        return True
+
     def __bool__(self) -> bool:
-        return bool(self.statements)
+        return len(self.statements) > self._withdrawn
 
 
 class Store:
@@ -110,7 +161,15 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # Runs of the same statement go through executemany (one prepare, one call).
-                for sql, group in itertools.groupby(batch.statements, key=lambda st: st[0]):
+                # Statements on different tables commute (no triggers, no foreign keys), so
+                # a stable sort by table keeps each table's order and makes the rows of one
+                # statement adjacent: one executemany per run instead of one execute per
+                # row (a step of many episodes interleaves history, instances, work).
+                live = sorted(
+                    (st for st in batch.statements if st is not None),
+                    key=lambda st: _table(st[0]),
+                )
+                for sql, group in itertools.groupby(live, key=lambda st: st[0]):
                     rows = [params for _, params in group]
                     if len(rows) == 1:
                         conn.execute(sql, rows[0])

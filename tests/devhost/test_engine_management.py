@@ -138,6 +138,26 @@ def test_state_survives_a_restart_on_the_same_database(make_engine: MakeEngine) 
     clock.release(hold)
 
 
+def test_a_continued_as_new_execution_survives_a_restart(make_engine: MakeEngine) -> None:
+    # The new execution's id and input are stored with it, so the restarted engine resumes
+    # that execution, not the first one. (Inputs are the client's JSON strings.)
+    engine = make_engine("eternal", clock=VirtualClock(T0))
+    instance_id = engine.start_new("event_loop", input="[]")
+    engine.raise_event(instance_id, "Item", "a")
+    wait_until(lambda: _input(engine, instance_id) == '["a"]')
+    engine.close()
+    again = make_engine("eternal", clock=VirtualClock(T0))
+    assert _input(again, instance_id) == '["a"]'
+    again.raise_event(instance_id, "Item", "stop")
+    assert again.wait_for_completion(instance_id, 5).output == ["a", "stop"]
+
+
+def _input(engine: DurableEngine, instance_id: str) -> object:
+    status = engine.get_status(instance_id)
+    assert status is not None
+    return status.input
+
+
 def test_restart_runs_the_orchestrator_again_with_the_same_input(make_engine: MakeEngine) -> None:
     engine = make_engine("chaining", clock=VirtualClock(T0))
     first = run(engine, "hello_sequence", input='["Kyiv"]', instance_id="again")

@@ -135,3 +135,52 @@ def test_retry_delays_grow_by_the_backoff_coefficient_up_to_the_max_interval() -
             )
         history += [orchestrator_started(now), outcome]
     assert delays == [5, 10, 15]
+
+
+def test_a_resumed_shim_makes_the_decisions_a_full_replay_makes() -> None:
+    # The retry scenario above, episode by episode: once through a full replay per episode,
+    # once through one shim resumed with each episode's new events only.
+    actions = [{"actionType": 12, "compoundActions": [_retry("A"), _retry("B")]}]
+    t1, t2 = T0 + timedelta(seconds=1), T0 + timedelta(seconds=6)
+    episodes = [
+        _start(),
+        [
+            orchestrator_started(t1),
+            event(EventType.TaskFailed, t1, TaskScheduledId=1, Reason="b", Details=""),
+            event(EventType.TaskFailed, t1, TaskScheduledId=0, Reason="a", Details=""),
+        ],
+        [
+            orchestrator_started(t2),
+            event(EventType.TimerFired, t2, TimerId=2),
+            event(EventType.TimerFired, t2, TimerId=3),
+        ],
+    ]
+    history: list[Event] = []
+    resumed_shim: Shim | None = None
+    for new in episodes:
+        now = parse_time(new[0]["Timestamp"])
+        full = Shim(history + new, execution_id="e", now=now).replay(actions)
+        if resumed_shim is None:
+            resumed_shim = Shim(history + new, execution_id="e", now=now)
+            resumed = resumed_shim.replay(actions)
+        else:
+            outcome = resumed_shim.resume(new, actions, now)
+            assert outcome is not None
+            resumed = outcome
+        assert resumed.new_decisions == full.new_decisions
+        history += [*new, *full.new_decisions, orchestrator_completed(now)]
+    assert [(e["Name"], e["EventId"]) for e in full.new_decisions] == [("B", 4), ("A", 5)]
+
+
+def test_a_shim_is_not_resumed_when_the_actions_changed_since() -> None:
+    # A timer cancelled after it was created flips its action's isCanceled: replay in full.
+    timer = {"actionType": 5, "fireAt": fmt_time(T0 + timedelta(days=1)), "isCanceled": False}
+    event_wait = {"actionType": 6, "externalEventName": "go"}
+    any_of = {"actionType": 11, "compoundActions": [timer, event_wait]}
+    shim = Shim(_start(), execution_id="e", now=T0)
+    first = shim.replay([any_of])
+    assert _ids(first.new_decisions) == [("TimerCreated", 0)]
+    t1 = T0 + timedelta(seconds=1)
+    cancelled = {**any_of, "compoundActions": [{**timer, "isCanceled": True}, event_wait]}
+    new = [orchestrator_started(t1), event(EventType.EventRaised, t1, Name="go", Input="1")]
+    assert shim.resume(new, [cancelled], t1) is None
