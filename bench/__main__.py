@@ -5,7 +5,11 @@ under bench/out/.
 """
 
 import importlib
+import os
 import sys
+
+# The peer (durabletask) talks gRPC; its C core logs every connection teardown at INFO.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 BENCHMARKS: tuple[str, ...] = ("bench.devhost", "bench.partner_center")
 

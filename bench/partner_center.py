@@ -19,6 +19,7 @@ from pathlib import Path
 
 import requests
 
+from bench.table import print_table
 from sandbox.partner_center.inprocess import BASIC, Harness, key_template, start_harness
 from shared.partner_center import PartnerCenterClient, request_id_for
 from shared.partner_center.models import CartLine
@@ -47,8 +48,8 @@ def run() -> list[dict[str, object]]:
             pc.sandbox.stop()
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(rows, indent=2))
-    for row in rows:
-        print("  ".join(f"{k}={v}" for k, v in row.items()))
+    print("Partner Center client over real HTTPS + MSAL against the sandbox")
+    print_table(rows)
     return rows
 
 
