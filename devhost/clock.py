@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta
 
 from shared.clock import SystemClock
@@ -32,7 +33,7 @@ __all__ = ["HostClock", "RealClock", "VirtualClock"]
 _MAX_REAL_SLEEP = 1.0
 
 
-class HostClock:
+class HostClock(ABC):
     """Common scheduling surface; `RealClock` and `VirtualClock` differ in how time moves."""
 
     virtual = False
@@ -43,8 +44,8 @@ class HostClock:
         self._holds: set[int] = set()
         self._tokens = itertools.count(1)
 
-    def now(self) -> datetime:
-        raise NotImplementedError
+    @abstractmethod
+    def now(self) -> datetime: ...
 
     def add_wakeup(self, when: datetime) -> int:
         """Register a future due time; returns a token for `remove_wakeup`."""
@@ -76,8 +77,9 @@ class HostClock:
         """Nothing runnable in the caller until `next_due`. True if time jumped."""
         return False
 
+    @abstractmethod
     def sleep_until(self, when: datetime, wake: threading.Event | None = None) -> None:
-        raise NotImplementedError
+        """Block until `when` on this clock, or until `wake` is set."""
 
 
 class RealClock(HostClock):
