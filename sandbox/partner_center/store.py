@@ -7,12 +7,13 @@ background loop share it, and every public method is one short transaction.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from sandbox.common.sqlite import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -37,10 +38,7 @@ Doc = dict[str, Any]
 
 class Store:
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db = connect(path, SCHEMA)
         self._lock = threading.RLock()
 
     def close(self) -> None:
