@@ -95,7 +95,7 @@ from devhost.history import (
 )
 from devhost.replay import OUT_OF_PROC_MARKER, ReplayReport, replay_history
 from devhost.shim import HTTP_ACTIVITY, NonDeterminismError, Shim
-from devhost.speedups import memoize_timestamp_parsing
+from devhost.speedups import freeze_heap, memoize_timestamp_parsing, thaw_heap
 from devhost.status import (
     TERMINAL,
     OrchestrationStatus,
@@ -307,6 +307,7 @@ class DurableEngine:
             if self._thread is not None:
                 return
             self._stopping = False
+            freeze_heap()
             self._pool = ActivityPool(
                 self.settings.max_concurrent_activities,
                 self._run_activity,
@@ -325,6 +326,7 @@ class DurableEngine:
         self._wake.set()
         if thread is not None:
             thread.join()
+            thaw_heap()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
