@@ -38,6 +38,8 @@ Deliberate choices, each documented where it is made:
   into 3-day hops. By default they are compact (`devhost.history.context_events`) and the
   SDK's timestamp parsing is memoized (`devhost.speedups`); `compact_context=False,
   fast_replay=False` sends exactly what the extension sends. The test suite runs both ways.
+- While an engine runs, the objects loaded before it started are frozen out of the cyclic
+  garbage collector (`devhost.speedups.freeze_heap`): process-wide, undone at `stop()`.
 - External events an execution never consumed are carried over by `continue_as_new`.
 - `purge` deletes finished instances only; `terminate` does not cascade to sub-orchestrations
   (as in Durable Functions).
