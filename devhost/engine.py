@@ -309,7 +309,6 @@ class DurableEngine:
             if self._thread is not None:
                 return
             self._stopping = False
-            freeze_heap()
             self._pool = ActivityPool(
                 self.settings.max_concurrent_activities,
                 self._run_activity,
@@ -317,6 +316,7 @@ class DurableEngine:
             )
             self._to_dispatch.extend(sorted(self._work.values(), key=lambda w: w.seq))
             self._thread = threading.Thread(target=self._run, name="devhost-engine", daemon=True)
+            freeze_heap()  # thawed by `stop()`, which joins this thread
             self._thread.start()
         self._wake.set()
 

@@ -72,9 +72,10 @@ def freeze_heap() -> None:
     While the engine runs, the objects it keeps (histories, messages, replay state) are
     promoted to the oldest generation, and every few thousand of them trigger a full
     collection, which walks the whole heap: tens of thousands of objects that were loaded
-    before the engine started and will outlive it. Profiling HelloSequence5 showed those
-    collections inside the SDK's own calls made them ~20% slower than the same calls in a
-    quiet process. Frozen objects are still freed by reference counting; only cycles among
+    before the engine started and will outlive it. On HelloSequence5 (bench/devhost.py) such
+    a collection took 25-40 ms of a ~400 ms run, mostly inside the SDK's own calls (in one
+    set of 10 interleaved runs, the SDK's calls in the host cost 1.34x their cost in a quiet
+    process without the freeze, 1.17x with it: median CPU time; the machine is noisy). Frozen objects are still freed by reference counting; only cycles among
     them wait for `thaw_heap`. Process-wide and nested: the first engine to start freezes,
     the last to stop thaws (`gc.unfreeze` returns them to the oldest generation)."""
     global _freezers

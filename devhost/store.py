@@ -76,11 +76,10 @@ Statement = tuple[str, tuple[Any, ...]]
 
 
 class JsonText:
-    """A statement parameter stored as the JSON text of `value` (an event: acyclic, see
-    `encode_event`), encoded only when the
-    statement reaches SQLite (sqlite3's `__conform__` adaptation): a message row withdrawn
-    from its batch (`Batch.discard`) is never encoded. `value` must not change before the
-    commit."""
+    """A statement parameter stored as the JSON text of `value` (an event, so acyclic: see
+    `encode_event`), encoded only when the statement reaches SQLite (sqlite3's `__conform__`
+    adaptation): a message row withdrawn from its batch (`Batch.discard`) is never encoded.
+    `value` must not change before the commit."""
 
     __slots__ = ("value",)
 
