@@ -38,6 +38,8 @@ Deliberate choices, each documented where it is made:
   into 3-day hops. By default they are compact (`devhost.history.context_events`) and the
   SDK's timestamp parsing is memoized (`devhost.speedups`); `compact_context=False,
   fast_replay=False` sends exactly what the extension sends. The test suite runs both ways.
+- While an engine runs, the objects loaded before it started are frozen out of the cyclic
+  garbage collector (`devhost.speedups.freeze_heap`): process-wide, undone at `stop()`.
 - External events an execution never consumed are carried over by `continue_as_new`.
 - `purge` deletes finished instances only; `terminate` does not cascade to sub-orchestrations
   (as in Durable Functions).
@@ -95,7 +97,7 @@ from devhost.history import (
 )
 from devhost.replay import OUT_OF_PROC_MARKER, ReplayReport, replay_history
 from devhost.shim import HTTP_ACTIVITY, NonDeterminismError, Shim
-from devhost.speedups import memoize_timestamp_parsing
+from devhost.speedups import freeze_heap, memoize_timestamp_parsing, thaw_heap
 from devhost.status import (
     TERMINAL,
     OrchestrationStatus,
@@ -314,6 +316,7 @@ class DurableEngine:
             )
             self._to_dispatch.extend(sorted(self._work.values(), key=lambda w: w.seq))
             self._thread = threading.Thread(target=self._run, name="devhost-engine", daemon=True)
+            freeze_heap()  # thawed by `stop()`, which joins this thread
             self._thread.start()
         self._wake.set()
 
@@ -325,6 +328,7 @@ class DurableEngine:
         self._wake.set()
         if thread is not None:
             thread.join()
+            thaw_heap()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None

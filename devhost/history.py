@@ -8,12 +8,44 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
+from json import encoder as _json_encoder
 from typing import Any
 
 Event = dict[str, Any]
+
+
+def _event_encoder() -> Callable[[Any], str]:
+    """`json.dumps` with its default arguments, minus the per-call setup and the circular
+    reference check: `json.dumps` builds a new C encoder for every call, which costs more
+    than encoding a small event (~2.5 µs against ~1 µs measured), and the engine encodes
+    every history event. For acyclic values only (events are built by the engine from JSON
+    texts and strings); the output is byte-for-byte `json.dumps`'s."""
+    make = getattr(_json_encoder, "c_make_encoder", None)  # private, untyped in typeshed
+    if make is None:  # CPython without its C accelerator
+        return json.dumps
+    encode = make(
+        None,  # markers: no circular check
+        json.JSONEncoder().default,  # the same TypeError as json.dumps
+        _json_encoder.encode_basestring_ascii,  # ensure_ascii=True
+        None,  # indent
+        ": ",
+        ", ",
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return dumps
+
+
+encode_event = _event_encoder()
 
 
 class EventType(IntEnum):
@@ -118,9 +150,9 @@ def context_events(events: list[Event], *, played: bool, compact: bool) -> str:
     cut it without changing what the orchestrator sees (same events resolve the same tasks
     at the same instants). The stored history stays complete either way."""
     if not compact:
-        return ",".join(json.dumps({**e, "IsPlayed": played}) for e in events)
+        return ",".join(encode_event({**e, "IsPlayed": played}) for e in events)
     return ",".join(
-        json.dumps({**e, "IsPlayed": played, "Timestamp": basic_time(e["Timestamp"])})
+        encode_event({**e, "IsPlayed": played, "Timestamp": basic_time(e["Timestamp"])})
         for e in events
         if e["EventType"] in CONTEXT_TYPES
     )
@@ -128,7 +160,7 @@ def context_events(events: list[Event], *, played: bool, compact: bool) -> str:
 
 @dataclass
 class PlayedChunk:
-    """Events appended to a history, marked played and each encoded once (`json.dumps`):
+    """Events appended to a history, marked played and each encoded once (`encode_event`):
     the same text goes to SQLite and, via `context`, into orchestrator contexts."""
 
     events: list[Event] = field(default_factory=list)
@@ -138,7 +170,7 @@ class PlayedChunk:
         for ev in events:
             played = {**ev, "IsPlayed": True}
             self.events.append(played)
-            self.texts.append(json.dumps(played))
+            self.texts.append(encode_event(played))
         return self
 
     def stored(self) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import re
 import sqlite3
 import threading
@@ -20,6 +19,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from devhost.history import encode_event
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -75,10 +76,10 @@ Statement = tuple[str, tuple[Any, ...]]
 
 
 class JsonText:
-    """A statement parameter stored as the JSON text of `value`, encoded only when the
-    statement reaches SQLite (sqlite3's `__conform__` adaptation): a message row withdrawn
-    from its batch (`Batch.discard`) is never encoded. `value` must not change before the
-    commit."""
+    """A statement parameter stored as the JSON text of `value` (an event, so acyclic: see
+    `encode_event`), encoded only when the statement reaches SQLite (sqlite3's `__conform__`
+    adaptation): a message row withdrawn from its batch (`Batch.discard`) is never encoded.
+    `value` must not change before the commit."""
 
     __slots__ = ("value",)
 
@@ -86,7 +87,7 @@ class JsonText:
         self.value = value
 
     def __conform__(self, protocol: object) -> str | None:
-        return json.dumps(self.value) if protocol is sqlite3.PrepareProtocol else None
+        return encode_event(self.value) if protocol is sqlite3.PrepareProtocol else None
 
 
 _TABLE = re.compile(r"^\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|DELETE\s+FROM|UPDATE)\s+(\w+)", re.I)

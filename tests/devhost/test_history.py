@@ -1,5 +1,5 @@
 """devhost.history: the context text derived from the stored event JSON (`PlayedChunk`) is
-the one `context_events` builds."""
+the one `context_events` builds; `encode_event` writes what `json.dumps` writes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from devhost.history import (
     EventType,
     PlayedChunk,
     context_events,
+    encode_event,
     event,
     fmt_time,
     orchestrator_completed,
@@ -62,3 +63,22 @@ def test_compact_context_keeps_payload_timestamps_untouched() -> None:
     assert started["Input"]["Timestamp"] == "2026-03-01T09:30:00.123456Z"
     assert started["Input"]["IsPlayed"] is True
     assert [e["EventType"] for e in derived] == [12, 0, 5, 15]  # TaskScheduled etc. dropped
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"EventType": 5, "EventId": -1, "IsPlayed": True, "Result": '"Hello Tokyo!"'},
+        {"Input": {"nested": [1, 2.5, None, True, "caf\u00e9 \U0001f600"], "big": 10**30}},
+        [float("nan"), float("inf"), -float("inf"), 1e-7, 0.1],
+        "plain",
+        {1: "int key", None: "null key", 2.5: "float key"},
+    ],
+)
+def test_encode_event_writes_the_same_text_as_json_dumps(value: object) -> None:
+    assert encode_event(value) == json.dumps(value)
+
+
+def test_encode_event_refuses_what_json_dumps_refuses() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        encode_event({"when": WHEN})
