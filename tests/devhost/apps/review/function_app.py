@@ -1,0 +1,150 @@
+"""The reference's worked examples (durable-functions.md 1.4) as an app, plus probes that
+measure how many activities run at once under host.json's maxConcurrentActivityFunctions."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Generator
+from typing import Any
+
+import azure.durable_functions as df
+
+app = df.DFApp()
+
+
+class BackoffRetryOptions(df.RetryOptions):  # type: ignore[misc]  # the SDK ships no stubs
+    """The SDK serializes only the first interval and the attempts; the extension also reads
+    backoffCoefficient, maxRetryIntervalInMilliseconds and retryTimeoutInMilliseconds
+    (EXT RetryOptionsConverter.cs), so an app can send them through `to_json`."""
+
+    def __init__(self, first_ms: int, attempts: int, extra: dict[str, float]) -> None:
+        super().__init__(first_ms, attempts)
+        self.extra = extra
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), **self.extra}
+
+
+@app.orchestration_trigger(context_name="context")
+def one_activity(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    result = yield context.call_activity("Hello", context.get_input())
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
+def one_failing_activity(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    result = yield context.call_activity("Boom", context.get_input())
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
+def backoff_retry(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    spec = context.get_input()
+    options = BackoffRetryOptions(spec["first_ms"], spec["attempts"], spec["extra"])
+    result = yield context.call_activity_with_retry("Boom", options, "x")
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
+def work_then_continue(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    n = context.get_input()
+    yield context.call_activity("Work", n)
+    if n < 2:
+        context.continue_as_new(n + 1)
+        return None
+    return n
+
+
+@app.orchestration_trigger(context_name="context")
+def signal_then_call(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    entity = df.EntityId("Counter", "myKey")
+    context.signal_entity(entity, "add", 5)
+    value = yield context.call_entity(entity, "get")
+    return value
+
+
+@app.entity_trigger(context_name="context")
+def Counter(context: df.DurableEntityContext) -> None:
+    value: int = context.get_state(lambda: 0)
+    if context.operation_name == "add":
+        value += context.get_input()
+    context.set_result(value)
+    context.set_state(value)
+
+
+@app.orchestration_trigger(context_name="context")
+def probe_fan_out(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    count = context.get_input()
+    tasks = [context.call_activity("probe_sync", n) for n in range(count)]
+    tasks += [context.call_activity("probe_async", n) for n in range(count)]
+    results = yield context.task_all(tasks)
+    return len(results)
+
+
+@app.activity_trigger(input_name="name")
+def Hello(name: str) -> str:
+    return f"Hello {name}"
+
+
+@app.activity_trigger(input_name="payload")
+def Boom(payload: Any) -> str:
+    raise RuntimeError("boom")
+
+
+@app.activity_trigger(input_name="n")
+def Work(n: int) -> int:
+    return n
+
+
+class Probe:
+    """Counts activities running at this instant and the highest count seen."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+
+    def enter(self) -> None:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.running -= 1
+
+
+PROBE = Probe()
+ORCHESTRATOR_PROBE = Probe()
+
+
+@app.orchestration_trigger(context_name="context")
+def probe_episode(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    # Measures overlapping orchestrator executions (replays included), not workflow logic.
+    ORCHESTRATOR_PROBE.enter()
+    try:
+        time.sleep(0.005)
+    finally:
+        ORCHESTRATOR_PROBE.leave()
+    result = yield context.call_activity("Work", context.get_input())
+    return result
+
+
+@app.activity_trigger(input_name="n")
+def probe_sync(n: int) -> int:
+    PROBE.enter()
+    try:
+        time.sleep(0.05)  # long enough for the other pool threads to start theirs
+    finally:
+        PROBE.leave()
+    return n
+
+
+@app.activity_trigger(input_name="n")
+async def probe_async(n: int) -> int:
+    PROBE.enter()
+    try:
+        await asyncio.sleep(0.05)
+    finally:
+        PROBE.leave()
+    return n
