@@ -148,3 +148,58 @@ async def probe_async(n: int) -> int:
     finally:
         PROBE.leave()
     return n
+
+
+@app.orchestration_trigger(context_name="context")
+def uncaught_child_failure(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    result = yield context.call_sub_orchestrator("failing_child", "x", "kid")
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
+def failing_child(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    yield context.call_activity("Work", 0)
+    raise ValueError(context.get_input())
+
+
+@app.orchestration_trigger(context_name="context")
+def parent_of_waiter(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    result = yield context.call_sub_orchestrator("wait_for_go", None, context.get_input())
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
+def wait_for_go(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    value = yield context.wait_for_external_event("Go")
+    return value
+
+
+@app.entity_trigger(context_name="context")
+def Log(context: df.DurableEntityContext) -> None:
+    items: list[Any] = context.get_state(list)
+    if context.operation_name == "append":
+        items.append(context.get_input())
+    context.set_state(items)
+    context.set_result(items)
+
+
+@app.orchestration_trigger(context_name="context")
+def signal_many_then_read(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    entity = df.EntityId("Log", context.get_input())
+    for n in range(10):
+        context.signal_entity(entity, "append", n)
+    items = yield context.call_entity(entity, "get")
+    return items
+
+
+@app.orchestration_trigger(context_name="context")
+def calls_unknown(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    kind = context.get_input()
+    if kind == "sub":
+        yield context.call_sub_orchestrator("no_such_orchestrator", None)
+    elif kind == "call":
+        yield context.call_entity(df.EntityId("NoSuchEntity", "k"), "get")
+    else:
+        context.signal_entity(df.EntityId("NoSuchEntity", "k"), "add", 1)
+        yield context.call_activity("Work", 1)
+    return "unreachable"
