@@ -1,0 +1,52 @@
+"""Review of issue 4: an unknown sub-orchestrator or entity name fails the orchestration with
+the extension's wording (EXT DurableTaskExtension.ThrowIfFunctionDoesNotExist) and the names
+the app does define; a client signal to an unknown entity is refused the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from devhost.clock import VirtualClock
+from devhost.engine import DurableEngine
+from devhost.errors import FunctionNotFoundError
+from devhost.status import RuntimeStatus
+from tests.devhost.helpers import T0
+
+MakeEngine = Callable[..., DurableEngine]
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        (
+            "sub",
+            "The function 'no_such_orchestrator' doesn't exist, is disabled, or is not an "
+            "orchestrator function. Additional info: the app defines ['backoff_retry', ",
+        ),
+        (
+            "call",
+            "The function 'nosuchentity' doesn't exist, is disabled, or is not an entity "
+            "function. Additional info: the app defines ['Counter', 'Log'].",
+        ),
+        (
+            "signal",
+            "The function 'nosuchentity' doesn't exist, is disabled, or is not an entity "
+            "function. Additional info: the app defines ['Counter', 'Log'].",
+        ),
+    ],
+)
+def test_calling_an_unknown_function_fails_the_orchestration_and_names_it(
+    make_engine: MakeEngine, kind: str, message: str
+) -> None:
+    engine = make_engine("review", clock=VirtualClock(T0))
+    status = engine.wait_for_completion(engine.start_new("calls_unknown", input=f'"{kind}"'), 10)
+    assert status.runtime_status is RuntimeStatus.Failed
+    assert status.output.startswith(f"Orchestrator function 'calls_unknown' failed: {message}")
+
+
+def test_a_client_signal_to_an_unknown_entity_is_refused(make_engine: MakeEngine) -> None:
+    engine = make_engine("review", clock=VirtualClock(T0))
+    with pytest.raises(FunctionNotFoundError, match="'NoSuchEntity' doesn't exist"):
+        engine.signal_entity("NoSuchEntity", "k", "add", 1)
