@@ -203,3 +203,35 @@ def calls_unknown(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         context.signal_entity(df.EntityId("NoSuchEntity", "k"), "add", 1)
         yield context.call_activity("Work", 1)
     return "unreachable"
+
+
+FAST_FAILED = threading.Event()
+_attempts: dict[str, int] = {}
+
+
+@app.orchestration_trigger(context_name="context")
+def out_of_order_retries(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    options = df.RetryOptions(1000, 2)
+    results = yield context.task_all(
+        [
+            context.call_activity_with_retry("fail_once_in_order", options, "slow"),
+            context.call_activity_with_retry("fail_once_in_order", options, "fast"),
+        ]
+    )
+    return results
+
+
+@app.activity_trigger(input_name="role")
+def fail_once_in_order(role: str) -> str:
+    """First attempt fails, "fast" before "slow" although "slow" was scheduled first."""
+    with PROBE.lock:
+        _attempts[role] = _attempts.get(role, 0) + 1
+        attempt = _attempts[role]
+    if attempt > 1:
+        return f"{role} ok"
+    if role == "fast":
+        FAST_FAILED.set()
+    else:
+        FAST_FAILED.wait(10)
+        time.sleep(0.2)  # let the fast failure reach the engine first
+    raise RuntimeError(f"{role} failed")
