@@ -24,7 +24,7 @@ def test_out_of_order_failures_number_timers_and_reschedules_in_processing_order
     module._attempts.clear()
     status = run(engine, "out_of_order_retries")
     assert status.output == ["slow ok", "fast ok"]
-    steps = []
+    steps: list[tuple[object, ...]] = []
     for ev in engine.history(status.instance_id):
         kind = EventType(ev["EventType"])
         if kind is EventType.TaskScheduled:
