@@ -71,3 +71,23 @@ def test_a_child_finishing_after_its_parent_was_terminated_changes_nothing(
     assert parent.output == "not needed"
     assert engine.history("mom-w") == parent_history
     assert_all_replay(engine)
+
+
+def test_a_child_result_reaches_the_parent_as_json_text(make_engine: MakeEngine) -> None:
+    # Reference 1.4 f: child output {"m": 2} -> SubOrchestrationInstanceCompleted
+    # Result '{"m": 2}' (json.dumps of the output value), child input as the action's text.
+    engine = make_engine("suborch", clock=VirtualClock(T0))
+    run(engine, "parent", instance_id="p1")
+    history = engine.history("p1")
+    created = next(
+        e for e in history if e["EventType"] == EventType.SubOrchestrationInstanceCreated
+    )
+    completed = next(
+        e for e in history if e["EventType"] == EventType.SubOrchestrationInstanceCompleted
+    )
+    assert (created["EventId"], created["Name"], created["Input"]) == (0, "child", '{"n": 1}')
+    assert completed["TaskScheduledId"] == 0
+    assert completed["Result"] == '{"m": 2, "parent": "p1"}'
+    child_started = engine.history(created["InstanceId"])[1]
+    assert child_started["Input"] == '{"n": 1}'
+    assert child_started["ParentInstance"]["Name"] == "parent"
