@@ -28,12 +28,12 @@ MakeEngine = Callable[..., DurableEngine]
         (
             "call",
             "The function 'nosuchentity' doesn't exist, is disabled, or is not an entity "
-            "function. Additional info: the app defines ['Counter', 'Log'].",
+            "function. Additional info: the app defines ['Counter', ",
         ),
         (
             "signal",
             "The function 'nosuchentity' doesn't exist, is disabled, or is not an entity "
-            "function. Additional info: the app defines ['Counter', 'Log'].",
+            "function. Additional info: the app defines ['Counter', ",
         ),
     ],
 )
@@ -50,3 +50,30 @@ def test_a_client_signal_to_an_unknown_entity_is_refused(make_engine: MakeEngine
     engine = make_engine("review", clock=VirtualClock(T0))
     with pytest.raises(FunctionNotFoundError, match="'NoSuchEntity' doesn't exist"):
         engine.signal_entity("NoSuchEntity", "k", "add", 1)
+
+
+SET_IS_NOT_JSON = "class <class 'set'> does not expose a `to_json` function"
+
+
+@pytest.mark.parametrize("where", ["custom_status", "activity_input"])
+def test_an_orchestrator_payload_that_is_not_json_fails_the_instance_and_says_so(
+    make_engine: MakeEngine, where: str
+) -> None:
+    engine = make_engine("review", clock=VirtualClock(T0))
+    instance_id = engine.start_new("unserializable_payload", input=f'"{where}"')
+    status = engine.wait_for_completion(instance_id, 10)
+    assert status.runtime_status is RuntimeStatus.Failed
+    assert (
+        status.output == f"Orchestrator function 'unserializable_payload' failed: {SET_IS_NOT_JSON}"
+    )
+
+
+def test_an_entity_state_that_is_not_json_fails_only_the_operation(
+    make_engine: MakeEngine,
+) -> None:
+    engine = make_engine("review", clock=VirtualClock(T0))
+    instance_id = engine.start_new("unserializable_payload", input='"entity_state"')
+    status = engine.wait_for_completion(instance_id, 10)
+    assert status.runtime_status is RuntimeStatus.Completed
+    assert status.output == f"caught: {SET_IS_NOT_JSON}"
+    assert not engine.read_entity_state("SetBox", "k").exists  # nothing half-written

@@ -235,3 +235,24 @@ def fail_once_in_order(role: str) -> str:
         FAST_FAILED.wait(10)
         time.sleep(0.2)  # let the fast failure reach the engine first
     raise RuntimeError(f"{role} failed")
+
+
+@app.orchestration_trigger(context_name="context")
+def unserializable_payload(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    where = context.get_input()
+    if where == "custom_status":
+        context.set_custom_status({3, 4})
+        result = yield context.call_activity("Work", 1)
+    elif where == "activity_input":
+        result = yield context.call_activity("Work", {1, 2})
+    else:
+        try:
+            result = yield context.call_entity(df.EntityId("SetBox", "k"), "put")
+        except Exception as exc:
+            result = f"caught: {exc}"
+    return result
+
+
+@app.entity_trigger(context_name="context")
+def SetBox(context: df.DurableEntityContext) -> None:
+    context.set_state({5, 6})
