@@ -1,5 +1,6 @@
-"""The reference's worked examples (durable-functions.md 1.4) as an app, plus probes that
-measure how many activities run at once under host.json's maxConcurrentActivityFunctions."""
+"""The review app of issue 4: the reference's worked examples (durable-functions.md 1.4),
+probes that measure concurrency under host.json's limits, retries failing out of order,
+sub-orchestration failures, entity FIFO, unknown names and payloads that are not JSON."""
 
 import asyncio
 import threading
