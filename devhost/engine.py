@@ -96,7 +96,7 @@ from devhost.history import (
     parse_time,
 )
 from devhost.replay import OUT_OF_PROC_MARKER, ReplayReport, replay_history
-from devhost.shim import HTTP_ACTIVITY, NonDeterminismError, Shim
+from devhost.shim import HTTP_ACTIVITY, NonDeterminismError, RetryPolicyError, Shim
 from devhost.speedups import freeze_heap, memoize_timestamp_parsing, thaw_heap
 from devhost.status import (
     TERMINAL,
@@ -1111,7 +1111,7 @@ class DurableEngine:
                     )
                     resumed = replayer.replay(actions)
                 shim = resumed
-            except NonDeterminismError as exc:
+            except (NonDeterminismError, RetryPolicyError) as exc:
                 error = str(exc)
             except (KeyError, TypeError, ValueError, IndexError) as exc:
                 # A reply this host cannot interpret fails the instance, not the host.

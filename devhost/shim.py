@@ -67,6 +67,12 @@ class NonDeterminismError(Exception):
     """The orchestrator's calls no longer match its recorded history."""
 
 
+class RetryPolicyError(Exception):
+    """A retry policy the Python SDK cannot follow: it would stop retrying before
+    maxNumberOfAttempts, while the SDK's retry task re-schedules after every timer until then
+    (`models/Task.py: RetryAbleTask.try_set_value`) and would wait forever."""
+
+
 class _Future:
     __slots__ = ("callbacks", "done", "ok", "value")
 
@@ -395,7 +401,14 @@ class Shim:
                 milliseconds=float(timeout_ms)
             )
             count += 1
-            if count >= max_attempts or timed_out or delay <= timedelta(0):
+            if count < max_attempts and (timed_out or delay <= timedelta(0)):
+                raise RetryPolicyError(
+                    f"the retry policy of '{action.get('functionName')}' stops after {count} "
+                    f"of {max_attempts} attempts (retryTimeoutInMilliseconds or "
+                    "maxRetryIntervalInMilliseconds), but the Python SDK retries until "
+                    f"maxNumberOfAttempts and would wait forever. Last failure: {future.value['Reason']}"
+                )
+            if count >= max_attempts:
                 # The "extra" timer the SDK waits for after the last attempt, then the failure.
                 self._timer(self._now).then(lambda _t: outer.resolve(False, future.value))
             else:
