@@ -7,8 +7,6 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 
-import azure.durable_functions as df
-
 from devhost.clock import VirtualClock
 from devhost.engine import DurableEngine
 from devhost.history import EventType
@@ -37,7 +35,7 @@ def test_history_numbers_decisions_and_encodes_payloads_like_the_extension(
     status = run(
         engine,
         "hello_sequence",
-        input=df.utils.df_serialization.df_dumps(["Oslo"]) if False else json.dumps(["Oslo"]),
+        input=json.dumps(["Oslo"]),
     )
     history = engine.history(status.instance_id)
     scheduled = [e for e in history if e["EventType"] == EventType.TaskScheduled]
@@ -218,10 +216,7 @@ def test_retry_gives_up_after_the_extra_timer_with_the_last_failure(
     failures = [e for e in history if e["EventType"] == EventType.TaskFailed]
     assert [t["EventId"] for t in timers] == [1, 3]
     # The extra timer after the last attempt fires at once (current DTFx).
-    assert (
-        timers[1]["FireAt"] == failures[1]["Timestamp"]
-        or timers[1]["FireAt"] >= failures[1]["Timestamp"]
-    )
+    assert timers[1]["FireAt"] == failures[1]["Timestamp"]
 
 
 def test_retries_inside_a_fan_out_complete_whatever_order_failures_arrive(
