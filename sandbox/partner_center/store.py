@@ -7,13 +7,10 @@ background loop share it, and every public method is one short transaction.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sandbox.common.sqlite import connect
+from sandbox.common.sqlite import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -36,26 +33,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 Doc = dict[str, Any]
 
 
-class Store:
+class Store(SqliteStore):
     def __init__(self, path: Path) -> None:
-        self._db = connect(path, SCHEMA)
-        self._lock = threading.RLock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group several calls atomically (the lock is re-entrant)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, SCHEMA)
 
     # documents -------------------------------------------------------------------------
     def put(self, kind: str, doc_id: str, body: Doc, parent: str | None = None) -> None:

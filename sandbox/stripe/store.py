@@ -8,13 +8,10 @@ sandbox needs but Stripe does not show (a test card's scripted behaviour, counte
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sandbox.common.sqlite import connect
+from sandbox.common.sqlite import SqliteStore
 
 JSON = dict[str, Any]
 
@@ -52,30 +49,12 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 """
 
 
-class Store:
+class Store(SqliteStore):
     def __init__(self, path: Path) -> None:
-        self._db = connect(path, _SCHEMA)
-        self._lock = threading.RLock()
+        super().__init__(path, _SCHEMA)
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One request's changes land together or not at all."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException as exc:
-                if getattr(exc, "commit", False):  # a card decline is a result: keep it
-                    self._db.execute("COMMIT")
-                else:
-                    self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
+    def _commit_despite(self, exc: BaseException) -> bool:
+        return bool(getattr(exc, "commit", False))  # a card decline is a result: keep it
 
     # objects ---------------------------------------------------------------------------
     def insert(self, obj: JSON, extra: JSON | None = None) -> JSON:
