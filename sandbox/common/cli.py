@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+# A request still open when a sandbox stops gets this long, not aiohttp's 60 s: callers
+# (tests, make run's Ctrl-C) wait on the stop.
+SHUTDOWN_S = 5.0
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import aiohttp
 import requests
 from aiohttp import web
 
-from sandbox.common.cli import LOOPBACK
+from sandbox.common.cli import LOOPBACK, SHUTDOWN_S
 from sandbox.partner_center import certs
 from sandbox.partner_center import seed as demo_seed
 from sandbox.partner_center.app import build_app
@@ -137,7 +137,7 @@ class PartnerCenterSandbox:
         self._tick_lock = asyncio.Lock()
         self.engine.notifier.on_event = self._wake.set
         app = build_app(self.context)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_S)
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, LOOPBACK, self.config.port, ssl_context=self.keys.ssl_context

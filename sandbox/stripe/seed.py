@@ -19,6 +19,7 @@ restart or an interrupted first start never doubles anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,17 +91,26 @@ def seed_demo(base_url: str, now: datetime) -> None:
 
 async def seed_when_ready(base_url: str, clock: Clock, poll_s: float = 0.5) -> None:
     """Seed as soon as the clock answers (devhost's virtual clock starts after the
-    sandboxes), then return."""
+    sandboxes), then return.
+
+    Cancelled while it waits for the clock, it stops at once. Cancelled once the seed has
+    begun, it lets the seed finish first: the seed's thread cannot be interrupted, and a
+    request of it still in flight while the server shuts down would hold that shutdown open."""
     while True:
         try:
             now = await asyncio.to_thread(clock.now)
         except Exception:
             await asyncio.sleep(poll_s)
             continue
-        try:
-            await asyncio.to_thread(seed_demo, base_url, now)
-        except Exception:
-            log.exception("stripe sandbox: the demo seed failed")
-        else:
-            log.info("stripe sandbox: demo customers ready")
-        return
+        break
+    seeding = asyncio.ensure_future(asyncio.to_thread(seed_demo, base_url, now))
+    try:
+        await asyncio.shield(seeding)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await seeding
+        raise
+    except Exception:
+        log.exception("stripe sandbox: the demo seed failed")
+    else:
+        log.info("stripe sandbox: demo customers ready")

@@ -12,14 +12,13 @@ from types import TracebackType
 
 from aiohttp import web
 
+from sandbox.common.cli import LOOPBACK, SHUTDOWN_S
 from shared.clock import Clock
 
 from . import seed
 from .app import Api, Config
 from .store import Store
 from .webhooks import Deliverer, RetryMode
-
-LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ async def start(options: Options) -> Running:
         webhook_url=options.webhook_url,
         rate_limit_per_s=options.rate_limit_per_s,
     )
-    runner = web.AppRunner(Api(config).app(), access_log=None)
+    runner = web.AppRunner(Api(config).app(), access_log=None, shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     await web.TCPSite(runner, LOOPBACK, options.port).start()
     config.base_url = f"http://{LOOPBACK}:{runner.addresses[0][1]}"
