@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.devhost import APP_DIR, WORKLOADS, Workload, run_devhost
+from bench.devhost import APP_DIR, WARM_UP, WORKLOADS, run_devhost
 from devhost.app import load_app
 from devhost.engine import DurableEngine
 
@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         name: getattr(DurableEngine, name) for name in ("_run", "_run_activity", "start_new")
     }
     with tempfile.TemporaryDirectory(prefix="devhost-profile-") as tmp:
-        warm_up = Workload("warm-up", "hello_sequence5", 5, 5, "orchestrations")
-        run_devhost(app, warm_up, Path(tmp) / "warm.db")
+        run_devhost(app, WARM_UP, Path(tmp) / "warm.db")
         for name, method in originals.items():
             setattr(DurableEngine, name, profiles.wrap(method))
         try:
