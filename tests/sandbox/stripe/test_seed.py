@@ -91,29 +91,28 @@ class LateClock:
         return datetime(2026, 5, 1, tzinfo=UTC)
 
 
+def bring_the_clock_up_and_wait(sandbox: StripeSandbox, clock: LateClock, customers: int) -> None:
+    """Let the clock answer, then wait until the seed has created `customers` customers."""
+    payments = StripePayments(API_KEY, sandbox.base_url, max_network_retries=0)
+    clock.up = True
+    deadline = time.monotonic() + 10
+    while len(payments.list_customers(100)) < customers:
+        assert time.monotonic() < deadline, "the seed never ran"
+        time.sleep(0.01)
+
+
 def test_with_a_clock_not_up_yet_the_seed_waits_for_it(tmp_path):
     clock = LateClock()
     with StripeSandbox(Options(data_dir=tmp_path, clock=clock, seed_data="demo")) as sandbox:
-        payments = StripePayments(API_KEY, sandbox.base_url, max_network_retries=0)
-        clock.up = True
-        deadline = time.monotonic() + 10
-        while len(payments.list_customers(100)) < len(CUSTOMERS):
-            assert time.monotonic() < deadline, "the seed never ran"
-            time.sleep(0.05)
+        bring_the_clock_up_and_wait(sandbox, clock, len(CUSTOMERS))
 
 
 def test_a_stop_during_the_seed_lets_it_finish(tmp_path):
     clock = LateClock()
     with StripeSandbox(Options(data_dir=tmp_path, clock=clock, seed_data="demo")) as sandbox:
-        payments = StripePayments(API_KEY, sandbox.base_url, max_network_retries=0)
-        clock.up = True
-        deadline = time.monotonic() + 10
-        while not payments.list_customers(100):  # the seed has begun: stop now
-            assert time.monotonic() < deadline, "the seed never ran"
-            time.sleep(0.01)
+        bring_the_clock_up_and_wait(sandbox, clock, 1)  # the seed has begun: stop now
     with StripeSandbox(Options(data_dir=tmp_path, clock=clock)) as sandbox:
-        payments = StripePayments(API_KEY, sandbox.base_url)
-        found = cards_by_company(payments)
+        found = cards_by_company(StripePayments(API_KEY, sandbox.base_url))
     assert {name: len(cards) for name, (_, cards) in found.items()} == {
         c.company: 1 for c in CUSTOMERS
     }
