@@ -1,6 +1,7 @@
 """The host's clocks: real by default, virtual on request.
 
-Both implement `shared.clock.Clock` plus a small scheduling surface that every in-process
+Both implement `Clock` (any object with a UTC-aware `now()`, the same shape as cspflow's
+`shared.clock.Clock`) plus a small scheduling surface that every in-process
 component (the Durable engine, timer triggers, sandboxes served from the same process) uses
 instead of `time.sleep`, so one virtual clock can drive them all:
 
@@ -24,10 +25,21 @@ import itertools
 import threading
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from shared.clock import SystemClock
+# devhost imports nothing from the app it serves: an app folder may well have its own
+# top-level `shared` package (a common layout for Functions apps), and it must be the one
+# the app's `import shared...` finds.
 
-__all__ = ["HostClock", "RealClock", "VirtualClock"]
+__all__ = ["Clock", "HostClock", "RealClock", "VirtualClock"]
+
+
+class Clock(Protocol):
+    """A source of UTC-aware time. A clock may say whether it is `virtual` (moves only when
+    told); one that does not is treated as virtual by pollers, the safe reading."""
+
+    def now(self) -> datetime: ...
+
 
 # Longest real sleep between re-checks, so a sleeper notices a missed wake-up promptly.
 _MAX_REAL_SLEEP = 1.0
@@ -85,12 +97,8 @@ class HostClock(ABC):
 class RealClock(HostClock):
     """Wall-clock time (UTC). `idle` never jumps; sleepers sleep for real."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._system = SystemClock()
-
     def now(self) -> datetime:
-        return self._system.now()
+        return datetime.now(UTC)
 
     def sleep_until(self, when: datetime, wake: threading.Event | None = None) -> None:
         while True:

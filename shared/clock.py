@@ -22,12 +22,16 @@ class Clock(Protocol):
 class SystemClock:
     """Wall-clock time in UTC."""
 
+    virtual = False  # time moves on its own: a poller may sleep in long real steps
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
 
 class ManualClock:
     """A clock that moves only when told to; thread-safe. For tests and simulations."""
+
+    virtual = True
 
     def __init__(self, start: datetime) -> None:
         _require_aware(start)

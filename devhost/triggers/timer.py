@@ -24,10 +24,10 @@ from typing import Any, Protocol
 import azure.functions as func
 from azure.functions import meta
 
+from devhost.clock import Clock
 from devhost.settings import resolve_refs
 from devhost.triggers.invoke import converter, name_of, trigger_of
 from devhost.triggers.ncrontab import Schedule
-from shared.clock import Clock, SystemClock
 
 log = logging.getLogger("devhost.timer")
 
@@ -50,7 +50,7 @@ class ClockSleeper:
 
     def __init__(self, clock: Clock, poll_s: float | None = None) -> None:
         self._clock = clock
-        virtual = getattr(clock, "virtual", not isinstance(clock, SystemClock))
+        virtual = getattr(clock, "virtual", True)
         self._poll_s = poll_s if poll_s is not None else (0.02 if virtual else 1.0)
 
     async def sleep_until(self, when: datetime) -> Release:
