@@ -1,6 +1,7 @@
 """`python -m devhost`: the local Functions + Durable host.
 
 python -m devhost start [--port 7071] [--virtual-clock] [--enable-auth] [--app-dir .]
+                       [--cors ORIGINS] [--cors-credentials]
 python -m devhost durable start-new|get-instances|get-runtime-status|get-history|
                           raise-event|terminate|purge-history ...
 python -m devhost run-stack [--port 7071] ...   (what `make run` calls)
@@ -37,6 +38,18 @@ def _parser() -> argparse.ArgumentParser:
         "--virtual-clock", action="store_true", help="simulated time (jumps when idle)"
     )
     start.add_argument("--enable-auth", action="store_true", help="require function/admin keys")
+    start.add_argument(
+        "--cors",
+        default=None,
+        help="comma-separated CORS origins, no spaces (default: local.settings.json Host.CORS)",
+    )
+    start.add_argument(
+        "--cors-credentials",
+        action="store_true",
+        default=None,
+        help="allow cross-origin requests with cookies or Authorization "
+        "(default: Host.CORSCredentials)",
+    )
     start.add_argument(
         "--app-dir", type=Path, default=Path.cwd(), help="the app folder (default: cwd)"
     )
@@ -89,6 +102,8 @@ def _start(ns: argparse.Namespace) -> int:
         virtual_clock=ns.virtual_clock,
         enable_auth=ns.enable_auth,
         state_dir=ns.state_dir,
+        cors=ns.cors,
+        cors_credentials=ns.cors_credentials,
     )
     try:
         return asyncio.run(serve(options))

@@ -27,6 +27,8 @@ from devhost.app import LoadedApp, load_app
 from devhost.clock import HostClock, RealClock, VirtualClock
 from devhost.engine import DurableEngine
 from devhost.http_auth import KeyRing, Level
+from devhost.http_cors import CorsConfigError, CorsPolicy
+from devhost.http_cors import middleware as cors_middleware
 from devhost.http_server import FunctionsFront
 from devhost.management_api import ManagementApi
 from devhost.management_urls import RPC_PREFIX, WEBHOOK_PREFIX, Urls
@@ -58,6 +60,8 @@ class HostOptions:
     virtual_clock: bool = False
     enable_auth: bool = False
     state_dir: Path | None = None
+    cors: str | None = None  # None: local.settings.json Host.CORS (else no CORS)
+    cors_credentials: bool | None = None  # None: Host.CORSCredentials
 
 
 class StartupError(RuntimeError):
@@ -73,6 +77,15 @@ class Host:
         self.state_dir = options.state_dir or self.app_dir / ".devhost"
         local = load_local_settings(self.app_dir)
         self.port = options.port if options.port is not None else local.local_http_port or 7071
+        try:
+            self.cors = CorsPolicy.parse(
+                options.cors if options.cors is not None else local.cors,
+                local.cors_credentials
+                if options.cors_credentials is None
+                else options.cors_credentials,
+            )
+        except CorsConfigError as exc:
+            raise StartupError(str(exc)) from exc
         skipped = apply_values(local.values, os.environ)
         for name in skipped:
             log.info(
@@ -144,7 +157,9 @@ class Host:
         return result
 
     async def start(self) -> None:
-        main = web.Application(client_max_size=100 * 1024 * 1024)
+        # CORS before everything, as Core Tools orders its middleware (http_cors.py).
+        middlewares = [cors_middleware(self.cors)] if self.cors is not None else []
+        main = web.Application(client_max_size=100 * 1024 * 1024, middlewares=middlewares)
         self.management.install(main, WEBHOOK_PREFIX, Level.SYSTEM)
         self.front.install(main)
         rpc = web.Application(client_max_size=100 * 1024 * 1024)

@@ -29,6 +29,8 @@ class SettingsError(ValueError):
 class LocalSettings:
     values: dict[str, str] = field(default_factory=dict)
     local_http_port: int | None = None  # Host.LocalHttpPort: the default for --port
+    cors: str | None = None  # Host.CORS: the default for --cors
+    cors_credentials: bool = False  # Host.CORSCredentials: the default for --cors-credentials
 
 
 def load_local_settings(app_dir: Path) -> LocalSettings:
@@ -45,11 +47,22 @@ def load_local_settings(app_dir: Path) -> LocalSettings:
     bad = sorted(k for k, v in values.items() if not isinstance(v, str | int | float | bool))
     if bad:
         raise SettingsError(f"{path}: Values.{bad[0]} must be a string")
-    host = doc.get("Host") or {}
-    port = host.get("LocalHttpPort") if isinstance(host, dict) else None
+    host = doc.get("Host")
+    host = {} if host is None else host
+    if not isinstance(host, dict):
+        raise SettingsError(f"{path}: 'Host' must be an object")
+    port = host.get("LocalHttpPort")
+    cors = host.get("CORS")
+    if cors is not None and not isinstance(cors, str):
+        raise SettingsError(f"{path}: Host.CORS must be a string of comma-separated origins")
+    credentials = host.get("CORSCredentials", False)
+    if not isinstance(credentials, bool):
+        raise SettingsError(f"{path}: Host.CORSCredentials must be true or false")
     return LocalSettings(
         values={k: _as_setting(v) for k, v in values.items()},
         local_http_port=int(port) if isinstance(port, int | str) and str(port).isdigit() else None,
+        cors=cors,
+        cors_credentials=credentials,
     )
 
 

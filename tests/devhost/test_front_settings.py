@@ -34,6 +34,9 @@ def test_values_go_into_the_environment_but_existing_variables_win(tmp_path):
         ("{not json", "not valid JSON"),
         ('{"IsEncrypted": true, "Values": {}}', "encrypted"),
         ('{"Values": {"A": {"nested": 1}}}', "Values.A must be a string"),
+        ('{"Values": {}, "Host": []}', "'Host' must be an object"),
+        ('{"Values": {}, "Host": {"CORS": ["*"]}}', "Host.CORS must be a string"),
+        ('{"Values": {}, "Host": {"CORSCredentials": "yes"}}', "Host.CORSCredentials must be"),
     ],
 )
 def test_bad_local_settings_name_the_problem(tmp_path, content, message):
@@ -173,3 +176,11 @@ def test_host_local_http_port_is_read_as_func_start_does(tmp_path):
         json.dumps({"Values": {}, "Host": {"LocalHttpPort": 7099}})
     )
     assert load_local_settings(tmp_path).local_http_port == 7099
+
+
+def test_host_cors_and_credentials_are_read_as_func_start_does(tmp_path):
+    (tmp_path / "local.settings.json").write_text(
+        json.dumps({"Values": {}, "Host": {"CORS": "http://shop.test", "CORSCredentials": True}})
+    )
+    local = load_local_settings(tmp_path)
+    assert (local.cors, local.cors_credentials) == ("http://shop.test", True)
