@@ -16,9 +16,9 @@ to 500, 200 concurrent HelloSequence5 orchestrations. For each:
   the Durable extension would send it (the full history, rebuilt from the stored one with
   `compact=False`), one call after the other with nothing else running. A workload has a
   least number of episodes (`ideal_episodes`: 101 for the chain, 2 for the fan-out, 6 per
-  HelloSequence5, a perfectly batching host); the bench checks devhost ran exactly that
-  many, so the floor is the workload's own cost, not one inflated by a host that batches
-  badly. floor_ratio = devhost wall time / floor: 1.0 would mean devhost drives a workload
+  HelloSequence5, a perfectly batching host); the floor comes only from runs that took
+  exactly that many, so it is the workload's own cost, not one inflated by a host that
+  batches badly. floor_ratio = devhost wall time / floor: 1.0 would mean devhost drives a workload
   end to end, SQLite commits and activities included, in the time the SDK alone needs to
   replay it.
 - host_overhead_ratio: a harsher check of devhost's own bookkeeping. Every context devhost
@@ -30,9 +30,9 @@ to 500, 200 concurrent HelloSequence5 orchestrations. For each:
   the SDK's share small, so this ratio rises as the SDK's part shrinks.
 
 Each figure is the best of REPEATS runs (the machine is shared), the runs of all sides
-interleaved (see `measure`); floor_ratio is the fastest devhost run over the floor
-(its fastest of FLOOR_REPEATS calls), floor_ratio_median the median over all runs of each
-run's ratio (a check on noise), and floor_ratio_cpu the same ratio in CPU time (devhost's
+interleaved (see `measure`); floor_ratio is the fastest devhost run over the floor (the
+fastest replay of FLOOR_REPEATS on each least-episode run), floor_ratio_median the median
+over all runs of their ratio to that floor (a check on noise), and floor_ratio_cpu the same ratio in CPU time (devhost's
 process, every thread, over the timed span; the replay's), which other processes' load
 distorts far less than wall time. `run()` prints the table and writes
 bench/out/devhost.json.
@@ -299,35 +299,42 @@ def run() -> list[dict[str, object]]:
 
 
 def measure(app: LoadedApp, workload: Workload, workdir: Path) -> dict[str, object]:
-    """One table row. The REPEATS rounds interleave a devhost run, the floor and the SDK on
-    that run's own contexts (best of FLOOR_REPEATS each), a peer run and a
-    synchronous=FULL devhost run, so that on a shared machine every minimum samples the same
-    stretch of load; the ratios pair the fastest devhost run with the replays measured right
-    after it."""
+    """One table row. The REPEATS rounds interleave a devhost run, the SDK's replays of that
+    run's contexts (best of FLOOR_REPEATS each), a peer run and a synchronous=FULL devhost
+    run, so that on a shared machine every minimum samples the same stretch of load.
+
+    The floor is the workload's, so it comes only from runs that took the least number of
+    episodes (a fan-out's results are batched on timing, and a loaded machine can split them
+    over a third episode): the fastest such replay. Every run counts for devhost's speed."""
     workdir.mkdir()
     runs: list[DevhostRun] = []
-    floors: list[tuple[float, float]] = []
+    floors: list[tuple[float, float] | None] = []
     owns: list[tuple[float, float]] = []
     peers: list[float] = []
     fsyncs: list[float] = []
     ideal = workload.ideal_episodes * workload.instances
     for n in range(REPEATS):
         run = run_devhost(app, workload, workdir / f"normal{n}.db")
-        if len(run.contexts) != ideal:
-            raise RuntimeError(
-                f"{workload.name}: devhost ran {len(run.contexts)} episodes, not the "
-                f"{ideal} of a perfectly batching host; the floor would not be the workload's"
-            )
         runs.append(run)
-        floors.append(_best(app, workload, run.full_contexts, memo=False))
+        least = len(run.contexts) == ideal
+        floors.append(_best(app, workload, run.full_contexts, memo=False) if least else None)
         owns.append(_best(app, workload, run.contexts, memo=True))
         peers.append(run_peer(workload))
         fsyncs.append(
             run_devhost(app, workload, workdir / f"full{n}.db", synchronous="FULL").seconds
         )
+    measured = [f for f in floors if f is not None]
+    if not measured:
+        raise RuntimeError(
+            f"{workload.name}: no run took the least {ideal} episodes "
+            f"({sorted({len(r.contexts) for r in runs})}); the machine is too loaded to "
+            "measure the floor"
+        )
+    floor_s = min(wall for wall, _ in measured)
+    floor_cpu_s = min(cpu for _, cpu in measured)
     fastest = min(range(REPEATS), key=lambda n: runs[n].seconds)
     run = runs[fastest]
-    (floor_s, floor_cpu_s), (own_s, own_cpu_s) = floors[fastest], owns[fastest]
+    own_s, own_cpu_s = owns[fastest]
     peer_s, fsync_s = min(peers), min(fsyncs)
     units = workload.units()
     return {
@@ -339,9 +346,7 @@ def measure(app: LoadedApp, workload: Workload, workdir: Path) -> dict[str, obje
         "episodes": len(run.contexts),
         "ideal_episodes": ideal,
         "floor_ratio": round(run.seconds / floor_s, 2),
-        "floor_ratio_median": round(
-            statistics.median(r.seconds / f for r, (f, _) in zip(runs, floors, strict=True)), 2
-        ),
+        "floor_ratio_median": round(statistics.median(r.seconds / floor_s for r in runs), 2),
         "floor_ratio_cpu": round(run.cpu_seconds / floor_cpu_s, 2),
         "host_overhead_ratio": round(run.seconds / own_s, 2),
         "host_overhead_ratio_cpu": round(run.cpu_seconds / own_cpu_s, 2),
