@@ -297,8 +297,6 @@ class DurableEngine:
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._failure: Exception | None = None
-        self.episodes_run = 0
-        self.commits = 0
         self._load()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -778,7 +776,6 @@ class DurableEngine:
     def _commit(self, batch: Batch) -> None:
         if batch:
             self._store.commit(batch)
-            self.commits += 1
 
     # -- messages --------------------------------------------------------------------------
 
@@ -1093,7 +1090,6 @@ class DurableEngine:
         new_events = [orchestrator_started(now)]
         new_events.extend(m.body for m in current)
         inst.last_time = now
-        self.episodes_run += 1
         # Encoded once: for this context (as new events) and for the history append.
         chunk = PlayedChunk().extend(new_events)
         reply, error = self._invoke_orchestrator(
