@@ -63,6 +63,9 @@ def _start_export(
         return _graph_error(400, "badRequest", "attributeSet: must be full or basic")
     if attribute_set == "basic":
         lines = [{k: line.get(k) for k in BASIC_FIELDS} for line in lines]
+    # The ledger keeps the v1 line-item API's camelCase; Graph's exports name their
+    # attributes in PascalCase (Learn, partner billing "attributeSet enum type").
+    lines = [{k[:1].upper() + k[1:]: v for k, v in line.items()} for line in lines]
     operation_id = str(uuid.uuid4())
     now = rules.iso(c.now())
     c.engine.store.put(

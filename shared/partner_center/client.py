@@ -650,9 +650,10 @@ class PartnerCenterClient:
                 raise RetryableError(f"blob download answered {resp.status_code}", resp.status_code)
             for text in gzip.decompress(resp.content).decode("utf-8").splitlines():
                 if text.strip():
-                    row = json.loads(text, parse_float=Decimal)
-                    row.setdefault("invoiceNumber", invoice_id)
-                    lines.append(ReconLineItem.model_validate(row))
+                    line = ReconLineItem.model_validate(json.loads(text, parse_float=Decimal))
+                    if not line.invoice_number:
+                        line = line.model_copy(update={"invoice_number": invoice_id})
+                    lines.append(line)
         return lines
 
     # webhooks --------------------------------------------------------------------------

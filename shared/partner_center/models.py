@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 
 from shared.models import BillingCycle, CatalogItemId, PartnerCenterModel, TermDuration, UtcDateTime
 
@@ -262,7 +262,26 @@ class PartnerCenterInvoice(PcModel):
 
 
 class ReconLineItem(PcModel):
-    """A billed or unbilled NCE reconciliation line (partner-center.md 5.4)."""
+    """A billed or unbilled NCE reconciliation line (partner-center.md 5.4).
+
+    Read whatever the casing of its keys: the v1 line-item API answers in camelCase
+    (`chargeType`), while Microsoft Graph's partner billing exports name their attributes in
+    PascalCase (`ChargeType`, `AvailabilityId`: Learn, "attributeSet enum type" for the
+    partner billing API). Keys are matched to the fields case-insensitively."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _any_casing(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        aliases = {
+            (field.alias or name).lower(): field.alias or name
+            for name, field in cls.model_fields.items()
+        }
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.setdefault(aliases.get(key.lower(), key) if isinstance(key, str) else key, value)
+        return out
 
     customer_id: str
     subscription_id: str = ""
