@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import inspect
 import json
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -92,6 +93,24 @@ class Invoker:
     queues: QueueClients | None
     executor: Executor | None = None
     queue_encoding: str = "base64"
+    # Sync functions still running on their threads: a cancelled call (a stop) leaves its
+    # thread running, and nothing can interrupt it.
+    _threads_running: int = field(default=0, init=False)
+    _threads_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    @property
+    def threads_running(self) -> int:
+        with self._threads_lock:
+            return self._threads_running
+
+    def _counted(self, call: Callable[[], Any]) -> Any:
+        with self._threads_lock:
+            self._threads_running += 1
+        try:
+            return call()
+        finally:
+            with self._threads_lock:
+                self._threads_running -= 1
 
     async def call(self, fn: func.Function, trigger_value: Any) -> Any:
         """Run `fn` with its trigger argument; returns its `$return` value (HTTP response)."""
@@ -114,7 +133,9 @@ class Invoker:
             result = await user(**kwargs)
         else:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.executor, partial(user, **kwargs))
+            result = await loop.run_in_executor(
+                self.executor, self._counted, partial(user, **kwargs)
+            )
         for binding, holder in outputs.values():
             if holder.is_set and holder.get() is not None:
                 await self._send(binding, holder.get())

@@ -206,8 +206,12 @@ class PartnerCenterSandbox:
             except Exception:  # the loop must survive a bad tick; the next one retries
                 LOG.exception("partner-center sandbox tick failed")
             self._wake.clear()
+            # asyncio.timeout, not wait_for: 3.11's wait_for returns instead of raising when
+            # the stop's cancel meets a wake (an engine event) in the same loop turn, and the
+            # ticker then ran on forever while stop_async awaited it.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.tick_s)
+                async with asyncio.timeout(self.config.tick_s):
+                    await self._wake.wait()
 
     def _register_default_webhook(self, url: str) -> None:
         self.engine.store.set_meta(

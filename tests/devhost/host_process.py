@@ -46,7 +46,11 @@ class HostProcess:
         """SIGTERM, as Ctrl-C or a supervisor would; returns the exit status."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()  # reaped, not left running behind the failure
+                raise AssertionError(f"devhost did not stop within 30 s:\n{self.log()}") from None
         return self.process.returncode
 
     def kill(self) -> None:

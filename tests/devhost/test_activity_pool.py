@@ -30,7 +30,7 @@ def test_no_more_items_run_at_once_than_the_pool_has_threads() -> None:
         pool.submit(item)
     threading.Timer(0.2, release.set).start()
     for _ in range(8):
-        assert done.acquire(timeout=5)
+        assert done.acquire(timeout=30)
     pool.shutdown()
     assert peak == 3
 
@@ -48,7 +48,7 @@ def test_shutdown_drops_queued_items_and_waits_for_running_ones() -> None:
     pool: ActivityPool[int] = ActivityPool(1, run, name="test-pool")
     for item in range(5):
         pool.submit(item)
-    assert started.wait(5)
+    assert started.wait(30)
     threading.Timer(0.1, release.set).start()
     pool.shutdown()
     assert ran == [0]  # the running item finished; the four queued ones were dropped
@@ -67,7 +67,7 @@ def test_an_error_escaping_run_is_logged_and_the_thread_keeps_serving(
     pool: ActivityPool[int] = ActivityPool(1, run, name="test-pool")
     pool.submit(0)
     pool.submit(1)
-    assert served.acquire(timeout=5) and served.acquire(timeout=5)
+    assert served.acquire(timeout=30) and served.acquire(timeout=30)
     pool.shutdown()
     assert "unexpected error" in caplog.text
 

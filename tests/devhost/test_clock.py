@@ -53,10 +53,11 @@ def test_a_sleeper_wakes_when_the_clock_jumps() -> None:
         clock.sleep_until(T0 + timedelta(days=30))
         woke.set()
 
-    thread = threading.Thread(target=sleeper)
+    # Daemon: a sleeper that never woke must not hold the test process open at exit.
+    thread = threading.Thread(target=sleeper, daemon=True)
     thread.start()
     clock.idle(T0 + timedelta(days=30))
-    thread.join(5)
+    thread.join(30)
     assert woke.is_set()
 
 

@@ -27,7 +27,7 @@ def test_activities_run_at_most_max_concurrent_activity_functions_at_once(
     probe.peak = 0
     status = run(engine, "probe_fan_out", input="12")
     assert status.output == 24
-    # 24 activities (half sync, half async) sleep 50 ms each: the pool fills up to its cap.
+    # 24 activities (half sync, half async) sleep 150 ms each: the pool fills up to its cap.
     assert probe.peak == 3
     assert probe.running == 0
 
