@@ -135,16 +135,7 @@ def _request(
             data=None if data is None else json.dumps(data),
         )
     if cmd == "get-instances":
-        params = {
-            k: v
-            for k, v in {
-                "createdTimeFrom": ns.created_after,
-                "createdTimeTo": ns.created_before,
-                "runtimeStatus": ns.runtime_status,
-                "top": str(ns.top) if ns.top else None,
-            }.items()
-            if v
-        }
+        params = _instance_filters(ns, top=str(ns.top) if ns.top else None)
         if ns.continuation_token:
             headers = {**headers, "x-ms-continuation-token": ns.continuation_token}
         return requests.get(f"{base}/instances/", params=params, headers=headers, timeout=timeout)
@@ -178,16 +169,19 @@ def _request(
             return requests.delete(
                 f"{base}/instances/{quote(ns.id)}", headers=headers, timeout=timeout
             )
-        params = {
-            k: v
-            for k, v in {
-                "createdTimeFrom": ns.created_after,
-                "createdTimeTo": ns.created_before,
-                "runtimeStatus": ns.runtime_status,
-            }.items()
-            if v
-        }
+        params = _instance_filters(ns)
         return requests.delete(
             f"{base}/instances/", params=params, headers=headers, timeout=timeout
         )
     raise SystemExit(f"unknown durable command {cmd!r}")
+
+
+def _instance_filters(ns: argparse.Namespace, **extra: str | None) -> dict[str, str]:
+    """The instance-list query parameters the given filters set (unset ones are left out)."""
+    given = {
+        "createdTimeFrom": ns.created_after,
+        "createdTimeTo": ns.created_before,
+        "runtimeStatus": ns.runtime_status,
+        **extra,
+    }
+    return {k: v for k, v in given.items() if v}
