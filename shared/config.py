@@ -82,6 +82,27 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=2525, ge=1, le=65535)
     mail_from: str = "billing@cspflow.local"
 
+    def redact(self, text: str) -> str:
+        """`text` with every configured secret replaced by `***`: each secret setting, and
+        each part of the storage connection string that holds a key or token. Every message
+        that leaves an activity or reaches a log goes through this first."""
+        connection = self.storage_connection.get_secret_value()
+        secrets = [
+            self.partner_center_client_secret.get_secret_value(),
+            self.partner_center_refresh_token.get_secret_value(),
+            self.stripe_api_key.get_secret_value(),
+            *(s.get_secret_value() for s in self.stripe_webhook_secrets),
+            connection,
+            *(
+                part.split("=", 1)[1]
+                for part in connection.split(";")
+                if part.lower().startswith(("accountkey=", "sharedaccesssignature="))
+            ),
+        ]
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
     @field_validator("partner_center_webhook_cert_url_prefixes", mode="before")
     @classmethod
     def _split_prefixes(cls, value: object) -> object:

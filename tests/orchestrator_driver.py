@@ -22,12 +22,32 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from shared.errors import Failure, StepError
+
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 class ActivityFailed(Exception):
     """What an orchestrator sees when an activity failed for good: the SDK raises a plain
     Exception whose text starts with `Activity function '<name>' failed: <message>`."""
+
+
+def succeeded(value: Any, elapsed_ms: int | None = 12) -> dict[str, Any]:
+    """The envelope the activity boundary returns for `value` (a model or its JSON)."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    return {"ok": True, "value": value, "elapsed_ms": elapsed_ms}
+
+
+def refused(failure: Failure, elapsed_ms: int | None = 40) -> dict[str, Any]:
+    """The envelope of a permanent failure (the activity completed with its answer)."""
+    return {"ok": False, "failure": failure.model_dump(mode="json"), "elapsed_ms": elapsed_ms}
+
+
+def retries_spent(failure: Failure) -> ActivityFailed:
+    """A transient or unexpected failure that outlasted the retry policy, as the boundary's
+    StepError reaches the orchestrator (its message, then the stack trace)."""
+    return ActivityFailed(f"{StepError(failure)} \n Traceback (most recent call last): ...")
 
 
 @dataclass

@@ -10,6 +10,8 @@
     the term's last day, S-MANAGE); raised at once, never slept on inside an activity;
   - `ExportPendingError`: a reconciliation export outlasted the budget; it names the
     export's operation URL so the next attempt resumes it.
+Retryable errors are `shared.errors.TransientError`s, business and auth errors
+`PermanentError`s: the one vocabulary every adapter shares.
 - `BusinessError`: Partner Center refused the request (4xx) with its error code; retrying
   the same request cannot succeed. Workflows branch on `code`.
 - `AuthError`: the token could not be obtained or was rejected.
@@ -17,18 +19,22 @@
 
 from __future__ import annotations
 
+from shared.errors import CspflowError, PermanentError, TransientError
 
-class PartnerCenterError(Exception):
+
+class PartnerCenterError(CspflowError):
     """Base class of every error the Partner Center client raises."""
 
 
-class RetryableError(PartnerCenterError):
+class RetryableError(PartnerCenterError, TransientError):
     def __init__(
         self, message: str, status: int | None = None, retry_after_s: float | None = None
     ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after_s = retry_after_s
+        if status is not None:
+            self.code = str(status)
 
 
 class ThrottledError(RetryableError):
@@ -49,11 +55,11 @@ class ExportPendingError(RetryableError):
         self.operation_url = operation_url
 
 
-class AuthError(PartnerCenterError):
-    pass
+class AuthError(PartnerCenterError, PermanentError):
+    code = "auth"
 
 
-class BusinessError(PartnerCenterError):
+class BusinessError(PartnerCenterError, PermanentError):
     """A 4xx answer. `code` is Microsoft's error code as a string (e.g. "800090")."""
 
     def __init__(self, status: int, code: str, description: str, request_id: str) -> None:
@@ -68,7 +74,9 @@ class NotFoundError(BusinessError):
     pass
 
 
-class DomainUnavailableError(PartnerCenterError):
+class DomainUnavailableError(PartnerCenterError, PermanentError):
+    code = "domain_unavailable"
+
     def __init__(self, domain: str) -> None:
         super().__init__(f"the domain {domain} is already taken")
         self.domain = domain

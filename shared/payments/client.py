@@ -28,6 +28,7 @@ from stripe.params import (
 from stripe.params.checkout import SessionCreateParams
 
 from shared.config import Settings
+from shared.errors import ConfigurationError
 from shared.models.money import CurrencyMismatchError, Money, currency_exponent
 
 from .errors import PaymentRejected, PaymentsUnavailable
@@ -61,7 +62,7 @@ class StripePayments:
         http_client: stripe.HTTPClient | None = None,
     ) -> None:
         if not api_key:
-            raise ValueError("a Stripe API key is required")
+            raise ConfigurationError("a Stripe API key is required")
         # The SDK retries connection errors, 409 and 5xx with the same Idempotency-Key. Its
         # default 80 s timeout would outlast an activity's patience; 30 s is ample for Stripe.
         self._client = StripeClient(

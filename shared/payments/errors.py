@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from shared.errors import CspflowError, PermanentError, TransientError
 
-class PaymentsError(Exception):
+
+class PaymentsError(CspflowError):
     """Base of the adapter's errors."""
 
 
-class PaymentsUnavailable(PaymentsError):
+class PaymentsUnavailable(PaymentsError, TransientError):
     """Stripe could not be reached or failed (network, 5xx, 429): transient, retry the step."""
 
 
-class PaymentRejected(PaymentsError):
+class PaymentRejected(PaymentsError, PermanentError):
     """Stripe refused the request (400, 401, 404, idempotency conflict): retrying won't help."""
 
     def __init__(
@@ -19,9 +21,10 @@ class PaymentRejected(PaymentsError):
     ) -> None:
         super().__init__(message)
         self.status = status
-        self.code = code
+        self.code = code or (str(status) if status is not None else "rejected")
         self.param = param
+        self.field = param
 
 
-class WebhookRejected(PaymentsError):
+class WebhookRejected(PaymentsError, PermanentError):
     """A webhook that is forged, stale, signed with an unknown secret, or malformed."""

@@ -1,5 +1,6 @@
 """The connectivity activities against a real Partner Center sandbox (HTTPS, MSAL), a real
-Stripe sandbox (the official SDK) and a real Azurite."""
+Stripe sandbox (the official SDK) and a real Azurite, invoked as the Functions host invokes
+them and read as the orchestrator reads them."""
 
 import os
 import socket
@@ -8,18 +9,20 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueServiceClient
-from pydantic import ValidationError
 
-from activities.connectivity import CheckUnavailable
 from shared.config import reset_settings
+from shared.errors import StepError
 from shared.models.connectivity import CheckResult
 from tests.app_functions import user_function
+from workflows.connectivity import CHECKS, read_check
 
 STORAGE_PROBE = {"table": "Events", "queue": "cspflow-events"}
 
 
 def run(activity: str, probe: dict[str, Any]) -> CheckResult:
-    return CheckResult.model_validate(user_function(activity)(probe))
+    """The check's line in the report, from what the registered function returned."""
+    check = next(c for c in CHECKS if c.activity.name == activity)
+    return read_check(check, user_function(activity)(probe))
 
 
 def closed_port_url(scheme: str) -> str:
@@ -65,7 +68,7 @@ def test_an_unreachable_partner_center_raises_for_the_retry_policy_without_secre
     url = closed_port_url("https")
     set_env(app_env, CSPFLOW_PARTNER_CENTER_BASE_URL=url, CSPFLOW_PARTNER_CENTER_AUTHORITY=url)
     secret = os.environ["CSPFLOW_PARTNER_CENTER_CLIENT_SECRET"]
-    with pytest.raises(CheckUnavailable, match="RetryableError") as raised:
+    with pytest.raises(StepError, match="RetryableError") as raised:
         run("check_partner_center", {})
     assert secret not in str(raised.value)
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
@@ -95,7 +98,7 @@ def test_a_missing_stripe_key_is_refused_naming_it(app_env):
 
 def test_an_unreachable_stripe_raises_for_the_retry_policy(app_env):
     set_env(app_env, CSPFLOW_STRIPE_API_BASE=closed_port_url("http"))
-    with pytest.raises(CheckUnavailable, match="PaymentsUnavailable") as raised:
+    with pytest.raises(StepError, match="PaymentsUnavailable") as raised:
         run("check_stripe", {})
     assert os.environ["CSPFLOW_STRIPE_API_KEY"] not in str(raised.value)
 
@@ -123,7 +126,7 @@ def test_unreachable_storage_raises_and_never_shows_the_account_key(app_env, azu
             f"QueueEndpoint={dead};TableEndpoint={dead}"
         ),
     )
-    with pytest.raises(CheckUnavailable) as raised:
+    with pytest.raises(StepError) as raised:
         run("check_storage", STORAGE_PROBE)
     assert key not in str(raised.value)
 
@@ -133,7 +136,7 @@ def test_invalid_settings_are_a_refused_check_naming_the_setting(app_env):
     set_env(app_env, CSPFLOW_SMTP_PORT="not-a-port")
     result = run("check_storage", STORAGE_PROBE)
     assert (result.ok, result.failure, result.latency_ms) == (False, "refused", None)
-    assert result.detail == "invalid settings: smtp_port"
+    assert result.detail == "ConfigurationError: invalid settings: smtp_port"
 
 
 @pytest.mark.parametrize(
@@ -147,9 +150,12 @@ def test_invalid_settings_are_a_refused_check_naming_the_setting(app_env):
         ("check_storage", {"table": "Events", "queue": "q", "extra": 1}, "extra"),
     ],
 )
-def test_a_malformed_probe_fails_naming_the_field(activity, probe, field):
-    with pytest.raises(ValidationError, match=field):
-        user_function(activity)(probe)
+def test_a_malformed_probe_is_a_permanent_failure_naming_the_field(activity, probe, field):
+    envelope = user_function(activity)(probe)
+    assert envelope["ok"] is False
+    assert envelope["failure"]["kind"] == "permanent"
+    assert envelope["failure"]["code"] == "invalid_input"
+    assert envelope["failure"]["field"] == field
 
 
 def test_storage_refusing_the_account_key_is_a_refused_check(app_env, azurite):

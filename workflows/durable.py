@@ -1,0 +1,200 @@
+"""The orchestrator kit: what every workflow uses to call activities and read their outcomes.
+
+    @orchestration(bp)
+    def connectivity_check(context: df.DurableOrchestrationContext) -> Generator[...]:
+        outcomes = yield from settle_all(
+            call(context, check_stripe, StripeProbe(), retry="probe"),
+            call(context, check_storage, probe, retry="probe"),
+        )
+        for outcome in outcomes:
+            outcome.value      # the activity's output model, when outcome.ok
+            outcome.failure    # a shared.errors.Failure otherwise: permanent / transient / ...
+
+- `call` schedules an activity (an `activities.boundary.Activity`, never a name in a string)
+  with a retry policy chosen by name from `RETRY_POLICIES`; it returns a `Call`.
+- `settle(c)` waits for one call, `settle_all(*calls)` for several running at once, keeping
+  every partial result: a failed call never hides the others. Neither raises for a failed
+  step: the orchestrator branches on the `Outcome`.
+- `run(...)` is `settle(call(...))`: the sequential step.
+- `step_key(context, "charge")` is the key a write activity's idempotency keys derive from.
+- `set_status(context, model)` publishes a custom status as a small model.
+- `at_least(context, "2.0")` is how an orchestrator branches on its instance's version
+  (docs/architecture.md, "Changing a workflow that is running").
+
+Everything here only calls the orchestration context's own APIs, so it is as deterministic as
+the orchestrator that uses it, and safe to replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+import azure.durable_functions as df
+from pydantic import BaseModel
+
+from activities.boundary import Activity
+from shared.errors import Failure, failure_from_reason
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out", bound=BaseModel)
+Orchestrator = Callable[[df.DurableOrchestrationContext], Generator[Any, Any, Any]]
+
+RetryName = Literal["probe", "standard", "patient"]
+# The Python SDK sends only the first interval and the attempt count, so the extension waits
+# the same interval between every attempt (backoff coefficient 1).
+RETRY_POLICIES: Mapping[RetryName, df.RetryOptions] = {
+    # A health check: a blip is forgiven, a dead endpoint reported within seconds.
+    "probe": df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=3),
+    # Most steps: rides out about a minute of 5xx, timeouts or throttling.
+    "standard": df.RetryOptions(
+        first_retry_interval_in_milliseconds=15_000, max_number_of_attempts=5
+    ),
+    # Steps that must happen and may wait (a write behind a Partner Center incident): an hour.
+    "patient": df.RetryOptions(
+        first_retry_interval_in_milliseconds=300_000, max_number_of_attempts=13
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Call(Generic[In, Out]):
+    """A scheduled activity: the Durable task plus the activity it runs."""
+
+    activity: Activity[In, Out]
+    task: Any  # the SDK's TaskBase (untyped)
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[Out]):
+    """How one step ended: its value, or why not."""
+
+    activity: str
+    value: Out | None = None
+    failure: Failure | None = None
+    elapsed_ms: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def unwrap(self) -> Out:
+        """The value; a failed step raises `StepFailed` (the orchestration fails with it)."""
+        if self.value is None:
+            raise StepFailed(self.activity, self.failure)
+        return self.value
+
+
+class StepFailed(Exception):
+    """An orchestrator chose to fail because a step failed (`Outcome.unwrap`)."""
+
+    def __init__(self, activity: str, failure: Failure | None) -> None:
+        reason = failure.describe() if failure else "no value"
+        super().__init__(f"{activity}: {reason}")
+        self.failure = failure
+
+
+def call(
+    context: df.DurableOrchestrationContext,
+    activity: Activity[In, Out],
+    payload: In,
+    *,
+    retry: RetryName | None = "standard",
+) -> Call[In, Out]:
+    """Schedule `activity` with `payload` (its input model), retried by the named policy
+    (None: no retry). The activity starts running at once; settle it later."""
+    data = payload.model_dump(mode="json")
+    if retry is None:
+        task = context.call_activity(activity.name, data)
+    else:
+        task = context.call_activity_with_retry(activity.name, RETRY_POLICIES[retry], data)
+    return Call(activity, task)
+
+
+def settle(c: Call[Any, Out]) -> Generator[Any, Any, Outcome[Out]]:
+    """Wait for one call and read its outcome. Use with `yield from`."""
+    try:
+        envelope = yield c.task
+    except Exception as exc:  # the SDK raises a plain Exception carrying the host's text
+        return Outcome(c.activity.name, failure=failure_from_reason(str(exc)))
+    return read_envelope(c.activity, envelope)
+
+
+def settle_all(*calls: Call[Any, Any]) -> Generator[Any, Any, list[Outcome[Any]]]:
+    """Wait for every call (they all run at once) and return their outcomes in order.
+
+    Each task is awaited in turn: a finished task resumes the orchestrator at once with its
+    value or failure, so waiting on them one by one costs no more than `task_all` and never
+    lets one failure hide the others (the SDK's `task_all` raises at the first)."""
+    outcomes: list[Outcome[Any]] = []
+    for c in calls:
+        outcome = yield from settle(c)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def run(
+    context: df.DurableOrchestrationContext,
+    activity: Activity[In, Out],
+    payload: In,
+    *,
+    retry: RetryName | None = "standard",
+) -> Generator[Any, Any, Outcome[Out]]:
+    """Call one activity and wait for its outcome: `outcome = yield from run(...)`."""
+    return (yield from settle(call(context, activity, payload, retry=retry)))
+
+
+def read_envelope(activity: Activity[Any, Out], envelope: Any) -> Outcome[Out]:
+    """The boundary's envelope as an `Outcome`. A malformed envelope is a bug and raises (the
+    orchestration fails loudly, naming the field)."""
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("ok"), bool):
+        raise ValueError(f"{activity.name} returned a malformed envelope (no boolean 'ok')")
+    elapsed = envelope.get("elapsed_ms")
+    if envelope["ok"]:
+        value = activity.output_model.model_validate(envelope.get("value"))
+        return Outcome(activity.name, value=value, elapsed_ms=elapsed)
+    failure = Failure.model_validate(envelope.get("failure"))
+    return Outcome(activity.name, failure=failure, elapsed_ms=elapsed)
+
+
+def step_key(context: df.DurableOrchestrationContext, step: str) -> str:
+    """`<instance id>/<step>`: the key a write activity's idempotency keys derive from. Name
+    each write step once per orchestration (a loop adds its index: `charge-2`)."""
+    if not step or any(ch.isspace() or ch == "/" for ch in step):
+        raise ValueError(f"a step name is one word without '/': {step!r}")
+    return f"{context.instance_id}/{step}"
+
+
+def set_status(context: df.DurableOrchestrationContext, status: BaseModel) -> None:
+    """Publish `status` (a small model) as the instance's custom status."""
+    context.set_custom_status(status.model_dump(mode="json"))
+
+
+def at_least(context: df.DurableOrchestrationContext, version: str) -> bool:
+    """Whether this instance started at `version` or later (versions compare numerically,
+    "1.10" after "1.9"; an instance with no version counts as the oldest)."""
+    return _parse_version(getattr(context, "version", None) or "0") >= _parse_version(version)
+
+
+def orchestration(
+    bp: df.Blueprint, *, name: str | None = None
+) -> Callable[[Orchestrator], Orchestrator]:
+    """Register a generator function as an orchestrator (named after the function unless
+    `name` is given) and return it unchanged, so tests can drive it directly."""
+
+    def register(fn: Orchestrator) -> Orchestrator:
+        bp.orchestration_trigger(context_name="context", orchestration=name or fn.__name__)(fn)
+        return fn
+
+    return register
+
+
+def _parse_version(text: str) -> tuple[int, ...]:
+    parts: list[int] = []
+    for part in text.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
