@@ -42,7 +42,14 @@ def check_instance_id(now: datetime) -> str:
 async def start_connectivity_check(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    instance_id = check_instance_id(CLOCK.now())
+    return await start_check(req, client, CLOCK.now())
+
+
+async def start_check(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, now: datetime
+) -> func.HttpResponse:
+    """Start (or join) the check of `now`'s minute and answer with its status links."""
+    instance_id = check_instance_id(now)
     if await _needs_start(client, instance_id):
         try:
             await client.start_new(ORCHESTRATOR, instance_id)
