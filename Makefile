@@ -15,7 +15,7 @@ help:
 	@echo "make lint   ruff + mypy"
 	@echo "make format ruff format + the lint fixes ruff can make"
 	@echo "make bench  benchmarks, printed as a table and written to bench/out/"
-	@echo "make demo   a simulated book of customers over months of virtual time"
+	@echo "make demo   a simulated book of customers over months of virtual time (needs the lifecycle workflows)"
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
