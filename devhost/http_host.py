@@ -30,6 +30,10 @@ from devhost.http_auth import KeyRing, Level
 from devhost.http_cors import CorsConfigError, CorsPolicy
 from devhost.http_cors import middleware as cors_middleware
 from devhost.http_server import FunctionsFront
+from devhost.listeners.invoke import Invoker, check_bindings, name_of, trigger_of
+from devhost.listeners.queue import DEFAULT_LEASE, QueuePoller
+from devhost.listeners.storage import QueueClients, decode_message
+from devhost.listeners.timer import ClockSleeper, StatusStore, TimerTrigger
 from devhost.management_api import ManagementApi
 from devhost.management_urls import RPC_PREFIX, WEBHOOK_PREFIX, Urls
 from devhost.settings import (
@@ -39,10 +43,6 @@ from devhost.settings import (
     load_host_config,
     load_local_settings,
 )
-from devhost.triggers.invoke import Invoker, check_bindings, name_of, trigger_of
-from devhost.triggers.queue import DEFAULT_LEASE, QueuePoller
-from devhost.triggers.storage import QueueClients, decode_message
-from devhost.triggers.timer import ClockSleeper, StatusStore, TimerTrigger
 
 log = logging.getLogger("devhost")
 
