@@ -7,7 +7,7 @@ orchestration itself completes, so the report is always there to read. Custom st
 `{"state": "checking", ...}` while it runs, `{"state": "done", "ok": ..., "failed": [...]}`.
 
 Version 1.0 (host.json defaultVersion): changing the sequence of durable calls needs a new
-version or name (DESIGN.md).
+version or name (versioning, in docs/architecture.md).
 """
 
 from __future__ import annotations
