@@ -1,5 +1,8 @@
 """SLA deadlines: business-hours calendars, per-tier targets, and on-track / at-risk / breached.
 
+cspflow's own service levels; the rules are in docs/rules.md, section "SLA"
+(docs/rules.md#sla-targets, docs/rules.md#business-time, docs/rules.md#at-risk).
+
 * Onboarding: within 4 business hours for premium customers, 1 business day for standard.
 * Licence change: within 1 hour, around the clock (the change is automated end to end).
 * Renewal decision: applied at least 24 h before the renewal lock.
@@ -7,8 +10,8 @@
 Business time is counted in the customer's own time zone (zoneinfo, with the pinned tzdata),
 on its country's working days (Sunday to Thursday in Israel, with the compensatory working
 Saturdays some countries have), skipping its public holidays (the `holidays` package, pinned,
-which knows both) and any extra closed days the partner agreed. A business day is one working day's worth of
-business hours, so "1 business day" from Tuesday 15:00 is Wednesday 15:00.
+which knows both) and any extra closed days the partner agreed. A business day is one working
+day's worth of business hours, so "1 business day" from Tuesday 15:00 is Wednesday 15:00.
 """
 
 from __future__ import annotations
@@ -213,7 +216,8 @@ def renewal_decision_clock(
 ) -> SlaClock:
     """From the first reminder to `renewal_applied_before_lock` before the renewal lock.
 
-    A clock started after its deadline starts breached (its deadline is its start).
+    A clock started after its deadline starts breached (its deadline is its start;
+    docs/rules.md#renewal-decision-clock).
     """
     deadline = renewal_lock_at(subscription, renewal) - rules.renewal_applied_before_lock
     start = min(started_at, deadline)
