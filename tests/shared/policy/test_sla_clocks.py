@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.models.sla import SlaKind
 from shared.policy.sla import (
     DEFAULT_RULES,
     Budget,
@@ -94,7 +95,9 @@ def test_each_kind_has_a_target_per_tier(kind, tier, target):
 
 
 def test_a_customers_contracted_target_wins_over_its_tier():
-    contracted = {"support_first_response": SlaTarget(30, "wall_clock_hours")}
+    contracted: dict[SlaKind, SlaTarget] = {
+        "support_first_response": SlaTarget(30, "wall_clock_hours")
+    }
     assert (
         target_for("support_first_response", "premium", contracted)
         == contracted["support_first_response"]
