@@ -46,6 +46,9 @@ from devhost.settings import (
 
 log = logging.getLogger("devhost")
 
+# Set for the app when the clock is virtual: where to read the host's time.
+CLOCK_URL_ENV = "DEVHOST_CLOCK_URL"
+
 LOOPBACK = "127.0.0.1"
 # Test hook: a short queue lease shows "no message lost" without waiting 10 minutes.
 QUEUE_LEASE_ENV = "DEVHOST_QUEUE_LEASE_SECONDS"
@@ -170,6 +173,11 @@ class Host:
         port = await self._listen(main, self.port, "--port")
         rpc_port = await self._listen(rpc, self.options.rpc_port, "--rpc-port")
         self.base_url = f"http://{LOOPBACK}:{port}"
+        if isinstance(self.clock, VirtualClock):
+            # The app runs in this process: tell it where the host's time is, as the Functions
+            # host tells an app its own name (WEBSITE_HOSTNAME). It reads it over HTTP, as the
+            # sandboxes do: devhost imports nothing of the app and the app nothing of devhost.
+            os.environ[CLOCK_URL_ENV] = f"{self.base_url}/admin/clock"
         self.urls.origin = self.base_url
         self.urls.rpc_origin = f"http://{LOOPBACK}:{rpc_port}"
         self.engine.start()

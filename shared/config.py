@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     stripe_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     stripe_webhook_tolerance_s: int = Field(default=300, ge=1, le=3600)
 
+    # Where "now" comes from when it is not the system clock: devhost's virtual clock in a
+    # simulation (devhost sets DEVHOST_CLOCK_URL). Never in Azure.
+    clock_url: AnyHttpUrl | None = Field(
+        default=None, validation_alias=AliasChoices("CSPFLOW_CLOCK_URL", "DEVHOST_CLOCK_URL")
+    )
+
     # Notifications.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=1, le=65535)
@@ -126,6 +132,16 @@ class Settings(BaseSettings):
             )
             for name in missing
         ]
+        if self.clock_url is not None:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "simulated_clock_in_azure", "is a simulation's clock; unset it in Azure"
+                    ),
+                    loc=("clock_url",),
+                    input="",
+                )
+            )
         connection = self.storage_connection.get_secret_value().lower()
         if not self.storage_account_name and any(m in connection for m in _LOCAL_STORAGE_MARKERS):
             errors.append(

@@ -10,17 +10,18 @@ returned as it is. The answer is the Durable check-status response (202, `Locati
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.clock import Clock, SystemClock
+from shared.clock import app_clock
+from shared.config import get_settings
 from workflows.connectivity import ORCHESTRATOR
 
 bp = df.Blueprint()
 
-CLOCK: Clock = SystemClock()
 RESTARTABLE = (
     df.OrchestrationRuntimeStatus.Failed,
     df.OrchestrationRuntimeStatus.Terminated,
@@ -42,7 +43,10 @@ def check_instance_id(now: datetime) -> str:
 async def start_connectivity_check(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
-    return await start_check(req, client, CLOCK.now())
+    # Off the event loop: a simulation's clock is read over HTTP from the host that runs
+    # this very function, and a blocking read on its loop would wait for itself.
+    now = await asyncio.to_thread(app_clock(get_settings()).now)
+    return await start_check(req, client, now)
 
 
 async def start_check(

@@ -34,9 +34,9 @@ def follow(stack: LocalStack, status_url: str, timeout_s: float = 60) -> request
 def fresh_check(stack: LocalStack) -> dict[str, Any]:
     """A new connectivity check, run to its end; its finished status.
 
-    The trigger collapses every POST of one UTC minute onto one instance (read on the wall
+    The trigger collapses every POST of one UTC minute onto one instance (read on the stack's
     clock), so an earlier test's check of this minute is purged first."""
-    stack.purge(check_instance_id(datetime.now(UTC)))
+    stack.purge(check_instance_id(stack.now()))
     started = stack.api("POST", CHECKS)
     assert started.status_code == 202, started.text
     return stack.wait_for_instance(started.json()["id"], "Completed")
@@ -56,7 +56,7 @@ def test_a_connectivity_check_posted_over_http_completes_with_every_system_ok(
     stack.partner_center.create_customer(
         new_customer(ns.domain_prefix()), request_id=ns.request_id("create-customer")
     )
-    stack.purge(check_instance_id(datetime.now(UTC)))
+    stack.purge(check_instance_id(stack.now()))
     assert stack.api("POST", CHECKS, key=None).status_code == 401  # keys are enforced
 
     started = stack.api("POST", CHECKS)
@@ -133,3 +133,14 @@ def test_a_customer_created_in_the_stripe_sandbox_is_in_the_apps_own_read(
 def test_the_mail_sandbox_answers_once_it_is_in_the_checkout(stack: LocalStack):
     inbox = stack.mail  # skips this test while `python -m sandbox mail` does not exist
     assert requests.get(inbox, timeout=10).status_code < 500
+
+
+def test_the_apps_triggers_read_the_stacks_virtual_clock(stack: LocalStack):
+    """devhost tells the app where its virtual clock is (DEVHOST_CLOCK_URL): the check's id
+    names the stack's minute, not the wall clock's."""
+    stack.advance(timedelta(days=3))
+    expected = check_instance_id(stack.now())
+    stack.purge(expected)
+    started = stack.api("POST", CHECKS)
+    assert started.json()["id"] in {expected, check_instance_id(stack.now())}
+    assert started.json()["id"] != check_instance_id(datetime.now(UTC))
