@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from shared.clock import Clock
+from sandbox.common.clock import Clock
 
 from . import checkout, customers, forms, invoicing, payments, resources
 from .context import Ctx

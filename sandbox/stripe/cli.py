@@ -8,9 +8,8 @@ import asyncio
 import signal
 
 from sandbox.common.cli import announce_ready, common_args, parser
-from sandbox.common.clock import RemoteClock
+from sandbox.common.clock import Clock, RemoteClock, SystemClock
 from sandbox.common.demo import SEED_CHOICES
-from shared.clock import Clock, SystemClock
 
 from .server import Options, serve
 

@@ -13,7 +13,7 @@ from types import TracebackType
 from aiohttp import web
 
 from sandbox.common.cli import LOOPBACK, SHUTDOWN_S
-from shared.clock import Clock
+from sandbox.common.clock import Clock
 
 from . import seed
 from .app import Api, Config

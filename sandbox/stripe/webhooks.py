@@ -26,7 +26,7 @@ import aiohttp
 import requests
 from stripe import WebhookSignature
 
-from shared.clock import Clock
+from sandbox.common.clock import Clock
 
 from .store import Store
 
