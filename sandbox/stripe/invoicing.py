@@ -328,8 +328,7 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
         )
     off_session = forms.boolean(p, "off_session")
     pi = _invoice_payment_intent(ctx, inv, cus)
-    inv["attempted"] = True
-    inv["attempt_count"] += 1
+    _count_manual_attempt(inv)
     try:
         result = attempt(ctx, pi, pm, off_session=True if off_session is None else off_session)
     except CardDeclined as declined:
@@ -346,6 +345,16 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     _settle_invoice_payment(ctx, inv, pi)
     _mark_paid(ctx, inv, pi["amount"])
     return inv
+
+
+def _count_manual_attempt(inv: JSON) -> None:
+    """`attempt_count` counts attempts "from the perspective of the payment retry schedule":
+    any attempt counts as the first, after that only Stripe's automatic retries increment it,
+    so a manual `/pay` after the first leaves it as it is
+    (https://docs.stripe.com/api/invoices/object#invoice_object-attempt_count)."""
+    if not inv["attempted"]:
+        inv["attempted"] = True
+        inv["attempt_count"] = 1
 
 
 def _requires_action(extra: JSON) -> CardDeclined:

@@ -77,7 +77,7 @@ USED: dict[str, dict[str, str]] = {
         "amount_due": "integer",
         "amount_paid": "integer",
         "amount_remaining": "integer",
-        "attempt_count": "integer",
+        "attempted": "boolean",
         "hosted_invoice_url": "string",
         "created": "integer",
         "metadata": "object",
