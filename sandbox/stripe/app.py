@@ -29,7 +29,7 @@ from aiohttp import web
 
 from sandbox.common.clock import Clock
 
-from . import checkout, customers, forms, invoicing, payments, resources
+from . import checkout, credit_notes, customers, forms, invoicing, payments, resources
 from .context import Ctx
 from .errors import StripeError, invalid
 from .listing import LIST_PARAMS, expand, load, paginate
@@ -94,6 +94,17 @@ ROUTES = [
     _r("GET", "/v1/customers/{customer}", customers.retrieve_customer),
     _r("POST", "/v1/customers/{customer}", customers.update_customer),
     _r("GET", "/v1/customers/{customer}/payment_methods", customers.list_customer_payment_methods),
+    _r(
+        "POST",
+        "/v1/customers/{customer}/balance_transactions",
+        customers.create_balance_transaction,
+    ),
+    _r("GET", "/v1/customers/{customer}/balance_transactions", customers.list_balance_transactions),
+    _r(
+        "GET",
+        "/v1/customers/{customer}/balance_transactions/{transaction}",
+        customers.retrieve_balance_transaction,
+    ),
     _r("GET", "/v1/payment_methods", customers.list_payment_methods),
     _r("GET", "/v1/payment_methods/{payment_method}", customers.retrieve_payment_method),
     _r("POST", "/v1/payment_methods/{payment_method}/attach", customers.attach_payment_method),
@@ -114,9 +125,9 @@ ROUTES = [
     _r("POST", "/v1/invoices/{invoice}/void", invoicing.void_invoice),
     _r("GET", "/v1/invoice_payments", invoicing.list_invoice_payments),
     _r("GET", "/v1/invoice_payments/{invoice_payment}", invoicing.retrieve_invoice_payment),
-    _r("POST", "/v1/credit_notes", invoicing.create_credit_note),
-    _r("GET", "/v1/credit_notes", invoicing.list_credit_notes),
-    _r("GET", "/v1/credit_notes/{credit_note}", invoicing.retrieve_credit_note),
+    _r("POST", "/v1/credit_notes", credit_notes.create_credit_note),
+    _r("GET", "/v1/credit_notes", credit_notes.list_credit_notes),
+    _r("GET", "/v1/credit_notes/{credit_note}", credit_notes.retrieve_credit_note),
     _r("POST", "/v1/payment_intents", payments.create_payment_intent),
     _r("GET", "/v1/payment_intents", payments.list_payment_intents),
     _r("GET", "/v1/payment_intents/{payment_intent}", payments.retrieve_payment_intent),

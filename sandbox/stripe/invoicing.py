@@ -1,4 +1,5 @@
-"""Invoice items, invoices (draft -> open -> paid / void), credit notes, invoice payments.
+"""Invoice items, invoices (draft -> open -> paid / void), invoice payments, and the customer
+balance each invoice takes at finalization. Credit notes are in credit_notes.py.
 
 Collection is what the caller asks for: `/pay` charges at once. Stripe's automatic collection
 (auto_advance's first attempt about an hour after finalizing, Smart Retries) is not simulated;
@@ -11,21 +12,54 @@ from typing import Any
 
 from . import forms, resources
 from .context import CardDeclined, Ctx
-from .customers import payment_method_for
+from .customers import adjust_balance, payment_method_for
 from .errors import invalid, required
 from .listing import LIST_PARAMS, load, paginate
-from .payments import attempt, currency_param, refund_charge
+from .payments import attempt, currency_param
 
 JSON = dict[str, Any]
 P = forms.Params
 
 
-def _recompute(inv: JSON) -> None:
+def recompute(inv: JSON) -> None:
+    """Totals from the lines; `amount_due` also takes the customer balance applied at
+    finalization (starting_balance - ending_balance: negative for a credit) and the
+    pre-payment credit notes."""
     subtotal = sum(int(line["amount"]) for line in inv["lines"]["data"])
     inv["subtotal"] = inv["subtotal_excluding_tax"] = subtotal
     inv["total"] = inv["total_excluding_tax"] = subtotal
-    inv["amount_due"] = max(subtotal - inv["pre_payment_credit_notes_amount"], 0)
+    applied = (
+        0 if inv["ending_balance"] is None else inv["starting_balance"] - inv["ending_balance"]
+    )
+    inv["amount_due"] = max(subtotal + applied - inv["pre_payment_credit_notes_amount"], 0)
     inv["amount_remaining"] = max(inv["amount_due"] - inv["amount_paid"], 0)
+
+
+def _balance_for(cus: JSON, currency: str) -> int:
+    """The customer's balance as it applies to an invoice in `currency` (it is kept in the
+    customer's currency and applies to invoices in that currency only)."""
+    return int(cus["balance"]) if cus["currency"] in (None, currency) else 0
+
+
+def _apply_balance(ctx: Ctx, inv: JSON, cus: JSON) -> None:
+    """At finalization Stripe applies the customer's balance: a credit (negative) lowers the
+    amount due down to zero and what is left of it stays on the customer, a debit (positive)
+    is added to it; `starting_balance` and `ending_balance` record the balance before and
+    after (https://docs.stripe.com/billing/customer/balance,
+    https://docs.stripe.com/api/invoices/object#invoice_object-starting_balance)."""
+    balance = _balance_for(cus, inv["currency"])
+    due = max(inv["total"] - inv["pre_payment_credit_notes_amount"], 0)
+    applied = max(balance, -due)  # a credit covers at most what is due; a debit all of it
+    inv["starting_balance"] = balance
+    inv["ending_balance"] = balance - applied
+    if applied:
+        txn = adjust_balance(
+            ctx, cus, -applied, "applied_to_invoice", currency=inv["currency"], invoice=inv["id"]
+        )
+        ctx.store.set_extra(
+            inv["id"], ctx.store.extra(inv["id"]) | {"balance_transaction": txn["id"]}
+        )
+    recompute(inv)
 
 
 def _period(p: P, default: int) -> dict[str, int]:
@@ -111,7 +145,7 @@ def create_invoice_item(ctx: Ctx, p: P) -> JSON:
 
 def _add_line(ctx: Ctx, inv: JSON, item: JSON) -> None:
     inv["lines"]["data"].append(resources.line_item(item, inv["id"]))
-    _recompute(inv)
+    recompute(inv)
     ctx.store.save(inv)
 
 
@@ -183,6 +217,8 @@ def create_invoice(ctx: Ctx, p: P) -> JSON:
         description=forms.string(p, "description") or None,
         footer=forms.string(p, "footer") or None,
         metadata=forms.metadata(p),
+        # Until finalization, "the current customer balance" (API reference).
+        starting_balance=_balance_for(cus, currency),
     )
     if pm_id := forms.string(p, "default_payment_method"):
         pm = payment_method_for(ctx, pm_id, "default_payment_method")
@@ -201,7 +237,7 @@ def create_invoice(ctx: Ctx, p: P) -> JSON:
                 item["invoice"] = inv["id"]
                 ctx.store.save(item)
                 inv["lines"]["data"].append(resources.line_item(item, inv["id"]))
-        _recompute(inv)
+        recompute(inv)
         ctx.store.save(inv)
     ctx.emit("invoice.created", inv)
     return inv
@@ -268,20 +304,20 @@ def finalize_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     days = ctx.store.extra(inv["id"]).get("days_until_due")
     if days is not None:
         inv["due_date"] = ctx.ts + int(days) * 86400
-    inv["ending_balance"] = 0
+    _apply_balance(ctx, inv, cus)
     ctx.store.save(inv)
     ctx.emit("invoice.finalized", inv)
     if inv["amount_due"] == 0:  # Stripe marks zero-amount invoices paid on finalization
-        _mark_paid(ctx, inv)
+        mark_paid(ctx, inv)
     return inv
 
 
-def _mark_paid(ctx: Ctx, inv: JSON, amount: int = 0, *, out_of_band: bool = False) -> None:
+def mark_paid(ctx: Ctx, inv: JSON, amount: int = 0, *, out_of_band: bool = False) -> None:
     inv["amount_paid"] += amount
     inv["status"] = "paid"
     inv["status_transitions"]["paid_at"] = ctx.ts
     inv["next_payment_attempt"] = None
-    _recompute(inv)
+    recompute(inv)
     ctx.store.save(inv)
     ctx.emit("invoice.paid", inv)
     if not out_of_band:
@@ -304,10 +340,10 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
             code="invoice_not_editable" if inv["status"] == "draft" else None,
         )
     if forms.boolean(p, "paid_out_of_band"):
-        _mark_paid(ctx, inv, inv["amount_remaining"], out_of_band=True)
+        mark_paid(ctx, inv, inv["amount_remaining"], out_of_band=True)
         return inv
     if inv["amount_remaining"] == 0:
-        _mark_paid(ctx, inv)
+        mark_paid(ctx, inv)
         return inv
     cus = load(ctx, "customer", inv["customer"])
     pm_id = (
@@ -343,7 +379,7 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
         ctx.emit("invoice.payment_action_required", inv)
         raise _requires_action({"payment_intent": pi})
     _settle_invoice_payment(ctx, inv, pi)
-    _mark_paid(ctx, inv, pi["amount"])
+    mark_paid(ctx, inv, pi["amount"])
     return inv
 
 
@@ -411,6 +447,12 @@ def void_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     inv["status"] = "void"
     inv["status_transitions"]["voided_at"] = ctx.ts
     inv["next_payment_attempt"] = None
+    applied = inv["starting_balance"] - (inv["ending_balance"] or 0)
+    if applied and inv["ending_balance"] is not None:  # the balance it took goes back
+        cus = load(ctx, "customer", inv["customer"])
+        adjust_balance(
+            ctx, cus, applied, "unapplied_from_invoice", currency=inv["currency"], invoice=inv["id"]
+        )
     ctx.store.save(inv)
     ctx.emit("invoice.voided", inv)
     return inv
@@ -426,164 +468,3 @@ def list_invoice_payments(ctx: Ctx, p: P) -> JSON:
 def retrieve_invoice_payment(ctx: Ctx, p: P, invoice_payment: str) -> JSON:
     forms.only(p, {"expand"})
     return load(ctx, "invoice_payment", invoice_payment)
-
-
-# credit notes ----------------------------------------------------------------------------
-_CN_PARAMS = {
-    "invoice",
-    "amount",
-    "lines",
-    "refund_amount",
-    "credit_amount",
-    "out_of_band_amount",
-    "reason",
-    "memo",
-    "metadata",
-    "expand",
-}
-_CN_REASONS = {"duplicate", "fraudulent", "order_change", "product_unsatisfactory"}
-
-
-def _credit_lines(p: P) -> list[JSON]:
-    lines = []
-    for i, raw in enumerate(forms.array(p, "lines")):
-        if not isinstance(raw, dict):
-            raise invalid("Invalid array", param=f"lines[{i}]")
-        kind = raw.get("type")
-        if kind != "custom_line_item":
-            raise invalid(
-                "The sandbox supports credit note lines of type custom_line_item.",
-                param=f"lines[{i}][type]",
-            )
-        unit = forms.integer(raw, "unit_amount", minimum=0)
-        if unit is None:
-            raise required(f"lines[{i}][unit_amount]")
-        quantity = forms.integer(raw, "quantity", minimum=1) or 1
-        description = forms.string(raw, "description")
-        if not description:
-            raise required(f"lines[{i}][description]")
-        lines.append(resources.credit_note_line(unit * quantity, description, quantity, unit))
-    return lines
-
-
-def create_credit_note(ctx: Ctx, p: P) -> JSON:
-    forms.only(p, _CN_PARAMS)
-    invoice = forms.string(p, "invoice")
-    if not invoice:
-        raise required("invoice")
-    inv = load(ctx, "invoice", invoice, "invoice")
-    if inv["status"] not in ("open", "paid"):
-        raise invalid(
-            f"Credit notes can only be issued for open or paid invoices; this one is "
-            f"{inv['status']}.",
-            param="invoice",
-        )
-    lines = _credit_lines(p)
-    amount = forms.integer(p, "amount", minimum=1)
-    if lines and amount is not None:
-        raise invalid("You may pass either `amount` or `lines`, not both.", param="amount")
-    if lines:
-        amount = sum(line["amount"] for line in lines)
-    if amount is None:
-        raise required("lines")
-    reason = forms.string(p, "reason")
-    if reason is not None and reason not in _CN_REASONS:
-        raise invalid(f"Invalid reason: {reason}", param="reason")
-    refund_amount = forms.integer(p, "refund_amount", minimum=0) or 0
-    credit_amount = forms.integer(p, "credit_amount", minimum=0) or 0
-    out_of_band = forms.integer(p, "out_of_band_amount", minimum=0) or 0
-    number = f"{inv['number']}-CN-{ctx.store.next_number('cn:' + inv['id']):02d}"
-    cn = resources.credit_note(
-        ctx.ts,
-        inv,
-        number,
-        base_url=ctx.base_url,
-        amount=amount,
-        subtotal=amount,
-        subtotal_excluding_tax=amount,
-        total=amount,
-        total_excluding_tax=amount,
-        memo=forms.string(p, "memo") or None,
-        metadata=forms.metadata(p),
-        reason=reason,
-    )
-    cn["lines"]["data"] = lines or [resources.credit_note_line(amount, None, 1, amount)]
-    if inv["status"] == "open":
-        if refund_amount or credit_amount or out_of_band:
-            raise invalid(
-                "refund_amount, credit_amount and out_of_band_amount apply only to paid invoices.",
-                param="refund_amount",
-            )
-        if amount > inv["amount_remaining"]:
-            raise invalid(
-                f"The credit note amount ({amount}) exceeds the invoice's amount remaining "
-                f"({inv['amount_remaining']}).",
-                param="amount",
-            )
-        cn.update(type="pre_payment", pre_payment_amount=amount)
-        inv["pre_payment_credit_notes_amount"] += amount
-        _recompute(inv)
-        ctx.store.save(inv)
-        ctx.store.insert(cn)
-        ctx.emit("credit_note.created", cn)
-        if inv["amount_remaining"] == 0:
-            _mark_paid(ctx, inv, out_of_band=True)
-        return cn
-    credited = inv["post_payment_credit_notes_amount"]
-    if amount > inv["amount_paid"] - credited:
-        raise invalid(
-            f"The credit note amount ({amount}) exceeds the amount paid that is not yet credited "
-            f"({inv['amount_paid'] - credited}).",
-            param="amount",
-        )
-    if refund_amount + credit_amount + out_of_band != amount:
-        raise invalid(
-            f"The sum of credit amount, refund amount and out of band amount "
-            f"({refund_amount + credit_amount + out_of_band}) must equal the credit note amount "
-            f"({amount}).",
-            param="refund_amount",
-        )
-    cn.update(
-        type="post_payment", post_payment_amount=amount, out_of_band_amount=out_of_band or None
-    )
-    if refund_amount:
-        pi_id = ctx.store.extra(inv["id"]).get("payment_intent")
-        pi = load(ctx, "payment_intent", pi_id) if pi_id else None
-        if pi is None or pi["latest_charge"] is None:
-            raise invalid(
-                "This invoice was not paid by card; nothing to refund.", param="refund_amount"
-            )
-        ch = load(ctx, "charge", pi["latest_charge"])
-        re = refund_charge(ctx, ch, refund_amount, param="refund_amount")
-        cn["refunds"] = [
-            {
-                "amount_refunded": refund_amount,
-                "payment_record_refund": None,
-                "refund": re["id"],
-                "type": "refund",
-            }
-        ]
-    if credit_amount:
-        cus = load(ctx, "customer", inv["customer"])
-        cus["balance"] -= credit_amount
-        ctx.store.save(cus)
-        cn["customer_balance_transaction"] = resources.new_id("cbtxn")
-    inv["post_payment_credit_notes_amount"] += amount
-    ctx.store.save(inv)
-    ctx.store.insert(cn)
-    ctx.emit("credit_note.created", cn)
-    return cn
-
-
-def retrieve_credit_note(ctx: Ctx, p: P, credit_note: str) -> JSON:
-    forms.only(p, {"expand"})
-    return load(ctx, "credit_note", credit_note)
-
-
-def list_credit_notes(ctx: Ctx, p: P) -> JSON:
-    forms.only(p, LIST_PARAMS | {"invoice", "customer"})
-    where: JSON = {}
-    for name in ("invoice", "customer"):
-        if value := forms.string(p, name):
-            where[name] = value
-    return paginate(ctx, p, "credit_note", "/v1/credit_notes", where)
