@@ -64,7 +64,11 @@ Sandbox-only payment methods (Stripe cannot script these):
 
 `--seed-data demo` creates the demo partner's customers and cards on first start (seed.py).
 
-Not simulated: Stripe's automatic collection (the first attempt an hour after finalizing,
-Smart Retries) and subscriptions; cspflow drives collection through `/pay`. API keys: any
-`sk_test_...`/`rk_test_...`; one account. Amounts are integer minor units throughout.
+Automatic collection (`auto_advance=true`) runs on the shared clock: drafts finalize an hour
+after creation, the first attempt comes an hour after finalizing, then Smart-Retries-like
+retries (`--auto-retries`, `--auto-retry-window-days`); sent invoices get `invoice.will_be_due`
+and `invoice.overdue` (`--will-be-due-days`, `--overdue-days`). See automation.py.
+
+Not simulated: subscriptions. API keys: any `sk_test_...`/`rk_test_...`; one account. Amounts
+are integer minor units throughout.
 """

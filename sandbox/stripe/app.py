@@ -19,7 +19,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from fnmatch import fnmatchcase
@@ -33,6 +33,7 @@ from . import checkout, credit_notes, customers, forms, invoicing, payments, res
 from .context import Ctx
 from .errors import StripeError, invalid
 from .listing import LIST_PARAMS, expand, load, paginate
+from .schedule import BillingSchedule
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ ROUTES = [
     _r("POST", "/v1/invoices/{invoice}/finalize", invoicing.finalize_invoice),
     _r("POST", "/v1/invoices/{invoice}/pay", invoicing.pay_invoice),
     _r("POST", "/v1/invoices/{invoice}/void", invoicing.void_invoice),
+    _r("POST", "/v1/invoices/{invoice}/mark_uncollectible", invoicing.mark_uncollectible),
+    _r("POST", "/v1/invoices/{invoice}/send", invoicing.send_invoice),
     _r("GET", "/v1/invoice_payments", invoicing.list_invoice_payments),
     _r("GET", "/v1/invoice_payments/{invoice_payment}", invoicing.retrieve_invoice_payment),
     _r("POST", "/v1/credit_notes", credit_notes.create_credit_note),
@@ -159,6 +162,7 @@ class Config:
     webhook_url: str | None = None
     rate_limit_per_s: int | None = None  # Stripe's test-mode limit is 25 read/write per second
     on_event: Callable[[], None] = lambda: None
+    schedule: BillingSchedule = field(default_factory=BillingSchedule)
 
 
 class Api:
@@ -175,6 +179,7 @@ class Api:
             api_version=kw.pop("api_version", DEFAULT_API_VERSION),
             webhook_url=c.webhook_url,
             on_event=c.on_event,
+            schedule=c.schedule,
             **kw,
         )
 

@@ -1,16 +1,19 @@
 """`python -m sandbox stripe --port N --data DIR [--clock-url URL]
 [--webhook-url URL --webhook-secret whsec_... [--webhook-secret whsec_...]]
-[--webhook-retries live|test] [--rate-limit N] [--seed-data demo|none]`."""
+[--webhook-retries live|test] [--rate-limit N] [--seed-data demo|none]
+[--auto-retries N] [--auto-retry-window-days D] [--will-be-due-days D] [--overdue-days D]`."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 
 from sandbox.common.cli import announce_ready, common_args, parser
 from sandbox.common.clock import Clock, RemoteClock, SystemClock
 from sandbox.common.demo import SEED_CHOICES
 
+from .schedule import BillingSchedule
 from .server import Options, serve
 
 
@@ -36,12 +39,45 @@ def main(argv: list[str]) -> int:
         default="none",
         help="demo: the demo partner's customers and cards, created on first start",
     )
+    p.add_argument(
+        "--auto-retries",
+        type=int,
+        default=8,
+        help="automatic retries of a failed auto_advance invoice (Smart Retries: 8 ...)",
+    )
+    p.add_argument(
+        "--auto-retry-window-days",
+        type=float,
+        default=14.0,
+        help="... spread evenly over this many days (Stripe's recommended 2 weeks)",
+    )
+    p.add_argument(
+        "--will-be-due-days",
+        type=float,
+        default=7.0,
+        help="invoice.will_be_due this many days before a sent invoice's due date (0 = never)",
+    )
+    p.add_argument(
+        "--overdue-days",
+        type=float,
+        default=0.0,
+        help="invoice.overdue this many days after a sent invoice's due date",
+    )
     ns = p.parse_args(argv)
     args = common_args(ns, "stripe")
     if (ns.webhook_url is None) != (not ns.webhook_secret):
         p.error("--webhook-url and --webhook-secret go together")
     if any(not s.startswith("whsec_") for s in ns.webhook_secret):
         p.error("--webhook-secret must start with whsec_")
+    try:
+        schedule = BillingSchedule(
+            retries=ns.auto_retries,
+            retry_window=timedelta(days=ns.auto_retry_window_days),
+            will_be_due_before=timedelta(days=ns.will_be_due_days),
+            overdue_after=timedelta(days=ns.overdue_days),
+        )
+    except ValueError as exc:
+        p.error(str(exc))
     clock: Clock = RemoteClock(args.clock_url) if args.clock_url else SystemClock()
     options = Options(
         data_dir=args.data_dir,
@@ -52,6 +88,7 @@ def main(argv: list[str]) -> int:
         webhook_retries=ns.webhook_retries,
         rate_limit_per_s=ns.rate_limit,
         seed_data=ns.seed_data,
+        schedule=schedule,
     )
     asyncio.run(_run(options))
     return 0

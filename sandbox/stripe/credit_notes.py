@@ -21,7 +21,7 @@ from . import forms, resources
 from .context import Ctx
 from .customers import adjust_balance
 from .errors import invalid, required, unknown_parameter
-from .invoicing import mark_paid, recompute
+from .invoicing import emit_updated, mark_paid, recompute, snapshot
 from .listing import LIST_PARAMS, load, paginate
 from .payments import refund_charge
 
@@ -239,13 +239,15 @@ def create_credit_note(ctx: Ctx, p: P) -> JSON:
             invoice=inv["id"],
         )
         cn["customer_balance_transaction"] = txn["id"]
+    before = snapshot(inv)
     inv["pre_payment_credit_notes_amount"] += pre
     inv["post_payment_credit_notes_amount"] += post
     recompute(inv)
     ctx.store.save(inv)
-    ctx.store.set_extra(inv["id"], extra | {"credited_lines": credited_lines})
+    ctx.store.set_extra(inv["id"], ctx.store.extra(inv["id"]) | {"credited_lines": credited_lines})
     ctx.store.insert(cn)
     ctx.emit("credit_note.created", cn)
+    emit_updated(ctx, inv, before)
     if inv["status"] == "open" and inv["amount_remaining"] == 0:
         mark_paid(ctx, inv, out_of_band=True)
     return cn

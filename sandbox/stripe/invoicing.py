@@ -1,13 +1,17 @@
-"""Invoice items, invoices (draft -> open -> paid / void), invoice payments, and the customer
-balance each invoice takes at finalization. Credit notes are in credit_notes.py.
+"""Invoice items, invoices (draft -> open -> paid / uncollectible / void), invoice payments,
+and the customer balance each invoice takes at finalization. Credit notes are in
+credit_notes.py.
 
-Collection is what the caller asks for: `/pay` charges at once. Stripe's automatic collection
-(auto_advance's first attempt about an hour after finalizing, Smart Retries) is not simulated;
-cspflow drives its own retries through `/pay`.
+Collection: `/pay` charges at once (a manual attempt). With `auto_advance=true` Stripe
+collects by itself: automation.py runs those attempts on the sandbox clock, schedule.py says
+when; both kinds go through `collect`, which keeps `attempt_count` and `next_payment_attempt`
+as Stripe's retry schedule does. `invoice.updated` carries `previous_attributes` whenever an
+invoice's fields change outside an event of their own.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from . import forms, resources
@@ -16,6 +20,7 @@ from .customers import adjust_balance, payment_method_for
 from .errors import invalid, required
 from .listing import LIST_PARAMS, load, paginate
 from .payments import attempt, currency_param
+from .schedule import NON_RETRYABLE
 
 JSON = dict[str, Any]
 P = forms.Params
@@ -144,9 +149,11 @@ def create_invoice_item(ctx: Ctx, p: P) -> JSON:
 
 
 def _add_line(ctx: Ctx, inv: JSON, item: JSON) -> None:
+    before = snapshot(inv)
     inv["lines"]["data"].append(resources.line_item(item, inv["id"]))
     recompute(inv)
     ctx.store.save(inv)
+    emit_updated(ctx, inv, before)
 
 
 def retrieve_invoice_item(ctx: Ctx, p: P, invoiceitem: str) -> JSON:
@@ -228,6 +235,7 @@ def create_invoice(ctx: Ctx, p: P) -> JSON:
                 param="default_payment_method",
             )
         inv["default_payment_method"] = pm["id"]
+    _schedule(ctx, inv)
     ctx.store.insert(inv, {"days_until_due": days})
     if behavior == "include":
         for item in ctx.store.query(
@@ -251,6 +259,7 @@ def retrieve_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
 def update_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     forms.only(p, {"description", "metadata", "auto_advance", "footer", "expand"})
     inv = load(ctx, "invoice", invoice)
+    before = snapshot(inv)
     if inv["status"] != "draft" and ({"description", "footer"} & set(p)):
         raise invalid(
             "Only metadata and auto_advance can be changed once an invoice is finalized.",
@@ -260,11 +269,55 @@ def update_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
         if (value := forms.string(p, name)) is not None:
             inv[name] = value or None
     if (auto := forms.boolean(p, "auto_advance")) is not None:
+        if auto and inv["status"] not in ("draft", "open"):
+            raise invalid(
+                f"Automatic advancement is always off for {inv['status']} invoices.",
+                param="auto_advance",
+            )
         inv["auto_advance"] = auto
+        _schedule(ctx, inv)
     inv["metadata"] = forms.metadata(p, inv["metadata"])
     ctx.store.save(inv)
-    ctx.emit("invoice.updated", inv)
+    emit_updated(ctx, inv, before)
     return inv
+
+
+def snapshot(inv: JSON) -> JSON:
+    """The invoice's fields as they are now (its lines aside), to tell later what changed."""
+    return copy.deepcopy({k: v for k, v in inv.items() if k != "lines"})
+
+
+def emit_updated(ctx: Ctx, inv: JSON, before: JSON) -> None:
+    """`invoice.updated` when something changed, its old values in `previous_attributes`
+    (https://docs.stripe.com/api/events/types#event_types-invoice.updated)."""
+    previous = {k: v for k, v in before.items() if inv.get(k) != v}
+    if previous:
+        ctx.emit("invoice.updated", inv, previous)
+
+
+def _schedule(ctx: Ctx, inv: JSON) -> None:
+    """Set or clear what automatic advancement will do next: finalize a draft
+    (`automatically_finalizes_at`) or attempt payment of an open, automatically charged
+    invoice (`next_payment_attempt`)."""
+    auto = bool(inv["auto_advance"])
+    if inv["status"] == "draft":
+        at = inv["created"] + int(ctx.schedule.finalize_after.total_seconds())
+        inv["automatically_finalizes_at"] = max(at, ctx.ts) if auto else None
+    elif inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
+        if not auto:
+            inv["next_payment_attempt"] = None
+        elif not inv["attempted"]:
+            at = inv["status_transitions"]["finalized_at"] or ctx.ts
+            inv["next_payment_attempt"] = at + int(ctx.schedule.first_attempt_after.total_seconds())
+        else:
+            inv["next_payment_attempt"] = _next_retry(ctx, ctx.store.extra(inv["id"]))
+
+
+def _next_retry(ctx: Ctx, extra: JSON) -> int | None:
+    first_failed_at = extra.get("first_failed_at")
+    if first_failed_at is None:
+        return None
+    return ctx.schedule.retry_at(int(first_failed_at), int(extra.get("retries_done", 0)) + 1)
 
 
 def list_invoices(ctx: Ctx, p: P) -> JSON:
@@ -290,6 +343,13 @@ def finalize_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
             "This invoice is already finalized, you can't re-finalize a non-draft invoice.",
             code="invoice_not_editable",
         )
+    finalize(ctx, inv, auto_advance=forms.boolean(p, "auto_advance"))
+    return inv
+
+
+def finalize(ctx: Ctx, inv: JSON, *, auto_advance: bool | None = None) -> None:
+    """draft -> open: number, due date, customer balance; with automatic advancement, the
+    first payment attempt scheduled (charged automatically) or the invoice sent (sent ones)."""
     cus = load(ctx, "customer", inv["customer"])
     inv["number"] = f"{cus['invoice_prefix']}-{cus['next_invoice_sequence']:04d}"
     cus["next_invoice_sequence"] += 1
@@ -297,31 +357,42 @@ def finalize_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     inv["status"] = "open"
     inv["status_transitions"]["finalized_at"] = ctx.ts
     inv["effective_at"] = ctx.ts
+    inv["automatically_finalizes_at"] = None
     inv["hosted_invoice_url"] = f"{ctx.base_url}/i/{inv['id']}"
     inv["invoice_pdf"] = f"{ctx.base_url}/i/{inv['id']}/pdf"
-    if (auto := forms.boolean(p, "auto_advance")) is not None:
-        inv["auto_advance"] = auto
+    if auto_advance is not None:
+        inv["auto_advance"] = auto_advance
     days = ctx.store.extra(inv["id"]).get("days_until_due")
     if days is not None:
         inv["due_date"] = ctx.ts + int(days) * 86400
     _apply_balance(ctx, inv, cus)
+    _schedule(ctx, inv)
     ctx.store.save(inv)
     ctx.emit("invoice.finalized", inv)
     if inv["amount_due"] == 0:  # Stripe marks zero-amount invoices paid on finalization
         mark_paid(ctx, inv)
-    return inv
+    elif inv["auto_advance"] and inv["collection_method"] == "send_invoice":
+        ctx.emit("invoice.sent", inv)  # automatic advancement emails it to the customer
 
 
 def mark_paid(ctx: Ctx, inv: JSON, amount: int = 0, *, out_of_band: bool = False) -> None:
     inv["amount_paid"] += amount
     inv["status"] = "paid"
     inv["status_transitions"]["paid_at"] = ctx.ts
-    inv["next_payment_attempt"] = None
+    _close(inv)
     recompute(inv)
     ctx.store.save(inv)
     ctx.emit("invoice.paid", inv)
     if not out_of_band:
         ctx.emit("invoice.payment_succeeded", inv)
+
+
+def _close(inv: JSON) -> None:
+    """Paid, void and uncollectible invoices "always have automatic advancement turned off"
+    (https://docs.stripe.com/invoicing/integration/automatic-advancement-collection)."""
+    inv["auto_advance"] = False
+    inv["next_payment_attempt"] = None
+    inv.pop("status_details", None)  # present while uncollectible only
 
 
 def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
@@ -334,9 +405,9 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     inv = load(ctx, "invoice", invoice)
     if inv["status"] == "paid":
         raise invalid("Invoice is already paid")
-    if inv["status"] != "open":
+    if inv["status"] not in ("open", "uncollectible"):
         raise invalid(
-            f"You can only pay an open invoice; this invoice is {inv['status']}.",
+            f"You can only pay an open or uncollectible invoice; this invoice is {inv['status']}.",
             code="invoice_not_editable" if inv["status"] == "draft" else None,
         )
     if forms.boolean(p, "paid_out_of_band"):
@@ -346,11 +417,7 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
         mark_paid(ctx, inv)
         return inv
     cus = load(ctx, "customer", inv["customer"])
-    pm_id = (
-        forms.string(p, "payment_method")
-        or inv["default_payment_method"]
-        or cus["invoice_settings"]["default_payment_method"]
-    )
+    pm_id = forms.string(p, "payment_method") or default_payment_method(inv, cus)
     if not pm_id:
         raise invalid(
             "This customer has no attached payment source or default payment method. Please "
@@ -363,34 +430,79 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
             param="payment_method",
         )
     off_session = forms.boolean(p, "off_session")
+    collect(ctx, inv, cus, pm, off_session=True if off_session is None else off_session)
+    return inv
+
+
+def default_payment_method(inv: JSON, cus: JSON) -> str | None:
+    """What an invoice is charged with when nothing else is said: its own default, then the
+    customer's invoice default (https://docs.stripe.com/billing/revenue-recovery/smart-retries#payment-method-ordering)."""
+    pm_id = inv["default_payment_method"] or cus["invoice_settings"]["default_payment_method"]
+    return str(pm_id) if pm_id else None
+
+
+def collect(
+    ctx: Ctx, inv: JSON, cus: JSON, pm: JSON, *, off_session: bool, automatic: bool = False
+) -> None:
+    """One payment attempt on the invoice, by the caller (`/pay`) or by Stripe's automatic
+    collection; a decline is recorded on the invoice, then raised."""
+    before = snapshot(inv)
+    first = not inv["attempted"]
     pi = _invoice_payment_intent(ctx, inv, cus)
-    _count_manual_attempt(inv)
     try:
-        result = attempt(ctx, pi, pm, off_session=True if off_session is None else off_session)
+        result = attempt(ctx, pi, pm, off_session=off_session)
     except CardDeclined as declined:
+        record_failure(ctx, inv, first=first, automatic=automatic, hard_pm=_hard(ctx, declined, pm))
         ctx.store.save(inv)
         ctx.emit("invoice.payment_failed", inv)
+        emit_updated(ctx, inv, before)
         if declined.code == "authentication_required":
             ctx.emit("invoice.payment_action_required", inv)
             raise _requires_action(declined.extra) from None
         raise
     if result.get("object") == "payment_intent":  # waiting for 3-D Secure on session
+        record_failure(ctx, inv, first=first, automatic=automatic, hard_pm=None)
         ctx.store.save(inv)
         ctx.emit("invoice.payment_action_required", inv)
+        emit_updated(ctx, inv, before)
         raise _requires_action({"payment_intent": pi})
     _settle_invoice_payment(ctx, inv, pi)
+    inv["attempted"] = True
+    inv["attempt_count"] = inv["attempt_count"] + 1 if automatic or first else inv["attempt_count"]
     mark_paid(ctx, inv, pi["amount"])
-    return inv
 
 
-def _count_manual_attempt(inv: JSON) -> None:
-    """`attempt_count` counts attempts "from the perspective of the payment retry schedule":
-    any attempt counts as the first, after that only Stripe's automatic retries increment it,
-    so a manual `/pay` after the first leaves it as it is
-    (https://docs.stripe.com/api/invoices/object#invoice_object-attempt_count)."""
-    if not inv["attempted"]:
-        inv["attempted"] = True
+def _hard(ctx: Ctx, declined: CardDeclined, pm: JSON) -> str | None:
+    """The payment method, when its decline stops Stripe's retries until another one is
+    available (a non-retryable decline code or a Radar block)."""
+    charge = ctx.store.get(str(declined.extra.get("charge", "")))
+    reason = (charge or {}).get("outcome", {}).get("reason")
+    codes = {declined.decline_code, declined.code, reason}
+    return str(pm["id"]) if codes & NON_RETRYABLE else None
+
+
+def record_failure(
+    ctx: Ctx, inv: JSON, *, first: bool, automatic: bool, hard_pm: str | None
+) -> None:
+    """Count a failed attempt as Stripe's retry schedule does: "Any payment attempt counts as
+    the first attempt, and subsequently only automatic retries increment the attempt count"
+    (https://docs.stripe.com/api/invoices/object#invoice_object-attempt_count). The first
+    failure starts the retry schedule, each automatic retry moves it on; a manual attempt
+    after the first changes neither."""
+    extra = ctx.store.extra(inv["id"])
+    inv["attempted"] = True
+    if first:
         inv["attempt_count"] = 1
+        extra["first_failed_at"] = ctx.ts
+        extra["retries_done"] = 0
+    elif automatic:
+        inv["attempt_count"] += 1
+        extra["retries_done"] = int(extra.get("retries_done", 0)) + 1
+    if hard_pm is not None:
+        extra["hard_declined"] = hard_pm
+    ctx.store.set_extra(inv["id"], extra)
+    if (first or automatic) and inv["status"] == "open":
+        _schedule(ctx, inv)
 
 
 def _requires_action(extra: JSON) -> CardDeclined:
@@ -439,14 +551,14 @@ def _settle_invoice_payment(ctx: Ctx, inv: JSON, pi: JSON) -> None:
 def void_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     forms.only(p, {"expand"})
     inv = load(ctx, "invoice", invoice)
-    if inv["status"] != "open":
+    if inv["status"] not in ("open", "uncollectible"):
         raise invalid(
-            f"You can only void open invoices; this invoice is {inv['status']}.",
+            f"You can only void open or uncollectible invoices; this invoice is {inv['status']}.",
             code="invoice_not_editable",
         )
     inv["status"] = "void"
     inv["status_transitions"]["voided_at"] = ctx.ts
-    inv["next_payment_attempt"] = None
+    _close(inv)
     applied = inv["starting_balance"] - (inv["ending_balance"] or 0)
     if applied and inv["ending_balance"] is not None:  # the balance it took goes back
         cus = load(ctx, "customer", inv["customer"])
@@ -455,6 +567,48 @@ def void_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
         )
     ctx.store.save(inv)
     ctx.emit("invoice.voided", inv)
+    return inv
+
+
+def mark_uncollectible(ctx: Ctx, p: P, invoice: str) -> JSON:
+    """A bad debt written off (https://docs.stripe.com/api/invoices/mark_uncollectible). It
+    can still be paid or voided. `status_details.uncollectible.reason` says why, present
+    only while the invoice is uncollectible
+    (https://docs.stripe.com/changelog/endive/2026-09-30/invoice-uncollectible-status-detail)."""
+    forms.only(p, {"expand"})
+    inv = load(ctx, "invoice", invoice)
+    if inv["status"] != "open":
+        raise invalid(
+            f"You can only mark open invoices uncollectible; this invoice is {inv['status']}.",
+            code="invoice_not_editable",
+        )
+    inv["status"] = "uncollectible"
+    inv["status_transitions"]["marked_uncollectible_at"] = ctx.ts
+    _close(inv)
+    inv["status_details"] = {"uncollectible": {"reason": "user_forgiven"}}
+    ctx.store.save(inv)
+    ctx.emit("invoice.marked_uncollectible", inv)
+    return inv
+
+
+def send_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
+    """Email a sent (`send_invoice`) invoice to the customer now
+    (https://docs.stripe.com/api/invoices/send): "Requests made in test-mode result in no
+    emails being sent, despite sending an invoice.sent event". A draft is finalized first."""
+    forms.only(p, {"expand"})
+    inv = load(ctx, "invoice", invoice)
+    if inv["collection_method"] != "send_invoice":
+        raise invalid(
+            "You can only manually send an invoice if its collection method is 'send_invoice'.",
+            code="invoice_not_editable",
+        )
+    if inv["status"] == "void":
+        raise invalid("You cannot send a voided invoice.", code="invoice_not_editable")
+    if inv["status"] == "draft":
+        finalize(ctx, inv)
+        if inv["auto_advance"]:
+            return inv  # finalizing an automatically advanced invoice already sent it
+    ctx.emit("invoice.sent", inv)
     return inv
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -17,6 +17,8 @@ from sandbox.common.clock import Clock
 
 from . import seed
 from .app import Api, Config
+from .automation import Automation
+from .schedule import BillingSchedule
 from .store import Store
 from .webhooks import Deliverer, RetryMode
 
@@ -32,6 +34,8 @@ class Options:
     webhook_timeout_s: float = 10.0
     rate_limit_per_s: int | None = None
     seed_data: str = "none"  # "demo": the demo partner's customers and cards (seed.py)
+    # When Stripe's automatic collection and reminders act (schedule.py).
+    schedule: BillingSchedule = field(default_factory=BillingSchedule)
 
 
 @dataclass
@@ -40,10 +44,11 @@ class Running:
     runner: web.AppRunner
     store: Store
     deliveries: asyncio.Task[None] | None  # None when no webhook endpoint is configured
+    automation: asyncio.Task[None] | None = None  # what Stripe does to invoices on its own
     seeding: asyncio.Task[None] | None = None  # a seed waiting for the clock
 
     async def stop(self) -> None:
-        for task in (self.deliveries, self.seeding):
+        for task in (self.deliveries, self.automation, self.seeding):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -62,8 +67,10 @@ async def start(options: Options) -> Running:
         clock=options.clock,
         webhook_url=options.webhook_url,
         rate_limit_per_s=options.rate_limit_per_s,
+        schedule=options.schedule,
     )
-    runner = web.AppRunner(Api(config).app(), access_log=None, shutdown_timeout=SHUTDOWN_S)
+    api = Api(config)
+    runner = web.AppRunner(api.app(), access_log=None, shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     await web.TCPSite(runner, LOOPBACK, options.port).start()
     config.base_url = f"http://{LOOPBACK}:{runner.addresses[0][1]}"
@@ -79,6 +86,7 @@ async def start(options: Options) -> Running:
         config.on_event = deliverer.wake
         task = asyncio.create_task(deliverer.run())
     running = Running(config.base_url, runner, store, task)
+    running.automation = asyncio.create_task(Automation(store, options.clock, api.make_ctx).run())
     if options.seed_data == "demo":
         try:
             now = await asyncio.to_thread(options.clock.now)

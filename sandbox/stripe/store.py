@@ -128,6 +128,17 @@ class Store(SqliteStore):
             rows = self._db.execute(sql, args).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def query_with_extra(self, type_: str, where: dict[str, Any]) -> list[tuple[JSON, JSON]]:
+        """Objects of one type whose top-level fields equal `where`, each with its `extra`."""
+        sql = "SELECT data, extra FROM objects WHERE type = ?"
+        args: list[Any] = [type_]
+        for field, value in where.items():
+            sql += f" AND json_extract(data, '$.{field}') = ?"
+            args.append(value)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
+        return [(json.loads(r[0]), json.loads(r[1])) for r in rows]
+
     def next_number(self, name: str) -> int:
         with self._lock:
             self._db.execute(

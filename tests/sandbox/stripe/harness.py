@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import stripe
 
+from sandbox.stripe.schedule import BillingSchedule
 from sandbox.stripe.server import Options, StripeSandbox
 from shared.clock import ManualClock
 
@@ -172,10 +173,12 @@ def running_sandbox(
     rate_limit_per_s: int | None = None,
     webhook_retries: str = "live",
     webhook_secrets: tuple[str, ...] = (WEBHOOK_SECRET,),
+    schedule: BillingSchedule | None = None,
 ) -> Iterator[StripeSandbox]:
     options = Options(
         data_dir=data_dir,
         clock=clock,
+        schedule=schedule or BillingSchedule(),
         webhook_url=webhook_url,
         webhook_secrets=webhook_secrets if webhook_url else (),
         webhook_retries="test" if webhook_retries == "test" else "live",
