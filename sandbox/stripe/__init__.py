@@ -34,8 +34,13 @@ a new PaymentMethod, as in Stripe. Error code / decline_code as the testing page
                                               answers invoice_payment_intent_requires_action
                                               and emits invoice.payment_action_required
     pm_card_createDispute                     succeeds, then charge.dispute.created
-Declines carry an `advice_code` (try_again_later, do_not_try_again, confirm_card_data) in the
-error and the charge outcome.
+    pm_card_radarBlock (= pm_card_chargeDeclinedFraudulent, 4100000000000019)
+                                              attaches; every charge is blocked by Radar:
+                                              card_declined / fraudulent, outcome.type
+                                              blocked, reason highest_risk_level
+Issuer declines have `outcome.type` issuer_declined. None of Stripe's test cards carries an
+`advice_code`: Stripe sends one only when the issuer gave it, and its error objects leave
+null fields out.
 
 Sandbox-only payment methods (Stripe cannot script these):
     pm_card_sandbox_fail_after_<N>[_<reason>]
@@ -44,6 +49,8 @@ Sandbox-only payment methods (Stripe cannot script these):
         insufficient_funds, lost_card, stolen_card, card_velocity_exceeded, expired_card,
         incorrect_cvc, processing_error.
         e.g. pm_card_sandbox_fail_after_2_insufficient_funds
+        A suffix `_advice_<advice_code>` adds the issuer's advice, e.g.
+        pm_card_sandbox_fail_after_0_insufficient_funds_advice_try_again_later
     pm_card_sandbox_expires_<YYYY>_<MM>
         a Visa expiring at the end of that month (card.exp_month/exp_year); charges after the
         month decline with expired_card. e.g. pm_card_sandbox_expires_2026_03
@@ -54,6 +61,12 @@ Sandbox-only payment methods (Stripe cannot script these):
     POST /_sandbox/payment_methods/{pm}/automatic_update  exp_month, exp_year[, last4]
         the card network reissued the card: updates it and emits
         payment_method.automatically_updated (Stripe's automatic card updater).
+    POST /_sandbox/declines     customer=<cus> or payment_method=<pm>, decline_code, code,
+                                advice_code, outcome_type (issuer_declined|blocked|invalid),
+                                message, network_decline_code, network_advice_code, times:
+                                the next charges (all, or `times` of them) of that card or
+                                of any card of that customer decline so. Answers the script;
+                                POST /_sandbox/declines/{id}/cancel ends it.
     GET /_sandbox/deliveries    webhook delivery log (attempts, state, last status).
     GET|POST /i/{invoice}       the hosted invoice page behind `hosted_invoice_url`: the
                                 pay link; POST payment_method=<token or pm id> pays it.

@@ -151,6 +151,9 @@ ROUTES = [
         "/_sandbox/payment_methods/{payment_method}/automatic_update",
         customers.automatic_update,
     ),
+    # Sandbox only: declines scripted per payment method or customer (payments.py).
+    _r("POST", "/_sandbox/declines", payments.create_decline_script),
+    _r("POST", "/_sandbox/declines/{script}/cancel", payments.cancel_decline_script),
 ]
 
 

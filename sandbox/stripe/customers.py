@@ -135,7 +135,7 @@ def attach(ctx: Ctx, pm_id: str, cus: JSON, param: str) -> JSON:
             decline.message,
             code=decline.code,
             decline_code=decline.decline_code,
-            extra={"advice_code": decline.advice_code},
+            extra={"advice_code": decline.advice_code} if decline.advice_code else None,
         )
     pm["customer"] = cus["id"]
     ctx.store.save(pm)

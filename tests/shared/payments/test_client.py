@@ -580,3 +580,31 @@ def test_attempts_are_counted_from_charges_not_from_stripes_attempt_count(paymen
     assert payments.payment_attempts(inv.id) == 3
     assert client(sandbox.base_url).v1.invoices.retrieve(inv.id).attempt_count == 1
     assert payments.payment_attempts(_open_invoice(payments, cus.id, step="bill-2026-02").id) == 0
+
+
+ADVICE = "https://docs.stripe.com/declines/card#retrying-issuer-declines"
+
+
+def test_the_issuers_advice_reaches_the_decline_and_can_make_it_hard(payments, sandbox):
+    """ADVICE: the issuer's advice code comes with some declines (scripted here for the
+    customer); do_not_try_again makes an otherwise soft do_not_honor hard."""
+    cus, _ = _with_card(payments)
+    requests.post(
+        f"{sandbox.base_url}/_sandbox/declines",
+        data={
+            "customer": cus.id,
+            "decline_code": "do_not_honor",
+            "advice_code": "do_not_try_again",
+            "times": "1",
+        },
+        timeout=10,
+    ).raise_for_status()
+    inv = _open_invoice(payments, cus.id)
+    outcome = payments.pay_invoice("bill-2026-01:attempt-1", inv.id)
+    assert outcome.decline is not None
+    assert (outcome.decline.decline_code, outcome.decline.advice_code) == (
+        "do_not_honor",
+        "do_not_try_again",
+    )
+    assert outcome.decline.decline_class == "hard"
+    assert payments.pay_invoice("bill-2026-01:attempt-2", inv.id).paid  # the script is used up
