@@ -5,6 +5,8 @@ in SQLite under `--data`, reads time from the shared clock (`--clock-url`, or a 
 in-process), and delivers signed webhooks to `--webhook-url` with Stripe's retries on that
 clock (`--webhook-retries live`: backoff over 3 days; `test`: 3 retries over a few hours).
 `--webhook-secret` may be repeated while rotating: every active secret signs (one `v1` each).
+`--webhook-duplicate-rate` and `--webhook-out-of-order-rate` deliver a share of the events
+twice, or after a later event, as Stripe may; `--seed` makes the picks reproducible.
 
 Endpoints: customers (+ `/payment_methods`), payment_methods (`/attach`, `/detach`),
 setup_intents (`/confirm`), invoiceitems, invoices (`/finalize`, `/pay`, `/void`, `/lines`),

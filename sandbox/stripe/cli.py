@@ -1,6 +1,7 @@
 """`python -m sandbox stripe --port N --data DIR [--clock-url URL]
 [--webhook-url URL --webhook-secret whsec_... [--webhook-secret whsec_...]]
-[--webhook-retries live|test] [--rate-limit N] [--seed-data demo|none]
+[--webhook-retries live|test] [--webhook-duplicate-rate R] [--webhook-out-of-order-rate R]
+[--seed N] [--rate-limit N] [--seed-data demo|none]
 [--auto-retries N] [--auto-retry-window-days D] [--will-be-due-days D] [--overdue-days D]`."""
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from sandbox.common.demo import SEED_CHOICES
 
 from .schedule import BillingSchedule
 from .server import Options, serve
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("a rate is between 0 and 1")
+    return value
 
 
 def main(argv: list[str]) -> int:
@@ -32,6 +40,19 @@ def main(argv: list[str]) -> int:
         default="live",
         help="Stripe's retry schedule to follow: live (3 days) or test (3 retries)",
     )
+    p.add_argument(
+        "--webhook-duplicate-rate",
+        type=_rate,
+        default=0.0,
+        help="share of events delivered a second time (same event id)",
+    )
+    p.add_argument(
+        "--webhook-out-of-order-rate",
+        type=_rate,
+        default=0.0,
+        help="share of events held back until a later event was delivered",
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed for duplicates and reordering")
     p.add_argument("--rate-limit", type=int, default=None, help="requests per second, then 429")
     p.add_argument(
         "--seed-data",
@@ -86,6 +107,9 @@ def main(argv: list[str]) -> int:
         webhook_url=ns.webhook_url,
         webhook_secrets=tuple(ns.webhook_secret),
         webhook_retries=ns.webhook_retries,
+        webhook_duplicate_rate=ns.webhook_duplicate_rate,
+        webhook_out_of_order_rate=ns.webhook_out_of_order_rate,
+        seed=ns.seed,
         rate_limit_per_s=ns.rate_limit,
         seed_data=ns.seed_data,
         schedule=schedule,

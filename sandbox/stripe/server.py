@@ -32,6 +32,9 @@ class Options:
     webhook_secrets: tuple[str, ...] = ()  # more than one while rotating
     webhook_retries: RetryMode = "live"
     webhook_timeout_s: float = 10.0
+    webhook_duplicate_rate: float = 0.0  # share of events delivered twice
+    webhook_out_of_order_rate: float = 0.0  # share of events overtaken by a later one
+    seed: int | None = None  # for the two above: one seed, one sequence of decisions
     rate_limit_per_s: int | None = None
     seed_data: str = "none"  # "demo": the demo partner's customers and cards (seed.py)
     # When Stripe's automatic collection and reminders act (schedule.py).
@@ -82,6 +85,9 @@ async def start(options: Options) -> Running:
             secrets=options.webhook_secrets,
             mode=options.webhook_retries,
             timeout_s=options.webhook_timeout_s,
+            duplicate_rate=options.webhook_duplicate_rate,
+            out_of_order_rate=options.webhook_out_of_order_rate,
+            seed=options.seed,
         )
         config.on_event = deliverer.wake
         task = asyncio.create_task(deliverer.run())

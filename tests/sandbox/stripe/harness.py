@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import stripe
@@ -174,8 +175,9 @@ def running_sandbox(
     webhook_retries: str = "live",
     webhook_secrets: tuple[str, ...] = (WEBHOOK_SECRET,),
     schedule: BillingSchedule | None = None,
+    **options: Any,
 ) -> Iterator[StripeSandbox]:
-    options = Options(
+    config = Options(
         data_dir=data_dir,
         clock=clock,
         schedule=schedule or BillingSchedule(),
@@ -183,8 +185,9 @@ def running_sandbox(
         webhook_secrets=webhook_secrets if webhook_url else (),
         webhook_retries="test" if webhook_retries == "test" else "live",
         rate_limit_per_s=rate_limit_per_s,
+        **options,
     )
-    with StripeSandbox(options) as sandbox:
+    with StripeSandbox(config) as sandbox:
         yield sandbox
 
 
