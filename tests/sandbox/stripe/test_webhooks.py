@@ -220,3 +220,28 @@ def test_with_an_out_of_order_rate_later_events_overtake_earlier_ones(tmp_path, 
         assert overtaken and twice
         picked.append((overtaken, twice))
     assert picked[0] == picked[1]  # reproducible
+
+
+def test_a_state_folder_from_before_the_delivery_options_gains_their_columns(tmp_path):
+    import sqlite3
+
+    from sandbox.stripe.store import Store
+
+    old = sqlite3.connect(tmp_path / "stripe.sqlite3")
+    old.execute(
+        "CREATE TABLE deliveries (event_id TEXT PRIMARY KEY, url TEXT NOT NULL, "
+        "attempts INTEGER NOT NULL DEFAULT 0, first_at REAL NOT NULL, next_at REAL, "
+        "state TEXT NOT NULL, last_status INTEGER, last_error TEXT)"
+    )
+    old.execute(
+        "INSERT INTO deliveries (event_id, url, first_at, next_at, state) "
+        "VALUES ('evt_1', 'http://x', 1, 1, 'pending')"
+    )
+    old.commit()
+    old.close()
+    store = Store(tmp_path / "stripe.sqlite3")
+    try:
+        assert [d.event_id for d in store.due_deliveries(2)] == ["evt_1"]
+        assert store.deliveries()[0]["copies_left"] == 0
+    finally:
+        store.close()
