@@ -1,5 +1,11 @@
 """A local Stripe API (test mode) for cspflow: `python -m sandbox stripe`.
 
+The workflows' dunning, billing and onboarding tests run against it, so it follows Stripe's
+documented behaviour, not cspflow's expectations, and imports nothing from the app (shared/,
+triggers/, workflows/, activities/; tests/sandbox/stripe/test_import_boundary.py holds it to
+that). docs/sandbox-stripe.md lists what is simulated, with the Stripe page each behaviour
+follows, and what is not.
+
 Serves Stripe's v1 REST conventions on 127.0.0.1 for the endpoints cspflow uses, keeps state
 in SQLite under `--data`, reads time from the shared clock (`--clock-url`, or a `Clock` passed
 in-process), and delivers signed webhooks to `--webhook-url` with Stripe's retries on that
@@ -8,10 +14,12 @@ clock (`--webhook-retries live`: backoff over 3 days; `test`: 3 retries over a f
 `--webhook-duplicate-rate` and `--webhook-out-of-order-rate` deliver a share of the events
 twice, or after a later event, as Stripe may; `--seed` makes the picks reproducible.
 
-Endpoints: customers (+ `/payment_methods`), payment_methods (`/attach`, `/detach`),
-setup_intents (`/confirm`), invoiceitems, invoices (`/finalize`, `/pay`, `/void`, `/lines`),
-invoice_payments, credit_notes, payment_intents (`/confirm`), charges, refunds, disputes,
-checkout/sessions (setup mode: the "update your card" page), events. Conventions: form bodies with nested keys, `expand[]`, list objects with
+Endpoints: customers (+ `/payment_methods`, `/balance_transactions`), payment_methods
+(`/attach`, `/detach`), setup_intents (`/confirm`), invoiceitems, invoices (`/finalize`,
+`/pay`, `/void`, `/mark_uncollectible`, `/send`, `/lines`), invoice_payments, credit_notes,
+payment_intents (`/confirm`), charges, refunds, disputes, checkout/sessions (setup mode: the
+"update your card" page), events. Conventions: form bodies with nested keys, `expand[]`,
+list objects with
 `has_more`/`starting_after`/`ending_before`/`limit`, `Stripe-Version`, Stripe's error object
 and status codes (400, 401, 402, 404, 429 with `--rate-limit`), `Idempotency-Key` replay with
 `Idempotent-Replayed: true` and `idempotency_error` on reuse with other parameters.
@@ -84,6 +92,18 @@ after creation, the first attempt comes an hour after finalizing, then Smart-Ret
 retries (`--auto-retries`, `--auto-retry-window-days`); sent invoices get `invoice.will_be_due`
 and `invoice.overdue` (`--will-be-due-days`, `--overdue-days`). See automation.py.
 
-Not simulated: subscriptions. API keys: any `sk_test_...`/`rk_test_...`; one account. Amounts
-are integer minor units throughout.
+The customer balance (credit notes' `credit_amount`, `/balance_transactions` adjustments) is
+applied when the next invoice is finalized (`starting_balance`, `ending_balance`). Credit
+notes take `custom_line_item` and `invoice_line_item` lines and split into pre- and
+post-payment amounts.
+
+Modules: app.py (HTTP, idempotency, hosted pages), customers.py (customers, payment methods,
+SetupIntents, balance ledger), invoicing.py (invoice items, invoices, payments on them),
+credit_notes.py, payments.py (PaymentIntents, the charge engine, refunds, scripted declines),
+cards.py (test cards), checkout.py, automation.py + schedule.py (what Stripe does on its own
+and when), webhooks.py (delivery), store.py, seed.py, server.py / cli.py (running it).
+
+Not simulated: subscriptions, taxes, discounts, Connect, payment methods other than cards.
+API keys: any `sk_test_...`/`rk_test_...`; one account. Amounts are integer minor units
+throughout.
 """

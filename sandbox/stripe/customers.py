@@ -1,4 +1,5 @@
-"""Customers, payment methods (with Stripe's test tokens) and SetupIntents."""
+"""Customers, payment methods (with Stripe's test tokens), SetupIntents, and each customer's
+invoice balance with its ledger of balance transactions."""
 
 from __future__ import annotations
 

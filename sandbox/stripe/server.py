@@ -1,4 +1,9 @@
-"""Run the sandbox: `serve()` for the CLI, `StripeSandbox` in a background thread for tests."""
+"""Run the sandbox: `serve()` for the CLI, `StripeSandbox` in a background thread for tests.
+
+Beside the HTTP server run two tasks on the sandbox clock: the webhook deliverer (when a
+webhook endpoint is configured) and the invoice automation (always: it only acts on invoices
+with `auto_advance` or a due date).
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 Every API object is a JSON document keyed by its id; `seq` orders lists newest first (Stripe's
 order) even when many objects share a `created` second of virtual time. `extra` holds what the
-sandbox needs but Stripe does not show (a test card's scripted behaviour, counters).
+sandbox needs but Stripe does not show (a test card's scripted behaviour, counters, an
+invoice's retry schedule and reminders sent). Scripted declines are objects of their own
+(`sandbox.decline`), never listed by the API.
 """
 
 from __future__ import annotations
