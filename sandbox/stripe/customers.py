@@ -308,6 +308,12 @@ def adjust_balance(
     ctx.store.save(cus)
     txn = resources.customer_balance_transaction(ctx.ts, cus, amount, type=type_, **fields)
     ctx.store.insert(txn)
+    # A draft's starting_balance is "the current customer balance" until it is finalized
+    # (https://docs.stripe.com/api/invoices/object#invoice_object-starting_balance).
+    for draft in ctx.store.query("invoice", {"customer": cus["id"], "status": "draft"}):
+        if draft["currency"] == currency:
+            draft["starting_balance"] = cus["balance"]
+            ctx.store.save(draft)
     return txn
 
 

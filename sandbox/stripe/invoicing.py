@@ -58,11 +58,8 @@ def _apply_balance(ctx: Ctx, inv: JSON, cus: JSON) -> None:
     inv["starting_balance"] = balance
     inv["ending_balance"] = balance - applied
     if applied:
-        txn = adjust_balance(
+        adjust_balance(
             ctx, cus, -applied, "applied_to_invoice", currency=inv["currency"], invoice=inv["id"]
-        )
-        ctx.store.set_extra(
-            inv["id"], ctx.store.extra(inv["id"]) | {"balance_transaction": txn["id"]}
         )
     recompute(inv)
 
@@ -559,8 +556,9 @@ def void_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     inv["status"] = "void"
     inv["status_transitions"]["voided_at"] = ctx.ts
     _close(inv)
-    applied = inv["starting_balance"] - (inv["ending_balance"] or 0)
-    if applied and inv["ending_balance"] is not None:  # the balance it took goes back
+    ending = inv["ending_balance"]
+    if ending is not None and (applied := inv["starting_balance"] - ending):
+        # The balance it took at finalization goes back to the customer.
         cus = load(ctx, "customer", inv["customer"])
         adjust_balance(
             ctx, cus, applied, "unapplied_from_invoice", currency=inv["currency"], invoice=inv["id"]

@@ -57,6 +57,13 @@ def test_a_credit_note_credit_lowers_the_next_invoice_at_finalization(sdk, custo
     assert note.customer_balance_transaction == ledger[1].id
 
 
+def test_a_draft_shows_the_current_balance_until_it_is_finalized(sdk, customer):
+    draft = _draft(sdk, customer.id)
+    assert draft.starting_balance == 0
+    sdk.v1.customers.balance_transactions.create(customer.id, {"amount": -250, "currency": "eur"})
+    assert sdk.v1.invoices.retrieve(draft.id).starting_balance == -250
+
+
 def test_a_credit_larger_than_the_invoice_pays_it_and_keeps_the_rest(sdk, customer):
     sdk.v1.customers.balance_transactions.create(
         customer.id, {"amount": -7_000, "currency": "eur", "description": "goodwill"}
