@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Protocol
 
 import requests
 
@@ -37,3 +38,18 @@ class RemoteClock:
                 raise ValueError(f"clock at {self._url} returned a naive time: {when}")
             self._cached = (mono, when)
             return when
+
+
+class Clock(Protocol):
+    """Any source of UTC-aware time: `RemoteClock`, `SystemClock`, or a test's manual clock.
+
+    The sandboxes' own protocol, so they import nothing from the app they stand in for."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """Wall-clock time in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -19,7 +19,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from fnmatch import fnmatchcase
@@ -27,12 +27,13 @@ from typing import Any
 
 from aiohttp import web
 
-from shared.clock import Clock
+from sandbox.common.clock import Clock
 
-from . import checkout, customers, forms, invoicing, payments, resources
+from . import checkout, credit_notes, customers, forms, invoicing, payments, resources
 from .context import Ctx
 from .errors import StripeError, invalid
 from .listing import LIST_PARAMS, expand, load, paginate
+from .schedule import BillingSchedule
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,17 @@ ROUTES = [
     _r("GET", "/v1/customers/{customer}", customers.retrieve_customer),
     _r("POST", "/v1/customers/{customer}", customers.update_customer),
     _r("GET", "/v1/customers/{customer}/payment_methods", customers.list_customer_payment_methods),
+    _r(
+        "POST",
+        "/v1/customers/{customer}/balance_transactions",
+        customers.create_balance_transaction,
+    ),
+    _r("GET", "/v1/customers/{customer}/balance_transactions", customers.list_balance_transactions),
+    _r(
+        "GET",
+        "/v1/customers/{customer}/balance_transactions/{transaction}",
+        customers.retrieve_balance_transaction,
+    ),
     _r("GET", "/v1/payment_methods", customers.list_payment_methods),
     _r("GET", "/v1/payment_methods/{payment_method}", customers.retrieve_payment_method),
     _r("POST", "/v1/payment_methods/{payment_method}/attach", customers.attach_payment_method),
@@ -112,11 +124,13 @@ ROUTES = [
     _r("POST", "/v1/invoices/{invoice}/finalize", invoicing.finalize_invoice),
     _r("POST", "/v1/invoices/{invoice}/pay", invoicing.pay_invoice),
     _r("POST", "/v1/invoices/{invoice}/void", invoicing.void_invoice),
+    _r("POST", "/v1/invoices/{invoice}/mark_uncollectible", invoicing.mark_uncollectible),
+    _r("POST", "/v1/invoices/{invoice}/send", invoicing.send_invoice),
     _r("GET", "/v1/invoice_payments", invoicing.list_invoice_payments),
     _r("GET", "/v1/invoice_payments/{invoice_payment}", invoicing.retrieve_invoice_payment),
-    _r("POST", "/v1/credit_notes", invoicing.create_credit_note),
-    _r("GET", "/v1/credit_notes", invoicing.list_credit_notes),
-    _r("GET", "/v1/credit_notes/{credit_note}", invoicing.retrieve_credit_note),
+    _r("POST", "/v1/credit_notes", credit_notes.create_credit_note),
+    _r("GET", "/v1/credit_notes", credit_notes.list_credit_notes),
+    _r("GET", "/v1/credit_notes/{credit_note}", credit_notes.retrieve_credit_note),
     _r("POST", "/v1/payment_intents", payments.create_payment_intent),
     _r("GET", "/v1/payment_intents", payments.list_payment_intents),
     _r("GET", "/v1/payment_intents/{payment_intent}", payments.retrieve_payment_intent),
@@ -137,6 +151,9 @@ ROUTES = [
         "/_sandbox/payment_methods/{payment_method}/automatic_update",
         customers.automatic_update,
     ),
+    # Sandbox only: declines scripted per payment method or customer (payments.py).
+    _r("POST", "/_sandbox/declines", payments.create_decline_script),
+    _r("POST", "/_sandbox/declines/{script}/cancel", payments.cancel_decline_script),
 ]
 
 
@@ -148,6 +165,7 @@ class Config:
     webhook_url: str | None = None
     rate_limit_per_s: int | None = None  # Stripe's test-mode limit is 25 read/write per second
     on_event: Callable[[], None] = lambda: None
+    schedule: BillingSchedule = field(default_factory=BillingSchedule)
 
 
 class Api:
@@ -164,6 +182,7 @@ class Api:
             api_version=kw.pop("api_version", DEFAULT_API_VERSION),
             webhook_url=c.webhook_url,
             on_event=c.on_event,
+            schedule=c.schedule,
             **kw,
         )
 

@@ -2,8 +2,17 @@
 
 Stripe's tokens (https://docs.stripe.com/testing#declined-payments): the decline cards cannot
 be attached to a customer (attaching runs a check that fails with the same decline);
-`pm_card_chargeCustomerFail` attaches and then every charge fails. The sandbox adds cards
-whose behaviour Stripe cannot script: fail after N successes, expire in a chosen month.
+`pm_card_chargeCustomerFail` attaches and then every charge fails; `pm_card_radarBlock`
+(4100000000000019, https://docs.stripe.com/testing#fraud-prevention) is "always blocked" by
+Radar: the charge's `outcome.type` is `blocked`, not `issuer_declined`
+(https://docs.stripe.com/declines/how-declines-work#blocked-payments). The testing page gives
+no advice code for any of them, and Stripe gives `advice_code` only when the issuer sent one
+(https://docs.stripe.com/declines/card#retrying-issuer-declines), so theirs is null.
+
+The sandbox adds cards whose behaviour Stripe cannot script: fail after N successes (with an
+advice code if asked), expire in a chosen month; and declines scripted per customer or
+payment method (payments.py, `POST /_sandbox/declines`) with any decline code, advice code
+and outcome type.
 """
 
 from __future__ import annotations
@@ -15,44 +24,78 @@ from typing import Any
 
 from .errors import StripeError, invalid
 
+# https://docs.stripe.com/api/charges/object#charge_object-outcome-type (`authorized` and
+# `manual_review` are not declines).
+OUTCOME_TYPES = ("issuer_declined", "blocked", "invalid")
+# https://docs.stripe.com/api/charges/object#charge_object-outcome-advice_code
+ADVICE_CODES = ("confirm_card_data", "do_not_try_again", "try_again_later")
+
 
 @dataclass(frozen=True)
 class Decline:
     code: str  # the error's `code`
     decline_code: str | None  # Stripe's testing table gives none ("n/a") for some cards
     message: str
-    # Stripe's advice to the merchant (https://docs.stripe.com/declines/card#retrying-issuer-
-    # declines): try_again_later, do_not_try_again or confirm_card_data.
+    # The issuer's advice, when it gave one: try_again_later, do_not_try_again or
+    # confirm_card_data (https://docs.stripe.com/declines/card#retrying-issuer-declines).
     advice_code: str | None = None
+    # Who refused it: the issuer, Stripe's Radar, or Stripe before the network (invalid).
+    outcome_type: str = "issuer_declined"
+    outcome_reason: str | None = None  # default: the decline code (or error code)
+    risk_level: str = "normal"
+    network_decline_code: str | None = None
+    network_advice_code: str | None = None
+
+    @property
+    def network_status(self) -> str:
+        return (
+            "declined_by_network"
+            if self.outcome_type == "issuer_declined"
+            else "not_sent_to_network"
+        )
+
+    @property
+    def seller_message(self) -> str:
+        if self.outcome_type == "blocked":
+            return "Stripe blocked this payment as too risky."
+        if self.outcome_type == "invalid":
+            return "This payment was not sent to the card network: the request was invalid."
+        if self.decline_code in (None, "generic_decline"):
+            return "The bank did not return any further details with this decline."
+        return f"The bank returned the decline code `{self.decline_code}`."
 
 
 GENERIC = Decline("card_declined", "generic_decline", "Your card was declined.")
-INSUFFICIENT = Decline(
-    "card_declined", "insufficient_funds", "Your card has insufficient funds.", "try_again_later"
-)
-LOST = Decline("card_declined", "lost_card", "Your card was declined.", "do_not_try_again")
-STOLEN = Decline("card_declined", "stolen_card", "Your card was declined.", "do_not_try_again")
-EXPIRED = Decline("expired_card", None, "Your card has expired.", "do_not_try_again")
-INCORRECT_CVC = Decline(
-    "incorrect_cvc", None, "Your card's security code is incorrect.", "confirm_card_data"
-)
+INSUFFICIENT = Decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
+LOST = Decline("card_declined", "lost_card", "Your card was declined.")
+STOLEN = Decline("card_declined", "stolen_card", "Your card was declined.")
+EXPIRED = Decline("expired_card", None, "Your card has expired.")
+INCORRECT_CVC = Decline("incorrect_cvc", None, "Your card's security code is incorrect.")
 PROCESSING = Decline(
     "processing_error",
     None,
     "An error occurred while processing your card. Try again in a little bit.",
-    "try_again_later",
 )
 VELOCITY = Decline(
     "card_declined",
     "card_velocity_exceeded",
     "Your card was declined for making repeated attempts too frequently or exceeding its amount "
     "limit.",
-    "try_again_later",
 )
 AUTHENTICATION = Decline(
     "authentication_required",
     "authentication_required",
     "Your card was declined. This transaction requires authentication.",
+)
+# Radar's default block rule: risk level `highest`, reason `highest_risk_level`
+# (https://docs.stripe.com/api/charges/object#charge_object-outcome-reason).
+RADAR_BLOCK = Decline(
+    "card_declined",
+    "fraudulent",
+    "Your card was declined.",
+    outcome_type="blocked",
+    outcome_reason="highest_risk_level",
+    risk_level="highest",
 )
 
 # What a `pm_card_sandbox_fail_after_N_<reason>` card may fail with: its decline_code, or its
@@ -108,9 +151,14 @@ STRIPE_TOKENS: dict[str, TestCard] = {
     "pm_card_chargeCustomerFail": _card("visa", "0341", charge_decline=GENERIC),
     "pm_card_authenticationRequired": _card("visa", "3184", requires_authentication=True),
     "pm_card_createDispute": _card("visa", "0259", disputed=True),
+    # https://docs.stripe.com/testing#fraud-prevention (and radar/testing's name for it)
+    "pm_card_radarBlock": _card("visa", "0019", charge_decline=RADAR_BLOCK),
+    "pm_card_chargeDeclinedFraudulent": _card("visa", "0019", charge_decline=RADAR_BLOCK),
 }
 
-_FAIL_AFTER = re.compile(r"^pm_card_sandbox_fail_after_(\d{1,4})(?:_([a-z_]+))?$")
+_FAIL_AFTER = re.compile(
+    r"^pm_card_sandbox_fail_after_(\d{1,4})(?:_(?!advice_)([a-z_]+?))?(?:_advice_([a-z_]+))?$"
+)
 _EXPIRES = re.compile(r"^pm_card_sandbox_expires_(\d{4})_(\d{2})$")
 
 
@@ -131,6 +179,13 @@ def resolve(token: str, param: str) -> TestCard:
                 f"Unknown decline {reason!r} in {token}; use one of {sorted(SCRIPTABLE)}",
                 param=param,
             )
+        if (advice := m.group(3)) is not None:
+            if advice not in ADVICE_CODES:
+                raise invalid(
+                    f"Unknown advice code {advice!r} in {token}; use one of {list(ADVICE_CODES)}",
+                    param=param,
+                )
+            decline = replace(decline, advice_code=advice)
         return replace(_card("visa", "4242"), fail_after=int(m.group(1)), fail_with=decline)
     if m := _EXPIRES.match(token):
         year, month = int(m.group(1)), int(m.group(2))

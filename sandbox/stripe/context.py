@@ -9,6 +9,7 @@ from typing import Any
 
 from . import resources
 from .errors import StripeError
+from .schedule import BillingSchedule
 from .store import Store
 
 JSON = dict[str, Any]
@@ -39,6 +40,7 @@ class Ctx:
     base_url: str
     api_version: str
     webhook_url: str | None
+    schedule: BillingSchedule = field(default_factory=BillingSchedule)
     request_id: str | None = None
     idempotency_key: str | None = None
     on_event: Callable[[], None] = lambda: None

@@ -1,4 +1,5 @@
-"""Customers, payment methods (with Stripe's test tokens) and SetupIntents."""
+"""Customers, payment methods (with Stripe's test tokens), SetupIntents, and each customer's
+invoice balance with its ledger of balance transactions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from . import cards, forms, resources
 from .context import CardDeclined, Ctx
-from .errors import invalid, required
+from .errors import invalid, missing, required
 from .listing import LIST_PARAMS, load, paginate
 
 JSON = dict[str, Any]
@@ -135,7 +136,7 @@ def attach(ctx: Ctx, pm_id: str, cus: JSON, param: str) -> JSON:
             decline.message,
             code=decline.code,
             decline_code=decline.decline_code,
-            extra={"advice_code": decline.advice_code},
+            extra={"advice_code": decline.advice_code} if decline.advice_code else None,
         )
     pm["customer"] = cus["id"]
     ctx.store.save(pm)
@@ -287,3 +288,65 @@ def confirm_setup(ctx: Ctx, seti: JSON) -> JSON:
 def retrieve_setup_intent(ctx: Ctx, p: P, setup_intent: str) -> JSON:
     forms.only(p, {"expand"})
     return load(ctx, "setup_intent", setup_intent)
+
+
+# the customer's invoice balance ----------------------------------------------------------
+def adjust_balance(
+    ctx: Ctx, cus: JSON, amount: int, type_: str, *, currency: str, **fields: Any
+) -> JSON:
+    """Move the customer's balance by `amount` (negative: a credit the customer can spend,
+    positive: a debit it owes) and record the move in its ledger. The balance is in one
+    currency, the customer's (https://docs.stripe.com/billing/customer/balance)."""
+    if cus["currency"] is None:
+        cus["currency"] = currency
+    elif cus["currency"] != currency:
+        raise invalid(
+            f"The customer's balance is in {cus['currency']}; it cannot take {currency}.",
+            param="currency",
+        )
+    cus["balance"] += amount
+    ctx.store.save(cus)
+    txn = resources.customer_balance_transaction(ctx.ts, cus, amount, type=type_, **fields)
+    ctx.store.insert(txn)
+    # A draft's starting_balance is "the current customer balance" until it is finalized
+    # (https://docs.stripe.com/api/invoices/object#invoice_object-starting_balance).
+    for draft in ctx.store.query("invoice", {"customer": cus["id"], "status": "draft"}):
+        if draft["currency"] == currency:
+            draft["starting_balance"] = cus["balance"]
+            ctx.store.save(draft)
+    return txn
+
+
+def create_balance_transaction(ctx: Ctx, p: P, customer: str) -> JSON:
+    forms.only(p, {"amount", "currency", "description", "metadata", "expand"})
+    cus = load(ctx, "customer", customer)
+    amount = forms.integer(p, "amount")
+    if amount is None:
+        raise required("amount")
+    currency = forms.string(p, "currency")
+    if not currency:
+        raise required("currency")
+    return adjust_balance(
+        ctx,
+        cus,
+        amount,
+        "adjustment",
+        currency=currency.lower(),
+        description=forms.string(p, "description") or None,
+        metadata=forms.metadata(p),
+    )
+
+
+def list_balance_transactions(ctx: Ctx, p: P, customer: str) -> JSON:
+    forms.only(p, LIST_PARAMS)
+    load(ctx, "customer", customer)
+    url = f"/v1/customers/{customer}/balance_transactions"
+    return paginate(ctx, p, "customer_balance_transaction", url, {"customer": customer})
+
+
+def retrieve_balance_transaction(ctx: Ctx, p: P, customer: str, transaction: str) -> JSON:
+    forms.only(p, {"expand"})
+    txn = load(ctx, "customer_balance_transaction", transaction)
+    if txn["customer"] != customer:
+        raise missing("customer balance transaction", transaction)
+    return txn

@@ -1,31 +1,67 @@
-"""Invoice items, invoices (draft -> open -> paid / void), credit notes, invoice payments.
+"""Invoice items, invoices (draft -> open -> paid / uncollectible / void), invoice payments,
+and the customer balance each invoice takes at finalization. Credit notes are in
+credit_notes.py.
 
-Collection is what the caller asks for: `/pay` charges at once. Stripe's automatic collection
-(auto_advance's first attempt about an hour after finalizing, Smart Retries) is not simulated;
-cspflow drives its own retries through `/pay`.
+Collection: `/pay` charges at once (a manual attempt). With `auto_advance=true` Stripe
+collects by itself: automation.py runs those attempts on the sandbox clock, schedule.py says
+when; both kinds go through `collect`, which keeps `attempt_count` and `next_payment_attempt`
+as Stripe's retry schedule does. `invoice.updated` carries `previous_attributes` whenever an
+invoice's fields change outside an event of their own.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from . import forms, resources
 from .context import CardDeclined, Ctx
-from .customers import payment_method_for
+from .customers import adjust_balance, payment_method_for
 from .errors import invalid, required
 from .listing import LIST_PARAMS, load, paginate
-from .payments import attempt, currency_param, refund_charge
+from .payments import attempt, currency_param
+from .schedule import NON_RETRYABLE
 
 JSON = dict[str, Any]
 P = forms.Params
 
 
-def _recompute(inv: JSON) -> None:
+def recompute(inv: JSON) -> None:
+    """Totals from the lines; `amount_due` also takes the customer balance applied at
+    finalization (starting_balance - ending_balance: negative for a credit) and the
+    pre-payment credit notes."""
     subtotal = sum(int(line["amount"]) for line in inv["lines"]["data"])
     inv["subtotal"] = inv["subtotal_excluding_tax"] = subtotal
     inv["total"] = inv["total_excluding_tax"] = subtotal
-    inv["amount_due"] = max(subtotal - inv["pre_payment_credit_notes_amount"], 0)
+    applied = (
+        0 if inv["ending_balance"] is None else inv["starting_balance"] - inv["ending_balance"]
+    )
+    inv["amount_due"] = max(subtotal + applied - inv["pre_payment_credit_notes_amount"], 0)
     inv["amount_remaining"] = max(inv["amount_due"] - inv["amount_paid"], 0)
+
+
+def _balance_for(cus: JSON, currency: str) -> int:
+    """The customer's balance as it applies to an invoice in `currency` (it is kept in the
+    customer's currency and applies to invoices in that currency only)."""
+    return int(cus["balance"]) if cus["currency"] in (None, currency) else 0
+
+
+def _apply_balance(ctx: Ctx, inv: JSON, cus: JSON) -> None:
+    """At finalization Stripe applies the customer's balance: a credit (negative) lowers the
+    amount due down to zero and what is left of it stays on the customer, a debit (positive)
+    is added to it; `starting_balance` and `ending_balance` record the balance before and
+    after (https://docs.stripe.com/billing/customer/balance,
+    https://docs.stripe.com/api/invoices/object#invoice_object-starting_balance)."""
+    balance = _balance_for(cus, inv["currency"])
+    due = max(inv["total"] - inv["pre_payment_credit_notes_amount"], 0)
+    applied = max(balance, -due)  # a credit covers at most what is due; a debit all of it
+    inv["starting_balance"] = balance
+    inv["ending_balance"] = balance - applied
+    if applied:
+        adjust_balance(
+            ctx, cus, -applied, "applied_to_invoice", currency=inv["currency"], invoice=inv["id"]
+        )
+    recompute(inv)
 
 
 def _period(p: P, default: int) -> dict[str, int]:
@@ -110,9 +146,11 @@ def create_invoice_item(ctx: Ctx, p: P) -> JSON:
 
 
 def _add_line(ctx: Ctx, inv: JSON, item: JSON) -> None:
+    before = snapshot(inv)
     inv["lines"]["data"].append(resources.line_item(item, inv["id"]))
-    _recompute(inv)
+    recompute(inv)
     ctx.store.save(inv)
+    emit_updated(ctx, inv, before)
 
 
 def retrieve_invoice_item(ctx: Ctx, p: P, invoiceitem: str) -> JSON:
@@ -183,6 +221,8 @@ def create_invoice(ctx: Ctx, p: P) -> JSON:
         description=forms.string(p, "description") or None,
         footer=forms.string(p, "footer") or None,
         metadata=forms.metadata(p),
+        # Until finalization, "the current customer balance" (API reference).
+        starting_balance=_balance_for(cus, currency),
     )
     if pm_id := forms.string(p, "default_payment_method"):
         pm = payment_method_for(ctx, pm_id, "default_payment_method")
@@ -192,6 +232,7 @@ def create_invoice(ctx: Ctx, p: P) -> JSON:
                 param="default_payment_method",
             )
         inv["default_payment_method"] = pm["id"]
+    _schedule(ctx, inv)
     ctx.store.insert(inv, {"days_until_due": days})
     if behavior == "include":
         for item in ctx.store.query(
@@ -201,7 +242,7 @@ def create_invoice(ctx: Ctx, p: P) -> JSON:
                 item["invoice"] = inv["id"]
                 ctx.store.save(item)
                 inv["lines"]["data"].append(resources.line_item(item, inv["id"]))
-        _recompute(inv)
+        recompute(inv)
         ctx.store.save(inv)
     ctx.emit("invoice.created", inv)
     return inv
@@ -215,6 +256,7 @@ def retrieve_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
 def update_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     forms.only(p, {"description", "metadata", "auto_advance", "footer", "expand"})
     inv = load(ctx, "invoice", invoice)
+    before = snapshot(inv)
     if inv["status"] != "draft" and ({"description", "footer"} & set(p)):
         raise invalid(
             "Only metadata and auto_advance can be changed once an invoice is finalized.",
@@ -224,11 +266,55 @@ def update_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
         if (value := forms.string(p, name)) is not None:
             inv[name] = value or None
     if (auto := forms.boolean(p, "auto_advance")) is not None:
+        if auto and inv["status"] not in ("draft", "open"):
+            raise invalid(
+                f"Automatic advancement is always off for {inv['status']} invoices.",
+                param="auto_advance",
+            )
         inv["auto_advance"] = auto
+        _schedule(ctx, inv)
     inv["metadata"] = forms.metadata(p, inv["metadata"])
     ctx.store.save(inv)
-    ctx.emit("invoice.updated", inv)
+    emit_updated(ctx, inv, before)
     return inv
+
+
+def snapshot(inv: JSON) -> JSON:
+    """The invoice's fields as they are now (its lines aside), to tell later what changed."""
+    return copy.deepcopy({k: v for k, v in inv.items() if k != "lines"})
+
+
+def emit_updated(ctx: Ctx, inv: JSON, before: JSON) -> None:
+    """`invoice.updated` when something changed, its old values in `previous_attributes`
+    (https://docs.stripe.com/api/events/types#event_types-invoice.updated)."""
+    previous = {k: v for k, v in before.items() if inv.get(k) != v}
+    if previous:
+        ctx.emit("invoice.updated", inv, previous)
+
+
+def _schedule(ctx: Ctx, inv: JSON) -> None:
+    """Set or clear what automatic advancement will do next: finalize a draft
+    (`automatically_finalizes_at`) or attempt payment of an open, automatically charged
+    invoice (`next_payment_attempt`)."""
+    auto = bool(inv["auto_advance"])
+    if inv["status"] == "draft":
+        at = inv["created"] + int(ctx.schedule.finalize_after.total_seconds())
+        inv["automatically_finalizes_at"] = max(at, ctx.ts) if auto else None
+    elif inv["status"] == "open" and inv["collection_method"] == "charge_automatically":
+        if not auto:
+            inv["next_payment_attempt"] = None
+        elif not inv["attempted"]:
+            at = inv["status_transitions"]["finalized_at"] or ctx.ts
+            inv["next_payment_attempt"] = at + int(ctx.schedule.first_attempt_after.total_seconds())
+        else:
+            inv["next_payment_attempt"] = _next_retry(ctx, ctx.store.extra(inv["id"]))
+
+
+def _next_retry(ctx: Ctx, extra: JSON) -> int | None:
+    first_failed_at = extra.get("first_failed_at")
+    if first_failed_at is None:
+        return None
+    return ctx.schedule.retry_at(int(first_failed_at), int(extra.get("retries_done", 0)) + 1)
 
 
 def list_invoices(ctx: Ctx, p: P) -> JSON:
@@ -254,6 +340,13 @@ def finalize_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
             "This invoice is already finalized, you can't re-finalize a non-draft invoice.",
             code="invoice_not_editable",
         )
+    finalize(ctx, inv, auto_advance=forms.boolean(p, "auto_advance"))
+    return inv
+
+
+def finalize(ctx: Ctx, inv: JSON, *, auto_advance: bool | None = None) -> None:
+    """draft -> open: number, due date, customer balance; with automatic advancement, the
+    first payment attempt scheduled (charged automatically) or the invoice sent (sent ones)."""
     cus = load(ctx, "customer", inv["customer"])
     inv["number"] = f"{cus['invoice_prefix']}-{cus['next_invoice_sequence']:04d}"
     cus["next_invoice_sequence"] += 1
@@ -261,31 +354,42 @@ def finalize_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     inv["status"] = "open"
     inv["status_transitions"]["finalized_at"] = ctx.ts
     inv["effective_at"] = ctx.ts
+    inv["automatically_finalizes_at"] = None
     inv["hosted_invoice_url"] = f"{ctx.base_url}/i/{inv['id']}"
     inv["invoice_pdf"] = f"{ctx.base_url}/i/{inv['id']}/pdf"
-    if (auto := forms.boolean(p, "auto_advance")) is not None:
-        inv["auto_advance"] = auto
+    if auto_advance is not None:
+        inv["auto_advance"] = auto_advance
     days = ctx.store.extra(inv["id"]).get("days_until_due")
     if days is not None:
         inv["due_date"] = ctx.ts + int(days) * 86400
-    inv["ending_balance"] = 0
+    _apply_balance(ctx, inv, cus)
+    _schedule(ctx, inv)
     ctx.store.save(inv)
     ctx.emit("invoice.finalized", inv)
     if inv["amount_due"] == 0:  # Stripe marks zero-amount invoices paid on finalization
-        _mark_paid(ctx, inv)
-    return inv
+        mark_paid(ctx, inv)
+    elif inv["auto_advance"] and inv["collection_method"] == "send_invoice":
+        ctx.emit("invoice.sent", inv)  # automatic advancement emails it to the customer
 
 
-def _mark_paid(ctx: Ctx, inv: JSON, amount: int = 0, *, out_of_band: bool = False) -> None:
+def mark_paid(ctx: Ctx, inv: JSON, amount: int = 0, *, out_of_band: bool = False) -> None:
     inv["amount_paid"] += amount
     inv["status"] = "paid"
     inv["status_transitions"]["paid_at"] = ctx.ts
-    inv["next_payment_attempt"] = None
-    _recompute(inv)
+    _close(inv)
+    recompute(inv)
     ctx.store.save(inv)
     ctx.emit("invoice.paid", inv)
     if not out_of_band:
         ctx.emit("invoice.payment_succeeded", inv)
+
+
+def _close(inv: JSON) -> None:
+    """Paid, void and uncollectible invoices "always have automatic advancement turned off"
+    (https://docs.stripe.com/invoicing/integration/automatic-advancement-collection)."""
+    inv["auto_advance"] = False
+    inv["next_payment_attempt"] = None
+    inv.pop("status_details", None)  # present while uncollectible only
 
 
 def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
@@ -298,23 +402,19 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     inv = load(ctx, "invoice", invoice)
     if inv["status"] == "paid":
         raise invalid("Invoice is already paid")
-    if inv["status"] != "open":
+    if inv["status"] not in ("open", "uncollectible"):
         raise invalid(
-            f"You can only pay an open invoice; this invoice is {inv['status']}.",
+            f"You can only pay an open or uncollectible invoice; this invoice is {inv['status']}.",
             code="invoice_not_editable" if inv["status"] == "draft" else None,
         )
     if forms.boolean(p, "paid_out_of_band"):
-        _mark_paid(ctx, inv, inv["amount_remaining"], out_of_band=True)
+        mark_paid(ctx, inv, inv["amount_remaining"], out_of_band=True)
         return inv
     if inv["amount_remaining"] == 0:
-        _mark_paid(ctx, inv)
+        mark_paid(ctx, inv)
         return inv
     cus = load(ctx, "customer", inv["customer"])
-    pm_id = (
-        forms.string(p, "payment_method")
-        or inv["default_payment_method"]
-        or cus["invoice_settings"]["default_payment_method"]
-    )
+    pm_id = forms.string(p, "payment_method") or default_payment_method(inv, cus)
     if not pm_id:
         raise invalid(
             "This customer has no attached payment source or default payment method. Please "
@@ -327,25 +427,79 @@ def pay_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
             param="payment_method",
         )
     off_session = forms.boolean(p, "off_session")
+    collect(ctx, inv, cus, pm, off_session=True if off_session is None else off_session)
+    return inv
+
+
+def default_payment_method(inv: JSON, cus: JSON) -> str | None:
+    """What an invoice is charged with when nothing else is said: its own default, then the
+    customer's invoice default (https://docs.stripe.com/billing/revenue-recovery/smart-retries#payment-method-ordering)."""
+    pm_id = inv["default_payment_method"] or cus["invoice_settings"]["default_payment_method"]
+    return str(pm_id) if pm_id else None
+
+
+def collect(
+    ctx: Ctx, inv: JSON, cus: JSON, pm: JSON, *, off_session: bool, automatic: bool = False
+) -> None:
+    """One payment attempt on the invoice, by the caller (`/pay`) or by Stripe's automatic
+    collection; a decline is recorded on the invoice, then raised."""
+    before = snapshot(inv)
+    first = not inv["attempted"]
     pi = _invoice_payment_intent(ctx, inv, cus)
-    inv["attempted"] = True
-    inv["attempt_count"] += 1
     try:
-        result = attempt(ctx, pi, pm, off_session=True if off_session is None else off_session)
+        result = attempt(ctx, pi, pm, off_session=off_session)
     except CardDeclined as declined:
+        record_failure(ctx, inv, first=first, automatic=automatic, hard_pm=_hard(ctx, declined, pm))
         ctx.store.save(inv)
         ctx.emit("invoice.payment_failed", inv)
+        emit_updated(ctx, inv, before)
         if declined.code == "authentication_required":
             ctx.emit("invoice.payment_action_required", inv)
             raise _requires_action(declined.extra) from None
         raise
     if result.get("object") == "payment_intent":  # waiting for 3-D Secure on session
+        record_failure(ctx, inv, first=first, automatic=automatic, hard_pm=None)
         ctx.store.save(inv)
         ctx.emit("invoice.payment_action_required", inv)
+        emit_updated(ctx, inv, before)
         raise _requires_action({"payment_intent": pi})
     _settle_invoice_payment(ctx, inv, pi)
-    _mark_paid(ctx, inv, pi["amount"])
-    return inv
+    inv["attempted"] = True
+    inv["attempt_count"] = inv["attempt_count"] + 1 if automatic or first else inv["attempt_count"]
+    mark_paid(ctx, inv, pi["amount"])
+
+
+def _hard(ctx: Ctx, declined: CardDeclined, pm: JSON) -> str | None:
+    """The payment method, when its decline stops Stripe's retries until another one is
+    available (a non-retryable decline code or a Radar block)."""
+    charge = ctx.store.get(str(declined.extra.get("charge", "")))
+    reason = (charge or {}).get("outcome", {}).get("reason")
+    codes = {declined.decline_code, declined.code, reason}
+    return str(pm["id"]) if codes & NON_RETRYABLE else None
+
+
+def record_failure(
+    ctx: Ctx, inv: JSON, *, first: bool, automatic: bool, hard_pm: str | None
+) -> None:
+    """Count a failed attempt as Stripe's retry schedule does: "Any payment attempt counts as
+    the first attempt, and subsequently only automatic retries increment the attempt count"
+    (https://docs.stripe.com/api/invoices/object#invoice_object-attempt_count). The first
+    failure starts the retry schedule, each automatic retry moves it on; a manual attempt
+    after the first changes neither."""
+    extra = ctx.store.extra(inv["id"])
+    inv["attempted"] = True
+    if first:
+        inv["attempt_count"] = 1
+        extra["first_failed_at"] = ctx.ts
+        extra["retries_done"] = 0
+    elif automatic:
+        inv["attempt_count"] += 1
+        extra["retries_done"] = int(extra.get("retries_done", 0)) + 1
+    if hard_pm is not None:
+        extra["hard_declined"] = hard_pm
+    ctx.store.set_extra(inv["id"], extra)
+    if (first or automatic) and inv["status"] == "open":
+        _schedule(ctx, inv)
 
 
 def _requires_action(extra: JSON) -> CardDeclined:
@@ -394,16 +548,65 @@ def _settle_invoice_payment(ctx: Ctx, inv: JSON, pi: JSON) -> None:
 def void_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
     forms.only(p, {"expand"})
     inv = load(ctx, "invoice", invoice)
-    if inv["status"] != "open":
+    if inv["status"] not in ("open", "uncollectible"):
         raise invalid(
-            f"You can only void open invoices; this invoice is {inv['status']}.",
+            f"You can only void open or uncollectible invoices; this invoice is {inv['status']}.",
             code="invoice_not_editable",
         )
     inv["status"] = "void"
     inv["status_transitions"]["voided_at"] = ctx.ts
-    inv["next_payment_attempt"] = None
+    _close(inv)
+    ending = inv["ending_balance"]
+    if ending is not None and (applied := inv["starting_balance"] - ending):
+        # The balance it took at finalization goes back to the customer.
+        cus = load(ctx, "customer", inv["customer"])
+        adjust_balance(
+            ctx, cus, applied, "unapplied_from_invoice", currency=inv["currency"], invoice=inv["id"]
+        )
     ctx.store.save(inv)
     ctx.emit("invoice.voided", inv)
+    return inv
+
+
+def mark_uncollectible(ctx: Ctx, p: P, invoice: str) -> JSON:
+    """A bad debt written off (https://docs.stripe.com/api/invoices/mark_uncollectible). It
+    can still be paid or voided. `status_details.uncollectible.reason` says why, present
+    only while the invoice is uncollectible
+    (https://docs.stripe.com/changelog/endive/2026-09-30/invoice-uncollectible-status-detail)."""
+    forms.only(p, {"expand"})
+    inv = load(ctx, "invoice", invoice)
+    if inv["status"] != "open":
+        raise invalid(
+            f"You can only mark open invoices uncollectible; this invoice is {inv['status']}.",
+            code="invoice_not_editable",
+        )
+    inv["status"] = "uncollectible"
+    inv["status_transitions"]["marked_uncollectible_at"] = ctx.ts
+    _close(inv)
+    inv["status_details"] = {"uncollectible": {"reason": "user_forgiven"}}
+    ctx.store.save(inv)
+    ctx.emit("invoice.marked_uncollectible", inv)
+    return inv
+
+
+def send_invoice(ctx: Ctx, p: P, invoice: str) -> JSON:
+    """Email a sent (`send_invoice`) invoice to the customer now
+    (https://docs.stripe.com/api/invoices/send): "Requests made in test-mode result in no
+    emails being sent, despite sending an invoice.sent event". A draft is finalized first."""
+    forms.only(p, {"expand"})
+    inv = load(ctx, "invoice", invoice)
+    if inv["collection_method"] != "send_invoice":
+        raise invalid(
+            "You can only manually send an invoice if its collection method is 'send_invoice'.",
+            code="invoice_not_editable",
+        )
+    if inv["status"] == "void":
+        raise invalid("You cannot send a voided invoice.", code="invoice_not_editable")
+    if inv["status"] == "draft":
+        finalize(ctx, inv)
+        if inv["auto_advance"]:
+            return inv  # finalizing an automatically advanced invoice already sent it
+    ctx.emit("invoice.sent", inv)
     return inv
 
 
@@ -417,164 +620,3 @@ def list_invoice_payments(ctx: Ctx, p: P) -> JSON:
 def retrieve_invoice_payment(ctx: Ctx, p: P, invoice_payment: str) -> JSON:
     forms.only(p, {"expand"})
     return load(ctx, "invoice_payment", invoice_payment)
-
-
-# credit notes ----------------------------------------------------------------------------
-_CN_PARAMS = {
-    "invoice",
-    "amount",
-    "lines",
-    "refund_amount",
-    "credit_amount",
-    "out_of_band_amount",
-    "reason",
-    "memo",
-    "metadata",
-    "expand",
-}
-_CN_REASONS = {"duplicate", "fraudulent", "order_change", "product_unsatisfactory"}
-
-
-def _credit_lines(p: P) -> list[JSON]:
-    lines = []
-    for i, raw in enumerate(forms.array(p, "lines")):
-        if not isinstance(raw, dict):
-            raise invalid("Invalid array", param=f"lines[{i}]")
-        kind = raw.get("type")
-        if kind != "custom_line_item":
-            raise invalid(
-                "The sandbox supports credit note lines of type custom_line_item.",
-                param=f"lines[{i}][type]",
-            )
-        unit = forms.integer(raw, "unit_amount", minimum=0)
-        if unit is None:
-            raise required(f"lines[{i}][unit_amount]")
-        quantity = forms.integer(raw, "quantity", minimum=1) or 1
-        description = forms.string(raw, "description")
-        if not description:
-            raise required(f"lines[{i}][description]")
-        lines.append(resources.credit_note_line(unit * quantity, description, quantity, unit))
-    return lines
-
-
-def create_credit_note(ctx: Ctx, p: P) -> JSON:
-    forms.only(p, _CN_PARAMS)
-    invoice = forms.string(p, "invoice")
-    if not invoice:
-        raise required("invoice")
-    inv = load(ctx, "invoice", invoice, "invoice")
-    if inv["status"] not in ("open", "paid"):
-        raise invalid(
-            f"Credit notes can only be issued for open or paid invoices; this one is "
-            f"{inv['status']}.",
-            param="invoice",
-        )
-    lines = _credit_lines(p)
-    amount = forms.integer(p, "amount", minimum=1)
-    if lines and amount is not None:
-        raise invalid("You may pass either `amount` or `lines`, not both.", param="amount")
-    if lines:
-        amount = sum(line["amount"] for line in lines)
-    if amount is None:
-        raise required("lines")
-    reason = forms.string(p, "reason")
-    if reason is not None and reason not in _CN_REASONS:
-        raise invalid(f"Invalid reason: {reason}", param="reason")
-    refund_amount = forms.integer(p, "refund_amount", minimum=0) or 0
-    credit_amount = forms.integer(p, "credit_amount", minimum=0) or 0
-    out_of_band = forms.integer(p, "out_of_band_amount", minimum=0) or 0
-    number = f"{inv['number']}-CN-{ctx.store.next_number('cn:' + inv['id']):02d}"
-    cn = resources.credit_note(
-        ctx.ts,
-        inv,
-        number,
-        base_url=ctx.base_url,
-        amount=amount,
-        subtotal=amount,
-        subtotal_excluding_tax=amount,
-        total=amount,
-        total_excluding_tax=amount,
-        memo=forms.string(p, "memo") or None,
-        metadata=forms.metadata(p),
-        reason=reason,
-    )
-    cn["lines"]["data"] = lines or [resources.credit_note_line(amount, None, 1, amount)]
-    if inv["status"] == "open":
-        if refund_amount or credit_amount or out_of_band:
-            raise invalid(
-                "refund_amount, credit_amount and out_of_band_amount apply only to paid invoices.",
-                param="refund_amount",
-            )
-        if amount > inv["amount_remaining"]:
-            raise invalid(
-                f"The credit note amount ({amount}) exceeds the invoice's amount remaining "
-                f"({inv['amount_remaining']}).",
-                param="amount",
-            )
-        cn.update(type="pre_payment", pre_payment_amount=amount)
-        inv["pre_payment_credit_notes_amount"] += amount
-        _recompute(inv)
-        ctx.store.save(inv)
-        ctx.store.insert(cn)
-        ctx.emit("credit_note.created", cn)
-        if inv["amount_remaining"] == 0:
-            _mark_paid(ctx, inv, out_of_band=True)
-        return cn
-    credited = inv["post_payment_credit_notes_amount"]
-    if amount > inv["amount_paid"] - credited:
-        raise invalid(
-            f"The credit note amount ({amount}) exceeds the amount paid that is not yet credited "
-            f"({inv['amount_paid'] - credited}).",
-            param="amount",
-        )
-    if refund_amount + credit_amount + out_of_band != amount:
-        raise invalid(
-            f"The sum of credit amount, refund amount and out of band amount "
-            f"({refund_amount + credit_amount + out_of_band}) must equal the credit note amount "
-            f"({amount}).",
-            param="refund_amount",
-        )
-    cn.update(
-        type="post_payment", post_payment_amount=amount, out_of_band_amount=out_of_band or None
-    )
-    if refund_amount:
-        pi_id = ctx.store.extra(inv["id"]).get("payment_intent")
-        pi = load(ctx, "payment_intent", pi_id) if pi_id else None
-        if pi is None or pi["latest_charge"] is None:
-            raise invalid(
-                "This invoice was not paid by card; nothing to refund.", param="refund_amount"
-            )
-        ch = load(ctx, "charge", pi["latest_charge"])
-        re = refund_charge(ctx, ch, refund_amount, param="refund_amount")
-        cn["refunds"] = [
-            {
-                "amount_refunded": refund_amount,
-                "payment_record_refund": None,
-                "refund": re["id"],
-                "type": "refund",
-            }
-        ]
-    if credit_amount:
-        cus = load(ctx, "customer", inv["customer"])
-        cus["balance"] -= credit_amount
-        ctx.store.save(cus)
-        cn["customer_balance_transaction"] = resources.new_id("cbtxn")
-    inv["post_payment_credit_notes_amount"] += amount
-    ctx.store.save(inv)
-    ctx.store.insert(cn)
-    ctx.emit("credit_note.created", cn)
-    return cn
-
-
-def retrieve_credit_note(ctx: Ctx, p: P, credit_note: str) -> JSON:
-    forms.only(p, {"expand"})
-    return load(ctx, "credit_note", credit_note)
-
-
-def list_credit_notes(ctx: Ctx, p: P) -> JSON:
-    forms.only(p, LIST_PARAMS | {"invoice", "customer"})
-    where: JSON = {}
-    for name in ("invoice", "customer"):
-        if value := forms.string(p, name):
-            where[name] = value
-    return paginate(ctx, p, "credit_note", "/v1/credit_notes", where)

@@ -25,6 +25,7 @@ PREFIXES = {
     "dp": ("dispute", "dispute"),
     "evt": ("event", "event"),
     "cs": ("checkout.session", "checkout session"),
+    "cbtxn": ("customer_balance_transaction", "customer balance transaction"),
 }
 LIST_PARAMS = {"limit", "starting_after", "ending_before", "expand"}
 

@@ -1,4 +1,12 @@
-"""PaymentIntents, the charge engine behind them, charges, refunds and disputes."""
+"""PaymentIntents, the charge engine behind them, charges, refunds and disputes.
+
+A charge's fate: a decline scripted for the payment method or its customer
+(`POST /_sandbox/declines`, below) comes first; otherwise the test card's own behaviour
+(cards.py). A decline fills the error and the charge's `outcome` as Stripe does: the
+`advice_code` only when there is one, `outcome.type` `issuer_declined`, `blocked` (Radar) or
+`invalid`, with the matching `network_status`
+(https://docs.stripe.com/api/charges/object#charge_object-outcome).
+"""
 
 from __future__ import annotations
 
@@ -37,8 +45,11 @@ def attempt(ctx: Ctx, pi: JSON, pm: JSON, *, off_session: bool) -> JSON:
     """
     card = test_card(ctx, pm)
     extra = ctx.store.extra(pm["id"])
-    if card.attach_decline is not None:  # a decline card used without attaching it
-        decline: cards.Decline | None = card.charge_decline
+    scripted = _scripted_decline(ctx, pm, pi["customer"] or pm["customer"])
+    if scripted is not None:
+        decline: cards.Decline | None = scripted
+    elif card.attach_decline is not None:  # a decline card used without attaching it
+        decline = card.charge_decline
     else:
         decline = cards.charge_outcome(
             card,
@@ -68,7 +79,7 @@ def attempt(ctx: Ctx, pi: JSON, pm: JSON, *, off_session: bool) -> JSON:
         )
         error = {
             "type": "card_error",
-            "advice_code": decline.advice_code,
+            **decline_details(decline),
             "code": decline.code,
             "decline_code": decline.decline_code,
             "message": decline.message,
@@ -88,7 +99,7 @@ def attempt(ctx: Ctx, pi: JSON, pm: JSON, *, off_session: bool) -> JSON:
             code=decline.code,
             decline_code=decline.decline_code,
             extra={
-                "advice_code": decline.advice_code,
+                **decline_details(decline),
                 "charge": ch["id"],
                 "payment_intent": pi,
                 "payment_method": pm,
@@ -133,14 +144,132 @@ def _outcome(decline: cards.Decline | None) -> JSON:
         }
     return {
         "advice_code": decline.advice_code,
-        "network_advice_code": None,
-        "network_decline_code": None,
-        "network_status": "declined_by_network",
-        "reason": decline.decline_code or decline.code,
-        "risk_level": "normal",
-        "seller_message": "The bank did not return any further details with this decline.",
-        "type": "issuer_declined",
+        "network_advice_code": decline.network_advice_code,
+        "network_decline_code": decline.network_decline_code,
+        "network_status": decline.network_status,
+        "reason": decline.outcome_reason or decline.decline_code or decline.code,
+        "risk_level": decline.risk_level,
+        "seller_message": decline.seller_message,
+        "type": decline.outcome_type,
     }
+
+
+def decline_details(decline: cards.Decline) -> JSON:
+    """The error object's optional fields a decline has: the advice and network codes, each
+    only when given (https://docs.stripe.com/api/errors#errors-advice_code)."""
+    details = {
+        "advice_code": decline.advice_code,
+        "network_advice_code": decline.network_advice_code,
+        "network_decline_code": decline.network_decline_code,
+    }
+    return {k: v for k, v in details.items() if v is not None}
+
+
+# scripted declines (sandbox only) ---------------------------------------------------------
+_SCRIPT = "sandbox.decline"
+
+
+def create_decline_script(ctx: Ctx, p: P) -> JSON:
+    """`POST /_sandbox/declines`: make the next charges of a payment method, or of any card of
+    a customer, decline as asked. `customer` or `payment_method`; `decline_code` (default
+    generic_decline) and/or `code` (default card_declined, or the code Stripe pairs with a
+    known decline reason: expired_card, incorrect_cvc, processing_error); `advice_code`;
+    `outcome_type` issuer_declined (default), blocked or invalid; `message`;
+    `network_decline_code`, `network_advice_code`; `times` (default: until cancelled with
+    `POST /_sandbox/declines/{id}/cancel`). The newest matching script wins; one for the
+    payment method wins over one for its customer."""
+    forms.only(
+        p,
+        {
+            "customer",
+            "payment_method",
+            "code",
+            "decline_code",
+            "advice_code",
+            "outcome_type",
+            "message",
+            "network_decline_code",
+            "network_advice_code",
+            "times",
+        },
+    )
+    customer = forms.string(p, "customer")
+    pm_id = forms.string(p, "payment_method")
+    if bool(customer) == bool(pm_id):
+        raise invalid("Pass either `customer` or `payment_method`.", param="customer")
+    if customer:
+        load(ctx, "customer", customer, "customer")
+    if pm_id:
+        load(ctx, "payment_method", pm_id, "payment_method")
+    reason = forms.string(p, "decline_code")
+    known = cards.SCRIPTABLE.get(reason or "")
+    code = forms.string(p, "code") or (known.code if known else "card_declined")
+    decline_code = known.decline_code if known and not forms.string(p, "code") else reason
+    if decline_code is None and code == "card_declined":
+        decline_code = "generic_decline"
+    advice = forms.string(p, "advice_code")
+    if advice is not None and advice not in cards.ADVICE_CODES:
+        raise invalid(
+            f"Invalid advice_code: must be one of {', '.join(cards.ADVICE_CODES)}",
+            param="advice_code",
+        )
+    outcome = forms.string(p, "outcome_type") or "issuer_declined"
+    if outcome not in cards.OUTCOME_TYPES:
+        raise invalid(
+            f"Invalid outcome_type: must be one of {', '.join(cards.OUTCOME_TYPES)}",
+            param="outcome_type",
+        )
+    times = forms.integer(p, "times", minimum=1)
+    script = {
+        "id": resources.new_id("sbdecl"),
+        "object": _SCRIPT,
+        "created": ctx.ts,
+        "customer": customer or None,
+        "payment_method": pm_id or None,
+        "code": code,
+        "decline_code": decline_code,
+        "advice_code": advice,
+        "outcome_type": outcome,
+        "message": forms.string(p, "message")
+        or (known.message if known else "Your card was declined."),
+        "network_decline_code": forms.string(p, "network_decline_code"),
+        "network_advice_code": forms.string(p, "network_advice_code"),
+        "times_left": times,
+        "active": True,
+    }
+    ctx.store.insert(script)
+    return script
+
+
+def cancel_decline_script(ctx: Ctx, p: P, script: str) -> JSON:
+    forms.only(p, set())
+    found = load(ctx, _SCRIPT, script)
+    found["active"] = False
+    ctx.store.save(found)
+    return found
+
+
+def _scripted_decline(ctx: Ctx, pm: JSON, customer: str | None) -> cards.Decline | None:
+    """The decline a script holds for this charge, counting it; None when none applies."""
+    candidates = ctx.store.query(_SCRIPT, {"payment_method": pm["id"], "active": True})
+    if not candidates and customer is not None:
+        candidates = ctx.store.query(_SCRIPT, {"customer": customer, "active": True})
+    if not candidates:
+        return None
+    script = candidates[0]  # the newest
+    if script["times_left"] is not None:
+        script["times_left"] -= 1
+        script["active"] = script["times_left"] > 0
+        ctx.store.save(script)
+    return cards.Decline(
+        script["code"],
+        script["decline_code"],
+        script["message"],
+        advice_code=script["advice_code"],
+        outcome_type=script["outcome_type"],
+        network_decline_code=script["network_decline_code"],
+        network_advice_code=script["network_advice_code"],
+    )
 
 
 # payment intents -------------------------------------------------------------------------

@@ -499,7 +499,17 @@ def credit_note(created: int, inv: JSON, number: str, *, base_url: str, **fields
     return obj
 
 
-def credit_note_line(amount: int, description: str | None, quantity: int, unit: int) -> JSON:
+def credit_note_line(
+    amount: int,
+    description: str | None,
+    quantity: int,
+    unit: int | None,
+    *,
+    invoice_line_item: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> JSON:
+    """A `custom_line_item` (with its unit amount) or, given the invoice line it credits, an
+    `invoice_line_item` line (whose unit amounts Stripe leaves null)."""
     return {
         "id": new_id("cnli"),
         "object": "credit_note_line_item",
@@ -507,17 +517,40 @@ def credit_note_line(amount: int, description: str | None, quantity: int, unit: 
         "description": description,
         "discount_amount": 0,
         "discount_amounts": [],
-        "invoice_line_item": None,
+        "invoice_line_item": invoice_line_item,
         "livemode": False,
-        "metadata": {},
+        "metadata": dict(metadata or {}),
         "pretax_credit_amounts": [],
         "quantity": quantity,
         "tax_rates": [],
         "taxes": [],
-        "type": "custom_line_item",
+        "type": "custom_line_item" if invoice_line_item is None else "invoice_line_item",
         "unit_amount": unit,
-        "unit_amount_decimal": str(unit),
+        "unit_amount_decimal": None if unit is None else str(unit),
     }
+
+
+def customer_balance_transaction(created: int, cus: JSON, amount: int, **fields: Any) -> JSON:
+    """One entry of the customer's balance ledger; `ending_balance` is the balance after it."""
+    obj = {
+        "id": new_id("cbtxn"),
+        "object": "customer_balance_transaction",
+        "amount": amount,
+        "checkout_session": None,
+        "created": created,
+        "credit_note": None,
+        "currency": cus["currency"],
+        "customer": cus["id"],
+        "customer_account": None,
+        "description": None,
+        "ending_balance": cus["balance"],
+        "invoice": None,
+        "livemode": False,
+        "metadata": {},
+        "type": "adjustment",
+    }
+    obj.update(fields)
+    return obj
 
 
 def invoice_payment(created: int, inv: JSON, pi_id: str) -> JSON:

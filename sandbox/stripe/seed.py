@@ -26,13 +26,16 @@ from datetime import datetime
 
 import stripe
 
+from sandbox.common.clock import Clock
 from sandbox.common.demo import FABRIKAM, NORTHWIND, TAILSPIN, DemoCustomer
-from shared.clock import Clock
-from shared.payments.client import PARTNER_CUSTOMER_KEY
 
 log = logging.getLogger(__name__)
 
 SEED_API_KEY = "sk_test_sandbox_demo_seed"  # the sandbox accepts any test key; one account
+# The metadata key by which cspflow links a Stripe customer to its Partner Center customer.
+# The sandbox keeps its own copy (it imports nothing from the app); a test holds it equal to
+# the app's `shared.payments.PARTNER_CUSTOMER_KEY`.
+PARTNER_CUSTOMER_KEY = "cspflow_customer_id"
 EXPIRES_NEXT_MONTH = "expires-next-month"
 
 

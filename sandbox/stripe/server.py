@@ -1,4 +1,9 @@
-"""Run the sandbox: `serve()` for the CLI, `StripeSandbox` in a background thread for tests."""
+"""Run the sandbox: `serve()` for the CLI, `StripeSandbox` in a background thread for tests.
+
+Beside the HTTP server run two tasks on the sandbox clock: the webhook deliverer (when a
+webhook endpoint is configured) and the invoice automation (always: it only acts on invoices
+with `auto_advance` or a due date).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,19 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from aiohttp import web
 
 from sandbox.common.cli import LOOPBACK, SHUTDOWN_S
-from shared.clock import Clock
+from sandbox.common.clock import Clock
 
 from . import seed
 from .app import Api, Config
+from .automation import Automation
+from .schedule import BillingSchedule
 from .store import Store
 from .webhooks import Deliverer, RetryMode
 
@@ -30,8 +37,13 @@ class Options:
     webhook_secrets: tuple[str, ...] = ()  # more than one while rotating
     webhook_retries: RetryMode = "live"
     webhook_timeout_s: float = 10.0
+    webhook_duplicate_rate: float = 0.0  # share of events delivered twice
+    webhook_out_of_order_rate: float = 0.0  # share of events overtaken by a later one
+    seed: int | None = None  # for the two above: one seed, one sequence of decisions
     rate_limit_per_s: int | None = None
     seed_data: str = "none"  # "demo": the demo partner's customers and cards (seed.py)
+    # When Stripe's automatic collection and reminders act (schedule.py).
+    schedule: BillingSchedule = field(default_factory=BillingSchedule)
 
 
 @dataclass
@@ -40,10 +52,11 @@ class Running:
     runner: web.AppRunner
     store: Store
     deliveries: asyncio.Task[None] | None  # None when no webhook endpoint is configured
+    automation: asyncio.Task[None] | None = None  # what Stripe does to invoices on its own
     seeding: asyncio.Task[None] | None = None  # a seed waiting for the clock
 
     async def stop(self) -> None:
-        for task in (self.deliveries, self.seeding):
+        for task in (self.deliveries, self.automation, self.seeding):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -62,8 +75,10 @@ async def start(options: Options) -> Running:
         clock=options.clock,
         webhook_url=options.webhook_url,
         rate_limit_per_s=options.rate_limit_per_s,
+        schedule=options.schedule,
     )
-    runner = web.AppRunner(Api(config).app(), access_log=None, shutdown_timeout=SHUTDOWN_S)
+    api = Api(config)
+    runner = web.AppRunner(api.app(), access_log=None, shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     await web.TCPSite(runner, LOOPBACK, options.port).start()
     config.base_url = f"http://{LOOPBACK}:{runner.addresses[0][1]}"
@@ -75,10 +90,14 @@ async def start(options: Options) -> Running:
             secrets=options.webhook_secrets,
             mode=options.webhook_retries,
             timeout_s=options.webhook_timeout_s,
+            duplicate_rate=options.webhook_duplicate_rate,
+            out_of_order_rate=options.webhook_out_of_order_rate,
+            seed=options.seed,
         )
         config.on_event = deliverer.wake
         task = asyncio.create_task(deliverer.run())
     running = Running(config.base_url, runner, store, task)
+    running.automation = asyncio.create_task(Automation(store, options.clock, api.make_ctx).run())
     if options.seed_data == "demo":
         try:
             now = await asyncio.to_thread(options.clock.now)

@@ -2,18 +2,32 @@
 
 Every API object is a JSON document keyed by its id; `seq` orders lists newest first (Stripe's
 order) even when many objects share a `created` second of virtual time. `extra` holds what the
-sandbox needs but Stripe does not show (a test card's scripted behaviour, counters).
+sandbox needs but Stripe does not show (a test card's scripted behaviour, counters, an
+invoice's retry schedule and reminders sent). Scripted declines are objects of their own
+(`sandbox.decline`), never listed by the API.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sandbox.common.sqlite import SqliteStore
 
 JSON = dict[str, Any]
+
+
+class Due(NamedTuple):
+    """A webhook delivery to make now."""
+
+    event_id: str
+    url: str
+    attempts: int
+    first_at: float
+    copy: bool  # a duplicate of an event already delivered
+    rolled: bool  # duplicate / out-of-order already decided
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -43,15 +57,31 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_at REAL,
     state TEXT NOT NULL,
     last_status INTEGER,
-    last_error TEXT
+    last_error TEXT,
+    rolled INTEGER NOT NULL DEFAULT 0,
+    copies_left INTEGER NOT NULL DEFAULT 0,
+    held INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
+# Columns added to `deliveries` since its first version: a state folder from before gets them.
+_DELIVERY_COLUMNS = {
+    "rolled": "INTEGER NOT NULL DEFAULT 0",  # duplicate / out-of-order decided for it
+    "copies_left": "INTEGER NOT NULL DEFAULT 0",  # duplicates still to send once delivered
+    "held": "INTEGER NOT NULL DEFAULT 0",  # held back so that a later event overtakes it
+}
+
+
 class Store(SqliteStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path, _SCHEMA)
+        with self._lock:
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(deliveries)")}
+            for name, decl in _DELIVERY_COLUMNS.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE deliveries ADD COLUMN {name} {decl}")
 
     def _commit_despite(self, exc: BaseException) -> bool:
         return bool(getattr(exc, "commit", False))  # a card decline is a result: keep it
@@ -128,6 +158,17 @@ class Store(SqliteStore):
             rows = self._db.execute(sql, args).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def query_with_extra(self, type_: str, where: dict[str, Any]) -> list[tuple[JSON, JSON]]:
+        """Objects of one type whose top-level fields equal `where`, each with its `extra`."""
+        sql = "SELECT data, extra FROM objects WHERE type = ?"
+        args: list[Any] = [type_]
+        for field, value in where.items():
+            sql += f" AND json_extract(data, '$.{field}') = ?"
+            args.append(value)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
+        return [(json.loads(r[0]), json.loads(r[1])) for r in rows]
+
     def next_number(self, name: str) -> int:
         with self._lock:
             self._db.execute(
@@ -180,14 +221,50 @@ class Store(SqliteStore):
                 (event_id, url, at, at),
             )
 
-    def due_deliveries(self, now: float) -> list[tuple[str, str, int, float]]:
+    def due_deliveries(self, now: float) -> list[Due]:
+        """Pending deliveries whose time has come, then duplicates still to send."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT event_id, url, attempts, first_at FROM deliveries "
-                "WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, rowid",
+                "SELECT event_id, url, attempts, first_at, state, rolled FROM deliveries "
+                "WHERE (state = 'pending' AND next_at <= ?) "
+                "OR (state = 'delivered' AND copies_left > 0) "
+                "ORDER BY state = 'delivered', next_at, rowid",
                 (now,),
             ).fetchall()
-        return [(r[0], r[1], int(r[2]), float(r[3])) for r in rows]
+        return [
+            Due(r[0], r[1], int(r[2]), float(r[3]), r[4] == "delivered", bool(r[5])) for r in rows
+        ]
+
+    def roll_faults(self, event_id: str, *, copies: int, hold_until: float | None) -> None:
+        """Record what was decided for a delivery's first attempt: extra copies to send once
+        it is delivered, and whether it waits (until a later event is delivered, or
+        `hold_until`)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE deliveries SET rolled = 1, copies_left = ?, held = ?, "
+                "next_at = COALESCE(?, next_at) WHERE event_id = ?",
+                (copies, int(hold_until is not None), hold_until, event_id),
+            )
+
+    def release_held(self, now: float) -> int:
+        """Held deliveries that a later event has overtaken become due now; how many."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE deliveries SET held = 0, next_at = ? WHERE held = 1 "
+                "AND state = 'pending' AND rowid < (SELECT MAX(rowid) FROM deliveries "
+                "WHERE held = 0 AND attempts > 0)",
+                (now,),
+            )
+        return int(cursor.rowcount)
+
+    def record_copy(self, event_id: str, *, status: int | None, error: str | None) -> None:
+        """A duplicate of a delivered event was sent (whatever its answer: it is not retried)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, copies_left = copies_left - 1, "
+                "last_status = ?, last_error = ? WHERE event_id = ?",
+                (status, error, event_id),
+            )
 
     def record_attempt(
         self,
@@ -201,17 +278,28 @@ class Store(SqliteStore):
         with self._lock:
             self._db.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, state = ?, next_at = ?, "
-                "last_status = ?, last_error = ? WHERE event_id = ?",
+                "last_status = ?, last_error = ?, held = 0 WHERE event_id = ?",
                 (state, next_at, status, error, event_id),
             )
 
     def deliveries(self) -> list[JSON]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT event_id, url, attempts, first_at, next_at, state, last_status, last_error "
-                "FROM deliveries ORDER BY rowid"
+                "SELECT event_id, url, attempts, first_at, next_at, state, last_status, last_error, "
+                "copies_left, held FROM deliveries ORDER BY rowid"
             ).fetchall()
-        keys = ("event", "url", "attempts", "first_at", "next_at", "state", "last_status", "error")
+        keys = (
+            "event",
+            "url",
+            "attempts",
+            "first_at",
+            "next_at",
+            "state",
+            "last_status",
+            "error",
+            "copies_left",
+            "held",
+        )
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def delivery_state(self, event_id: str) -> str | None:

@@ -9,6 +9,17 @@ clock past one makes the attempt happen.
 The signature's `t=` is the wall-clock second of the HTTP attempt, not virtual time: it
 protects the transport against replay, and the receiver (the SDK's `construct_event`) checks
 it against its own `time.time()`. The event's `created` is virtual time.
+
+What Stripe warns endpoints about, on demand and reproducibly (`seed`: which events are
+duplicated or held back; when each arrives still depends on when the requests came):
+- duplicates: "Webhook endpoints might occasionally receive the same event more than once"
+  (https://docs.stripe.com/webhooks#handle-duplicate-events). With `duplicate_rate`, an event
+  is sent once more after it was delivered: same event id and object, a fresh signature.
+- order: "Stripe doesn't guarantee the delivery of events in the order that they're
+  generated" (https://docs.stripe.com/webhooks#event-ordering). With `out_of_order_rate`, an
+  event is held back at its first attempt until a later event has been delivered (or
+  `hold_max` has passed on the clock), so the later one arrives first.
+Both are decided once per event, at its first attempt, in delivery order.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,9 +38,9 @@ import aiohttp
 import requests
 from stripe import WebhookSignature
 
-from shared.clock import Clock
+from sandbox.common.clock import Clock
 
-from .store import Store
+from .store import Due, Store
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +49,7 @@ _LIVE_FIRST = timedelta(minutes=5)
 _LIVE_CAP = timedelta(hours=12)
 _LIVE_WINDOW = timedelta(days=3)
 _TEST_DELAYS = (timedelta(hours=1), timedelta(hours=2), timedelta(hours=4))
+HOLD_MAX = timedelta(minutes=1)  # an event held back with nothing to overtake it: then sent
 
 
 def next_attempt(
@@ -81,13 +94,27 @@ class Deliverer:
         mode: RetryMode = "live",
         timeout_s: float = 10.0,
         poll_s: float = 0.05,
+        duplicate_rate: float = 0.0,
+        out_of_order_rate: float = 0.0,
+        seed: int | None = None,
+        hold_max: timedelta = HOLD_MAX,
     ) -> None:
+        for name, rate in (
+            ("duplicate_rate", duplicate_rate),
+            ("out_of_order_rate", out_of_order_rate),
+        ):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} is between 0 and 1, not {rate}")
         self._store = store
         self._clock = clock
         self._secrets = tuple(secrets)
         self._mode = mode
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._poll_s = poll_s
+        self._duplicate_rate = duplicate_rate
+        self._out_of_order_rate = out_of_order_rate
+        self._random = random.Random(seed)
+        self._hold_max = hold_max
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -100,10 +127,15 @@ class Deliverer:
                 try:
                     now = await asyncio.to_thread(self._clock.now)
                     clock_down = False
-                    for event_id, url, attempts, first_at in self._store.due_deliveries(
-                        now.timestamp()
-                    ):
-                        await self._deliver(session, event_id, url, attempts, first_at)
+                    for due in self._store.due_deliveries(now.timestamp()):
+                        if due.copy:
+                            await self._send_copy(session, due)
+                        elif due.rolled or not self._held_back(due):
+                            await self._deliver(
+                                session, due.event_id, due.url, due.attempts, due.first_at
+                            )
+                    if self._store.release_held(now.timestamp()):
+                        self._wake.set()  # overtaken: send them in the next round
                 except asyncio.CancelledError:
                     raise
                 except requests.RequestException as exc:
@@ -120,6 +152,39 @@ class Deliverer:
                     async with asyncio.timeout(self._poll_s):
                         await self._wake.wait()
 
+    def _held_back(self, due: Due) -> bool:
+        """Decide, once, whether this event gets a duplicate and whether it waits for a later
+        one; True when it waits. Both draws are made for every event, so one seed gives one
+        sequence of decisions whatever the rates."""
+        duplicate = self._random.random() < self._duplicate_rate
+        hold = self._random.random() < self._out_of_order_rate
+        hold_until = due.first_at + self._hold_max.total_seconds() if hold else None
+        self._store.roll_faults(due.event_id, copies=int(duplicate), hold_until=hold_until)
+        return hold
+
+    async def _send_copy(self, session: aiohttp.ClientSession, due: Due) -> None:
+        status, error = await self._post(session, due.event_id, due.url)
+        self._store.record_copy(due.event_id, status=status, error=error)
+
+    async def _post(
+        self, session: aiohttp.ClientSession, event_id: str, url: str
+    ) -> tuple[int | None, str | None]:
+        evt = self._store.get(event_id)
+        if evt is None:
+            return None, "no such event"
+        payload = json.dumps(evt, indent=2)
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "Stripe-Signature": sign(payload, self._secrets),
+        }
+        try:
+            async with session.post(url, data=payload.encode(), headers=headers) as resp:
+                await resp.read()
+                return resp.status, None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+
     async def _deliver(
         self,
         session: aiohttp.ClientSession,
@@ -128,30 +193,18 @@ class Deliverer:
         attempts: int,
         first_at: float,
     ) -> None:
-        evt = self._store.get(event_id)
-        if evt is None:
+        if self._store.get(event_id) is None:
             return
-        payload = json.dumps(evt, indent=2)
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            "Stripe-Signature": sign(payload, self._secrets),
-        }
-        status: int | None = None
-        error: str | None = None
-        try:
-            async with session.post(url, data=payload.encode(), headers=headers) as resp:
-                status = resp.status
-                await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        status, error = await self._post(session, event_id, url)
         now = await asyncio.to_thread(self._clock.now)
         if status is not None and 200 <= status < 300:
             self._store.record_attempt(
                 event_id, state="delivered", next_at=None, status=status, error=None
             )
-            evt["pending_webhooks"] = 0
-            self._store.save(evt)
+            evt = self._store.get(event_id)
+            if evt is not None:
+                evt["pending_webhooks"] = 0
+                self._store.save(evt)
             return
         first = datetime.fromtimestamp(first_at, UTC)
         retry_at = next_attempt(self._mode, attempts + 1, first, now)

@@ -5,6 +5,14 @@ Every write carries an `Idempotency-Key` derived from the caller's step key
 answer instead of charging again. Card declines come back as outcomes carrying their dunning
 class; Stripe refusing a request raises `PaymentRejected`; Stripe being unreachable raises
 `PaymentsUnavailable` (the activity's retry policy handles it).
+
+Payment attempts are counted from what Stripe charged: the charges of the PaymentIntents
+behind the invoice's payments (`payment_attempts`, `PaymentOutcome.attempts`), one per
+attempt that reached the card, whether cspflow or Stripe made it. The invoice's
+`attempt_count` is never used for that: it counts for Stripe's retry schedule, where "any
+payment attempt counts as the first attempt, and subsequently only automatic retries
+increment the attempt count", so cspflow's own `/pay` retries leave it at 1
+(https://docs.stripe.com/api/invoices/object#invoice_object-attempt_count).
 """
 
 from __future__ import annotations
@@ -305,7 +313,10 @@ class StripePayments:
                 decline = _decline(exc)
                 invoice = _invoice(self._client.v1.invoices.retrieve(invoice_id))
                 return PaymentOutcome(
-                    invoice=invoice, decline=decline, payment_intent_id=decline.payment_intent_id
+                    invoice=invoice,
+                    decline=decline,
+                    payment_intent_id=decline.payment_intent_id,
+                    attempts=self._count_attempts(invoice_id),
                 )
             except stripe.InvalidRequestError:
                 # Paid meanwhile (the customer used the pay link, or an earlier attempt whose
@@ -318,7 +329,14 @@ class StripePayments:
                 invoice=_invoice(inv),
                 decline=None,
                 payment_intent_id=self._payment_intent_of(inv.id),
+                attempts=self._count_attempts(invoice_id),
             )
+
+    def payment_attempts(self, invoice_id: str) -> int:
+        """How many times payment of the invoice was attempted, by anyone: the charges of the
+        PaymentIntents behind its payments (not Stripe's `attempt_count`, see above)."""
+        with _errors():
+            return self._count_attempts(invoice_id)
 
     def get_invoice(self, invoice_id: str) -> Invoice:
         with _errors():
@@ -457,6 +475,21 @@ class StripePayments:
                 "payment_intent_id": expandable_id(re.payment_intent),
                 "charge_id": expandable_id(re.charge),
             }
+        )
+
+    def _count_attempts(self, invoice_id: str) -> int:
+        payments = self._client.v1.invoice_payments.list({"invoice": invoice_id, "limit": 100})
+        intents = {
+            pi_id
+            for payment in payments.auto_paging_iter()
+            if (pi_id := expandable_id(payment.payment.payment_intent)) is not None
+        }
+        return sum(
+            1
+            for pi_id in sorted(intents)
+            for _ in self._client.v1.charges.list(
+                {"payment_intent": pi_id, "limit": 100}
+            ).auto_paging_iter()
         )
 
     def _payment_intent_of(self, invoice_id: str) -> str | None:

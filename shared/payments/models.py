@@ -125,7 +125,10 @@ class Invoice(_Model):
     amount_due: MinorUnits
     amount_paid: MinorUnits
     amount_remaining: MinorUnits
-    attempt_count: int
+    # Whether any payment attempt was made. Stripe's `attempt_count` is left out on purpose:
+    # it counts for Stripe's retry schedule (manual attempts after the first do not raise it),
+    # so it is no count of cspflow's attempts; `PaymentOutcome.attempts` is.
+    attempted: bool
     next_payment_attempt: Timestamp | None
     hosted_invoice_url: str | None
     created: Timestamp
@@ -142,11 +145,15 @@ class InvoiceItem(_Model):
 
 
 class PaymentOutcome(_Model):
-    """The result of asking Stripe to collect an invoice: paid, or declined with its class."""
+    """The result of asking Stripe to collect an invoice: paid, or declined with its class.
+
+    `attempts`: every payment attempt made on the invoice so far, this one included (cspflow's
+    and any of Stripe's), counted from the charges of its PaymentIntents."""
 
     invoice: Invoice
     decline: Decline | None
     payment_intent_id: str | None
+    attempts: int = Field(ge=0)
 
     @property
     def paid(self) -> bool:

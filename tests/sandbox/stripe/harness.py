@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import stripe
 
+from sandbox.stripe.schedule import BillingSchedule
 from sandbox.stripe.server import Options, StripeSandbox
 from shared.clock import ManualClock
 
@@ -172,16 +174,20 @@ def running_sandbox(
     rate_limit_per_s: int | None = None,
     webhook_retries: str = "live",
     webhook_secrets: tuple[str, ...] = (WEBHOOK_SECRET,),
+    schedule: BillingSchedule | None = None,
+    **options: Any,
 ) -> Iterator[StripeSandbox]:
-    options = Options(
+    config = Options(
         data_dir=data_dir,
         clock=clock,
+        schedule=schedule or BillingSchedule(),
         webhook_url=webhook_url,
         webhook_secrets=webhook_secrets if webhook_url else (),
         webhook_retries="test" if webhook_retries == "test" else "live",
         rate_limit_per_s=rate_limit_per_s,
+        **options,
     )
-    with StripeSandbox(options) as sandbox:
+    with StripeSandbox(config) as sandbox:
         yield sandbox
 
 

@@ -92,6 +92,8 @@ def test_the_process_serves_follows_the_remote_clock_and_delivers_webhooks(tmp_p
         (["--webhook-url", "http://127.0.0.1:1/x"], "go together"),
         (["--webhook-url", "http://127.0.0.1:1/x", "--webhook-secret", "nope"], "whsec_"),
         (["--port", "70000"], "--port must be"),
+        (["--auto-retries", "-1"], "retries must be 0 or more"),
+        (["--overdue-days", "-2"], "reminder offsets"),
     ],
 )
 def test_bad_options_are_refused_with_the_reason(args, complaint, tmp_path):

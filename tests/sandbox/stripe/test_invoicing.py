@@ -174,3 +174,25 @@ def test_what_the_sandbox_does_not_simulate_is_refused_by_name(sdk, customer):
             {"amount": 1_000, "currency": "eur", "payment_method_types": ["sepa_debit"]}
         )
     assert info.value.param == "payment_method_types[0]"
+
+
+ATTEMPT_COUNT = "https://docs.stripe.com/api/invoices/object#invoice_object-attempt_count"
+
+
+def test_manual_attempts_after_the_first_leave_attempt_count_at_one(sdk):
+    """ATTEMPT_COUNT: "Any payment attempt counts as the first attempt, and subsequently only
+    automatic retries increment the attempt count. In other words, manual payment attempts
+    after the first attempt do not affect the retry schedule." """
+    cus = sdk.v1.customers.create({"name": "Fabrikam"})
+    pm = sdk.v1.payment_methods.attach("pm_card_chargeCustomerFail", {"customer": cus.id})
+    sdk.v1.customers.update(cus.id, {"invoice_settings": {"default_payment_method": pm.id}})
+    inv = _open(sdk, cus.id)
+    assert (inv.attempted, inv.attempt_count) == (False, 0)
+    for _ in range(3):
+        with pytest.raises(stripe.CardError):
+            sdk.v1.invoices.pay(inv.id)
+    declined = sdk.v1.invoices.retrieve(inv.id)
+    assert (declined.attempted, declined.attempt_count) == (True, 1)
+    assert len(sdk.v1.charges.list({"customer": cus.id}).data) == 3  # three real attempts
+    paid = sdk.v1.invoices.pay(inv.id, {"payment_method": "pm_card_visa"})
+    assert (paid.status, paid.attempt_count) == ("paid", 1)

@@ -43,6 +43,7 @@ NESTED = {
     "event": ["data", "request"],
     "setup_intent": [],
     "checkout.session": ["phone_number_collection"],
+    "customer_balance_transaction": [],
 }
 # The invoice_payment fixture's id is a placeholder (obj_123); Checkout ids carry the mode.
 PREFIX = {"invoice_payment": "inpay", "checkout.session": "cs_test"}
@@ -77,7 +78,7 @@ USED: dict[str, dict[str, str]] = {
         "amount_due": "integer",
         "amount_paid": "integer",
         "amount_remaining": "integer",
-        "attempt_count": "integer",
+        "attempted": "boolean",
         "hosted_invoice_url": "string",
         "created": "integer",
         "metadata": "object",
@@ -132,6 +133,15 @@ USED: dict[str, dict[str, str]] = {
         "livemode": "boolean",
         "data.object": "object",
         "api_version": "string",
+    },
+    "customer_balance_transaction": {
+        "amount": "integer",
+        "currency": "string",
+        "customer": "string",
+        "ending_balance": "integer",
+        "type": "string",
+        "credit_note": "string",
+        "invoice": "string",
     },
     "checkout.session": {
         "url": "string",
@@ -265,6 +275,14 @@ def objects(tmp_path_factory):
             },
         )
         refund = call("GET", f"/v1/refunds/{note['refunds'][0]['refund']}")
+        credited = call(
+            "POST", "/v1/credit_notes", invoice=inv["id"], amount="500", credit_amount="500"
+        )
+        balance_txn = call(
+            "GET",
+            f"/v1/customers/{cus['id']}/balance_transactions/"
+            f"{credited['customer_balance_transaction']}",
+        )
         checkout_session = call(
             "POST",
             "/v1/checkout/sessions",
@@ -291,6 +309,7 @@ def objects(tmp_path_factory):
             "dispute": call("GET", f"/v1/disputes/{dispute['id']}"),
             "event": call("GET", f"/v1/events/{events[0]['id']}"),
             "checkout.session": call("GET", f"/v1/checkout/sessions/{checkout_session['id']}"),
+            "customer_balance_transaction": balance_txn,
         }
 
 

@@ -4,6 +4,7 @@ and the sandbox's own scripted cards do what their names say."""
 from datetime import UTC, datetime
 
 import pytest
+import requests
 import stripe
 
 # (token, error code, decline_code, the card number the page lists) from
@@ -82,6 +83,13 @@ def _error(info):
     error = info.value.error
     assert error is not None
     return error
+
+
+def _raw_error(info):
+    """The `error` object as the sandbox sent it (the SDK fills in the omitted nulls)."""
+    body = info.value.json_body
+    assert isinstance(body, dict)
+    return body["error"]
 
 
 def _customer(sdk):
@@ -232,8 +240,6 @@ def test_create_dispute_succeeds_then_is_disputed(sdk):
 
 
 def test_automatic_card_update_changes_the_card_and_emits_the_event(sdk, sandbox):
-    import requests
-
     cus = _customer(sdk)
     pm = sdk.v1.payment_methods.attach("pm_card_sandbox_expires_2026_02", {"customer": cus.id})
     resp = requests.post(
@@ -251,3 +257,146 @@ def test_a_customer_created_with_a_refused_card_is_not_created(sdk):
     with pytest.raises(stripe.CardError):
         sdk.v1.customers.create({"name": "Contoso", "payment_method": "pm_card_chargeDeclined"})
     assert sdk.v1.customers.list().data == []
+
+
+# https://docs.stripe.com/declines/card#retrying-issuer-declines: the advice code is the
+# issuer's; the testing page lists none for its cards. Stripe's error objects omit null fields
+# (stripe-python's ErrorObject says so), so there is no advice_code at all.
+@pytest.mark.parametrize(("token", "code", "decline_code", "number"), DECLINE_CARDS)
+def test_a_documented_decline_card_is_an_issuer_decline_without_advice(
+    sdk, token, code, decline_code, number
+):
+    cus = _customer(sdk)
+    with pytest.raises(stripe.CardError) as info:
+        _charge(sdk, cus.id, token)
+    assert "advice_code" not in _raw_error(info)
+    outcome = sdk.v1.charges.retrieve(_error(info).charge).outcome
+    assert (outcome.type, outcome.network_status, outcome.advice_code) == (
+        "issuer_declined",
+        "declined_by_network",
+        None,
+    )
+    assert outcome.reason == (decline_code or code)
+
+
+FRAUD = "https://docs.stripe.com/testing#fraud-prevention"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("pm_card_radarBlock", id=f"{FRAUD}: always blocked"),
+        pytest.param(
+            "pm_card_chargeDeclinedFraudulent",
+            id="https://docs.stripe.com/radar/testing: always blocked",
+        ),
+    ],
+)
+def test_the_radar_block_card_is_blocked_by_radar_not_declined_by_the_issuer(sdk, token):
+    """https://docs.stripe.com/error-handling: for pm_card_radarBlock,
+    `charge.outcome.type == 'blocked'` ("Payment blocked for suspected fraud")."""
+    cus = _customer(sdk)
+    pm = sdk.v1.payment_methods.attach(token, {"customer": cus.id})
+    assert pm.card.last4 == "0019"  # 4100000000000019
+    with pytest.raises(stripe.CardError) as info:
+        _charge(sdk, cus.id, pm.id)
+    assert (info.value.code, _error(info).decline_code) == ("card_declined", "fraudulent")
+    outcome = sdk.v1.charges.retrieve(_error(info).charge).outcome
+    assert (outcome.type, outcome.network_status) == ("blocked", "not_sent_to_network")
+    assert (outcome.reason, outcome.risk_level) == ("highest_risk_level", "highest")
+
+
+def test_a_scripted_card_can_carry_the_issuers_advice(sdk):
+    cus = _customer(sdk)
+    pm = sdk.v1.payment_methods.attach(
+        "pm_card_sandbox_fail_after_0_insufficient_funds_advice_try_again_later",
+        {"customer": cus.id},
+    )
+    with pytest.raises(stripe.CardError) as info:
+        _charge(sdk, cus.id, pm.id)
+    error = _error(info)
+    assert (error.decline_code, error.advice_code) == ("insufficient_funds", "try_again_later")
+    assert sdk.v1.charges.retrieve(error.charge).outcome.advice_code == "try_again_later"
+
+
+def _script(sandbox, **data):
+    resp = requests.post(f"{sandbox.base_url}/_sandbox/declines", data=data, timeout=10)
+    return resp
+
+
+def test_a_decline_scripted_for_a_customer_applies_to_its_next_charges(sdk, sandbox):
+    cus = _customer(sdk)
+    script = _script(
+        sandbox,
+        customer=cus.id,
+        decline_code="do_not_honor",
+        advice_code="do_not_try_again",
+        network_decline_code="05",
+        times="2",
+    )
+    assert script.status_code == 200, script.text
+    for _ in range(2):
+        with pytest.raises(stripe.CardError) as info:
+            _charge(sdk, cus.id, "pm_card_visa")
+        error = _error(info)
+        assert (error.code, error.decline_code, error.advice_code) == (
+            "card_declined",
+            "do_not_honor",
+            "do_not_try_again",
+        )
+        assert error.network_decline_code == "05"
+    assert _charge(sdk, cus.id, "pm_card_visa").status == "succeeded"  # used up
+    assert _charge(sdk, _customer(sdk).id, "pm_card_visa").status == "succeeded"  # others
+
+
+@pytest.mark.parametrize(
+    ("outcome_type", "network_status"),
+    [("blocked", "not_sent_to_network"), ("invalid", "not_sent_to_network")],
+)
+def test_a_decline_scripted_for_a_payment_method_sets_the_outcome_type(
+    sdk, sandbox, outcome_type, network_status
+):
+    cus = _customer(sdk)
+    pm = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": cus.id})
+    script = _script(sandbox, payment_method=pm.id, outcome_type=outcome_type).json()
+    with pytest.raises(stripe.CardError) as info:
+        _charge(sdk, cus.id, pm.id)
+    assert "advice_code" not in _raw_error(info)
+    outcome = sdk.v1.charges.retrieve(_error(info).charge).outcome
+    assert (outcome.type, outcome.network_status) == (outcome_type, network_status)
+    cancelled = _script_cancel(sandbox, script["id"])
+    assert cancelled["active"] is False
+    assert _charge(sdk, cus.id, pm.id).status == "succeeded"
+
+
+def _script_cancel(sandbox, script_id):
+    resp = requests.post(f"{sandbox.base_url}/_sandbox/declines/{script_id}/cancel", timeout=10)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_a_decline_script_with_a_known_reason_takes_stripes_code_for_it(sdk, sandbox):
+    cus = _customer(sdk)
+    _script(sandbox, customer=cus.id, decline_code="expired_card", times="1")
+    with pytest.raises(stripe.CardError) as info:
+        _charge(sdk, cus.id, "pm_card_visa")
+    assert (info.value.code, _error(info).decline_code) == ("expired_card", None)
+
+
+@pytest.mark.parametrize(
+    ("data", "param"),
+    [
+        ({}, "customer"),
+        ({"customer": "cus_x", "payment_method": "pm_x"}, "customer"),
+        ({"customer": "cus_missing"}, "customer"),
+        ({"advice_code": "maybe_later"}, "advice_code"),
+        ({"outcome_type": "authorized"}, "outcome_type"),
+        ({"times": "0"}, "times"),
+    ],
+)
+def test_a_bad_decline_script_is_refused_naming_the_param(sdk, sandbox, data, param):
+    if data and "customer" not in data and "payment_method" not in data:
+        data = {"customer": _customer(sdk).id, **data}
+    resp = _script(sandbox, **data)
+    assert resp.status_code in (400, 404)
+    assert resp.json()["error"]["param"] == param

@@ -9,6 +9,7 @@ import requests
 import stripe
 
 from sandbox.stripe.webhooks import next_attempt
+from shared.clock import ManualClock
 
 from .harness import T0, WEBHOOK_SECRET, client, running_sandbox, wait_for, webhook_endpoint
 
@@ -151,3 +152,96 @@ def test_a_pending_delivery_survives_a_restart_of_the_sandbox(tmp_path, clock, e
     with running_sandbox(tmp_path, clock, webhook_url=endpoint.url) as sb:
         wait_for(lambda: len(endpoint.received) == 1)
         wait_for(lambda: _deliveries(sb)[0]["state"] == "delivered")
+
+
+DUPLICATES = "https://docs.stripe.com/webhooks#handle-duplicate-events"
+ORDERING = "https://docs.stripe.com/webhooks#event-ordering"
+
+
+def _received(endpoint):
+    with endpoint.lock:
+        return [json.loads(r.body) for r in endpoint.received]
+
+
+def test_with_a_duplicate_rate_an_event_arrives_twice_and_both_verify(tmp_path, clock, endpoint):
+    """DUPLICATES: "Webhook endpoints might occasionally receive the same event more than
+    once": the same event id and object, each copy signed."""
+    with running_sandbox(
+        tmp_path, clock, webhook_url=endpoint.url, webhook_duplicate_rate=1.0, seed=1
+    ) as sb:
+        client(sb.base_url).v1.customers.create({"name": "Contoso"})
+        wait_for(lambda: len(endpoint.received) == 2)
+        wait_for(lambda: _deliveries(sb)[0]["copies_left"] == 0)
+        assert _deliveries(sb)[0]["state"] == "delivered"
+    first, second = (json.loads(r.body) for r in endpoint.received)
+    assert (first["id"], first["data"]) == (second["id"], second["data"])
+    for got in endpoint.received:
+        assert stripe.Webhook.construct_event(got.body, got.signature, WEBHOOK_SECRET).type == (
+            "customer.created"
+        )
+
+
+def _names_in_arrival_order(tmp_path, clock, endpoint, seed):
+    with running_sandbox(
+        tmp_path,
+        clock,
+        webhook_url=endpoint.url,
+        webhook_out_of_order_rate=0.5,
+        webhook_duplicate_rate=0.3,
+        seed=seed,
+    ) as sb:
+        sdk = client(sb.base_url)
+        for n in range(10):
+            sdk.v1.customers.create({"name": f"c{n}"})
+        wait_for(lambda: all(d["state"] == "delivered" or d["held"] for d in _deliveries(sb)))
+        clock.advance(timedelta(minutes=1))  # held back with nothing left to overtake them
+        wait_for(lambda: len({e["id"] for e in _received(endpoint)}) == 10)
+        wait_for(lambda: all(d["copies_left"] == 0 for d in _deliveries(sb)))
+    return [e["data"]["object"]["name"] for e in _received(endpoint)]
+
+
+def test_with_an_out_of_order_rate_later_events_overtake_earlier_ones(tmp_path, clock):
+    """ORDERING: Stripe doesn't guarantee delivery in the order events were generated. Every
+    event still arrives; one seed picks the same events to overtake and to duplicate."""
+    created = [f"c{n}" for n in range(10)]
+    picked = []
+    for run in range(2):
+        with webhook_endpoint() as endpoint:
+            (tmp_path / str(run)).mkdir()
+            names = _names_in_arrival_order(tmp_path / str(run), ManualClock(T0), endpoint, 7)
+        first = list(dict.fromkeys(names))  # first arrival of each
+        assert sorted(first) == created and first != created
+        overtaken = {
+            name
+            for name in created
+            if any(first.index(later) < first.index(name) for later in created if later > name)
+        }
+        twice = {name for name in created if names.count(name) > 1}
+        assert overtaken and twice
+        picked.append((overtaken, twice))
+    assert picked[0] == picked[1]  # reproducible
+
+
+def test_a_state_folder_from_before_the_delivery_options_gains_their_columns(tmp_path):
+    import sqlite3
+
+    from sandbox.stripe.store import Store
+
+    old = sqlite3.connect(tmp_path / "stripe.sqlite3")
+    old.execute(
+        "CREATE TABLE deliveries (event_id TEXT PRIMARY KEY, url TEXT NOT NULL, "
+        "attempts INTEGER NOT NULL DEFAULT 0, first_at REAL NOT NULL, next_at REAL, "
+        "state TEXT NOT NULL, last_status INTEGER, last_error TEXT)"
+    )
+    old.execute(
+        "INSERT INTO deliveries (event_id, url, first_at, next_at, state) "
+        "VALUES ('evt_1', 'http://x', 1, 1, 'pending')"
+    )
+    old.commit()
+    old.close()
+    store = Store(tmp_path / "stripe.sqlite3")
+    try:
+        assert [d.event_id for d in store.due_deliveries(2)] == ["evt_1"]
+        assert store.deliveries()[0]["copies_left"] == 0
+    finally:
+        store.close()

@@ -154,7 +154,7 @@ def test_a_failed_payment_yields_its_decline_class(payments, reason, expected):
     assert outcome.decline.decline_class is expected
     assert reason in (outcome.decline.decline_code, outcome.decline.code)
     assert outcome.decline.charge_id is not None and outcome.decline.charge_id.startswith("ch_")
-    assert outcome.invoice.status == "open" and outcome.invoice.attempt_count == 1
+    assert outcome.invoice.status == "open" and outcome.attempts == 1
     assert payments.last_decline(inv.id) == outcome.decline
 
 
@@ -211,7 +211,7 @@ def test_a_retry_with_a_new_card_after_a_decline_collects_the_invoice(payments):
     new = payments.attach_payment_method("card-update-1", cus.id, "pm_card_mastercard")
     assert new.card is not None
     retry = payments.pay_invoice("bill-2026-01:attempt-2", inv.id)
-    assert retry.paid and retry.invoice.attempt_count == 2
+    assert retry.paid and retry.attempts == 2
 
 
 def test_the_pay_link_of_a_failed_invoice_lets_the_customer_pay(payments):
@@ -565,3 +565,46 @@ def test_a_currency_typo_or_an_int_without_currency_is_refused_locally(payments,
     with pytest.raises(ValueError, match="currency"):
         payments.add_invoice_item("x", cus.id, invoice_id=None, amount=100, description="x")
     assert client(sandbox.base_url).v1.invoices.list({"customer": cus.id}).data == []
+
+
+ATTEMPT_COUNT = "https://docs.stripe.com/api/invoices/object#invoice_object-attempt_count"
+
+
+def test_attempts_are_counted_from_charges_not_from_stripes_attempt_count(payments, sandbox):
+    """ATTEMPT_COUNT: after the first attempt only Stripe's automatic retries raise
+    `attempt_count`, so cspflow's own retries leave it at 1; the adapter counts charges."""
+    cus, _ = _with_card(payments, "pm_card_chargeCustomerFail")
+    inv = _open_invoice(payments, cus.id)
+    outcomes = [payments.pay_invoice(f"bill-2026-01:attempt-{n}", inv.id) for n in (1, 2, 3)]
+    assert [o.attempts for o in outcomes] == [1, 2, 3]
+    assert payments.payment_attempts(inv.id) == 3
+    assert client(sandbox.base_url).v1.invoices.retrieve(inv.id).attempt_count == 1
+    assert payments.payment_attempts(_open_invoice(payments, cus.id, step="bill-2026-02").id) == 0
+
+
+ADVICE = "https://docs.stripe.com/declines/card#retrying-issuer-declines"
+
+
+def test_the_issuers_advice_reaches_the_decline_and_can_make_it_hard(payments, sandbox):
+    """ADVICE: the issuer's advice code comes with some declines (scripted here for the
+    customer); do_not_try_again makes an otherwise soft do_not_honor hard."""
+    cus, _ = _with_card(payments)
+    requests.post(
+        f"{sandbox.base_url}/_sandbox/declines",
+        data={
+            "customer": cus.id,
+            "decline_code": "do_not_honor",
+            "advice_code": "do_not_try_again",
+            "times": "1",
+        },
+        timeout=10,
+    ).raise_for_status()
+    inv = _open_invoice(payments, cus.id)
+    outcome = payments.pay_invoice("bill-2026-01:attempt-1", inv.id)
+    assert outcome.decline is not None
+    assert (outcome.decline.decline_code, outcome.decline.advice_code) == (
+        "do_not_honor",
+        "do_not_try_again",
+    )
+    assert outcome.decline.decline_class == "hard"
+    assert payments.pay_invoice("bill-2026-01:attempt-2", inv.id).paid  # the script is used up

@@ -135,7 +135,7 @@ def test_a_genuine_delivery_verifies_and_maps_to_its_domain_event(delivered):
     body, signature = delivered["invoice.payment_failed"]
     event = WebhookVerifier([WEBHOOK_SECRET]).verify(body, signature)
     assert isinstance(event, InvoicePaymentFailed)
-    assert event.invoice.attempt_count == 1 and event.invoice.amount_due == 5_000
+    assert event.invoice.attempted and event.invoice.amount_due == 5_000
     assert event.invoice.currency == "EUR" and event.invoice.status == "open"
     assert event.invoice.next_payment_attempt is None
     paid = WebhookVerifier([WEBHOOK_SECRET]).verify(*delivered["invoice.paid"])
@@ -273,7 +273,7 @@ def _invoice(**over):
         "amount_due": 100,
         "amount_paid": 0,
         "amount_remaining": 100,
-        "attempt_count": 2,
+        "attempted": True,
         "next_payment_attempt": 1767600000,
         "hosted_invoice_url": "https://x/i/in_1",
         "created": 1767500000,

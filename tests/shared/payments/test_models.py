@@ -25,7 +25,7 @@ def _invoice(**over):
         "amount_due": 5000,
         "amount_paid": 0,
         "amount_remaining": 5000,
-        "attempt_count": 0,
+        "attempted": False,
         "next_payment_attempt": None,
         "hosted_invoice_url": None,
         "created": 1767600000,
