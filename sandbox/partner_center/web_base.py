@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.partner_center.auth import Authority, Principal
-from sandbox.partner_center.engine import Engine
+from sandbox.partner_center.context import Ctx
 from sandbox.partner_center.errors import invalid
 from sandbox.partner_center.faults import Throttle
 from shared.clock import Clock
@@ -21,7 +21,7 @@ MAX_BODY = 1024 * 1024
 
 @dataclass
 class Context:
-    engine: Engine
+    pc: Ctx
     authority: Authority
     throttle: Throttle
     clock: Clock

@@ -1,0 +1,201 @@
+"""Carts, checkout and orders: the NCE purchase path (cart -> checkout -> order ->
+subscriptions)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sandbox.partner_center import audit, catalog, rules
+from sandbox.partner_center.bodies import catalog_links, link, quantity
+from sandbox.partner_center.context import Caller, Ctx
+from sandbox.partner_center.customers import get_customer
+from sandbox.partner_center.errors import (
+    AVAILABILITY_NOT_FOUND,
+    MCA_MISSING,
+    PcError,
+    invalid,
+    not_found,
+)
+from sandbox.partner_center.store import Doc
+from sandbox.partner_center.subscriptions import coterm_dates, new_subscription
+
+
+def create_cart(ctx: Ctx, customer_id: str, body: Doc, now: datetime, caller: Caller) -> Doc:
+    get_customer(ctx, customer_id)
+    raw_lines = body.get("lineItems", body.get("LineItems"))
+    if not isinstance(raw_lines, list) or not raw_lines:
+        raise invalid("lineItems", "at least one line item is required")
+    lines = [_cart_line(ctx, customer_id, i, line, now) for i, line in enumerate(raw_lines)]
+    cart: Doc = {
+        "id": str(uuid.uuid4()),
+        "creationTimestamp": rules.iso(now),
+        "lastModifiedTimestamp": rules.iso(now),
+        "expirationTimestamp": rules.iso(now + timedelta(days=7)),
+        "lastModifiedUser": caller.user or caller.app_id,
+        "status": "Active",
+        "lineItems": lines,
+        "links": {
+            "self": {"uri": f"/customers/{customer_id}/carts/", "method": "GET", "headers": []}
+        },
+        "attributes": {"objectType": "Cart"},
+    }
+    cart["links"]["self"]["uri"] += cart["id"]
+    ctx.store.put("cart", cart["id"], cart, parent=customer_id)
+    return cart
+
+
+def _cart_line(ctx: Ctx, customer_id: str, index: int, line: object, now: datetime) -> Doc:
+    where = f"lineItems[{index}]"
+    if not isinstance(line, dict):
+        raise invalid(where, "must be an object")
+    offer = catalog.BY_ID.get(str(line.get("catalogItemId")))
+    if offer is None:
+        raise PcError(400, AVAILABILITY_NOT_FOUND, f"{where}.catalogItemId: availability not found")
+    seats = quantity(line, f"{where}.quantity", offer)
+    term = line.get("termDuration")
+    if term not in catalog.TERMS:
+        raise invalid(f"{where}.termDuration", f"must be one of {', '.join(catalog.TERMS)}")
+    cycle = str(line.get("billingCycle", "")).lower()
+    if cycle not in catalog.BILLING_CYCLES[term]:
+        raise invalid(f"{where}.billingCycle", f"{cycle or 'none'} is not offered for {term}")
+    custom_end = line.get("customTermEndDate")
+    if custom_end is not None:
+        allowed = {
+            d["allowedCustomTermEndDate"][:10] for d in coterm_dates(ctx, customer_id, term, now)
+        }
+        if str(custom_end)[:10] not in allowed:
+            raise invalid(f"{where}.customTermEndDate", "is not an allowed end date")
+    price = catalog.price_per_cycle(offer, term, cycle)
+    return {
+        "id": index,
+        "catalogItemId": offer.catalog_item_id,
+        "friendlyName": line.get("friendlyName") or offer.title,
+        "quantity": seats,
+        "currencyCode": "USD",
+        "billingCycle": cycle,
+        "termDuration": term,
+        "customTermEndDate": custom_end,
+        "provisioningContext": {},
+        "orderGroup": "0",
+        "pricing": {
+            "listPrice": float(price),
+            "discountedPrice": float(price),
+            "proratedPrice": float(price),
+            "price": float(price),
+            "extendedPrice": float(price * seats),
+        },
+    }
+
+
+def get_cart(ctx: Ctx, customer_id: str, cart_id: str) -> Doc:
+    found = ctx.store.get("cart", cart_id)
+    if found is None or not found["links"]["self"]["uri"].startswith(f"/customers/{customer_id}/"):
+        raise not_found("cart")
+    return found
+
+
+def checkout(ctx: Ctx, customer_id: str, cart_id: str, now: datetime, caller: Caller) -> Doc:
+    cart = get_cart(ctx, customer_id, cart_id)
+    if cart["status"] != "Active":
+        raise invalid("cart", f"cart {cart_id} is {cart['status']}, not Active")
+    if rules.parse_iso(cart["expirationTimestamp"]) <= now:
+        raise invalid("cart", f"cart {cart_id} has expired")
+    if not ctx.store.all("agreement", customer_id):
+        raise PcError(
+            403, MCA_MISSING, "The customer has not accepted the Microsoft Customer Agreement."
+        )
+    customer = get_customer(ctx, customer_id)
+    order_id = uuid.uuid4().hex[:12]
+    provisioned = ctx.options.provisioning_delay <= timedelta(0)
+    order_lines = []
+    total = Decimal(0)
+    for line in cart["lineItems"]:
+        offer = catalog.BY_ID[line["catalogItemId"]]
+        sub = new_subscription(
+            ctx,
+            customer_id,
+            order_id,
+            offer,
+            quantity=line["quantity"],
+            term=line["termDuration"],
+            cycle=line["billingCycle"],
+            start=now,
+            custom_end=line.get("customTermEndDate"),
+            window_until=now + rules.CANCELLATION_WINDOW,
+            friendly_name=line["friendlyName"],
+        )
+        ctx.ledger.charge(sub, customer, "new", line["quantity"], now, now.date())
+        total += Decimal(str(line["pricing"]["extendedPrice"]))
+        order_lines.append(
+            {
+                "lineItemNumber": line["id"],
+                "offerId": offer.catalog_item_id,
+                "subscriptionId": sub["id"],
+                "termDuration": line["termDuration"],
+                "transactionType": "New",
+                "friendlyName": line["friendlyName"],
+                "quantity": line["quantity"],
+                "pricing": line["pricing"],
+                "links": catalog_links(offer),
+            }
+        )
+    order: Doc = {
+        "id": order_id,
+        "alternateId": order_id,
+        "referenceCustomerId": customer_id,
+        "billingCycle": cart["lineItems"][0]["billingCycle"],
+        "currencyCode": "USD",
+        "currencySymbol": "$",
+        "lineItems": order_lines,
+        "creationDate": rules.iso(now),
+        "status": "completed" if provisioned else "pending",
+        "transactionType": "UserPurchase",
+        "provisionedAt": rules.iso(now + ctx.options.provisioning_delay),
+        "totalPrice": float(total),
+        "links": {
+            "self": link(f"/customers/{customer_id}/orders/{order_id}"),
+            "provisioningStatus": link(
+                f"/customers/{customer_id}/orders/{order_id}/provisioningstatus"
+            ),
+        },
+        "attributes": {"objectType": "Order"},
+    }
+    ctx.store.put("order", order_id, order, parent=customer_id)
+    ctx.changed()
+    cart["status"] = "Ordered"
+    cart["lastModifiedTimestamp"] = rules.iso(now)
+    ctx.store.put("cart", cart_id, cart, parent=customer_id)
+    audit.record(ctx, now, caller, "create_order", "Order", customer_id, order)
+    return {"orders": [_public(order)], "orderErrors": []}
+
+
+def _public(order: Doc) -> Doc:
+    return {k: v for k, v in order.items() if k != "provisionedAt"}
+
+
+def list_orders(ctx: Ctx, customer_id: str) -> list[Doc]:
+    get_customer(ctx, customer_id)
+    return [_public(o) for o in ctx.store.all("order", customer_id)]
+
+
+def get_order(ctx: Ctx, customer_id: str, order_id: str) -> Doc:
+    found = ctx.store.get("order", order_id)
+    if found is None or found["referenceCustomerId"] != customer_id:
+        raise not_found("order")
+    return _public(found)
+
+
+def provisioning_status(ctx: Ctx, customer_id: str, order_id: str) -> list[Doc]:
+    order = get_order(ctx, customer_id, order_id)
+    fulfilled = order["status"] == "completed"
+    return [
+        {
+            "lineItemNumber": line["lineItemNumber"],
+            "status": "fulfilled" if fulfilled else "pending",
+            "quantityProvisioningInformation": [],
+            "subscriptionId": line["subscriptionId"],
+        }
+        for line in order["lineItems"]
+    ]

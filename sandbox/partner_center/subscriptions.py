@@ -1,0 +1,371 @@
+"""Subscriptions: their stored state, the resource Partner Center renders from it, PATCH
+(quantity, suspend, reactivate, cancel, auto-renew, scheduled next-term instructions) and
+the allowed coterminous end dates.
+
+A stored subscription keeps what the rendering needs and what Microsoft does not show:
+`lots` (seats with their own 7-day window), `scheduled` (next-term instructions),
+`renewalStartedAt`, `statusChangedAt`, `cycleIndex` (the billing cycle within the term) and
+an `etag` counter.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timedelta
+
+from sandbox.partner_center import audit, catalog, rules
+from sandbox.partner_center.bodies import canon, catalog_links, link, obj, quantity
+from sandbox.partner_center.context import Caller, Ctx
+from sandbox.partner_center.customers import get_customer
+from sandbox.partner_center.errors import (
+    CANNOT_DECREASE,
+    DELETED_SUBSCRIPTION,
+    ETAG_STALE,
+    NOT_READY,
+    PENDING_OPERATION,
+    QUANTITY_RANGE,
+    SUBSCRIPTION_NOT_FOUND,
+    SUSPENDED_QUANTITY,
+    PcError,
+    invalid,
+    not_found,
+)
+from sandbox.partner_center.store import Doc
+
+PATCHABLE_STATUSES = ("active", "suspended", "deleted")
+
+
+def new_subscription(
+    ctx: Ctx,
+    customer_id: str,
+    order_id: str,
+    offer: catalog.Offer,
+    *,
+    quantity: int,
+    term: str,
+    cycle: str,
+    start: datetime,
+    custom_end: str | None,
+    window_until: datetime,
+    friendly_name: str,
+    end: date | None = None,
+) -> Doc:
+    natural_end = rules.term_end(start.date(), catalog.TERM_MONTHS[term])
+    commitment_end = end or (date.fromisoformat(custom_end[:10]) if custom_end else natural_end)
+    sub: Doc = {
+        "id": str(uuid.uuid4()),
+        "customerId": customer_id,
+        "orderId": order_id,
+        "offerId": offer.catalog_item_id,
+        "friendlyName": friendly_name,
+        "quantity": quantity,
+        "termDuration": term,
+        "billingCycle": cycle,
+        "status": "active",
+        "autoRenewEnabled": True,
+        "creationDate": rules.iso(start),
+        "effectiveStartDate": rules.iso(start),
+        "commitmentEndDate": commitment_end.isoformat(),
+        "cancellationAllowedUntil": rules.iso(window_until),
+        "lots": [{"quantity": quantity, "until": rules.iso(window_until)}],
+        "scheduled": None,
+        "renewalStartedAt": None,
+        "statusChangedAt": rules.iso(start),
+        "cycleIndex": 0,
+        "etag": 1,
+    }
+    save(ctx, sub)
+    return sub
+
+
+def save(ctx: Ctx, sub: Doc) -> None:
+    ctx.store.put("subscription", sub["id"], sub, parent=sub["customerId"])
+    ctx.changed()
+
+
+def load(ctx: Ctx, customer_id: str, subscription_id: str) -> Doc:
+    """The stored subscription of this customer (404 20003 otherwise)."""
+    get_customer(ctx, customer_id)
+    sub = ctx.store.get("subscription", subscription_id)
+    if sub is None or sub["customerId"] != customer_id:
+        raise not_found("subscription", SUBSCRIPTION_NOT_FOUND)
+    return sub
+
+
+def get_subscription(ctx: Ctx, customer_id: str, subscription_id: str, now: datetime) -> Doc:
+    return render(ctx, load(ctx, customer_id, subscription_id), now)
+
+
+def list_subscriptions(
+    ctx: Ctx, customer_id: str, now: datetime, order_id: str | None
+) -> list[Doc]:
+    get_customer(ctx, customer_id)
+    subs = ctx.store.all("subscription", customer_id)
+    return [render(ctx, s, now) for s in subs if order_id is None or s["orderId"] == order_id]
+
+
+def etag(sub: Doc) -> str:
+    return f'"{sub["id"][:8]}-{sub["etag"]}"'
+
+
+def render(ctx: Ctx, sub: Doc, now: datetime) -> Doc:
+    offer = catalog.BY_ID[sub["offerId"]]
+    end = date.fromisoformat(sub["commitmentEndDate"])
+    cycle_end = ctx.ledger.cycle_end(sub)
+    lots = [lot for lot in sub["lots"] if rules.parse_iso(lot["until"]) > now]
+    window = rules.parse_iso(sub["cancellationAllowedUntil"])
+    actions = ["edit"] + (["cancel"] if now <= window else [])
+    return {
+        "id": sub["id"],
+        "offerId": offer.catalog_item_id,
+        "offerName": offer.title,
+        "friendlyName": sub["friendlyName"],
+        "productType": {"id": "OnlineServicesNCE", "displayName": "OnlineServicesNCE"},
+        "quantity": sub["quantity"],
+        "unitType": "Licenses",
+        "hasPurchasableAddons": False,
+        "creationDate": sub["creationDate"],
+        "effectiveStartDate": sub["effectiveStartDate"],
+        "commitmentEndDate": rules.iso(rules.day_start(end)),
+        "commitmentEndDateTime": rules.iso(rules.day_start(end) + timedelta(seconds=86399)),
+        "cancellationAllowedUntilDate": sub["cancellationAllowedUntil"],
+        "billingCycleEndDate": rules.iso(rules.day_start(cycle_end)),
+        "billingCycleEndDateTime": rules.iso(rules.day_start(cycle_end) + timedelta(seconds=86399)),
+        "status": sub["status"],
+        "autoRenewEnabled": sub["autoRenewEnabled"],
+        "isTrial": False,
+        "billingType": "license",
+        "billingCycle": sub["billingCycle"],
+        "termDuration": sub["termDuration"],
+        "renewalTermDuration": (sub["scheduled"] or {}).get("product", {}).get("termDuration", ""),
+        "refundOptions": [{"type": "Full", "expiresAt": sub["cancellationAllowedUntil"]}]
+        if now <= window
+        else [],
+        "refundableQuantity": {
+            "totalQuantity": sum(lot["quantity"] for lot in lots),
+            "details": [
+                {"quantity": lot["quantity"], "allowedUntilDateTime": lot["until"]} for lot in lots
+            ],
+        },
+        "scheduledNextTermInstructions": sub["scheduled"],
+        "isMicrosoftProduct": True,
+        "partnerId": "",
+        "attentionNeeded": False,
+        "actionTaken": False,
+        "contractType": "subscription",
+        "publisherName": "Microsoft Corporation",
+        "orderId": sub["orderId"],
+        "actions": actions,
+        "suspensionReasons": ["PartnerInitiated"] if sub["status"] == "suspended" else [],
+        "links": {
+            **catalog_links(offer),
+            "self": link(f"/customers/{sub['customerId']}/subscriptions/{sub['id']}"),
+        },
+        "attributes": {"etag": etag(sub), "objectType": "Subscription"},
+    }
+
+
+def patch_subscription(
+    ctx: Ctx,
+    customer_id: str,
+    subscription_id: str,
+    body: Doc,
+    if_match: str | None,
+    now: datetime,
+    caller: Caller,
+) -> Doc:
+    sub = load(ctx, customer_id, subscription_id)
+    if if_match is not None and if_match.strip('"') != etag(sub).strip('"'):
+        raise PcError(412, ETAG_STALE, "The ETag is no longer valid; GET the subscription.")
+    if sub["status"] == "deleted":
+        raise PcError(400, DELETED_SUBSCRIPTION, "A deleted subscription cannot be updated.")
+    term_end_at = rules.renewal_instant(date.fromisoformat(sub["commitmentEndDate"]))
+    if sub["renewalStartedAt"] is not None:
+        raise PcError(409, NOT_READY, "The subscription is being renewed; retry in a few minutes.")
+    before = json.dumps(render(ctx, sub, now), sort_keys=True)
+    status = body.get("status", sub["status"])
+    if status not in PATCHABLE_STATUSES and status != sub["status"]:
+        raise invalid("status", f"must be one of {', '.join(PATCHABLE_STATUSES)}")
+    new_quantity = body.get("quantity", sub["quantity"])
+    if not isinstance(new_quantity, int) or isinstance(new_quantity, bool):
+        raise invalid("quantity", "must be an integer")
+    # Omitting autoRenewEnabled or scheduledNextTermInstructions in a PATCH resets them
+    # (S-UPD): clients must send the full resource, and the sandbox punishes those who don't.
+    auto_renew = body.get("autoRenewEnabled", False)
+    if not isinstance(auto_renew, bool):
+        raise invalid("autoRenewEnabled", "must be a boolean")
+    scheduled = body.get("scheduledNextTermInstructions")
+    renewal_settings_change = auto_renew != sub["autoRenewEnabled"] or canon(scheduled) != canon(
+        sub["scheduled"]
+    )
+    if (
+        renewal_settings_change
+        and ctx.options.pre_renewal_lock > timedelta(0)
+        and term_end_at - ctx.options.pre_renewal_lock <= now < term_end_at
+    ):
+        raise PcError(
+            409,
+            PENDING_OPERATION,
+            "Renewal settings are locked in the last 24 hours before the term ends.",
+        )
+    changed_status = status != sub["status"]
+    if changed_status and status == "deleted":
+        _cancel(ctx, sub, now)
+    elif changed_status and status == "suspended":
+        # Suspension turns auto-renew off and drops scheduled changes (S-MANAGE, S-LIFE);
+        # billing continues (NCE).
+        sub.update(status="suspended", autoRenewEnabled=False, scheduled=None)
+        sub["statusChangedAt"] = rules.iso(now)
+    elif changed_status and status == "active":
+        if sub["status"] != "suspended":
+            raise invalid("status", f"a {sub['status']} subscription cannot be reactivated")
+        sub.update(status="active", autoRenewEnabled=auto_renew, scheduled=None)
+        sub["statusChangedAt"] = rules.iso(now)
+    elif new_quantity != sub["quantity"]:
+        _change_quantity(ctx, sub, new_quantity, now)
+        # A quantity change deletes scheduled changes (S-MANAGE).
+        sub.update(autoRenewEnabled=auto_renew, scheduled=None)
+    else:
+        if scheduled is not None:
+            _validate_schedule(ctx, sub, scheduled, auto_renew, now)
+        sub.update(autoRenewEnabled=auto_renew, scheduled=scheduled if auto_renew else None)
+    if "friendlyName" in body and isinstance(body["friendlyName"], str):
+        sub["friendlyName"] = body["friendlyName"]
+    after = render(ctx, sub, now)
+    if json.dumps(after, sort_keys=True) != before:
+        sub["etag"] += 1
+        save(ctx, sub)
+        audit.record(ctx, now, caller, "update_subscription", "Subscription", customer_id, after)
+        ctx.notifier.subscription_updated(sub, now)
+    return render(ctx, sub, now)
+
+
+def _change_quantity(ctx: Ctx, sub: Doc, new_quantity: int, now: datetime) -> None:
+    if sub["status"] == "suspended":
+        raise PcError(
+            400, SUSPENDED_QUANTITY, "The quantity of a suspended subscription cannot change."
+        )
+    offer = catalog.BY_ID[sub["offerId"]]
+    if not offer.min_quantity <= new_quantity <= offer.max_quantity:
+        raise PcError(
+            400,
+            QUANTITY_RANGE,
+            f"quantity must be between {offer.min_quantity} and {offer.max_quantity}",
+        )
+    customer = get_customer(ctx, sub["customerId"])
+    delta = new_quantity - sub["quantity"]
+    if delta > 0:
+        sub["lots"].append({"quantity": delta, "until": rules.iso(now + rules.CANCELLATION_WINDOW)})
+        ctx.ledger.charge(sub, customer, "addQuantity", delta, now, now.date())
+    else:
+        # Seats come off only while the seats being removed are inside their own 7-day
+        # window (S-MANAGE, S-QTY refundableQuantity); the newest seats go first.
+        remaining = -delta
+        lots = [lot for lot in sub["lots"] if rules.parse_iso(lot["until"]) > now]
+        if sum(lot["quantity"] for lot in lots) < remaining:
+            raise PcError(
+                400,
+                CANNOT_DECREASE,
+                "Subscription quantity cannot be decreased outside the cancellation window.",
+            )
+        for lot in reversed(lots):
+            take = min(lot["quantity"], remaining)
+            lot["quantity"] -= take
+            remaining -= take
+        sub["lots"] = [lot for lot in lots if lot["quantity"] > 0]
+        ctx.ledger.charge(sub, customer, "removeQuantity", -delta, now, now.date())
+    sub["quantity"] = new_quantity
+
+
+def _cancel(ctx: Ctx, sub: Doc, now: datetime) -> None:
+    if now > rules.parse_iso(sub["cancellationAllowedUntil"]):
+        # Microsoft says only that "the API will throw an error" (S-CANCEL); the sandbox
+        # answers with the code it documents for the same window on seat reductions.
+        raise PcError(
+            400,
+            CANNOT_DECREASE,
+            "The subscription can no longer be cancelled: the cancellation window has passed.",
+        )
+    customer = get_customer(ctx, sub["customerId"])
+    ctx.ledger.charge(sub, customer, "cancelImmediate", sub["quantity"], now, now.date())
+    sub.update(status="deleted", autoRenewEnabled=False, scheduled=None, lots=[])
+    sub["statusChangedAt"] = rules.iso(now)
+
+
+def _validate_schedule(
+    ctx: Ctx, sub: Doc, scheduled: object, auto_renew: bool, now: datetime
+) -> None:
+    # S-SCHED: requires autoRenewEnabled true and an active subscription.
+    if not isinstance(scheduled, dict):
+        raise invalid("scheduledNextTermInstructions", "must be an object")
+    if not auto_renew:
+        raise invalid("scheduledNextTermInstructions", "requires autoRenewEnabled true")
+    if sub["status"] != "active":
+        raise invalid("scheduledNextTermInstructions", "requires an active subscription")
+    product = obj(scheduled, "product", "scheduledNextTermInstructions.product")
+    target = ":".join(str(product.get(k)) for k in ("productId", "skuId", "availabilityId"))
+    allowed = {sub["offerId"]} | {
+        o.catalog_item_id for o in catalog.upgrade_targets(sub["offerId"])
+    }
+    if target not in allowed:
+        raise invalid(
+            "scheduledNextTermInstructions.product", f"{target} is not an eligible next term"
+        )
+    offer = catalog.BY_ID[target]
+    quantity(scheduled, "scheduledNextTermInstructions.quantity", offer)
+    term = product.get("termDuration")
+    if term not in catalog.TERMS:
+        raise invalid("scheduledNextTermInstructions.product.termDuration", "is not a term")
+    cycle = str(product.get("billingCycle", "")).lower()
+    if cycle not in catalog.BILLING_CYCLES[term]:
+        raise invalid(
+            "scheduledNextTermInstructions.product.billingCycle", f"is not offered for {term}"
+        )
+    custom_end = scheduled.get("customTermEndDate")
+    if custom_end:
+        start = rules.renewal_instant(date.fromisoformat(sub["commitmentEndDate"]))
+        allowed_ends = {
+            d["allowedCustomTermEndDate"][:10]
+            for d in coterm_dates(ctx, sub["customerId"], term, start)
+        }
+        if str(custom_end)[:10] not in allowed_ends:
+            raise invalid(
+                "scheduledNextTermInstructions.customTermEndDate", "is not an allowed end date"
+            )
+
+
+def coterm_dates(
+    ctx: Ctx, customer_id: str, term: str, start: datetime, target: str | None = None
+) -> list[Doc]:
+    """Allowed custom term end dates (S-COTERM-API): a calendar-month-aligned date and
+    the end dates of the customer's active subscriptions that fall inside the term."""
+    if term not in catalog.TERMS:
+        raise invalid("term_duration", f"must be one of {', '.join(catalog.TERMS)}")
+    natural_end = rules.term_end(start.date(), catalog.TERM_MONTHS[term])
+    found = [
+        {
+            "allowedCustomTermEndDateType": "calendarMonthAligned",
+            "allowedCustomTermEndDate": rules.iso(
+                rules.day_start(rules.calendar_aligned_end(natural_end))
+            ),
+            "cotermSubscriptionIds": [],
+        }
+    ]
+    by_end: dict[str, list[str]] = {}
+    for sub in ctx.store.all("subscription", customer_id):
+        end = date.fromisoformat(sub["commitmentEndDate"])
+        in_term = start.date() <= end <= natural_end
+        if sub["status"] == "active" and in_term and target in (None, sub["id"]):
+            by_end.setdefault(sub["commitmentEndDate"], []).append(sub["id"])
+    for end_text, ids in sorted(by_end.items()):
+        found.append(
+            {
+                "allowedCustomTermEndDateType": "subscriptionAligned",
+                "allowedCustomTermEndDate": rules.iso(
+                    rules.day_start(date.fromisoformat(end_text))
+                ),
+                "cotermSubscriptionIds": ids,
+            }
+        )
+    return found

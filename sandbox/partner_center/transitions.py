@@ -1,0 +1,200 @@
+"""NCE upgrades (transitions): eligibilities, the transition itself, and its record.
+
+https://learn.microsoft.com/en-us/partner-center/developer/transition-a-new-commerce-subscription
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sandbox.partner_center import audit, catalog, rules
+from sandbox.partner_center.bodies import text
+from sandbox.partner_center.context import Caller, Ctx
+from sandbox.partner_center.customers import get_customer
+from sandbox.partner_center.errors import NOT_READY, PcError, invalid
+from sandbox.partner_center.store import Doc
+from sandbox.partner_center.subscriptions import load, new_subscription, save
+
+
+def eligibilities(
+    ctx: Ctx, customer_id: str, subscription_id: str, kind: str, now: datetime
+) -> list[Doc]:
+    if kind not in ("immediate", "scheduled"):
+        raise invalid("eligibilityType", "must be immediate or scheduled")
+    sub = load(ctx, customer_id, subscription_id)
+    items = []
+    for offer in catalog.upgrade_targets(sub["offerId"]):
+        errors = (
+            []
+            if sub["status"] == "active"
+            else [{"code": 1, "description": "SubscriptionNotActive"}]
+        )
+        destinations = []
+        if kind == "immediate":
+            destinations = [
+                _destination_eligibility(sub, other, now)
+                for other in ctx.store.all("subscription", customer_id)
+                if other["offerId"] == offer.catalog_item_id and other["id"] != sub["id"]
+            ]
+        items.append(
+            {
+                "catalogItemId": offer.catalog_item_id,
+                "title": offer.title,
+                "description": offer.title,
+                "quantity": sub["quantity"],
+                "eligibilities": [
+                    {
+                        "isEligible": not errors,
+                        "transitionType": "transition_only",
+                        "errors": errors,
+                    }
+                ],
+                "subscriptionEligibilities": destinations,
+            }
+        )
+    return items
+
+
+def _destination_eligibility(source: Doc, dest: Doc, now: datetime) -> Doc:
+    # S-TRANS destination rules: active, out of its cancellation window, a term at
+    # least the source's, and an end date not before the source's.
+    errors = []
+    if dest["status"] != "active":
+        errors.append({"code": 1, "description": "SubscriptionNotActive"})
+    if now <= rules.parse_iso(dest["cancellationAllowedUntil"]):
+        errors.append({"code": 2, "description": "SubscriptionInCancellationWindow"})
+    if catalog.TERM_MONTHS[dest["termDuration"]] < catalog.TERM_MONTHS[source["termDuration"]]:
+        errors.append(
+            {"code": 3, "description": "SubscriptionTermDurationShorterThanSourceTermDuration"}
+        )
+    if dest["commitmentEndDate"] < source["commitmentEndDate"]:
+        errors.append(
+            {"code": 4, "description": "SubscriptionTermEndDateEarlierThanSourceTermEndDate"}
+        )
+    return {
+        "isEligible": not errors,
+        "subscriptionId": dest["id"],
+        "subscriptionFriendlyName": dest["friendlyName"],
+        "subscriptionTermDuration": dest["termDuration"],
+        "subscriptionBillingCycle": dest["billingCycle"],
+        "errors": errors,
+    }
+
+
+def create_transition(
+    ctx: Ctx, customer_id: str, subscription_id: str, body: Doc, now: datetime, caller: Caller
+) -> Doc:
+    source = load(ctx, customer_id, subscription_id)
+    if source["renewalStartedAt"] is not None:
+        raise PcError(409, NOT_READY, "The subscription is being renewed; retry later.")
+    to_id = text(body, "toCatalogItemId", "toCatalogItemId")
+    transition_type = text(body, "transitionType", "transitionType")
+    if transition_type not in ("transition_only", "transition_with_license_transfer"):
+        raise invalid(
+            "transitionType", "must be transition_only or transition_with_license_transfer"
+        )
+    eligible = {
+        item["catalogItemId"]: item
+        for item in eligibilities(ctx, customer_id, subscription_id, "immediate", now)
+    }
+    item = eligible.get(to_id)
+    if item is None:
+        raise invalid("toCatalogItemId", f"{to_id} is not an eligible upgrade (no downgrades)")
+    if not item["eligibilities"][0]["isEligible"]:
+        raise invalid("fromSubscriptionId", "upgrades start only from active subscriptions")
+    quantity = body.get("quantity")
+    if not isinstance(quantity, int) or not 1 <= quantity <= source["quantity"]:
+        raise invalid("quantity", f"must be 1..{source['quantity']}")
+    target = catalog.BY_ID[to_id]
+    from_offer = source["offerId"]
+    customer = get_customer(ctx, customer_id)
+    to_sub_id = body.get("toSubscriptionId")
+    if to_sub_id:
+        dest_item = next(
+            (d for d in item["subscriptionEligibilities"] if d["subscriptionId"] == to_sub_id),
+            None,
+        )
+        if dest_item is None or not dest_item["isEligible"]:
+            raise invalid("toSubscriptionId", "is not an eligible destination")
+        dest = load(ctx, customer_id, to_sub_id)
+        ctx.ledger.charge(source, customer, "removeQuantity", quantity, now, now.date())
+        dest["quantity"] += quantity
+        ctx.ledger.charge(dest, customer, "convert", quantity, now, now.date())
+        dest["etag"] += 1
+        save(ctx, dest)
+        source["quantity"] -= quantity
+        if source["quantity"] == 0:
+            # A full transition into an existing subscription leaves nothing behind
+            # (sandbox reading; Microsoft does not document the source's final state).
+            source.update(status="deleted", autoRenewEnabled=False, lots=[])
+    elif quantity == source["quantity"]:
+        # Full upgrade: in place, same subscription id (S-MANAGE).
+        ctx.ledger.charge(source, customer, "removeQuantity", quantity, now, now.date())
+        source["offerId"] = to_id
+        source["friendlyName"] = target.title
+        ctx.ledger.charge(source, customer, "convert", quantity, now, now.date())
+        to_sub_id = source["id"]
+    else:
+        # Partial upgrade: a new coterminous subscription that inherits the parent's
+        # cancellation window (S-MANAGE, S-CANCELPOL).
+        ctx.ledger.charge(source, customer, "removeQuantity", quantity, now, now.date())
+        source["quantity"] -= quantity
+        new = new_subscription(
+            ctx,
+            customer_id,
+            source["orderId"],
+            target,
+            quantity=quantity,
+            term=source["termDuration"],
+            cycle=source["billingCycle"],
+            start=now,
+            custom_end=None,
+            window_until=rules.parse_iso(source["cancellationAllowedUntil"]),
+            friendly_name=target.title,
+            end=date.fromisoformat(source["commitmentEndDate"]),
+        )
+        new["lots"] = []
+        save(ctx, new)
+        ctx.ledger.charge(new, customer, "convert", quantity, now, now.date())
+        to_sub_id = new["id"]
+    # A midterm upgrade removes scheduled changes (S-MANAGE); no window reopens.
+    source["scheduled"] = None
+    source["lots"] = [lot for lot in source["lots"] if lot["quantity"] <= source["quantity"]]
+    source["etag"] += 1
+    save(ctx, source)
+    operation_id = str(uuid.uuid4())
+    record: Doc = {
+        "id": operation_id,
+        "operationId": operation_id,
+        "fromCatalogItemId": from_offer,
+        "fromSubscriptionId": subscription_id,
+        "toCatalogItemId": to_id,
+        "toSubscriptionId": to_sub_id,
+        "quantity": quantity,
+        "termDuration": source["termDuration"],
+        "billingCycle": source["billingCycle"],
+        "transitionType": transition_type,
+        "status": "Completed",
+        "events": [
+            {"name": "Conversion", "status": "Started", "timestamp": rules.iso(now)},
+            {"name": "Conversion", "status": "Completed", "timestamp": rules.iso(now)},
+        ],
+    }
+    ctx.store.put("transition", operation_id, record, parent=subscription_id)
+    audit.record(ctx, now, caller, "upgrade_subscription", "Subscription", customer_id, record)
+    ctx.notifier.subscription_updated(source, now)
+    if to_sub_id != source["id"]:
+        ctx.notifier.subscription_updated(load(ctx, customer_id, str(to_sub_id)), now)
+    return {**record, "status": "Started", "events": record["events"][:1]}
+
+
+def list_transitions(
+    ctx: Ctx, customer_id: str, subscription_id: str, operation_id: str | None
+) -> list[Doc]:
+    load(ctx, customer_id, subscription_id)
+    return [
+        t
+        for t in ctx.store.all("transition", subscription_id)
+        if operation_id is None or t["operationId"] == operation_id
+    ]
