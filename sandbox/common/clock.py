@@ -1,16 +1,37 @@
-"""A clock that follows another process's clock over HTTP (devhost's virtual clock).
+"""The sandboxes' clocks: what "now" is for a simulator.
 
-`GET <url>` must answer `{"now": "<ISO 8601 UTC>"}`. Readings are cached for a short
-interval so a burst of requests costs one round trip.
+`Clock` is any object with a UTC-aware `now()`. The sandboxes import nothing from the app
+they stand in for, so they declare the protocol here; cspflow's own clocks (shared.clock)
+and devhost's have the same shape and can be passed in directly.
+
+- `SystemClock`: wall-clock time in UTC (the default).
+- `RemoteClock`: follows another process's clock over HTTP (devhost's virtual clock).
+  `GET <url>` must answer `{"now": "<ISO 8601 UTC>"}`. Readings are cached for a short
+  interval so a burst of requests costs one round trip.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
 
 import requests
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """A source of UTC-aware time."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """Wall-clock time in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
 
 
 class RemoteClock:

@@ -8,11 +8,10 @@ import signal
 from datetime import timedelta
 
 from sandbox.common import cli
-from sandbox.common.clock import RemoteClock
+from sandbox.common.clock import Clock, RemoteClock, SystemClock
 from sandbox.common.demo import SEED_CHOICES
 from sandbox.partner_center.faults import Faults
 from sandbox.partner_center.server import DEFAULT_CLIENT_ID, PartnerCenterSandbox, SandboxConfig
-from shared.clock import Clock, SystemClock
 
 
 def _rate(text: str) -> float:

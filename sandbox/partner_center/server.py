@@ -24,6 +24,7 @@ import requests
 from aiohttp import web
 
 from sandbox.common.cli import LOOPBACK, SHUTDOWN_S
+from sandbox.common.clock import Clock, SystemClock
 from sandbox.partner_center import certs, lifecycle
 from sandbox.partner_center import seed as demo_seed
 from sandbox.partner_center.app import build_app
@@ -34,7 +35,6 @@ from sandbox.partner_center.faults import Faults, Throttle
 from sandbox.partner_center.notifications import WEBHOOK_EVENTS
 from sandbox.partner_center.store import Store
 from sandbox.partner_center.web_base import BACKGROUND, Context
-from shared.clock import Clock, SystemClock
 
 LOG = logging.getLogger(__name__)
 DEFAULT_CLIENT_ID = "5d0c8f44-5f5e-4c43-9f55-2a4f1f8d3c21"

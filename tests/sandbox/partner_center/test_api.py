@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.partner_center.inprocess import BASIC
+from tests.sandbox.partner_center.harness import BASIC
 
 
 def rid() -> str:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from sandbox.partner_center import rules
-from sandbox.partner_center.inprocess import BASIC, START
+from tests.sandbox.partner_center.harness import BASIC, START
 
 
 def rid() -> str:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.partner_center.inprocess import BASIC, KEY_FILES, new_customer
 from shared.partner_center import PartnerCenterClient
 from shared.partner_center.models import AgreementContact, CartLine
+from tests.sandbox.partner_center.harness import BASIC, KEY_FILES, new_customer
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from sandbox.partner_center.delivery import MAX_ATTEMPTS
-from sandbox.partner_center.inprocess import START
+from tests.sandbox.partner_center.harness import START
 
 
 def rid() -> str:

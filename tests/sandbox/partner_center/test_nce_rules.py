@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from sandbox.partner_center.inprocess import BASIC, STANDARD, START
 from shared.models import ScheduledNextTermInstructions, ScheduledProduct
 from shared.partner_center.errors import (
     CANNOT_DECREASE,
@@ -17,6 +16,7 @@ from shared.partner_center.errors import (
     BusinessError,
 )
 from shared.partner_center.models import TransitionRequest
+from tests.sandbox.partner_center.harness import BASIC, STANDARD, START
 
 
 def rid() -> str:

@@ -9,8 +9,8 @@ import requests
 
 from sandbox.common.demo import CUSTOMERS
 from sandbox.partner_center import customers
-from sandbox.partner_center.inprocess import START, Harness, start_harness
 from sandbox.partner_center.seed import SUBSCRIPTIONS
+from tests.sandbox.partner_center.harness import START, Harness, start_harness
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from sandbox.partner_center.inprocess import KEY_FILES
 from sandbox.partner_center.server import PartnerCenterSandbox, SandboxConfig
+from tests.sandbox.partner_center.harness import KEY_FILES
 
 
 def test_a_stop_right_after_an_engine_event_still_stops(tmp_path: Path, pc_keys: Path) -> None:

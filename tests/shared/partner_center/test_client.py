@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from sandbox.partner_center.inprocess import BASIC, E3, E5, STANDARD, START, new_customer
 from shared.models import ScheduledNextTermInstructions, ScheduledProduct
 from shared.partner_center import (
     DomainUnavailableError,
@@ -17,6 +16,7 @@ from shared.partner_center import (
 from shared.partner_center.errors import AGREEMENT_EXISTS, MCA_MISSING, BusinessError
 from shared.partner_center.models import AgreementContact, CartLine, TransitionRequest
 from shared.partner_center.transport import RetryPolicy
+from tests.sandbox.partner_center.harness import BASIC, E3, E5, STANDARD, START, new_customer
 
 
 def rid() -> str:
