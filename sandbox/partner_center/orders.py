@@ -98,6 +98,12 @@ def get_cart(ctx: Ctx, customer_id: str, cart_id: str) -> Doc:
 
 def checkout(ctx: Ctx, customer_id: str, cart_id: str, now: datetime, caller: Caller) -> Doc:
     cart = get_cart(ctx, customer_id, cart_id)
+    first = ctx.store.get("checkout", cart_id)
+    if first is not None:
+        # The API is idempotent per cart: a later checkout of a cart already checked out,
+        # whatever its MS-RequestId, answers what the first checkout returned
+        # (https://learn.microsoft.com/en-us/partner-center/developer/checkout-a-cart).
+        return first
     if cart["status"] != "Active":
         raise invalid("cart", f"cart {cart_id} is {cart['status']}, not Active")
     if rules.parse_iso(cart["expirationTimestamp"]) <= now:
@@ -168,7 +174,9 @@ def checkout(ctx: Ctx, customer_id: str, cart_id: str, now: datetime, caller: Ca
     cart["lastModifiedTimestamp"] = rules.iso(now)
     ctx.store.put("cart", cart_id, cart, parent=customer_id)
     audit.record(ctx, now, caller, "create_order", "Order", customer_id, order)
-    return {"orders": [_public(order)], "orderErrors": []}
+    result: Doc = {"orders": [_public(order)], "orderErrors": []}
+    ctx.store.put("checkout", cart_id, result, parent=customer_id)
+    return result
 
 
 def _public(order: Doc) -> Doc:

@@ -148,19 +148,6 @@ def test_every_call_carries_a_correlation_id_and_each_write_its_steps_request_id
     assert len(set(correlation_ids)) == 3
 
 
-def test_checking_out_a_cart_twice_with_new_request_ids_is_refused(pc):
-    customer_id = pc.customer()
-    cart = pc.client.create_cart(
-        customer_id,
-        [CartLine(catalog_item_id=BASIC, quantity=1, term_duration="P1M", billing_cycle="monthly")],
-        request_id=rid(),
-    )
-    pc.client.checkout(customer_id, cart.id, request_id=rid())
-    with pytest.raises(BusinessError) as err:
-        pc.client.checkout(customer_id, cart.id, request_id=rid())
-    assert "Ordered" in err.value.description
-
-
 def test_a_subscription_carries_microsofts_window_and_term_dates(pc):
     customer_id = pc.customer()
     sub = pc.client.get_subscription(customer_id, pc.buy(customer_id))
