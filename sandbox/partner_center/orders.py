@@ -28,6 +28,12 @@ def create_cart(ctx: Ctx, customer_id: str, body: Doc, now: datetime, caller: Ca
     if not isinstance(raw_lines, list) or not raw_lines:
         raise invalid("lineItems", "at least one line item is required")
     lines = [_cart_line(ctx, customer_id, i, line, now) for i, line in enumerate(raw_lines)]
+    # An order has one billing cycle, so the server puts the lines of each billing cycle in
+    # their own order group; checkout makes one order per group
+    # (https://learn.microsoft.com/en-us/partner-center/developer/cart-resources, orderGroup).
+    groups: dict[str, str] = {}
+    for line in lines:
+        line["orderGroup"] = groups.setdefault(line["billingCycle"], str(len(groups)))
     cart: Doc = {
         "id": str(uuid.uuid4()),
         "creationTimestamp": rules.iso(now),
@@ -78,7 +84,6 @@ def _cart_line(ctx: Ctx, customer_id: str, index: int, line: object, now: dateti
         "termDuration": term,
         "customTermEndDate": custom_end,
         "provisioningContext": {},
-        "orderGroup": "0",
         "pricing": {
             "listPrice": float(price),
             "discountedPrice": float(price),
@@ -113,11 +118,27 @@ def checkout(ctx: Ctx, customer_id: str, cart_id: str, now: datetime, caller: Ca
             403, MCA_MISSING, "The customer has not accepted the Microsoft Customer Agreement."
         )
     customer = get_customer(ctx, customer_id)
+    groups: dict[str, list[Doc]] = {}
+    for line in cart["lineItems"]:
+        groups.setdefault(line["orderGroup"], []).append(line)
+    orders = [_order(ctx, customer, lines, now, caller) for lines in groups.values()]
+    ctx.changed()
+    cart["status"] = "Ordered"
+    cart["lastModifiedTimestamp"] = rules.iso(now)
+    ctx.store.put("cart", cart_id, cart, parent=customer_id)
+    result: Doc = {"orders": [_public(o) for o in orders], "orderErrors": []}
+    ctx.store.put("checkout", cart_id, result, parent=customer_id)
+    return result
+
+
+def _order(ctx: Ctx, customer: Doc, lines: list[Doc], now: datetime, caller: Caller) -> Doc:
+    """One order: the cart lines of one order group, which share a billing cycle."""
+    customer_id = customer["id"]
     order_id = uuid.uuid4().hex[:12]
     provisioned = ctx.options.provisioning_delay <= timedelta(0)
     order_lines = []
     total = Decimal(0)
-    for line in cart["lineItems"]:
+    for number, line in enumerate(lines):
         offer = catalog.BY_ID[line["catalogItemId"]]
         sub = new_subscription(
             ctx,
@@ -136,7 +157,7 @@ def checkout(ctx: Ctx, customer_id: str, cart_id: str, now: datetime, caller: Ca
         total += Decimal(str(line["pricing"]["extendedPrice"]))
         order_lines.append(
             {
-                "lineItemNumber": line["id"],
+                "lineItemNumber": number,
                 "offerId": offer.catalog_item_id,
                 "subscriptionId": sub["id"],
                 "termDuration": line["termDuration"],
@@ -151,7 +172,7 @@ def checkout(ctx: Ctx, customer_id: str, cart_id: str, now: datetime, caller: Ca
         "id": order_id,
         "alternateId": order_id,
         "referenceCustomerId": customer_id,
-        "billingCycle": cart["lineItems"][0]["billingCycle"],
+        "billingCycle": lines[0]["billingCycle"],
         "currencyCode": "USD",
         "currencySymbol": "$",
         "lineItems": order_lines,
@@ -169,14 +190,8 @@ def checkout(ctx: Ctx, customer_id: str, cart_id: str, now: datetime, caller: Ca
         "attributes": {"objectType": "Order"},
     }
     ctx.store.put("order", order_id, order, parent=customer_id)
-    ctx.changed()
-    cart["status"] = "Ordered"
-    cart["lastModifiedTimestamp"] = rules.iso(now)
-    ctx.store.put("cart", cart_id, cart, parent=customer_id)
     audit.record(ctx, now, caller, "create_order", "Order", customer_id, order)
-    result: Doc = {"orders": [_public(order)], "orderErrors": []}
-    ctx.store.put("checkout", cart_id, result, parent=customer_id)
-    return result
+    return order
 
 
 def _public(order: Doc) -> Doc:

@@ -2,9 +2,10 @@
 (MSAL + requests over HTTPS). Each test names the Microsoft Learn page it follows."""
 
 import uuid
+from decimal import Decimal
 
 from shared.partner_center.models import CartLine
-from tests.sandbox.partner_center.harness import BASIC
+from tests.sandbox.partner_center.harness import BASIC, E3, STANDARD
 
 
 def rid() -> str:
@@ -30,3 +31,36 @@ def test_a_second_checkout_of_an_ordered_cart_answers_what_the_first_returned(pc
     assert [o.id for o in pc.client.list_orders(customer_id)] == [first.orders[0].id]
     assert len(pc.client.list_subscriptions(customer_id)) == 1
     assert [c["chargeType"] for c in pc.state()["ledger"]] == ["new"]
+
+
+def test_a_cart_with_monthly_and_annual_lines_checks_out_as_one_order_per_billing_cycle(pc):
+    """An order has one billingCycle
+    (https://learn.microsoft.com/en-us/partner-center/developer/order-resources), so the
+    server splits a cart into order groups (CartLineItem.orderGroup,
+    https://learn.microsoft.com/en-us/partner-center/developer/cart-resources) and checkout
+    returns one order per group
+    (https://learn.microsoft.com/en-us/partner-center/developer/checkout-a-cart)."""
+    customer_id = pc.customer()
+    lines = [
+        CartLine(catalog_item_id=BASIC, quantity=2, term_duration="P1Y", billing_cycle="monthly"),
+        CartLine(catalog_item_id=STANDARD, quantity=3, term_duration="P1Y", billing_cycle="annual"),
+        CartLine(catalog_item_id=E3, quantity=4, term_duration="P1M", billing_cycle="monthly"),
+    ]
+    cart = pc.client.create_cart(customer_id, lines, request_id=rid())
+    raw_cart = pc.raw("GET", f"/v1/customers/{customer_id}/carts/{cart.id}", pc.app_token())
+    assert [line["orderGroup"] for line in raw_cart.json()["lineItems"]] == ["0", "1", "0"]
+    result = pc.client.checkout(customer_id, cart.id, request_id=rid())
+    assert len(result.orders) == 2
+    by_cycle = {}
+    for order in result.orders:
+        raw = pc.raw("GET", f"/v1/customers/{customer_id}/orders/{order.id}", pc.app_token())
+        by_cycle[raw.json()["billingCycle"]] = order
+    monthly, annual = by_cycle["monthly"], by_cycle["annual"]
+    assert [(line.offer_id, line.quantity) for line in monthly.line_items] == [(BASIC, 2), (E3, 4)]
+    assert [(line.offer_id, line.quantity) for line in annual.line_items] == [(STANDARD, 3)]
+    assert monthly.total_price == Decimal("6.00") * 2 + Decimal("27.60") * 4
+    assert annual.total_price == Decimal("150.00") * 3
+    for order in result.orders:
+        subs = pc.client.list_subscriptions(customer_id, order_id=order.id)
+        assert {s.id for s in subs} == {line.subscription_id for line in order.line_items}
+        assert {s.billing_cycle for s in subs} == {"annual" if order is annual else "monthly"}
