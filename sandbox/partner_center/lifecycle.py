@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sandbox.partner_center import catalog, rules
+from sandbox.partner_center import catalog, orders, rules
 from sandbox.partner_center.context import Ctx
 from sandbox.partner_center.customers import get_customer
 from sandbox.partner_center.store import Doc
@@ -29,8 +29,7 @@ def advance(ctx: Ctx, now: datetime) -> None:
             if order["status"] == "pending":
                 ready = rules.parse_iso(order["provisionedAt"])
                 if ready <= now:
-                    order["status"] = "completed"
-                    ctx.store.put("order", order["id"], order, parent=order["referenceCustomerId"])
+                    orders.provision(ctx, order, ready)
                 else:
                     due.append(ready)
         for sub in ctx.store.all("subscription"):

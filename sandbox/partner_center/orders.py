@@ -19,7 +19,7 @@ from sandbox.partner_center.errors import (
     not_found,
 )
 from sandbox.partner_center.store import Doc
-from sandbox.partner_center.subscriptions import coterm_dates, new_subscription
+from sandbox.partner_center.subscriptions import coterm_dates, new_subscription, save
 
 
 def create_cart(ctx: Ctx, customer_id: str, body: Doc, now: datetime, caller: Caller) -> Doc:
@@ -152,8 +152,10 @@ def _order(ctx: Ctx, customer: Doc, lines: list[Doc], now: datetime, caller: Cal
             custom_end=line.get("customTermEndDate"),
             window_until=now + rules.CANCELLATION_WINDOW,
             friendly_name=line["friendlyName"],
+            status="active" if provisioned else "pending",
         )
-        ctx.ledger.charge(sub, customer, "new", line["quantity"], now, now.date())
+        if provisioned:
+            ctx.ledger.charge(sub, customer, "new", line["quantity"], now, now.date())
         total += Decimal(str(line["pricing"]["extendedPrice"]))
         order_lines.append(
             {
@@ -195,7 +197,33 @@ def _order(ctx: Ctx, customer: Doc, lines: list[Doc], now: datetime, caller: Cal
 
 
 def _public(order: Doc) -> Doc:
-    return {k: v for k, v in order.items() if k != "provisionedAt"}
+    """The order as the API shows it. While it is pending its lines carry no subscriptionId:
+    checkout returns one only for a subscription already provisioned; the others are read
+    later from the order
+    (https://learn.microsoft.com/en-us/partner-center/developer/checkout-a-cart)."""
+    shown = {k: v for k, v in order.items() if k != "provisionedAt"}
+    if order["status"] == "pending":
+        shown["lineItems"] = [
+            {k: v for k, v in line.items() if k != "subscriptionId"} for line in order["lineItems"]
+        ]
+    return shown
+
+
+def provision(ctx: Ctx, order: Doc, when: datetime) -> None:
+    """The order's provisioning completed at `when`: its pending subscriptions become active
+    and are charged from then on."""
+    order["status"] = "completed"
+    ctx.store.put("order", order["id"], order, parent=order["referenceCustomerId"])
+    customer = get_customer(ctx, order["referenceCustomerId"])
+    for line in order["lineItems"]:
+        sub = ctx.store.get("subscription", line["subscriptionId"])
+        if sub is None or sub["status"] != "pending":
+            continue
+        sub.update(status="active", statusChangedAt=rules.iso(when))
+        sub["etag"] += 1
+        ctx.ledger.charge(sub, customer, "new", sub["quantity"], when, when.date())
+        save(ctx, sub)
+        ctx.notifier.subscription_updated(sub, when)
 
 
 def list_orders(ctx: Ctx, customer_id: str) -> list[Doc]:
@@ -218,7 +246,7 @@ def provisioning_status(ctx: Ctx, customer_id: str, order_id: str) -> list[Doc]:
             "lineItemNumber": line["lineItemNumber"],
             "status": "fulfilled" if fulfilled else "pending",
             "quantityProvisioningInformation": [],
-            "subscriptionId": line["subscriptionId"],
+            "subscriptionId": line.get("subscriptionId"),
         }
         for line in order["lineItems"]
     ]

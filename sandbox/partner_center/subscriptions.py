@@ -50,6 +50,7 @@ def new_subscription(
     window_until: datetime,
     friendly_name: str,
     end: date | None = None,
+    status: str = "active",
 ) -> Doc:
     natural_end = rules.term_end(start.date(), catalog.TERM_MONTHS[term])
     commitment_end = end or (date.fromisoformat(custom_end[:10]) if custom_end else natural_end)
@@ -62,7 +63,7 @@ def new_subscription(
         "quantity": quantity,
         "termDuration": term,
         "billingCycle": cycle,
-        "status": "active",
+        "status": status,
         "autoRenewEnabled": True,
         "creationDate": rules.iso(start),
         "effectiveStartDate": rules.iso(start),
@@ -180,6 +181,8 @@ def patch_subscription(
         raise PcError(412, ETAG_STALE, "The ETag is no longer valid; GET the subscription.")
     if sub["status"] == "deleted":
         raise PcError(400, DELETED_SUBSCRIPTION, "A deleted subscription cannot be updated.")
+    if sub["status"] == "pending":
+        raise PcError(409, NOT_READY, "The subscription is still being provisioned; retry later.")
     term_end_at = rules.renewal_instant(date.fromisoformat(sub["commitmentEndDate"]))
     if sub["renewalStartedAt"] is not None:
         raise PcError(409, NOT_READY, "The subscription is being renewed; retry in a few minutes.")

@@ -2,6 +2,7 @@
 (MSAL + requests over HTTPS). Each test names the Microsoft Learn page it follows."""
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from shared.partner_center.models import CartLine
@@ -64,3 +65,47 @@ def test_a_cart_with_monthly_and_annual_lines_checks_out_as_one_order_per_billin
         subs = pc.client.list_subscriptions(customer_id, order_id=order.id)
         assert {s.id for s in subs} == {line.subscription_id for line in order.line_items}
         assert {s.billing_cycle for s in subs} == {"annual" if order is annual else "monthly"}
+
+
+def test_with_a_provisioning_delay_the_subscriptions_stay_pending_without_ids_until_provisioned(
+    make_pc,
+):
+    """https://learn.microsoft.com/en-us/partner-center/developer/checkout-a-cart: provisioning
+    is asynchronous; an order line carries its subscriptionId once the subscription is
+    provisioned, and until then it is read later from the order
+    (https://learn.microsoft.com/en-us/partner-center/developer/get-order-provisioning-status).
+    A subscription's status can be "pending"
+    (https://learn.microsoft.com/en-us/partner-center/developer/subscription-resources)."""
+    pc = make_pc(provisioning_delay=timedelta(minutes=10))
+    customer_id = pc.customer()
+    cart = pc.client.create_cart(
+        customer_id,
+        [CartLine(catalog_item_id=BASIC, quantity=5, term_duration="P1Y", billing_cycle="monthly")],
+        request_id=rid(),
+    )
+    (order,) = pc.client.checkout(customer_id, cart.id, request_id=rid()).orders
+    assert order.status == "pending"
+    assert [line.subscription_id for line in order.line_items] == [None]
+    (status,) = pc.client.order_provisioning_status(customer_id, order.id)
+    assert (status.status, status.subscription_id) == ("pending", None)
+    (pending,) = pc.client.list_subscriptions(customer_id, order_id=order.id)
+    assert pending.status == "pending"
+    raw = pc.client._raw_subscription(customer_id, pending.id)
+    refused = pc.raw(
+        "PATCH",
+        f"/v1/customers/{customer_id}/subscriptions/{pending.id}",
+        pc.app_token(),
+        json={**raw, "quantity": 6},
+        headers={"MS-RequestId": rid()},
+    )
+    assert (refused.status_code, refused.json()["code"]) == (409, 800082)
+    assert pc.state()["ledger"] == []  # nothing is billed before provisioning
+
+    pc.advance(timedelta(minutes=10))
+    provisioned = pc.client.get_order(customer_id, order.id)
+    assert provisioned.status == "completed"
+    assert [line.subscription_id for line in provisioned.line_items] == [pending.id]
+    (status,) = pc.client.order_provisioning_status(customer_id, order.id)
+    assert (status.status, status.subscription_id) == ("fulfilled", pending.id)
+    assert pc.client.get_subscription(customer_id, pending.id).status == "active"
+    assert [(c["chargeType"], c["quantity"]) for c in pc.state()["ledger"]] == [("new", 5)]
