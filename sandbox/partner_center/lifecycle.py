@@ -92,11 +92,11 @@ def _advance_subscription(ctx: Ctx, sub: Doc, now: datetime) -> None:
             changed = True
             continue
         changed_at = rules.parse_iso(sub["statusChangedAt"])
-        if status == "active":
-            # Auto-renew off: expired for 30 days, then disabled, then deleted (S-LIFE).
+        if status in ("active", "suspended"):
+            # Auto-renew off, or still suspended by the term's end: expired for 30 days, then
+            # disabled for 90, then deleted
+            # (https://learn.microsoft.com/partner-center/subscription-lifecycle).
             _set_status(ctx, sub, "expired", term_over)
-        elif status == "suspended":
-            _set_status(ctx, sub, "disabled", term_over)
         elif status == "expired" and now >= changed_at + timedelta(days=EXPIRED_DAYS):
             _set_status(ctx, sub, "disabled", changed_at + timedelta(days=EXPIRED_DAYS))
         elif status == "disabled" and now >= changed_at + timedelta(days=DISABLED_DAYS):

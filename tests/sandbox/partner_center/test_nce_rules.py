@@ -224,8 +224,12 @@ def test_a_renewal_happens_when_the_clock_passes_term_end_without_any_request(pc
 @pytest.mark.parametrize(
     ("suspend", "status_at_end"),
     [
-        (False, "expired"),  # S-LIFE: auto-renew off -> expired
-        (True, "disabled"),  # S-LIFE: still suspended at term end -> disabled
+        # https://learn.microsoft.com/partner-center/subscription-lifecycle: "30-day expired
+        # state follows the end of an Active subscription's term" with autorenew off, and "If
+        # the subscription is still suspended by the term's end, the subscription moves to
+        # the expired state."
+        (False, "expired"),
+        (True, "expired"),
     ],
 )
 def test_what_happens_at_term_end_without_renewal(pc, suspend, status_at_end):
@@ -239,15 +243,26 @@ def test_what_happens_at_term_end_without_renewal(pc, suspend, status_at_end):
     assert pc.client.get_subscription(customer_id, sid).status == status_at_end
 
 
-def test_an_expired_subscription_is_disabled_after_30_days_and_deleted_after_90_more(pc):
+@pytest.mark.parametrize("suspend", [False, True])
+def test_an_expired_subscription_is_disabled_after_30_days_and_deleted_after_90_more(pc, suspend):
+    # https://learn.microsoft.com/partner-center/subscription-lifecycle: expired for 30 days,
+    # then disabled for 90, then deleted; a subscription still suspended at term end takes
+    # the same road.
     customer_id = pc.customer()
     sid = pc.buy(customer_id, term="P1M")
-    pc.client.set_auto_renew(customer_id, sid, False, request_id=rid())
+    if suspend:
+        pc.client.suspend(customer_id, sid, request_id=rid())
+    else:
+        pc.client.set_auto_renew(customer_id, sid, False, request_id=rid())
     end = START.replace(month=4, day=2, hour=0)
-    pc.advance_to(end + timedelta(days=30, minutes=1))
-    assert pc.client.get_subscription(customer_id, sid).status == "disabled"  # S-LIFE
-    pc.advance(timedelta(days=90))
-    assert pc.client.get_subscription(customer_id, sid).status == "deleted"  # S-LIFE
+    pc.advance_to(end + timedelta(days=30) - timedelta(minutes=1))
+    assert pc.client.get_subscription(customer_id, sid).status == "expired"
+    pc.advance(timedelta(minutes=2))
+    assert pc.client.get_subscription(customer_id, sid).status == "disabled"
+    pc.advance_to(end + timedelta(days=120) - timedelta(minutes=1))
+    assert pc.client.get_subscription(customer_id, sid).status == "disabled"
+    pc.advance(timedelta(minutes=2))
+    assert pc.client.get_subscription(customer_id, sid).status == "deleted"
 
 
 def test_a_partial_upgrade_inherits_the_parents_window_so_it_cannot_reopen_it(pc):
