@@ -22,6 +22,7 @@ from sandbox.partner_center.errors import (
     CANNOT_DECREASE,
     DELETED_SUBSCRIPTION,
     ETAG_STALE,
+    INVALID_INPUT,
     NOT_READY,
     PENDING_OPERATION,
     QUANTITY_RANGE,
@@ -213,6 +214,7 @@ def patch_subscription(
             "Renewal settings are locked in the last 24 hours before the term ends.",
         )
     changed_status = status != sub["status"]
+    _check_state_allows(sub, body, status, new_quantity, auto_renew, scheduled)
     if changed_status and status == "deleted":
         _cancel(ctx, sub, now)
     elif changed_status and status == "suspended":
@@ -242,6 +244,52 @@ def patch_subscription(
         audit.record(ctx, now, caller, "update_subscription", "Subscription", customer_id, after)
         ctx.notifier.subscription_updated(sub, now)
     return render(ctx, sub, now)
+
+
+def _check_state_allows(
+    sub: Doc, body: Doc, status: str, new_quantity: int, auto_renew: bool, scheduled: object
+) -> None:
+    """What each lifecycle state lets a partner change
+    (https://learn.microsoft.com/partner-center/subscription-lifecycle): an expired or
+    disabled subscription can't be reactivated or changed at all; a suspended one can be
+    reactivated, or cancelled inside its window, and nothing else (its quantity: 2001; its
+    auto-renew stays off until it is reactivated). A PATCH that changes nothing is answered
+    with the subscription as it is."""
+    current = sub["status"]
+    changes = [
+        name
+        for name, changed in (
+            ("status", status != current),
+            ("quantity", new_quantity != sub["quantity"]),
+            ("autoRenewEnabled", auto_renew != sub["autoRenewEnabled"]),
+            ("scheduledNextTermInstructions", canon(scheduled) != canon(sub["scheduled"])),
+            (
+                "friendlyName",
+                isinstance(body.get("friendlyName"), str)
+                and body["friendlyName"] != sub["friendlyName"],
+            ),
+        )
+        if changed
+    ]
+    if current in ("expired", "disabled") and changes:
+        raise PcError(
+            400,
+            INVALID_INPUT,
+            f"A subscription in the {current} state can't be changed or reactivated"
+            f" ({', '.join(changes)}).",
+        )
+    if (
+        current == "suspended"
+        and status == current
+        and auto_renew
+        and "autoRenewEnabled" in changes
+    ):
+        raise PcError(
+            400,
+            INVALID_INPUT,
+            "autoRenewEnabled: a suspended subscription renews only once reactivated;"
+            " reactivate it with status active and autoRenewEnabled true.",
+        )
 
 
 def _change_quantity(ctx: Ctx, sub: Doc, new_quantity: int, now: datetime) -> None:

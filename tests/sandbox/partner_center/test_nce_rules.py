@@ -291,3 +291,50 @@ def _next_term(offer: str, quantity: int, term: str = "P1Y") -> ScheduledNextTer
         ),
         quantity=quantity,
     )
+
+
+@pytest.mark.parametrize(
+    ("days_after_end", "state"),
+    [
+        (timedelta(days=1), "expired"),  # the 30 expired days
+        (timedelta(days=40), "disabled"),  # the 90 disabled days
+    ],
+)
+def test_an_expired_or_disabled_subscription_refuses_every_change(pc, days_after_end, state):
+    """https://learn.microsoft.com/partner-center/subscription-lifecycle: expired and disabled
+    subscriptions "can't be reactivated"; only the partner's active (or suspended)
+    subscriptions take changes. Partner Center's error shape, 400 with 800002; nothing is
+    billed."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, term="P1M", quantity=4)
+    pc.client.set_auto_renew(customer_id, sid, False, request_id=rid())
+    pc.advance_to(START.replace(month=4, day=2) + days_after_end)
+    assert pc.client.get_subscription(customer_id, sid).status == state
+    ledger = pc.state()["ledger"]
+    for change in (
+        lambda: pc.client.set_quantity(customer_id, sid, 6, request_id=rid()),
+        lambda: pc.client.reactivate(customer_id, sid, auto_renew=True, request_id=rid()),
+        lambda: pc.client.set_auto_renew(customer_id, sid, True, request_id=rid()),
+        lambda: pc.client.suspend(customer_id, sid, request_id=rid()),
+    ):
+        with pytest.raises(BusinessError) as err:
+            change()
+        assert (err.value.status, err.value.code) == (400, INVALID_INPUT)
+        assert state in err.value.description
+    assert pc.state()["ledger"] == ledger
+    # Sending the resource back unchanged is not a change: it answers as it is.
+    assert pc.client.set_auto_renew(customer_id, sid, False, request_id=rid()).status == state
+
+
+def test_a_suspended_subscription_takes_reactivation_but_not_auto_renew_alone(pc):
+    """https://learn.microsoft.com/partner-center/subscription-lifecycle: while suspended,
+    partners can reactivate (or cancel inside the window); suspension turned auto-renew off
+    and it comes back with the reactivation."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    pc.client.suspend(customer_id, sid, request_id=rid())
+    with pytest.raises(BusinessError) as err:
+        pc.client.set_auto_renew(customer_id, sid, True, request_id=rid())
+    assert (err.value.status, err.value.code) == (400, INVALID_INPUT)
+    reactivated = pc.client.reactivate(customer_id, sid, auto_renew=True, request_id=rid())
+    assert (reactivated.status, reactivated.auto_renew_enabled) == ("active", True)
