@@ -498,8 +498,16 @@ async def invoice_line_items(request: web.Request) -> web.Response:
         raise invalid("provider", "the sandbox has NCE (onetime) line items only")
     if request.query.get("invoicelineitemtype", "").lower() != "billinglineitems":
         raise invalid("invoicelineitemtype", "must be billinglineitems")
+    c = ctx(request)
     invoice_id = request.match_info.get("invoice")
-    items = ctx(request).pc.ledger.line_items(invoice_id)
+    if invoice_id is None:
+        # Unbilled: period=current (default) or previous, a calendar month each.
+        period = request.query.get("period", "current").lower()
+        if period not in ("current", "previous"):
+            raise invalid("period", "must be current or previous")
+        items = c.pc.ledger.period_lines(c.now(), "current" if period == "current" else "last")
+    else:
+        items = c.pc.ledger.line_items(invoice_id)
     path = f"/invoices/{invoice_id or 'unbilled'}/lineitems"
     return json_response(_seek_page(request, items, path))
 

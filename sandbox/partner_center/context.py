@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sandbox.partner_center.ledger import Ledger
+from sandbox.partner_center.ledger import DEFAULT_INVOICE_DAY, Ledger
 from sandbox.partner_center.notifications import Notifier
 from sandbox.partner_center.store import Store
 
@@ -33,6 +33,7 @@ class Options:
     provisioning_delay: timedelta = timedelta(0)
     subscription_updated_delay: timedelta = timedelta(0)
     webhook_duplicate_rate: float = 0.0
+    invoice_day: int = DEFAULT_INVOICE_DAY
     seed: int | None = None
 
 
@@ -53,7 +54,7 @@ class Ctx:
             options.webhook_duplicate_rate,
             options.seed,
         )
-        self.ledger = Ledger(store, options.partner_tenant_id)
+        self.ledger = Ledger(store, options.partner_tenant_id, options.invoice_day)
         # When time next makes something due; None = unknown (after any write). Lets the
         # background loop and every request skip the scan while nothing is due.
         self.due_at: datetime | None = None

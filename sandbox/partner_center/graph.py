@@ -41,11 +41,7 @@ async def unbilled_export(request: web.Request) -> web.Response:
         return _graph_error(400, "badRequest", "billingPeriod: must be current or last")
     if body.get("currencyCode") != "USD":
         return _graph_error(400, "badRequest", "currencyCode: the sandbox bills in USD")
-    if period == "current":
-        lines = c.pc.ledger.line_items(None)
-    else:
-        invoices = c.pc.ledger.invoices()
-        lines = c.pc.ledger.line_items(invoices[-1]["id"]) if invoices else []
+    lines = c.pc.ledger.period_lines(c.now(), period)
     return _start_export(request, lines, body.get("attributeSet", "full"))
 
 

@@ -23,8 +23,8 @@ def advance(ctx: Ctx, now: datetime) -> None:
     """Do everything that `now` makes due. Safe to call often and from any request."""
     if ctx.due_at is not None and now < ctx.due_at:
         return
-    due: list[datetime] = [rules.day_start(rules.add_months(now.date().replace(day=1), 1))]
     with ctx.store.transaction():
+        due: list[datetime] = [ctx.ledger.next_invoice_at(now)]
         for order in ctx.store.all("order"):
             if order["status"] == "pending":
                 ready = rules.parse_iso(order["provisionedAt"])
@@ -37,6 +37,7 @@ def advance(ctx: Ctx, now: datetime) -> None:
                 _advance_subscription(ctx, sub, now)
                 due.extend(t for t in _next_times(ctx, sub) if t > now)
         ctx.ledger.close_months(now, ctx.notifier)
+        due.append(ctx.ledger.next_invoice_at(now))
     ctx.due_at = min(due)
 
 

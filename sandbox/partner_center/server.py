@@ -32,6 +32,7 @@ from sandbox.partner_center.auth import Authority, Credentials
 from sandbox.partner_center.context import Ctx, Options
 from sandbox.partner_center.delivery import CERT_PATH, Dispatcher
 from sandbox.partner_center.faults import Faults, Throttle
+from sandbox.partner_center.ledger import DEFAULT_INVOICE_DAY
 from sandbox.partner_center.notifications import WEBHOOK_EVENTS
 from sandbox.partner_center.store import Store
 from sandbox.partner_center.web_base import BACKGROUND, Context
@@ -54,6 +55,7 @@ class SandboxConfig:
     provisioning_delay: timedelta = timedelta(0)
     subscription_updated_delay: timedelta = timedelta(0)
     webhook_duplicate_rate: float = 0.0
+    invoice_day: int = DEFAULT_INVOICE_DAY  # Microsoft publishes invoices by the 8th
     webhook_url: str | None = None
     export_retry_after_ms: int = 200
     seed: int | None = None
@@ -79,6 +81,7 @@ class PartnerCenterSandbox:
                 provisioning_delay=config.provisioning_delay,
                 subscription_updated_delay=config.subscription_updated_delay,
                 webhook_duplicate_rate=config.webhook_duplicate_rate,
+                invoice_day=config.invoice_day,
                 seed=config.seed,
             ),
         )

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from sandbox.partner_center import rules
+from sandbox.partner_center.cli import config_from_args
 from tests.sandbox.partner_center.harness import BASIC, START
 
 
@@ -73,7 +74,7 @@ def test_each_month_closes_into_an_invoice_with_v1_line_items(pc):
     pc.buy(customer_id, quantity=1)
     pc.buy(customer_id, quantity=2)
     pc.buy(customer_id, quantity=3)
-    pc.advance_to(START.replace(month=4, day=1, hour=1))
+    pc.advance_to(START.replace(month=4, day=8, hour=1))
     (invoice,) = pc.client.list_invoices()
     assert invoice.total_charges == Decimal("36.00")
     token = pc.app_token()
@@ -90,7 +91,7 @@ def test_each_month_closes_into_an_invoice_with_v1_line_items(pc):
 def test_invoice_by_id_is_an_app_and_user_operation(pc):
     customer_id = pc.customer()
     pc.buy(customer_id)
-    pc.advance_to(START.replace(month=4, day=1, hour=1))
+    pc.advance_to(START.replace(month=4, day=8, hour=1))
     (invoice,) = pc.client.list_invoices()
     assert pc.raw("GET", f"/v1/invoices/{invoice.id}", pc.app_token()).status_code == 403
 
@@ -119,3 +120,43 @@ def test_billing_cycles_count_from_the_term_start_and_do_not_drift(make_pc):
         if c["subscriptionId"] == sid and c["chargeType"] == "cycleCharge"
     ]
     assert starts == ["2026-02-28", "2026-03-31", "2026-04-30"]
+
+
+def test_a_months_invoice_and_invoice_ready_come_out_on_the_8th_by_default(pc, receiver):
+    """A month's invoice and reconciliation file "become available ... between the sixth and
+    eighth days of the following month"
+    (https://learn.microsoft.com/en-us/partner-center/billing/common-billing-scenarios-onetime-recurring);
+    the sandbox publishes on the 8th at 00:00 UTC. Until then the month's charges are the
+    unbilled export's last period."""
+    pc.client.register_webhook(receiver.url, ["invoice-ready"], request_id=rid())
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=2)
+    pc.advance_to(datetime(2026, 4, 7, 23, 59, tzinfo=UTC))
+    assert pc.client.list_invoices() == []
+    last = pc.client.unbilled_reconciliation("USD", "last")
+    assert [(line.charge_type, line.subscription_id) for line in last] == [("new", sid)]
+    current = pc.client.unbilled_reconciliation("USD", "current")
+    assert [line.charge_type for line in current] == ["cycleCharge"]  # April 2's
+    pc.advance_to(datetime(2026, 4, 8, tzinfo=UTC))
+    (invoice,) = pc.client.list_invoices()
+    assert invoice.invoice_date == datetime(2026, 4, 8, tzinfo=UTC)
+    assert invoice.total_charges == Decimal("12.00")  # March only; April's cycle waits
+    receiver.wait_for(1)
+    event = receiver.events()[0]
+    assert event["EventName"] == "invoice-ready"
+    assert event["ResourceChangeUtcDate"] == "2026-04-08T00:00:00Z"
+
+
+def test_the_invoice_day_is_an_option(make_pc):
+    pc = make_pc(invoice_day=3)
+    pc.buy(pc.customer(), quantity=1)
+    pc.advance_to(datetime(2026, 4, 2, 23, 0, tzinfo=UTC))
+    assert pc.client.list_invoices() == []
+    pc.advance_to(datetime(2026, 4, 3, 0, 0, tzinfo=UTC))
+    (invoice,) = pc.client.list_invoices()
+    assert invoice.invoice_date == datetime(2026, 4, 3, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("argv", "day"), [([], 8), (["--invoice-day", "6"], 6)])
+def test_the_command_line_sets_the_invoice_day(tmp_path, argv, day):
+    assert config_from_args(["--data", str(tmp_path), *argv]).invoice_day == day

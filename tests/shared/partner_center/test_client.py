@@ -291,7 +291,7 @@ def test_invoices_and_billed_and_unbilled_reconciliation(pc, receiver):
     assert [(line.charge_type, line.subscription_id, line.subtotal) for line in unbilled] == [
         ("new", sid, Decimal("60.00"))
     ]
-    pc.advance_to(START.replace(month=4, day=1, hour=0))
+    pc.advance_to(START.replace(month=4, day=8, hour=0))  # invoices come out by the 8th
     (invoice,) = pc.client.list_invoices()
     assert invoice.total_charges == Decimal("60.00")
     billed = pc.client.billed_reconciliation(invoice.id)
