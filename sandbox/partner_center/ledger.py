@@ -49,8 +49,18 @@ class Ledger:
         return self.cycle(sub)[2]
 
     def charge(
-        self, sub: Doc, customer: Doc, charge_type: str, quantity: int, now: datetime, at: date
+        self,
+        sub: Doc,
+        customer: Doc,
+        charge_type: str,
+        quantity: int,
+        now: datetime,
+        at: date,
+        *,
+        credit: bool = False,
     ) -> None:
+        """Charge `quantity` seats of `sub` from `at` to the end of its billing cycle;
+        removeQuantity and cancelImmediate (and any `credit`) are credits."""
         offer = catalog.BY_ID[sub["offerId"]]
         price = catalog.price_per_cycle(offer, sub["termDuration"], sub["billingCycle"])
         cycle_start, full_end, cycle_end = self.cycle(sub)
@@ -59,7 +69,7 @@ class Ledger:
         effective = rules.prorate(
             price, (full_end - cycle_start).days + 1, (cycle_end - at).days + 1
         )
-        if charge_type in ("removeQuantity", "cancelImmediate"):
+        if credit or charge_type in ("removeQuantity", "cancelImmediate"):
             effective = -effective
         line = {
             "partnerId": self.partner_tenant_id,

@@ -118,9 +118,12 @@ def create_transition(
         if dest_item is None or not dest_item["isEligible"]:
             raise invalid("toSubscriptionId", "is not an eligible destination")
         dest = load(ctx, customer_id, to_sub_id)
-        ctx.ledger.charge(source, customer, "removeQuantity", quantity, now, now.date())
+        # Seats moved into an existing subscription are billed as moveQuantity: a credit on
+        # the source and a charge on the destination, each for the rest of its own billing
+        # cycle (https://learn.microsoft.com/en-us/partner-center/billing/recon-file-charge-types).
+        ctx.ledger.charge(source, customer, "moveQuantity", quantity, now, now.date(), credit=True)
         dest["quantity"] += quantity
-        ctx.ledger.charge(dest, customer, "convert", quantity, now, now.date())
+        ctx.ledger.charge(dest, customer, "moveQuantity", quantity, now, now.date())
         dest["etag"] += 1
         save(ctx, dest)
         source["quantity"] -= quantity

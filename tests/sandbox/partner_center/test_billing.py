@@ -9,7 +9,8 @@ import pytest
 
 from sandbox.partner_center import rules
 from sandbox.partner_center.cli import config_from_args
-from tests.sandbox.partner_center.harness import BASIC, START
+from shared.partner_center.models import TransitionRequest
+from tests.sandbox.partner_center.harness import BASIC, E3, E5, START
 
 
 def rid() -> str:
@@ -160,3 +161,27 @@ def test_the_invoice_day_is_an_option(make_pc):
 @pytest.mark.parametrize(("argv", "day"), [([], 8), (["--invoice-day", "6"], 6)])
 def test_the_command_line_sets_the_invoice_day(tmp_path, argv, day):
     assert config_from_args(["--data", str(tmp_path), *argv]).invoice_day == day
+
+
+def test_seats_moved_into_an_existing_subscription_are_billed_as_move_quantity(pc):
+    """Recon charge types
+    (https://learn.microsoft.com/en-us/partner-center/billing/recon-file-charge-types):
+    a transition into an existing subscription moves seats, charge type moveQuantity, not
+    removeQuantity + convert (those stay for upgrades in place and to a new subscription)."""
+    customer_id = pc.customer()
+    source = pc.buy(customer_id, offer=E3, quantity=5)
+    dest = pc.buy(customer_id, offer=E5, quantity=2)
+    pc.advance(timedelta(days=8))  # the destination must be out of its cancellation window
+    pc.client.transition(
+        customer_id,
+        source,
+        TransitionRequest(to_catalog_item_id=E5, quantity=3, to_subscription_id=dest),
+        request_id=rid(),
+    )
+    moved = [
+        (c["subscriptionId"], c["chargeType"], c["quantity"], Decimal(c["subtotal"]) > 0)
+        for c in pc.state()["ledger"]
+        if c["chargeType"] not in ("new", "cycleCharge")
+    ]
+    assert moved == [(source, "moveQuantity", 3, False), (dest, "moveQuantity", 3, True)]
+    assert pc.client.get_subscription(customer_id, dest).quantity == 5
