@@ -484,6 +484,11 @@ async def audit_records(request: web.Request) -> web.Response:
     return json_response(_seek_page(request, audit.records(c.pc, start, end), "/auditrecords"))
 
 
+async def audit_record(request: web.Request) -> web.Response:
+    # What a webhook's AuditUri names; Microsoft's payload points at /v1/auditrecords/{id}.
+    return json_response(audit.get_record(ctx(request).pc, request.match_info["record"]))
+
+
 async def list_invoices(request: web.Request) -> web.Response:
     return json_response(_collection(ctx(request).pc.ledger.invoices()))
 
@@ -624,6 +629,7 @@ def build_app(context: Context) -> web.Application:
             web.post(s + "/transitions", create_transition),
             web.get(s + "/transitions", list_transitions),
             web.get("/v1/auditrecords", audit_records),
+            web.get("/v1/auditrecords/{record}", audit_record),
             web.get("/v1/invoices", list_invoices),
             web.get("/v1/invoices/unbilled/lineitems", invoice_line_items),
             web.get("/v1/invoices/{invoice}", get_invoice),

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sandbox.partner_center import rules
 from sandbox.partner_center.context import Caller, Ctx
+from sandbox.partner_center.errors import not_found
 from sandbox.partner_center.store import Doc
 
 
@@ -21,7 +22,8 @@ def record(
     resource: str,
     customer_id: str,
     value: Doc,
-) -> None:
+) -> str:
+    """Record a write; its id (webhook events name the record in AuditUri)."""
     record_id = str(uuid.uuid4())
     customer = ctx.store.get("customer", customer_id)
     ctx.store.put(
@@ -42,6 +44,14 @@ def record(
             "attributes": {"objectType": "AuditRecord"},
         },
     )
+    return record_id
+
+
+def get_record(ctx: Ctx, record_id: str) -> Doc:
+    found = ctx.store.get("audit", record_id)
+    if found is None:
+        raise not_found("audit record")
+    return found
 
 
 def records(ctx: Ctx, start: datetime, end: datetime | None) -> list[Doc]:

@@ -164,11 +164,16 @@ class Notifier:
             self.store.enqueue(payload, rules.iso(when + delay))
         self.on_event()
 
-    def subscription_updated(self, sub: Doc, when: datetime) -> None:
+    def subscription_updated(self, sub: Doc, when: datetime, audit_id: str | None = None) -> None:
+        """`audit_id`: the audit record of the API call that made the change, named in the
+        event's AuditUri; changes time makes (renewal, expiry) have none, and AuditUri is
+        null, as the payload allows
+        (https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhooks)."""
         self.emit(
             "subscription-updated",
             "subscription",
             f"{self.base_url}/webhooks/v1/customers/{sub['customerId']}/subscriptions/{sub['id']}",
             when,
             delay=self.subscription_updated_delay,
+            audit_uri=None if audit_id is None else f"{self.base_url}/v1/auditrecords/{audit_id}",
         )

@@ -241,8 +241,10 @@ def patch_subscription(
     if json.dumps(after, sort_keys=True) != before:
         sub["etag"] += 1
         save(ctx, sub)
-        audit.record(ctx, now, caller, "update_subscription", "Subscription", customer_id, after)
-        ctx.notifier.subscription_updated(sub, now)
+        audit_id = audit.record(
+            ctx, now, caller, "update_subscription", "Subscription", customer_id, after
+        )
+        ctx.notifier.subscription_updated(sub, now, audit_id)
     return render(ctx, sub, now)
 
 

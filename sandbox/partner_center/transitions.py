@@ -185,10 +185,12 @@ def create_transition(
         ],
     }
     ctx.store.put("transition", operation_id, record, parent=subscription_id)
-    audit.record(ctx, now, caller, "upgrade_subscription", "Subscription", customer_id, record)
-    ctx.notifier.subscription_updated(source, now)
+    audit_id = audit.record(
+        ctx, now, caller, "upgrade_subscription", "Subscription", customer_id, record
+    )
+    ctx.notifier.subscription_updated(source, now, audit_id)
     if to_sub_id != source["id"]:
-        ctx.notifier.subscription_updated(load(ctx, customer_id, str(to_sub_id)), now)
+        ctx.notifier.subscription_updated(load(ctx, customer_id, str(to_sub_id)), now, audit_id)
     return {**record, "status": "Started", "events": record["events"][:1]}
 
 

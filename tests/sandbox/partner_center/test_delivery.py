@@ -2,6 +2,7 @@
 ten attempts on the sandbox clock, duplicates and delays on demand."""
 
 import base64
+import json
 import uuid
 from datetime import timedelta
 
@@ -186,3 +187,31 @@ def test_a_malformed_admin_event_is_a_400_not_a_500(pc):
         timeout=30,
     )
     assert resp.status_code == 400
+
+
+def test_a_change_made_through_the_api_names_its_audit_record_in_audit_uri(pc, receiver):
+    """The payload's AuditUri points at the activity record of the change
+    (https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhooks:
+    "AuditUri": ".../v1/auditrecords/{AuditId}"), and the record is in the activity log."""
+    pc.client.register_webhook(receiver.url, ["subscription-updated"], request_id=rid())
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    pc.client.set_quantity(customer_id, sid, 12, request_id=rid())
+    receiver.wait_for(1)
+    audit_uri = receiver.events()[0]["AuditUri"]
+    assert audit_uri is not None and audit_uri.startswith(f"{pc.base_url}/v1/auditrecords/")
+    record = pc.raw("GET", audit_uri.removeprefix(pc.base_url), pc.app_token()).json()
+    assert (record["operationType"], record["customerId"]) == ("update_subscription", customer_id)
+    assert json.loads(record["resourceNewValue"])["quantity"] == 12
+    listed = pc.client.audit_records(START - timedelta(hours=1))
+    assert record["id"] in [r["id"] for r in listed]
+
+
+def test_a_change_time_makes_has_no_audit_record_and_a_null_audit_uri(pc, receiver):
+    # The payload says AuditUri may be null: a renewal is no API call.
+    pc.client.register_webhook(receiver.url, ["subscription-updated"], request_id=rid())
+    customer_id = pc.customer()
+    pc.buy(customer_id, term="P1M")
+    pc.advance_to(START.replace(month=4, day=2, hour=2))
+    receiver.wait_for(1)
+    assert receiver.events()[0]["AuditUri"] is None
