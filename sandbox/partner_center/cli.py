@@ -56,7 +56,17 @@ def config_from_args(argv: list[str]) -> SandboxConfig:
         help="renewal settings lock before term end (0 = off; on by default, the stricter case)",
     )
     p.add_argument("--provisioning-delay-s", type=float, default=0.0)
-    p.add_argument("--subscription-updated-delay-hours", type=float, default=0.0, help="<= 48")
+    p.add_argument(
+        "--subscription-updated-delay-hours",
+        type=float,
+        default=0.0,
+        help="a fixed delay for every subscription-updated event (Microsoft: up to 48 h)",
+    )
+    p.add_argument(
+        "--subscription-updated-delay-random",
+        action="store_true",
+        help="delay each subscription-updated event by 0-48 h at random (repeatable with --seed)",
+    )
     p.add_argument("--webhook-duplicate-rate", type=_rate, default=0.0)
     p.add_argument(
         "--invoice-day",
@@ -72,6 +82,8 @@ def config_from_args(argv: list[str]) -> SandboxConfig:
         p.error("--invoice-day must be 1..28")
     if not 0 <= ns.subscription_updated_delay_hours <= 48:
         p.error("--subscription-updated-delay-hours must be 0..48 (Microsoft: up to 48 h)")
+    if ns.subscription_updated_delay_random and ns.subscription_updated_delay_hours:
+        p.error("--subscription-updated-delay-random and -hours exclude each other")
     clock: Clock = RemoteClock(common.clock_url) if common.clock_url else SystemClock()
     return SandboxConfig(
         data_dir=common.data_dir,
@@ -91,6 +103,7 @@ def config_from_args(argv: list[str]) -> SandboxConfig:
         pre_renewal_lock=timedelta(hours=ns.pre_renewal_lock_hours),
         provisioning_delay=timedelta(seconds=ns.provisioning_delay_s),
         subscription_updated_delay=timedelta(hours=ns.subscription_updated_delay_hours),
+        subscription_updated_delay_random=ns.subscription_updated_delay_random,
         webhook_duplicate_rate=ns.webhook_duplicate_rate,
         invoice_day=ns.invoice_day,
         webhook_url=ns.webhook_url,

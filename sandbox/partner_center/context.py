@@ -32,6 +32,7 @@ class Options:
     pre_renewal_lock: timedelta = timedelta(hours=24)
     provisioning_delay: timedelta = timedelta(0)
     subscription_updated_delay: timedelta = timedelta(0)
+    subscription_updated_delay_random: bool = False  # 0-48 h per event, from `seed`
     webhook_duplicate_rate: float = 0.0
     invoice_day: int = DEFAULT_INVOICE_DAY
     seed: int | None = None
@@ -53,6 +54,7 @@ class Ctx:
             options.subscription_updated_delay,
             options.webhook_duplicate_rate,
             options.seed,
+            options.subscription_updated_delay_random,
         )
         self.ledger = Ledger(store, options.partner_tenant_id, options.invoice_day)
         # When time next makes something due; None = unknown (after any write). Lets the

@@ -54,6 +54,7 @@ class SandboxConfig:
     pre_renewal_lock: timedelta = timedelta(hours=24)
     provisioning_delay: timedelta = timedelta(0)
     subscription_updated_delay: timedelta = timedelta(0)
+    subscription_updated_delay_random: bool = False  # 0-48 h per event, seeded by `seed`
     webhook_duplicate_rate: float = 0.0
     invoice_day: int = DEFAULT_INVOICE_DAY  # Microsoft publishes invoices by the 8th
     webhook_url: str | None = None
@@ -80,6 +81,7 @@ class PartnerCenterSandbox:
                 pre_renewal_lock=config.pre_renewal_lock,
                 provisioning_delay=config.provisioning_delay,
                 subscription_updated_delay=config.subscription_updated_delay,
+                subscription_updated_delay_random=config.subscription_updated_delay_random,
                 webhook_duplicate_rate=config.webhook_duplicate_rate,
                 invoice_day=config.invoice_day,
                 seed=config.seed,

@@ -12,6 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from sandbox.partner_center import rules
+from sandbox.partner_center.cli import config_from_args
 from sandbox.partner_center.delivery import MAX_ATTEMPTS
 from tests.sandbox.partner_center.harness import START
 
@@ -215,3 +217,56 @@ def test_a_change_time_makes_has_no_audit_record_and_a_null_audit_uri(pc, receiv
     pc.advance_to(START.replace(month=4, day=2, hour=2))
     receiver.wait_for(1)
     assert receiver.events()[0]["AuditUri"] is None
+
+
+def _update_delays(pc, receiver) -> list[timedelta]:
+    pc.client.register_webhook(receiver.url, ["subscription-updated"], request_id=rid())
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=1)
+    for seats in range(2, 8):
+        pc.client.set_quantity(customer_id, sid, seats, request_id=rid())
+    return [
+        rules.parse_iso(entry["dueAt"]) - rules.parse_iso(entry["event"]["ResourceChangeUtcDate"])
+        for entry in pc.state()["outbox"]
+    ]
+
+
+def test_subscription_updated_can_be_delayed_at_random_up_to_48_hours(make_pc, receiver):
+    """subscription-updated may arrive up to 48 hours after the change
+    (https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhook-events).
+    With the random option each event draws its own delay in 0-48 h, from the seed."""
+    delays = _update_delays(make_pc(subscription_updated_delay_random=True), receiver)
+    assert len(delays) == 6
+    assert all(timedelta(0) <= d <= timedelta(hours=48) for d in delays)
+    assert len(set(delays)) == 6
+    again = _update_delays(make_pc(subscription_updated_delay_random=True), receiver)
+    assert again == delays  # the same seed (7), the same delays
+
+
+@pytest.mark.parametrize(
+    ("argv", "fixed", "random_delay"),
+    [
+        ([], timedelta(0), False),
+        (["--subscription-updated-delay-hours", "48"], timedelta(hours=48), False),
+        (["--subscription-updated-delay-random", "--seed", "3"], timedelta(0), True),
+    ],
+)
+def test_the_command_line_chooses_the_subscription_updated_delay(
+    tmp_path, argv, fixed, random_delay
+):
+    config = config_from_args(["--data", str(tmp_path), *argv])
+    assert config.subscription_updated_delay == fixed
+    assert config.subscription_updated_delay_random is random_delay
+
+
+def test_a_fixed_and_a_random_delay_exclude_each_other(tmp_path):
+    with pytest.raises(SystemExit):
+        config_from_args(
+            [
+                "--data",
+                str(tmp_path),
+                "--subscription-updated-delay-hours",
+                "2",
+                "--subscription-updated-delay-random",
+            ]
+        )
