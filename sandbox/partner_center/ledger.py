@@ -35,14 +35,18 @@ class Ledger:
     @staticmethod
     def cycle(sub: Doc) -> tuple[date, date, date]:
         """The current billing cycle: its start, its full inclusive end and its actual end
-        (cut short by a coterminous term end). Cycles count from the term start, so a term
-        begun on the 31st keeps coming back to the 31st instead of drifting."""
+        (cut short by a coterminous term end). Cycles count from the term start (or from the
+        cycle a billing-plan change began, `cycleAnchor`), so a term begun on the 31st keeps
+        coming back to the 31st instead of drifting."""
         months = catalog.CYCLE_MONTHS[sub["billingCycle"]]
-        term_start = rules.parse_iso(sub["effectiveStartDate"]).date()
-        start = rules.add_months(term_start, sub["cycleIndex"] * months)
-        full_end = rules.add_months(term_start, (sub["cycleIndex"] + 1) * months) - timedelta(
-            days=1
+        anchor = sub.get("cycleAnchor")
+        first = (
+            date.fromisoformat(anchor)
+            if anchor
+            else rules.parse_iso(sub["effectiveStartDate"]).date()
         )
+        start = rules.add_months(first, sub["cycleIndex"] * months)
+        full_end = rules.add_months(first, (sub["cycleIndex"] + 1) * months) - timedelta(days=1)
         return start, full_end, min(full_end, date.fromisoformat(sub["commitmentEndDate"]))
 
     def cycle_end(self, sub: Doc) -> date:

@@ -68,11 +68,20 @@ def _advance_subscription(ctx: Ctx, sub: Doc, now: datetime) -> None:
             and cycle_next <= now
         ):
             # A new billing cycle inside the term; NCE bills suspended seats too.
-            sub["cycleIndex"] += 1
+            charge_type = "cycleCharge"
+            next_charge = sub.get("nextCharge")
+            if next_charge:
+                # Next-charge instructions change the billing plan from this cycle on.
+                sub["billingCycle"] = str(next_charge["product"]["billingCycle"]).lower()
+                sub.update(cycleAnchor=cycle_next.date().isoformat(), cycleIndex=0)
+                sub["nextCharge"] = None
+                charge_type = "changeBillingPlan"
+            else:
+                sub["cycleIndex"] += 1
             ctx.ledger.charge(
                 sub,
                 get_customer(ctx, sub["customerId"]),
-                "cycleCharge",
+                charge_type,
                 sub["quantity"],
                 cycle_next,
                 cycle_next.date(),
@@ -132,7 +141,7 @@ def _renew(ctx: Ctx, sub: Doc, start: datetime, done_at: datetime) -> None:
     custom = (scheduled or {}).get("customTermEndDate")
     sub["commitmentEndDate"] = custom[:10] if custom else natural.isoformat()
     sub["effectiveStartDate"] = rules.iso(start)
-    sub["cycleIndex"] = 0
+    sub.update(cycleIndex=0, cycleAnchor=None, nextCharge=None)
     window = done_at + rules.CANCELLATION_WINDOW
     sub["cancellationAllowedUntil"] = rules.iso(window)
     sub["lots"] = [{"quantity": sub["quantity"], "until": rules.iso(window)}]

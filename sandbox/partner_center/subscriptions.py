@@ -72,6 +72,7 @@ def new_subscription(
         "cancellationAllowedUntil": rules.iso(window_until),
         "lots": [{"quantity": quantity, "until": rules.iso(window_until)}],
         "scheduled": None,
+        "nextCharge": None,
         "renewalStartedAt": None,
         "statusChangedAt": rules.iso(start),
         "cycleIndex": 0,
@@ -151,6 +152,7 @@ def render(ctx: Ctx, sub: Doc, now: datetime) -> Doc:
             ],
         },
         "scheduledNextTermInstructions": sub["scheduled"],
+        "nextChargeInstructions": sub.get("nextCharge"),
         "isMicrosoftProduct": True,
         "partnerId": "",
         "attentionNeeded": False,
@@ -214,7 +216,9 @@ def patch_subscription(
             "Renewal settings are locked in the last 24 hours before the term ends.",
         )
     changed_status = status != sub["status"]
-    _check_state_allows(sub, body, status, new_quantity, auto_renew, scheduled)
+    # Omitted, next-charge instructions are deleted too (S-UPD), like scheduled ones.
+    next_charge = body.get("nextChargeInstructions")
+    _check_state_allows(sub, body, status, new_quantity, auto_renew, scheduled, next_charge)
     if changed_status and status == "deleted":
         _cancel(ctx, sub, now)
     elif changed_status and status == "suspended":
@@ -235,6 +239,10 @@ def patch_subscription(
         if scheduled is not None:
             _validate_schedule(ctx, sub, scheduled, auto_renew, now)
         sub.update(autoRenewEnabled=auto_renew, scheduled=scheduled if auto_renew else None)
+    if canon(next_charge) != canon(sub.get("nextCharge")):
+        if next_charge is not None:
+            _validate_next_charge(ctx, sub, next_charge)
+        sub["nextCharge"] = next_charge
     if "friendlyName" in body and isinstance(body["friendlyName"], str):
         sub["friendlyName"] = body["friendlyName"]
     after = render(ctx, sub, now)
@@ -249,7 +257,13 @@ def patch_subscription(
 
 
 def _check_state_allows(
-    sub: Doc, body: Doc, status: str, new_quantity: int, auto_renew: bool, scheduled: object
+    sub: Doc,
+    body: Doc,
+    status: str,
+    new_quantity: int,
+    auto_renew: bool,
+    scheduled: object,
+    next_charge: object,
 ) -> None:
     """What each lifecycle state lets a partner change
     (https://learn.microsoft.com/partner-center/subscription-lifecycle): an expired or
@@ -265,6 +279,7 @@ def _check_state_allows(
             ("quantity", new_quantity != sub["quantity"]),
             ("autoRenewEnabled", auto_renew != sub["autoRenewEnabled"]),
             ("scheduledNextTermInstructions", canon(scheduled) != canon(sub["scheduled"])),
+            ("nextChargeInstructions", canon(next_charge) != canon(sub.get("nextCharge"))),
             (
                 "friendlyName",
                 isinstance(body.get("friendlyName"), str)
@@ -342,8 +357,37 @@ def _cancel(ctx: Ctx, sub: Doc, now: datetime) -> None:
         )
     customer = get_customer(ctx, sub["customerId"])
     ctx.ledger.charge(sub, customer, "cancelImmediate", sub["quantity"], now, now.date())
-    sub.update(status="deleted", autoRenewEnabled=False, scheduled=None, lots=[])
+    sub.update(status="deleted", autoRenewEnabled=False, scheduled=None, nextCharge=None, lots=[])
     sub["statusChangedAt"] = rules.iso(now)
+
+
+def _validate_next_charge(ctx: Ctx, sub: Doc, next_charge: object) -> None:
+    """Next-charge instructions change the billing frequency alone, from the next billing
+    cycle (https://learn.microsoft.com/en-us/partner-center/customers/billing-frequency-changes):
+    the same product, term and quantity, another billing cycle of the term, on an active
+    subscription with a next billing cycle left in its term. Midterm billing frequency changes
+    of triennial terms are blocked since 2025-04-01 (the same page); a term, product or
+    quantity change is for scheduledNextTermInstructions or a transition."""
+    name = "nextChargeInstructions"
+    if not isinstance(next_charge, dict):
+        raise invalid(name, "must be an object")
+    if sub["status"] != "active":
+        raise invalid(name, "requires an active subscription")
+    product = obj(next_charge, "product", f"{name}.product")
+    target = ":".join(str(product.get(k)) for k in ("productId", "skuId", "availabilityId"))
+    if target != sub["offerId"]:
+        raise invalid(f"{name}.product", "must be the subscription's own product")
+    if product.get("termDuration") != sub["termDuration"]:
+        raise invalid(f"{name}.product.termDuration", "must be the current term")
+    if next_charge.get("quantity") != sub["quantity"]:
+        raise invalid(f"{name}.quantity", "must be the current quantity")
+    cycle = str(product.get("billingCycle", "")).lower()
+    if cycle == sub["billingCycle"] or cycle not in catalog.BILLING_CYCLES[sub["termDuration"]]:
+        raise invalid(f"{name}.product.billingCycle", "must be another billing cycle of the term")
+    if sub["termDuration"] == "P3Y":
+        raise invalid(f"{name}", "midterm billing frequency changes of triennial terms are blocked")
+    if ctx.ledger.cycle_end(sub) >= date.fromisoformat(sub["commitmentEndDate"]):
+        raise invalid(f"{name}", "no billing cycle is left in this term; schedule it for renewal")
 
 
 def _validate_schedule(

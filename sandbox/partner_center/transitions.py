@@ -163,6 +163,8 @@ def create_transition(
         to_sub_id = new["id"]
     # A midterm upgrade removes scheduled changes (S-MANAGE); no window reopens.
     source["scheduled"] = None
+    if source["offerId"] != from_offer:  # next-charge instructions named the old product
+        source["nextCharge"] = None
     source["lots"] = [lot for lot in source["lots"] if lot["quantity"] <= source["quantity"]]
     source["etag"] += 1
     save(ctx, source)

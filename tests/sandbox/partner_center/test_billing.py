@@ -10,7 +10,7 @@ import pytest
 from sandbox.partner_center import rules
 from sandbox.partner_center.cli import config_from_args
 from shared.partner_center.models import TransitionRequest
-from tests.sandbox.partner_center.harness import BASIC, E3, E5, START
+from tests.sandbox.partner_center.harness import BASIC, E3, E5, STANDARD, START
 
 
 def rid() -> str:
@@ -185,3 +185,105 @@ def test_seats_moved_into_an_existing_subscription_are_billed_as_move_quantity(p
     ]
     assert moved == [(source, "moveQuantity", 3, False), (dest, "moveQuantity", 3, True)]
     assert pc.client.get_subscription(customer_id, dest).quantity == 5
+
+
+def _patch(pc, customer_id, sid, **changes):
+    """A full-resource PATCH with a real token, as Partner Center wants it."""
+    current = pc.client._raw_subscription(customer_id, sid)
+    return pc.raw(
+        "PATCH",
+        f"/v1/customers/{customer_id}/subscriptions/{sid}",
+        pc.app_token(),
+        json={**current, **changes},
+        headers={"MS-RequestId": rid(), "If-Match": current["attributes"]["etag"]},
+    )
+
+
+def _next_charge(offer: str, cycle: str, quantity: int, term: str = "P1Y") -> dict:
+    product_id, sku_id, availability_id = offer.split(":")
+    return {
+        "product": {
+            "productId": product_id,
+            "skuId": sku_id,
+            "availabilityId": availability_id,
+            "billingCycle": cycle,
+            "termDuration": term,
+        },
+        "quantity": quantity,
+    }
+
+
+def test_next_charge_instructions_change_the_billing_plan_at_the_next_cycle(pc):
+    """nextChargeInstructions: "the next charge instructions for billing cycle changes during
+    the next charge cycle" (https://learn.microsoft.com/en-us/partner-center/developer/subscription-resources);
+    a billing-frequency-only change "take[s] effect at your next billing cycle"
+    (https://learn.microsoft.com/en-us/partner-center/customers/billing-frequency-changes).
+    The recon line of the new plan's first cycle is changeBillingPlan
+    (https://learn.microsoft.com/en-us/partner-center/billing/recon-file-charge-types)."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=10, term="P1Y", cycle="monthly")
+    assert pc.client._raw_subscription(customer_id, sid)["nextChargeInstructions"] is None
+    instructions = _next_charge(BASIC, "Annual", 10)
+    resp = _patch(pc, customer_id, sid, nextChargeInstructions=instructions)
+    assert resp.status_code == 200 and resp.json()["nextChargeInstructions"] == instructions
+
+    pc.advance_to(datetime(2026, 4, 2, 1, 0, tzinfo=UTC))  # the next monthly cycle
+    raw = pc.client._raw_subscription(customer_id, sid)
+    assert (raw["billingCycle"], raw["nextChargeInstructions"]) == ("annual", None)
+    assert raw["billingCycleEndDate"] == "2027-03-01T00:00:00Z"  # an annual cycle, cut at term end
+    changed = [c for c in pc.state()["ledger"] if c["chargeType"] == "changeBillingPlan"]
+    assert [
+        (c["quantity"], c["chargeStartDate"][:10], c["chargeEndDate"][:10]) for c in changed
+    ] == [(10, "2026-04-02", "2027-03-01")]
+    assert Decimal(changed[0]["effectiveUnitPrice"]) == (Decimal("72.00") * 334 / 365).quantize(
+        Decimal("0.0001")
+    )
+    pc.advance_to(datetime(2026, 9, 2, 1, 0, tzinfo=UTC))
+    kinds = [c["chargeType"] for c in pc.state()["ledger"]]
+    assert kinds == ["new", "changeBillingPlan"]  # no monthly cycle charges any more
+
+
+@pytest.mark.parametrize(
+    ("term", "cycle", "instructions", "field"),
+    [
+        ("P1Y", "monthly", _next_charge(STANDARD, "annual", 10), "product"),
+        ("P1Y", "monthly", _next_charge(BASIC, "annual", 11), "quantity"),
+        ("P1Y", "monthly", _next_charge(BASIC, "annual", 10, "P3Y"), "termDuration"),
+        ("P1Y", "monthly", _next_charge(BASIC, "monthly", 10), "billingCycle"),
+        ("P1Y", "annual", _next_charge(BASIC, "monthly", 10), "no billing cycle is left"),
+        ("P3Y", "monthly", _next_charge(BASIC, "annual", 10, "P3Y"), "triennial"),
+    ],
+)
+def test_next_charge_instructions_change_only_the_billing_frequency(
+    pc, term, cycle, instructions, field
+):
+    """Billing cycle changes alter the billing frequency alone; triennial terms no longer
+    take them midterm (https://learn.microsoft.com/en-us/partner-center/customers/billing-frequency-changes)."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=10, term=term, cycle=cycle)
+    resp = _patch(pc, customer_id, sid, nextChargeInstructions=instructions)
+    assert resp.status_code == 400 and resp.json()["code"] == 800002
+    assert field in resp.json()["description"]
+
+
+def test_a_suspension_keeps_next_charge_instructions_and_drops_scheduled_ones(pc):
+    """https://learn.microsoft.com/partner-center/subscription-lifecycle: when a subscription
+    is suspended, "If there are next charge instructions, or changes to the billing plan mid
+    term, they're not removed"; other scheduled changes are."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, quantity=10, term="P1Y", cycle="monthly")
+    instructions = _next_charge(BASIC, "annual", 10)
+    scheduled = {**_next_charge(BASIC, "monthly", 8), "quantity": 8}
+    resp = _patch(
+        pc,
+        customer_id,
+        sid,
+        autoRenewEnabled=True,
+        nextChargeInstructions=instructions,
+        scheduledNextTermInstructions=scheduled,
+    )
+    assert resp.status_code == 200, resp.text
+    pc.client.suspend(customer_id, sid, request_id=rid())
+    raw = pc.client._raw_subscription(customer_id, sid)
+    assert raw["nextChargeInstructions"] == instructions
+    assert raw["scheduledNextTermInstructions"] is None
