@@ -306,23 +306,29 @@ async def products(request: web.Request) -> web.Response:
     view = request.query.get("targetView", "")
     if view.lower() != "onlineservices":
         raise invalid("targetView", "the sandbox catalog has OnlineServices only")
-    return json_response(_collection([catalog.product_json(o, country) for o in catalog.OFFERS]))
+    return json_response(
+        _collection([catalog.product_json(o, country) for o in catalog.PAID.values()])
+    )
 
 
-def _offer(request: web.Request) -> catalog.Offer:
-    offer = catalog.BY_PRODUCT.get(request.match_info["product"])
-    if offer is None or request.match_info.get("sku", offer.sku_id) != offer.sku_id:
+def _offers(request: web.Request) -> list[catalog.Offer]:
+    """The SKUs of the product in the path, or the one SKU it names."""
+    product = request.match_info["product"]
+    sku = request.match_info.get("sku")
+    offers = [o for o in catalog.PRODUCTS.get(product, ()) if sku is None or o.sku_id == sku]
+    if not offers:
         raise PcError(404, 400019, "The product or SKU was not found.")
-    return offer
+    return offers
 
 
 async def skus(request: web.Request) -> web.Response:
-    return json_response(_collection([catalog.sku_json(_offer(request), _country(request))]))
+    country = _country(request)
+    return json_response(_collection([catalog.sku_json(o, country) for o in _offers(request)]))
 
 
 async def availabilities(request: web.Request) -> web.Response:
     return json_response(
-        _collection([catalog.availability_json(_offer(request), _country(request))])
+        _collection([catalog.availability_json(o, _country(request)) for o in _offers(request)])
     )
 
 

@@ -66,6 +66,8 @@ class Ledger:
         """Charge `quantity` seats of `sub` from `at` to the end of its billing cycle;
         removeQuantity and cancelImmediate (and any `credit`) are credits."""
         offer = catalog.BY_ID[sub["offerId"]]
+        if offer.is_trial:
+            return  # trials are free: Microsoft charges nothing for them
         price = catalog.price_per_cycle(offer, sub["termDuration"], sub["billingCycle"])
         cycle_start, full_end, cycle_end = self.cycle(sub)
         # A charge covers `at` to the cycle's end, priced by the day against the full cycle

@@ -91,7 +91,9 @@ def _advance_subscription(ctx: Ctx, sub: Doc, now: datetime) -> None:
         if now < term_over:
             break
         status = sub["status"]
-        if status == "active" and sub["autoRenewEnabled"]:
+        is_trial = catalog.BY_ID[sub["offerId"]].is_trial
+        # A trial renews only by converting, which its scheduled instructions describe.
+        if status == "active" and sub["autoRenewEnabled"] and (sub["scheduled"] or not is_trial):
             if sub["renewalStartedAt"] is None:
                 sub["renewalStartedAt"] = rules.iso(term_over)
                 changed = True
@@ -130,6 +132,7 @@ def _renew(ctx: Ctx, sub: Doc, start: datetime, done_at: datetime) -> None:
     """A new term starts the day after the old one ended, with the scheduled next-term
     instructions applied; the new 7-day window runs from when renewal completed."""
     scheduled = sub["scheduled"]
+    was_trial = catalog.BY_ID[sub["offerId"]].is_trial
     if scheduled:
         product = scheduled["product"]
         sub["offerId"] = f"{product['productId']}:{product['skuId']}:{product['availabilityId']}"
@@ -147,7 +150,13 @@ def _renew(ctx: Ctx, sub: Doc, start: datetime, done_at: datetime) -> None:
     sub["lots"] = [{"quantity": sub["quantity"], "until": rules.iso(window)}]
     sub["scheduled"] = None
     sub["renewalStartedAt"] = None
+    # A trial converting to its paid offer at term end is billed as a conversion.
     ctx.ledger.charge(
-        sub, get_customer(ctx, sub["customerId"]), "renew", sub["quantity"], start, start.date()
+        sub,
+        get_customer(ctx, sub["customerId"]),
+        "convert" if was_trial else "renew",
+        sub["quantity"],
+        start,
+        start.date(),
     )
     ctx.notifier.subscription_updated(sub, done_at)

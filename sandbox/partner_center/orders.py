@@ -61,12 +61,17 @@ def _cart_line(ctx: Ctx, customer_id: str, index: int, line: object, now: dateti
         raise PcError(400, AVAILABILITY_NOT_FOUND, f"{where}.catalogItemId: availability not found")
     seats = quantity(line, f"{where}.quantity", offer)
     term = line.get("termDuration")
-    if term not in catalog.TERMS:
-        raise invalid(f"{where}.termDuration", f"must be one of {', '.join(catalog.TERMS)}")
+    if term not in offer.terms:
+        raise invalid(f"{where}.termDuration", f"must be one of {', '.join(offer.terms)}")
     cycle = str(line.get("billingCycle", "")).lower()
-    if cycle not in catalog.BILLING_CYCLES[term]:
+    if cycle not in offer.billing_cycles(term):
         raise invalid(f"{where}.billingCycle", f"{cycle or 'none'} is not offered for {term}")
     custom_end = line.get("customTermEndDate")
+    renews_to = _renews_to(line, where, offer)
+    if custom_end is not None and offer.is_trial:
+        # Coterminosity isn't available for trials
+        # (https://learn.microsoft.com/en-us/partner-center/customers/align-subscription-end-dates).
+        raise invalid(f"{where}.customTermEndDate", "is not available for trials")
     if custom_end is not None:
         allowed = {
             d["allowedCustomTermEndDate"][:10] for d in coterm_dates(ctx, customer_id, term, now)
@@ -83,6 +88,7 @@ def _cart_line(ctx: Ctx, customer_id: str, index: int, line: object, now: dateti
         "billingCycle": cycle,
         "termDuration": term,
         "customTermEndDate": custom_end,
+        **({"renewsTo": renews_to} if renews_to else {}),
         "provisioningContext": {},
         "pricing": {
             "listPrice": float(price),
@@ -91,6 +97,40 @@ def _cart_line(ctx: Ctx, customer_id: str, index: int, line: object, now: dateti
             "price": float(price),
             "extendedPrice": float(price * seats),
         },
+    }
+
+
+def _renews_to(line: Doc, where: str, offer: catalog.Offer) -> Doc | None:
+    """A trial line's renewsTo: the term of the paid subscription the trial becomes
+    (https://learn.microsoft.com/en-us/partner-center/developer/cart-resources, P1M or P1Y;
+    P1M when omitted, the sandbox's choice)."""
+    raw = line.get("renewsTo")
+    if not offer.is_trial:
+        if raw is not None:
+            raise invalid(f"{where}.renewsTo", "applies to trials only")
+        return None
+    if raw is None:
+        return {"termDuration": "P1M"}
+    term = raw.get("termDuration") if isinstance(raw, dict) else None
+    if term not in ("P1M", "P1Y"):
+        raise invalid(f"{where}.renewsTo.termDuration", "must be P1M or P1Y")
+    return {"termDuration": term}
+
+
+def trial_instructions(offer: catalog.Offer, seats: int, renews_to: Doc) -> Doc:
+    """What a trial becomes at its term's end: its paid offer, monthly billing, on the
+    renewsTo term. Every trial subscription carries such instructions
+    (https://learn.microsoft.com/en-us/partner-center/developer/subscription-resources)."""
+    paid = catalog.BY_ID[str(offer.trial_of)]
+    return {
+        "product": {
+            "productId": paid.product_id,
+            "skuId": paid.sku_id,
+            "availabilityId": paid.availability_id,
+            "billingCycle": "monthly",
+            "termDuration": renews_to["termDuration"],
+        },
+        "quantity": seats,
     }
 
 
@@ -154,6 +194,9 @@ def _order(ctx: Ctx, customer: Doc, lines: list[Doc], now: datetime, caller: Cal
             friendly_name=line["friendlyName"],
             status="active" if provisioned else "pending",
         )
+        if offer.is_trial:
+            sub["scheduled"] = trial_instructions(offer, line["quantity"], line["renewsTo"])
+            save(ctx, sub)
         if provisioned:
             ctx.ledger.charge(sub, customer, "new", line["quantity"], now, now.date())
         total += Decimal(str(line["pricing"]["extendedPrice"]))

@@ -137,7 +137,7 @@ def render(ctx: Ctx, sub: Doc, now: datetime) -> Doc:
         "billingCycleEndDateTime": rules.iso(rules.day_start(cycle_end) + timedelta(seconds=86399)),
         "status": sub["status"],
         "autoRenewEnabled": sub["autoRenewEnabled"],
-        "isTrial": False,
+        "isTrial": offer.is_trial,
         "billingType": "license",
         "billingCycle": sub["billingCycle"],
         "termDuration": sub["termDuration"],
@@ -236,7 +236,9 @@ def patch_subscription(
         # A quantity change deletes scheduled changes (S-MANAGE).
         sub.update(autoRenewEnabled=auto_renew, scheduled=None)
     else:
-        if scheduled is not None:
+        # New instructions are checked; turning auto-renew off deletes the ones already
+        # scheduled (S-MANAGE) rather than refusing them.
+        if scheduled is not None and canon(scheduled) != canon(sub["scheduled"]):
             _validate_schedule(ctx, sub, scheduled, auto_renew, now)
         sub.update(autoRenewEnabled=auto_renew, scheduled=scheduled if auto_renew else None)
     if canon(next_charge) != canon(sub.get("nextCharge")):
@@ -402,9 +404,9 @@ def _validate_schedule(
         raise invalid("scheduledNextTermInstructions", "requires an active subscription")
     product = obj(scheduled, "product", "scheduledNextTermInstructions.product")
     target = ":".join(str(product.get(k)) for k in ("productId", "skuId", "availabilityId"))
-    allowed = {sub["offerId"]} | {
-        o.catalog_item_id for o in catalog.upgrade_targets(sub["offerId"])
-    }
+    # A trial renews only into its paid offer; a paid subscription into itself or upward.
+    own = set() if catalog.BY_ID[sub["offerId"]].is_trial else {sub["offerId"]}
+    allowed = own | {o.catalog_item_id for o in catalog.upgrade_targets(sub["offerId"])}
     if target not in allowed:
         raise invalid(
             "scheduledNextTermInstructions.product", f"{target} is not an eligible next term"

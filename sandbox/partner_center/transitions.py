@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sandbox.partner_center import audit, catalog, rules
+from sandbox.partner_center import audit, bodies, catalog, rules
 from sandbox.partner_center.bodies import text
 from sandbox.partner_center.context import Caller, Ctx
 from sandbox.partner_center.customers import get_customer
@@ -31,7 +31,8 @@ def eligibilities(
             else [{"code": 1, "description": "SubscriptionNotActive"}]
         )
         destinations = []
-        if kind == "immediate":
+        # A trial converts in place (the sandbox offers no existing destination for it).
+        if kind == "immediate" and not catalog.BY_ID[sub["offerId"]].is_trial:
             destinations = [
                 _destination_eligibility(sub, other, now)
                 for other in ctx.store.all("subscription", customer_id)
@@ -103,10 +104,12 @@ def create_transition(
         raise invalid("toCatalogItemId", f"{to_id} is not an eligible upgrade (no downgrades)")
     if not item["eligibilities"][0]["isEligible"]:
         raise invalid("fromSubscriptionId", "upgrades start only from active subscriptions")
+    target = catalog.BY_ID[to_id]
+    if catalog.BY_ID[source["offerId"]].is_trial:
+        return _convert_trial(ctx, source, target, body, transition_type, now, caller)
     quantity = body.get("quantity")
     if not isinstance(quantity, int) or not 1 <= quantity <= source["quantity"]:
         raise invalid("quantity", f"must be 1..{source['quantity']}")
-    target = catalog.BY_ID[to_id]
     from_offer = source["offerId"]
     customer = get_customer(ctx, customer_id)
     to_sub_id = body.get("toSubscriptionId")
@@ -168,6 +171,84 @@ def create_transition(
     source["lots"] = [lot for lot in source["lots"] if lot["quantity"] <= source["quantity"]]
     source["etag"] += 1
     save(ctx, source)
+    return _record(
+        ctx, source, from_offer, to_id, to_sub_id, quantity, transition_type, now, caller
+    )
+
+
+def _convert_trial(
+    ctx: Ctx,
+    trial: Doc,
+    paid: catalog.Offer,
+    body: Doc,
+    transition_type: str,
+    now: datetime,
+    caller: Caller,
+) -> Doc:
+    """Convert a trial to its paid offer now: the transition API "convert[s] an NCE trial to
+    a paid subscription"
+    (https://learn.microsoft.com/en-us/partner-center/developer/transition-a-new-commerce-subscription).
+    The subscription keeps its id and starts a paid term today on the body's termDuration and
+    billingCycle, with the quantity asked for (more seats than the trial's are fine), a new
+    7-day window and auto-renew on; scheduled changes are deleted (S-MANAGE: a trial
+    conversion deletes them). Billed as convert."""
+    seats = bodies.quantity(body, "quantity", paid)
+    term = body.get("termDuration")
+    if term not in paid.terms:
+        raise invalid("termDuration", f"must be one of {', '.join(paid.terms)}")
+    cycle = str(body.get("billingCycle", "")).lower()
+    if cycle not in paid.billing_cycles(term):
+        raise invalid("billingCycle", f"{cycle or 'none'} is not offered for {term}")
+    from_offer = trial["offerId"]
+    window = now + rules.CANCELLATION_WINDOW
+    trial.update(
+        offerId=paid.catalog_item_id,
+        friendlyName=paid.title,
+        quantity=seats,
+        termDuration=term,
+        billingCycle=cycle,
+        effectiveStartDate=rules.iso(now),
+        commitmentEndDate=rules.term_end(now.date(), catalog.TERM_MONTHS[term]).isoformat(),
+        cancellationAllowedUntil=rules.iso(window),
+        lots=[{"quantity": seats, "until": rules.iso(window)}],
+        autoRenewEnabled=True,
+        scheduled=None,
+        nextCharge=None,
+        cycleIndex=0,
+        cycleAnchor=None,
+    )
+    trial["etag"] += 1
+    ctx.ledger.charge(
+        trial, get_customer(ctx, trial["customerId"]), "convert", seats, now, now.date()
+    )
+    save(ctx, trial)
+    return _record(
+        ctx,
+        trial,
+        from_offer,
+        paid.catalog_item_id,
+        trial["id"],
+        seats,
+        transition_type,
+        now,
+        caller,
+    )
+
+
+def _record(
+    ctx: Ctx,
+    source: Doc,
+    from_offer: str,
+    to_id: str,
+    to_sub_id: object,
+    quantity: int,
+    transition_type: str,
+    now: datetime,
+    caller: Caller,
+) -> Doc:
+    """Keep the transition's record, audit it and announce the subscriptions it changed."""
+    customer_id = source["customerId"]
+    subscription_id = source["id"]
     operation_id = str(uuid.uuid4())
     record: Doc = {
         "id": operation_id,

@@ -4,6 +4,7 @@ Amounts follow S-RECONFILE: subtotal = ROUNDDOWN(effectiveUnitPrice, 2) x quanti
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -199,7 +200,7 @@ def _patch(pc, customer_id, sid, **changes):
     )
 
 
-def _next_charge(offer: str, cycle: str, quantity: int, term: str = "P1Y") -> dict:
+def _next_charge(offer: str, cycle: str, quantity: int, term: str = "P1Y") -> dict[str, Any]:
     product_id, sku_id, availability_id = offer.split(":")
     return {
         "product": {

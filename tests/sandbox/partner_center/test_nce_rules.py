@@ -338,3 +338,14 @@ def test_a_suspended_subscription_takes_reactivation_but_not_auto_renew_alone(pc
     assert (err.value.status, err.value.code) == (400, INVALID_INPUT)
     reactivated = pc.client.reactivate(customer_id, sid, auto_renew=True, request_id=rid())
     assert (reactivated.status, reactivated.auto_renew_enabled) == ("active", True)
+
+
+def test_turning_auto_renew_off_deletes_the_scheduled_changes(pc):
+    """Scheduled changes are deleted when auto-renew is turned off (Manage customer
+    subscriptions, https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription):
+    the full-resource PATCH that still carries them is not refused."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    pc.client.schedule_next_term(customer_id, sid, _next_term(BASIC, 5), request_id=rid())
+    off = pc.client.set_auto_renew(customer_id, sid, False, request_id=rid())
+    assert (off.auto_renew_enabled, off.scheduled_next_term_instructions) == (False, None)
