@@ -332,6 +332,24 @@ async def availabilities(request: web.Request) -> web.Response:
     )
 
 
+async def promotions(request: web.Request) -> web.Response:
+    """The promotions running now for a market and segment (Learn: get promotions)."""
+    _country(request)
+    if request.query.get("segment", "").lower() != "commercial":
+        raise invalid("segment", "the sandbox has commercial promotions only")
+    now = ctx(request).now()
+    return json_response(_collection([p.json() for p in catalog.PROMOTIONS if p.active(now)]))
+
+
+async def promotion(request: web.Request) -> web.Response:
+    """One promotion by id, whatever its dates (Learn: get promotion by id)."""
+    _country(request)
+    found = catalog.PROMOTIONS_BY_ID.get(request.match_info["promotion"])
+    if found is None:
+        raise PcError(404, 800002, "The promotion was not found.")
+    return json_response(found.json())
+
+
 # carts, orders ---------------------------------------------------------------------
 async def create_cart(request: web.Request) -> web.Response:
     c = ctx(request)
@@ -621,6 +639,8 @@ def build_app(context: Context) -> web.Application:
             web.get("/v1/products", products),
             web.get("/v1/products/{product}/skus", skus),
             web.get("/v1/products/{product}/skus/{sku}/availabilities", availabilities),
+            web.get("/v1/productpromotions", promotions),
+            web.get("/v1/productpromotions/{promotion}", promotion),
             web.post(c + "/carts", create_cart),
             web.get(c + "/carts/{cart}", get_cart),
             web.post(c + "/carts/{cart}/checkout", checkout),

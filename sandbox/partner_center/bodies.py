@@ -46,6 +46,24 @@ def date_time(body: Doc, field: str) -> datetime:
         raise invalid(field, "must be an ISO 8601 date-time") from None
 
 
+def promotion(
+    body: Doc, name: str, offer: catalog.Offer, term: str, cycle: str, when: datetime
+) -> str | None:
+    """The body's promotionId, checked: a known promotion, running at `when`, for this
+    product, SKU, term and billing cycle. None when the body names none."""
+    promotion_id = body.get("promotionId")
+    if promotion_id is None:
+        return None
+    found = catalog.PROMOTIONS_BY_ID.get(str(promotion_id))
+    if found is None:
+        raise invalid(name, f"{promotion_id} is not a promotion")
+    if not found.active(when):
+        raise invalid(name, f"{promotion_id} is not running on {rules.iso(when)[:10]}")
+    if not found.applies_to(offer, term, cycle):
+        raise invalid(name, f"{promotion_id} does not apply to this product, term and billing")
+    return found.id
+
+
 def canon(value: object) -> str:
     return json.dumps(value, sort_keys=True)
 

@@ -14,6 +14,7 @@ https://learn.microsoft.com/en-us/partner-center/developer/transition-a-new-comm
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 
@@ -106,6 +107,103 @@ TERM_DESCRIPTIONS = {
 MONTHLY_TERM_PREMIUM = Decimal("1.20")
 CYCLE_MONTHS = {"monthly": 1, "annual": 12, "triennial": 36}
 TERM_MONTHS = {"P1M": 1, "P1Y": 12, "P3Y": 36}
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A new commerce promotion: a percentage off one product/SKU on one term and billing
+    cycle, for purchases between `start` and `end`; a subscription bought with it keeps the
+    price for its term
+    (https://learn.microsoft.com/en-us/partner-center/developer/get-promotions)."""
+
+    id: str
+    name: str
+    start: datetime
+    end: datetime
+    product_id: str
+    sku_id: str
+    term: str
+    billing_cycle: str
+    percent_off: Decimal
+
+    def active(self, now: datetime) -> bool:
+        return self.start <= now <= self.end
+
+    def applies_to(self, offer: Offer, term: str, billing_cycle: str) -> bool:
+        return (offer.product_id, offer.sku_id, term, billing_cycle.lower()) == (
+            self.product_id,
+            self.sku_id,
+            self.term,
+            self.billing_cycle,
+        )
+
+    def json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.name,
+            "startDate": self.start.isoformat(),
+            "endDate": self.end.isoformat(),
+            "properties": {"isAutoApplicable": False},
+            "requiredProducts": [
+                {
+                    "productId": self.product_id,
+                    "skuId": self.sku_id,
+                    "term": {"duration": self.term, "billingCycle": self.billing_cycle.title()},
+                    "pricingPolicies": [
+                        {"policyType": "PercentDiscount", "value": str(self.percent_off)}
+                    ],
+                }
+            ],
+            "attributes": {"objectType": "Promotion"},
+        }
+
+
+# The sandbox's own promotions (ids shaped like Microsoft's); the last one has ended.
+PROMOTIONS: tuple[Promotion, ...] = (
+    Promotion(
+        "SBXPROMO0001:0001:SBXPROMO0001",
+        "Microsoft 365 Business Basic, annual billing: 10% off",
+        datetime(2025, 1, 1, tzinfo=UTC),
+        datetime(2030, 12, 31, 23, 59, 59, tzinfo=UTC),
+        "CFQ7TTC0LH18",
+        "0001",
+        "P1Y",
+        "annual",
+        Decimal("0.10"),
+    ),
+    Promotion(
+        "SBXPROMO0002:0001:SBXPROMO0002",
+        "Microsoft 365 Business Standard, monthly billing: 15% off",
+        datetime(2025, 1, 1, tzinfo=UTC),
+        datetime(2030, 12, 31, 23, 59, 59, tzinfo=UTC),
+        "CFQ7TTC0LDPB",
+        "0001",
+        "P1Y",
+        "monthly",
+        Decimal("0.15"),
+    ),
+    Promotion(
+        "SBXPROMO0003:0001:SBXPROMO0003",
+        "Microsoft 365 Business Premium, 2024: 5% off",
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC),
+        "CFQ7TTC0LCHC",
+        "0002",
+        "P1Y",
+        "monthly",
+        Decimal("0.05"),
+    ),
+)
+PROMOTIONS_BY_ID = {p.id: p for p in PROMOTIONS}
+
+
+def promoted(price: Decimal, promotion_id: str | None) -> Decimal:
+    """A price after the subscription's promotion, if any."""
+    promotion = PROMOTIONS_BY_ID.get(promotion_id or "")
+    if promotion is None:
+        return price
+    return (price * (1 - promotion.percent_off)).quantize(Decimal("0.0001"))
 
 
 def find(product_id: str, sku_id: str | None = None) -> Offer | None:

@@ -69,11 +69,13 @@ class Ledger:
         if offer.is_trial:
             return  # trials are free: Microsoft charges nothing for them
         price = catalog.price_per_cycle(offer, sub["termDuration"], sub["billingCycle"])
+        # A promotion lowers the effective price; unitPrice stays the list price.
+        paid = catalog.promoted(price, sub.get("promotionId"))
         cycle_start, full_end, cycle_end = self.cycle(sub)
         # A charge covers `at` to the cycle's end, priced by the day against the full cycle
         # (coterminous or upgraded terms get a shorter first cycle).
         effective = rules.prorate(
-            price, (full_end - cycle_start).days + 1, (cycle_end - at).days + 1
+            paid, (full_end - cycle_start).days + 1, (cycle_end - at).days + 1
         )
         if credit or charge_type in ("removeQuantity", "cancelImmediate"):
             effective = -effective
@@ -114,6 +116,7 @@ class Ledger:
             f"for {sub['billingCycle']} billing",
             "billingFrequency": sub["billingCycle"].capitalize(),
             "publisherName": "Microsoft Corporation",
+            "promotionId": sub.get("promotionId") or "",
             "invoiceLineItemType": "billing_line_items",
             "billingProvider": "one_time",
         }

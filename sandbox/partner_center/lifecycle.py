@@ -140,6 +140,8 @@ def _renew(ctx: Ctx, sub: Doc, start: datetime, done_at: datetime) -> None:
         sub["billingCycle"] = str(product["billingCycle"]).lower()
         sub["quantity"] = scheduled["quantity"]
         sub["friendlyName"] = catalog.BY_ID[sub["offerId"]].title
+    # A promotion holds for one term; the next one has the scheduled promotion, if any.
+    sub["promotionId"] = ((scheduled or {}).get("product") or {}).get("promotionId")
     natural = rules.term_end(start.date(), catalog.TERM_MONTHS[sub["termDuration"]])
     custom = (scheduled or {}).get("customTermEndDate")
     sub["commitmentEndDate"] = custom[:10] if custom else natural.isoformat()

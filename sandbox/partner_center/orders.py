@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sandbox.partner_center import audit, catalog, rules
-from sandbox.partner_center.bodies import catalog_links, link, quantity
+from sandbox.partner_center.bodies import catalog_links, link, promotion, quantity
 from sandbox.partner_center.context import Caller, Ctx
 from sandbox.partner_center.customers import get_customer
 from sandbox.partner_center.errors import (
@@ -78,7 +78,9 @@ def _cart_line(ctx: Ctx, customer_id: str, index: int, line: object, now: dateti
         }
         if str(custom_end)[:10] not in allowed:
             raise invalid(f"{where}.customTermEndDate", "is not an allowed end date")
-    price = catalog.price_per_cycle(offer, term, cycle)
+    promotion_id = promotion(line, f"{where}.promotionId", offer, term, cycle, now)
+    list_price = catalog.price_per_cycle(offer, term, cycle)
+    price = catalog.promoted(list_price, promotion_id)
     return {
         "id": index,
         "catalogItemId": offer.catalog_item_id,
@@ -89,9 +91,10 @@ def _cart_line(ctx: Ctx, customer_id: str, index: int, line: object, now: dateti
         "termDuration": term,
         "customTermEndDate": custom_end,
         **({"renewsTo": renews_to} if renews_to else {}),
+        **({"promotionId": promotion_id} if promotion_id else {}),
         "provisioningContext": {},
         "pricing": {
-            "listPrice": float(price),
+            "listPrice": float(list_price),
             "discountedPrice": float(price),
             "proratedPrice": float(price),
             "price": float(price),
@@ -196,7 +199,8 @@ def _order(ctx: Ctx, customer: Doc, lines: list[Doc], now: datetime, caller: Cal
         )
         if offer.is_trial:
             sub["scheduled"] = trial_instructions(offer, line["quantity"], line["renewsTo"])
-            save(ctx, sub)
+        sub["promotionId"] = line.get("promotionId")
+        save(ctx, sub)
         if provisioned:
             ctx.ledger.charge(sub, customer, "new", line["quantity"], now, now.date())
         total += Decimal(str(line["pricing"]["extendedPrice"]))

@@ -15,7 +15,7 @@ import uuid
 from datetime import date, datetime, timedelta
 
 from sandbox.partner_center import audit, catalog, rules
-from sandbox.partner_center.bodies import canon, catalog_links, link, obj, quantity
+from sandbox.partner_center.bodies import canon, catalog_links, link, obj, promotion, quantity
 from sandbox.partner_center.context import Caller, Ctx
 from sandbox.partner_center.customers import get_customer
 from sandbox.partner_center.errors import (
@@ -153,6 +153,7 @@ def render(ctx: Ctx, sub: Doc, now: datetime) -> Doc:
         },
         "scheduledNextTermInstructions": sub["scheduled"],
         "nextChargeInstructions": sub.get("nextCharge"),
+        "promotionId": sub.get("promotionId"),
         "isMicrosoftProduct": True,
         "partnerId": "",
         "attentionNeeded": False,
@@ -421,9 +422,14 @@ def _validate_schedule(
         raise invalid(
             "scheduledNextTermInstructions.product.billingCycle", f"is not offered for {term}"
         )
+    start = rules.renewal_instant(date.fromisoformat(sub["commitmentEndDate"]))
+    # A promotion for the next term (Learn, create scheduled changes: product.promotionId)
+    # must run when that term starts.
+    promotion(
+        product, "scheduledNextTermInstructions.product.promotionId", offer, term, cycle, start
+    )
     custom_end = scheduled.get("customTermEndDate")
     if custom_end:
-        start = rules.renewal_instant(date.fromisoformat(sub["commitmentEndDate"]))
         allowed_ends = {
             d["allowedCustomTermEndDate"][:10]
             for d in coterm_dates(ctx, sub["customerId"], term, start)

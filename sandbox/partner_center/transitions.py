@@ -139,6 +139,7 @@ def create_transition(
         ctx.ledger.charge(source, customer, "removeQuantity", quantity, now, now.date())
         source["offerId"] = to_id
         source["friendlyName"] = target.title
+        source["promotionId"] = None  # it was for the old product
         ctx.ledger.charge(source, customer, "convert", quantity, now, now.date())
         to_sub_id = source["id"]
     else:
@@ -166,8 +167,8 @@ def create_transition(
         to_sub_id = new["id"]
     # A midterm upgrade removes scheduled changes (S-MANAGE); no window reopens.
     source["scheduled"] = None
-    if source["offerId"] != from_offer:  # next-charge instructions named the old product
-        source["nextCharge"] = None
+    if source["offerId"] != from_offer:  # instructions and promotion named the old product
+        source.update(nextCharge=None, promotionId=None)
     source["lots"] = [lot for lot in source["lots"] if lot["quantity"] <= source["quantity"]]
     source["etag"] += 1
     save(ctx, source)
