@@ -12,7 +12,8 @@ from sandbox.partner_center.customers import get_customer
 from sandbox.partner_center.errors import AGREEMENT_EXISTS, PcError, invalid
 from sandbox.partner_center.store import Doc
 
-MCA_TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"  # S-MCAMETA example value
+# The example templateId of https://learn.microsoft.com/en-us/partner-center/developer/get-customer-agreement-metadata
+MCA_TEMPLATE_ID = "117a77b0-9360-443b-8795-c6dedc750cf9"
 
 
 def templates() -> list[Doc]:

@@ -164,7 +164,8 @@ def _caller(request: web.Request) -> Caller:
 def _require_user(request: web.Request) -> Caller:
     caller = _caller(request)
     if caller.user is None:
-        # App+user only APIs (S-MCA, S-MCAGET, provisioning status, invoice by id).
+        # App+user only APIs, as each Learn page's prerequisites say (the MCA attestation
+        # and its confirmation, order provisioning status, invoice by id).
         raise PcError(403, 403, "This operation requires App+User authentication.")
     return caller
 
@@ -419,7 +420,8 @@ async def patch_subscription(request: web.Request) -> web.Response:
     caller = _caller(request)
     slow_ms = c.throttle.faults.slow_patch_ms
     if slow_ms:
-        # A slow PATCH: accepted now, applied later, polled through Location (S-QTY).
+        # A slow PATCH: accepted now, applied later, polled through Location
+        # (https://learn.microsoft.com/en-us/partner-center/developer/change-the-quantity-of-a-subscription).
         subscriptions.get_subscription(c.pc, m["customer"], m["subscription"], c.now())
 
         async def apply_later() -> None:

@@ -20,7 +20,8 @@ from sandbox.partner_center.errors import (
 from sandbox.partner_center.notifications import EXTERNAL_EVENTS
 from sandbox.partner_center.store import Doc
 
-# Countries where organizationRegistrationNumber is mandatory (S-CUST).
+# Countries where organizationRegistrationNumber is mandatory
+# (https://learn.microsoft.com/en-us/partner-center/developer/create-a-customer).
 # fmt: off
 REGISTRATION_REQUIRED = frozenset({
     "AM", "AZ", "BY", "HU", "KZ", "KG", "MD", "RU", "TJ", "UZ", "UA", "BR", "IN", "ZA", "PL",
@@ -83,7 +84,7 @@ def create_customer(
     }
     ctx.store.put("customer", tenant_id, customer)
     audit.record(ctx, now, caller, "add_customer", "Customer", tenant_id, customer)
-    # The generated admin password appears only in this response (S-CUST).
+    # The generated admin password appears only in this response (create-a-customer).
     return {
         **customer,
         "userCredentials": {"userName": "admin", "password": secrets.token_urlsafe(12)},

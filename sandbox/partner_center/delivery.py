@@ -1,4 +1,5 @@
-"""Delivering webhook events as Partner Center does (S-WH, partner-center.md 4.3-4.5).
+"""Delivering webhook events as Partner Center does
+(https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhooks).
 
 Each POST carries the raw JSON event, `Authorization: Signature <base64 RSA-SHA256 of the
 body>` (or `x-ms-signature` when the registration asks for it), `x-ms-certificate-url`

@@ -1,7 +1,13 @@
 """Microsoft Graph's partner billing reconciliation exports (v2), served on the sandbox's
 origin: POST an export, 202 + Location, poll the operation (Retry-After), read the manifest,
-download gzip JSON Lines blobs with the SAS token (partner-center.md 5.2; S-RECONV2,
-S-GRAPH-BILLED, S-GRAPH-UNBILLED, S-GRAPH-MANIFEST)."""
+download gzip JSON Lines blobs with the SAS token
+(https://learn.microsoft.com/en-us/partner-center/developer/billed-invoice-reconciliation,
+https://learn.microsoft.com/en-us/graph/api/partners-billing-billedreconciliation-export,
+https://learn.microsoft.com/en-us/graph/api/partners-billing-unbilledreconciliation-export,
+https://learn.microsoft.com/en-us/graph/api/resources/partners-billing-manifest).
+The blob URL is {rootDirectory}/{blobName}?{sasToken}, as Microsoft's reconciliation
+samples build it; the column names follow the v1 OneTime line items (Learn does not list the
+v2 ones) in Graph's PascalCase."""
 
 from __future__ import annotations
 
@@ -88,7 +94,7 @@ async def export_operation(request: web.Request) -> web.Response:
     }
     if op["polls"] == 0:
         # The first poll always finds the export still running, so clients must honour
-        # Retry-After and poll again (S-RECONV2).
+        # Retry-After and poll again (billed-invoice-reconciliation).
         op["polls"] = 1
         c.pc.store.put("export", operation_id, op)
         return json_response(

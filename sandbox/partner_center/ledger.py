@@ -1,8 +1,12 @@
 """What Microsoft charges the partner: the ledger, monthly invoices and their line items.
 
-Charges follow the NCE recon file (partner-center.md 5.4; S-RECONFILE, S-CHARGETYPES):
-new, addQuantity, removeQuantity, cycleCharge, renew, cancelImmediate, convert, priced by
-the day against the billing cycle, subtotal = ROUNDDOWN(effectiveUnitPrice, 2) x quantity.
+Charges follow the new commerce reconciliation file
+(https://learn.microsoft.com/en-us/partner-center/billing/modern-invoice-reconciliation-file) and its charge types
+(https://learn.microsoft.com/en-us/partner-center/billing/recon-file-charge-types): new, addQuantity,
+removeQuantity, moveQuantity, cycleCharge, renew, cancelImmediate, convert and
+changeBillingPlan, priced by the day against the billing cycle, subtotal =
+ROUNDDOWN(effectiveUnitPrice, 2) x quantity (the exchange rate is 1: the sandbox bills in
+its pricing currency). Trials are not charged.
 """
 
 from __future__ import annotations

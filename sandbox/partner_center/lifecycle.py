@@ -16,7 +16,9 @@ from sandbox.partner_center.customers import get_customer
 from sandbox.partner_center.store import Doc
 from sandbox.partner_center.subscriptions import save
 
-EXPIRED_DAYS, DISABLED_DAYS = 30, 90  # S-LIFE: expired/disabled 30 days, then 90, then deleted
+# Expired for 30 days, disabled for 90, then deleted
+# (https://learn.microsoft.com/partner-center/subscription-lifecycle).
+EXPIRED_DAYS, DISABLED_DAYS = 30, 90
 
 
 def advance(ctx: Ctx, now: datetime) -> None:

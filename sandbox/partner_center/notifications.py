@@ -16,7 +16,8 @@ from sandbox.partner_center import rules
 from sandbox.partner_center.errors import INVALID_INPUT, PcError, invalid, not_found
 from sandbox.partner_center.store import Doc, Store
 
-# Events Microsoft documents (S-WH, S-WHEV; partner-center.md 4.2). No renewal or
+# Events Microsoft documents (https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhooks,
+# https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhook-events). No renewal or
 # customer-created event exists, so the sandbox invents none.
 WEBHOOK_EVENTS = (
     "test-created",

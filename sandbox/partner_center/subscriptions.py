@@ -1,11 +1,23 @@
 """Subscriptions: their stored state, the resource Partner Center renders from it, PATCH
-(quantity, suspend, reactivate, cancel, auto-renew, scheduled next-term instructions) and
-the allowed coterminous end dates.
+(quantity, suspend, reactivate, cancel, auto-renew, scheduled next-term and next-charge
+instructions, friendly name) and the allowed coterminous end dates.
 
 A stored subscription keeps what the rendering needs and what Microsoft does not show:
 `lots` (seats with their own 7-day window), `scheduled` (next-term instructions),
-`renewalStartedAt`, `statusChangedAt`, `cycleIndex` (the billing cycle within the term) and
-an `etag` counter.
+`nextCharge` (next-charge instructions), `promotionId`, `renewalStartedAt`,
+`statusChangedAt`, `cycleIndex` and `cycleAnchor` (the billing cycle within the term) and an
+`etag` counter.
+
+Microsoft Learn pages the comments below name:
+- [resources] Subscription resources: https://learn.microsoft.com/en-us/partner-center/developer/subscription-resources
+- [manage] Manage customer subscriptions: https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription
+- [lifecycle] Subscription lifecycle states: https://learn.microsoft.com/partner-center/subscription-lifecycle
+- [update] Update a subscription by ID: https://learn.microsoft.com/en-us/partner-center/developer/update-a-subscription-by-id
+- [quantity] Change the quantity of a subscription: https://learn.microsoft.com/en-us/partner-center/developer/change-the-quantity-of-a-subscription
+- [cancel] Cancel a subscription: https://learn.microsoft.com/en-us/partner-center/developer/cancel-an-azure-marketplace-subscription
+- [schedule] Schedule changes: https://learn.microsoft.com/en-us/partner-center/developer/create-scheduled-changes
+- [coterm] Custom term end dates: https://learn.microsoft.com/en-us/partner-center/developer/custom-term-end-dates
+- [frequency] Manage term duration and billing frequency: https://learn.microsoft.com/en-us/partner-center/customers/billing-frequency-changes
 """
 
 from __future__ import annotations
@@ -198,7 +210,7 @@ def patch_subscription(
     if not isinstance(new_quantity, int) or isinstance(new_quantity, bool):
         raise invalid("quantity", "must be an integer")
     # Omitting autoRenewEnabled or scheduledNextTermInstructions in a PATCH resets them
-    # (S-UPD): clients must send the full resource, and the sandbox punishes those who don't.
+    # [update]: clients must send the full resource, and the sandbox punishes those who don't.
     auto_renew = body.get("autoRenewEnabled", False)
     if not isinstance(auto_renew, bool):
         raise invalid("autoRenewEnabled", "must be a boolean")
@@ -217,13 +229,13 @@ def patch_subscription(
             "Renewal settings are locked in the last 24 hours before the term ends.",
         )
     changed_status = status != sub["status"]
-    # Omitted, next-charge instructions are deleted too (S-UPD), like scheduled ones.
+    # Omitted, next-charge instructions are deleted too [update], like scheduled ones.
     next_charge = body.get("nextChargeInstructions")
     _check_state_allows(sub, body, status, new_quantity, auto_renew, scheduled, next_charge)
     if changed_status and status == "deleted":
         _cancel(ctx, sub, now)
     elif changed_status and status == "suspended":
-        # Suspension turns auto-renew off and drops scheduled changes (S-MANAGE, S-LIFE);
+        # Suspension turns auto-renew off and drops scheduled changes [manage, lifecycle];
         # billing continues (NCE).
         sub.update(status="suspended", autoRenewEnabled=False, scheduled=None)
         sub["statusChangedAt"] = rules.iso(now)
@@ -234,11 +246,11 @@ def patch_subscription(
         sub["statusChangedAt"] = rules.iso(now)
     elif new_quantity != sub["quantity"]:
         _change_quantity(ctx, sub, new_quantity, now)
-        # A quantity change deletes scheduled changes (S-MANAGE).
+        # A quantity change deletes scheduled changes [manage].
         sub.update(autoRenewEnabled=auto_renew, scheduled=None)
     else:
         # New instructions are checked; turning auto-renew off deletes the ones already
-        # scheduled (S-MANAGE) rather than refusing them.
+        # scheduled [manage] rather than refusing them.
         if scheduled is not None and canon(scheduled) != canon(sub["scheduled"]):
             _validate_schedule(ctx, sub, scheduled, auto_renew, now)
         sub.update(autoRenewEnabled=auto_renew, scheduled=scheduled if auto_renew else None)
@@ -331,7 +343,7 @@ def _change_quantity(ctx: Ctx, sub: Doc, new_quantity: int, now: datetime) -> No
         ctx.ledger.charge(sub, customer, "addQuantity", delta, now, now.date())
     else:
         # Seats come off only while the seats being removed are inside their own 7-day
-        # window (S-MANAGE, S-QTY refundableQuantity); the newest seats go first.
+        # window ([manage], refundableQuantity [quantity]); the newest seats go first.
         remaining = -delta
         lots = [lot for lot in sub["lots"] if rules.parse_iso(lot["until"]) > now]
         if sum(lot["quantity"] for lot in lots) < remaining:
@@ -351,7 +363,7 @@ def _change_quantity(ctx: Ctx, sub: Doc, new_quantity: int, now: datetime) -> No
 
 def _cancel(ctx: Ctx, sub: Doc, now: datetime) -> None:
     if now > rules.parse_iso(sub["cancellationAllowedUntil"]):
-        # Microsoft says only that "the API will throw an error" (S-CANCEL); the sandbox
+        # Microsoft says only that "the API will throw an error" [cancel]; the sandbox
         # answers with the code it documents for the same window on seat reductions.
         raise PcError(
             400,
@@ -396,7 +408,7 @@ def _validate_next_charge(ctx: Ctx, sub: Doc, next_charge: object) -> None:
 def _validate_schedule(
     ctx: Ctx, sub: Doc, scheduled: object, auto_renew: bool, now: datetime
 ) -> None:
-    # S-SCHED: requires autoRenewEnabled true and an active subscription.
+    # [schedule]: requires autoRenewEnabled true and an active subscription.
     if not isinstance(scheduled, dict):
         raise invalid("scheduledNextTermInstructions", "must be an object")
     if not auto_renew:
@@ -443,7 +455,7 @@ def _validate_schedule(
 def coterm_dates(
     ctx: Ctx, customer_id: str, term: str, start: datetime, target: str | None = None
 ) -> list[Doc]:
-    """Allowed custom term end dates (S-COTERM-API): a calendar-month-aligned date and
+    """Allowed custom term end dates [coterm]: a calendar-month-aligned date and
     the end dates of the customer's active subscriptions that fall inside the term."""
     if term not in catalog.TERMS:
         raise invalid("term_duration", f"must be one of {', '.join(catalog.TERMS)}")

@@ -1,6 +1,13 @@
-"""NCE upgrades (transitions): eligibilities, the transition itself, and its record.
+"""NCE upgrades and trial conversions (transitions): eligibilities, the transition itself,
+and its record.
 
-https://learn.microsoft.com/en-us/partner-center/developer/transition-a-new-commerce-subscription
+Microsoft Learn pages the comments below name:
+- [transition] Transition a new commerce subscription:
+  https://learn.microsoft.com/en-us/partner-center/developer/transition-a-new-commerce-subscription
+- [manage] Manage customer subscriptions: https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription
+- [cancellation] New commerce cancellation policy:
+  https://learn.microsoft.com/en-us/partner-center/customers/new-commerce-cancellation-policy
+- [charges] Recon file charge types: https://learn.microsoft.com/en-us/partner-center/billing/recon-file-charge-types
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ def eligibilities(
 
 
 def _destination_eligibility(source: Doc, dest: Doc, now: datetime) -> Doc:
-    # S-TRANS destination rules: active, out of its cancellation window, a term at
+    # [transition] destination rules: active, out of its cancellation window, a term at
     # least the source's, and an end date not before the source's.
     errors = []
     if dest["status"] != "active":
@@ -121,9 +128,9 @@ def create_transition(
         if dest_item is None or not dest_item["isEligible"]:
             raise invalid("toSubscriptionId", "is not an eligible destination")
         dest = load(ctx, customer_id, to_sub_id)
-        # Seats moved into an existing subscription are billed as moveQuantity: a credit on
-        # the source and a charge on the destination, each for the rest of its own billing
-        # cycle (https://learn.microsoft.com/en-us/partner-center/billing/recon-file-charge-types).
+        # Seats moved into an existing subscription are billed as moveQuantity [charges]:
+        # a credit on the source and a charge on the destination, each for the rest of its
+        # own billing cycle.
         ctx.ledger.charge(source, customer, "moveQuantity", quantity, now, now.date(), credit=True)
         dest["quantity"] += quantity
         ctx.ledger.charge(dest, customer, "moveQuantity", quantity, now, now.date())
@@ -135,7 +142,7 @@ def create_transition(
             # (sandbox reading; Microsoft does not document the source's final state).
             source.update(status="deleted", autoRenewEnabled=False, lots=[])
     elif quantity == source["quantity"]:
-        # Full upgrade: in place, same subscription id (S-MANAGE).
+        # Full upgrade: in place, same subscription id [manage].
         ctx.ledger.charge(source, customer, "removeQuantity", quantity, now, now.date())
         source["offerId"] = to_id
         source["friendlyName"] = target.title
@@ -144,7 +151,7 @@ def create_transition(
         to_sub_id = source["id"]
     else:
         # Partial upgrade: a new coterminous subscription that inherits the parent's
-        # cancellation window (S-MANAGE, S-CANCELPOL).
+        # cancellation window [manage, cancellation].
         ctx.ledger.charge(source, customer, "removeQuantity", quantity, now, now.date())
         source["quantity"] -= quantity
         new = new_subscription(
@@ -165,7 +172,7 @@ def create_transition(
         save(ctx, new)
         ctx.ledger.charge(new, customer, "convert", quantity, now, now.date())
         to_sub_id = new["id"]
-    # A midterm upgrade removes scheduled changes (S-MANAGE); no window reopens.
+    # A midterm upgrade removes scheduled changes [manage]; no window reopens.
     source["scheduled"] = None
     if source["offerId"] != from_offer:  # instructions and promotion named the old product
         source.update(nextCharge=None, promotionId=None)
@@ -191,8 +198,8 @@ def _convert_trial(
     (https://learn.microsoft.com/en-us/partner-center/developer/transition-a-new-commerce-subscription).
     The subscription keeps its id and starts a paid term today on the body's termDuration and
     billingCycle, with the quantity asked for (more seats than the trial's are fine), a new
-    7-day window and auto-renew on; scheduled changes are deleted (S-MANAGE: a trial
-    conversion deletes them). Billed as convert."""
+    7-day window and auto-renew on; scheduled changes are deleted (a trial conversion
+    deletes them [manage]). Billed as convert."""
     seats = bodies.quantity(body, "quantity", paid)
     term = body.get("termDuration")
     if term not in paid.terms:

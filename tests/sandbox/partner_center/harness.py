@@ -143,6 +143,8 @@ class Harness:
         cycle: str = "monthly",
         **line: Any,
     ) -> str:
+        """Buy one line through the client; the new subscription's id. For sandboxes that
+        provision at once (no provisioning delay: a pending order names no subscription)."""
         cart = self.client.create_cart(
             customer_id,
             [

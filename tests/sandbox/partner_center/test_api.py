@@ -107,7 +107,7 @@ def test_a_429_carries_retry_after_in_seconds_and_milliseconds(pc):
     pc.faults(throttle_rate=1.0, retry_after_ms=1500)
     resp = pc.raw("GET", "/v1/customers", pc.app_token())
     assert resp.status_code == 429
-    assert resp.headers["Retry-After"] == "2"  # whole seconds, rounded up (S-THR)
+    assert resp.headers["Retry-After"] == "2"  # whole seconds, rounded up (api-throttling-guidance)
     assert resp.headers["retry-after-ms"] == "1500"
     assert resp.json()["message"].startswith("Rate limit is exceeded")
 

@@ -1,5 +1,6 @@
 """The ledger of what Microsoft charges the partner, invoices and line items.
-Amounts follow S-RECONFILE: subtotal = ROUNDDOWN(effectiveUnitPrice, 2) x quantity."""
+Amounts follow the reconciliation file (https://learn.microsoft.com/en-us/partner-center/billing/modern-invoice-reconciliation-file):
+subtotal = ROUNDDOWN(effectiveUnitPrice, 2) x quantity."""
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -31,7 +32,7 @@ def _charges(pc, sid):
     [
         ("P1Y", "monthly", Decimal("6.00")),  # annual term, billed monthly
         ("P1Y", "annual", Decimal("72.00")),  # annual term, billed upfront for the year
-        ("P1M", "monthly", Decimal("7.20")),  # monthly term: +20% (S-NCE community figure)
+        ("P1M", "monthly", Decimal("7.20")),  # monthly term: +20% (a community figure)
     ],
 )
 def test_a_purchase_charges_one_billing_cycle_up_front(pc, term, cycle, unit):
@@ -99,12 +100,14 @@ def test_invoice_by_id_is_an_app_and_user_operation(pc):
 
 
 def test_term_end_is_the_inclusive_day_before_the_anniversary():
-    # S-SUBGET example: a P1Y subscription started 2026-01-14 has commitmentEndDate 2027-01-13.
+    # https://learn.microsoft.com/en-us/partner-center/developer/get-a-subscription-by-id shows a P1Y subscription
+    # started 2026-01-14 with commitmentEndDate 2027-01-13 (the end day is inclusive).
     assert rules.term_end(date(2026, 1, 14), 12) == date(2027, 1, 13)
 
 
 def test_calendar_alignment_ends_at_the_month_end_before_the_natural_end():
-    # S-COTERM: an annual term bought 2023-02-04 may end 2024-01-31.
+    # https://learn.microsoft.com/en-us/partner-center/customers/align-subscription-end-dates: an annual term
+    # bought 2023-02-04 may end 2024-01-31.
     natural = rules.term_end(date(2023, 2, 4), 12)
     assert rules.calendar_aligned_end(natural).isoformat() == "2024-01-31"
 

@@ -22,7 +22,8 @@ def rid() -> str:
     return str(uuid.uuid4())
 
 
-# partner-center.md 4.2, the table from S-WH (Oct 2023) and S-WHEV, row by row.
+# The events of https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhooks and
+# https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhook-events, row by row.
 DOCUMENTED_EVENTS = {
     "test-created",
     "subscription-updated",
@@ -58,7 +59,7 @@ def test_the_event_list_is_microsofts_with_no_invented_events(pc):
     assert len(events) == len(set(events))
     assert set(events) == DOCUMENTED_EVENTS
     for invented in ("subscription-renewed", "subscription-created", "customer-created"):
-        assert invented not in events  # partner-center.md 4.2: none documented
+        assert invented not in events  # none documented
 
 
 def test_a_quantity_change_is_delivered_as_a_signed_subscription_updated(pc, receiver):
@@ -90,7 +91,8 @@ def test_a_failing_receiver_gets_ten_attempts_as_the_clock_advances_then_none(pc
     assert len(receiver.deliveries) == 1  # the retry waits for the clock
     for _ in range(12):
         pc.advance(timedelta(hours=5))
-    assert len(receiver.deliveries) == MAX_ATTEMPTS  # S-WH: 10 attempts, then offline
+    # partner-center-webhooks: 10 delivery attempts, then the offline queue
+    assert len(receiver.deliveries) == MAX_ATTEMPTS
     (entry,) = pc.state()["outbox"]
     assert (entry["state"], entry["attempts"], entry["lastStatus"]) == ("offline", 10, 500)
 
@@ -161,7 +163,7 @@ def test_a_gdap_event_carries_its_documented_resource_name(pc, receiver):
     pc.client.register_webhook(receiver.url, [event], request_id=rid())
     pc.admin("POST", "events", {"eventName": event, "customerId": pc.customer(attest=False)})
     receiver.wait_for(1)
-    assert receiver.events()[0]["ResourceName"] == "GranularAdminRelationship"  # 4.2
+    assert receiver.events()[0]["ResourceName"] == "GranularAdminRelationship"
 
 
 @pytest.mark.parametrize(

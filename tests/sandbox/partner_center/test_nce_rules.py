@@ -1,4 +1,14 @@
-"""NCE rules as the sandbox enforces them. Each row cites its source in partner-center.md."""
+"""NCE rules as the sandbox enforces them, through cspflow's real client. Each row names the
+Microsoft Learn page it follows:
+- [manage] Manage customer subscriptions: https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription
+- [lifecycle] Subscription lifecycle states: https://learn.microsoft.com/partner-center/subscription-lifecycle
+- [quantity] Change the quantity of a subscription: https://learn.microsoft.com/en-us/partner-center/developer/change-the-quantity-of-a-subscription
+- [cancel] Cancel a subscription: https://learn.microsoft.com/en-us/partner-center/developer/cancel-an-azure-marketplace-subscription
+- [cancellation] New commerce cancellation policy: https://learn.microsoft.com/en-us/partner-center/customers/new-commerce-cancellation-policy
+- [schedule] Schedule changes: https://learn.microsoft.com/en-us/partner-center/developer/create-scheduled-changes
+- [update] Update a subscription by ID: https://learn.microsoft.com/en-us/partner-center/developer/update-a-subscription-by-id
+- [errors] Partner Center REST error codes: https://learn.microsoft.com/en-us/partner-center/developer/error-codes
+"""
 
 import time
 import uuid
@@ -26,10 +36,10 @@ def rid() -> str:
 @pytest.mark.parametrize(
     ("after", "accepted"),
     [
-        (timedelta(days=6), True),  # S-MANAGE / S-QTY: within 7 days of purchase
-        (timedelta(days=6, hours=23, minutes=59), True),  # S-CANCELPOL: 168 hours
-        (timedelta(days=7, minutes=1), False),  # S-MANAGE: window closed -> 800090
-        (timedelta(days=8), False),  # S-QTY: error 800090
+        (timedelta(days=6), True),  # [manage, quantity]: within 7 days of purchase
+        (timedelta(days=6, hours=23, minutes=59), True),  # [cancellation]: 168 hours
+        (timedelta(days=7, minutes=1), False),  # [manage]: window closed -> 800090
+        (timedelta(days=8), False),  # [quantity]: error 800090
     ],
 )
 def test_a_seat_decrease_is_accepted_only_inside_the_7_day_window(pc, after, accepted):
@@ -47,8 +57,8 @@ def test_a_seat_decrease_is_accepted_only_inside_the_7_day_window(pc, after, acc
 @pytest.mark.parametrize(
     ("after", "accepted"),
     [
-        (timedelta(days=6), True),  # S-CANCEL: cancellable within 7 days of purchase
-        (timedelta(days=8), False),  # S-CANCEL: "the API will throw an error"
+        (timedelta(days=6), True),  # [cancel]: cancellable within 7 days of purchase
+        (timedelta(days=8), False),  # [cancel]: "the API will throw an error"
     ],
 )
 def test_a_cancellation_is_accepted_only_inside_the_7_day_window(pc, after, accepted):
@@ -66,7 +76,7 @@ def test_a_cancellation_is_accepted_only_inside_the_7_day_window(pc, after, acce
 @pytest.mark.parametrize(
     ("remove", "accepted"),
     [
-        (5, True),  # S-MANAGE: seats added midterm have their own 7-day window
+        (5, True),  # [manage]: seats added midterm have their own 7-day window
         (6, False),  # the original 10 seats left their window on day 7
     ],
 )
@@ -92,13 +102,17 @@ def test_a_suspended_subscription_keeps_billing_and_refuses_quantity_changes(pc)
     customer_id = pc.customer()
     sid = pc.buy(customer_id, quantity=4)
     suspended = pc.client.suspend(customer_id, sid, request_id=rid())
-    assert not suspended.auto_renew_enabled  # S-MANAGE: suspension turns auto-renew off
+    assert not suspended.auto_renew_enabled  # [manage]: suspension turns auto-renew off
     with pytest.raises(BusinessError) as err:
         pc.client.set_quantity(customer_id, sid, 5, request_id=rid())
-    assert err.value.code == QUANTITY_SUSPENDED  # S-ERR 2001
+    assert err.value.code == QUANTITY_SUSPENDED  # [errors] 2001
     pc.advance(timedelta(days=62))
     charges = [c["chargeType"] for c in pc.state()["ledger"] if c["subscriptionId"] == sid]
-    assert charges == ["new", "cycleCharge", "cycleCharge"]  # S-LIFE: NCE bills while suspended
+    assert charges == [
+        "new",
+        "cycleCharge",
+        "cycleCharge",
+    ]  # [lifecycle]: NCE bills while suspended
 
 
 def test_suspension_drops_scheduled_changes(pc):
@@ -106,7 +120,7 @@ def test_suspension_drops_scheduled_changes(pc):
     sid = pc.buy(customer_id)
     pc.client.schedule_next_term(customer_id, sid, _next_term(BASIC, 5), request_id=rid())
     suspended = pc.client.suspend(customer_id, sid, request_id=rid())
-    assert suspended.scheduled_next_term_instructions is None  # S-LIFE
+    assert suspended.scheduled_next_term_instructions is None  # [lifecycle]
 
 
 def test_scheduled_changes_need_auto_renew(pc):
@@ -124,12 +138,12 @@ def test_scheduled_changes_need_auto_renew(pc):
         json=raw,
         headers={"MS-RequestId": rid()},
     )
-    assert resp.status_code == 400  # S-SCHED: requires autoRenewEnabled true
+    assert resp.status_code == 400  # [schedule]: requires autoRenewEnabled true
     assert resp.json()["code"] == int(INVALID_INPUT)
 
 
 def test_a_minimal_patch_body_silently_turns_auto_renew_off(pc):
-    """S-UPD's gotcha, reproduced so a client that sends partial bodies is caught."""
+    """[update]'s gotcha, reproduced so a client that sends partial bodies is caught."""
     customer_id = pc.customer()
     sid = pc.buy(customer_id)
     resp = pc.raw(
@@ -171,7 +185,7 @@ def test_renewal_processing_answers_409_then_opens_a_new_window(pc):
     customer_id = pc.customer()
     sid = pc.buy(customer_id, term="P1M", quantity=10)
     sub = pc.client.get_subscription(customer_id, sid)
-    # S-MANAGE / S-SCHED: processed from 00:00 UTC the day after the inclusive end date.
+    # [manage, schedule]: processed from 00:00 UTC the day after the inclusive end date.
     renewal = sub.term_end
     assert renewal.isoformat() == "2026-04-02T00:00:00+00:00"
     pc.advance_to(renewal + timedelta(minutes=10))
@@ -188,7 +202,7 @@ def test_renewal_processing_answers_409_then_opens_a_new_window(pc):
     renewed = pc.client.get_subscription(customer_id, sid)
     assert renewed.effective_start_date == renewal
     assert renewed.commitment_end_date.isoformat() == "2026-05-01"
-    # The new 7-day window runs from when the renewal completed (S-MANAGE).
+    # The new 7-day window runs from when the renewal completed [manage].
     assert renewed.cancellation_allowed_until_date == renewal + timedelta(hours=1, days=7)
     assert pc.client.set_quantity(customer_id, sid, 6, request_id=rid()).quantity == 6
 
@@ -196,7 +210,7 @@ def test_renewal_processing_answers_409_then_opens_a_new_window(pc):
 def test_renewal_applies_the_scheduled_next_term_instructions(pc):
     customer_id = pc.customer()
     sid = pc.buy(customer_id, term="P1Y", quantity=10)
-    # S-SCHED / S-MANAGE: a seat reduction and a SKU upgrade scheduled for renewal.
+    # [schedule, manage]: a seat reduction and a SKU upgrade scheduled for renewal.
     pc.client.schedule_next_term(customer_id, sid, _next_term(STANDARD, 8, "P1M"), request_id=rid())
     pc.advance_to(START.replace(year=2027, month=3, day=2, hour=2))
     renewed = pc.client.get_subscription(customer_id, sid)
@@ -275,7 +289,7 @@ def test_a_partial_upgrade_inherits_the_parents_window_so_it_cannot_reopen_it(pc
         TransitionRequest(to_catalog_item_id=STANDARD, quantity=2),
         request_id=rid(),
     )
-    with pytest.raises(BusinessError):  # S-CANCELPOL: no fresh window for the new subscription
+    with pytest.raises(BusinessError):  # [cancellation]: no fresh window for the new subscription
         pc.client.cancel(customer_id, str(moved.to_subscription_id), request_id=rid())
 
 
