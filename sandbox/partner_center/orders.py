@@ -163,7 +163,8 @@ def checkout(ctx: Ctx, customer_id: str, cart_id: str, now: datetime, caller: Ca
     customer = get_customer(ctx, customer_id)
     groups: dict[str, list[Doc]] = {}
     for line in cart["lineItems"]:
-        groups.setdefault(line["orderGroup"], []).append(line)
+        # Carts saved before order groups existed group by billing cycle, as the server does.
+        groups.setdefault(line.get("orderGroup") or line["billingCycle"], []).append(line)
     orders = [_order(ctx, customer, lines, now, caller) for lines in groups.values()]
     ctx.changed()
     cart["status"] = "Ordered"
