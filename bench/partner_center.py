@@ -20,9 +20,9 @@ from pathlib import Path
 import requests
 
 from bench.table import print_table
-from sandbox.partner_center.inprocess import BASIC, Harness, key_template, start_harness
 from shared.partner_center import PartnerCenterClient, request_id_for
 from shared.partner_center.models import CartLine
+from tests.sandbox.partner_center.harness import BASIC, Harness, key_template, start_harness
 
 OUT = Path(__file__).parent / "out" / "partner_center.json"
 READS = 300

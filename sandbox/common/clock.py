@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import requests
 
@@ -40,6 +40,7 @@ class RemoteClock:
             return when
 
 
+@runtime_checkable
 class Clock(Protocol):
     """Any source of UTC-aware time: `RemoteClock`, `SystemClock`, or a test's manual clock.
 

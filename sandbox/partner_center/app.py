@@ -20,14 +20,25 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from sandbox.partner_center import catalog, graph, rules
+from sandbox.partner_center import (
+    agreements,
+    audit,
+    catalog,
+    customers,
+    graph,
+    lifecycle,
+    orders,
+    rules,
+    subscriptions,
+    transitions,
+)
 from sandbox.partner_center.auth import (
     GRAPH_AUDIENCE,
     PC_AUDIENCE,
     TokenError,
 )
+from sandbox.partner_center.context import Caller
 from sandbox.partner_center.delivery import CERT_PATH
-from sandbox.partner_center.engine import Caller, Engine
 from sandbox.partner_center.errors import NOT_READY, ORDER_PROCESSING, PcError, invalid
 from sandbox.partner_center.faults import retry_after_headers
 from sandbox.partner_center.notifications import WEBHOOK_EVENTS
@@ -78,7 +89,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if delay:
         await asyncio.sleep(delay / 1000)
     wait_ms = c.throttle.check(
-        f"{c.engine.options.partner_tenant_id}/{_customer_key(request.path)}", request_id
+        f"{c.pc.options.partner_tenant_id}/{_customer_key(request.path)}", request_id
     )
     if wait_ms is not None:
         seconds = math.ceil(wait_ms / 1000)
@@ -109,12 +120,12 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         else None
     )
     if key is not None:
-        remembered = c.engine.store.remembered(key)
+        remembered = c.pc.store.remembered(key)
         if remembered is not None:
             c.throttle.stats.replays += 1
             status, headers, body = remembered
             return web.Response(status=status, body=body, headers={**headers, **echo})
-    c.engine.advance(c.now())
+    lifecycle.advance(c.pc, c.now())
     try:
         response = await handler(request)
     except PcError as exc:
@@ -128,7 +139,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if key is not None and _final(response):
         body = response.body if isinstance(response.body, bytes) else b""
         kept = {k: v for k, v in response.headers.items() if k in ("Content-Type", "Location")}
-        c.engine.store.remember(key, response.status, kept, body)
+        c.pc.store.remember(key, response.status, kept, body)
     if write and c.throttle.should_lose():
         return json_response({"code": 500, "description": "Internal server error."}, 500, echo)
     return response
@@ -153,7 +164,8 @@ def _caller(request: web.Request) -> Caller:
 def _require_user(request: web.Request) -> Caller:
     caller = _caller(request)
     if caller.user is None:
-        # App+user only APIs (S-MCA, S-MCAGET, provisioning status, invoice by id).
+        # App+user only APIs, as each Learn page's prerequisites say (the MCA attestation
+        # and its confirmation, order provisioning status, invoice by id).
         raise PcError(403, 403, "This operation requires App+User authentication.")
     return caller
 
@@ -240,28 +252,30 @@ async def validate_address(request: web.Request) -> web.Response:
 
 
 async def domain_head(request: web.Request) -> web.Response:
-    taken = ctx(request).engine.domain_taken(request.match_info["domain"])
+    taken = customers.domain_taken(ctx(request).pc, request.match_info["domain"])
     return web.Response(status=200 if taken else 404)
 
 
 async def create_customer(request: web.Request) -> web.Response:
     c = ctx(request)
     return json_response(
-        c.engine.create_customer(await read_body(request), c.now(), _caller(request)), 201
+        customers.create_customer(c.pc, await read_body(request), c.now(), _caller(request)), 201
     )
 
 
 async def list_customers(request: web.Request) -> web.Response:
-    return json_response(_seek_page(request, ctx(request).engine.customers(), "/customers"))
+    return json_response(
+        _seek_page(request, customers.list_customers(ctx(request).pc), "/customers")
+    )
 
 
 async def get_customer(request: web.Request) -> web.Response:
-    return json_response(ctx(request).engine.customer(request.match_info["customer"]))
+    return json_response(customers.get_customer(ctx(request).pc, request.match_info["customer"]))
 
 
 async def agreement_metadata(request: web.Request) -> web.Response:
     _require_user(request)
-    return json_response(_collection(Engine.agreement_templates()))
+    return json_response(_collection(agreements.templates()))
 
 
 async def create_agreement(request: web.Request) -> web.Response:
@@ -269,14 +283,14 @@ async def create_agreement(request: web.Request) -> web.Response:
     caller = _require_user(request)
     body = await read_body(request)
     return json_response(
-        c.engine.attest(request.match_info["customer"], body, c.now(), caller), 201
+        agreements.attest(c.pc, request.match_info["customer"], body, c.now(), caller), 201
     )
 
 
 async def list_agreements(request: web.Request) -> web.Response:
     _require_user(request)
     return json_response(
-        _collection(ctx(request).engine.agreements(request.match_info["customer"]))
+        _collection(agreements.list_agreements(ctx(request).pc, request.match_info["customer"]))
     )
 
 
@@ -293,24 +307,48 @@ async def products(request: web.Request) -> web.Response:
     view = request.query.get("targetView", "")
     if view.lower() != "onlineservices":
         raise invalid("targetView", "the sandbox catalog has OnlineServices only")
-    return json_response(_collection([catalog.product_json(o, country) for o in catalog.OFFERS]))
+    return json_response(
+        _collection([catalog.product_json(o, country) for o in catalog.PAID.values()])
+    )
 
 
-def _offer(request: web.Request) -> catalog.Offer:
-    offer = catalog.BY_PRODUCT.get(request.match_info["product"])
-    if offer is None or request.match_info.get("sku", offer.sku_id) != offer.sku_id:
+def _offers(request: web.Request) -> list[catalog.Offer]:
+    """The SKUs of the product in the path, or the one SKU it names."""
+    product = request.match_info["product"]
+    sku = request.match_info.get("sku")
+    offers = [o for o in catalog.PRODUCTS.get(product, ()) if sku is None or o.sku_id == sku]
+    if not offers:
         raise PcError(404, 400019, "The product or SKU was not found.")
-    return offer
+    return offers
 
 
 async def skus(request: web.Request) -> web.Response:
-    return json_response(_collection([catalog.sku_json(_offer(request), _country(request))]))
+    country = _country(request)
+    return json_response(_collection([catalog.sku_json(o, country) for o in _offers(request)]))
 
 
 async def availabilities(request: web.Request) -> web.Response:
     return json_response(
-        _collection([catalog.availability_json(_offer(request), _country(request))])
+        _collection([catalog.availability_json(o, _country(request)) for o in _offers(request)])
     )
+
+
+async def promotions(request: web.Request) -> web.Response:
+    """The promotions running now for a market and segment (Learn: get promotions)."""
+    _country(request)
+    if request.query.get("segment", "").lower() != "commercial":
+        raise invalid("segment", "the sandbox has commercial promotions only")
+    now = ctx(request).now()
+    return json_response(_collection([p.json() for p in catalog.PROMOTIONS if p.active(now)]))
+
+
+async def promotion(request: web.Request) -> web.Response:
+    """One promotion by id, whatever its dates (Learn: get promotion by id)."""
+    _country(request)
+    found = catalog.PROMOTIONS_BY_ID.get(request.match_info["promotion"])
+    if found is None:
+        raise PcError(404, 800002, "The promotion was not found.")
+    return json_response(found.json())
 
 
 # carts, orders ---------------------------------------------------------------------
@@ -318,35 +356,38 @@ async def create_cart(request: web.Request) -> web.Response:
     c = ctx(request)
     body = await read_body(request)
     return json_response(
-        c.engine.create_cart(request.match_info["customer"], body, c.now(), _caller(request)), 201
+        orders.create_cart(c.pc, request.match_info["customer"], body, c.now(), _caller(request)),
+        201,
     )
 
 
 async def get_cart(request: web.Request) -> web.Response:
     m = request.match_info
-    return json_response(ctx(request).engine.cart(m["customer"], m["cart"]))
+    return json_response(orders.get_cart(ctx(request).pc, m["customer"], m["cart"]))
 
 
 async def checkout(request: web.Request) -> web.Response:
     c = ctx(request)
     m = request.match_info
-    return json_response(c.engine.checkout(m["customer"], m["cart"], c.now(), _caller(request)))
+    return json_response(orders.checkout(c.pc, m["customer"], m["cart"], c.now(), _caller(request)))
 
 
 async def list_orders(request: web.Request) -> web.Response:
-    return json_response(_collection(ctx(request).engine.orders(request.match_info["customer"])))
+    return json_response(
+        _collection(orders.list_orders(ctx(request).pc, request.match_info["customer"]))
+    )
 
 
 async def get_order(request: web.Request) -> web.Response:
     m = request.match_info
-    return json_response(ctx(request).engine.order(m["customer"], m["order"]))
+    return json_response(orders.get_order(ctx(request).pc, m["customer"], m["order"]))
 
 
 async def provisioning_status(request: web.Request) -> web.Response:
     _require_user(request)
     m = request.match_info
     return json_response(
-        _collection(ctx(request).engine.provisioning_status(m["customer"], m["order"]))
+        _collection(orders.provisioning_status(ctx(request).pc, m["customer"], m["order"]))
     )
 
 
@@ -355,14 +396,20 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     c = ctx(request)
     order_id = request.query.get("order_id")
     return json_response(
-        _collection(c.engine.subscriptions(request.match_info["customer"], c.now(), order_id))
+        _collection(
+            subscriptions.list_subscriptions(
+                c.pc, request.match_info["customer"], c.now(), order_id
+            )
+        )
     )
 
 
 async def get_subscription(request: web.Request) -> web.Response:
     c = ctx(request)
     m = request.match_info
-    return json_response(c.engine.subscription(m["customer"], m["subscription"], c.now()))
+    return json_response(
+        subscriptions.get_subscription(c.pc, m["customer"], m["subscription"], c.now())
+    )
 
 
 async def patch_subscription(request: web.Request) -> web.Response:
@@ -373,14 +420,15 @@ async def patch_subscription(request: web.Request) -> web.Response:
     caller = _caller(request)
     slow_ms = c.throttle.faults.slow_patch_ms
     if slow_ms:
-        # A slow PATCH: accepted now, applied later, polled through Location (S-QTY).
-        c.engine.subscription(m["customer"], m["subscription"], c.now())
+        # A slow PATCH: accepted now, applied later, polled through Location
+        # (https://learn.microsoft.com/en-us/partner-center/developer/change-the-quantity-of-a-subscription).
+        subscriptions.get_subscription(c.pc, m["customer"], m["subscription"], c.now())
 
         async def apply_later() -> None:
             await asyncio.sleep(slow_ms / 1000)
             try:
-                c.engine.patch_subscription(
-                    m["customer"], m["subscription"], body, if_match, c.now(), caller
+                subscriptions.patch_subscription(
+                    c.pc, m["customer"], m["subscription"], body, if_match, c.now(), caller
                 )
             except PcError as exc:
                 request.app.logger.warning("slow PATCH failed: %s", exc)
@@ -396,8 +444,8 @@ async def patch_subscription(request: web.Request) -> web.Response:
             },
         )
     return json_response(
-        c.engine.patch_subscription(
-            m["customer"], m["subscription"], body, if_match, c.now(), caller
+        subscriptions.patch_subscription(
+            c.pc, m["customer"], m["subscription"], body, if_match, c.now(), caller
         )
     )
 
@@ -412,7 +460,9 @@ async def coterm_dates(request: web.Request) -> web.Response:
         raise invalid("term_start_date", "must be an ISO 8601 date") from None
     target = request.query.get("target_coterm_subscription_id")
     return json_response(
-        _collection(c.engine.coterm_dates(request.match_info["customer"], term, start, target))
+        _collection(
+            subscriptions.coterm_dates(c.pc, request.match_info["customer"], term, start, target)
+        )
     )
 
 
@@ -421,7 +471,9 @@ async def eligibilities(request: web.Request) -> web.Response:
     m = request.match_info
     kind = request.query.get("eligibilityType", "immediate")
     return json_response(
-        _collection(c.engine.eligibilities(m["customer"], m["subscription"], kind, c.now()))
+        _collection(
+            transitions.eligibilities(c.pc, m["customer"], m["subscription"], kind, c.now())
+        )
     )
 
 
@@ -430,14 +482,16 @@ async def create_transition(request: web.Request) -> web.Response:
     m = request.match_info
     body = await read_body(request)
     return json_response(
-        c.engine.transition(m["customer"], m["subscription"], body, c.now(), _caller(request))
+        transitions.create_transition(
+            c.pc, m["customer"], m["subscription"], body, c.now(), _caller(request)
+        )
     )
 
 
 async def list_transitions(request: web.Request) -> web.Response:
     m = request.match_info
-    items = ctx(request).engine.transitions(
-        m["customer"], m["subscription"], request.query.get("operationId")
+    items = transitions.list_transitions(
+        ctx(request).pc, m["customer"], m["subscription"], request.query.get("operationId")
     )
     return json_response(_collection(items))
 
@@ -453,16 +507,21 @@ async def audit_records(request: web.Request) -> web.Response:
         raise invalid("startDate", "is required") from None
     except ValueError:
         raise invalid("startDate", "must be an ISO 8601 date") from None
-    return json_response(_seek_page(request, c.engine.audit_records(start, end), "/auditrecords"))
+    return json_response(_seek_page(request, audit.records(c.pc, start, end), "/auditrecords"))
+
+
+async def audit_record(request: web.Request) -> web.Response:
+    # What a webhook's AuditUri names; Microsoft's payload points at /v1/auditrecords/{id}.
+    return json_response(audit.get_record(ctx(request).pc, request.match_info["record"]))
 
 
 async def list_invoices(request: web.Request) -> web.Response:
-    return json_response(_collection(ctx(request).engine.ledger.invoices()))
+    return json_response(_collection(ctx(request).pc.ledger.invoices()))
 
 
 async def get_invoice(request: web.Request) -> web.Response:
     _require_user(request)
-    return json_response(ctx(request).engine.ledger.invoice(request.match_info["invoice"]))
+    return json_response(ctx(request).pc.ledger.invoice(request.match_info["invoice"]))
 
 
 async def invoice_line_items(request: web.Request) -> web.Response:
@@ -470,8 +529,16 @@ async def invoice_line_items(request: web.Request) -> web.Response:
         raise invalid("provider", "the sandbox has NCE (onetime) line items only")
     if request.query.get("invoicelineitemtype", "").lower() != "billinglineitems":
         raise invalid("invoicelineitemtype", "must be billinglineitems")
+    c = ctx(request)
     invoice_id = request.match_info.get("invoice")
-    items = ctx(request).engine.ledger.line_items(invoice_id)
+    if invoice_id is None:
+        # Unbilled: period=current (default) or previous, a calendar month each.
+        period = request.query.get("period", "current").lower()
+        if period not in ("current", "previous"):
+            raise invalid("period", "must be current or previous")
+        items = c.pc.ledger.period_lines(c.now(), "current" if period == "current" else "last")
+    else:
+        items = c.pc.ledger.line_items(invoice_id)
     path = f"/invoices/{invoice_id or 'unbilled'}/lineitems"
     return json_response(_seek_page(request, items, path))
 
@@ -485,13 +552,13 @@ async def register_webhook(request: web.Request) -> web.Response:
     c = ctx(request)
     replace = request.method == "PUT"
     return json_response(
-        c.engine.notifier.register(await read_body(request), c.now(), replace),
+        c.pc.notifier.register(await read_body(request), c.now(), replace),
         200 if replace else 201,
     )
 
 
 async def get_registration(request: web.Request) -> web.Response:
-    registration = ctx(request).engine.notifier.registration()
+    registration = ctx(request).pc.notifier.registration()
     if registration is None:
         raise PcError(404, 800002, "No webhook registration for this tenant.")
     return json_response(registration)
@@ -499,12 +566,12 @@ async def get_registration(request: web.Request) -> web.Response:
 
 async def validation_event(request: web.Request) -> web.Response:
     c = ctx(request)
-    return json_response(c.engine.notifier.validation_event(c.now()))
+    return json_response(c.pc.notifier.validation_event(c.now()))
 
 
 async def validation_result(request: web.Request) -> web.Response:
     return json_response(
-        ctx(request).engine.notifier.validation_result(request.match_info["correlation"])
+        ctx(request).pc.notifier.validation_result(request.match_info["correlation"])
     )
 
 
@@ -521,11 +588,11 @@ async def admin_state(request: web.Request) -> web.Response:
             "now": rules.iso(c.now()),
             "stats": stats.__dict__,
             "counts": {
-                kind: c.engine.store.count(kind)
+                kind: c.pc.store.count(kind)
                 for kind in ("customer", "cart", "order", "subscription", "invoice", "export")
             },
-            "ledger": c.engine.store.ledger(),
-            "outbox": c.engine.store.outbox(),
+            "ledger": c.pc.store.ledger(),
+            "outbox": c.pc.store.outbox(),
         }
     )
 
@@ -543,7 +610,9 @@ async def admin_event(request: web.Request) -> web.Response:
     c = ctx(request)
     try:
         body = await read_body(request)
-        c.engine.simulate_event(str(body.get("eventName")), str(body.get("customerId")), c.now())
+        customers.simulate_event(
+            c.pc, str(body.get("eventName")), str(body.get("customerId")), c.now()
+        )
     except PcError as exc:
         return json_response(exc.body(), exc.status)
     return web.Response(status=204)
@@ -572,6 +641,8 @@ def build_app(context: Context) -> web.Application:
             web.get("/v1/products", products),
             web.get("/v1/products/{product}/skus", skus),
             web.get("/v1/products/{product}/skus/{sku}/availabilities", availabilities),
+            web.get("/v1/productpromotions", promotions),
+            web.get("/v1/productpromotions/{promotion}", promotion),
             web.post(c + "/carts", create_cart),
             web.get(c + "/carts/{cart}", get_cart),
             web.post(c + "/carts/{cart}/checkout", checkout),
@@ -586,6 +657,7 @@ def build_app(context: Context) -> web.Application:
             web.post(s + "/transitions", create_transition),
             web.get(s + "/transitions", list_transitions),
             web.get("/v1/auditrecords", audit_records),
+            web.get("/v1/auditrecords/{record}", audit_record),
             web.get("/v1/invoices", list_invoices),
             web.get("/v1/invoices/unbilled/lineitems", invoice_line_items),
             web.get("/v1/invoices/{invoice}", get_invoice),

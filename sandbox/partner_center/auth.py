@@ -1,7 +1,7 @@
 """A small Entra ID: OpenID discovery, a token endpoint and JWKS, enough for real MSAL.
 
 Grants: client_credentials (app-only) and refresh_token (app+user, the Secure Application
-Model's second step, S-SAM). Tokens are RS256 JWTs. Their lifetime runs on wall-clock time,
+Model's second step: https://learn.microsoft.com/en-us/partner-center/developer/enable-secure-app-model). Tokens are RS256 JWTs. Their lifetime runs on wall-clock time,
 not the sandbox's virtual clock: MSAL caches tokens by wall-clock expiry, and a virtual
 clock jumping a month must not make every cached token look expired.
 """
@@ -140,8 +140,9 @@ class Authority:
             issued = self._issue(audience, user=INTEGRATION_USER)
             if "openid" in form.get("scope", "").split():
                 issued.update(self._identity(form))
-            # Each redemption returns a fresh refresh token (S-GDAP-SAM); the old one stays
-            # valid for its lifetime, as Entra's do.
+            # Each redemption returns a fresh refresh token
+            # (https://learn.microsoft.com/en-us/partner-center/developer/gdap-and-secure-application-model); the old
+            # one stays valid for its lifetime, as Entra's do.
             fresh = secrets.token_urlsafe(32)
             self._refresh_tokens.add(fresh)
             issued["refresh_token"] = fresh
@@ -165,7 +166,9 @@ class Authority:
             "ver": "2.0",
         }
         if user:
-            # App+user calls need MFA since 2026-04-01 (S-MFA): the token carries the claim.
+            # App+user calls need MFA since 2026-04-01
+            # (https://learn.microsoft.com/en-us/partner-center/security/partner-security-requirements-mandating-mfa):
+            # the token carries the claim.
             claims.update(upn=user, scp="user_impersonation", amr=["pwd", "mfa"])
         else:
             claims["roles"] = []

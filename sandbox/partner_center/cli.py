@@ -8,11 +8,11 @@ import signal
 from datetime import timedelta
 
 from sandbox.common import cli
-from sandbox.common.clock import RemoteClock
+from sandbox.common.clock import Clock, RemoteClock, SystemClock
 from sandbox.common.demo import SEED_CHOICES
 from sandbox.partner_center.faults import Faults
+from sandbox.partner_center.ledger import DEFAULT_INVOICE_DAY
 from sandbox.partner_center.server import DEFAULT_CLIENT_ID, PartnerCenterSandbox, SandboxConfig
-from shared.clock import Clock, SystemClock
 
 
 def _rate(text: str) -> float:
@@ -23,6 +23,12 @@ def _rate(text: str) -> float:
 
 
 def main(argv: list[str]) -> int:
+    asyncio.run(_serve(PartnerCenterSandbox(config_from_args(argv))))
+    return 0
+
+
+def config_from_args(argv: list[str]) -> SandboxConfig:
+    """The sandbox's configuration from its command line (exits 2 on a bad option)."""
     p = cli.parser("python -m sandbox partner-center", "A local Microsoft Partner Center.")
     p.add_argument("--webhook-url", default=None, help="deliver every event to this callback")
     p.add_argument("--tenant-id", default=None, help="the partner tenant id (default: generated)")
@@ -50,15 +56,36 @@ def main(argv: list[str]) -> int:
         help="renewal settings lock before term end (0 = off; on by default, the stricter case)",
     )
     p.add_argument("--provisioning-delay-s", type=float, default=0.0)
-    p.add_argument("--subscription-updated-delay-hours", type=float, default=0.0, help="<= 48")
+    p.add_argument(
+        "--subscription-updated-delay-hours",
+        type=float,
+        default=0.0,
+        help="a fixed delay for every subscription-updated event (Microsoft: up to 48 h)",
+    )
+    p.add_argument(
+        "--subscription-updated-delay-random",
+        action="store_true",
+        help="delay each subscription-updated event by 0-48 h at random (repeatable with --seed)",
+    )
     p.add_argument("--webhook-duplicate-rate", type=_rate, default=0.0)
+    p.add_argument(
+        "--invoice-day",
+        type=int,
+        default=DEFAULT_INVOICE_DAY,
+        help="day of the month (1..28) a month's invoice and invoice-ready come out"
+        f" (default {DEFAULT_INVOICE_DAY}: Microsoft publishes them by the 8th)",
+    )
     p.add_argument("--tick-ms", type=int, default=200, help="how often time-based work is checked")
     ns = p.parse_args(argv)
     common = cli.common_args(ns, "partner-center")
+    if not 1 <= ns.invoice_day <= 28:
+        p.error("--invoice-day must be 1..28")
     if not 0 <= ns.subscription_updated_delay_hours <= 48:
         p.error("--subscription-updated-delay-hours must be 0..48 (Microsoft: up to 48 h)")
+    if ns.subscription_updated_delay_random and ns.subscription_updated_delay_hours:
+        p.error("--subscription-updated-delay-random and -hours exclude each other")
     clock: Clock = RemoteClock(common.clock_url) if common.clock_url else SystemClock()
-    config = SandboxConfig(
+    return SandboxConfig(
         data_dir=common.data_dir,
         port=common.port,
         clock=clock,
@@ -76,14 +103,14 @@ def main(argv: list[str]) -> int:
         pre_renewal_lock=timedelta(hours=ns.pre_renewal_lock_hours),
         provisioning_delay=timedelta(seconds=ns.provisioning_delay_s),
         subscription_updated_delay=timedelta(hours=ns.subscription_updated_delay_hours),
+        subscription_updated_delay_random=ns.subscription_updated_delay_random,
         webhook_duplicate_rate=ns.webhook_duplicate_rate,
+        invoice_day=ns.invoice_day,
         webhook_url=ns.webhook_url,
         seed=ns.seed,
         tick_s=max(ns.tick_ms, 10) / 1000,
         seed_data=ns.seed_data,
     )
-    asyncio.run(_serve(PartnerCenterSandbox(config)))
-    return 0
 
 
 async def _serve(sandbox: PartnerCenterSandbox) -> None:

@@ -1,4 +1,5 @@
-"""Delivering webhook events as Partner Center does (S-WH, partner-center.md 4.3-4.5).
+"""Delivering webhook events as Partner Center does
+(https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhooks).
 
 Each POST carries the raw JSON event, `Authorization: Signature <base64 RSA-SHA256 of the
 body>` (or `x-ms-signature` when the registration asks for it), `x-ms-certificate-url`
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from sandbox.partner_center import rules
-from sandbox.partner_center.engine import Engine
+from sandbox.partner_center.context import Ctx
 
 MAX_ATTEMPTS = 10
 CERT_PATH = "/cert/pcnotifications-dispatch.microsoft.com.cer"
@@ -34,16 +35,16 @@ def sign(key: rsa.RSAPrivateKey, body: bytes) -> str:
 
 
 class Dispatcher:
-    def __init__(self, engine: Engine, key: rsa.RSAPrivateKey, cert_url: str) -> None:
-        self._engine = engine
+    def __init__(self, pc: Ctx, key: rsa.RSAPrivateKey, cert_url: str) -> None:
+        self._pc = pc
         self._key = key
         self._cert_url = cert_url
 
     async def deliver_due(self, session: aiohttp.ClientSession, now: datetime) -> int:
         """Attempt every event due at `now`; the number attempted."""
-        store = self._engine.store
+        store = self._pc.store
         due = store.due(rules.iso(now))
-        registration = self._engine.notifier.registration()
+        registration = self._pc.notifier.registration()
         for seq, body, attempts in due:
             if registration is None:
                 store.attempted(seq, None, "dropped", None)
@@ -88,7 +89,7 @@ class Dispatcher:
         if event.get("EventName") != "test-created":
             return
         correlation_id = str(event["ResourceUri"]).rsplit("/", 1)[-1]
-        record = self._engine.store.get("validation", correlation_id)
+        record = self._pc.store.get("validation", correlation_id)
         if record is None:
             return
         record["status"] = "completed" if status is not None and status < 300 else "failed"
@@ -100,4 +101,4 @@ class Dispatcher:
                 "dateTimeUtc": rules.iso(now),
             }
         )
-        self._engine.store.put("validation", correlation_id, record)
+        self._pc.store.put("validation", correlation_id, record)

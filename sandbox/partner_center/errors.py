@@ -1,8 +1,10 @@
-"""Partner Center's error answer: `{code, description, data, source}` (S-ERR)."""
+"""Partner Center's error answer: `{code, description, data, source}`
+(https://learn.microsoft.com/en-us/partner-center/developer/error-codes)."""
 
 from __future__ import annotations
 
-# Codes from Microsoft's error-code list (partner-center.md 1.6).
+# Codes from Microsoft's error-code list (https://learn.microsoft.com/en-us/partner-center/developer/error-codes) and the pages that
+# name them (800090: change-the-quantity-of-a-subscription; 600061: the MCA attestation).
 INVALID_INPUT = 800002
 SUSPENDED_QUANTITY = 2001
 QUANTITY_RANGE = 2002

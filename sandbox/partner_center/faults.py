@@ -1,6 +1,7 @@
 """Throttling and faults on demand.
 
-Throttling follows Microsoft's description (S-THR): a 429 with `Retry-After` in seconds,
+Throttling follows Microsoft's description
+(https://learn.microsoft.com/en-us/partner-center/developer/api-throttling-guidance): a 429 with `Retry-After` in seconds,
 limits per partner tenant or per partner + customer tenant, and every request (retries
 included) counting against the limit. Two extras make tests fast and strict:
 

@@ -1,7 +1,13 @@
 """Microsoft Graph's partner billing reconciliation exports (v2), served on the sandbox's
 origin: POST an export, 202 + Location, poll the operation (Retry-After), read the manifest,
-download gzip JSON Lines blobs with the SAS token (partner-center.md 5.2; S-RECONV2,
-S-GRAPH-BILLED, S-GRAPH-UNBILLED, S-GRAPH-MANIFEST)."""
+download gzip JSON Lines blobs with the SAS token
+(https://learn.microsoft.com/en-us/partner-center/developer/billed-invoice-reconciliation,
+https://learn.microsoft.com/en-us/graph/api/partners-billing-billedreconciliation-export,
+https://learn.microsoft.com/en-us/graph/api/partners-billing-unbilledreconciliation-export,
+https://learn.microsoft.com/en-us/graph/api/resources/partners-billing-manifest).
+The blob URL is {rootDirectory}/{blobName}?{sasToken}, as Microsoft's reconciliation
+samples build it; the column names follow the v1 OneTime line items (Learn does not list the
+v2 ones) in Graph's PascalCase."""
 
 from __future__ import annotations
 
@@ -26,10 +32,10 @@ async def billed_export(request: web.Request) -> web.Response:
     c = ctx(request)
     body = await read_body(request)
     invoice_id = body.get("invoiceId")
-    if not isinstance(invoice_id, str) or c.engine.store.get("invoice", invoice_id) is None:
+    if not isinstance(invoice_id, str) or c.pc.store.get("invoice", invoice_id) is None:
         return _graph_error(400, "badRequest", "invoiceId: no invoice with this id")
     return _start_export(
-        request, c.engine.ledger.line_items(invoice_id), body.get("attributeSet", "full")
+        request, c.pc.ledger.line_items(invoice_id), body.get("attributeSet", "full")
     )
 
 
@@ -41,11 +47,7 @@ async def unbilled_export(request: web.Request) -> web.Response:
         return _graph_error(400, "badRequest", "billingPeriod: must be current or last")
     if body.get("currencyCode") != "USD":
         return _graph_error(400, "badRequest", "currencyCode: the sandbox bills in USD")
-    if period == "current":
-        lines = c.engine.ledger.line_items(None)
-    else:
-        invoices = c.engine.ledger.invoices()
-        lines = c.engine.ledger.line_items(invoices[-1]["id"]) if invoices else []
+    lines = c.pc.ledger.period_lines(c.now(), period)
     return _start_export(request, lines, body.get("attributeSet", "full"))
 
 
@@ -68,7 +70,7 @@ def _start_export(
     lines = [{k[:1].upper() + k[1:]: v for k, v in line.items()} for line in lines]
     operation_id = str(uuid.uuid4())
     now = rules.iso(c.now())
-    c.engine.store.put(
+    c.pc.store.put(
         "export",
         operation_id,
         {"id": operation_id, "created": now, "lines": lines, "polls": 0},
@@ -82,7 +84,7 @@ def _start_export(
 async def export_operation(request: web.Request) -> web.Response:
     c = ctx(request)
     operation_id = request.match_info["operation"]
-    op = c.engine.store.get("export", operation_id)
+    op = c.pc.store.get("export", operation_id)
     if op is None:
         return _graph_error(404, "itemNotFound", "No such operation.")
     base = {
@@ -92,9 +94,9 @@ async def export_operation(request: web.Request) -> web.Response:
     }
     if op["polls"] == 0:
         # The first poll always finds the export still running, so clients must honour
-        # Retry-After and poll again (S-RECONV2).
+        # Retry-After and poll again (billed-invoice-reconciliation).
         op["polls"] = 1
-        c.engine.store.put("export", operation_id, op)
+        c.pc.store.put("export", operation_id, op)
         return json_response(
             {
                 **base,
@@ -120,7 +122,7 @@ async def export_operation(request: web.Request) -> web.Response:
         "dataFormat": "compressedJSONLines",
         "createdDateTime": op["created"],
         "eTag": hashlib.sha256(json.dumps(op["lines"]).encode()).hexdigest()[:16],
-        "partnerTenantId": c.engine.options.partner_tenant_id,
+        "partnerTenantId": c.pc.options.partner_tenant_id,
         "rootDirectory": f"{c.origin}/blobs/{operation_id}",
         "sasToken": sas,
         "partitionType": "default",
@@ -150,7 +152,7 @@ async def blob(request: web.Request) -> web.Response:
         return web.Response(
             status=403, text="AuthenticationFailed: the SAS signature does not match"
         )
-    op = c.engine.store.get("export", operation_id)
+    op = c.pc.store.get("export", operation_id)
     if op is None or request.match_info["name"] != "part-00000.json.gz":
         return web.Response(status=404, text="BlobNotFound")
     lines = "".join(json.dumps(line) + "\n" for line in op["lines"]).encode()

@@ -16,7 +16,8 @@ from sandbox.partner_center import rules
 from sandbox.partner_center.errors import INVALID_INPUT, PcError, invalid, not_found
 from sandbox.partner_center.store import Doc, Store
 
-# Events Microsoft documents (S-WH, S-WHEV; partner-center.md 4.2). No renewal or
+# Events Microsoft documents (https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhooks,
+# https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhook-events). No renewal or
 # customer-created event exists, so the sandbox invents none.
 WEBHOOK_EVENTS = (
     "test-created",
@@ -47,6 +48,8 @@ WEBHOOK_EVENTS = (
     "new-commerce-migration-schedule-failed",
 )
 
+MAX_UPDATE_DELAY = timedelta(hours=48)
+
 # The documented events no API call causes (a customer accepts an invitation, a GDAP
 # relationship changes): the admin API raises them, with the ResourceName of 4.2. The
 # others come only from what they describe (subscription-updated from a change,
@@ -69,10 +72,14 @@ class Notifier:
         subscription_updated_delay: timedelta,
         duplicate_rate: float,
         seed: int | None,
+        subscription_updated_delay_random: bool = False,
     ) -> None:
         self.store = store
         self.partner_tenant_id = partner_tenant_id
         self.subscription_updated_delay = subscription_updated_delay
+        self.subscription_updated_delay_random = subscription_updated_delay_random
+        # Its own stream, so a seed gives the same delays whatever else draws numbers.
+        self._delays = random.Random(None if seed is None else f"{seed}:subscription-updated")
         self.duplicate_rate = duplicate_rate
         self.base_url = "https://api.partnercenter.microsoft.com"
         self.on_event: Callable[[], None] = lambda: None
@@ -164,11 +171,24 @@ class Notifier:
             self.store.enqueue(payload, rules.iso(when + delay))
         self.on_event()
 
-    def subscription_updated(self, sub: Doc, when: datetime) -> None:
+    def _subscription_updated_delay(self) -> timedelta:
+        """subscription-updated may arrive up to 48 hours after the change
+        (https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhook-events):
+        a fixed delay, or with the random option anywhere from 0 to 48 h, drawn per event."""
+        if self.subscription_updated_delay_random:
+            return timedelta(seconds=self._delays.randint(0, int(MAX_UPDATE_DELAY.total_seconds())))
+        return self.subscription_updated_delay
+
+    def subscription_updated(self, sub: Doc, when: datetime, audit_id: str | None = None) -> None:
+        """`audit_id`: the audit record of the API call that made the change, named in the
+        event's AuditUri; changes time makes (renewal, expiry) have none, and AuditUri is
+        null, as the payload allows
+        (https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhooks)."""
         self.emit(
             "subscription-updated",
             "subscription",
             f"{self.base_url}/webhooks/v1/customers/{sub['customerId']}/subscriptions/{sub['id']}",
             when,
-            delay=self.subscription_updated_delay,
+            delay=self._subscription_updated_delay(),
+            audit_uri=None if audit_id is None else f"{self.base_url}/v1/auditrecords/{audit_id}",
         )

@@ -1,10 +1,16 @@
 """NCE date and money arithmetic the sandbox applies (pure functions).
 
-Sources (partner-center.md): the 7-day cancellation/seat-reduction window (3.2, S-MANAGE,
-S-CANCEL); the inclusive term end and renewal on the following day at 00:00 UTC (3.3,
-S-MANAGE, S-SCHED); coterminosity with calendar-month or subscription-aligned end dates
-(3.7, S-COTERM); the seat-based subtotal formula ROUNDDOWN(effectiveUnitPrice, 2) x quantity
-(5.4, S-RECONFILE, with a 1:1 exchange rate because the sandbox bills in pricing currency).
+Sources on Microsoft Learn:
+- the 7-day cancellation and seat-reduction window: Manage customer subscriptions
+  (https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription) and the new commerce
+  cancellation policy (https://learn.microsoft.com/en-us/partner-center/customers/new-commerce-cancellation-policy);
+- the inclusive term end and renewal from 00:00 UTC the following day: Schedule changes
+  (https://learn.microsoft.com/en-us/partner-center/developer/create-scheduled-changes);
+- coterminosity with calendar-month or subscription-aligned end dates: Align subscription
+  end dates (https://learn.microsoft.com/en-us/partner-center/customers/align-subscription-end-dates);
+- the seat-based subtotal ROUNDDOWN(effectiveUnitPrice x PCToBCExchangeRate, 2) x quantity
+  (https://learn.microsoft.com/en-us/partner-center/billing/modern-invoice-reconciliation-file), with an exchange
+  rate of 1 because the sandbox bills in its pricing currency.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ def month_end(day: date) -> date:
 
 def calendar_aligned_end(natural_end: date) -> date:
     """The calendar-month-aligned end of a term: the natural end when it already falls on a
-    month end, else the last day of the month before (S-COTERM example: an annual term
+    month end, else the last day of the month before (Align subscription end dates' example: an annual term
     bought 2023-02-04 may end 2024-01-31)."""
     if natural_end == month_end(natural_end):
         return natural_end

@@ -12,7 +12,7 @@ at different times from the day of the first start:
 | Tailspin Toys | Microsoft 365 Business Standard | P1M / monthly | 8 | 20 days ago | 10 days |
 | Tailspin Toys | Office 365 E5 | P1Y / annual | 5 | 2 months ago | 10 months |
 
-Purchases go through the engine as the API would make them (cart, checkout, the ledger's
+Purchases go through the resource modules as the API would make them (cart, checkout, the ledger's
 charges), dated in the past; the first tick then catches up on the billing cycles since, as
 Microsoft would have billed them. The whole seed is one transaction, marked in the store's
 meta table, so a restart (or a crash half-way) never seeds twice or leaves half a book.
@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sandbox.common.demo import FABRIKAM, NORTHWIND, TAILSPIN, DemoCustomer
-from sandbox.partner_center import rules
-from sandbox.partner_center.engine import MCA_TEMPLATE_ID, Caller, Engine
+from sandbox.partner_center import agreements, customers, orders, rules
+from sandbox.partner_center.agreements import MCA_TEMPLATE_ID
+from sandbox.partner_center.context import Caller, Ctx
 
 MARKER = "seed:demo"
 BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
@@ -54,23 +55,24 @@ SUBSCRIPTIONS: tuple[DemoSubscription, ...] = (
 )
 
 
-def seeded(engine: Engine) -> bool:
-    return engine.store.meta(MARKER) is not None
+def seeded(pc: Ctx) -> bool:
+    return pc.store.meta(MARKER) is not None
 
 
-def seed_demo(engine: Engine, now: datetime, app_id: str) -> None:
+def seed_demo(pc: Ctx, now: datetime, app_id: str) -> None:
     """Create the demo book unless it is there already (one transaction)."""
-    if seeded(engine):
+    if seeded(pc):
         return
     caller = Caller(app_id=app_id, user="admin@demo-partner.onmicrosoft.com")
-    with engine.store.transaction():
+    with pc.store.transaction():
         customers = {s.customer for s in SUBSCRIPTIONS}
         for customer in sorted(customers, key=lambda c: c.key):
             bought = min(s.bought_days_ago for s in SUBSCRIPTIONS if s.customer == customer)
-            _create_customer(engine, customer, now - timedelta(days=bought, hours=1), caller)
+            _create_customer(pc, customer, now - timedelta(days=bought, hours=1), caller)
         for sub in SUBSCRIPTIONS:
             when = now - timedelta(days=sub.bought_days_ago)
-            cart = engine.create_cart(
+            cart = orders.create_cart(
+                pc,
                 sub.customer.tenant_id,
                 {
                     "lineItems": [
@@ -85,12 +87,13 @@ def seed_demo(engine: Engine, now: datetime, app_id: str) -> None:
                 when,
                 caller,
             )
-            engine.checkout(sub.customer.tenant_id, cart["id"], when, caller)
-        engine.store.set_meta(MARKER, rules.iso(now))
+            orders.checkout(pc, sub.customer.tenant_id, cart["id"], when, caller)
+        pc.store.set_meta(MARKER, rules.iso(now))
 
 
-def _create_customer(engine: Engine, c: DemoCustomer, when: datetime, caller: Caller) -> None:
-    engine.create_customer(
+def _create_customer(pc: Ctx, c: DemoCustomer, when: datetime, caller: Caller) -> None:
+    customers.create_customer(
+        pc,
         {
             "companyProfile": {"domain": c.domain},
             "billingProfile": {
@@ -113,7 +116,8 @@ def _create_customer(engine: Engine, c: DemoCustomer, when: datetime, caller: Ca
         caller,
         tenant_id=c.tenant_id,
     )
-    engine.attest(
+    agreements.attest(
+        pc,
         c.tenant_id,
         {
             "primaryContact": {

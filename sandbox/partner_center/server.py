@@ -24,17 +24,18 @@ import requests
 from aiohttp import web
 
 from sandbox.common.cli import LOOPBACK, SHUTDOWN_S
-from sandbox.partner_center import certs
+from sandbox.common.clock import Clock, SystemClock
+from sandbox.partner_center import certs, lifecycle
 from sandbox.partner_center import seed as demo_seed
 from sandbox.partner_center.app import build_app
 from sandbox.partner_center.auth import Authority, Credentials
+from sandbox.partner_center.context import Ctx, Options
 from sandbox.partner_center.delivery import CERT_PATH, Dispatcher
-from sandbox.partner_center.engine import Engine, EngineOptions
 from sandbox.partner_center.faults import Faults, Throttle
+from sandbox.partner_center.ledger import DEFAULT_INVOICE_DAY
 from sandbox.partner_center.notifications import WEBHOOK_EVENTS
 from sandbox.partner_center.store import Store
 from sandbox.partner_center.web_base import BACKGROUND, Context
-from shared.clock import Clock, SystemClock
 
 LOG = logging.getLogger(__name__)
 DEFAULT_CLIENT_ID = "5d0c8f44-5f5e-4c43-9f55-2a4f1f8d3c21"
@@ -53,7 +54,9 @@ class SandboxConfig:
     pre_renewal_lock: timedelta = timedelta(hours=24)
     provisioning_delay: timedelta = timedelta(0)
     subscription_updated_delay: timedelta = timedelta(0)
+    subscription_updated_delay_random: bool = False  # 0-48 h per event, seeded by `seed`
     webhook_duplicate_rate: float = 0.0
+    invoice_day: int = DEFAULT_INVOICE_DAY  # Microsoft publishes invoices by the 8th
     webhook_url: str | None = None
     export_retry_after_ms: int = 200
     seed: int | None = None
@@ -70,22 +73,24 @@ class PartnerCenterSandbox:
         self.keys = certs.load_or_create(config.data_dir)
         self.store = Store(config.data_dir / "partner-center.sqlite3")
         self.credentials = self._credentials()
-        self.engine = Engine(
+        self.pc = Ctx(
             self.store,
-            EngineOptions(
+            Options(
                 partner_tenant_id=self.credentials.tenant_id,
                 renewal_processing=config.renewal_processing,
                 pre_renewal_lock=config.pre_renewal_lock,
                 provisioning_delay=config.provisioning_delay,
                 subscription_updated_delay=config.subscription_updated_delay,
+                subscription_updated_delay_random=config.subscription_updated_delay_random,
                 webhook_duplicate_rate=config.webhook_duplicate_rate,
+                invoice_day=config.invoice_day,
                 seed=config.seed,
             ),
         )
         self.authority = Authority(self.keys.token_key, self.credentials)
         self.throttle = Throttle(config.faults, seed=config.seed)
         self.context = Context(
-            engine=self.engine,
+            pc=self.pc,
             authority=self.authority,
             throttle=self.throttle,
             clock=config.clock,
@@ -101,7 +106,7 @@ class PartnerCenterSandbox:
         self._tick_lock = asyncio.Lock()
         self._dispatcher: Dispatcher | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._seed_pending = config.seed_data == "demo" and not demo_seed.seeded(self.engine)
+        self._seed_pending = config.seed_data == "demo" and not demo_seed.seeded(self.pc)
 
     @property
     def ca_pem(self) -> Path:
@@ -135,7 +140,7 @@ class PartnerCenterSandbox:
     async def start_async(self) -> str:
         self._wake = asyncio.Event()
         self._tick_lock = asyncio.Lock()
-        self.engine.notifier.on_event = self._wake.set
+        self.pc.notifier.on_event = self._wake.set
         app = build_app(self.context)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_S)
         await self._runner.setup()
@@ -147,9 +152,9 @@ class PartnerCenterSandbox:
         self.base_url = f"https://{LOOPBACK}:{port}"
         self.context.origin = self.base_url
         self.authority.bind(self.base_url)
-        self.engine.notifier.base_url = self.base_url
+        self.pc.notifier.base_url = self.base_url
         self._session = aiohttp.ClientSession()
-        self._dispatcher = Dispatcher(self.engine, self.keys.signing_key, self.certificate_url)
+        self._dispatcher = Dispatcher(self.pc, self.keys.signing_key, self.certificate_url)
         if self.config.webhook_url:
             self._register_default_webhook(self.config.webhook_url)
         self._write_connection_file()
@@ -164,7 +169,7 @@ class PartnerCenterSandbox:
         return self.base_url
 
     def _seed(self, now: datetime) -> None:
-        demo_seed.seed_demo(self.engine, now, self.credentials.client_id)
+        demo_seed.seed_demo(self.pc, now, self.credentials.client_id)
         self._seed_pending = False
 
     async def stop_async(self) -> None:
@@ -187,7 +192,7 @@ class PartnerCenterSandbox:
             now = self.config.clock.now()
             if self._seed_pending:
                 self._seed(now)
-            self.engine.advance(now)
+            lifecycle.advance(self.pc, now)
             if self._dispatcher is not None and self._session is not None:
                 await self._dispatcher.deliver_due(self._session, now)
 
@@ -207,14 +212,14 @@ class PartnerCenterSandbox:
                 LOG.exception("partner-center sandbox tick failed")
             self._wake.clear()
             # asyncio.timeout, not wait_for: 3.11's wait_for returns instead of raising when
-            # the stop's cancel meets a wake (an engine event) in the same loop turn, and the
+            # the stop's cancel meets a wake (a new event) in the same loop turn, and the
             # ticker then ran on forever while stop_async awaited it.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.tick_s):
                     await self._wake.wait()
 
     def _register_default_webhook(self, url: str) -> None:
-        self.engine.store.set_meta(
+        self.pc.store.set_meta(
             "webhook-registration",
             json.dumps(
                 {

@@ -97,18 +97,24 @@ class Store(SqliteStore):
                 (charge_date, json.dumps(body)),
             )
 
-    def ledger(self, invoice_id: str | None = None, unbilled: bool = False) -> list[Doc]:
+    def ledger(self, invoice_id: str | None = None) -> list[Doc]:
         with self._lock:
-            if unbilled:
-                rows = self._db.execute(
-                    "SELECT body FROM ledger WHERE invoice_id IS NULL ORDER BY seq"
-                ).fetchall()
-            elif invoice_id is not None:
+            if invoice_id is not None:
                 rows = self._db.execute(
                     "SELECT body FROM ledger WHERE invoice_id = ? ORDER BY seq", (invoice_id,)
                 ).fetchall()
             else:
                 rows = self._db.execute("SELECT body FROM ledger ORDER BY seq").fetchall()
+        return [dict(json.loads(r[0])) for r in rows]
+
+    def ledger_between(self, start: str, end: str | None) -> list[Doc]:
+        """Charges dated from `start` (inclusive) to `end` (exclusive; None: no end)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM ledger WHERE charge_date >= ?"
+                " AND (? IS NULL OR charge_date < ?) ORDER BY seq",
+                (start, end, end),
+            ).fetchall()
         return [dict(json.loads(r[0])) for r in rows]
 
     def bill(self, before: str, invoice_id: str) -> int:

@@ -9,11 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.common.clock import Clock
 from sandbox.partner_center.auth import Authority, Principal
-from sandbox.partner_center.engine import Engine
+from sandbox.partner_center.context import Ctx
 from sandbox.partner_center.errors import invalid
 from sandbox.partner_center.faults import Throttle
-from shared.clock import Clock
 
 JSON_TYPE = "application/json"
 MAX_BODY = 1024 * 1024
@@ -21,7 +21,7 @@ MAX_BODY = 1024 * 1024
 
 @dataclass
 class Context:
-    engine: Engine
+    pc: Ctx
     authority: Authority
     throttle: Throttle
     clock: Clock

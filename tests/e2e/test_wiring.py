@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.partner_center.inprocess import new_customer
 from shared.models.connectivity import PartnerCenterProbe, StripeProbe
 from tests.e2e.harness import LocalStack, Namespace
+from tests.sandbox.partner_center.harness import new_customer
 from triggers.ops import check_instance_id
 
 pytestmark = pytest.mark.e2e

@@ -4,8 +4,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.partner_center.inprocess import Harness, key_template, start_harness
-from tests.sandbox.partner_center.harness import Receiver
+from tests.sandbox.partner_center.harness import Harness, Receiver, key_template, start_harness
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.partner_center.inprocess import BASIC, KEY_FILES, new_customer
 from shared.partner_center import PartnerCenterClient
 from shared.partner_center.models import AgreementContact, CartLine
+from tests.sandbox.partner_center.harness import BASIC, KEY_FILES, new_customer
 
 pytestmark = pytest.mark.slow
 
@@ -168,20 +168,14 @@ def test_the_sandbox_renews_when_the_remote_clock_reaches_term_end(tmp_path, pc_
         server.shutdown()
 
 
-def test_bad_options_are_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("option", "value"), [("--throttle-rate", "2"), ("--invoice-day", "29"), ("--invoice-day", "0")]
+)
+def test_bad_options_are_refused(tmp_path, option, value):
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "partner-center",
-            "--throttle-rate",
-            "2",
-            "--data",
-            str(tmp_path),
-        ],
+        [sys.executable, "-m", "sandbox", "partner-center", option, value, "--data", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2 and "--throttle-rate" in result.stderr
+    assert result.returncode == 2 and option in result.stderr

@@ -1,4 +1,14 @@
-"""NCE rules as the sandbox enforces them. Each row cites its source in partner-center.md."""
+"""NCE rules as the sandbox enforces them, through cspflow's real client. Each row names the
+Microsoft Learn page it follows:
+- [manage] Manage customer subscriptions: https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription
+- [lifecycle] Subscription lifecycle states: https://learn.microsoft.com/partner-center/subscription-lifecycle
+- [quantity] Change the quantity of a subscription: https://learn.microsoft.com/en-us/partner-center/developer/change-the-quantity-of-a-subscription
+- [cancel] Cancel a subscription: https://learn.microsoft.com/en-us/partner-center/developer/cancel-an-azure-marketplace-subscription
+- [cancellation] New commerce cancellation policy: https://learn.microsoft.com/en-us/partner-center/customers/new-commerce-cancellation-policy
+- [schedule] Schedule changes: https://learn.microsoft.com/en-us/partner-center/developer/create-scheduled-changes
+- [update] Update a subscription by ID: https://learn.microsoft.com/en-us/partner-center/developer/update-a-subscription-by-id
+- [errors] Partner Center REST error codes: https://learn.microsoft.com/en-us/partner-center/developer/error-codes
+"""
 
 import time
 import uuid
@@ -6,7 +16,6 @@ from datetime import timedelta
 
 import pytest
 
-from sandbox.partner_center.inprocess import BASIC, STANDARD, START
 from shared.models import ScheduledNextTermInstructions, ScheduledProduct
 from shared.partner_center.errors import (
     CANNOT_DECREASE,
@@ -17,6 +26,7 @@ from shared.partner_center.errors import (
     BusinessError,
 )
 from shared.partner_center.models import TransitionRequest
+from tests.sandbox.partner_center.harness import BASIC, STANDARD, START
 
 
 def rid() -> str:
@@ -26,10 +36,10 @@ def rid() -> str:
 @pytest.mark.parametrize(
     ("after", "accepted"),
     [
-        (timedelta(days=6), True),  # S-MANAGE / S-QTY: within 7 days of purchase
-        (timedelta(days=6, hours=23, minutes=59), True),  # S-CANCELPOL: 168 hours
-        (timedelta(days=7, minutes=1), False),  # S-MANAGE: window closed -> 800090
-        (timedelta(days=8), False),  # S-QTY: error 800090
+        (timedelta(days=6), True),  # [manage, quantity]: within 7 days of purchase
+        (timedelta(days=6, hours=23, minutes=59), True),  # [cancellation]: 168 hours
+        (timedelta(days=7, minutes=1), False),  # [manage]: window closed -> 800090
+        (timedelta(days=8), False),  # [quantity]: error 800090
     ],
 )
 def test_a_seat_decrease_is_accepted_only_inside_the_7_day_window(pc, after, accepted):
@@ -47,8 +57,8 @@ def test_a_seat_decrease_is_accepted_only_inside_the_7_day_window(pc, after, acc
 @pytest.mark.parametrize(
     ("after", "accepted"),
     [
-        (timedelta(days=6), True),  # S-CANCEL: cancellable within 7 days of purchase
-        (timedelta(days=8), False),  # S-CANCEL: "the API will throw an error"
+        (timedelta(days=6), True),  # [cancel]: cancellable within 7 days of purchase
+        (timedelta(days=8), False),  # [cancel]: "the API will throw an error"
     ],
 )
 def test_a_cancellation_is_accepted_only_inside_the_7_day_window(pc, after, accepted):
@@ -66,7 +76,7 @@ def test_a_cancellation_is_accepted_only_inside_the_7_day_window(pc, after, acce
 @pytest.mark.parametrize(
     ("remove", "accepted"),
     [
-        (5, True),  # S-MANAGE: seats added midterm have their own 7-day window
+        (5, True),  # [manage]: seats added midterm have their own 7-day window
         (6, False),  # the original 10 seats left their window on day 7
     ],
 )
@@ -92,13 +102,17 @@ def test_a_suspended_subscription_keeps_billing_and_refuses_quantity_changes(pc)
     customer_id = pc.customer()
     sid = pc.buy(customer_id, quantity=4)
     suspended = pc.client.suspend(customer_id, sid, request_id=rid())
-    assert not suspended.auto_renew_enabled  # S-MANAGE: suspension turns auto-renew off
+    assert not suspended.auto_renew_enabled  # [manage]: suspension turns auto-renew off
     with pytest.raises(BusinessError) as err:
         pc.client.set_quantity(customer_id, sid, 5, request_id=rid())
-    assert err.value.code == QUANTITY_SUSPENDED  # S-ERR 2001
+    assert err.value.code == QUANTITY_SUSPENDED  # [errors] 2001
     pc.advance(timedelta(days=62))
     charges = [c["chargeType"] for c in pc.state()["ledger"] if c["subscriptionId"] == sid]
-    assert charges == ["new", "cycleCharge", "cycleCharge"]  # S-LIFE: NCE bills while suspended
+    assert charges == [
+        "new",
+        "cycleCharge",
+        "cycleCharge",
+    ]  # [lifecycle]: NCE bills while suspended
 
 
 def test_suspension_drops_scheduled_changes(pc):
@@ -106,7 +120,7 @@ def test_suspension_drops_scheduled_changes(pc):
     sid = pc.buy(customer_id)
     pc.client.schedule_next_term(customer_id, sid, _next_term(BASIC, 5), request_id=rid())
     suspended = pc.client.suspend(customer_id, sid, request_id=rid())
-    assert suspended.scheduled_next_term_instructions is None  # S-LIFE
+    assert suspended.scheduled_next_term_instructions is None  # [lifecycle]
 
 
 def test_scheduled_changes_need_auto_renew(pc):
@@ -124,12 +138,12 @@ def test_scheduled_changes_need_auto_renew(pc):
         json=raw,
         headers={"MS-RequestId": rid()},
     )
-    assert resp.status_code == 400  # S-SCHED: requires autoRenewEnabled true
+    assert resp.status_code == 400  # [schedule]: requires autoRenewEnabled true
     assert resp.json()["code"] == int(INVALID_INPUT)
 
 
 def test_a_minimal_patch_body_silently_turns_auto_renew_off(pc):
-    """S-UPD's gotcha, reproduced so a client that sends partial bodies is caught."""
+    """[update]'s gotcha, reproduced so a client that sends partial bodies is caught."""
     customer_id = pc.customer()
     sid = pc.buy(customer_id)
     resp = pc.raw(
@@ -171,7 +185,7 @@ def test_renewal_processing_answers_409_then_opens_a_new_window(pc):
     customer_id = pc.customer()
     sid = pc.buy(customer_id, term="P1M", quantity=10)
     sub = pc.client.get_subscription(customer_id, sid)
-    # S-MANAGE / S-SCHED: processed from 00:00 UTC the day after the inclusive end date.
+    # [manage, schedule]: processed from 00:00 UTC the day after the inclusive end date.
     renewal = sub.term_end
     assert renewal.isoformat() == "2026-04-02T00:00:00+00:00"
     pc.advance_to(renewal + timedelta(minutes=10))
@@ -188,7 +202,7 @@ def test_renewal_processing_answers_409_then_opens_a_new_window(pc):
     renewed = pc.client.get_subscription(customer_id, sid)
     assert renewed.effective_start_date == renewal
     assert renewed.commitment_end_date.isoformat() == "2026-05-01"
-    # The new 7-day window runs from when the renewal completed (S-MANAGE).
+    # The new 7-day window runs from when the renewal completed [manage].
     assert renewed.cancellation_allowed_until_date == renewal + timedelta(hours=1, days=7)
     assert pc.client.set_quantity(customer_id, sid, 6, request_id=rid()).quantity == 6
 
@@ -196,7 +210,7 @@ def test_renewal_processing_answers_409_then_opens_a_new_window(pc):
 def test_renewal_applies_the_scheduled_next_term_instructions(pc):
     customer_id = pc.customer()
     sid = pc.buy(customer_id, term="P1Y", quantity=10)
-    # S-SCHED / S-MANAGE: a seat reduction and a SKU upgrade scheduled for renewal.
+    # [schedule, manage]: a seat reduction and a SKU upgrade scheduled for renewal.
     pc.client.schedule_next_term(customer_id, sid, _next_term(STANDARD, 8, "P1M"), request_id=rid())
     pc.advance_to(START.replace(year=2027, month=3, day=2, hour=2))
     renewed = pc.client.get_subscription(customer_id, sid)
@@ -224,8 +238,12 @@ def test_a_renewal_happens_when_the_clock_passes_term_end_without_any_request(pc
 @pytest.mark.parametrize(
     ("suspend", "status_at_end"),
     [
-        (False, "expired"),  # S-LIFE: auto-renew off -> expired
-        (True, "disabled"),  # S-LIFE: still suspended at term end -> disabled
+        # https://learn.microsoft.com/partner-center/subscription-lifecycle: "30-day expired
+        # state follows the end of an Active subscription's term" with autorenew off, and "If
+        # the subscription is still suspended by the term's end, the subscription moves to
+        # the expired state."
+        (False, "expired"),
+        (True, "expired"),
     ],
 )
 def test_what_happens_at_term_end_without_renewal(pc, suspend, status_at_end):
@@ -239,15 +257,26 @@ def test_what_happens_at_term_end_without_renewal(pc, suspend, status_at_end):
     assert pc.client.get_subscription(customer_id, sid).status == status_at_end
 
 
-def test_an_expired_subscription_is_disabled_after_30_days_and_deleted_after_90_more(pc):
+@pytest.mark.parametrize("suspend", [False, True])
+def test_an_expired_subscription_is_disabled_after_30_days_and_deleted_after_90_more(pc, suspend):
+    # https://learn.microsoft.com/partner-center/subscription-lifecycle: expired for 30 days,
+    # then disabled for 90, then deleted; a subscription still suspended at term end takes
+    # the same road.
     customer_id = pc.customer()
     sid = pc.buy(customer_id, term="P1M")
-    pc.client.set_auto_renew(customer_id, sid, False, request_id=rid())
+    if suspend:
+        pc.client.suspend(customer_id, sid, request_id=rid())
+    else:
+        pc.client.set_auto_renew(customer_id, sid, False, request_id=rid())
     end = START.replace(month=4, day=2, hour=0)
-    pc.advance_to(end + timedelta(days=30, minutes=1))
-    assert pc.client.get_subscription(customer_id, sid).status == "disabled"  # S-LIFE
-    pc.advance(timedelta(days=90))
-    assert pc.client.get_subscription(customer_id, sid).status == "deleted"  # S-LIFE
+    pc.advance_to(end + timedelta(days=30) - timedelta(minutes=1))
+    assert pc.client.get_subscription(customer_id, sid).status == "expired"
+    pc.advance(timedelta(minutes=2))
+    assert pc.client.get_subscription(customer_id, sid).status == "disabled"
+    pc.advance_to(end + timedelta(days=120) - timedelta(minutes=1))
+    assert pc.client.get_subscription(customer_id, sid).status == "disabled"
+    pc.advance(timedelta(minutes=2))
+    assert pc.client.get_subscription(customer_id, sid).status == "deleted"
 
 
 def test_a_partial_upgrade_inherits_the_parents_window_so_it_cannot_reopen_it(pc):
@@ -260,7 +289,7 @@ def test_a_partial_upgrade_inherits_the_parents_window_so_it_cannot_reopen_it(pc
         TransitionRequest(to_catalog_item_id=STANDARD, quantity=2),
         request_id=rid(),
     )
-    with pytest.raises(BusinessError):  # S-CANCELPOL: no fresh window for the new subscription
+    with pytest.raises(BusinessError):  # [cancellation]: no fresh window for the new subscription
         pc.client.cancel(customer_id, str(moved.to_subscription_id), request_id=rid())
 
 
@@ -276,3 +305,61 @@ def _next_term(offer: str, quantity: int, term: str = "P1Y") -> ScheduledNextTer
         ),
         quantity=quantity,
     )
+
+
+@pytest.mark.parametrize(
+    ("days_after_end", "state"),
+    [
+        (timedelta(days=1), "expired"),  # the 30 expired days
+        (timedelta(days=40), "disabled"),  # the 90 disabled days
+    ],
+)
+def test_an_expired_or_disabled_subscription_refuses_every_change(pc, days_after_end, state):
+    """https://learn.microsoft.com/partner-center/subscription-lifecycle: expired and disabled
+    subscriptions "can't be reactivated"; only the partner's active (or suspended)
+    subscriptions take changes. Partner Center's error shape, 400 with 800002; nothing is
+    billed."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id, term="P1M", quantity=4)
+    pc.client.set_auto_renew(customer_id, sid, False, request_id=rid())
+    pc.advance_to(START.replace(month=4, day=2) + days_after_end)
+    assert pc.client.get_subscription(customer_id, sid).status == state
+    ledger = pc.state()["ledger"]
+    for change in (
+        lambda: pc.client.set_quantity(customer_id, sid, 6, request_id=rid()),
+        lambda: pc.client.reactivate(customer_id, sid, auto_renew=True, request_id=rid()),
+        lambda: pc.client.set_auto_renew(customer_id, sid, True, request_id=rid()),
+        lambda: pc.client.suspend(customer_id, sid, request_id=rid()),
+    ):
+        with pytest.raises(BusinessError) as err:
+            change()
+        assert (err.value.status, err.value.code) == (400, INVALID_INPUT)
+        assert state in err.value.description
+    assert pc.state()["ledger"] == ledger
+    # Sending the resource back unchanged is not a change: it answers as it is.
+    assert pc.client.set_auto_renew(customer_id, sid, False, request_id=rid()).status == state
+
+
+def test_a_suspended_subscription_takes_reactivation_but_not_auto_renew_alone(pc):
+    """https://learn.microsoft.com/partner-center/subscription-lifecycle: while suspended,
+    partners can reactivate (or cancel inside the window); suspension turned auto-renew off
+    and it comes back with the reactivation."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    pc.client.suspend(customer_id, sid, request_id=rid())
+    with pytest.raises(BusinessError) as err:
+        pc.client.set_auto_renew(customer_id, sid, True, request_id=rid())
+    assert (err.value.status, err.value.code) == (400, INVALID_INPUT)
+    reactivated = pc.client.reactivate(customer_id, sid, auto_renew=True, request_id=rid())
+    assert (reactivated.status, reactivated.auto_renew_enabled) == ("active", True)
+
+
+def test_turning_auto_renew_off_deletes_the_scheduled_changes(pc):
+    """Scheduled changes are deleted when auto-renew is turned off (Manage customer
+    subscriptions, https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription):
+    the full-resource PATCH that still carries them is not refused."""
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    pc.client.schedule_next_term(customer_id, sid, _next_term(BASIC, 5), request_id=rid())
+    off = pc.client.set_auto_renew(customer_id, sid, False, request_id=rid())
+    assert (off.auto_renew_enabled, off.scheduled_next_term_instructions) == (False, None)

@@ -8,8 +8,9 @@ import pytest
 import requests
 
 from sandbox.common.demo import CUSTOMERS
-from sandbox.partner_center.inprocess import START, Harness, start_harness
+from sandbox.partner_center import customers
 from sandbox.partner_center.seed import SUBSCRIPTIONS
+from tests.sandbox.partner_center.harness import START, Harness, start_harness
 
 
 @pytest.fixture
@@ -91,9 +92,11 @@ def test_with_a_clock_not_up_yet_the_first_tick_after_it_answers_seeds(pc_keys, 
     )
     sandbox.start()
     try:
-        assert sandbox.engine.customers() == []
+        assert customers.list_customers(sandbox.pc) == []
         clock.up = True
         sandbox.process_now()
-        assert {c["id"] for c in sandbox.engine.customers()} == {c.tenant_id for c in CUSTOMERS}
+        assert {c["id"] for c in customers.list_customers(sandbox.pc)} == {
+            c.tenant_id for c in CUSTOMERS
+        }
     finally:
         sandbox.stop()

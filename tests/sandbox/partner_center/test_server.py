@@ -4,8 +4,8 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from sandbox.partner_center.inprocess import KEY_FILES
 from sandbox.partner_center.server import PartnerCenterSandbox, SandboxConfig
+from tests.sandbox.partner_center.harness import KEY_FILES
 
 
 def test_a_stop_right_after_an_engine_event_still_stops(tmp_path: Path, pc_keys: Path) -> None:
@@ -18,7 +18,7 @@ def test_a_stop_right_after_an_engine_event_still_stops(tmp_path: Path, pc_keys:
     async def scenario() -> bool:
         await sandbox.start_async()
         await asyncio.sleep(0.2)  # the first tick is done: the ticker waits for a wake
-        sandbox.engine.notifier.on_event()
+        sandbox.pc.notifier.on_event()
         stopping = asyncio.ensure_future(sandbox.stop_async())
         # A generous bound: a stop takes milliseconds; only a hang reaches it.
         done, _ = await asyncio.wait({stopping}, timeout=20)

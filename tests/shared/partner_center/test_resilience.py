@@ -11,7 +11,6 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sandbox.partner_center.inprocess import BASIC, settings_for
 from shared.partner_center import (
     AuthError,
     BusinessError,
@@ -25,6 +24,7 @@ from shared.partner_center import (
 from shared.partner_center.errors import CANNOT_DECREASE, SUBSCRIPTION_NOT_FOUND
 from shared.partner_center.models import CartLine
 from shared.partner_center.transport import RetryPolicy, Transport, retry_after_s
+from tests.sandbox.partner_center.harness import BASIC, settings_for
 
 
 def rid() -> str:

@@ -4,10 +4,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sandbox.partner_center.inprocess import BASIC
 from shared.partner_center import PartnerCenterClient, request_id_for
 from shared.partner_center.models import CartLine
 from shared.partner_center.transport import RetryPolicy
+from tests.sandbox.partner_center.harness import BASIC
 
 CALLS = 500
 RETRY_AFTER_MS = 20
