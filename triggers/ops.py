@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import azure.durable_functions as df
-import azure.functions as func
 
 from shared.clock import Clock, SystemClock
+from triggers.api import API, Call, DurableCheckStatus, Reply, check_status_reply
 from workflows.connectivity import ORCHESTRATOR
 
 bp = df.Blueprint()
@@ -33,15 +33,19 @@ def check_instance_id(now: datetime) -> str:
     return f"{ORCHESTRATOR.replace('_', '-')}-{now.strftime('%Y%m%dT%H%M')}"
 
 
-@bp.route(
-    route="ops/connectivity-checks",
-    methods=[func.HttpMethod.POST],
-    auth_level=func.AuthLevel.FUNCTION,
+@API.route(
+    bp,
+    "POST",
+    "ops/connectivity-checks",
+    summary="Start a connectivity check (one per UTC minute)",
+    responses={202: DurableCheckStatus},
+    durable_client=True,
 )
-@bp.durable_client_input(client_name="client")
 async def start_connectivity_check(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
+    call: Call[None], client: df.DurableOrchestrationClient
+) -> Reply:
+    """Checks Partner Center, Stripe and Storage. Posts within one UTC minute share one
+    instance; `Location` is its status, whose `output` is the report."""
     instance_id = check_instance_id(CLOCK.now())
     if await _needs_start(client, instance_id):
         try:
@@ -51,8 +55,7 @@ async def start_connectivity_check(
             # collapse working. Anything else is a real failure.
             if await _needs_start(client, instance_id):
                 raise
-    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
-    return response
+    return check_status_reply(client, call, instance_id)
 
 
 async def _needs_start(client: df.DurableOrchestrationClient, instance_id: str) -> bool:
