@@ -7,14 +7,15 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PYTEST_WORKERS ?= auto
 
-.PHONY: help setup lint test bench run demo clean
+.PHONY: help setup lint format test bench run demo clean
 
 help:
 	@echo "make run    start Azurite, the sandboxes and devhost on http://127.0.0.1:7071"
 	@echo "make test   the whole suite (installs everything on first use)"
 	@echo "make lint   ruff + mypy"
+	@echo "make format ruff format + the lint fixes ruff can make"
 	@echo "make bench  benchmarks, printed as a table and written to bench/out/"
-	@echo "make demo   a simulated book of customers over months of virtual time"
+	@echo "make demo   a simulated book of customers over months of virtual time (needs the lifecycle workflows)"
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,10 @@ lint: $(PY_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+
+format: $(PY_STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 test: $(PY_STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)

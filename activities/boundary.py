@@ -116,7 +116,12 @@ class Activity(Generic[In, Out]):
                 )
             # from None: the cause's text may quote a secret; the history keeps this one.
             raise StepError(failure) from None
-        checked = self.output_model.model_validate(value)
+        # Through JSON and back, as the value will travel: a model built without validation
+        # (model_construct) or a different model is caught here, not in the orchestrator.
+        data = (
+            value.model_dump(mode="json", warnings=False) if isinstance(value, BaseModel) else value
+        )
+        checked = self.output_model.model_validate(data)
         return {"ok": True, "value": checked.model_dump(mode="json"), "elapsed_ms": _ms(started)}
 
     def __call__(self, payload: Any) -> dict[str, Any]:
@@ -129,7 +134,10 @@ def activity(
     """Register `fn(input: InModel, ctx: ActivityContext) -> OutModel` as an activity."""
 
     def register(fn: Callable[[In, ActivityContext], Out]) -> Activity[In, Out]:
-        hints = get_type_hints(fn)
+        try:
+            hints = get_type_hints(fn)
+        except NameError as exc:  # an annotation the module cannot resolve
+            raise TypeError(f"{fn.__name__}: {exc}; annotate with importable models") from exc
         params = list(inspect.signature(fn).parameters)
         if len(params) != 2:
             raise TypeError(f"{fn.__name__} takes (input model, ActivityContext)")

@@ -1,8 +1,9 @@
 """devhost's Durable engine against Microsoft's in-process `durabletask` test engine, and
 against the SDK's own replay cost (the floor).
 
-Workloads (the issue's): one orchestration with 100 sequential activities, one fanning out
-to 500, 200 concurrent HelloSequence5 orchestrations. For each:
+Workloads: one orchestration with 100 sequential activities, one fanning out to 500, 200
+concurrent HelloSequence5 orchestrations (the shapes of the Durable Functions performance
+targets and of the durabletask-netherite benchmarks). For each:
 
 - devhost: the engine on a SQLite file (WAL), real clock, host.json defaults (10 concurrent
   activities); timed from the first start to the last completion. devhost_per_s uses the
@@ -11,8 +12,8 @@ to 500, 200 concurrent HelloSequence5 orchestrations. For each:
   survives power loss).
 - peer: `durabletask.testing.InMemoryOrchestrationBackend` (in-memory, gRPC on loopback) with
   `TaskHubGrpcWorker`/`TaskHubGrpcClient`, the same workflows written for that SDK.
-- floor (the issue's "pure SDK replay cost: the orchestrator handle called with prebuilt
-  contexts, no host"): the stock SDK (no memo) called on every episode's context exactly as
+- floor (the pure SDK replay cost: the orchestrator handle called with prebuilt contexts,
+  no host): the stock SDK (no memo) called on every episode's context exactly as
   the Durable extension would send it (the full history, rebuilt from the stored one with
   `compact=False`), one call after the other with nothing else running. A workload has a
   least number of episodes (`ideal_episodes`: 101 for the chain, 2 for the fan-out, 6 per

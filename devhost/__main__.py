@@ -90,10 +90,10 @@ def _start(ns: argparse.Namespace) -> int:
         return 2
     from devhost.app import AppLoadError
     from devhost.http_host import HostOptions, StartupError, serve
+    from devhost.listeners.invoke import UnsupportedBinding
+    from devhost.listeners.ncrontab import ScheduleError
+    from devhost.listeners.storage import StorageConnectionError
     from devhost.settings import SettingsError
-    from devhost.triggers.invoke import UnsupportedBinding
-    from devhost.triggers.ncrontab import ScheduleError
-    from devhost.triggers.storage import StorageConnectionError
 
     options = HostOptions(
         app_dir=ns.app_dir,

@@ -1,4 +1,5 @@
 """DTFx history events as the Durable extension serializes them (PascalCase, integer types).
+DTFx is the Durable Task Framework, github.com/Azure/durabletask.
 
 Events are plain dicts so they serialize straight into the orchestrator context JSON and
 into SQLite; these helpers only build them with the fields the SDK and the status API read.

@@ -30,6 +30,10 @@ from devhost.http_auth import KeyRing, Level
 from devhost.http_cors import CorsConfigError, CorsPolicy
 from devhost.http_cors import middleware as cors_middleware
 from devhost.http_server import FunctionsFront
+from devhost.listeners.invoke import Invoker, check_bindings, name_of, trigger_of
+from devhost.listeners.queue import DEFAULT_LEASE, QueuePoller
+from devhost.listeners.storage import QueueClients, decode_message
+from devhost.listeners.timer import ClockSleeper, StatusStore, TimerTrigger
 from devhost.management_api import ManagementApi
 from devhost.management_urls import RPC_PREFIX, WEBHOOK_PREFIX, Urls
 from devhost.settings import (
@@ -39,12 +43,11 @@ from devhost.settings import (
     load_host_config,
     load_local_settings,
 )
-from devhost.triggers.invoke import Invoker, check_bindings, name_of, trigger_of
-from devhost.triggers.queue import DEFAULT_LEASE, QueuePoller
-from devhost.triggers.storage import QueueClients, decode_message
-from devhost.triggers.timer import ClockSleeper, StatusStore, TimerTrigger
 
 log = logging.getLogger("devhost")
+
+# Set for the app when the clock is virtual: where to read the host's time.
+CLOCK_URL_ENV = "DEVHOST_CLOCK_URL"
 
 LOOPBACK = "127.0.0.1"
 # Test hook: a short queue lease shows "no message lost" without waiting 10 minutes.
@@ -170,6 +173,11 @@ class Host:
         port = await self._listen(main, self.port, "--port")
         rpc_port = await self._listen(rpc, self.options.rpc_port, "--rpc-port")
         self.base_url = f"http://{LOOPBACK}:{port}"
+        if isinstance(self.clock, VirtualClock):
+            # The app runs in this process: tell it where the host's time is, as the Functions
+            # host tells an app its own name (WEBSITE_HOSTNAME). It reads it over HTTP, as the
+            # sandboxes do: devhost imports nothing of the app and the app nothing of devhost.
+            os.environ[CLOCK_URL_ENV] = f"{self.base_url}/admin/clock"
         self.urls.origin = self.base_url
         self.urls.rpc_origin = f"http://{LOOPBACK}:{rpc_port}"
         self.engine.start()

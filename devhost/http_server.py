@@ -22,7 +22,7 @@ from azure.functions import meta
 
 from devhost.http_auth import KeyRing, Level, presented_key
 from devhost.http_routes import Router
-from devhost.triggers.invoke import converter, trigger_of
+from devhost.listeners.invoke import converter, trigger_of
 
 log = logging.getLogger("devhost.http")
 

@@ -1,4 +1,5 @@
-"""The Durable management HTTP API (`EXT HttpApiHandler.cs`), served twice:
+"""The Durable management HTTP API (the Durable extension's `HttpApiHandler.cs`,
+github.com/Azure/azure-functions-durable-extension), served twice:
 
 - under `/runtime/webhooks/durabletask/...` on the public port: what
   `create_check_status_response` links to and what people call by hand;

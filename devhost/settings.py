@@ -38,6 +38,11 @@ def load_local_settings(app_dir: Path) -> LocalSettings:
     path = app_dir / "local.settings.json"
     if not path.exists():
         return LocalSettings()
+    return read_local_settings(path)
+
+
+def read_local_settings(path: Path) -> LocalSettings:
+    """Read a file shaped like `local.settings.json` (its `.example`, say)."""
     doc = _read_json(path)
     if doc.get("IsEncrypted") is True:
         raise SettingsError(f"{path}: encrypted settings are not supported; set IsEncrypted false")

@@ -14,11 +14,19 @@ others are stopped and the exit status is 1.
 Ports are options (`make run RUN_ARGS="--port 0 --azurite-ports 0,0,0 ..."`), 0 meaning any
 free port, so a test can run a whole stack beside a developer's. The last line printed once
 everything is up is `ready <devhost url>`.
+
+For a supervising program (tests/e2e's fixture) there is more: `--state-dir` keeps every part's
+state out of the checkout, `--settings example` gives devhost local.settings.json.example's
+values through its environment (the checkout's local.settings.json, which it does not create,
+cannot change them), `--ready-file` writes every URL, key and app setting of the running stack
+to a JSON file (mode 0600) before `ready` is printed, and `--stop-on-stdin-eof` stops the stack
+when its stdin closes, so it does not outlive a supervisor that died.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -33,6 +41,13 @@ from pathlib import Path
 
 from devhost import sandbox_wiring
 from devhost.azurite import Azurite, AzuriteError, start_azurite
+from devhost.http_auth import (
+    DURABLETASK_KEY_SETTING,
+    FUNCTION_KEY_SETTING,
+    MASTER_KEY_SETTING,
+    KeyRing,
+)
+from devhost.settings import SettingsError, read_local_settings
 from sandbox.common.demo import SEED_CHOICES
 
 LOOPBACK = "127.0.0.1"
@@ -56,6 +71,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--partner-center-port", type=int, default=7443)
     p.add_argument("--stripe-port", type=int, default=12111)
+    p.add_argument("--mail-port", type=int, default=0, help="the mail sandbox, once it exists")
     p.add_argument("--no-sandboxes", action="store_true", help="start Azurite and devhost only")
     p.add_argument(
         "--seed-data",
@@ -66,6 +82,31 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--virtual-clock", action="store_true", help="devhost's simulated clock")
     p.add_argument("--enable-auth", action="store_true", help="devhost requires keys")
     p.add_argument("--root", type=Path, default=Path.cwd(), help="the checkout (default: cwd)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="keep all state here: azurite/, sandbox/NAME/, devhost/ "
+        "(default: .azurite/, .sandbox/NAME/ and .devhost/ in the checkout)",
+    )
+    p.add_argument(
+        "--settings",
+        choices=("local", "example"),
+        default="local",
+        help="local: the checkout's local.settings.json (created from the example if missing); "
+        "example: local.settings.json.example's values, given through devhost's environment",
+    )
+    p.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="once up, write every URL, key and app setting of the stack here (JSON, 0600)",
+    )
+    p.add_argument(
+        "--stop-on-stdin-eof",
+        action="store_true",
+        help="stop when stdin closes (the supervising process is gone)",
+    )
 
 
 class StackError(RuntimeError):
@@ -174,10 +215,18 @@ class Stack:
     def __init__(self, ns: argparse.Namespace) -> None:
         self.ns = ns
         self.root: Path = ns.root.resolve()
+        self.state_dir: Path | None = ns.state_dir.resolve() if ns.state_dir else None
         self.azurite: Azurite | None = None
         self.children: list[Child] = []
         self.stopping = threading.Event()
         self.reserved: socket.socket | None = None  # devhost's port while "any free port"
+        # The settings devhost's app sees from its settings file (--settings example: given
+        # through its environment instead), and those the stack adds (storage, sandboxes).
+        self.file_values: dict[str, str] = {}
+        self.stack_values: dict[str, str] = {}
+        self.sandboxes: dict[str, Child] = {}
+        self.skipped: list[str] = []
+        self.keys: KeyRing | None = None
 
     def prepare(self) -> None:
         if not (self.root / "function_app.py").exists():
@@ -186,13 +235,20 @@ class Stack:
             )
         settings = self.root / "local.settings.json"
         example = self.root / "local.settings.json.example"
-        if not settings.exists():
+        if self.ns.settings == "example":
             if not example.exists():
-                raise StackError(f"{settings} is missing and there is no example to copy")
-            shutil.copyfile(example, settings)
-            print(
-                f"[stack] created {settings.name} from {example.name} (edit it to change settings)"
-            )
+                raise StackError(f"--settings example: {example} is missing")
+            self.file_values = self._read_settings(example)
+        else:
+            if not settings.exists():
+                if not example.exists():
+                    raise StackError(f"{settings} is missing and there is no example to copy")
+                shutil.copyfile(example, settings)
+                print(
+                    f"[stack] created {settings.name} from {example.name} "
+                    "(edit it to change settings)"
+                )
+            self.file_values = self._read_settings(settings)
         try:
             ports = tuple(int(p) for p in self.ns.azurite_ports.split(","))
         except ValueError:
@@ -210,21 +266,44 @@ class Stack:
         for port, what in zip(self.azurite_ports, ("blob", "queue", "table"), strict=True):
             _require_free(port, f"Azurite {what}", "--azurite-ports")
 
-    def start(self) -> str:
-        print("[stack] starting Azurite (data in .azurite/)", flush=True)
+    @staticmethod
+    def _read_settings(path: Path) -> dict[str, str]:
         try:
-            self.azurite = start_azurite(self.root, self.root / ".azurite", self.azurite_ports)
-        except AzuriteError as exc:
+            return read_local_settings(path).values
+        except SettingsError as exc:
             raise StackError(str(exc)) from exc
-        env = {**os.environ, "AzureWebJobsStorage": self.azurite.connection_string}
+
+    def _state(self, part: str, default: str) -> Path:
+        """Where `part` keeps its state: under --state-dir, else `default` in the checkout."""
+        return self.state_dir / part if self.state_dir else self.root / default
+
+    def start(self) -> str:
+        env = dict(os.environ)
+        if self.ns.settings == "example":
+            # Through the environment, which wins over local.settings.json (the caller's own
+            # environment still wins over the example, as it wins over the file).
+            env = {**self.file_values, **env}
         env.setdefault("PYTHONUNBUFFERED", "1")
         devhost_url = f"http://{LOOPBACK}:{self.port}"
         clock_url = f"{devhost_url}/admin/clock" if self.ns.virtual_clock else None
+        # The sandboxes and Azurite need nothing of each other: they start side by side.
+        started: list[tuple[SandboxSpec, Child]] = []
         if not self.ns.no_sandboxes:
             try:
-                self._start_sandboxes(env, devhost_url, clock_url)
+                specs = self._sandbox_specs(devhost_url)
             except sandbox_wiring.WiringError as exc:
                 raise StackError(str(exc)) from exc
+            started = [(spec, self._spawn_sandbox(spec, env, clock_url)) for spec in specs]
+        azurite_dir = self._state("azurite", ".azurite")
+        print(f"[stack] starting Azurite (data in {self._show(azurite_dir)})", flush=True)
+        try:
+            self.azurite = start_azurite(self.root, azurite_dir, self.azurite_ports)
+        except AzuriteError as exc:
+            raise StackError(str(exc)) from exc
+        self.stack_values["AzureWebJobsStorage"] = self.azurite.connection_string
+        for spec, child in started:
+            self.stack_values.update(self._await_sandbox(spec, child))
+        env.update(self.stack_values)
         cmd = [
             sys.executable,
             "-m",
@@ -235,10 +314,19 @@ class Stack:
             "--app-dir",
             str(self.root),
         ]
+        if self.state_dir is not None:
+            cmd += ["--state-dir", str(self._state("devhost", ".devhost"))]
         if self.ns.virtual_clock:
             cmd.append("--virtual-clock")
         if self.ns.enable_auth:
             cmd.append("--enable-auth")
+            if self.ns.ready_file is not None:
+                # The keys go into the ready file, so the stack settles them: the caller's,
+                # else the settings file's, else new ones (devhost would make and print them).
+                self.keys = KeyRing.from_environ({**self.file_values, **env})
+                env[MASTER_KEY_SETTING] = self.keys.master
+                env[FUNCTION_KEY_SETTING] = self.keys.function
+                env[DURABLETASK_KEY_SETTING] = self.keys.durabletask
         print("[stack] starting devhost", flush=True)
         if self.reserved is not None:
             self.reserved.close()  # devhost binds it next
@@ -252,15 +340,17 @@ class Stack:
                 "Fix what it reports (a broken function_app.py names the file and the error) "
                 "and run `make run` again."
             )
+        if self.ns.ready_file is not None:
+            self._write_ready_file(self.ns.ready_file, devhost, clock_url, env)
         return devhost.url
 
-    def _start_sandboxes(
-        self, env: dict[str, str], devhost_url: str, clock_url: str | None
-    ) -> None:
-        """Start each sandbox, then add the settings that reach it to devhost's `env`."""
+    def _show(self, path: Path) -> str:
+        return f"{path.relative_to(self.root)}/" if path.is_relative_to(self.root) else str(path)
+
+    def _sandbox_specs(self, devhost_url: str) -> list[SandboxSpec]:
         seed = ["--seed-data", self.ns.seed_data]
         stripe = sandbox_wiring.stripe_credentials(self._data_dir("stripe"))
-        for spec in (
+        return [
             SandboxSpec(
                 "partner-center",
                 self.ns.partner_center_port,
@@ -273,17 +363,18 @@ class Stack:
                 [*seed, *sandbox_wiring.stripe_args(stripe, devhost_url)],
                 lambda url, _data: sandbox_wiring.stripe_settings(url, stripe),
             ),
-        ):
-            url = self._start_sandbox(spec, env, clock_url)
-            if url:
-                env.update(spec.settings(url, self._data_dir(spec.name)))
+            # Not in the checkout yet: started with the options every sandbox takes
+            # (sandbox/common/cli.py) once it is; its settings (CSPFLOW_SMTP_*) come with it.
+            SandboxSpec("mail", self.ns.mail_port, [], lambda _url, _data: {}),
+        ]
 
     def _data_dir(self, sandbox: str) -> Path:
-        return self.root / ".sandbox" / sandbox
+        return self._state(f"sandbox/{sandbox}", f".sandbox/{sandbox}")
 
-    def _start_sandbox(self, spec: SandboxSpec, env: dict[str, str], clock_url: str | None) -> str:
+    def _spawn_sandbox(
+        self, spec: SandboxSpec, env: dict[str, str], clock_url: str | None
+    ) -> Child:
         _require_free(spec.port, f"{spec.name} sandbox", f"--{spec.name}-port")
-        data = self._data_dir(spec.name)
         cmd = [
             sys.executable,
             "-m",
@@ -292,16 +383,25 @@ class Stack:
             "--port",
             str(spec.port),
             "--data",
-            str(data),
+            str(self._data_dir(spec.name)),
             *spec.args,
         ]
         if clock_url:
             cmd += ["--clock-url", clock_url]
         child = _spawn(spec.name, cmd, self.root, env, echo=True)
         self.children.append(child)  # from now on, stopping the stack stops it too
+        return child
+
+    def _await_sandbox(self, spec: SandboxSpec, child: Child) -> dict[str, str]:
+        """The settings that reach a started sandbox once it is ready; none when it is not
+        in this checkout."""
         if _wait_ready(child, 60, self.stopping):
             print(f"[stack] {spec.name} sandbox ready at {child.url}", flush=True)
-            return child.url
+            self.sandboxes[spec.name] = child
+            try:
+                return spec.settings(child.url, self._data_dir(spec.name))
+            except sandbox_wiring.WiringError as exc:
+                raise StackError(str(exc)) from exc
         self.children.remove(child)
         try:
             child.process.wait(timeout=5)  # its output ended: it is exiting
@@ -312,9 +412,57 @@ class Stack:
                 f"[stack] note: the {spec.name} sandbox is not in this checkout yet; skipped",
                 flush=True,
             )
-            return ""
+            self.skipped.append(spec.name)
+            return {}
         detail = "\n".join(child.output[-15:])
         raise StackError(f"the {spec.name} sandbox did not start:\n{detail}")
+
+    def _write_ready_file(
+        self, path: Path, devhost: Child, clock_url: str | None, env: dict[str, str]
+    ) -> None:
+        """Everything a supervising program needs to use the stack (secrets included: the
+        file is created 0600, then renamed into place so a reader never sees half of it)."""
+        assert self.azurite is not None
+        # What the app reads: its settings file's values as its environment overrides them.
+        settings = {**self.file_values, **{k: env[k] for k in self.file_values if k in env}}
+        settings.update(self.stack_values)
+        for name in (MASTER_KEY_SETTING, FUNCTION_KEY_SETTING, DURABLETASK_KEY_SETTING):
+            settings.pop(name, None)
+        doc = {
+            "root": str(self.root),
+            "stateDir": str(self.state_dir) if self.state_dir else None,
+            "devhost": {
+                "url": devhost.url,
+                "pid": devhost.process.pid,
+                "virtualClock": bool(self.ns.virtual_clock),
+                "clockUrl": clock_url or f"{devhost.url}/admin/clock",
+                "keys": None
+                if self.keys is None
+                else {
+                    "master": self.keys.master,
+                    "function": self.keys.function,
+                    "durabletask": self.keys.durabletask,
+                },
+            },
+            "azurite": {
+                "pid": self.azurite.process.pid,
+                **self.azurite.endpoints,
+                "connectionString": self.azurite.connection_string,
+            },
+            "sandboxes": {
+                name: {"url": c.url, "pid": c.process.pid, "data": str(self._data_dir(name))}
+                for name, c in self.sandboxes.items()
+            },
+            "skipped": self.skipped,
+            "appSettings": settings,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=2)
+        os.replace(tmp, path)
 
     def watch(self) -> int:
         """Wait for a stop signal or a child's death; 0 on a requested stop."""
@@ -341,6 +489,22 @@ class Stack:
             self.azurite.stop()
 
 
+def _stop_on_stdin_eof(stopping: threading.Event) -> None:
+    """Set `stopping` once stdin reaches its end: the process holding its other end (a
+    test session, say) has closed it or died."""
+
+    def read() -> None:
+        try:
+            while os.read(sys.stdin.fileno(), 4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        print("[stack] stdin closed; stopping", flush=True)
+        stopping.set()
+
+    threading.Thread(target=read, name="stdin-eof", daemon=True).start()
+
+
 def run(ns: argparse.Namespace) -> int:
     stack = Stack(ns)
 
@@ -349,6 +513,8 @@ def run(ns: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if ns.stop_on_stdin_eof:
+        _stop_on_stdin_eof(stack.stopping)
     try:
         stack.prepare()
         url = stack.start()

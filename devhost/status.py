@@ -1,4 +1,5 @@
-"""The orchestration status payload (`EXT StatusResponsePayload`) and its history view."""
+"""The orchestration status payload (the Durable extension's `StatusResponsePayload`) and its
+history view."""
 
 from __future__ import annotations
 

@@ -8,8 +8,17 @@ seconds and every component sees the same instant.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import requests
+
+from shared.errors import TransientError
+
+if TYPE_CHECKING:
+    from shared.config import Settings
 
 
 @runtime_checkable
@@ -60,3 +69,47 @@ class ManualClock:
 def _require_aware(when: datetime) -> None:
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError("clock times must be timezone-aware (UTC)")
+
+
+class HttpClock:
+    """The time another process keeps, read over HTTP: devhost's virtual clock in a
+    simulation (`GET <url>` answers `{"now": "<ISO 8601>"}`). A reading is reused for
+    `cache_s`, so a burst of reads costs one request. `now()` blocks: async code calls it
+    through `asyncio.to_thread`, never on the event loop that may be serving the clock."""
+
+    virtual = True
+
+    def __init__(self, url: str, cache_s: float = 0.05, timeout_s: float = 5.0) -> None:
+        self._url = url
+        self._cache_s = cache_s
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._cached: tuple[float, datetime] | None = None
+
+    def now(self) -> datetime:
+        with self._lock:
+            mono = time.monotonic()
+            if self._cached is not None and mono - self._cached[0] < self._cache_s:
+                return self._cached[1]
+            try:
+                reply = requests.get(self._url, timeout=self._timeout_s)
+                reply.raise_for_status()
+                now = datetime.fromisoformat(reply.json()["now"])
+            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+                raise TransientError(f"the clock at {self._url} did not answer: {exc}") from exc
+            _require_aware(now)
+            self._cached = (mono, now.astimezone(UTC))
+            return self._cached[1]
+
+
+def app_clock(settings: Settings) -> Clock:
+    """The clock triggers and activities read: the system's, or a simulation's when
+    `clock_url` is set (devhost's virtual clock)."""
+    if settings.clock_url is None:
+        return SystemClock()
+    return _http_clock(str(settings.clock_url))
+
+
+@lru_cache(maxsize=4)
+def _http_clock(url: str) -> HttpClock:
+    return HttpClock(url)  # one per URL, so its cached reading is shared

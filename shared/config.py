@@ -12,10 +12,37 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["local", "test", "azure"]
+
+# What a deployment cannot run without. Locally they default to empty (the sandboxes' values
+# arrive through the environment under `make run`); in Azure an empty one is a deployment
+# mistake, refused at start rather than found by the first customer.
+REQUIRED_IN_AZURE = (
+    "partner_center_tenant_id",
+    "partner_center_client_id",
+    "partner_center_client_secret",
+    "partner_center_refresh_token",
+    "stripe_api_key",
+    "stripe_webhook_secrets",
+)
+_LOCAL_STORAGE_MARKERS = (
+    "usedevelopmentstorage=true",
+    "devstoreaccount1",
+    "127.0.0.1",
+    "localhost",
+)
 
 
 class Settings(BaseSettings):
@@ -77,10 +104,60 @@ class Settings(BaseSettings):
     stripe_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     stripe_webhook_tolerance_s: int = Field(default=300, ge=1, le=3600)
 
+    # Where "now" comes from when it is not the system clock: devhost's virtual clock in a
+    # simulation (devhost sets DEVHOST_CLOCK_URL). Never in Azure.
+    clock_url: AnyHttpUrl | None = Field(
+        default=None, validation_alias=AliasChoices("CSPFLOW_CLOCK_URL", "DEVHOST_CLOCK_URL")
+    )
+
     # Notifications.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=1, le=65535)
     mail_from: str = "billing@cspflow.local"
+
+    @model_validator(mode="after")
+    def _complete_in_azure(self) -> Settings:
+        """In Azure (`CSPFLOW_ENVIRONMENT=azure`) every secret is set and storage is not the
+        local emulator; each missing one is named (GET /api/health lists them)."""
+        if self.environment != "azure":
+            return self
+        missing = [name for name in REQUIRED_IN_AZURE if _is_empty(getattr(self, name))]
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "required_in_azure", "must be set when CSPFLOW_ENVIRONMENT=azure"
+                ),
+                loc=(name,),
+                input="",
+            )
+            for name in missing
+        ]
+        if self.clock_url is not None:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "simulated_clock_in_azure", "is a simulation's clock; unset it in Azure"
+                    ),
+                    loc=("clock_url",),
+                    input="",
+                )
+            )
+        connection = self.storage_connection.get_secret_value().lower()
+        if not self.storage_account_name and any(m in connection for m in _LOCAL_STORAGE_MARKERS):
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "local_storage_in_azure",
+                        "is the local storage emulator; in Azure set AzureWebJobsStorage__"
+                        "accountName (managed identity) or a real connection string",
+                    ),
+                    loc=("storage_connection",),
+                    input="",
+                )
+            )
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
 
     def redact(self, text: str) -> str:
         """`text` with every configured secret replaced by `***`: each secret setting, and
@@ -132,6 +209,14 @@ class Settings(BaseSettings):
             if not secret.get_secret_value().startswith("whsec_"):
                 raise ValueError("each Stripe webhook secret starts with 'whsec_'")
         return value
+
+
+def _is_empty(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        return not value.get_secret_value().strip()
+    if isinstance(value, str):
+        return not value.strip()
+    return not value
 
 
 @lru_cache(maxsize=1)

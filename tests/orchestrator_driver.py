@@ -76,6 +76,7 @@ class AllTask:
 class Context:
     outcomes: Mapping[str, Any]
     instance_id: str = "test-instance"
+    version: str | None = None
     current_utc_datetime: datetime = T0
     step: timedelta = timedelta(milliseconds=10)  # time passes a little at each resume
     calls: list[ActivityCall] = field(default_factory=list)

@@ -19,11 +19,8 @@ def test_the_app_indexes_as_the_python_worker_would():
     }
 
 
-def test_health_answers_ok_with_the_version(monkeypatch):
-    from shared.config import reset_settings
-
-    monkeypatch.setenv("CSPFLOW_ENVIRONMENT", "test")
-    reset_settings()
+def test_health_answers_ok_with_the_version(configure):
+    configure(CSPFLOW_ENVIRONMENT="test")
     fn = user_function("health")
     resp = fn(func.HttpRequest("GET", "http://127.0.0.1:7071/api/health", body=b""))
     assert resp.status_code == 200
@@ -32,19 +29,35 @@ def test_health_answers_ok_with_the_version(monkeypatch):
         "version": "0.1.0",
         "environment": "test",
     }
-    reset_settings()
 
 
 def test_health_names_bad_settings_without_a_500(monkeypatch):
-    from shared.config import reset_settings
-
     monkeypatch.setenv("CSPFLOW_SMTP_PORT", "not-a-port")
     monkeypatch.setenv("CSPFLOW_STRIPE_API_KEY", "sk_test_secret_value")
-    reset_settings()
     fn = user_function("health")
     resp = fn(func.HttpRequest("GET", "http://127.0.0.1:7071/api/health", body=b""))
     body = resp.get_body().decode()
     assert resp.status_code == 503
     assert json.loads(body)["invalid_settings"] == ["smtp_port"]
     assert "sk_test_secret_value" not in body
-    reset_settings()
+
+
+def test_health_in_azure_names_each_missing_secret_and_the_emulator_storage(monkeypatch):
+    for name in list(__import__("os").environ):
+        if name.startswith(("CSPFLOW_", "AzureWebJobsStorage")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CSPFLOW_ENVIRONMENT", "azure")
+    monkeypatch.setenv("CSPFLOW_STRIPE_API_KEY", "sk_live_set_but_others_missing")
+    fn = user_function("health")
+    resp = fn(func.HttpRequest("GET", "http://127.0.0.1:7071/api/health", body=b""))
+    body = resp.get_body().decode()
+    assert resp.status_code == 503
+    assert json.loads(body)["invalid_settings"] == [
+        "partner_center_client_id",
+        "partner_center_client_secret",
+        "partner_center_refresh_token",
+        "partner_center_tenant_id",
+        "storage_connection",
+        "stripe_webhook_secrets",
+    ]
+    assert "sk_live_set_but_others_missing" not in body

@@ -10,17 +10,18 @@ returned as it is. The answer is the Durable check-status response (202, `Locati
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import azure.durable_functions as df
 
-from shared.clock import Clock, SystemClock
+from shared.clock import app_clock
+from shared.config import get_settings
 from triggers.api import API, Call, DurableCheckStatus, Reply, check_status_reply
 from workflows.connectivity import ORCHESTRATOR
 
 bp = df.Blueprint()
 
-CLOCK: Clock = SystemClock()
 RESTARTABLE = (
     df.OrchestrationRuntimeStatus.Failed,
     df.OrchestrationRuntimeStatus.Terminated,
@@ -46,7 +47,16 @@ async def start_connectivity_check(
 ) -> Reply:
     """Checks Partner Center, Stripe and Storage. Posts within one UTC minute share one
     instance; `Location` is its status, whose `output` is the report."""
-    instance_id = check_instance_id(CLOCK.now())
+    # Off the event loop: a simulation's clock is read over HTTP from the host that runs
+    # this very function, and a blocking read on its loop would wait for itself.
+    now = await asyncio.to_thread(app_clock(get_settings()).now)
+    instance_id = await start_check(client, now)
+    return check_status_reply(client, call, instance_id)
+
+
+async def start_check(client: df.DurableOrchestrationClient, now: datetime) -> str:
+    """Start (or join) the check of `now`'s minute; its instance id."""
+    instance_id = check_instance_id(now)
     if await _needs_start(client, instance_id):
         try:
             await client.start_new(ORCHESTRATOR, instance_id)
@@ -55,7 +65,7 @@ async def start_connectivity_check(
             # collapse working. Anything else is a real failure.
             if await _needs_start(client, instance_id):
                 raise
-    return check_status_reply(client, call, instance_id)
+    return instance_id
 
 
 async def _needs_start(client: df.DurableOrchestrationClient, instance_id: str) -> bool:

@@ -39,7 +39,6 @@ from workflows.durable import (
 
 bp = df.Blueprint()
 
-ORCHESTRATOR = "connectivity_check"
 RETRY = RETRY_POLICIES["probe"]
 
 
@@ -71,7 +70,7 @@ class Done(DomainModel):
     failed: list[CheckName]
 
 
-@orchestration(bp, name=ORCHESTRATOR)
+@orchestration(bp)
 def connectivity_check(
     context: df.DurableOrchestrationContext,
 ) -> Generator[Any, Any, dict[str, Any]]:
@@ -91,6 +90,9 @@ def connectivity_check(
     failed = [r.name for r in results if not r.ok]
     set_status(context, Done(ok=report.ok, failed=failed))
     return report.model_dump(mode="json")
+
+
+ORCHESTRATOR = connectivity_check.__name__
 
 
 def as_result(check: Check, outcome: Outcome[CheckResult]) -> CheckResult:

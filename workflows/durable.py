@@ -177,14 +177,12 @@ def at_least(context: df.DurableOrchestrationContext, version: str) -> bool:
     return _parse_version(getattr(context, "version", None) or "0") >= _parse_version(version)
 
 
-def orchestration(
-    bp: df.Blueprint, *, name: str | None = None
-) -> Callable[[Orchestrator], Orchestrator]:
-    """Register a generator function as an orchestrator (named after the function unless
-    `name` is given) and return it unchanged, so tests can drive it directly."""
+def orchestration(bp: df.Blueprint) -> Callable[[Orchestrator], Orchestrator]:
+    """Register a generator function as the orchestrator named after it (its one parameter
+    is `context`) and return it unchanged, so tests can drive it directly."""
 
     def register(fn: Orchestrator) -> Orchestrator:
-        bp.orchestration_trigger(context_name="context", orchestration=name or fn.__name__)(fn)
+        bp.orchestration_trigger(context_name="context", orchestration=fn.__name__)(fn)
         return fn
 
     return register

@@ -12,9 +12,13 @@ from datetime import datetime
 
 import requests
 
+# How long a reading is reused: a process that moves the clock waits this long before it
+# counts on every sandbox seeing the new time.
+CACHE_S = 0.05
+
 
 class RemoteClock:
-    def __init__(self, url: str, cache_s: float = 0.05, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, cache_s: float = CACHE_S, timeout_s: float = 5.0) -> None:
         self._url = url
         self._cache_s = cache_s
         self._timeout_s = timeout_s

@@ -20,7 +20,8 @@ class OrderLine(DomainModel):
     term_duration: TermDuration
     billing_cycle: BillingCycle
     unit_price: Money
-    # Coterm with an existing subscription or a calendar month end (S-COTERM).
+    # Coterm with an existing subscription or a calendar month end (Microsoft Learn,
+    # https://learn.microsoft.com/en-us/partner-center/customers/align-subscription-end-dates).
     custom_term_end_date: date | None = None
 
     @field_validator("unit_price")

@@ -21,7 +21,7 @@ from pydantic import (
 from shared.models._base import DomainModel
 from shared.models.money import CurrencyCode
 
-SlaTier = Literal["premium", "standard"]
+SlaTier = Literal["premium", "standard", "basic"]
 
 # A DNS name as Partner Center takes it for a customer's initial domain
 # (contoso.onmicrosoft.com): labels of letters, digits and inner hyphens.

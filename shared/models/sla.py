@@ -9,7 +9,14 @@ from pydantic import Field, model_validator
 from shared.models._base import DomainModel, UtcDateTime
 from shared.models.party import SlaTier
 
-SlaKind = Literal["onboarding", "licence_change", "renewal_decision"]
+SlaKind = Literal[
+    "onboarding",
+    "licence_change",
+    "renewal_decision",
+    "payment_first_contact",
+    "support_first_response",
+    "support_resolution",
+]
 SlaState = Literal["on_track", "at_risk", "breached", "met"]
 
 

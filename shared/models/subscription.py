@@ -1,8 +1,9 @@
 """An NCE subscription as Partner Center returns it, plus the seat batches cspflow records.
 
 `Subscription` validates Partner Center's JSON directly (camelCase aliases) and our own
-snake_case dumps alike. Field meanings (partner-center.md 2.6, 3.4; Microsoft Learn
-"Subscription resources"):
+snake_case dumps alike. Field meanings (Microsoft Learn,
+https://learn.microsoft.com/en-us/partner-center/developer/subscription-resources; the rules
+built on them are docs/rules.md#term-end and docs/rules.md#partner-center-dates-win):
 
 * `commitmentEndDate` is the inclusive last day of the term; renewal runs from 00:00 UTC the
   next day. `commitmentEndDateTime`, when present, is the exact end and wins.
@@ -59,7 +60,8 @@ class ScheduledProduct(PartnerCenterModel):
 
 
 class ScheduledNextTermInstructions(PartnerCenterModel):
-    """What the subscription becomes at renewal (S-SCHED): product, quantity, coterm date."""
+    """What the subscription becomes at renewal (Microsoft Learn, create-scheduled-changes):
+    product, quantity, coterm date."""
 
     product: ScheduledProduct
     quantity: int = Field(ge=1)

@@ -2,8 +2,10 @@
 
 - App-only (client credentials) for most of the API, scope `<resource>/.default`.
 - App+user (the Secure Application Model) where Partner Center requires it, e.g. the MCA
-  attestation (S-MCA): an access token is minted from the integration user's stored refresh
-  token (S-SAM, S-GDAP-SAM).
+  attestation (app+user only, Microsoft Learn, confirm-customer-consent-customer-agreement):
+  an access token is minted from the integration user's stored refresh token (Microsoft
+  Learn, https://learn.microsoft.com/en-us/partner-center/developer/enable-secure-app-model
+  and gdap-and-secure-application-model).
 
 MSAL caches tokens until shortly before expiry, so repeated calls cost no round trip.
 An unreachable authority is a RetryableError; a refusal (bad secret, bad refresh token)
@@ -133,7 +135,8 @@ class TokenProvider:
             except requests.RequestException as exc:
                 raise RetryableError(f"token request failed: {exc}") from exc
             if "refresh_token" in result:
-                # Each redemption returns a new refresh token valid for 90 days (S-GDAP-SAM);
+                # Each redemption returns a new refresh token valid for 90 days (Microsoft
+                # Learn, gdap-and-secure-application-model);
                 # keep using the newest for this process. Persisting it back to Key Vault is
                 # the consent tooling's job, not a request path's.
                 self._refresh_token = str(result["refresh_token"])

@@ -173,7 +173,9 @@ class PartnerCenterClient:
         return list(body.get("items", [])) if isinstance(body, dict) else []
 
     def _seek(self, path: str) -> Iterator[Json]:
-        """Seek paging: follow links.next sending every header it lists (S-INVLI, S-SDKCONF)."""
+        """Seek paging: follow links.next sending every header it lists (Microsoft Learn,
+        get-invoiceline-items; the archived .NET SDK's BaseResourceCollectionEnumerator,
+        github.com/microsoft/partner-center-sdk-for-dotNET)."""
         reply = self._call("GET", path)
         while True:
             body = reply.body
@@ -187,7 +189,8 @@ class PartnerCenterClient:
 
     # customers -------------------------------------------------------------------------
     def domain_available(self, domain: str) -> bool:
-        """HEAD /v1/domains/{domain}: 200 means taken, 404 available (S-DOMAIN)."""
+        """HEAD /v1/domains/{domain}: 200 means taken, 404 available
+        (https://learn.microsoft.com/en-us/partner-center/developer/verify-domain-availability)."""
         try:
             self._call("HEAD", f"/domains/{quote(domain)}", ok=(200,))
         except NotFoundError:
@@ -202,7 +205,8 @@ class PartnerCenterClient:
 
     @_one_budget
     def create_customer(self, new: NewCustomer, *, request_id: str) -> CreatedCustomer:
-        """Create the customer tenant; the domain is checked first (S-DOMAIN, S-CUST).
+        """Create the customer tenant; the domain is checked first (Microsoft Learn,
+        verify-domain-availability and create-a-customer).
 
         A retry with the same request_id replays the first answer, so a customer created
         by a lost attempt is returned rather than refused as a taken domain.
@@ -246,7 +250,8 @@ class PartnerCenterClient:
         for item in self._seek(f"/customers?size={page_size}"):
             yield CustomerTenant.from_json(item)
 
-    # Microsoft Customer Agreement (app+user only, S-MCA) ------------------------------
+    # Microsoft Customer Agreement (app+user only, Microsoft Learn,
+    # confirm-customer-consent-customer-agreement) ---------------------------------------
     def mca_template_id(self) -> str:
         items = self._items(f"/agreements?agreementType={MCA}", user=True)
         if not items:
@@ -293,7 +298,8 @@ class PartnerCenterClient:
 
     def catalog_item_id(self, product_id: str, sku_id: str, country: str, term: str) -> str:
         """The current catalogItemId for a product/SKU and term; it can change over time,
-        so read it just before a purchase (S-PRODUCTS)."""
+        so read it just before a purchase (Microsoft Learn,
+        https://learn.microsoft.com/en-us/partner-center/developer/product-resources)."""
         for availability in self.list_availabilities(product_id, sku_id, country):
             if any(t.duration == term for t in availability.terms):
                 return availability.catalog_item_id
@@ -376,7 +382,8 @@ class PartnerCenterClient:
         )
 
     def suspend(self, customer_id: str, subscription_id: str, *, request_id: str) -> Subscription:
-        """Suspension turns auto-renew off; NCE keeps billing the partner (S-MANAGE)."""
+        """Suspension turns auto-renew off; NCE keeps billing the partner
+        (docs/rules.md#suspend)."""
         return self._patch(
             customer_id,
             subscription_id,
@@ -388,7 +395,8 @@ class PartnerCenterClient:
     def reactivate(
         self, customer_id: str, subscription_id: str, *, auto_renew: bool, request_id: str
     ) -> Subscription:
-        """Reactivate; send autoRenewEnabled too, since suspension turned it off (S-MANAGE)."""
+        """Reactivate; send autoRenewEnabled too, since suspension turned it off
+        (docs/rules.md#reactivate)."""
         return self._patch(
             customer_id,
             subscription_id,
@@ -418,7 +426,8 @@ class PartnerCenterClient:
         """Set (or with None, clear) the changes Partner Center applies at renewal.
 
         Clearing by sending null in a full PATCH is the sandbox's and this client's
-        reading; Microsoft documents only that omitting the field deletes it (S-UPD).
+        reading; Microsoft documents only that omitting the field deletes it
+        (https://learn.microsoft.com/en-us/partner-center/developer/update-a-subscription-by-id).
         """
         value = (
             None
@@ -427,7 +436,8 @@ class PartnerCenterClient:
         )
         changes: Json = {"scheduledNextTermInstructions": value}
         if instructions is not None:
-            changes["autoRenewEnabled"] = True  # required by S-SCHED
+            # Required by Microsoft Learn, create-scheduled-changes.
+            changes["autoRenewEnabled"] = True
         return self._patch(
             customer_id,
             subscription_id,
@@ -445,8 +455,9 @@ class PartnerCenterClient:
         applied: Callable[[Subscription], bool],
         request_id: str,
     ) -> Subscription:
-        """PATCH the full resource as read, with only `changes` altered (S-UPD: a partial
-        body silently resets autoRenewEnabled and scheduled instructions)."""
+        """PATCH the full resource as read, with only `changes` altered (Microsoft Learn,
+        update-a-subscription-by-id: a partial body silently resets autoRenewEnabled and
+        scheduled instructions)."""
         path = f"/customers/{customer_id}/subscriptions/{subscription_id}"
         attempt_id = request_id
         for attempt in range(1, 4):
@@ -465,12 +476,13 @@ class PartnerCenterClient:
                 if exc.code != ETAG_STALE or attempt == 3:
                     raise
                 # The resource changed under us (a renewal, a concurrent edit): read it again
-                # and resend under a new id derived from the step's, as S-HDR asks after
-                # any answer; the same step always derives the same ids.
+                # and resend under a new id derived from the step's, as Microsoft Learn
+                # (headers) asks after any answer; the same step always derives the same ids.
                 attempt_id = request_id_for(request_id, f"etag-refresh-{attempt}")
         if reply.status != 202:
             return Subscription.model_validate(reply.body)
-        # Slow PATCH: 202 + Location; poll the subscription until the change shows (S-QTY).
+        # Slow PATCH: 202 + Location; poll the subscription until the change shows
+        # (Microsoft Learn, change-the-quantity-of-a-subscription).
         # Past the wait budget the activity fails retryably; its retry sends the same
         # MS-RequestId, is answered with the remembered 202 and polls again.
         location = reply.headers.get("Location") or f"/v1{path}"
@@ -563,7 +575,8 @@ class PartnerCenterClient:
     def audit_records(
         self, start: datetime, end: datetime | None = None, page_size: int = 50
     ) -> Iterator[Json]:
-        """Microsoft's suggested change feed (S-THR): what happened in the window."""
+        """Microsoft's suggested change feed (Microsoft Learn, api-throttling-guidance): what
+        happened in the window."""
         query = f"startDate={quote(start.isoformat())}&size={page_size}"
         if end is not None:
             query += f"&endDate={quote(end.isoformat())}"
@@ -577,7 +590,9 @@ class PartnerCenterClient:
         self, invoice_id: str, *, operation_url: str | None = None
     ) -> list[ReconLineItem]:
         """Billed NCE line items of one invoice: the v2 export on Microsoft Graph
-        (S-RECONV2, S-GRAPH-BILLED): 202 + Location, poll, manifest, gzip JSON Lines blobs.
+        (https://learn.microsoft.com/en-us/partner-center/developer/billed-invoice-reconciliation,
+        https://learn.microsoft.com/en-us/graph/api/partners-billing-billedreconciliation-export):
+        202 + Location, poll, manifest, gzip JSON Lines blobs.
         `operation_url`, from an ExportPendingError, resumes an export already started."""
         return self._export(
             "/v1.0/reports/partners/billing/reconciliation/billed/export",
@@ -621,7 +636,10 @@ class PartnerCenterClient:
                 return self._download(polled.body["resourceLocation"], invoice_id)
             if status == "failed":
                 error = polled.body.get("error") or {}
-                if str(error.get("code")) == "5000":  # no reconciliation data (S-TECHCOMM-V2)
+                # 5000: "No reconciliation data available currently" (the failed operation
+                # shown on Microsoft's Tech Community thread "Billed invoice reconciliation
+                # API v2 legacy support").
+                if str(error.get("code")) == "5000":
                     return []
                 raise BusinessError(
                     400, str(error.get("code", "")), str(error.get("message", "")), ""
@@ -639,8 +657,9 @@ class PartnerCenterClient:
             raise RetryableError(f"unexpected export format {manifest.get('dataFormat')!r}")
         lines: list[ReconLineItem] = []
         for blob in manifest.get("blobs", []):
-            # The blob URL is {rootDirectory}/{blobName}?{sasToken} (partner-center.md 5.2,
-            # unconfirmed composition; Microsoft's recon samples build it this way).
+            # The blob URL is {rootDirectory}/{blobName}?{sasToken}: Microsoft Learn does not
+            # spell it out; Microsoft's recon samples build it this way
+            # (github.com/microsoft/Partner-Center-Billing-Recon-Samples).
             url = f"{manifest['rootDirectory']}/{blob['name']}?{manifest['sasToken']}"
             try:
                 resp = self._session.get(url, timeout=self.transport.timeout_s)

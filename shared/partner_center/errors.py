@@ -7,7 +7,8 @@
   Partner Center asked for; its subclasses say why:
   - `ThrottledError`: 429s outlasted the client's wait budget for one call;
   - `RenewalProcessingError`: 409 800082, the renewal is being processed (up to 24 h after
-    the term's last day, S-MANAGE); raised at once, never slept on inside an activity;
+    the term's last day, docs/rules.md#renewal-processing); raised at once, never slept on
+    inside an activity;
   - `ExportPendingError`: a reconciliation export outlasted the budget; it names the
     export's operation URL so the next attempt resumes it.
 Retryable errors are `shared.errors.TransientError`s, business and auth errors
@@ -82,7 +83,9 @@ class DomainUnavailableError(PartnerCenterError, PermanentError):
         self.domain = domain
 
 
-# Microsoft's codes that callers branch on (partner-center.md 1.6).
+# Microsoft's codes that callers branch on: Microsoft Learn,
+# https://learn.microsoft.com/en-us/partner-center/developer/error-codes (600061 is on the
+# confirm-customer-consent-customer-agreement page).
 QUANTITY_SUSPENDED = "2001"
 QUANTITY_OUT_OF_RANGE = "2002"
 SUBSCRIPTION_DELETED = "2011"

@@ -1,7 +1,8 @@
 """MS-RequestId values derived from the calling workflow step.
 
 Partner Center treats `MS-RequestId` as the idempotency key: retry with the same value
-after a timeout, use a new one for a new operation (S-HDR). Deriving it from the
+after a timeout, use a new one for a new operation (Microsoft Learn,
+https://learn.microsoft.com/en-us/partner-center/developer/headers). Deriving it from the
 orchestration instance id and the step name makes an activity retry, or a replayed
 orchestration, send the same id, while two different steps never collide.
 """

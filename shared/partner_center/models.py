@@ -1,6 +1,8 @@
 """Typed views of the Partner Center resources the client returns (Microsoft's camelCase
-JSON; partner-center.md section 2). Unknown fields are ignored, so a field Microsoft adds
-never breaks a read. Amounts are Decimal (parsed from JSON as Decimal), times UTC.
+JSON, as the REST reference on Microsoft Learn documents it, e.g.
+https://learn.microsoft.com/en-us/partner-center/developer/cart-resources). Unknown fields
+are ignored, so a field Microsoft adds never breaks a read. Amounts are Decimal (parsed from
+JSON as Decimal), times UTC.
 
 Subscriptions and their next-term instructions are the domain's own mirrors of Microsoft's
 resource (shared.models.Subscription); everything else the client reads is modelled here.
@@ -33,7 +35,8 @@ class Address(PcModel):
 
 
 class NewCustomer(PcModel):
-    """What cspflow knows when it creates a customer (S-CUST required fields)."""
+    """What cspflow knows when it creates a customer (the required fields of
+    https://learn.microsoft.com/en-us/partner-center/developer/create-a-customer)."""
 
     domain_prefix: str = Field(pattern=r"^[a-z0-9]{1,27}$")
     company_name: str = Field(min_length=1)
@@ -71,7 +74,8 @@ class CustomerTenant(PcModel):
 class CreatedCustomer(PcModel):
     customer: CustomerTenant
     admin_user_name: str
-    # Shown once by Partner Center (S-CUST); the caller hands it on and never stores it.
+    # Shown once by Partner Center (Microsoft Learn, create-a-customer); the caller hands it
+    # on and never stores it.
     admin_password: str = Field(repr=False)
 
 
@@ -262,7 +266,9 @@ class PartnerCenterInvoice(PcModel):
 
 
 class ReconLineItem(PcModel):
-    """A billed or unbilled NCE reconciliation line (partner-center.md 5.4).
+    """A billed or unbilled NCE reconciliation line (Microsoft Learn,
+    https://learn.microsoft.com/en-us/partner-center/developer/invoice-resources and
+    https://learn.microsoft.com/en-us/partner-center/billing/modern-invoice-reconciliation-file).
 
     Read whatever the casing of its keys: the v1 line-item API answers in camelCase
     (`chargeType`), while Microsoft Graph's partner billing exports name their attributes in

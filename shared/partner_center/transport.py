@@ -1,24 +1,27 @@
 """One HTTP exchange with Partner Center, with Microsoft's retry rules applied.
 
 The client runs inside Durable activities. An activity that sleeps holds a Functions
-worker and bills idle time, and DESIGN.md puts every long wait on a durable timer. So
-this transport waits only briefly, within fixed budgets, and otherwise raises a typed
-`RetryableError` at once; the orchestrator's `call_activity_with_retry` carries the long
-waits, and the retried activity sends the same `MS-RequestId`, which Partner Center
-replays instead of writing twice. Python's `RetryOptions` sends only a first interval and
-a number of attempts (a fixed interval, durable-functions.md 1.4e), so a step that may meet
-renewal processing needs e.g. RetryOptions(300_000, 300): every 5 minutes for 25 h,
-outlasting the 24 h Microsoft allows. An activity that wants the exact `retry_after_s`
-catches the error and returns it as a typed outcome for the orchestrator's durable timer.
+worker and bills idle time, and the house rules (docs/architecture.md) put every long wait
+on a durable timer. So this transport waits only briefly, within fixed budgets, and
+otherwise raises a typed `RetryableError` at once; the orchestrator's
+`call_activity_with_retry` carries the long waits, and the retried activity sends the same
+`MS-RequestId`, which Partner Center replays instead of writing twice. Python's
+`RetryOptions` sends only a first interval and a number of attempts (a fixed interval; see
+`RetryOptions.to_json` in azure-functions-durable), so a step that may meet renewal
+processing needs e.g. RetryOptions(300_000, 300): every 5 minutes for 25 h, outlasting the
+24 h Microsoft allows. An activity that wants the exact `retry_after_s` catches the error
+and returns it as a typed outcome for the orchestrator's durable timer.
 
 - 429: wait `Retry-After` (or the exact `retry-after-ms` / `x-ms-retry-after-ms` when
   given, as azure-core does), then retry with the same `MS-RequestId`; a repeated 429 on
-  the same call doubles the wait (S-THR: honour Retry-After, then back off exponentially).
+  the same call doubles the wait (honour Retry-After, then back off exponentially:
+  https://learn.microsoft.com/en-us/partner-center/developer/api-throttling-guidance).
   A wait is never shorter than advertised. When the next wait does not fit the budget
   (below) or after `max_throttle_retries`, ThrottledError carries the wait instead.
 - 409 800082 (renewal processing; up to 24 h after the term's last day, "wait about 2
-  minutes and resubmit", S-MANAGE): RenewalProcessingError at once, `retry_after_s`
-  = `renewal_retry_after_s`. Sleeping on it in-process could hold a worker for a day.
+  minutes and resubmit", docs/rules.md#renewal-processing): RenewalProcessingError at once,
+  `retry_after_s` = `renewal_retry_after_s`. Sleeping on it in-process could hold a worker
+  for a day.
 - 409 800060/800064 (cart or order being processed: brief): a short in-client wait,
   `conflict_wait_s` doubling, `max_conflict_retries` times (2 + 4 + 8 = 14 s at most by
   default), then RetryableError.
@@ -73,7 +76,8 @@ class RetryPolicy:
     max_wait_s: float = 30.0  # cap on the exponential backoff, never below Retry-After
     max_conflict_retries: int = 3  # cart/order processing (800060/800064) only
     conflict_wait_s: float = 2.0  # first wait, doubled on each repeat
-    renewal_retry_after_s: float = 120.0  # "wait about 2 minutes and resubmit" (S-MANAGE)
+    # "Wait about 2 minutes and resubmit" (docs/rules.md#renewal-processing).
+    renewal_retry_after_s: float = 120.0
     wait_budget_s: float = 30.0  # every wait of one client method together
     jitter: float = 0.1  # up to +10% on each throttle wait, never less than advertised
 
@@ -242,14 +246,16 @@ class Transport:
         advertised = retry_after_s(headers)
         base = advertised if advertised is not None else self.policy.default_retry_after_s
         # The backoff grows up to max_wait_s, but never below what the server advertised:
-        # an early retry only counts against the limit again (S-THR).
+        # an early retry only counts against the limit again (Microsoft Learn,
+        # api-throttling-guidance).
         wait: float = max(base, min(self.policy.max_wait_s, base * 2.0 ** (attempt - 1)))
         return wait + random.uniform(0, self.policy.jitter * wait)
 
 
 def retry_after_s(headers: Mapping[str, str]) -> float | None:
     """The advertised wait in seconds: the millisecond headers when present (exact),
-    else Retry-After in whole seconds (Partner Center sends seconds, S-THR)."""
+    else Retry-After in whole seconds (Partner Center sends seconds: Microsoft Learn,
+    api-throttling-guidance)."""
     for name in ("retry-after-ms", "x-ms-retry-after-ms"):
         value = headers.get(name)
         if value is not None:

@@ -1,11 +1,13 @@
 """Verifying a Partner Center webhook callback before anything is enqueued.
 
-Microsoft's documented steps (S-WH, partner-center.md 4.4): the signature, certificate URL
-and algorithm headers are present; the certificate is downloaded from the URL; it chains
-to a trusted Microsoft root; its organisation is Microsoft Corporation; the RSA-SHA256
-signature verifies over the raw body bytes. Hardening from a community receiver (S-CIPP),
-adopted here: the certificate URL must start with an allow-listed https prefix (no query,
-default port) and the body is capped at 1 MiB.
+Microsoft's documented steps
+(https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhooks): the
+signature, certificate URL and algorithm headers are present; the certificate is downloaded
+from the URL; it chains to a trusted Microsoft root; its organisation is Microsoft
+Corporation; the RSA-SHA256 signature verifies over the raw body bytes. Hardening from a
+community receiver (the Partner Center webhook receiver of CIPP-API,
+https://github.com/KelvinTegelaar/CIPP-API), adopted here: the certificate URL must start
+with an allow-listed https prefix (no query, default port) and the body is capped at 1 MiB.
 
 The certificate fetcher and the trust roots are injectable: in Azure they are an HTTPS
 download and the Microsoft roots; in tests, the sandbox's certificate URL and its CA.
@@ -57,8 +59,9 @@ class PartnerCenterEvent:
 
     @property
     def dedupe_key(self) -> str:
-        # No exactly-once delivery: (EventName, ResourceUri, ResourceChangeUtcDate)
-        # identifies an event across duplicates (partner-center.md 4.5).
+        # No exactly-once delivery (Partner Center retries a delivery up to 10 times,
+        # Microsoft Learn partner-center-webhooks): (EventName, ResourceUri,
+        # ResourceChangeUtcDate) identifies an event across duplicates.
         return f"{self.event_name}|{self.resource_uri}|{self.resource_change_utc_date}"
 
 
@@ -195,7 +198,8 @@ class WebhookVerifier:
 
 
 def _load_certificate(raw: bytes) -> x509.Certificate:
-    # The .cer encoding is not documented: DER first, then PEM (partner-center.md 4.4).
+    # Microsoft Learn (partner-center-webhooks) does not document the .cer encoding: DER
+    # first, then PEM.
     try:
         return x509.load_der_x509_certificate(raw)
     except ValueError:

@@ -1,31 +1,43 @@
 """The dunning ladder: what to do next about an unpaid invoice, given what happened so far.
 
+The rules and their sources are in docs/rules.md, section "Dunning".
+
 Declines (Stripe's `decline_code`, else the error `code`, then the `advice_code`):
 
 * soft: the same card may pay later; retry on the schedule.
 * hard: the card will not pay (Stripe's non-retryable codes and the like); no retry at all
   until the payment method changes (Stripe itself "can't retry invoice payment without a new
-  payment method", docs.stripe.com/billing/revenue-recovery/smart-retries).
+  payment method", https://docs.stripe.com/billing/revenue-recovery/smart-retries).
 * needs_customer_action: the customer must authenticate, fix card data or call the bank; no
   automatic retry either, the failed-payment notice asks for that action (pay link).
+
+(docs/rules.md#decline-classes, docs/rules.md#decline-precedence,
+docs/rules.md#hard-decline-stop.)
 
 The ladder, from the first failed charge (`opened_at`):
 
 * retries at `retry_after` offsets, at most `max_attempts_per_card` charges per card in any
-  `attempt_window` (7 in 30 days: half of Visa's 15, support.stripe.com "payment blocked due
-  to excessive retries"); a new payment method is charged at once;
-* failed-payment notices with the pay link at `notice_after` offsets, the last one "final";
-* suspension in Partner Center only once the grace period is over, never before;
+  `attempt_window` (7 in 30 days: half of Visa's 15,
+  https://support.stripe.com/questions/payment-blocked-due-to-excessive-retries); a new
+  payment method is charged at once (docs/rules.md#retry-schedule, docs/rules.md#per-card-cap,
+  docs/rules.md#new-payment-method);
+* failed-payment notices with the pay link at `notice_after` offsets, the last one "final"
+  (docs/rules.md#payment-failed-notices);
+* suspension in Partner Center only once the grace period is over, never before
+  (docs/rules.md#grace-then-suspend);
 * auto-renew off before the next renewal lock when the invoice is still unpaid: after day 7 of
   a new term the partner owes Microsoft the whole term even if the customer never pays
-  (Microsoft Learn, new-commerce-cancellation-policy), so the ladder gives up the renewal
-  before the lock rather than after, and squeezes its retries to end by then when it can;
+  (https://learn.microsoft.com/en-us/partner-center/customers/new-commerce-cancellation-policy),
+  so the ladder gives up the renewal before the lock rather than after, and squeezes its
+  retries to end by then when it can (docs/rules.md#auto-renew-before-lock,
+  docs/rules.md#retry-squeeze);
 * write-off after `write_off_after`; reactivation (and auto-renew restored) as soon as the
-  payment lands.
+  payment lands (docs/rules.md#write-off, docs/rules.md#paid).
 
-`next_step` returns one step and when it is due; the orchestrator waits for that moment (or
-an external event: payment, new card), records what it did in the case, and asks again.
-Every path ends in `close`: the step set is finite and write-off is always ahead.
+`next_step` returns one step and when it is due (docs/rules.md#step-order); the orchestrator
+waits for that moment (or an external event: payment, new card), records what it did in the
+case, and asks again. Every path ends in `close`: the step set is finite and write-off is
+always ahead.
 """
 
 from __future__ import annotations
@@ -43,9 +55,12 @@ DeclineClass = Literal["soft", "needs_customer_action", "hard"]
 
 _SEVERITY: dict[DeclineClass, int] = {"soft": 0, "needs_customer_action": 1, "hard": 2}
 
-NON_RETRYABLE = "Stripe docs, billing/revenue-recovery/smart-retries#non-retryable-decline-codes"
-CODES = "Stripe docs, declines/codes (next steps column)"
-ERROR_CODES = "Stripe docs, error-codes"
+NON_RETRYABLE = (
+    "Stripe docs, https://docs.stripe.com/billing/revenue-recovery/smart-retries"
+    "#non-retryable-decline-codes"
+)
+CODES = "Stripe docs, https://docs.stripe.com/declines/codes (next steps column)"
+ERROR_CODES = "Stripe docs, https://docs.stripe.com/error-codes"
 
 # decline_code or error code -> (class, source). Codes not listed are soft: Stripe's own Smart
 # Retries retries everything but the non-retryable list, and the per-card cap bounds the rest.
@@ -111,7 +126,8 @@ DECLINE_TABLE: dict[str, tuple[DeclineClass, str]] = {
     "card_decline_rate_limit_exceeded": ("soft", ERROR_CODES + ": wait 24 hours"),
 }
 
-# Charge.outcome / last_payment_error.advice_code (stripe-python 16.1.0, _charge.py).
+# Charge.outcome / last_payment_error.advice_code (stripe-python 16.1.0, _charge.py;
+# https://docs.stripe.com/declines/card#retrying-issuer-declines).
 ADVICE_TABLE: dict[str, DeclineClass] = {
     "do_not_try_again": "hard",
     "confirm_card_data": "needs_customer_action",
@@ -357,7 +373,8 @@ def card_expiry_notice_due(
     last_notice_at: datetime | None,
     rules: DunningRules = DEFAULT_RULES,
 ) -> bool:
-    """Whether to send the "card expiring soon" notice now (once per card expiry)."""
+    """Whether to send the "card expiring soon" notice now (once per card expiry,
+    docs/rules.md#card-expiry)."""
     expires = card_expires_at(exp_month, exp_year)
     opens = expires - rules.card_expiry_notice_before
     if not opens <= now < expires:

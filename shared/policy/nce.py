@@ -1,28 +1,33 @@
 """NCE change rules: what a requested licence change becomes, given the subscription and now.
 
-Facts (partner-center.md section 3; Microsoft Learn "Manage customer subscriptions",
-"New commerce cancellation policy", "Subscription lifecycle"):
+The rules, each with its Microsoft Learn source, are in docs/rules.md, section "NCE changes".
+In short:
 
-* Seats can be added at any time; they are prorated to the term end (coterminous).
+* Seats can be added at any time; they are prorated to the term end (coterminous)
+  (docs/rules.md#add-seats).
 * Seats can be removed, or the subscription cancelled, only within 7 days (168 h) of the
-  purchase or renewal that brought them, each mid-term addition with its own window. Partner
-  Center's `cancellationAllowedUntilDate` and `refundableQuantity` say so exactly and win;
-  our own arithmetic (term start or recorded seat batches + 168 h) is only a fallback.
+  purchase or renewal that brought them, each mid-term addition with its own window
+  (docs/rules.md#cancellation-window, docs/rules.md#seat-windows). Partner Center's
+  `cancellationAllowedUntilDate` and `refundableQuantity` say so exactly and win; our own
+  arithmetic (term start or recorded seat batches + 168 h) is only a fallback
+  (docs/rules.md#partner-center-dates-win).
 * Outside the window a decrease is scheduled for the next term (`scheduledNextTermInstructions`,
-  which requires auto-renew on), and a cancellation becomes "auto-renew off".
+  which requires auto-renew on), and a cancellation becomes "auto-renew off"
+  (docs/rules.md#remove-seats, docs/rules.md#cancel).
 * Upgrades (a higher SKU of the same family) apply at once, with no cancellation window;
-  downgrades are not supported mid-term, only as a different product at renewal.
+  downgrades are not supported mid-term, only as a different product at renewal
+  (docs/rules.md#upgrade, docs/rules.md#downgrade).
 * Suspension blocks access at once, turns auto-renew off and does not stop Microsoft's billing;
-  a suspended subscription can be reactivated until its term ends.
-* A mid-term change deletes the changes scheduled for renewal (Microsoft Learn
-  "create-scheduled-changes": "If you make a mid-term (immediate) change before your renewal
-  date, all scheduled changes ... are deleted"; S-MANAGE lists quantity change, SKU upgrade
-  and auto-renew off; suspension too, S-LIFE). Such a decision says so, so the caller can
-  schedule them again or tell the customer.
-* Renewal lock: Microsoft documents none, a distributor reading is that the subscription is
-  locked for the last 24 h of the term; renewal processing starts 00:00 UTC the day after the
+  a suspended subscription can be reactivated until its term ends (docs/rules.md#suspend,
+  docs/rules.md#reactivate).
+* A mid-term change (quantity, upgrade, auto-renew off, suspension) deletes the changes
+  scheduled for renewal. Such a decision says so, so the caller can schedule them again or
+  tell the customer (docs/rules.md#scheduled-changes-dropped).
+* Renewal lock: Microsoft documents none; a distributor's reading is that the subscription is
+  locked for the last 24 h of the term. Renewal processing starts 00:00 UTC the day after the
   end date and can take up to 24 h (409 while queued). cspflow is conservative: renewal
-  settings are not changed inside the lock, and nothing is changed while renewal processes.
+  settings are not changed inside the lock, and nothing is changed while renewal processes
+  (docs/rules.md#renewal-lock, docs/rules.md#renewal-processing).
 """
 
 from __future__ import annotations

@@ -1,15 +1,18 @@
 """Proration: the share of a period's price for the days that remain, rounded once.
 
 NCE prorates mid-term seat additions to the end of the term (coterminous) and refunds
-removals inside the 7-day window "minus a daily prorated charge for days used"
-(partner-center.md 3.2; Microsoft Learn "Manage customer subscriptions"). cspflow charges its
-customer the same way, in the partner's sell price:
+removals inside the 7-day window "minus a daily prorated charge for days used" (Microsoft
+Learn, https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription).
+cspflow charges its customer the same way, in the partner's sell price (docs/rules.md,
+section "Proration"):
 
-* by whole days: the day of the change counts as a day the customer has the seats;
+* by whole days: the day of the change counts as a day the customer has the seats
+  (docs/rules.md#daily-proration);
 * the exact ratio remaining_days / period_days is applied to price x seats and rounded once,
-  half up, to a minor unit (never per seat, never per day, so no rounding drift);
+  half up, to a minor unit (never per seat, never per day, so no rounding drift;
+  docs/rules.md#round-once);
 * periods are real calendar spans, so a leap year has 366 days and a month-end term that
-  starts on Jan 31 ends on Feb 28 (Feb 29 in a leap year).
+  starts on Jan 31 ends on Feb 28 (Feb 29 in a leap year; docs/rules.md#month-end-clamp).
 """
 
 from __future__ import annotations
@@ -64,7 +67,8 @@ def seat_increase_charge(offer: Offer, term_start: date, on: date, seats: int) -
 
     `offer.unit_price` (the partner's sell price) is per seat per billing period: per month
     for monthly billing, per year for annual, the whole term for triennial upfront. The new
-    seats are coterminous with the subscription: later billing periods bill them in full.
+    seats are coterminous with the subscription: later billing periods bill them in full
+    (docs/rules.md#seat-increase-charge).
     """
     if seats < 1:
         raise ValueError("a seat increase adds at least one seat")
@@ -75,7 +79,8 @@ def seat_decrease_refund(offer: Offer, term_start: date, on: date, seats: int) -
     """What to refund for `seats` removed on day `on` inside their cancellation window.
 
     The billing period's price minus a daily prorated charge for the days used (Microsoft
-    Learn, "Manage customer subscriptions"): the days from `on` to the period end come back.
+    Learn, "Manage customer subscriptions"): the days from `on` to the period end come back
+    (docs/rules.md#seat-decrease-refund).
     """
     if seats < 1:
         raise ValueError("a seat decrease removes at least one seat")

@@ -1,18 +1,22 @@
 """Renewal reminders, the decision deadline, and what happens when the customer says nothing.
 
+The rules and their sources are in docs/rules.md, section "Renewal".
+
 * Partner Center has no renewal webhook: reminders come from our own sweep over
   `commitmentEndDate`, `autoRenewEnabled` and `scheduledNextTermInstructions`
-  (partner-center.md 3.3).
+  (docs/rules.md#no-renewal-webhook).
 * The last moment a decision can be applied is the renewal lock (24 h before the term end,
-  see nce.py); cspflow promises to apply it at least `apply_margin` (24 h) before the lock,
-  so the customer's decision deadline is lock - apply_margin.
-* Annual and triennial terms get reminders 60, 30 and 7 days before that deadline (channel
-  practice: Appxite 60/35/7, Ingram 90/60/30 lists; billing-anchors.md 1.2). A monthly term that
-  simply rolls over gets a reminder only when there is something to decide: a requested
-  change, spare seats, the customer in dunning, or the customer asked (DESIGN.md).
+  docs/rules.md#renewal-lock); cspflow promises to apply it at least `apply_margin` (24 h)
+  before the lock, so the customer's decision deadline is lock - apply_margin
+  (docs/rules.md#decision-deadline).
+* Annual and triennial terms get reminders 60, 30 and 7 days before that deadline (after
+  channel practice: Appxite 60/35/7, Ingram 90/60/30 lists; docs/rules.md#reminder-cadence).
+  A monthly term that simply rolls over gets a reminder only when there is something to
+  decide: a requested change, spare seats, the customer in dunning, or the customer asked
+  (docs/rules.md#monthly-reminders).
 * No answer keeps auto-renew as it is, except for a customer in dunning: the partner would owe
   Microsoft a new term the customer cannot pay (after day 7 it cannot be cancelled), so
-  auto-renew is turned off.
+  auto-renew is turned off (docs/rules.md#no-answer).
 """
 
 from __future__ import annotations

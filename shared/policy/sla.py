@@ -1,5 +1,8 @@
 """SLA deadlines: business-hours calendars, per-tier targets, and on-track / at-risk / breached.
 
+cspflow's own service levels; the rules are in docs/rules.md, section "SLA"
+(docs/rules.md#sla-targets, docs/rules.md#business-time, docs/rules.md#at-risk).
+
 * Onboarding: within 4 business hours for premium customers, 1 business day for standard.
 * Licence change: within 1 hour, around the clock (the change is automated end to end).
 * Renewal decision: applied at least 24 h before the renewal lock.
@@ -7,12 +10,13 @@
 Business time is counted in the customer's own time zone (zoneinfo, with the pinned tzdata),
 on its country's working days (Sunday to Thursday in Israel, with the compensatory working
 Saturdays some countries have), skipping its public holidays (the `holidays` package, pinned,
-which knows both) and any extra closed days the partner agreed. A business day is one working day's worth of
-business hours, so "1 business day" from Tuesday 15:00 is Wednesday 15:00.
+which knows both) and any extra closed days the partner agreed. A business day is one working
+day's worth of business hours, so "1 business day" from Tuesday 15:00 is Wednesday 15:00.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -128,6 +132,25 @@ def add_business_time(start: datetime, amount: timedelta, hours: BusinessHours) 
     raise ValueError("no working day found in ten years: check the business calendar")
 
 
+def business_time_between(start: datetime, end: datetime, hours: BusinessHours) -> timedelta:
+    """How much business time passes from `start` to `end` (zero if `end` is not later): the
+    inverse of `add_business_time`."""
+    begin, finish = start.astimezone(UTC), end.astimezone(UTC)
+    total = timedelta(0)
+    if finish <= begin:
+        return total
+    day = begin.astimezone(hours.zone).date()
+    last = finish.astimezone(hours.zone).date()
+    while day <= last:
+        if hours.is_business_day(day):
+            opens, closes = hours.hours_on(day)
+            overlap = min(closes, finish) - max(opens, begin)
+            if overlap > timedelta(0):
+                total += overlap
+        day += timedelta(days=1)
+    return total
+
+
 SlaUnit = Literal["wall_clock_hours", "business_hours", "business_days"]
 
 
@@ -144,10 +167,26 @@ class SlaTarget:
         return self._after(start, 100 - at_risk_percent, 100, hours)
 
     def _after(self, start: datetime, num: int, den: int, hours: BusinessHours) -> datetime:
+        return self.advance(start, self.allowance(hours) * num / den, hours)
+
+    def allowance(self, hours: BusinessHours) -> timedelta:
+        """The whole allowed time, in the target's own measure (wall clock or business)."""
         if self.unit == "wall_clock_hours":
-            return start.astimezone(UTC) + timedelta(hours=self.amount) * num / den
+            return timedelta(hours=self.amount)
         per_unit = timedelta(hours=1) if self.unit == "business_hours" else hours.day_length
-        return add_business_time(start, per_unit * self.amount * num / den, hours)
+        return per_unit * self.amount
+
+    def advance(self, start: datetime, amount: timedelta, hours: BusinessHours) -> datetime:
+        """`amount` of the target's measure after `start`."""
+        if self.unit == "wall_clock_hours":
+            return start.astimezone(UTC) + amount
+        return add_business_time(start, amount, hours)
+
+    def spent(self, start: datetime, end: datetime, hours: BusinessHours) -> timedelta:
+        """How much of the target's measure passes from `start` to `end`."""
+        if self.unit == "wall_clock_hours":
+            return max(end - start, timedelta(0))
+        return business_time_between(start, end, hours)
 
 
 @dataclass(frozen=True)
@@ -169,6 +208,102 @@ class SlaRules:
 
 
 DEFAULT_RULES = SlaRules()
+
+# Every kind's target per tier (docs/rules.md#sla-tier-targets). Onboarding and licence change
+# come from SlaRules (above, kept for the clocks that already use them); the renewal decision
+# is measured against the renewal lock, not a target.
+TIER_TARGETS: Mapping[tuple[SlaKind, SlaTier], SlaTarget] = {
+    ("onboarding", "basic"): SlaTarget(2, "business_days"),
+    ("payment_first_contact", "premium"): SlaTarget(1, "business_hours"),
+    ("payment_first_contact", "standard"): SlaTarget(4, "business_hours"),
+    ("payment_first_contact", "basic"): SlaTarget(1, "business_days"),
+    ("support_first_response", "premium"): SlaTarget(1, "business_hours"),
+    ("support_first_response", "standard"): SlaTarget(4, "business_hours"),
+    ("support_first_response", "basic"): SlaTarget(2, "business_days"),
+    ("support_resolution", "premium"): SlaTarget(1, "business_days"),
+    ("support_resolution", "standard"): SlaTarget(3, "business_days"),
+    ("support_resolution", "basic"): SlaTarget(5, "business_days"),
+}
+
+
+def target_for(
+    kind: SlaKind,
+    tier: SlaTier,
+    overrides: Mapping[SlaKind, SlaTarget] | None = None,
+    rules: SlaRules = DEFAULT_RULES,
+) -> SlaTarget:
+    """The target a clock of `kind` runs to for a customer on `tier`; a customer's own
+    override (agreed in its contract) wins. The renewal decision has no target of its own
+    (`renewal_decision_clock` measures it against the renewal lock)."""
+    if overrides and kind in overrides:
+        return overrides[kind]
+    if kind == "onboarding" and tier != "basic":
+        return rules.onboarding(tier)
+    if kind == "licence_change":
+        return rules.licence_change
+    if kind == "renewal_decision":
+        raise ValueError("the renewal decision runs to the renewal lock: renewal_decision_clock")
+    return TIER_TARGETS[(kind, tier)]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A running clock's allowance, spent only while it runs (docs/rules.md#sla-pause).
+
+    A clock paused while the partner waits on the customer does not count that time against
+    the partner; when it resumes, its at-risk moment and deadline are what is left of the
+    allowance, counted on from the resume."""
+
+    target: SlaTarget
+    hours: BusinessHours
+    at_risk_percent: int = DEFAULT_RULES.at_risk_percent
+
+    def spent(self, running_since: datetime, until: datetime) -> timedelta:
+        return self.target.spent(running_since, until, self.hours)
+
+    def due(self, resumed_at: datetime, spent: timedelta) -> tuple[datetime, datetime]:
+        """(at_risk_at, deadline) of a clock that resumes at `resumed_at` having spent
+        `spent` of its allowance. Already past either: that moment is `resumed_at`."""
+        allowance = self.target.allowance(self.hours)
+        risk_after = allowance * (100 - self.at_risk_percent) / 100
+        zero = timedelta(0)
+        at_risk = self.target.advance(resumed_at, max(risk_after - spent, zero), self.hours)
+        deadline = self.target.advance(resumed_at, max(allowance - spent, zero), self.hours)
+        return at_risk, deadline
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """Who is told when a breach is still unacknowledged: `after` business time since the
+    previous step (the first since the breach)."""
+
+    role: str
+    after: timedelta
+
+
+DEFAULT_ESCALATION: tuple[EscalationStep, ...] = (
+    EscalationStep("owner", timedelta(0)),
+    EscalationStep("team_lead", timedelta(minutes=30)),
+    EscalationStep("manager", timedelta(hours=2)),
+)
+
+
+def escalation_plan(
+    breached_at: datetime,
+    hours: BusinessHours,
+    chain: Sequence[EscalationStep] = DEFAULT_ESCALATION,
+) -> tuple[tuple[str, datetime], ...]:
+    """Each role in `chain` with the instant it is due after a breach, in business time
+    (docs/rules.md#sla-escalation); an acknowledgement stops the steps not yet due."""
+    if not chain:
+        raise ValueError("an escalation chain needs at least one step")
+    due, steps = breached_at.astimezone(UTC), list[tuple[str, datetime]]()
+    for step in chain:
+        if step.after < timedelta(0):
+            raise ValueError("an escalation step cannot come before the one it follows")
+        due = add_business_time(due, step.after, hours)
+        steps.append((step.role, due))
+    return tuple(steps)
 
 
 def _clock(
@@ -194,7 +329,7 @@ def _clock(
 def onboarding_clock(
     customer: Customer, order_id: str, started_at: datetime, rules: SlaRules = DEFAULT_RULES
 ) -> SlaClock:
-    target = rules.onboarding(customer.sla_tier)
+    target = target_for("onboarding", customer.sla_tier, rules=rules)
     return _clock("onboarding", customer, order_id, started_at, target, rules)
 
 
@@ -213,7 +348,8 @@ def renewal_decision_clock(
 ) -> SlaClock:
     """From the first reminder to `renewal_applied_before_lock` before the renewal lock.
 
-    A clock started after its deadline starts breached (its deadline is its start).
+    A clock started after its deadline starts breached (its deadline is its start;
+    docs/rules.md#renewal-decision-clock).
     """
     deadline = renewal_lock_at(subscription, renewal) - rules.renewal_applied_before_lock
     start = min(started_at, deadline)

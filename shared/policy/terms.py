@@ -1,4 +1,7 @@
-"""Calendar arithmetic for NCE terms: months that clamp to the month end, and term periods."""
+"""Calendar arithmetic for NCE terms: months that clamp to the month end, and term periods.
+
+The rules are in docs/rules.md, section "Terms".
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from shared.models.catalog import TERM_MONTHS, BillingCycleName, TermDuration
 from shared.models.subscription import Subscription
 
 # Partner Center gives items that do not renew a far-future commitmentEndDate such as
-# 9999-12-10 (S-SUBRES, partner-center.md 2.6): no term is counted back from it.
+# 9999-12-10: no term is counted back from it (docs/rules.md#no-term-end).
 NO_TERM_END_YEAR = 9999
 
 _CYCLE_MONTHS: dict[BillingCycleName, int] = {"monthly": 1, "annual": 12, "triennial": 36}
@@ -22,8 +25,8 @@ def add_months(anchor: date, months: int) -> date:
     Jan 31 + 1 month is Feb 28 (Feb 29 in a leap year); Feb 29 + 12 months is Feb 28.
     Always count from the original anchor (not from a clamped date), so a term that starts
     on the 31st comes back to the 31st wherever the month has one: the same rule as Stripe's
-    billing cycle anchor (docs.stripe.com/billing/subscriptions/billing-cycle), which bills
-    cspflow's customers.
+    billing cycle anchor (https://docs.stripe.com/billing/subscriptions/billing-cycle), which
+    bills cspflow's customers (docs/rules.md#month-end-clamp).
     """
     index = anchor.year * 12 + (anchor.month - 1) + months
     year, month = divmod(index, 12)
@@ -57,7 +60,8 @@ def term_period(start: date, term: TermDuration) -> Period:
 def billing_period_on(
     term_start: date, term: TermDuration, cycle: BillingCycleName, day: date
 ) -> Period:
-    """The billing period of a term that contains `day` (periods anchored on the term start)."""
+    """The billing period of a term that contains `day` (periods anchored on the term start,
+    docs/rules.md#billing-periods)."""
     term_ = term_period(term_start, term)
     if not term_.contains(day):
         raise ValueError(f"{day} is outside the term {term_.start}..{term_.end}")

@@ -42,7 +42,8 @@ def _ids(events: list[Event]) -> list[tuple[str, int]]:
 
 
 def test_out_of_order_retry_failures_number_timers_then_reschedules_in_processing_order() -> None:
-    # PYREPO tests/orchestrator/test_sequential_orchestrator_with_retry.py:
+    # The Python SDK's own tests (github.com/Azure/azure-functions-durable-python),
+    # tests/orchestrator/test_sequential_orchestrator_with_retry.py:
     # failures of #1 then #0 give timers #2, #3; fired timers give re-schedules #4, #5.
     actions = [{"actionType": 12, "compoundActions": [_retry("A"), _retry("B")]}]
     history = _start()

@@ -1,8 +1,11 @@
 """The Durable management API, driven by the real DurableOrchestrationClient and by plain HTTP.
 
-Statuses and bodies follow the Durable extension's HttpApiHandler (reference
-durable-functions.md section 4): 202 + Location while running, 200 when finished, 404 for an
-unknown instance, 410 for an operation on a finished one, 400 for bad arguments.
+Statuses and bodies follow the Durable extension's HttpApiHandler
+(github.com/Azure/azure-functions-durable-extension, src/WebJobs.Extensions.DurableTask/HttpApiHandler.cs;
+Microsoft Learn,
+https://learn.microsoft.com/en-us/azure/azure-functions/durable/durable-functions-http-api):
+202 + Location while running, 200 when finished, 404 for an unknown instance, 410 for an
+operation on a finished one, 400 for bad arguments.
 """
 
 import asyncio
@@ -357,7 +360,8 @@ def test_the_start_webhook_takes_the_body_as_input_and_can_wait(host):
     assert resp.status_code == 200
     assert resp.json() == "Hello Hello Cy!!"
     # A bare string body is not JSON text to get_input(): the orchestration fails (500 +
-    # its status), exactly as on the real extension (reference section 2.5).
+    # its status), exactly as on the real extension (the webhook passes the parsed body on as
+    # the orchestration's input: HttpApiHandler.HandleStartOrchestratorRequestAsync).
     bare = requests.post(url, params=wait, json="Cy", timeout=20)
     assert bare.status_code == 500
     assert bare.json()["runtimeStatus"] == "Failed"

@@ -15,10 +15,10 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
 from devhost.azurite import Azurite
+from devhost.listeners.invoke import Invoker, trigger_of
+from devhost.listeners.queue import QueuePoller
+from devhost.listeners.storage import QueueClients, decode_message
 from devhost.settings import QueueOptions
-from devhost.triggers.invoke import Invoker, trigger_of
-from devhost.triggers.queue import QueuePoller
-from devhost.triggers.storage import QueueClients, decode_message
 from tests.devhost.azurite_fixture import azurite_service  # noqa: F401  (the azurite fixture)
 
 pytestmark = pytest.mark.slow

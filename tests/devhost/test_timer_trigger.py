@@ -9,8 +9,8 @@ import azure.functions as func
 import pytest
 
 from devhost.clock import VirtualClock
-from devhost.triggers.ncrontab import Schedule, ScheduleError
-from devhost.triggers.timer import ClockSleeper, StatusStore, TimerTrigger
+from devhost.listeners.ncrontab import Schedule, ScheduleError
+from devhost.listeners.timer import ClockSleeper, StatusStore, TimerTrigger
 from shared.clock import ManualClock
 
 START = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)  # a Monday

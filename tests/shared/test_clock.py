@@ -1,8 +1,13 @@
+import json
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
-from shared.clock import Clock, ManualClock, SystemClock
+from shared.clock import Clock, HttpClock, ManualClock, SystemClock, app_clock
+from shared.errors import TransientError
 
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
@@ -36,3 +41,53 @@ def test_manual_clock_refuses_naive_times():
 @pytest.mark.parametrize("clock", [SystemClock(), ManualClock(T0)])
 def test_both_clocks_satisfy_the_protocol(clock):
     assert isinstance(clock, Clock)
+
+
+# HttpClock / app_clock: the time a simulation's host keeps, read over HTTP.
+
+
+@pytest.fixture
+def clock_server():
+    """A loopback server answering GET with `{"now": ...}` (what devhost's /admin/clock says),
+    counting the requests."""
+    state: dict[str, Any] = {"now": "2027-01-05T10:00:00+00:00", "hits": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            state["hits"] += 1
+            body = json.dumps({"now": state["now"], "virtual": True}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/admin/clock", state
+    server.shutdown()
+
+
+def test_an_http_clock_reads_the_hosts_time_and_reuses_a_fresh_reading(clock_server):
+    url, state = clock_server
+    clock = HttpClock(url, cache_s=60)
+    assert clock.now() == datetime(2027, 1, 5, 10, tzinfo=UTC)
+    state["now"] = "2027-01-06T10:00:00+00:00"
+    assert clock.now() == datetime(2027, 1, 5, 10, tzinfo=UTC)  # cached
+    assert state["hits"] == 1
+    assert HttpClock(url, cache_s=0).now() == datetime(2027, 1, 6, 10, tzinfo=UTC)
+
+
+def test_an_http_clock_that_does_not_answer_is_a_transient_failure():
+    with pytest.raises(TransientError, match="did not answer"):
+        HttpClock("http://127.0.0.1:9/admin/clock", timeout_s=0.5).now()
+
+
+def test_the_app_reads_the_system_clock_unless_a_simulation_names_its_own(configure, clock_server):
+    url, _ = clock_server
+    assert isinstance(app_clock(configure()), SystemClock)
+    simulated = app_clock(configure(DEVHOST_CLOCK_URL=url))
+    assert simulated.now() == datetime(2027, 1, 5, 10, tzinfo=UTC)

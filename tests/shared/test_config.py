@@ -62,7 +62,61 @@ def test_bad_port_names_the_field(monkeypatch):
 def test_get_settings_is_lazy_and_cached(monkeypatch):
     monkeypatch.setenv("CSPFLOW_ENVIRONMENT", "test")
     first = get_settings()
-    monkeypatch.setenv("CSPFLOW_ENVIRONMENT", "azure")
+    monkeypatch.setenv("CSPFLOW_ENVIRONMENT", "local")
     assert get_settings() is first
     reset_settings()
-    assert get_settings().environment == "azure"
+    assert get_settings().environment == "local"
+
+
+AZURE_SECRETS = {
+    "CSPFLOW_PARTNER_CENTER_TENANT_ID": "00000000-0000-0000-0000-000000000001",
+    "CSPFLOW_PARTNER_CENTER_CLIENT_ID": "00000000-0000-0000-0000-000000000002",
+    "CSPFLOW_PARTNER_CENTER_CLIENT_SECRET": "pc-secret",
+    "CSPFLOW_PARTNER_CENTER_REFRESH_TOKEN": "refresh-token",
+    "CSPFLOW_STRIPE_API_KEY": "sk_live_key",
+    "CSPFLOW_STRIPE_WEBHOOK_SECRETS": "whsec_one",
+    "AzureWebJobsStorage__accountName": "stcspflowprod",
+}
+
+
+def set_azure(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
+    monkeypatch.setenv("CSPFLOW_ENVIRONMENT", "azure")
+    for name, value in {**AZURE_SECRETS, **overrides}.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_in_azure_a_complete_configuration_loads(monkeypatch):
+    set_azure(monkeypatch)
+    assert Settings().environment == "azure"
+
+
+@pytest.mark.parametrize(
+    ("variable", "setting"),
+    [
+        ("CSPFLOW_PARTNER_CENTER_TENANT_ID", "partner_center_tenant_id"),
+        ("CSPFLOW_PARTNER_CENTER_CLIENT_ID", "partner_center_client_id"),
+        ("CSPFLOW_PARTNER_CENTER_CLIENT_SECRET", "partner_center_client_secret"),
+        ("CSPFLOW_PARTNER_CENTER_REFRESH_TOKEN", "partner_center_refresh_token"),
+        ("CSPFLOW_STRIPE_API_KEY", "stripe_api_key"),
+        ("CSPFLOW_STRIPE_WEBHOOK_SECRETS", "stripe_webhook_secrets"),
+    ],
+)
+def test_in_azure_an_empty_secret_is_refused_naming_the_setting(monkeypatch, variable, setting):
+    set_azure(monkeypatch)
+    monkeypatch.delenv(variable)
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    assert [e["loc"] for e in raised.value.errors()] == [(setting,)]
+
+
+def test_in_azure_the_development_storage_is_refused_naming_it(monkeypatch):
+    set_azure(monkeypatch)
+    monkeypatch.delenv("AzureWebJobsStorage__accountName")
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    assert [e["loc"] for e in raised.value.errors()] == [("storage_connection",)]
+
+
+def test_locally_empty_secrets_are_allowed_the_sandboxes_supply_them():
+    assert Settings().environment == "local"

@@ -91,7 +91,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       CSPFLOW_PARTNER_CENTER_TENANT_ID: partnerCenterTenantId
       CSPFLOW_PARTNER_CENTER_CLIENT_SECRET: '${secretRef}partner-center-client-secret)'
       // App+user calls (MCA attestation) mint tokens from the Secure Application Model
-      // refresh token; Microsoft asks for it to be kept in a vault (S-SAM).
+      // refresh token; Microsoft asks for it to be kept in a vault (Microsoft Learn,
+      // https://learn.microsoft.com/en-us/partner-center/developer/enable-secure-app-model).
       CSPFLOW_PARTNER_CENTER_REFRESH_TOKEN: '${secretRef}partner-center-refresh-token)'
       CSPFLOW_STRIPE_API_KEY: '${secretRef}stripe-api-key)'
       CSPFLOW_STRIPE_WEBHOOK_SECRETS: '${secretRef}stripe-webhook-secrets)'

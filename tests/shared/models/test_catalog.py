@@ -21,7 +21,7 @@ def offer_data(**overrides):
 
 
 # Partner Center: terms P1M/P1Y/P3Y; billing monthly, annual or upfront for the term
-# (partner-center.md 3.1, Microsoft Learn "New commerce license-based").
+# (docs/rules.md#term-lengths; Microsoft Learn, new-commerce-license-based).
 @pytest.mark.parametrize(
     ("term", "cycle", "allowed"),
     [

@@ -5,8 +5,8 @@ import pytest
 
 from shared.models.subscription import SeatBatch, Subscription
 
-# The NCE subscription of partner-center.md 2.6 (Microsoft Learn "Get a subscription by ID",
-# "Change the quantity of a subscription"), with fields we do not model left in on purpose.
+# An NCE subscription shaped as in Microsoft Learn's examples (get-a-subscription-by-id,
+# change-the-quantity-of-a-subscription), with fields we do not model left in on purpose.
 PARTNER_CENTER_JSON = {
     "id": "a4c1340d-6911-4758-bba3-0c4c6007d161",
     "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
@@ -105,7 +105,7 @@ def test_scheduled_next_term_instructions_are_read():
 
 
 # Partner Center: the end date is inclusive; renewal starts 00:00 UTC the next day
-# (partner-center.md 3.3, Microsoft Learn "Manage customer subscriptions").
+# (docs/rules.md#term-end).
 def test_term_ends_after_the_last_second_of_commitment_end_date_time():
     sub = Subscription.model_validate(pc())
     assert sub.term_end == datetime(2027, 1, 14, tzinfo=UTC)

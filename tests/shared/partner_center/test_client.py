@@ -144,7 +144,8 @@ def test_every_call_carries_a_correlation_id_and_each_write_its_steps_request_id
     api = [(m, h) for m, url, h in sent if "/v1/" in url]
     assert [m for m, _ in api] == ["POST", "POST", "GET"]
     assert [h["MS-RequestId"] for _, h in api[:2]] == [cart_id, order_id]
-    correlation_ids = [uuid.UUID(h["MS-CorrelationId"]) for _, h in api]  # S-HDR: all calls
+    # Microsoft Learn, headers: every call carries a new MS-CorrelationId.
+    correlation_ids = [uuid.UUID(h["MS-CorrelationId"]) for _, h in api]
     assert len(set(correlation_ids)) == 3
 
 

@@ -139,7 +139,8 @@ def test_429_waits_stop_at_the_calls_budget_and_hand_the_next_wait_over(pc):
 
 
 def test_a_retry_after_longer_than_the_budget_is_not_slept_in_the_activity(pc):
-    pc.faults(throttle_rate=1.0, retry_after_ms=57_000)  # S-THR's "Try again in 57 seconds"
+    # The example of Microsoft Learn, api-throttling-guidance: "Try again in 57 seconds".
+    pc.faults(throttle_rate=1.0, retry_after_ms=57_000)
     with pytest.raises(ThrottledError) as err:
         pc.client.list_products("US")
     assert (pc.waits, err.value.retry_after_s) == ([], 57.0)
@@ -150,7 +151,7 @@ def test_a_retry_after_longer_than_the_budget_is_not_slept_in_the_activity(pc):
     [
         ("20", 1, 20.0),  # above max_wait_s: still honoured, an early retry is throttled again
         ("1", 1, 1.0),
-        ("1", 3, 4.0),  # doubled on each repeat (S-THR)
+        ("1", 3, 4.0),  # doubled on each repeat (Microsoft Learn, api-throttling-guidance)
         ("1", 6, 10.0),  # the backoff is capped at max_wait_s
     ],
 )
@@ -167,8 +168,8 @@ def test_renewal_processing_is_handed_to_the_orchestrator_at_once_and_the_retry_
     request_id = request_id_for("licence-change-7", "set-quantity")
     with pytest.raises(RenewalProcessingError) as err:
         pc.client.set_quantity(customer_id, sid, 11, request_id=request_id)
-    # No sleep inside the activity: processing can last 24 h (S-MANAGE), so the wait
-    # ("about 2 minutes, then resubmit") is the orchestrator's durable timer.
+    # No sleep inside the activity: processing can last 24 h (docs/rules.md#renewal-processing),
+    # so the wait ("about 2 minutes, then resubmit") is the orchestrator's durable timer.
     assert (err.value.status, err.value.retry_after_s, pc.waits) == (409, 120.0, [])
     pc.advance(timedelta(hours=1))  # the durable timers fire after the renewal completes
     renewed = pc.client.set_quantity(customer_id, sid, 11, request_id=request_id)
@@ -268,7 +269,7 @@ def test_a_write_without_a_request_id_is_a_programming_error(pc):
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        ({"Retry-After": "57"}, 57.0),  # S-THR example
+        ({"Retry-After": "57"}, 57.0),  # the example of Microsoft Learn, api-throttling-guidance
         ({"Retry-After": "1", "retry-after-ms": "20"}, 0.02),  # azure-core's exact header
         ({"Retry-After": "1", "x-ms-retry-after-ms": "250"}, 0.25),
         ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, None),

@@ -18,14 +18,30 @@ from shared.policy.dunning import (
     retry_offsets,
 )
 
-NON_RETRYABLE = "Stripe docs, billing/revenue-recovery/smart-retries#non-retryable-decline-codes"
-CODES = "Stripe docs, declines/codes"
-ADVICE = "Stripe docs, declines/card#retrying-issuer-declines; stripe-python 16.1.0 advice_code"
-VISA_CAP = "support.stripe.com, payment-blocked-due-to-excessive-retries: Visa caps 15 in 30 days"
-CANCEL_POLICY = (
-    "Microsoft Learn, new-commerce-cancellation-policy: partner owes the term after 7 days"
+# Sources: the Stripe and Microsoft Learn pages behind docs/rules.md, section "Dunning" (each
+# table below names the rule it checks; each row its page).
+NON_RETRYABLE = (
+    "https://docs.stripe.com/billing/revenue-recovery/smart-retries#non-retryable-decline-codes"
 )
-LIFECYCLE = "Microsoft Learn, subscription-lifecycle: reactivate a suspended subscription"
+CODES = "https://docs.stripe.com/declines/codes"
+ERROR_CODES = "https://docs.stripe.com/error-codes"
+ADVICE = (
+    "https://docs.stripe.com/declines/card#retrying-issuer-declines; "
+    "stripe-python 16.1.0 advice_code"
+)
+VISA_CAP = (
+    "https://support.stripe.com/questions/payment-blocked-due-to-excessive-retries: "
+    "Visa caps 15 in 30 days; docs/rules.md#per-card-cap"
+)
+CANCEL_POLICY = (
+    "https://learn.microsoft.com/en-us/partner-center/customers/new-commerce-cancellation-policy"
+    ": partner owes the term after 7 days"
+)
+LIFECYCLE = (
+    "https://learn.microsoft.com/partner-center/subscription-lifecycle: "
+    "reactivate a suspended subscription"
+)
+PRECEDENCE = "docs/rules.md#decline-precedence"
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 D = timedelta(days=1)
@@ -33,6 +49,7 @@ H = timedelta(hours=1)
 EUR_45 = Money(amount_minor=4500, currency="EUR")
 
 
+# docs/rules.md#decline-classes, docs/rules.md#decline-precedence
 @pytest.mark.parametrize(
     ("decline_code", "code", "advice_code", "expected", "source"),
     [
@@ -53,24 +70,24 @@ EUR_45 = Money(amount_minor=4500, currency="EUR")
         ("authentication_required", "card_declined", None, "needs_customer_action", NON_RETRYABLE),
         ("call_issuer", "card_declined", None, "needs_customer_action", CODES),
         ("incorrect_cvc", "incorrect_cvc", None, "needs_customer_action", CODES),
-        (None, "expired_card", None, "hard", "Stripe docs, error-codes: code without decline_code"),
-        (None, "card_declined", None, "soft", "Stripe docs, error-codes"),
+        (None, "expired_card", None, "hard", ERROR_CODES + ": code without decline_code"),
+        (None, "card_declined", None, "soft", ERROR_CODES),
         (
             None,
             "payment_intent_authentication_failure",
             None,
             "needs_customer_action",
-            "Stripe docs, error-codes",
+            ERROR_CODES,
         ),
         (
             "some_future_code",
             "card_declined",
             None,
             "soft",
-            "Smart Retries retries all but the listed codes",
+            "Smart Retries retries all but the listed codes; " + PRECEDENCE,
         ),
-        (None, None, None, "soft", "no information: the per-card cap bounds retries"),
-        ("some_future_code", "expired_card", None, "hard", "unknown decline_code: the code says"),
+        (None, None, None, "soft", "no information: the per-card cap bounds it; " + PRECEDENCE),
+        ("some_future_code", "expired_card", None, "hard", "unknown: the code says; " + PRECEDENCE),
         ("incorrect_pin", "card_declined", None, "needs_customer_action", CODES),
         ("pin_try_exceeded", "card_declined", None, "hard", CODES + ": use another card"),
         (
@@ -78,7 +95,7 @@ EUR_45 = Money(amount_minor=4500, currency="EUR")
             "invoice_payment_intent_requires_action",
             None,
             "needs_customer_action",
-            "Stripe docs, error-codes: the invoice's PaymentIntent needs 3DS",
+            ERROR_CODES + ": the invoice's PaymentIntent needs 3DS",
         ),
         ("insufficient_funds", None, "do_not_try_again", "hard", ADVICE),
         ("generic_decline", None, "confirm_card_data", "needs_customer_action", ADVICE),
@@ -98,6 +115,7 @@ def test_decline_classification(decline_code, code, advice_code, expected, sourc
 
 
 def test_every_table_row_cites_stripe():
+    # docs/rules.md#decline-classes: the table names the Stripe page behind every class.
     assert all("Stripe" in source for _, source in DECLINE_TABLE.values())
 
 
@@ -137,6 +155,7 @@ def test_first_step_is_the_failed_payment_notice_with_the_pay_link():
     )
 
 
+# docs/rules.md#step-order and the rules each row names
 @pytest.mark.parametrize(
     ("the_case", "action", "at", "source"),
     [
@@ -161,7 +180,7 @@ def test_first_step_is_the_failed_payment_notice_with_the_pay_link():
             ),
             "retry_charge",
             T0 + 2 * D,
-            "a new payment method is charged at once; " + NON_RETRYABLE,
+            "a new payment method is charged at once; docs/rules.md#new-payment-method",
         ),
         (
             case(attempt(T0, "authentication_required"), notices_sent=1),
@@ -177,13 +196,13 @@ def test_first_step_is_the_failed_payment_notice_with_the_pay_link():
             ),
             "suspend",
             T0 + 14 * D,
-            "suspension only after grace (issue 3)",
+            "suspension only after grace; docs/rules.md#grace-then-suspend",
         ),
         (
             case(notices_sent=1, next_renewal_lock_at=T0 + 2 * D),
             "retry_charge",
             T0 + 80 * timedelta(minutes=1),
-            "retries squeezed before the lock: 1 of 18 days of a 1-day budget",
+            "squeezed before the lock: 1 of 18 days of a 1-day budget; docs/rules.md#retry-squeeze",
         ),
         (
             case(
@@ -205,10 +224,10 @@ def test_first_step_is_the_failed_payment_notice_with_the_pay_link():
             case(paid_at=T0 + 5 * D, auto_renew_off=True),
             "restore_auto_renew",
             T0 + 6 * D,
-            "dunning turned it off; restore on payment",
+            "dunning turned it off; restore on payment; docs/rules.md#paid",
         ),
-        (case(paid_at=T0 + 5 * D), "close", T0 + 6 * D, "paid"),
-        (case(written_off=True), "close", T0 + 6 * D, "written off"),
+        (case(paid_at=T0 + 5 * D), "close", T0 + 6 * D, "paid; docs/rules.md#paid"),
+        (case(written_off=True), "close", T0 + 6 * D, "written off; docs/rules.md#paid"),
         (
             case(
                 notices_sent=4,
@@ -217,7 +236,7 @@ def test_first_step_is_the_failed_payment_notice_with_the_pay_link():
             ),
             "write_off",
             T0 + 60 * D,
-            "write-off ends the ladder",
+            "write-off ends the ladder; docs/rules.md#write-off",
         ),
     ],
 )
@@ -227,17 +246,20 @@ def test_ladder_next_step(the_case, action, at, source):
 
 
 def test_an_overdue_step_is_due_now():
+    # docs/rules.md#step-order
     step = next_step(case(notices_sent=1), T0 + 10 * D)
     assert (step.action, step.at) == ("retry_charge", T0 + 10 * D)
 
 
 def test_auto_renew_off_is_immediate_when_the_lock_is_already_close():
+    # docs/rules.md#auto-renew-before-lock
     step = next_step(case(notices_sent=4, next_renewal_lock_at=T0 + 2 * H), T0 + H)
     assert (step.action, step.at) == ("turn_off_auto_renew", T0 + H)
 
 
 def test_suspended_subscription_needs_no_separate_auto_renew_off():
-    # Suspension turns auto-renew off in Partner Center (Microsoft Learn, subscription-lifecycle).
+    # Suspension turns auto-renew off in Partner Center (Microsoft Learn, subscription-lifecycle;
+    # docs/rules.md#auto-renew-before-lock).
     the_case = case(
         notices_sent=4,
         suspended=True,
@@ -248,6 +270,7 @@ def test_suspended_subscription_needs_no_separate_auto_renew_off():
 
 
 def test_last_notice_is_final_and_asks_for_the_right_thing():
+    # docs/rules.md#payment-failed-notices
     hard = case(attempt(T0, "expired_card"), notices_sent=3)
     step = next_step(hard, T0)
     assert step.final_notice and step.ask == "update_payment_method"
@@ -256,6 +279,7 @@ def test_last_notice_is_final_and_asks_for_the_right_thing():
 
 
 def test_retry_schedule_runs_out_and_waits_for_a_new_card():
+    # docs/rules.md#retry-schedule
     attempts = tuple(attempt(T0 + i * D) for i in range(7))
     assert next_retry_at(case(*attempts)) is None
 
@@ -271,10 +295,11 @@ def test_no_more_than_seven_charges_per_card_in_any_30_days():
     assert next_retry_at(on_a_new_card, rules) == T0 + 8 * D
 
 
+# docs/rules.md#retry-squeeze
 @pytest.mark.parametrize(
     ("lock_in", "overrides", "expected_days", "source"),
     [
-        (None, {}, [1, 3, 5, 8, 12, 18], "the configured schedule"),
+        (None, {}, [1, 3, 5, 8, 12, 18], "the configured schedule; docs/rules.md#retry-schedule"),
         (40 * D, {}, [1, 3, 5, 8, 12, 18], "the lock is after the last retry"),
         (10 * D, {}, [0.5, 1.5, 2.5, 4, 6, 9], "squeezed to end by lock - 24 h; " + CANCEL_POLICY),
         (10 * D, {"auto_renew_off": True}, [1, 3, 5, 8, 12, 18], "no renewal at stake any more"),
@@ -297,6 +322,7 @@ def test_no_retry_schedule_means_no_retries():
 
 
 def test_a_soft_decline_after_a_hard_one_on_the_same_card_is_not_retried():
+    # docs/rules.md#hard-decline-stop
     # The customer tried the pay link with the lost card: the issuer's later "insufficient
     # funds" does not make the card retryable; only a new payment method does.
     lost_then_soft = case(attempt(T0, "lost_card"), attempt(T0 + D, "insufficient_funds"))
@@ -311,6 +337,7 @@ def test_a_soft_decline_after_a_hard_one_on_the_same_card_is_not_retried():
 
 
 def test_a_retry_never_precedes_the_last_charge():
+    # docs/rules.md#retry-schedule
     late = case(attempt(T0), attempt(T0 + 4 * D))
     assert next_retry_at(late) == T0 + 4 * D
 
@@ -358,7 +385,7 @@ def test_rules_are_sane(kwargs, message):
         DunningRules(**kwargs)
 
 
-# --- card expiring soon ---------------------------------------------------------------
+# --- card expiring soon (docs/rules.md#card-expiry) ------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -374,6 +401,7 @@ def test_expiry_month_must_exist():
         card_expires_at(13, 2026)
 
 
+# docs/rules.md#card-expiry
 @pytest.mark.parametrize(
     ("now", "last_notice_at", "due", "source"),
     [
@@ -382,7 +410,8 @@ def test_expiry_month_must_exist():
             datetime(2026, 5, 2, tzinfo=UTC),
             None,
             True,
-            "Stripe emails one month before expiry (billing-anchors.md 2.1)",
+            "Stripe mails one month before expiry, "
+            "https://docs.stripe.com/billing/revenue-recovery/customer-emails",
         ),
         (
             datetime(2026, 5, 20, tzinfo=UTC),
@@ -409,6 +438,8 @@ def test_card_expiring_soon_notice(now, last_notice_at, due, source):
 
 
 # --- properties: the ladder terminates and never suspends before grace -------------------
+# (docs/rules.md#write-off, docs/rules.md#grace-then-suspend, docs/rules.md#hard-decline-stop,
+# docs/rules.md#per-card-cap)
 
 DECLINES = [*sorted(DECLINE_TABLE), None]
 

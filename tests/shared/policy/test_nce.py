@@ -17,15 +17,32 @@ from shared.policy.nce import (
     renewal_phase,
 )
 
-# Sources (partner-center.md section 3 carries the quotes):
-MANAGE = (
-    "Microsoft Learn: partner-center/customers/create-a-new-subscription (manage subscriptions)"
+# Sources: the Microsoft Learn pages behind docs/rules.md, section "NCE changes" (each table
+# below names the rule it checks; each row its page).
+MANAGE = "https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription"
+CANCEL_POLICY = (
+    "https://learn.microsoft.com/en-us/partner-center/customers/new-commerce-cancellation-policy"
 )
-CANCEL_POLICY = "Microsoft Learn: partner-center/customers/new-commerce-cancellation-policy"
-LIFECYCLE = "Microsoft Learn: partner-center/subscription-lifecycle"
-QTY_API = "Microsoft Learn: partner-center/developer/change-the-quantity-of-a-subscription"
-SCHED_API = "Microsoft Learn: partner-center/developer/create-scheduled-changes"
-LOCK = "distributor reading (r/msp Pax8 thread, billing-anchors.md 1.3); DESIGN.md: conservative"
+LIFECYCLE = "https://learn.microsoft.com/partner-center/subscription-lifecycle"
+QTY_API = (
+    "https://learn.microsoft.com/en-us/partner-center/developer/"
+    "change-the-quantity-of-a-subscription"
+)
+SCHED_API = "https://learn.microsoft.com/en-us/partner-center/developer/create-scheduled-changes"
+TRANSITION_API = (
+    "https://learn.microsoft.com/en-us/partner-center/developer/"
+    "transition-a-new-commerce-subscription"
+)
+AUTORENEW_API = (
+    "https://learn.microsoft.com/en-us/partner-center/developer/"
+    "update-autorenew-for-an-azure-marketplace-subscription"
+)
+ERROR_CODES = "https://learn.microsoft.com/en-us/partner-center/developer/error-codes"
+DATES_WIN = "Partner Center's own dates win; docs/rules.md#partner-center-dates-win"
+LOCK = (
+    "docs/rules.md#renewal-lock: a distributor's reading, not on Microsoft Learn; "
+    "cspflow is conservative"
+)
 
 PURCHASED = datetime(2026, 1, 14, 16, 57, 14, tzinfo=UTC)
 TERM_END = datetime(2027, 1, 14, tzinfo=UTC)  # commitmentEndDate 2027-01-13, inclusive
@@ -59,6 +76,7 @@ def refundable(*batches: tuple[int, datetime]) -> dict[str, object]:
 # --- the window --------------------------------------------------------------------------
 
 
+# docs/rules.md#cancellation-window, docs/rules.md#partner-center-dates-win
 @pytest.mark.parametrize(
     ("subscription", "expected", "source"),
     [
@@ -66,7 +84,7 @@ def refundable(*batches: tuple[int, datetime]) -> dict[str, object]:
         (
             sub(cancellationAllowedUntilDate="2026-01-21T12:00:00Z"),
             datetime(2026, 1, 21, 12, tzinfo=UTC),
-            "Partner Center's cancellationAllowedUntilDate wins; DESIGN.md",
+            "cancellationAllowedUntilDate; " + DATES_WIN,
         ),
         (
             sub(effectiveStartDate="2025-01-14T16:57:14Z"),
@@ -79,6 +97,7 @@ def test_cancellation_window_end(subscription, expected, source):
     assert cancellation_window_end(subscription) == expected, source
 
 
+# docs/rules.md#seat-windows, docs/rules.md#partner-center-dates-win
 @pytest.mark.parametrize(
     ("subscription", "batches", "now", "seats", "source"),
     [
@@ -120,7 +139,7 @@ def test_cancellation_window_end(subscription, expected, source):
             (),
             PURCHASED,
             2,
-            "never more than the subscription has",
+            "never more than the subscription has; " + DATES_WIN,
         ),
     ],
 )
@@ -128,6 +147,7 @@ def test_refundable_seats(subscription, batches, now, seats, source):
     assert refundable_seats(subscription, now, batches) == seats, source
 
 
+# docs/rules.md#renewal-lock, docs/rules.md#renewal-processing, docs/rules.md#stale-copy
 @pytest.mark.parametrize(
     ("now", "phase", "source"),
     [
@@ -136,7 +156,7 @@ def test_refundable_seats(subscription, batches, now, seats, source):
         (TERM_END - timedelta(seconds=1), "locked", LOCK),
         (TERM_END, "renewing", "renewal starts 00:00 UTC after the end date; " + MANAGE),
         (TERM_END + 23 * H, "renewing", "processing can take up to 24 h; " + MANAGE),
-        (TERM_END + 24 * H, "ended", "past processing: this copy of the subscription is stale"),
+        (TERM_END + 24 * H, "ended", "past processing: stale copy; docs/rules.md#stale-copy"),
     ],
 )
 def test_renewal_phase(now, phase, source):
@@ -158,6 +178,7 @@ IN_LOCK = TERM_END - 2 * H
 RENEWING = TERM_END + 2 * H
 
 
+# docs/rules.md#add-seats, docs/rules.md#remove-seats
 @pytest.mark.parametrize(
     ("subscription", "new_quantity", "now", "action", "now_qty", "renewal_qty", "source"),
     [
@@ -202,10 +223,10 @@ RENEWING = TERM_END + 2 * H
             "refuse",
             None,
             None,
-            "no quantity change while suspended (error 2001)",
+            "no quantity change while suspended (error 2001); " + ERROR_CODES,
         ),
-        (sub(), 15, MID_TERM, "no_change", None, None, "same quantity"),
-        (sub(), 0, DAY_3, "refuse", None, None, "zero seats is a cancellation"),
+        (sub(), 15, MID_TERM, "no_change", None, None, "same quantity; docs/rules.md#remove-seats"),
+        (sub(), 0, DAY_3, "refuse", None, None, "zero is a cancel; docs/rules.md#remove-seats"),
     ],
 )
 def test_quantity_change(subscription, new_quantity, now, action, now_qty, renewal_qty, source):
@@ -233,13 +254,14 @@ def test_waiting_out_the_lock_retries_after_renewal_processing():
 
 
 def test_a_far_future_term_end_does_not_reopen_the_window():
-    # S-SUBRES: items that do not renew carry commitmentEndDate 9999-12-10.
+    # Items that do not renew carry commitmentEndDate 9999-12-10 (docs/rules.md#no-term-end).
     never_renews = sub(commitmentEndDate="9999-12-10T00:00:00Z", autoRenewEnabled=False)
     assert decide_quantity(never_renews, 10, MID_TERM).action == "refuse"
     assert decide_cancel(never_renews, MID_TERM).action == "no_change"
 
 
 def test_recorded_seat_batches_are_the_fallback_window():
+    # docs/rules.md#partner-center-dates-win: without refundableQuantity, cspflow's batches.
     batches = (SeatBatch(quantity=15, added_at=PURCHASED), SeatBatch(quantity=5, added_at=MID_TERM))
     decision = decide_quantity(sub(quantity=20), 15, MID_TERM + 2 * D, batches)
     assert decision.action == "apply_now"
@@ -248,6 +270,7 @@ def test_recorded_seat_batches_are_the_fallback_window():
 # --- cancel ------------------------------------------------------------------------------
 
 
+# docs/rules.md#cancel
 @pytest.mark.parametrize(
     ("subscription", "now", "action", "source"),
     [
@@ -264,16 +287,21 @@ def test_recorded_seat_batches_are_the_fallback_window():
             "schedule_for_renewal",
             "after the window: auto-renew off; " + CANCEL_POLICY,
         ),
-        (sub(autoRenewEnabled=False), DAY_8, "no_change", "already ends at term end"),
+        (
+            sub(autoRenewEnabled=False),
+            DAY_8,
+            "no_change",
+            "already ends at term end; docs/rules.md#cancel",
+        ),
         (sub(), IN_LOCK, "wait", "too late for this renewal; " + LOCK),
         (sub(), RENEWING, "wait", "renewal processing; " + MANAGE),
-        (sub(status="deleted"), DAY_3, "no_change", "already cancelled"),
+        (sub(status="deleted"), DAY_3, "no_change", "already cancelled; docs/rules.md#cancel"),
         (sub(status="expired"), DAY_3, "refuse", "expired cannot be cancelled; " + LIFECYCLE),
         (
             sub(cancellationAllowedUntilDate=(DAY_8 + H).isoformat()),
             DAY_8,
             "apply_now",
-            "Partner Center's cancellationAllowedUntilDate wins; DESIGN.md",
+            "cancellationAllowedUntilDate; " + DATES_WIN,
         ),
     ],
 )
@@ -301,6 +329,7 @@ def offer(
     )
 
 
+# docs/rules.md#upgrade, docs/rules.md#downgrade
 @pytest.mark.parametrize(
     ("subscription", "current", "target", "now", "action", "source"),
     [
@@ -319,7 +348,7 @@ def offer(
             offer(2, term="P1M"),
             MID_TERM,
             "refuse",
-            "target term >= source; Learn transition-a-new-commerce-subscription",
+            "target term >= source; " + TRANSITION_API,
         ),
         (
             sub(),
@@ -353,7 +382,7 @@ def offer(
             offer(2, family="dynamics"),
             MID_TERM,
             "refuse",
-            "no cross-family transition",
+            "no cross-family transition; docs/rules.md#upgrade",
         ),
         (
             sub(),
@@ -361,9 +390,9 @@ def offer(
             offer(1, item="CFQ7TTC0LH99:0001:CFQ7TTC0K971"),
             MID_TERM,
             "refuse",
-            "same rank is not an upgrade",
+            "same rank is not an upgrade; docs/rules.md#upgrade",
         ),
-        (sub(), offer(1), offer(1), MID_TERM, "no_change", "same offer"),
+        (sub(), offer(1), offer(1), MID_TERM, "no_change", "same offer; docs/rules.md#upgrade"),
     ],
 )
 def test_sku_change(subscription, current, target, now, action, source):
@@ -373,12 +402,13 @@ def test_sku_change(subscription, current, target, now, action, source):
 # --- suspend / resume / auto-renew -------------------------------------------------------
 
 
+# docs/rules.md#suspend
 @pytest.mark.parametrize(
     ("subscription", "now", "action", "source"),
     [
         (sub(), MID_TERM, "apply_now", "suspend blocks access, billing continues; " + LIFECYCLE),
-        (sub(status="suspended"), MID_TERM, "no_change", "already suspended"),
-        (sub(status="deleted"), MID_TERM, "refuse", "deleted cannot be suspended"),
+        (sub(status="suspended"), MID_TERM, "no_change", "already suspended; " + LIFECYCLE),
+        (sub(status="deleted"), MID_TERM, "refuse", "deleted cannot be suspended; " + LIFECYCLE),
         (sub(), RENEWING, "wait", "suspend is read-only while renewal queued; " + MANAGE),
     ],
 )
@@ -386,6 +416,7 @@ def test_suspend(subscription, now, action, source):
     assert decide_suspend(subscription, now).action == action, source
 
 
+# docs/rules.md#reactivate
 @pytest.mark.parametrize(
     ("subscription", "now", "action", "source"),
     [
@@ -401,7 +432,7 @@ def test_suspend(subscription, now, action, source):
             "refuse",
             "suspended at term end is disabled; " + LIFECYCLE,
         ),
-        (sub(), MID_TERM, "no_change", "already active"),
+        (sub(), MID_TERM, "no_change", "already active; docs/rules.md#reactivate"),
         (
             sub(status="disabled"),
             MID_TERM,
@@ -418,6 +449,7 @@ def test_resume_reminds_that_suspension_turned_auto_renew_off():
     assert "autoRenewEnabled" in decide_resume(sub(status="suspended"), MID_TERM).reason
 
 
+# docs/rules.md#auto-renew
 @pytest.mark.parametrize(
     ("subscription", "enabled", "now", "action", "source"),
     [
@@ -426,10 +458,10 @@ def test_resume_reminds_that_suspension_turned_auto_renew_off():
             False,
             MID_TERM,
             "apply_now",
-            "auto-renew can be turned off; Learn update-autorenew",
+            "auto-renew can be turned off; " + AUTORENEW_API,
         ),
-        (sub(autoRenewEnabled=False), True, MID_TERM, "apply_now", "and on again"),
-        (sub(), True, MID_TERM, "no_change", "already on"),
+        (sub(autoRenewEnabled=False), True, MID_TERM, "apply_now", "and on; " + AUTORENEW_API),
+        (sub(), True, MID_TERM, "no_change", "already on; docs/rules.md#auto-renew"),
         (sub(), False, IN_LOCK, "refuse", "renewal settings locked in the last 24 h; " + LOCK),
         (sub(), False, RENEWING, "wait", "auto-renew is read-only while renewal queued; " + MANAGE),
         (
@@ -448,8 +480,8 @@ def test_auto_renew(subscription, enabled, now, action, source):
 # --- a mid-term change deletes what was scheduled for renewal ------------------------------
 
 SCHEDULED_CHANGES = (
-    "Microsoft Learn, create-scheduled-changes: a mid-term (immediate) change deletes all "
-    "scheduled changes; S-MANAGE, S-LIFE (partner-center.md 3.3)"
+    SCHED_API + ": a mid-term (immediate) change deletes all scheduled changes; "
+    "docs/rules.md#scheduled-changes-dropped"
 )
 WITH_SCHEDULE = {
     "scheduledNextTermInstructions": {
@@ -465,6 +497,7 @@ WITH_SCHEDULE = {
 }
 
 
+# docs/rules.md#scheduled-changes-dropped
 @pytest.mark.parametrize(
     ("decide", "drops", "source"),
     [

@@ -16,11 +16,16 @@ from shared.policy.proration import (
 )
 from shared.policy.terms import Period, term_period
 
-# Microsoft Learn, "Manage customer subscriptions" (partner-center.md 3.2): additions are
-# prorated to the term end (coterminous); refunds are the full amount minus a daily prorated
-# charge for the days used. cspflow applies the same by-day rule to its sell price.
-MS_PRORATE = "Microsoft Learn: manage customer subscriptions, daily proration"
-ROUND_ONCE = "cspflow rule (issue 3): exact ratio, rounded once, half up, in minor units"
+# Microsoft Learn, "Manage customer subscriptions": additions are prorated to the term end
+# (coterminous); refunds are the full amount minus a daily prorated charge for the days used.
+# cspflow applies the same by-day rule to its sell price (docs/rules.md#daily-proration).
+MS_PRORATE = (
+    "https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription: "
+    "daily proration; docs/rules.md#daily-proration"
+)
+ROUND_ONCE = (
+    "cspflow's rule, docs/rules.md#round-once: exact ratio, rounded once, half up, in minor units"
+)
 
 
 def usd(minor: int) -> Money:
@@ -73,12 +78,14 @@ def test_prorated_charge_for_the_rest_of_the_term(price, start, term, on, seats,
 
 
 def test_half_minor_unit_rounds_up_once():
+    # docs/rules.md#round-once
     # 1.01 x 1/2 = 0.505 -> 0.51 (half up), 0.50 with banker's rounding on request
     period = Period(date(2026, 4, 1), date(2026, 4, 3))
     assert prorate(usd(101), period, date(2026, 4, 2)) == usd(51)
     assert prorate(usd(101), period, date(2026, 4, 2), rounding="half_even") == usd(50)
 
 
+# docs/rules.md#daily-proration: the day of the change counts as a day with the seats.
 @pytest.mark.parametrize(
     ("on", "fraction"),
     [
@@ -121,7 +128,8 @@ def offer(term: str, cycle: str, unit_minor: int = 1000) -> Offer:
 
 
 # Monthly billing of an annual term: an addition pays the rest of the current month now and
-# full months afterwards (coterminous; Microsoft Learn "Manage customer subscriptions").
+# full months afterwards (coterminous; Microsoft Learn "Manage customer subscriptions",
+# docs/rules.md#seat-increase-charge).
 @pytest.mark.parametrize(
     ("term", "cycle", "on", "expected"),
     [
@@ -144,6 +152,7 @@ def test_seat_increase_is_charged_at_the_sell_price_not_the_cost():
 
 
 def test_removal_inside_the_window_refunds_the_days_not_used():
+    # docs/rules.md#seat-decrease-refund
     # bought on Apr 1 (30-day month), removed on Apr 4: 27 of 30 days come back
     refund = seat_decrease_refund(
         offer("P1Y", "monthly", 3000), date(2026, 4, 1), date(2026, 4, 4), 2
@@ -157,7 +166,7 @@ def test_a_seat_change_moves_at_least_one_seat(charge):
         charge(offer("P1Y", "monthly"), date(2026, 1, 31), date(2026, 2, 2), 0)
 
 
-# --- properties -------------------------------------------------------------------------
+# --- properties (docs/rules.md#round-once) --------------------------------------------
 
 currencies = st.sampled_from(sorted(CURRENCY_EXPONENTS))
 prices = st.integers(min_value=0, max_value=10**12)

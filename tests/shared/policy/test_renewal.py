@@ -16,12 +16,22 @@ from shared.policy.renewal import (
     something_to_decide,
 )
 
-DESIGN = "DESIGN.md: reminders are actionable, not noise"
-CADENCE = "channel cadence 60/35/7 days (Appxite, billing-anchors.md 1.2); cspflow default 60/30/7"
-LOCK = "renewal lock 24 h before term end (distributor reading); DESIGN.md: conservative"
-NO_WEBHOOK = (
-    "Microsoft Learn partner-center-webhook-events: no renewal event (partner-center.md 3.3)"
+MONTHLY = "docs/rules.md#monthly-reminders: reminders are actionable, not noise"
+CADENCE = (
+    "docs/rules.md#reminder-cadence: channel cadence 60/35/7 days (Appxite, "
+    "https://support.appxite.com/hc/en-us/articles/360011873019--Subscription-Auto-Renewal); "
+    "cspflow default 60/30/7"
 )
+LOCK = (
+    "docs/rules.md#renewal-lock: 24 h before term end, a distributor's reading; "
+    "cspflow is conservative"
+)
+NO_WEBHOOK = (
+    "https://learn.microsoft.com/en-us/partner-center/developer/partner-center-webhook-events: "
+    "no renewal event; docs/rules.md#no-renewal-webhook"
+)
+SCHEDULE = "docs/rules.md#reminder-schedule"
+NO_ANSWER = "docs/rules.md#no-answer"
 
 D = timedelta(days=1)
 H = timedelta(hours=1)
@@ -58,6 +68,7 @@ def sub(term: str = "P1Y", **overrides) -> Subscription:
 
 
 def test_deadline_is_the_apply_margin_before_the_lock():
+    # docs/rules.md#decision-deadline
     assert renewal_lock_at(sub()) == ANNUAL_END - 24 * H
     assert decision_deadline(sub()) == ANNUAL_END - 48 * H
 
@@ -69,6 +80,8 @@ def test_deadline_follows_configured_lock_and_margin():
     assert decision_deadline(sub(), rules) == ANNUAL_END - 120 * H
 
 
+# docs/rules.md#reminder-cadence, docs/rules.md#monthly-reminders,
+# docs/rules.md#reminder-schedule
 @pytest.mark.parametrize(
     ("subscription", "offsets", "source"),
     [
@@ -77,23 +90,23 @@ def test_deadline_follows_configured_lock_and_margin():
         (
             sub("P1Y", autoRenewEnabled=False),
             (60, 30, 7),
-            "reminders whether or not auto-renew is on (billing-anchors.md 1.3)",
+            "reminders whether or not auto-renew is on; docs/rules.md#reminder-cadence",
         ),
-        (sub("P1M"), (), DESIGN + ": a monthly roll-over with nothing to decide"),
+        (sub("P1M"), (), MONTHLY + ": a monthly roll-over with nothing to decide"),
         (
             sub("P1M", autoRenewEnabled=False),
             (7,),
-            DESIGN + ": a monthly term that ends is a decision",
+            MONTHLY + ": a monthly term that ends is a decision",
         ),
         (
             sub("P1M", scheduledNextTermInstructions=SCHEDULED),
             (7,),
-            DESIGN + ": a scheduled change",
+            MONTHLY + ": a scheduled change",
         ),
         (
             sub("P1Y", status="suspended"),
             (),
-            "suspended subscriptions are the dunning ladder's business",
+            "suspended subscriptions are the dunning ladder's business; " + SCHEDULE,
         ),
     ],
 )
@@ -103,14 +116,15 @@ def test_reminder_offsets_before_the_deadline(subscription, offsets, source):
     assert all(r.at == r.deadline - r.before_deadline for r in schedule)
 
 
+# docs/rules.md#monthly-reminders
 @pytest.mark.parametrize(
     ("ctx", "reminded", "source"),
     [
-        (RenewalContext(), False, DESIGN),
-        (RenewalContext(change_requested=True), True, DESIGN + ": a requested change"),
-        (RenewalContext(spare_seats=2), True, DESIGN + ": spare seats"),
-        (RenewalContext(customer_in_dunning=True), True, DESIGN + ": the customer in dunning"),
-        (RenewalContext(customer_asked=True), True, DESIGN + ": the customer asked"),
+        (RenewalContext(), False, MONTHLY),
+        (RenewalContext(change_requested=True), True, MONTHLY + ": a requested change"),
+        (RenewalContext(spare_seats=2), True, MONTHLY + ": spare seats"),
+        (RenewalContext(customer_in_dunning=True), True, MONTHLY + ": the customer in dunning"),
+        (RenewalContext(customer_asked=True), True, MONTHLY + ": the customer asked"),
     ],
 )
 def test_monthly_roll_over_is_reminded_only_when_something_is_to_decide(ctx, reminded, source):
@@ -119,6 +133,7 @@ def test_monthly_roll_over_is_reminded_only_when_something_is_to_decide(ctx, rem
 
 
 def test_offsets_are_configurable_and_never_before_the_term_start():
+    # docs/rules.md#reminder-schedule
     rules = RenewalRules(long_term_offsets=(400 * D, 90 * D), monthly_offsets=(3 * D, 40 * D))
     assert [
         r.before_deadline.days for r in reminder_schedule(sub("P1Y"), RenewalContext(), rules)
@@ -130,16 +145,17 @@ def test_offsets_are_configurable_and_never_before_the_term_start():
 DEADLINE = ANNUAL_END - 48 * H
 
 
+# docs/rules.md#reminder-cadence, docs/rules.md#reminder-schedule
 @pytest.mark.parametrize(
     ("now", "last_sent_at", "expected_days", "source"),
     [
         (DEADLINE - 61 * D, None, None, "nothing before the first offset; " + NO_WEBHOOK),
         (DEADLINE - 60 * D, None, 60, CADENCE),
-        (DEADLINE - 45 * D, DEADLINE - 60 * D, None, "already sent"),
+        (DEADLINE - 45 * D, DEADLINE - 60 * D, None, "already sent; " + SCHEDULE),
         (DEADLINE - 30 * D, DEADLINE - 60 * D, 30, CADENCE),
-        (DEADLINE - 10 * D, None, 30, "a late sweep sends only the latest due reminder"),
+        (DEADLINE - 10 * D, None, 30, "a late sweep sends only the latest; " + SCHEDULE),
         (DEADLINE - 1 * D, DEADLINE - 30 * D, 7, CADENCE),
-        (DEADLINE, None, None, "no reminder once the deadline has passed"),
+        (DEADLINE, None, None, "none once the deadline has passed; " + SCHEDULE),
     ],
 )
 def test_due_reminder(now, last_sent_at, expected_days, source):
@@ -147,11 +163,12 @@ def test_due_reminder(now, last_sent_at, expected_days, source):
     assert (reminder.before_deadline.days if reminder else None) == expected_days, source
 
 
+# docs/rules.md#answer-window
 @pytest.mark.parametrize(
     ("now", "window", "source"),
     [
-        (DEADLINE - H, "open", "before the deadline"),
-        (DEADLINE, "late", "after the deadline, before the lock: apply, SLA at risk"),
+        (DEADLINE - H, "open", "before the deadline; docs/rules.md#decision-deadline"),
+        (DEADLINE, "late", "after the deadline, before the lock: applied, past the SLA"),
         (ANNUAL_END - 24 * H, "too_late", LOCK),
     ],
 )
@@ -159,27 +176,30 @@ def test_answer_window(now, window, source):
     assert answer_window(sub(), now) == window, source
 
 
+# docs/rules.md#no-answer
 @pytest.mark.parametrize(
     ("subscription", "ctx", "action", "source"),
     [
-        (sub(), RenewalContext(), "renew", "no answer keeps auto-renew (issue 3)"),
+        (sub(), RenewalContext(), "renew", "no answer keeps auto-renew; " + NO_ANSWER),
         (
             sub(scheduledNextTermInstructions=SCHEDULED),
             RenewalContext(),
             "renew_with_changes",
-            "scheduled changes apply at renewal; Learn create-scheduled-changes",
+            "scheduled changes apply at renewal; "
+            "https://learn.microsoft.com/en-us/partner-center/developer/create-scheduled-changes",
         ),
         (
             sub(),
             RenewalContext(customer_in_dunning=True),
             "turn_off_auto_renew",
-            "dunning: partner owes the term after day 7; Learn new-commerce-cancellation-policy",
+            "dunning: partner owes the term after day 7; https://learn.microsoft.com/en-us/"
+            "partner-center/customers/new-commerce-cancellation-policy",
         ),
         (
             sub(autoRenewEnabled=False),
             RenewalContext(customer_in_dunning=True),
             "expire",
-            "auto-renew already off",
+            "auto-renew already off; " + NO_ANSWER,
         ),
     ],
 )

@@ -19,7 +19,11 @@ from shared.policy.sla import (
     sla_state,
 )
 
-ISSUE = "cspflow SLA (issue 3)"
+# cspflow's own service levels (docs/rules.md, section "SLA"); calendars from the pinned
+# `holidays` package (https://pypi.org/project/holidays/) and tzdata.
+TARGETS = "cspflow's SLA, docs/rules.md#sla-targets"
+BUSINESS_TIME = "docs/rules.md#business-time"
+STATE = "docs/rules.md#sla-state"
 US_HOLIDAYS = "holidays 0.109, US: Independence Day observed Fri 2026-07-03"
 BY_HOLIDAYS = "holidays 0.109, DE-BY: Epiphany 2026-01-06 (not in DE-BE)"
 DST = "tzdata: America/New_York moves to EDT on Sun 2026-03-08"
@@ -63,6 +67,7 @@ def customer(
     )
 
 
+# docs/rules.md#sla-targets, docs/rules.md#business-time
 @pytest.mark.parametrize(
     ("tier", "zone", "country", "subdivision", "extra", "start", "deadline", "source"),
     [
@@ -74,7 +79,7 @@ def customer(
             (),
             local(BERLIN, 2026, 3, 10, 10),
             local(BERLIN, 2026, 3, 10, 14),
-            ISSUE + ": premium 4 business hours",
+            TARGETS + ": premium 4 business hours",
         ),
         (
             "premium",
@@ -84,7 +89,7 @@ def customer(
             (),
             local(BERLIN, 2026, 3, 10, 15, 30),
             local(BERLIN, 2026, 3, 11, 11, 30),
-            ISSUE + ": carries over to the next morning",
+            BUSINESS_TIME + ": carries over to the next morning",
         ),
         (
             "premium",
@@ -94,7 +99,7 @@ def customer(
             (),
             local(BERLIN, 2026, 3, 13, 16),
             local(BERLIN, 2026, 3, 16, 12),
-            ISSUE + ": skips the weekend",
+            BUSINESS_TIME + ": skips the weekend",
         ),
         (
             "premium",
@@ -104,7 +109,7 @@ def customer(
             (),
             local(BERLIN, 2026, 3, 14, 11),
             local(BERLIN, 2026, 3, 16, 13),
-            ISSUE + ": starts counting at Monday's opening",
+            BUSINESS_TIME + ": starts counting at Monday's opening",
         ),
         (
             "premium",
@@ -114,7 +119,7 @@ def customer(
             (),
             local(BERLIN, 2026, 3, 10, 7),
             local(BERLIN, 2026, 3, 10, 13),
-            ISSUE + ": starts counting at opening",
+            BUSINESS_TIME + ": starts counting at opening",
         ),
         (
             "standard",
@@ -124,7 +129,7 @@ def customer(
             (),
             local(BERLIN, 2026, 3, 10, 15),
             local(BERLIN, 2026, 3, 11, 15),
-            ISSUE + ": standard 1 business day",
+            TARGETS + ": standard 1 business day",
         ),
         (
             "standard",
@@ -134,7 +139,7 @@ def customer(
             (),
             local(BERLIN, 2026, 3, 10, 18),
             local(BERLIN, 2026, 3, 11, 17),
-            ISSUE + ": after hours, a whole next day",
+            BUSINESS_TIME + ": after hours, a whole next day",
         ),
         (
             "premium",
@@ -184,7 +189,7 @@ def customer(
             (date(2026, 3, 11),),
             local(BERLIN, 2026, 3, 10, 15),
             local(BERLIN, 2026, 3, 12, 11),
-            "the customer's extra closed day",
+            BUSINESS_TIME + ": the customer's extra closed day",
         ),
         (
             "premium",
@@ -227,6 +232,7 @@ def test_onboarding_deadline_counts_business_hours(
 
 
 def test_dst_shift_is_real_time_not_wall_time():
+    # docs/rules.md#business-time: deadlines are real instants
     # Friday 16:00 EST is 21:00 UTC; Monday 12:00 EDT is 16:00 UTC (DST)
     clock = onboarding_clock(
         customer("premium", "America/New_York", "US", None),
@@ -237,6 +243,7 @@ def test_dst_shift_is_real_time_not_wall_time():
 
 
 def test_premium_onboarding_is_at_risk_with_a_quarter_of_the_time_left():
+    # docs/rules.md#at-risk
     clock = onboarding_clock(customer(), "ord-1", local(BERLIN, 2026, 3, 10, 10))
     assert clock.at_risk_at == local(BERLIN, 2026, 3, 10, 13).astimezone(UTC)
 
@@ -246,6 +253,7 @@ def test_premium_onboarding_is_at_risk_with_a_quarter_of_the_time_left():
     [local(BERLIN, 2026, 3, 10, 10), local(BERLIN, 2026, 3, 15, 3)],  # a Sunday night too
 )
 def test_licence_change_is_one_hour_around_the_clock(start):
+    # docs/rules.md#sla-targets, docs/rules.md#at-risk
     clock = licence_change_clock(customer("standard"), "chg-1", start)
     assert clock.deadline == start.astimezone(UTC) + H
     assert clock.at_risk_at == start.astimezone(UTC) + 45 * timedelta(minutes=1)
@@ -275,13 +283,14 @@ def test_renewal_decision_is_applied_24_hours_before_the_lock():
     start = TERM_END - 62 * timedelta(days=1)
     clock = renewal_decision_clock(customer(), subscription(), start)
     assert clock.deadline == TERM_END - 48 * H, (
-        ISSUE + ": applied >= 24 h before lock (term end - 24 h)"
+        "docs/rules.md#renewal-decision-clock: applied >= 24 h before lock (term end - 24 h)"
     )
     assert clock.at_risk_at == clock.deadline - (clock.deadline - start) / 4
     assert clock.subject_id == "s1:2027-01-13"
 
 
 def test_renewal_clock_started_after_its_deadline_starts_breached():
+    # docs/rules.md#renewal-decision-clock
     late = TERM_END - 2 * H
     clock = renewal_decision_clock(customer(), subscription(), late)
     assert clock.started_at == clock.at_risk_at == clock.deadline
@@ -304,14 +313,15 @@ def clock(**overrides) -> SlaClock:
     return SlaClock.model_validate(data | overrides)
 
 
+# docs/rules.md#sla-state
 @pytest.mark.parametrize(
     ("the_clock", "now", "state", "source"),
     [
-        (clock(), T0 + H, "on_track", ISSUE),
-        (clock(), T0 + 3 * H, "at_risk", ISSUE + ": last quarter of the time"),
-        (clock(), T0 + 4 * H, "breached", ISSUE + ": deadline passed"),
-        (clock(completed_at=T0 + 4 * H), T0 + 9 * H, "met", ISSUE + ": done by the deadline"),
-        (clock(completed_at=T0 + 5 * H), T0 + 9 * H, "breached", ISSUE + ": done late"),
+        (clock(), T0 + H, "on_track", STATE),
+        (clock(), T0 + 3 * H, "at_risk", "last quarter of the time; docs/rules.md#at-risk"),
+        (clock(), T0 + 4 * H, "breached", STATE + ": deadline passed"),
+        (clock(completed_at=T0 + 4 * H), T0 + 9 * H, "met", STATE + ": done by the deadline"),
+        (clock(completed_at=T0 + 5 * H), T0 + 9 * H, "breached", STATE + ": done late"),
     ],
 )
 def test_sla_state(the_clock, now, state, source):
@@ -339,6 +349,7 @@ def test_zero_business_time_is_the_start_itself():
     assert add_business_time(start, timedelta(0), BusinessHours()) == start
 
 
+# docs/rules.md#business-time: a calendar with no working day in ten years is refused.
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -367,6 +378,7 @@ def test_broken_calendars_are_refused(make, message):
 
 
 # --- properties: business time in any zone, around holidays and DST ----------------------
+# (docs/rules.md#business-time)
 
 CALENDARS = st.sampled_from(
     [
@@ -394,8 +406,8 @@ def test_a_deadline_falls_inside_business_hours_and_never_before_the_start(hours
     if amount:
         day = deadline.astimezone(hours.zone).date()
         opens, closes = hours.hours_on(day)
-        assert hours.is_business_day(day), ISSUE + ": holidays and weekends do not count"
-        assert opens < deadline <= closes, ISSUE + ": only business hours count"
+        assert hours.is_business_day(day), BUSINESS_TIME + ": holidays and weekends do not count"
+        assert opens < deadline <= closes, BUSINESS_TIME + ": only business hours count"
 
 
 @settings(deadline=None)

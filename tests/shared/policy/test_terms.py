@@ -11,11 +11,17 @@ from shared.policy.terms import (
     term_period,
 )
 
+# Each row names its source; the rules are docs/rules.md#month-end-clamp and
+# docs/rules.md#term-lengths.
 MONTH_END = (
-    "Stripe docs, billing/subscriptions/billing-cycle: anchor Jan 31 bills Feb 28 (29), "
-    "then Mar 31, Apr 30"
+    "https://docs.stripe.com/billing/subscriptions/billing-cycle: anchor Jan 31 bills Feb 28 "
+    "(29), then Mar 31, Apr 30; docs/rules.md#month-end-clamp"
 )
-PC_TERMS = "Microsoft Learn, custom-term-end-dates: terms are P1M, P1Y, P3Y"
+PC_TERMS = (
+    "https://learn.microsoft.com/en-us/partner-center/developer/custom-term-end-dates: terms "
+    "are P1M, P1Y, P3Y; docs/rules.md#term-lengths"
+)
+CLAMP = "docs/rules.md#month-end-clamp"
 
 
 @pytest.mark.parametrize(
@@ -26,17 +32,18 @@ PC_TERMS = "Microsoft Learn, custom-term-end-dates: terms are P1M, P1Y, P3Y"
         (date(2026, 1, 31), 2, date(2026, 3, 31), MONTH_END + ": back to the 31st"),
         (date(2026, 1, 30), 1, date(2026, 2, 28), MONTH_END),
         (date(2026, 3, 31), 1, date(2026, 4, 30), MONTH_END),
-        (date(2028, 2, 29), 12, date(2029, 2, 28), "leap day + 1 year clamps"),
+        (date(2028, 2, 29), 12, date(2029, 2, 28), "leap day + 1 year clamps; " + CLAMP),
         (date(2026, 2, 4), 12, date(2027, 2, 4), PC_TERMS),
         (date(2026, 2, 4), 36, date(2029, 2, 4), PC_TERMS),
-        (date(2026, 12, 15), 1, date(2027, 1, 15), "year rolls over"),
-        (date(2026, 3, 31), -1, date(2026, 2, 28), "backwards clamps too"),
+        (date(2026, 12, 15), 1, date(2027, 1, 15), "year rolls over; " + CLAMP),
+        (date(2026, 3, 31), -1, date(2026, 2, 28), "backwards clamps too; " + CLAMP),
     ],
 )
 def test_add_months_clamps_to_the_month_end(anchor, months, expected, source):
     assert add_months(anchor, months) == expected, source
 
 
+# docs/rules.md#month-end-clamp: terms are real calendar spans (leap years included).
 @pytest.mark.parametrize(
     ("start", "term", "days"),
     [
@@ -57,6 +64,7 @@ def test_period_must_move_forward():
         Period(date(2026, 1, 2), date(2026, 1, 2))
 
 
+# docs/rules.md#billing-periods: periods anchored on the term start, clamped to month ends.
 @pytest.mark.parametrize(
     ("day", "expected"),
     [
@@ -105,13 +113,15 @@ def test_first_term_starts_at_the_purchase():
 
 
 def test_renewed_term_starts_the_day_after_the_previous_term_end():
-    # Partner Center: renewal runs from 00:00 UTC the day after commitmentEndDate (S-MANAGE)
+    # Partner Center: renewal runs from 00:00 UTC the day after commitmentEndDate
+    # (docs/rules.md#term-end, docs/rules.md#current-term-start)
     sub = _sub("2025-01-14T16:57:14Z", "2027-01-13T00:00:00Z")
     assert current_term_start(sub) == datetime(2026, 1, 14, tzinfo=UTC)
 
 
 def test_an_item_that_never_renews_keeps_its_first_start():
-    # S-SUBRES: "For non-auto-renewable items it is a far-future date such as 9999-12-10";
-    # counting a month back from it would open a refund window in the year 9999.
+    # Microsoft Learn, subscription-resources: items that do not renew carry a far-future
+    # commitmentEndDate such as 9999-12-10; counting a month back from it would open a refund
+    # window in the year 9999 (docs/rules.md#no-term-end).
     sub = _sub("2026-01-14T16:57:14Z", "9999-12-10T00:00:00Z", "P1M")
     assert current_term_start(sub) == datetime(2026, 1, 14, 16, 57, 14, tzinfo=UTC)

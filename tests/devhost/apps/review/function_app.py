@@ -1,5 +1,7 @@
-"""The review app of issue 4: the reference's worked examples (durable-functions.md 1.4),
-probes that measure concurrency under host.json's limits, retries failing out of order,
+"""A test app for devhost's conformance to the Durable extension: the worked examples whose
+histories test_orchestration_histories.py checks event by event (one activity, a failing
+activity, a retry with backoff, continue_as_new, an entity signal then call), probes that
+measure concurrency under host.json's limits, retries failing out of order,
 sub-orchestration failures, entity FIFO, unknown names and payloads that are not JSON."""
 
 import asyncio
@@ -16,7 +18,8 @@ app = df.DFApp()
 class BackoffRetryOptions(df.RetryOptions):  # type: ignore[misc]  # the SDK ships no stubs
     """The SDK serializes only the first interval and the attempts; the extension also reads
     backoffCoefficient, maxRetryIntervalInMilliseconds and retryTimeoutInMilliseconds
-    (EXT RetryOptionsConverter.cs), so an app can send them through `to_json`."""
+    (the Durable extension's RetryOptionsConverter, github.com/Azure/azure-functions-durable-extension), so
+    an app can send them through `to_json`."""
 
     def __init__(self, first_ms: int, attempts: int, extra: dict[str, float]) -> None:
         super().__init__(first_ms, attempts)

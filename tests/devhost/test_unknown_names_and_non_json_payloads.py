@@ -1,6 +1,8 @@
-"""Review of issue 4: an unknown sub-orchestrator or entity name fails the orchestration with
-the extension's wording (EXT DurableTaskExtension.ThrowIfFunctionDoesNotExist) and the names
-the app does define; a client signal to an unknown entity is refused the same way."""
+"""An unknown sub-orchestrator or entity name fails the orchestration with the Durable
+extension's wording (DurableTaskExtension.ThrowIfFunctionDoesNotExist,
+github.com/Azure/azure-functions-durable-extension) and the names the app does define; a client signal to an
+unknown entity is refused the same way. A payload that is not JSON fails the orchestration
+(or only the entity operation) and says why."""
 
 from __future__ import annotations
 

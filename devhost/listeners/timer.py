@@ -25,9 +25,9 @@ import azure.functions as func
 from azure.functions import meta
 
 from devhost.clock import Clock
+from devhost.listeners.invoke import converter, name_of, trigger_of
+from devhost.listeners.ncrontab import Schedule
 from devhost.settings import resolve_refs
-from devhost.triggers.invoke import converter, name_of, trigger_of
-from devhost.triggers.ncrontab import Schedule
 
 log = logging.getLogger("devhost.timer")
 

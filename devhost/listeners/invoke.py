@@ -23,7 +23,7 @@ import azure.functions as func
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions import meta
 
-from devhost.triggers.storage import QueueClients, encode_message
+from devhost.listeners.storage import QueueClients, encode_message
 
 T = TypeVar("T")
 

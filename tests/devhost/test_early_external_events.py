@@ -1,6 +1,6 @@
-"""Review of issue 4: external events raised before the orchestrator ever ran are delivered
-with its first episode and buffered by the SDK until the wait; an event nobody waits for is
-left unconsumed and does not disturb the instance's completion."""
+"""External events raised before the orchestrator ever ran are delivered with its first
+episode and buffered by the SDK until the wait; an event nobody waits for is left unconsumed
+and does not disturb the instance's completion."""
 
 from __future__ import annotations
 

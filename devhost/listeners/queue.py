@@ -27,8 +27,8 @@ from azure.functions import meta
 from azure.storage.queue import QueueMessage as SdkMessage
 from azure.storage.queue.aio import QueueClient
 
+from devhost.listeners.invoke import converter, name_of, trigger_of
 from devhost.settings import QueueOptions
-from devhost.triggers.invoke import converter, name_of, trigger_of
 
 log = logging.getLogger("devhost.queue")
 

@@ -1,6 +1,8 @@
-"""Review of issue 4: operations on one entity apply one at a time in the order they were
-sent (reference 6: "queue operations per entity id FIFO"), from a client and from an
-orchestration, and read-state returns the state they built."""
+"""Operations on one entity apply one at a time in the order they were sent, from a client
+and from an orchestration, and read-state returns the state they built. The Durable
+extension queues the operations of one entity id first in, first out and runs their batches
+one at a time (TaskEntityShim, github.com/Azure/azure-functions-durable-extension; Microsoft Learn,
+https://learn.microsoft.com/en-us/azure/azure-functions/durable/durable-functions-entities)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Review of issue 4: host.json's concurrency limits hold, measured inside the functions:
+"""host.json's concurrency limits hold, measured inside the functions:
 maxConcurrentActivityFunctions caps (and is reached by) a fan-out of sync and async
 activities; orchestrator executions never overlap (at most 1, under
 maxConcurrentOrchestratorFunctions)."""

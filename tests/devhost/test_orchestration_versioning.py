@@ -1,8 +1,9 @@
-"""Review of issue 4: the orchestration versioning matrix (host.json defaultVersion,
-versionMatchStrategy None/Strict/CurrentOrOlder, versionFailureStrategy Fail), one row per
-rule of Microsoft Learn "Orchestration versioning in Durable Functions" (durable-functions-
-orchestration-versioning): None runs any version; Strict runs only the worker's version;
-CurrentOrOlder runs the worker's version and older ones, compared as versions, not text."""
+"""The orchestration versioning matrix (host.json defaultVersion, versionMatchStrategy
+None/Strict/CurrentOrOlder, versionFailureStrategy Fail), one row per rule of Microsoft Learn
+"Orchestration versioning in Durable Functions"
+(https://learn.microsoft.com/en-us/azure/azure-functions/durable/durable-functions-orchestration-versioning):
+None runs any version; Strict runs only the worker's version; CurrentOrOlder runs the
+worker's version and older ones, compared as versions, not text."""
 
 from __future__ import annotations
 

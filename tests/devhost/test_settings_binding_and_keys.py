@@ -1,4 +1,5 @@
-"""local.settings.json and host.json as Core Tools reads them, and the client binding JSON."""
+"""local.settings.json and host.json as Core Tools reads them, the durable client binding
+JSON, and the function, master and system keys of --enable-auth."""
 
 import json
 from datetime import timedelta
@@ -108,7 +109,8 @@ def test_timespans_parse_as_dotnet_writes_them(text, delta):
 
 
 def test_the_client_binding_has_the_extensions_shape():
-    # Shape from the Durable extension's BindingHelper (reference durable-functions.md 4.1).
+    # Shape from the Durable extension's BindingHelper.DurableOrchestrationClientToString
+    # (github.com/Azure/azure-functions-durable-extension, src/WebJobs.Extensions.DurableTask/Bindings/BindingHelper.cs).
     urls = Urls("MyHub", None)
     urls.origin, urls.rpc_origin = "http://127.0.0.1:7071", "http://127.0.0.1:17071"
     doc = json.loads(urls.client_binding(None, None))

@@ -1,7 +1,9 @@
-"""Review of issue 4: two retried activities in a fan-out failing out of order get their
-timers and re-schedules numbered in processing order (reference 1.4 e; PYREPO
-test_sequential_orchestrator_with_retry.py: add_two_retriable_events_completing_out_of_order),
-end to end through the engine, and each re-schedule retries the activity that failed."""
+"""Two retried activities in a fan-out failing out of order get their timers and
+re-schedules numbered in processing order (as the Python SDK's own tests build that history:
+tests/orchestrator/test_sequential_orchestrator_with_retry.py,
+add_two_retriable_events_completing_out_of_order, in
+github.com/Azure/azure-functions-durable-python), end to end through the engine, and each
+re-schedule retries the activity that failed."""
 
 from __future__ import annotations
 

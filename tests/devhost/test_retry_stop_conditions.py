@@ -1,7 +1,8 @@
-"""Review of issue 4: a retry policy that would stop before maxNumberOfAttempts (an expired
+"""A retry policy that would stop before maxNumberOfAttempts (an expired
 retryTimeoutInMilliseconds, or a zero maxRetryIntervalInMilliseconds) cannot be followed by
 the Python SDK, whose retry task re-schedules after every timer until maxNumberOfAttempts
-(models/Task.py: RetryAbleTask.try_set_value). Stopping early would leave the orchestrator
+(azure-functions-durable, azure/durable_functions/models/Task.py:
+RetryAbleTask.try_set_value). Stopping early would leave the orchestrator
 waiting for an attempt the host never schedules; the instance fails and says why instead."""
 
 from __future__ import annotations

@@ -1,5 +1,12 @@
-"""Review of issue 4: whole histories, event by event, against the reference's worked
-examples (durable-functions.md 1.4 a, d, e, g, h), not only the outputs they lead to."""
+"""Whole histories, event by event, not only the outputs they lead to: what the Durable
+extension (with DTFx, the Durable Task Framework) records for five worked examples, each
+checked by replaying it through azure-functions-durable 1.7.0:
+
+(a) one activity; (d) an activity that fails; (e) an activity retried with backoff, capped by
+maxRetryInterval and ending with DTFx's extra timer (RetryInterceptor,
+github.com/Azure/durabletask); (g) continue_as_new, which restarts the history and its event
+ids; (h) an entity signal, then a call to the same entity.
+"""
 
 from __future__ import annotations
 
