@@ -510,9 +510,15 @@ class Api:
             if exc.status not in route.problems:
                 log.warning("%s answered %s, which it does not declare", route.name, exc.status)
             return problem_response(exc)
-        if isinstance(exc, ConfigurationError):
+        if isinstance(exc, ConfigurationError) or (
+            isinstance(exc, ValidationError) and exc.title == Settings.__name__
+        ):  # a setting to fix (get_settings() raised), not the request
             return problem_response(
-                Unavailable("misconfigured", str(exc), retry_after_s=RETRY_AFTER_S)
+                Unavailable(
+                    "misconfigured",
+                    "the API's settings are invalid; an operator must fix them",
+                    retry_after_s=RETRY_AFTER_S,
+                )
             )
         if isinstance(exc, TransientError):
             log.warning("%s: %s: %s", route.name, type(exc).__name__, exc)

@@ -11,6 +11,7 @@ import azure.functions as func
 import pytest
 from pydantic import ValidationError
 
+from shared.config import get_settings, reset_settings
 from shared.errors import ConfigurationError, TransientError
 from shared.models import DomainModel
 from tests.triggers.api.example_api import (
@@ -97,6 +98,21 @@ def test_a_configuration_error_is_a_503_misconfigured():
 
     answer = app_with(misconfigured).get("/api/things")
     assert (answer.status, answer.json["code"]) == (503, "misconfigured")
+
+
+def test_settings_a_handler_cannot_load_are_a_503_without_their_values(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    def reads_settings(call: Call[None]) -> Thing:
+        get_settings()
+        return Thing(name="x")
+
+    monkeypatch.setenv("CSPFLOW_SMTP_PORT", "not-a-port")
+    monkeypatch.setenv("CSPFLOW_STRIPE_API_KEY", "sk_test_do_not_show")
+    reset_settings()
+    answer = app_with(reads_settings).get("/api/things")
+    assert (answer.status, answer.json["code"]) == (503, "misconfigured")
+    assert "sk_test" not in answer.text and "not-a-port" not in answer.text
 
 
 def test_settings_that_do_not_load_make_a_command_a_503():
