@@ -10,8 +10,10 @@ import uuid
 import pytest
 from azure.data.tables import TableServiceClient
 
+from devhost.azurite import Azurite
 from tests.triggers.api.example_api import ExampleApp, ExampleClient, make_example_app, order_body
 from triggers.api.commands import (
+    MAX_RECORDED_BODY,
     Claim,
     CommandIdReused,
     CommandLedger,
@@ -176,3 +178,41 @@ def test_storage_down_is_a_503_to_retry_with_the_same_id():
     assert answer.json["code"] == "storage_unavailable"
     assert answer.headers["retry-after"] == "5"
     assert not example.starts
+
+
+def test_a_reply_too_big_for_a_table_property_is_not_recorded(ledger: CommandLedger):
+    ledger.claim("place_order", "o-big", "fp")
+    ledger.record("place_order", "o-big", "fp", StoredReply(202, "x" * (MAX_RECORDED_BODY + 1)))
+    assert ledger.claim("place_order", "o-big", "fp") == Claim(first=False, reply=None)
+
+
+def test_a_reply_that_cannot_be_recorded_is_still_the_answer(
+    ledger: CommandLedger, caplog: pytest.LogCaptureFixture
+):
+    class NoRecord(CommandLedger):
+        def record(self, *args: object, **kwargs: object) -> None:
+            raise CommandLedgerUnavailable("the table is gone")
+
+    broken = NoRecord(ledger._service, ledger._table_name)
+    example = make_example_app(lambda: broken)
+    client = ExampleClient(example.app)
+    assert client.post("/api/orders", json_body=order_body()).status == 202
+    assert "command ledger: record failed" in caplog.text
+    # A repeat finds the claim without a reply and runs the idempotent handler again.
+    assert client.post("/api/orders", json_body=order_body()).status == 202
+    assert example.starts["o-1001"] == 2
+    assert len(example.orders) == 1
+
+
+def test_by_default_the_ledger_is_the_apps_commands_table(configure, azurite: Azurite):
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    configure(AzureWebJobsStorage=azurite.connection_string, CSPFLOW_TABLE_PREFIX=prefix)
+    example = make_example_app()  # no ledger given: the app's settings
+    assert ExampleClient(example.app).post("/api/orders", json_body=order_body()).status == 202
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    (row,) = service.get_table_client(f"{prefix}Commands").list_entities()
+    assert (row["PartitionKey"], row["RowKey"], row["ReplyStatus"]) == (
+        "place_order",
+        "o-1001",
+        202,
+    )
