@@ -22,6 +22,8 @@ from shared.config import Settings
 EVENTS_QUEUE = "cspflow-events"
 # Processed events by id, so a duplicate delivery is processed once (prefixed per deployment).
 EVENTS_TABLE = "Events"
+# API command ids with their request fingerprints and first replies (triggers/api/commands.py).
+COMMANDS_TABLE = "Commands"
 
 # The SDKs' own retries would hold an activity for minutes against a dead endpoint; the
 # Durable retry policy is the one that retries.

@@ -10,6 +10,8 @@ def test_the_app_indexes_as_the_python_worker_would():
     assert set(names) == {
         "health",
         "start_connectivity_check",
+        "openapi",
+        "api_fallback",
         "connectivity_check",
         "check_partner_center",
         "check_stripe",

@@ -1,8 +1,11 @@
-"""How work arrives: storefront HTTP API, webhooks, timer sweeps, queue consumers."""
+"""How work arrives: storefront HTTP API, webhooks, timer sweeps, queue consumers.
+
+Every HTTP route is declared with the API kit (triggers/api/, docs/api.md)."""
 
 import azure.durable_functions as df
 
 from triggers.health import bp as health_bp
+from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
 
-BLUEPRINTS: tuple[df.Blueprint, ...] = (health_bp, ops_bp)
+BLUEPRINTS: tuple[df.Blueprint, ...] = (health_bp, ops_bp, openapi_bp)

@@ -14,10 +14,10 @@ import asyncio
 from datetime import datetime
 
 import azure.durable_functions as df
-import azure.functions as func
 
 from shared.clock import app_clock
 from shared.config import get_settings
+from triggers.api import API, Call, DurableCheckStatus, Reply, check_status_reply
 from workflows.connectivity import ORCHESTRATOR
 
 bp = df.Blueprint()
@@ -34,25 +34,28 @@ def check_instance_id(now: datetime) -> str:
     return f"{ORCHESTRATOR.replace('_', '-')}-{now.strftime('%Y%m%dT%H%M')}"
 
 
-@bp.route(
-    route="ops/connectivity-checks",
-    methods=[func.HttpMethod.POST],
-    auth_level=func.AuthLevel.FUNCTION,
+@API.route(
+    bp,
+    "POST",
+    "ops/connectivity-checks",
+    summary="Start a connectivity check (one per UTC minute)",
+    responses={202: DurableCheckStatus},
+    durable_client=True,
 )
-@bp.durable_client_input(client_name="client")
 async def start_connectivity_check(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
+    call: Call[None], client: df.DurableOrchestrationClient
+) -> Reply:
+    """Checks Partner Center, Stripe and Storage. Posts within one UTC minute share one
+    instance; `Location` is its status, whose `output` is the report."""
     # Off the event loop: a simulation's clock is read over HTTP from the host that runs
     # this very function, and a blocking read on its loop would wait for itself.
     now = await asyncio.to_thread(app_clock(get_settings()).now)
-    return await start_check(req, client, now)
+    instance_id = await start_check(client, now)
+    return check_status_reply(client, call, instance_id)
 
 
-async def start_check(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient, now: datetime
-) -> func.HttpResponse:
-    """Start (or join) the check of `now`'s minute and answer with its status links."""
+async def start_check(client: df.DurableOrchestrationClient, now: datetime) -> str:
+    """Start (or join) the check of `now`'s minute; its instance id."""
     instance_id = check_instance_id(now)
     if await _needs_start(client, instance_id):
         try:
@@ -62,8 +65,7 @@ async def start_check(
             # collapse working. Anything else is a real failure.
             if await _needs_start(client, instance_id):
                 raise
-    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
-    return response
+    return instance_id
 
 
 async def _needs_start(client: df.DurableOrchestrationClient, instance_id: str) -> bool:

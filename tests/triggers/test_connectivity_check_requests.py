@@ -5,13 +5,11 @@ real client)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-import azure.functions as func
 import pytest
 from azure.durable_functions import OrchestrationRuntimeStatus as Status
 
@@ -23,7 +21,7 @@ NOON = datetime(2026, 11, 2, 12, 0, 30, tzinfo=UTC)
 
 @dataclass
 class DurableClient:
-    """The three client calls the trigger makes, over a dict of instance id -> status."""
+    """The two client calls `start_check` makes, over a dict of instance id -> status."""
 
     statuses: dict[str, Status | None] = field(default_factory=dict)
     started: list[tuple[str, str]] = field(default_factory=list)
@@ -41,34 +39,27 @@ class DurableClient:
         self.statuses[instance_id] = Status.Pending
         return instance_id
 
-    def create_check_status_response(self, req: func.HttpRequest, instance_id: str) -> Any:
-        return func.HttpResponse(json.dumps({"id": instance_id}), status_code=202)
-
 
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(NOON)
 
 
-def post(client: DurableClient, clock: ManualClock) -> func.HttpResponse:
-    request = func.HttpRequest(
-        "POST", "http://127.0.0.1:7071/api/ops/connectivity-checks", body=b""
-    )
-    return asyncio.run(start_check(request, client, clock.now()))
+def post(client: DurableClient, clock: ManualClock) -> str:
+    """The instance the route's handler answers with the status links of."""
+    return asyncio.run(start_check(client, clock.now()))
 
 
 def test_a_post_starts_the_check_of_the_current_utc_minute(clock):
     client = DurableClient()
-    response = post(client, clock)
-    assert response.status_code == 202
-    assert json.loads(response.get_body()) == {"id": "connectivity-check-20261102T1200"}
+    assert post(client, clock) == "connectivity-check-20261102T1200"
     assert client.started == [("connectivity_check", "connectivity-check-20261102T1200")]
 
 
 @pytest.mark.parametrize("status", [Status.Pending, Status.Running, Status.Completed])
 def test_a_second_post_in_the_same_minute_starts_nothing_new(clock, status):
     client = DurableClient(statuses={"connectivity-check-20261102T1200": status})
-    assert post(client, clock).status_code == 202
+    assert post(client, clock) == "connectivity-check-20261102T1200"
     assert client.started == []
 
 
@@ -90,7 +81,7 @@ def test_losing_the_start_race_to_a_concurrent_post_is_the_collapse_working(cloc
     client = DurableClient(
         start_error=RuntimeError("already exists"), status_after_error=Status.Running
     )
-    assert post(client, clock).status_code == 202
+    assert post(client, clock) == "connectivity-check-20261102T1200"
 
 
 def test_a_start_that_fails_with_no_instance_behind_it_is_a_real_failure(clock):
