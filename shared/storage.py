@@ -22,6 +22,8 @@ from shared.config import Settings
 EVENTS_QUEUE = "cspflow-events"
 # Processed events by id, so a duplicate delivery is processed once (prefixed per deployment).
 EVENTS_TABLE = "Events"
+# The book's other tables (customers, subscriptions, ...) are named by their repositories in
+# shared/book/, each module with the keys and queries of its tables (docs/book.md).
 
 # The SDKs' own retries would hold an activity for minutes against a dead endpoint; the
 # Durable retry policy is the one that retries.
