@@ -13,6 +13,7 @@ from shared.book import (
     RecordTooLarge,
 )
 from shared.book._table import (
+    ENTITY_MARGIN_BYTES,
     MAX_ENTITY_BYTES,
     MAX_PROPERTY_BYTES,
     Table,
@@ -74,7 +75,7 @@ def test_json_is_split_without_breaking_a_character_outside_the_basic_plane():
     assert json_text(properties) == text
 
 
-def test_entity_size_follows_the_table_design_guide():
+def test_entity_size_follows_microsofts_published_estimate():
     entity = {
         "PartitionKey": "ab",
         "RowKey": "c",
@@ -151,3 +152,19 @@ def test_a_request_the_service_calls_invalid_is_refused_with_its_code(book: Book
     ) as exc:
         table.insert({"PartitionKey": "a/b", "RowKey": "r"}, "probe")  # "/" is not a key character
     assert exc.value.code == "InvalidInput"
+
+
+def test_an_entity_just_under_the_margin_is_written_and_just_over_is_refused(book: Book):
+    table = book.tables.table("Probe")
+    base = {"PartitionKey": "p", "RowKey": "r"}
+    # 4 + 2 x 2 key characters; each property: 8 + 2 x 3 name characters + 2 per character + 4
+    chunk = MAX_PROPERTY_BYTES // 2 - 100
+    properties = {f"P{n:02d}": "x" * chunk for n in range(16)}
+    entity = base | properties
+    room = MAX_ENTITY_BYTES - ENTITY_MARGIN_BYTES - entity_size(entity)
+    fits = entity | {"Tail": "y" * ((room - 8 - 8 - 4) // 2)}
+    assert entity_size(fits) <= MAX_ENTITY_BYTES - ENTITY_MARGIN_BYTES
+    table.insert(fits, "probe")
+    over = fits | {"RowKey": "s", "Tail": fits["Tail"] + "y"}
+    with pytest.raises(RecordTooLarge, match="less a 1,024-byte margin"):
+        table.insert(over, "probe")
