@@ -161,3 +161,27 @@ def test_a_customer_gets_its_tenant_from_partner_center_and_empty_answers_change
 def test_a_customer_the_book_does_not_know_is_not_found(book: Book):
     with pytest.raises(RecordNotFound, match=f"customer with tenant {TENANT}"):
         apply_partner_center_customer(book, tenant())
+
+
+def test_a_customer_changed_meanwhile_is_compared_again_and_keeps_the_other_change(
+    book: Book, monkeypatch
+):
+    book.customers.ensure(customer(tenant_id=TENANT))
+    original = book.customers.replace
+    interfered: list[bool] = []
+
+    def replace_after_another_writer(stored, new):
+        if not interfered:
+            interfered.append(True)
+            book.customers.update("c-1", lambda c: c.model_copy(update={"sla_tier": "premium"}))
+        return original(stored, new)
+
+    monkeypatch.setattr(book.customers, "replace", replace_after_another_writer)
+    apply_partner_center_customer(book, tenant(companyName="Contoso Group"))
+
+    stored = book.customers.get("c-1").record
+    assert (stored.company_name, stored.sla_tier) == ("Contoso Group", "premium")
+    assert sorted(e.id for e in book.timeline.page("c-1").items) == [
+        "partner_center:customer:c-1:v1",
+        "partner_center:customer:c-1:v2",
+    ]

@@ -5,11 +5,20 @@ are opaque and bound to their listing; storage failures become the book's errors
 from datetime import UTC, datetime
 
 import pytest
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceModifiedError,
+    ServiceRequestError,
+)
 
 from shared.book import (
     Book,
+    BookRefused,
     BookUnavailable,
+    ConcurrencyConflict,
     InvalidPaging,
+    RecordNotFound,
     RecordTooLarge,
 )
 from shared.book._table import (
@@ -20,6 +29,7 @@ from shared.book._table import (
     entity_size,
     json_properties,
     json_text,
+    translate,
     value_size,
 )
 from shared.config import Settings
@@ -168,3 +178,75 @@ def test_an_entity_just_under_the_margin_is_written_and_just_over_is_refused(boo
     over = fits | {"RowKey": "s", "Tail": fits["Tail"] + "y"}
     with pytest.raises(RecordTooLarge, match="less a 1,024-byte margin"):
         table.insert(over, "probe")
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "code"),
+    [
+        (ResourceModifiedError("changed"), ConcurrencyConflict, "concurrency_conflict"),
+        (ClientAuthenticationError("denied"), BookRefused, "storage_refused"),
+        (HttpResponseError("busy"), BookUnavailable, "storage_unavailable"),  # no status: unknown
+        (ServiceRequestError("refused"), BookUnavailable, "storage_unavailable"),
+    ],
+)
+def test_storage_errors_become_the_books_errors(error, expected, code):
+    translated = translate(error, "customer c-1 (table t)")
+    assert type(translated) is expected and translated.code == code
+    assert str(translated).startswith("customer c-1 (table t)")
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (500, BookUnavailable),
+        (503, BookUnavailable),
+        (429, BookUnavailable),
+        (408, BookUnavailable),
+        (403, BookRefused),
+        (400, BookRefused),
+    ],
+)
+def test_server_trouble_and_throttling_are_transient_refusals_permanent(status, expected):
+    error = HttpResponseError("answer")
+    error.status_code = status
+    assert type(translate(error, "probe")) is expected
+
+
+def test_replacing_a_record_no_longer_in_the_table_is_not_found(book: Book):
+    stored = book.customers.ensure(customer())
+    table = book.customers.table
+    current = book.customers.get("c-1")
+    table.delete("c-1", "", etag=current.etag, what="probe")
+    with pytest.raises(RecordNotFound, match="customer c-1"):
+        book.customers.replace(current, customer(company_name="Fabrikam"))
+    assert not stored.already_done
+
+
+def test_a_conditional_delete_of_a_changed_entity_deletes_nothing(book: Book):
+    table = book.tables.table("Probe")
+    etag = table.upsert({"PartitionKey": "p", "RowKey": "r", "N": 1}, "probe")
+    table.upsert({"PartitionKey": "p", "RowKey": "r", "N": 2}, "probe")
+    assert table.delete("p", "r", etag=etag, what="probe") is False
+    assert present(table.get("p", "r", "probe"))["N"] == 2
+
+
+def test_a_replace_cannot_move_a_record_to_other_keys(book: Book):
+    added = book.customers.add(customer())
+    with pytest.raises(ValueError, match="cannot change the record's keys"):
+        book.customers.replace(added, customer("c-2"))
+
+
+def test_loading_splits_batches_at_100_operations_and_at_2_mib(book: Book):
+    table = book.tables.table("Probe")
+    small = [{"PartitionKey": "p", "RowKey": f"{n:03d}"} for n in range(250)]
+    big = [{"PartitionKey": "q", "RowKey": f"{n:03d}", "Blob": "x" * 30_000} for n in range(80)]
+    assert table.upsert_many(small + big, "probe") == 330
+    assert len(list(table.scan("PartitionKey eq 'p'", {}, "probe"))) == 250
+    assert len(list(table.scan("PartitionKey eq 'q'", {}, "probe"))) == 80
+
+
+def test_a_failed_batch_other_than_a_duplicate_is_the_books_error(book: Book):
+    with pytest.raises(BookRefused, match=r"probe: Azure Tables refused the request \(400"):
+        book.tables.table("Probe").transact(
+            [("create", {"PartitionKey": "a/b", "RowKey": "r"})], "probe"
+        )
