@@ -49,6 +49,7 @@ from shared.book.errors import (
     RecordNotFound,
     RecordTooLarge,
 )
+from shared.errors import CspflowError
 
 T = TypeVar("T")
 Entity = dict[str, Any]
@@ -165,7 +166,7 @@ def error_code(exc: HttpResponseError) -> str | None:
     return (found.group(1) or found.group(2)) if found else None
 
 
-def translate(exc: AzureError, what: str) -> Exception:
+def translate(exc: AzureError, what: str) -> CspflowError:
     """The book's error for a storage failure. The SDK's message is not quoted (it can carry
     a URL with a SAS token); the status and the service's code are enough."""
     if isinstance(exc, ResourceModifiedError):
