@@ -1,11 +1,12 @@
 """One failure vocabulary for every adapter, activity and workflow.
 
 Two meanings, and every error an adapter raises derives from one of them:
-- `TransientError`: try again. The network, a timeout, a 5xx, a 429, a service still busy.
+- `TransientError`: try again. The network, a timeout, a 5xx, a 429, a service still busy,
+  a concurrent writer that changed a record first (the retry re-reads it).
   An activity lets it escape so the Durable retry policy runs the step again after a durable
   timer (never a sleeping worker), with the same idempotency key.
 - `PermanentError`: this is the answer. Refused (credentials, forbidden), declined, invalid,
-  not found, a conflict, not allowed by policy. Retrying the same request cannot change it,
+  not found, a state that forbids the request, not allowed by policy. Retrying the same request cannot change it,
   so the activity boundary (activities/boundary.py) returns it as a typed `Failure` and the
   orchestrator decides what it means for the business.
 

@@ -24,6 +24,8 @@ EVENTS_QUEUE = "cspflow-events"
 EVENTS_TABLE = "Events"
 # API command ids with their request fingerprints and first replies (triggers/api/commands.py).
 COMMANDS_TABLE = "Commands"
+# The book's other tables (customers, subscriptions, ...) are named by their repositories in
+# shared/book/, each module with the keys and queries of its tables (docs/book.md).
 
 # The SDKs' own retries would hold an activity for minutes against a dead endpoint; the
 # Durable retry policy is the one that retries.

@@ -41,6 +41,13 @@ def billing_fits_term(term: TermDuration, cycle: BillingCycleName) -> bool:
     return _BILLING_MONTHS[cycle] <= TERM_MONTHS[term]
 
 
+def offer_key(catalog_item_id: str, term: TermDuration, cycle: BillingCycleName) -> str:
+    """One sellable offer: `productId:skuId:availabilityId:term:cycle`, e.g.
+    `CFQ7TTC0LH18:0001:CFQ7TTC0K971:P1Y:monthly`. The same catalog item costs differently per
+    term and billing cycle, so price lists name offers by this key."""
+    return f"{catalog_item_id}:{term}:{cycle}"
+
+
 class Offer(DomainModel):
     """One sellable NCE offer: a catalog item on a term and billing plan, with both prices.
 
@@ -74,6 +81,11 @@ class Offer(DomainModel):
     @property
     def product_id(self) -> str:
         return self.catalog_item_id.split(":")[0]
+
+    @property
+    def key(self) -> str:
+        """The offer's identity: catalog item, term and billing cycle (`offer_key`)."""
+        return offer_key(self.catalog_item_id, self.term_duration, self.billing_cycle)
 
     @property
     def markup(self) -> Decimal | None:

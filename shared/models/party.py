@@ -130,6 +130,9 @@ class Customer(DomainModel):
     sla_tier: SlaTier = "standard"
     calendar: BusinessCalendar = BusinessCalendar()
     stripe_customer_id: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9]+$")
+    # The price list the customer buys from (in its billing currency); None: the partner's
+    # standard list (shared/book/catalogue.py, STANDARD_PRICE_LIST).
+    price_list_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @field_validator("domain", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from shared.models._base import DomainModel, PartnerCenterModel, UtcDateTime
 from shared.models.catalog import BillingCycle, CatalogItemId, TermDuration
+from shared.models.money import Money
 
 SubscriptionStatusName = Literal[
     "none", "active", "pending", "suspended", "expired", "disabled", "deleted"
@@ -118,3 +119,25 @@ class SeatBatch(DomainModel):
 
     quantity: int = Field(ge=1)
     added_at: UtcDateTime
+
+
+class SubscriptionRecord(DomainModel):
+    """A subscription as the book keeps it: Partner Center's mirror plus what only cspflow
+    knows. Partner Center wins on everything in `subscription` (shared/book/partner_center.py
+    applies its reads); the other fields are cspflow's own and a sync never touches them."""
+
+    customer_id: str = Field(min_length=1, max_length=64)
+    subscription: Subscription
+    # The partner's sell price per seat per billing period (shared/policy/pricing.py), once set.
+    unit_price: Money | None = None
+    # The Stripe subscription item that bills these seats, once billing is set up.
+    stripe_subscription_item_id: str | None = Field(default=None, pattern=r"^si_[A-Za-z0-9]+$")
+    seat_batches: tuple[SeatBatch, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.subscription.id
+
+    @property
+    def term_end(self) -> datetime:
+        return self.subscription.term_end

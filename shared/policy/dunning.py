@@ -46,10 +46,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import Field, model_validator
-
-from shared.models._base import DomainModel, UtcDateTime
 from shared.models.billing import PaymentAttempt
+from shared.models.dunning import DunningCase as DunningCase  # the ladder's input
 
 DeclineClass = Literal["soft", "needs_customer_action", "hard"]
 
@@ -177,30 +175,6 @@ class DunningRules:
 
 
 DEFAULT_RULES = DunningRules()
-
-
-class DunningCase(DomainModel):
-    """Everything the ladder needs to know about one unpaid invoice. Crosses Durable boundaries."""
-
-    invoice_id: str = Field(min_length=1, max_length=64)
-    opened_at: UtcDateTime
-    attempts: tuple[PaymentAttempt, ...] = Field(min_length=1)
-    payment_method_id: str = Field(min_length=1, max_length=255)
-    payment_method_changed_at: UtcDateTime | None = None
-    notices_sent: int = Field(default=0, ge=0)
-    suspended: bool = False
-    auto_renew_off: bool = False
-    next_renewal_lock_at: UtcDateTime | None = None
-    paid_at: UtcDateTime | None = None
-    written_off: bool = False
-
-    @model_validator(mode="after")
-    def _consistent(self) -> DunningCase:
-        if any(a.outcome == "succeeded" for a in self.attempts):
-            raise ValueError("a succeeded attempt closes the case: record it as paid_at")
-        if any(a.invoice_id != self.invoice_id for a in self.attempts):
-            raise ValueError("every attempt must be for the case's invoice")
-        return self
 
 
 StepAction = Literal[

@@ -1,0 +1,196 @@
+"""Partner Center wins: a read of Partner Center applied to the book.
+
+Partner Center is the system of record for what Microsoft sold. When a read of it (a sync, the
+read that follows a webhook, an activity's read after its own write) disagrees with the book:
+
+- the book is corrected to Partner Center's values;
+- the difference goes on the customer's timeline (source `partner_center`), one
+  `FieldChange` per field that differed: `before` is the book's value, `after` Partner
+  Center's.
+
+When nothing differs nothing is written at all, so a second sync of the same state writes
+nothing. Only the mirror is compared and corrected: what cspflow alone knows (a subscription's
+sell price, Stripe item and seat batches; a customer's contacts, currency, payment terms, SLA
+tier) is never touched by a sync.
+
+The timeline entry is written first, then the record (ETag-checked). The entry's id names the
+book version it corrects (`partner_center:subscription:<id>:v<version>`), so a step retried
+after a crash between the two writes records the difference once and then corrects the
+book. If another writer changes the record in between, the difference is computed again
+against the new version, recorded under that version, and applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from shared.book import Book
+from shared.book._repository import UPDATE_ATTEMPTS, backoff
+from shared.book.errors import ConcurrencyConflict, RecordExists, RecordNotFound
+from shared.models.party import Customer
+from shared.models.subscription import Subscription, SubscriptionRecord
+from shared.models.timeline import FieldChange, TimelineEntry, TimelineKind
+from shared.partner_center.models import CustomerTenant
+
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class SyncOutcome(Generic[R]):
+    """The record as the book now holds it, and what Partner Center changed in it."""
+
+    record: R
+    changes: tuple[FieldChange, ...] = ()
+    created: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.created or bool(self.changes)
+
+
+def differences(
+    book: dict[str, Any], partner_center: dict[str, Any], fields: Iterable[str]
+) -> tuple[FieldChange, ...]:
+    """The fields whose JSON values differ, in `fields` order."""
+    return tuple(
+        FieldChange(field=name, before=book.get(name), after=partner_center.get(name))
+        for name in fields
+        if book.get(name) != partner_center.get(name)
+    )
+
+
+def _mirror(subscription: Subscription) -> dict[str, Any]:
+    return subscription.model_dump(mode="json", by_alias=False)
+
+
+def apply_partner_center_subscription(
+    book: Book, customer_id: str, read: Subscription
+) -> SyncOutcome[SubscriptionRecord]:
+    """Make the book's subscription what Partner Center says it is (adding it if the book
+    does not have it yet), recording any difference on the customer's timeline."""
+    for attempt in range(1, UPDATE_ATTEMPTS + 1):
+        if attempt > 1:
+            backoff(attempt - 1)
+        stored = book.subscriptions.find(customer_id, read.id)
+        if stored is None:
+            record = SubscriptionRecord(customer_id=customer_id, subscription=read)
+            _note(
+                book,
+                "subscription",
+                customer_id,
+                f"partner_center:subscription:{read.id}:v0",
+                read.id,
+                f"subscription {read.id} ({read.offer_id}, {read.quantity} seats, "
+                f"{read.status}) found in Partner Center: added to the book",
+                (),
+            )
+            try:
+                book.subscriptions.add(record)
+            except RecordExists:  # added meanwhile by another writer: compare with that one
+                continue
+            return SyncOutcome(record, created=True)
+        before, after = _mirror(stored.record.subscription), _mirror(read)
+        changes = differences(before, after, Subscription.model_fields)
+        if not changes:
+            return SyncOutcome(stored.record)
+        _note(
+            book,
+            "subscription",
+            customer_id,
+            f"partner_center:subscription:{read.id}:v{stored.version}",
+            read.id,
+            f"Partner Center corrected subscription {read.id}: "
+            + ", ".join(change.field for change in changes),
+            changes,
+        )
+        corrected = stored.record.model_copy(update={"subscription": read})
+        try:
+            book.subscriptions.replace(stored, corrected)
+        except ConcurrencyConflict:
+            continue
+        return SyncOutcome(corrected, changes)
+    raise ConcurrencyConflict(
+        f"subscription {read.id} of customer {customer_id}: {UPDATE_ATTEMPTS} concurrent "
+        "writes in a row while applying Partner Center's read"
+    )
+
+
+CUSTOMER_MIRROR = ("tenant_id", "company_name", "domain")
+
+
+def apply_partner_center_customer(
+    book: Book, read: CustomerTenant, customer_id: str | None = None
+) -> SyncOutcome[Customer]:
+    """Make the book's customer agree with Partner Center on what Partner Center knows of
+    it: its tenant (Partner Center's customer id), company name and domain. The customer is
+    `customer_id`, else the one whose tenant is `read.id`. A value Partner Center leaves
+    empty is not a difference (its answer did not carry it)."""
+    for attempt in range(1, UPDATE_ATTEMPTS + 1):
+        if attempt > 1:
+            backoff(attempt - 1)
+        stored = (
+            book.customers.find(customer_id)
+            if customer_id is not None
+            else book.customers.by_tenant(read.id)
+        )
+        if stored is None:
+            raise RecordNotFound(
+                f"customer {customer_id or 'with tenant ' + read.id} is not in the book"
+            )
+        customer = stored.record
+        before = customer.model_dump(mode="json", include=set(CUSTOMER_MIRROR))
+        given = {"tenant_id": read.id, "company_name": read.company_name, "domain": read.domain}
+        after = Customer.model_validate(
+            {**customer.model_dump(), **{name: value for name, value in given.items() if value}}
+        )
+        changes = differences(
+            before, after.model_dump(mode="json", include=set(CUSTOMER_MIRROR)), CUSTOMER_MIRROR
+        )
+        if not changes:
+            return SyncOutcome(customer)
+        _note(
+            book,
+            "customer",
+            customer.id,
+            f"partner_center:customer:{customer.id}:v{stored.version}",
+            customer.id,
+            f"Partner Center corrected customer {customer.id}: "
+            + ", ".join(change.field for change in changes),
+            changes,
+        )
+        try:
+            book.customers.replace(stored, after)
+        except ConcurrencyConflict:
+            continue
+        return SyncOutcome(after, changes)
+    raise ConcurrencyConflict(
+        f"customer {customer_id or read.id}: {UPDATE_ATTEMPTS} concurrent writes in a row "
+        "while applying Partner Center's read"
+    )
+
+
+def _note(
+    book: Book,
+    kind: TimelineKind,
+    customer_id: str,
+    entry_id: str,
+    subject_id: str,
+    summary: str,
+    changes: tuple[FieldChange, ...],
+) -> None:
+    book.timeline.append(
+        TimelineEntry(
+            customer_id=customer_id,
+            id=entry_id,
+            at=book.clock.now(),
+            kind=kind,
+            subject_id=subject_id,
+            source="partner_center",
+            summary=summary[:500],
+            changes=changes,
+        )
+    )

@@ -1,0 +1,88 @@
+"""The customer's timeline: every order, licence change, notice, payment, invoice, dunning
+step, renewal, SLA clock and Partner Center correction, in time order.
+
+Table `Timeline`
+    PartitionKey = customer id.
+    RowKey = `t|<instant>|<entry id>`: the entry, in time order (fixed-width UTC instants).
+    RowKey = `i|<entry id>`: a marker naming the entry's row, so an entry id is recorded once.
+
+Queries served
+    - a customer's timeline in time order, optionally from an instant on: one partition, a
+      RowKey range (`t|<since>` .. `t}`), paged;
+    - one entry by id: the marker, then the entry (two point reads).
+
+An entry and its marker are inserted in one entity group transaction (same partition), so a
+fact appended twice, even by a retried step that gives it another time, is recorded once: the
+second append finds the marker and answers "already done" with the entry written first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.book._repository import DEFAULT_LIMIT, Page, Recorded, Tables
+from shared.book._table import json_properties, json_text
+from shared.book.keys import instant_key, key
+from shared.models.timeline import TimelineEntry
+
+TABLE = "Timeline"
+_ENTRIES = "t|"
+_ENTRIES_END = "t}"  # "}" sorts right after "|"
+_MARKERS = "i|"
+
+
+class Timeline:
+    def __init__(self, tables: Tables) -> None:
+        self.table = tables.table(TABLE)
+
+    @staticmethod
+    def _row_key(entry: TimelineEntry) -> str:
+        return key(f"{_ENTRIES}{instant_key(entry.at)}|{entry.id}")
+
+    def _what(self, customer_id: str, entry_id: str) -> str:
+        return f"timeline entry {entry_id} of customer {customer_id} (table {self.table.name})"
+
+    def append(self, entry: TimelineEntry) -> Recorded[TimelineEntry]:
+        """Record `entry` unless an entry with its id is there already (then that one)."""
+        pk, row_key = key(entry.customer_id), self._row_key(entry)
+        marker = {"PartitionKey": pk, "RowKey": key(_MARKERS + entry.id), "Entry": row_key}
+        row = {
+            "PartitionKey": pk,
+            "RowKey": row_key,
+            "Kind": entry.kind,
+            **json_properties(entry.model_dump_json()),
+        }
+        what = self._what(entry.customer_id, entry.id)
+        if self.table.transact([("create", marker), ("create", row)], what):
+            return Recorded(entry, already_done=False)
+        existing = self.entry(entry.customer_id, entry.id)
+        if existing is None:  # pragma: no cover - a marker is never written without its entry
+            raise AssertionError(f"{what}: marker without entry")
+        return Recorded(existing, already_done=True)
+
+    def entry(self, customer_id: str, entry_id: str) -> TimelineEntry | None:
+        pk, what = key(customer_id), self._what(customer_id, entry_id)
+        marker = self.table.get(pk, key(_MARKERS + entry_id), what)
+        if marker is None:
+            return None
+        row = self.table.get(pk, marker["Entry"], what)
+        return None if row is None else TimelineEntry.model_validate_json(json_text(row))
+
+    def page(
+        self,
+        customer_id: str,
+        *,
+        since: datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+        next: str | None = None,
+    ) -> Page[TimelineEntry]:
+        """The customer's entries in time order (from `since` on, inclusive)."""
+        start = _ENTRIES + (instant_key(since) if since is not None else "")
+        rows, cursor = self.table.query(
+            "PartitionKey eq @pk and RowKey ge @start and RowKey lt @end",
+            {"pk": key(customer_id), "start": start, "end": _ENTRIES_END},
+            limit=limit,
+            cursor=next,
+            what=f"timeline of customer {customer_id}",
+        )
+        return Page([TimelineEntry.model_validate_json(json_text(row)) for row in rows], cursor)

@@ -1,0 +1,34 @@
+"""A notice sent to a customer: one templated email, recorded once under its idempotency key
+(so a retried activity never mails twice)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import EmailStr, Field
+
+from shared.models._base import DomainModel, UtcDateTime
+
+NoticeKind = Literal[
+    "welcome",
+    "renewal_reminder",
+    "payment_failed",
+    "card_expiring",
+    "suspension",
+    "reactivation",
+    "licence_change",
+    "sla_escalation",
+]
+
+
+class Notice(DomainModel):
+    # Derived from the workflow step that sends it (activities/boundary.WriteInput.step_key).
+    key: str = Field(min_length=1, max_length=400)
+    customer_id: str = Field(min_length=1, max_length=64)
+    kind: NoticeKind
+    to: tuple[EmailStr, ...] = Field(min_length=1)
+    subject: str = Field(min_length=1, max_length=300)
+    sent_at: UtcDateTime
+    # What it is about: an order, a subscription, an invoice, a renewal.
+    subject_id: str | None = Field(default=None, max_length=200)
+    provider_message_id: str | None = Field(default=None, max_length=500)
