@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import holidays
 
 from shared.models.party import BusinessCalendar, Customer, SlaTier
-from shared.models.sla import SlaClock, SlaKind, SlaState
+from shared.models.sla import SlaClock, SlaHistoryEntry, SlaKind, SlaState, SlaTargetSpec
 from shared.models.subscription import Subscription
 from shared.policy.renewal import DEFAULT_RULES as DEFAULT_RENEWAL_RULES
 from shared.policy.renewal import RenewalRules, renewal_lock_at
@@ -374,3 +374,174 @@ def sla_state(clock: SlaClock, now: datetime) -> SlaState:
     if now >= clock.at_risk_at:
         return "at_risk"
     return "on_track"
+
+
+# -- running clocks: pure transitions of a clock record (docs/rules.md#sla-pause,
+# #sla-escalation). Activities apply them to the book; the orchestrator only waits.
+
+WakeReason = Literal["at_risk", "breach", "escalate"]
+
+
+@dataclass(frozen=True)
+class Wake:
+    """What a running clock waits for next: `reason` at `at` (`role` for an escalation)."""
+
+    at: datetime
+    reason: WakeReason
+    role: str | None = None
+
+
+def open_clock(
+    kind: SlaKind,
+    customer: Customer,
+    subject_id: str,
+    started_at: datetime,
+    *,
+    owner: str = "ops",
+    deadline: datetime | None = None,
+    overrides: Mapping[SlaKind, SlaTarget] | None = None,
+    rules: SlaRules = DEFAULT_RULES,
+) -> SlaClock:
+    """A new clock for a promise: run to the tier's target in the customer's business
+    calendar, or to `deadline` when the owner measured the promise against a date (a clock
+    started past it starts breached, docs/rules.md#renewal-decision-clock)."""
+    hours = BusinessHours.of(customer.calendar, rules.opens, rules.closes)
+    common = {
+        "kind": kind,
+        "subject_id": subject_id,
+        "customer_id": customer.id,
+        "tier": customer.sla_tier,
+        "owner": owner,
+        "history": [SlaHistoryEntry(at=started_at, event="started")],
+    }
+    if deadline is not None:
+        start = min(started_at, deadline)
+        at_risk = deadline - (deadline - start) * rules.at_risk_percent / 100
+        return SlaClock.model_validate(
+            {**common, "started_at": start, "at_risk_at": at_risk, "deadline": deadline}
+        )
+    target = target_for(kind, customer.sla_tier, overrides, rules)
+    at_risk, due = Budget(target, hours, rules.at_risk_percent).due(started_at, timedelta(0))
+    return SlaClock.model_validate(
+        {
+            **common,
+            "started_at": started_at,
+            "at_risk_at": at_risk,
+            "deadline": due,
+            "target": SlaTargetSpec(amount=target.amount, unit=target.unit),
+        }
+    )
+
+
+def _with(
+    clock: SlaClock, at: datetime, event: str, detail: str = "", **changes: object
+) -> SlaClock:
+    entry = SlaHistoryEntry.model_validate({"at": at, "event": event, "detail": detail})
+    return SlaClock.model_validate(
+        {**clock.model_dump(), **changes, "history": [*clock.history, entry]}
+    )
+
+
+def pause_clock(clock: SlaClock, at: datetime, hours: BusinessHours) -> SlaClock:
+    """Stop counting at `at` (waiting on the customer). A clock that is not running, or has
+    a fixed deadline, is returned unchanged."""
+    if clock.phase != "running" or clock.target is None:
+        return clock
+    target = SlaTarget(clock.target.amount, clock.target.unit)
+    since = clock.running_since or clock.started_at
+    spent = clock.spent + target.spent(since, max(at, since), hours)
+    return _with(clock, at, "paused", phase="paused", spent=spent)
+
+
+def resume_clock(
+    clock: SlaClock, at: datetime, hours: BusinessHours, rules: SlaRules = DEFAULT_RULES
+) -> SlaClock:
+    """Count again from `at`: at-risk moment and deadline are what was left of the
+    allowance, counted on from `at`. A clock that is not paused is returned unchanged."""
+    if clock.phase != "paused" or clock.target is None:
+        return clock
+    target = SlaTarget(clock.target.amount, clock.target.unit)
+    at_risk, deadline = Budget(target, hours, rules.at_risk_percent).due(at, clock.spent)
+    return _with(
+        clock,
+        at,
+        "resumed",
+        phase="running",
+        running_since=at,
+        at_risk_at=max(at_risk, clock.started_at),
+        deadline=max(deadline, clock.started_at),
+    )
+
+
+def complete_clock(clock: SlaClock, at: datetime) -> SlaClock:
+    """The promise was kept at `at`: met if by the deadline, breached otherwise. A closed or
+    cancelled clock keeps its first outcome."""
+    if not clock.open:
+        return clock
+    at = max(at, clock.started_at)
+    met = at <= clock.deadline
+    return _with(clock, at, "met" if met else "closed_breached", phase="closed", completed_at=at)
+
+
+def cancel_clock(clock: SlaClock, at: datetime, reason: str = "") -> SlaClock:
+    """The subject was cancelled: the clock stops without an outcome."""
+    if not clock.open:
+        return clock
+    return _with(clock, at, "cancelled", reason, phase="cancelled")
+
+
+def acknowledge_breach(clock: SlaClock, at: datetime, by: str) -> SlaClock:
+    """Someone took the breach on: the escalation stops (the clock does not). Only a
+    breached, unacknowledged, open clock changes."""
+    if not clock.open or clock.breached_at is None or clock.acknowledged_at is not None:
+        return clock
+    return _with(clock, at, "acknowledged", by, acknowledged_at=at, acknowledged_by=by)
+
+
+def next_wake(
+    clock: SlaClock, hours: BusinessHours, chain: Sequence[EscalationStep] = DEFAULT_ESCALATION
+) -> Wake | None:
+    """What a running clock waits for next; None when it waits only for a signal (paused,
+    closed, or breached and acknowledged or escalated to the end of the chain)."""
+    if clock.phase != "running":
+        return None
+    if clock.at_risk_raised_at is None and clock.at_risk_at < clock.deadline:
+        return Wake(clock.at_risk_at, "at_risk")
+    if clock.breached_at is None:
+        return Wake(clock.deadline, "breach")
+    if clock.acknowledged_at is not None:
+        return None
+    plan = escalation_plan(clock.breached_at, hours, chain)
+    told = len(clock.escalated_to)
+    if told >= len(plan):
+        return None
+    role, due = plan[told]
+    return Wake(due, "escalate", role)
+
+
+def apply_wake(clock: SlaClock, wake: Wake, at: datetime) -> SlaClock:
+    """Record that `wake` happened at `at`, if the clock still waits for it (a wake that no
+    longer applies — met, paused, acknowledged, already recorded — changes nothing)."""
+    if clock.phase != "running":
+        return clock
+    if wake.reason == "at_risk" and clock.at_risk_raised_at is None:
+        return _with(clock, at, "at_risk", at_risk_raised_at=at)
+    if wake.reason == "breach" and clock.breached_at is None:
+        return _with(
+            clock,
+            at,
+            "breached",
+            at_risk_raised_at=clock.at_risk_raised_at or at,
+            breached_at=at,
+        )
+    if (
+        wake.reason == "escalate"
+        and wake.role is not None
+        and clock.breached_at is not None
+        and clock.acknowledged_at is None
+        and wake.role not in clock.escalated_to
+    ):
+        return _with(
+            clock, at, "escalated", wake.role, escalated_to=[*clock.escalated_to, wake.role]
+        )
+    return clock

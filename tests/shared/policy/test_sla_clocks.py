@@ -10,16 +10,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.models.sla import SlaKind
+from shared.models.party import Customer
+from shared.models.sla import SlaClock, SlaKind, sla_instance_id
 from shared.policy.sla import (
     DEFAULT_RULES,
     Budget,
     BusinessHours,
     EscalationStep,
+    SlaRules,
     SlaTarget,
+    Wake,
+    acknowledge_breach,
     add_business_time,
+    apply_wake,
     business_time_between,
+    cancel_clock,
+    complete_clock,
     escalation_plan,
+    next_wake,
+    open_clock,
+    pause_clock,
+    resume_clock,
+    sla_state,
     target_for,
 )
 
@@ -184,3 +196,172 @@ def test_a_chain_that_cannot_be_followed_is_refused(chain):
 
 def test_holidays_are_known_for_the_dates_the_tables_use():
     assert not DE_BE.is_business_day(date(2026, 12, 25))
+
+
+# A running clock's life: open, pause, resume, at risk, breach, escalate, acknowledge, close.
+def berliner(tier: str = "premium") -> Customer:
+    return Customer.model_validate(
+        {
+            "id": "cust-1",
+            "partner_id": "p1",
+            "company_name": "Contoso",
+            "domain": "contoso.onmicrosoft.com",
+            "contacts": [{"name": "Ada", "email": "ada@contoso.com"}],
+            "billing_currency": "EUR",
+            "sla_tier": tier,
+            "calendar": {"time_zone": "Europe/Berlin", "country": "DE", "subdivision": "BE"},
+        }
+    )
+
+
+def opened(at: datetime | None = None) -> SlaClock:
+    return open_clock("onboarding", berliner(), "order-1", at or berlin(11, 3, 10))
+
+
+def test_a_clock_opens_on_its_tiers_target_in_the_customers_calendar():
+    clock = opened()
+    assert (clock.at_risk_at, clock.deadline) == (berlin(11, 3, 13), berlin(11, 3, 14))
+    assert clock.target is not None and (clock.target.amount, clock.target.unit) == (
+        4,
+        "business_hours",
+    )
+    assert (clock.phase, clock.spent, [h.event for h in clock.history]) == (
+        "running",
+        timedelta(0),
+        ["started"],
+    )
+
+
+def test_a_clock_measured_against_a_date_runs_to_it_and_one_opened_late_starts_breached():
+    due = berlin(12, 1, 9)
+    clock = open_clock(
+        "renewal_decision", berliner(), "sub-1:2026-12-03", berlin(11, 1, 9), deadline=due
+    )
+    assert clock.target is None and clock.deadline == due
+    assert clock.at_risk_at == due - (due - berlin(11, 1, 9)) / 4
+    late = open_clock("renewal_decision", berliner(), "s", berlin(12, 2, 9), deadline=due)
+    assert late.started_at == late.at_risk_at == late.deadline == due
+
+
+def test_the_clocks_first_wake_is_at_risk_then_the_breach_then_each_escalation():
+    clock = opened()
+    wake = next_wake(clock, DE_BE)
+    assert wake == Wake(berlin(11, 3, 13), "at_risk")
+    clock = apply_wake(clock, wake, wake.at)
+    assert next_wake(clock, DE_BE) == Wake(berlin(11, 3, 14), "breach")
+    clock = apply_wake(clock, Wake(berlin(11, 3, 14), "breach"), berlin(11, 3, 14))
+    assert next_wake(clock, DE_BE) == Wake(berlin(11, 3, 14), "escalate", "owner")
+    clock = apply_wake(clock, Wake(berlin(11, 3, 14), "escalate", "owner"), berlin(11, 3, 14))
+    assert next_wake(clock, DE_BE) == Wake(berlin(11, 3, 14, 30), "escalate", "team_lead")
+    for role, when in (("team_lead", berlin(11, 3, 14, 30)), ("manager", berlin(11, 3, 16, 30))):
+        clock = apply_wake(clock, Wake(when, "escalate", role), when)
+    assert clock.escalated_to == ["owner", "team_lead", "manager"]
+    assert next_wake(clock, DE_BE) is None  # the end of the chain: only a signal now
+    assert [h.event for h in clock.history] == [
+        "started",
+        "at_risk",
+        "breached",
+        "escalated",
+        "escalated",
+        "escalated",
+    ]
+
+
+def test_an_acknowledged_breach_escalates_no_further_but_still_closes_as_breached():
+    clock = opened()
+    clock = apply_wake(clock, Wake(clock.deadline, "breach"), clock.deadline)
+    assert clock.at_risk_raised_at == clock.deadline  # a breach is at risk too
+    clock = acknowledge_breach(clock, berlin(11, 3, 14, 5), "ada")
+    assert (clock.acknowledged_by, next_wake(clock, DE_BE)) == ("ada", None)
+    assert (
+        apply_wake(
+            clock, Wake(berlin(11, 3, 14, 30), "escalate", "team_lead"), berlin(11, 3, 14, 30)
+        )
+        == clock
+    )
+    closed = complete_clock(clock, berlin(11, 3, 15))
+    assert (closed.phase, sla_state(closed, berlin(11, 3, 15))) == ("closed", "breached")
+
+
+def test_acknowledging_a_clock_that_has_not_breached_changes_nothing():
+    clock = opened()
+    assert acknowledge_breach(clock, berlin(11, 3, 11), "ada") == clock
+
+
+def test_a_wake_that_no_longer_applies_changes_nothing():
+    clock = opened()
+    paused = pause_clock(clock, berlin(11, 3, 11), DE_BE)
+    assert apply_wake(paused, Wake(paused.at_risk_at, "at_risk"), paused.at_risk_at) == paused
+    at_risk = apply_wake(clock, Wake(clock.at_risk_at, "at_risk"), clock.at_risk_at)
+    assert apply_wake(at_risk, Wake(clock.at_risk_at, "at_risk"), clock.at_risk_at) == at_risk
+    assert apply_wake(at_risk, Wake(clock.deadline, "escalate", "owner"), clock.deadline) == (
+        at_risk
+    )
+
+
+def test_a_pause_over_the_weekend_keeps_the_partners_remaining_time():
+    clock = opened(berlin(11, 6, 14))  # Friday 14:00, 4 business hours
+    paused = pause_clock(clock, berlin(11, 6, 16), DE_BE)
+    assert (paused.phase, paused.spent, next_wake(paused, DE_BE)) == ("paused", 2 * H, None)
+    resumed = resume_clock(paused, berlin(11, 10, 9), DE_BE)
+    assert (resumed.phase, resumed.at_risk_at, resumed.deadline) == (
+        "running",
+        berlin(11, 10, 10),
+        berlin(11, 10, 11),
+    )
+    again = pause_clock(resumed, berlin(11, 10, 10), DE_BE)
+    assert again.spent == 3 * H
+    assert [h.event for h in again.history] == ["started", "paused", "resumed", "paused"]
+
+
+def test_pausing_or_resuming_twice_or_a_dated_clock_changes_nothing():
+    clock = opened()
+    paused = pause_clock(clock, berlin(11, 3, 11), DE_BE)
+    assert pause_clock(paused, berlin(11, 3, 12), DE_BE) == paused
+    assert resume_clock(clock, berlin(11, 3, 12), DE_BE) == clock
+    dated = open_clock(
+        "renewal_decision", berliner(), "s", berlin(11, 1, 9), deadline=berlin(12, 1, 9)
+    )
+    assert pause_clock(dated, berlin(11, 2, 9), DE_BE) == dated
+
+
+def test_a_clock_met_by_its_deadline_is_met_and_a_later_one_breached_and_the_first_wins():
+    clock = opened()
+    met = complete_clock(clock, berlin(11, 3, 13, 59))
+    assert (met.phase, met.completed_at, met.history[-1].event) == (
+        "closed",
+        berlin(11, 3, 13, 59),
+        "met",
+    )
+    assert complete_clock(met, berlin(11, 3, 15)) == met
+    late = complete_clock(clock, berlin(11, 3, 15))
+    assert late.history[-1].event == "closed_breached"
+
+
+def test_a_cancelled_clock_stops_without_an_outcome_and_stays_cancelled():
+    cancelled = cancel_clock(opened(), berlin(11, 3, 11), "order cancelled")
+    assert (cancelled.phase, cancelled.completed_at, cancelled.open) == ("cancelled", None, False)
+    assert cancelled.history[-1].detail == "order cancelled"
+    assert cancel_clock(cancelled, berlin(11, 3, 12)) == cancelled
+    assert complete_clock(cancelled, berlin(11, 3, 12)) == cancelled
+    assert next_wake(cancelled, DE_BE) is None
+
+
+def test_a_clock_started_with_nothing_between_at_risk_and_deadline_goes_straight_to_breach():
+    clock = open_clock(
+        "support_first_response",
+        berliner(),
+        "t-1",
+        berlin(11, 3, 10),
+        overrides={"support_first_response": SlaTarget(1, "business_hours")},
+        rules=SlaRules(at_risk_percent=0),
+    )
+    assert next_wake(clock, DE_BE) == Wake(clock.deadline, "breach")
+
+
+@pytest.mark.parametrize(
+    ("subject", "instance"),
+    [("order-1", "sla-onboarding-order-1"), ("a/b#c?d", "sla-onboarding-a_b_c_d")],
+)
+def test_a_clocks_instance_id_is_its_kind_and_a_safe_subject(subject, instance):
+    assert sla_instance_id("onboarding", subject) == instance
