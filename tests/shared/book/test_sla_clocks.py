@@ -41,8 +41,23 @@ def test_start_and_outcome_are_on_the_timeline(book: Book, clock):
     clock.advance(9 * HOUR)
     book.sla_clocks.complete("onboarding", "ord-1", T0 + 9 * HOUR)
     assert [e.summary for e in book.timeline.page("c-1").items] == [
-        "onboarding SLA of ord-1 deadline 2026-03-02 17:00 UTC (standard)",
+        "onboarding SLA of ord-1 started, deadline 2026-03-02 17:00 UTC (standard)",
         "onboarding SLA of ord-1 breached (deadline 2026-03-02 17:00 UTC)",
     ]
     assert book.sla_clocks.find("licence_change", "ord-1") is None
     assert book.sla_clocks.get("onboarding", "ord-1").version == 2
+
+
+def test_a_paused_clock_leaves_the_sweep_and_a_customers_clocks_come_in_start_order(
+    book: Book, clock
+):
+    book.sla_clocks.start(sla_clock("ord-1", at_risk_at=T0 + HOUR, deadline=T0 + 3 * HOUR))
+    book.sla_clocks.start(
+        sla_clock("ord-0", started_at=T0 - HOUR, at_risk_at=T0 + HOUR, deadline=T0 + 3 * HOUR)
+    )
+    book.sla_clocks.update(
+        "onboarding", "ord-1", lambda c: c.model_copy(update={"phase": "paused"})
+    )
+    assert [c.subject_id for c in book.sla_clocks.at_risk(T0 + 2 * HOUR).items] == ["ord-0"]
+    assert [c.subject_id for c in book.sla_clocks.of_customer("c-1").items] == ["ord-0", "ord-1"]
+    assert book.sla_clocks.of_customer("c-2").items == []
