@@ -14,6 +14,7 @@ def test_the_app_indexes_as_the_python_worker_would():
         "check_partner_center",
         "check_stripe",
         "check_storage",
+        "send_notice",
     }
 
 
