@@ -3,5 +3,6 @@
 import azure.durable_functions as df
 
 from activities.connectivity import bp as connectivity_bp
+from activities.notifications import bp as notifications_bp
 
-BLUEPRINTS: tuple[df.Blueprint, ...] = (connectivity_bp,)
+BLUEPRINTS: tuple[df.Blueprint, ...] = (connectivity_bp, notifications_bp)

@@ -2,7 +2,8 @@
 
 The Partner Center sandbox generates its tenant, app registration, refresh token and CA on
 first start and writes them to `<data>/connection.json`; they are read from there after it
-announces `ready`. The Stripe sandbox accepts any `sk_test_` key and signs webhooks with the
+announces `ready`. The mail sandbox does the same with its SMTP port, the root its STARTTLS
+certificate chains to and the AUTH credentials it made. The Stripe sandbox accepts any `sk_test_` key and signs webhooks with the
 secrets it is given, so the stack makes a key and a secret on first use and keeps them in
 `<data>/credentials.json` (mode 0600): a restart reuses them, so idempotency keys the app
 sent before still replay and events queued for retry still verify.
@@ -107,3 +108,33 @@ def stripe_args(credentials: StripeCredentials, devhost_url: str) -> list[str]:
         "--webhook-secret",
         credentials.webhook_secret,
     ]
+
+
+def mail_settings(data_dir: Path) -> dict[str, str]:
+    """App settings for the mail sandbox whose state is in `data_dir`: SMTP with STARTTLS
+    and AUTH, as against a production relay."""
+    path = data_dir / CONNECTION_FILE
+    try:
+        info = json.loads(path.read_text())
+        values = {
+            "CSPFLOW_MAIL_TRANSPORT": "smtp",
+            "CSPFLOW_SMTP_HOST": str(info["smtpHost"]),
+            "CSPFLOW_SMTP_PORT": str(int(info["smtpPort"])),
+            "CSPFLOW_SMTP_STARTTLS": "true" if info["starttls"] else "false",
+        }
+        if info.get("caBundle"):
+            values["CSPFLOW_SMTP_CA_BUNDLE"] = str(info["caBundle"])
+        if info.get("username"):
+            values["CSPFLOW_SMTP_USERNAME"] = str(info["username"])
+            values["CSPFLOW_SMTP_PASSWORD"] = str(info["password"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WiringError(
+            f"the mail sandbox is ready but {path} is missing or incomplete ({exc!r}); "
+            f"delete {data_dir} to let it generate a new one"
+        ) from exc
+    return values
+
+
+def mail_args(smtp_port: int) -> list[str]:
+    """The mail sandbox's options under `make run`: STARTTLS and AUTH required."""
+    return ["--smtp-port", str(smtp_port), "--starttls", "--require-auth"]

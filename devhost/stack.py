@@ -2,10 +2,11 @@
 
 Start order: Azurite (data in `.azurite/`), then each sandbox that exists in this checkout
 (`python -m sandbox NAME` exits 2 when it does not: skipped with a note), then devhost serving
-the checkout's `function_app.py`. Each sandbox starts with `--seed-data demo` (the demo
-partner's customers, created once) and, once ready, devhost's environment gets the settings
-that connect the app to it (devhost/sandbox_wiring.py); the environment wins over
-local.settings.json, and no secret is printed.
+the checkout's `function_app.py`. Partner Center and Stripe start with `--seed-data demo`
+(the demo partner's customers, created once); the mail sandbox with STARTTLS and AUTH
+required. Once a sandbox is ready, devhost's environment gets the settings that connect the
+app to it (devhost/sandbox_wiring.py); the environment wins over local.settings.json, and no
+secret is printed.
 
 Each child is in its own process group, so Ctrl-C reaches only this supervisor, which stops
 them in reverse order (SIGTERM, then SIGKILL after a grace period). If any child dies, the
@@ -71,7 +72,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--partner-center-port", type=int, default=7443)
     p.add_argument("--stripe-port", type=int, default=12111)
-    p.add_argument("--mail-port", type=int, default=0, help="the mail sandbox, once it exists")
+    p.add_argument("--mail-port", type=int, default=8025, help="the mail sandbox's inbox (HTTP)")
+    p.add_argument("--mail-smtp-port", type=int, default=2525, help="the mail sandbox's SMTP")
     p.add_argument("--no-sandboxes", action="store_true", help="start Azurite and devhost only")
     p.add_argument(
         "--seed-data",
@@ -363,9 +365,12 @@ class Stack:
                 [*seed, *sandbox_wiring.stripe_args(stripe, devhost_url)],
                 lambda url, _data: sandbox_wiring.stripe_settings(url, stripe),
             ),
-            # Not in the checkout yet: started with the options every sandbox takes
-            # (sandbox/common/cli.py) once it is; its settings (CSPFLOW_SMTP_*) come with it.
-            SandboxSpec("mail", self.ns.mail_port, [], lambda _url, _data: {}),
+            SandboxSpec(
+                "mail",
+                self.ns.mail_port,
+                sandbox_wiring.mail_args(self.ns.mail_smtp_port),
+                lambda _url, data: sandbox_wiring.mail_settings(data),
+            ),
         ]
 
     def _data_dir(self, sandbox: str) -> Path:
@@ -375,6 +380,8 @@ class Stack:
         self, spec: SandboxSpec, env: dict[str, str], clock_url: str | None
     ) -> Child:
         _require_free(spec.port, f"{spec.name} sandbox", f"--{spec.name}-port")
+        if spec.name == "mail":
+            _require_free(self.ns.mail_smtp_port, "mail sandbox SMTP", "--mail-smtp-port")
         cmd = [
             sys.executable,
             "-m",

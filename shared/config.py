@@ -15,7 +15,9 @@ from typing import Annotated, Literal
 from pydantic import (
     AliasChoices,
     AnyHttpUrl,
+    EmailStr,
     Field,
+    NameEmail,
     SecretStr,
     ValidationError,
     field_validator,
@@ -23,6 +25,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.models.party import TimeZoneName
 
 Environment = Literal["local", "test", "azure"]
 
@@ -37,6 +41,7 @@ REQUIRED_IN_AZURE = (
     "stripe_api_key",
     "stripe_webhook_secrets",
 )
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "")
 _LOCAL_STORAGE_MARKERS = (
     "usedevelopmentstorage=true",
     "devstoreaccount1",
@@ -110,10 +115,40 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("CSPFLOW_CLOCK_URL", "DEVHOST_CLOCK_URL")
     )
 
-    # Notifications.
+    # Notifications (shared/notifications/, docs/notifications.md). The transport: "smtp" to
+    # any relay (the mail sandbox locally), or "acs" (Azure Communication Services Email with
+    # the app's managed identity), which infra/bicep sets in Azure.
+    mail_transport: Literal["smtp", "acs"] = "smtp"
+    mail_from: EmailStr = "billing@cspflow.example"
+    mail_from_name: str = Field(default="", max_length=200)  # empty: partner_name
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=1, le=65535)
-    mail_from: str = "billing@cspflow.local"
+    # STARTTLS before anything else is said (refused if the server does not offer it).
+    smtp_starttls: bool = False
+    smtp_username: str = ""  # empty: no AUTH
+    smtp_password: SecretStr = SecretStr("")
+    # A PEM bundle to trust for STARTTLS (the mail sandbox's CA locally); None = system store.
+    smtp_ca_bundle: Path | None = None
+    # Per SMTP command; a send is a handful of commands (docs/notifications.md).
+    smtp_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # https://<resource>.communication.azure.com (the Communication Service's endpoint).
+    acs_endpoint: AnyHttpUrl | None = None
+    # How long one attempt may hold a notice before another attempt may take it over (a host
+    # killed mid-send leaves its reservation behind). Longer than a send takes, shorter than
+    # the "standard" retry policy's minute (docs/notifications.md, "Exactly once").
+    notify_send_lease_s: float = Field(default=40.0, gt=0, le=3600)
+    # Who the partner-side notices go to ("Name <address>" or an address, comma-separated),
+    # in which locale and time zone.
+    notify_ops_to: Annotated[tuple[NameEmail, ...], NoDecode] = ()
+    notify_approvers_to: Annotated[tuple[NameEmail, ...], NoDecode] = ()
+    notify_partner_locale: str = "en"
+    notify_partner_time_zone: TimeZoneName = "UTC"
+    # The partner's brand, on every notice.
+    partner_name: str = Field(default="Your Microsoft partner", min_length=1, max_length=200)
+    partner_logo_url: AnyHttpUrl | None = None
+    partner_support_email: EmailStr = "support@cspflow.example"
+    partner_support_phone: str = Field(default="", max_length=40)
+    partner_support_url: AnyHttpUrl | None = None
 
     @model_validator(mode="after")
     def _complete_in_azure(self) -> Settings:
@@ -155,8 +190,29 @@ class Settings(BaseSettings):
                     input="",
                 )
             )
+        if self.mail_transport == "smtp" and self.smtp_host.strip().lower() in _LOOPBACK_HOSTS:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "local_mail_in_azure",
+                        "is the local mail sandbox; in Azure set CSPFLOW_MAIL_TRANSPORT=acs "
+                        "(infra/bicep does) or a real SMTP relay",
+                    ),
+                    loc=("smtp_host",),
+                    input="",
+                )
+            )
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    @model_validator(mode="after")
+    def _transport_complete(self) -> Settings:
+        """ACS needs its endpoint, SMTP AUTH its password: refused wherever they run."""
+        if self.mail_transport == "acs" and self.acs_endpoint is None:
+            raise ValueError("acs_endpoint must be set when mail_transport is 'acs'")
+        if self.smtp_username and not self.smtp_password.get_secret_value():
+            raise ValueError("smtp_password must be set when smtp_username is")
         return self
 
     def redact(self, text: str) -> str:
@@ -169,6 +225,7 @@ class Settings(BaseSettings):
             self.partner_center_refresh_token.get_secret_value(),
             self.stripe_api_key.get_secret_value(),
             *(s.get_secret_value() for s in self.stripe_webhook_secrets),
+            self.smtp_password.get_secret_value(),
             connection,
             *(
                 part.split("=", 1)[1]
@@ -194,6 +251,20 @@ class Settings(BaseSettings):
             if not prefix.startswith("https://") or not prefix.endswith("/"):
                 raise ValueError("each certificate URL prefix is https://host/path/")
         return value
+
+    @field_validator("notify_ops_to", "notify_approvers_to", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(a.strip() for a in value.split(",") if a.strip())
+        return value
+
+    @field_validator("notify_partner_locale")
+    @classmethod
+    def _supported_locale(cls, value: str) -> str:
+        from shared.notifications.locales import supported_locale
+
+        return supported_locale(value)
 
     @field_validator("stripe_webhook_secrets", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ def test_the_app_indexes_as_the_python_worker_would():
         "check_partner_center",
         "check_stripe",
         "check_storage",
+        "send_notice",
     }
 
 
@@ -57,6 +58,7 @@ def test_health_in_azure_names_each_missing_secret_and_the_emulator_storage(monk
         "partner_center_client_secret",
         "partner_center_refresh_token",
         "partner_center_tenant_id",
+        "smtp_host",  # the local mail sandbox: Azure sends through ACS (or a real relay)
         "storage_connection",
         "stripe_webhook_secrets",
     ]

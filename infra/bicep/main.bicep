@@ -22,6 +22,9 @@ param partnerCenterClientId string = ''
 @description('Optional. Partner Center tenant id (the partner tenant).')
 param partnerCenterTenantId string = ''
 
+@description('Optional. Where Azure Communication Services keeps notice data at rest (a geography).')
+param emailDataLocation string = 'Europe'
+
 @description('Optional. Maximum Flex Consumption instances.')
 @minValue(1)
 @maxValue(1000)
@@ -85,6 +88,17 @@ module keyVault 'modules/keyvault.bicep' = {
   }
 }
 
+module email 'modules/email.bicep' = {
+  scope: rg
+  name: 'email'
+  params: {
+    communicationServiceName: '${abbrs.communicationService}${resourceToken}'
+    emailServiceName: '${abbrs.emailService}${resourceToken}'
+    dataLocation: emailDataLocation
+    tags: tags
+  }
+}
+
 module rbac 'modules/rbac.bicep' = {
   scope: rg
   name: 'rbac'
@@ -92,6 +106,7 @@ module rbac 'modules/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
+    communicationServiceName: email.outputs.name
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
   }
@@ -115,6 +130,8 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     partnerCenterClientId: partnerCenterClientId
     partnerCenterTenantId: partnerCenterTenantId
+    acsEndpoint: email.outputs.endpoint
+    mailFrom: email.outputs.senderAddress
   }
   dependsOn: [rbac]
 }
@@ -129,6 +146,9 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 
 @description('The Function app default URL.')
 output SERVICE_API_URI string = functionApp.outputs.uri
+
+@description('The address notices are sent from (Azure-managed domain).')
+output MAIL_FROM string = email.outputs.senderAddress
 
 @description('Key Vault URI; set the secrets named in README.md here.')
 output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri

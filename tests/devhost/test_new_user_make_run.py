@@ -36,6 +36,10 @@ FREE_PORTS = [
     "0",
     "--stripe-port",
     "0",
+    "--mail-port",
+    "0",
+    "--mail-smtp-port",
+    "0",
 ]
 
 pytestmark = pytest.mark.slow
@@ -155,6 +159,7 @@ def test_a_fresh_clone_runs_the_stack_checks_connectivity_and_stops_on_ctrl_c(cl
             "azurite",
             "sandbox partner-center",
             "sandbox stripe",
+            "sandbox mail",
             "devhost start",
         ):
             assert any(part in line for line in started_here), (part, started_here)
@@ -176,6 +181,16 @@ def test_a_fresh_clone_runs_the_stack_checks_connectivity_and_stops_on_ctrl_c(cl
         # The seeded demo partner: three customers on each side.
         assert checks["partner_center"]["detail"].endswith("3 customer(s) on the first page")
         assert checks["stripe"]["detail"].endswith("3 customer(s) on the first page")
+        # The mail sandbox's inbox answers where the stack said it is (README: where to read
+        # the mail), and the app was wired to its SMTP side with STARTTLS and AUTH.
+        mail_url = next(
+            line.rsplit(" ", 1)[1]
+            for line in stack.lines
+            if line.startswith("[stack] mail sandbox ready at ")
+        )
+        assert requests.get(f"{mail_url}/api/messages", timeout=10).json()["count"] == 0
+        smtp = requests.get(f"{mail_url}/api/server", timeout=10).json()["smtp"]
+        assert smtp["starttls"] and smtp["auth"]
     finally:
         if stack.process.poll() is None:
             stack.interrupt()
@@ -187,11 +202,13 @@ def test_a_fresh_clone_runs_the_stack_checks_connectivity_and_stops_on_ctrl_c(cl
     # Secrets went to devhost through its environment, never to the terminal.
     connection = json.loads((clone / ".sandbox/partner-center/connection.json").read_text())
     stripe = json.loads((clone / ".sandbox/stripe/credentials.json").read_text())
+    mail = json.loads((clone / ".sandbox/mail/connection.json").read_text())
     for secret in (
         connection["clientSecret"],
         connection["refreshToken"],
         stripe["apiKey"],
         stripe["webhookSecret"],
+        mail["password"],
     ):
         assert secret not in stack.text()
 

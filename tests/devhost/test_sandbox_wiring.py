@@ -10,15 +10,22 @@ from devhost.sandbox_wiring import (
     STRIPE_WEBHOOK_ROUTE,
     StripeCredentials,
     WiringError,
+    mail_args,
+    mail_settings,
     partner_center_settings,
     stripe_args,
     stripe_credentials,
     stripe_settings,
 )
+from sandbox.mail.server import MailSandbox
+from sandbox.mail.server import Options as MailOptions
 from shared.config import Settings
+from shared.notifications.transport import SmtpTransport
 from shared.partner_center import PartnerCenterClient
+from tests.sandbox.mail.harness import Inbox
 from tests.sandbox.partner_center.conftest import pc, pc_keys
 from tests.sandbox.partner_center.harness import Harness
+from tests.shared.notifications.test_transport import message
 
 __all__ = ["pc", "pc_keys"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,14 +104,50 @@ def test_make_run_overrides_every_sandbox_placeholder_in_the_example(tmp_path: P
             }
         )
     )
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "connection.json").write_text(
+        json.dumps(
+            {
+                "smtpHost": "127.0.0.1",
+                "smtpPort": 3,
+                "starttls": True,
+                "caBundle": "/mail-ca.pem",
+                "username": "u",
+                "password": "p",
+            }
+        )
+    )
     wired = {
         **partner_center_settings(tmp_path),
         **stripe_settings("http://127.0.0.1:2", CREDENTIALS),
+        **mail_settings(tmp_path / "mail"),
     }
     example = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
     sandbox_keys = {
-        k for k in example if k.startswith(("CSPFLOW_PARTNER_CENTER_", "CSPFLOW_STRIPE_"))
+        k
+        for k in example
+        if k.startswith(("CSPFLOW_PARTNER_CENTER_", "CSPFLOW_STRIPE_", "CSPFLOW_SMTP_"))
     }
     assert sandbox_keys <= set(wired)
     fill_ins = {k for k, v in example.items() if "FILL-IN" in v}
     assert fill_ins and fill_ins <= set(wired)
+
+
+def test_mail_settings_from_connection_json_reach_the_sandbox_over_starttls_and_auth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    with MailSandbox(MailOptions(data_dir=tmp_path, starttls=True, require_auth=True)) as sb:
+        settings = settings_from(mail_settings(tmp_path), monkeypatch)
+        assert (settings.mail_transport, settings.smtp_starttls) == ("smtp", True)
+        assert settings.smtp_username == "cspflow" and settings.smtp_ca_bundle is not None
+        SmtpTransport.from_settings(settings).send(message())
+        assert len(Inbox(sb.base_url).messages()) == 1
+
+
+def test_mail_args_ask_for_starttls_and_auth_on_the_given_port():
+    assert mail_args(2525) == ["--smtp-port", "2525", "--starttls", "--require-auth"]
+
+
+def test_a_missing_mail_connection_file_says_what_to_do(tmp_path: Path):
+    with pytest.raises(WiringError, match=r"mail sandbox is ready but .*connection\.json"):
+        mail_settings(tmp_path)

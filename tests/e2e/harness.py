@@ -88,6 +88,8 @@ def _launch(state_dir: Path, root: Path) -> Supervisor:
         "0",
         "--mail-port",
         "0",
+        "--mail-smtp-port",
+        "0",
         "--virtual-clock",
         "--enable-auth",
         "--seed-data",

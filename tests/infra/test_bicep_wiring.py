@@ -70,10 +70,14 @@ def test_azure_yaml_points_azd_at_infra_bicep_main():
 def test_every_secret_setting_is_a_key_vault_reference():
     # Every SecretStr field of Settings, so a new secret cannot be forgotten in Azure.
     # AzureWebJobsStorage is the exception: Azure connects with the managed identity.
+    # smtp_password too: Azure sends notices through ACS with the managed identity; the
+    # password is read only when an operator switches to an SMTP relay (README says to add
+    # it then, as a Key Vault reference).
     secrets = {
         f"CSPFLOW_{name.upper()}"
         for name, field in Settings.model_fields.items()
-        if "SecretStr" in str(field.annotation) and name != "storage_connection"
+        if "SecretStr" in str(field.annotation)
+        and name not in ("storage_connection", "smtp_password")
     }
     app = (BICEP / "modules" / "functionapp.bicep").read_text()
     settings = dict(re.findall(r"^\s+(CSPFLOW_\w+): (.+)$", app, re.MULTILINE))
@@ -87,3 +91,60 @@ def test_storage_allows_identity_access_only():
     storage = (BICEP / "modules" / "storage.bicep").read_text()
     assert "allowSharedKeyAccess: false" in storage
     assert "allowBlobPublicAccess: false" in storage
+
+
+def test_notices_go_through_azure_communication_services_with_the_app_identity():
+    email = (BICEP / "modules" / "email.bicep").read_text()
+    for resource in (
+        "Microsoft.Communication/emailServices@",
+        "Microsoft.Communication/emailServices/domains@",
+        "Microsoft.Communication/communicationServices@",
+    ):
+        assert f"'{resource}" in email, resource
+    assert "linkedDomains: [domain.id]" in email
+    assert "userEngagementTracking: 'Disabled'" in email  # links stay as minted
+    # The app identity may send: the built-in Communication and Email Service Owner role,
+    # scoped to the Communication Service only.
+    rbac = (BICEP / "modules" / "rbac.bicep").read_text()
+    assert "'09976791-48a7-449e-bb21-39d1a415f350'" in rbac
+    assert re.search(r"resource appEmail [^\n]+ = \{\n  scope: communication\n", rbac)
+    main = (BICEP / "main.bicep").read_text()
+    assert "communicationServiceName: email.outputs.name" in main
+    assert "acsEndpoint: email.outputs.endpoint" in main
+    assert "mailFrom: email.outputs.senderAddress" in main
+    # The app reads them as Settings does (shared/config.py).
+    app = (BICEP / "modules" / "functionapp.bicep").read_text()
+    settings = dict(re.findall(r"^\s+(CSPFLOW_\w+): (.+)$", app, re.MULTILINE))
+    assert settings["CSPFLOW_MAIL_TRANSPORT"] == "'acs'"
+    assert settings["CSPFLOW_ACS_ENDPOINT"] == "acsEndpoint"
+    assert settings["CSPFLOW_MAIL_FROM"] == "mailFrom"
+    for name in ("CSPFLOW_MAIL_TRANSPORT", "CSPFLOW_ACS_ENDPOINT", "CSPFLOW_MAIL_FROM"):
+        assert name.removeprefix("CSPFLOW_").lower() in Settings.model_fields
+
+
+def test_the_azure_app_settings_pass_the_settings_azure_check(monkeypatch):
+    """The values functionapp.bicep sets (secrets as Key Vault would resolve them) load in
+    Azure mode: nothing the bicep forgets is found by the first customer."""
+    app = (BICEP / "modules" / "functionapp.bicep").read_text()
+    values = dict(
+        re.findall(r"^\s+(CSPFLOW_\w+|AzureWebJobsStorage__\w+): (.+)$", app, re.MULTILINE)
+    )
+    for name in list(__import__("os").environ):
+        if name.startswith(("CSPFLOW_", "AzureWebJobsStorage")):
+            monkeypatch.delenv(name)
+    resolved = {
+        "CSPFLOW_ACS_ENDPOINT": "https://acs-x.europe.communication.azure.com",
+        "CSPFLOW_MAIL_FROM": "DoNotReply@00000000-0000-0000-0000-000000000000.azurecomm.net",
+        "CSPFLOW_PARTNER_CENTER_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+        "CSPFLOW_PARTNER_CENTER_TENANT_ID": "00000000-0000-0000-0000-000000000002",
+        "CSPFLOW_STRIPE_WEBHOOK_SECRETS": "whsec_from_key_vault",
+        "AzureWebJobsStorage__accountName": "stcspflow",
+    }
+    for name, expression in values.items():
+        literal = (
+            expression.strip("'") if expression.startswith("'") and "$" not in expression else None
+        )
+        value = resolved.get(name) or literal or "secret-from-key-vault"
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert (settings.environment, settings.mail_transport) == ("azure", "acs")

@@ -76,6 +76,9 @@ AZURE_SECRETS = {
     "CSPFLOW_STRIPE_API_KEY": "sk_live_key",
     "CSPFLOW_STRIPE_WEBHOOK_SECRETS": "whsec_one",
     "AzureWebJobsStorage__accountName": "stcspflowprod",
+    # infra/bicep sets both: Azure Communication Services Email with the managed identity.
+    "CSPFLOW_MAIL_TRANSPORT": "acs",
+    "CSPFLOW_ACS_ENDPOINT": "https://acs-cspflow.europe.communication.azure.com",
 }
 
 
@@ -120,3 +123,50 @@ def test_in_azure_the_development_storage_is_refused_naming_it(monkeypatch):
 
 def test_locally_empty_secrets_are_allowed_the_sandboxes_supply_them():
     assert Settings().environment == "local"
+
+
+def test_in_azure_the_local_mail_sandbox_is_refused_naming_it(monkeypatch):
+    set_azure(monkeypatch, CSPFLOW_MAIL_TRANSPORT="smtp")
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    assert [e["loc"] for e in raised.value.errors()] == [("smtp_host",)]
+    monkeypatch.setenv("CSPFLOW_SMTP_HOST", "smtp.relay.contoso.example")
+    assert Settings().smtp_host == "smtp.relay.contoso.example"  # a real relay is fine
+
+
+def test_acs_needs_its_endpoint_and_smtp_auth_its_password(monkeypatch):
+    monkeypatch.setenv("CSPFLOW_MAIL_TRANSPORT", "acs")
+    with pytest.raises(ValidationError, match="acs_endpoint must be set"):
+        Settings()
+    monkeypatch.setenv("CSPFLOW_MAIL_TRANSPORT", "smtp")
+    monkeypatch.setenv("CSPFLOW_SMTP_USERNAME", "relay-user")
+    with pytest.raises(ValidationError, match="smtp_password must be set"):
+        Settings()
+
+
+def test_the_smtp_password_is_a_secret_redacted_everywhere(monkeypatch):
+    monkeypatch.setenv("CSPFLOW_SMTP_USERNAME", "relay-user")
+    monkeypatch.setenv("CSPFLOW_SMTP_PASSWORD", "relay-password-123")
+    s = Settings()
+    assert "relay-password-123" not in repr(s)
+    assert s.redact("AUTH with relay-password-123 refused") == "AUTH with *** refused"
+
+
+def test_partner_readers_are_names_and_addresses_in_a_supported_language(monkeypatch):
+    monkeypatch.setenv(
+        "CSPFLOW_NOTIFY_OPS_TO", "Night Shift <night@contoso.example>, day@contoso.example"
+    )
+    monkeypatch.setenv("CSPFLOW_NOTIFY_PARTNER_LOCALE", "nl_BE")
+    s = Settings()
+    assert [(a.name, a.email) for a in s.notify_ops_to] == [
+        ("Night Shift", "night@contoso.example"),
+        ("day", "day@contoso.example"),
+    ]
+    assert s.notify_partner_locale == "nl-BE"
+    monkeypatch.setenv("CSPFLOW_NOTIFY_PARTNER_LOCALE", "de")
+    with pytest.raises(ValidationError, match="notify_partner_locale"):
+        Settings()
+    monkeypatch.setenv("CSPFLOW_NOTIFY_PARTNER_LOCALE", "en")
+    monkeypatch.setenv("CSPFLOW_NOTIFY_PARTNER_TIME_ZONE", "Europe/Nowhere")
+    with pytest.raises(ValidationError, match="notify_partner_time_zone"):
+        Settings()

@@ -28,6 +28,10 @@ param maximumInstanceCount int = 40
 param partnerCenterClientId string = ''
 @description('Optional. Partner Center tenant id.')
 param partnerCenterTenantId string = ''
+@description('Required. Azure Communication Services endpoint notices are sent through.')
+param acsEndpoint string
+@description('Required. The sender address of the verified email domain.')
+param mailFrom string
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -96,6 +100,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       CSPFLOW_PARTNER_CENTER_REFRESH_TOKEN: '${secretRef}partner-center-refresh-token)'
       CSPFLOW_STRIPE_API_KEY: '${secretRef}stripe-api-key)'
       CSPFLOW_STRIPE_WEBHOOK_SECRETS: '${secretRef}stripe-webhook-secrets)'
+      // Notices: Azure Communication Services Email with the same managed identity
+      // (AzureWebJobsStorage__clientId names it); no key, no connection string.
+      CSPFLOW_MAIL_TRANSPORT: 'acs'
+      CSPFLOW_ACS_ENDPOINT: acsEndpoint
+      CSPFLOW_MAIL_FROM: mailFrom
     }
   }
 }

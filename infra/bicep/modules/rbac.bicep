@@ -6,6 +6,8 @@ param storageAccountName string
 param keyVaultName string
 @description('Required. Application Insights the app reports to.')
 param appInsightsName string
+@description('Required. Communication Service the app sends notices through.')
+param communicationServiceName string
 @description('Required. Principal id of the app identity.')
 param appPrincipalId string
 @description('Optional. Principal id of the deploying user; empty to skip.')
@@ -18,6 +20,8 @@ var storageRoles = [
 ]
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
+// The built-in role that lets an Entra identity send email through a Communication Service.
+var communicationEmailSender = '09976791-48a7-449e-bb21-39d1a415f350' // Communication and Email Service Owner
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -27,6 +31,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 }
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
+}
+resource communication 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
+  name: communicationServiceName
 }
 
 resource appStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
@@ -70,5 +77,15 @@ resource appMetrics 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+  }
+}
+
+resource appEmail 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: communication
+  name: guid(communication.id, appPrincipalId, communicationEmailSender)
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', communicationEmailSender)
   }
 }

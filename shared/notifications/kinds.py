@@ -1,0 +1,513 @@
+"""Every notice cspflow sends: one typed model per kind, with who gets it by default.
+
+A notice model holds what its reader is shown, nothing more: amounts as `Money` (integer
+minor units), times as UTC instants (each reader sees them in their own zone), a card as its
+brand and last four digits only, and each link as an absolute `ActionUrl` that does one thing
+(pay this invoice, decide this renewal, update this card). The models never carry an error
+text from an external system for a customer; the reasons they show are a fixed vocabulary the
+templates translate.
+
+`KINDS` maps each kind to its model, the recipient roles it goes to unless the customer's
+preferences route it elsewhere, and whether it is essential (an essential notice asks for an
+action or announces a consequence for the customer's money or licences, and cannot be muted).
+
+    notice = PaymentFailed(customer_name="Contoso", invoice_number="INV-0042", ...)
+    SendNotice(step_key=step_key(context, "notice-payment-failed"), notice=notice, ...)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Annotated, Literal, TypeAlias
+from urllib.parse import parse_qsl
+
+from pydantic import AfterValidator, AnyHttpUrl, Field, model_validator
+
+from shared.models._base import DomainModel, UtcDateTime
+from shared.models.catalog import TermDuration
+from shared.models.money import Money
+from shared.models.party import DomainName, SlaTier
+from shared.models.sla import SlaKind
+
+RecipientRole = Literal["primary", "billing", "technical", "approver", "ops"]
+ContactRole = Literal["primary", "billing", "technical"]
+CONTACT_ROLES: tuple[ContactRole, ...] = ("primary", "billing", "technical")
+
+# No control characters: these values reach mail headers (the subject) and must stay one line.
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+LongText = Annotated[
+    str, Field(min_length=1, max_length=1000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$")
+]
+Identifier = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
+Quantity = Annotated[int, Field(ge=0, le=1_000_000)]
+
+# Query parameters that carry a credential broader than one action: an Azure Functions key
+# (`code`) opens every call of a function; the others are the usual names of API keys and
+# bearer tokens. A one-action link carries its own signed token under another name.
+_BROAD_CREDENTIALS = frozenset({"code", "api_key", "apikey", "key", "access_token", "token"})
+
+
+def _one_action_link(url: AnyHttpUrl) -> AnyHttpUrl:
+    host = url.host or ""
+    if url.scheme != "https" and not _is_loopback(host):
+        raise ValueError("a link in a notice is https (http only to this machine)")
+    if url.username or url.password:
+        raise ValueError("a link in a notice carries no user name or password")
+    broad = sorted({k for k, _ in parse_qsl(url.query or "")} & _BROAD_CREDENTIALS)
+    if broad:
+        raise ValueError(
+            f"a link in a notice grants one action; {', '.join(broad)} would grant more"
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+ActionUrl = Annotated[AnyHttpUrl, AfterValidator(_one_action_link)]
+"""An absolute link to one action (https; plain http only to loopback, for local runs)."""
+
+CardBrand = Literal[
+    "amex",
+    "cartes_bancaires",
+    "diners",
+    "discover",
+    "eftpos_au",
+    "interac",
+    "jcb",
+    "link",
+    "mastercard",
+    "unionpay",
+    "visa",
+    "unknown",
+]
+
+
+class CardRef(DomainModel):
+    """A payment card as a notice may show it: brand and last four digits, never more."""
+
+    brand: CardBrand
+    last4: str = Field(pattern=r"^[0-9]{4}$")
+    exp_month: int | None = Field(default=None, ge=1, le=12)
+    exp_year: int | None = Field(default=None, ge=2000, le=2100)
+
+    @model_validator(mode="after")
+    def _expiry_whole(self) -> CardRef:
+        if (self.exp_month is None) != (self.exp_year is None):
+            raise ValueError("exp_month and exp_year go together")
+        return self
+
+
+class ProductLine(DomainModel):
+    product: ShortText
+    quantity: Quantity
+
+
+class OrderedLine(DomainModel):
+    product: ShortText
+    quantity: Quantity
+    term: TermDuration
+    # What the line costs per billing period, for the whole quantity.
+    price: Money
+
+
+class CustomerNotice(DomainModel):
+    """A notice to one of the customer's contacts."""
+
+    customer_name: ShortText
+
+
+def _same_currency(*amounts: Money | None) -> None:
+    currencies = {a.currency for a in amounts if a is not None}
+    if len(currencies) > 1:
+        raise ValueError(f"amounts in one notice share a currency, got {sorted(currencies)}")
+
+
+# Onboarding -------------------------------------------------------------------------------
+class Welcome(CustomerNotice):
+    kind: Literal["welcome"] = "welcome"
+    domain: DomainName
+    products: tuple[ProductLine, ...] = ()
+    admin_center_url: ActionUrl = AnyHttpUrl("https://admin.microsoft.com/")
+
+
+class OrderProvisioned(CustomerNotice):
+    kind: Literal["order_provisioned"] = "order_provisioned"
+    order_id: Identifier
+    lines: tuple[OrderedLine, ...] = Field(min_length=1)
+    total: Money  # charged now
+    provisioned_at: UtcDateTime
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> OrderProvisioned:
+        _same_currency(self.total, *(line.price for line in self.lines))
+        return self
+
+
+OrderFailureReason = Literal[
+    "payment_declined", "domain_unavailable", "not_eligible", "provider_error"
+]
+
+
+class OrderFailed(CustomerNotice):
+    kind: Literal["order_failed"] = "order_failed"
+    order_id: Identifier
+    reason: OrderFailureReason
+    failed_at: UtcDateTime
+    refunded: Money | None = None  # what was charged and is being returned
+
+
+# Licence changes and their approval ---------------------------------------------------------
+class ApprovalRequested(CustomerNotice):
+    """To the partner's approver: a change above the approval threshold waits for a decision."""
+
+    kind: Literal["approval_requested"] = "approval_requested"
+    change_id: Identifier
+    product: ShortText
+    from_quantity: Quantity
+    to_quantity: Quantity
+    amount: Money  # what the change costs (prorated charge)
+    requested_by: ShortText
+    requested_at: UtcDateTime
+    decide_by: UtcDateTime
+    approve_url: ActionUrl
+    decline_url: ActionUrl
+
+
+class ApprovalDecided(CustomerNotice):
+    kind: Literal["approval_decided"] = "approval_decided"
+    change_id: Identifier
+    product: ShortText
+    from_quantity: Quantity
+    to_quantity: Quantity
+    approved: bool
+    decided_at: UtcDateTime
+    note: LongText | None = None  # the approver's words to the customer
+
+
+class LicenceChangeApplied(CustomerNotice):
+    kind: Literal["licence_change_applied"] = "licence_change_applied"
+    change_id: Identifier
+    product: ShortText
+    from_quantity: Quantity
+    to_quantity: Quantity
+    effective_at: UtcDateTime
+    charge: Money | None = None  # prorated: positive charged now, negative credited
+
+
+ScheduleReason = Literal["outside_cancellation_window", "requested_for_renewal"]
+
+
+class LicenceChangeScheduled(CustomerNotice):
+    kind: Literal["licence_change_scheduled"] = "licence_change_scheduled"
+    change_id: Identifier
+    product: ShortText
+    from_quantity: Quantity
+    to_quantity: Quantity
+    effective_at: UtcDateTime  # the start of the next term
+    reason: ScheduleReason
+
+
+# Renewals ---------------------------------------------------------------------------------
+class RenewalReminder(CustomerNotice):
+    kind: Literal["renewal_reminder"] = "renewal_reminder"
+    subscription_id: Identifier
+    product: ShortText
+    quantity: Quantity
+    term: TermDuration
+    term_end: UtcDateTime
+    auto_renew: bool
+    renewal_price: Money  # the next term, for the current quantity
+    decision_deadline: UtcDateTime
+    decision_url: ActionUrl
+
+    @model_validator(mode="after")
+    def _deadline_before_term_end(self) -> RenewalReminder:
+        if self.decision_deadline > self.term_end:
+            raise ValueError("decision_deadline is after term_end")
+        return self
+
+
+RenewalDecision = Literal["renew", "change", "cancel"]
+
+
+class RenewalDecisionConfirmed(CustomerNotice):
+    kind: Literal["renewal_decision_confirmed"] = "renewal_decision_confirmed"
+    subscription_id: Identifier
+    product: ShortText
+    decision: RenewalDecision
+    quantity: Quantity  # for the next term (0 when cancelled)
+    term_end: UtcDateTime
+    renewal_price: Money | None = None
+    changeable_until: UtcDateTime
+    decision_url: ActionUrl | None = None  # to change the decision until then
+
+
+RenewalResult = Literal["renewed", "cancelled", "expired"]
+
+
+class RenewalOutcome(CustomerNotice):
+    kind: Literal["renewal_outcome"] = "renewal_outcome"
+    subscription_id: Identifier
+    product: ShortText
+    outcome: RenewalResult
+    quantity: Quantity
+    new_term_end: UtcDateTime | None = None
+    amount: Money | None = None  # charged for the new term
+
+    @model_validator(mode="after")
+    def _renewed_has_a_term(self) -> RenewalOutcome:
+        if self.outcome == "renewed" and self.new_term_end is None:
+            raise ValueError("a renewed subscription has a new_term_end")
+        return self
+
+
+# Payments and dunning -----------------------------------------------------------------------
+PaymentFailureReason = Literal[
+    "card_declined",
+    "insufficient_funds",
+    "expired_card",
+    "authentication_required",
+    "processing_error",
+    "other",
+]
+
+
+class PaymentFailed(CustomerNotice):
+    """A payment failed: the pay link, and what happens next and when."""
+
+    kind: Literal["payment_failed"] = "payment_failed"
+    invoice_number: Identifier
+    amount_due: Money
+    reason: PaymentFailureReason
+    failed_at: UtcDateTime
+    pay_url: ActionUrl
+    card: CardRef | None = None
+    next_retry_at: UtcDateTime | None = None
+    suspension_at: UtcDateTime | None = None
+
+
+class PaymentRetryScheduled(CustomerNotice):
+    kind: Literal["payment_retry_scheduled"] = "payment_retry_scheduled"
+    invoice_number: Identifier
+    amount_due: Money
+    retry_at: UtcDateTime
+    attempt: int = Field(ge=2, le=20)  # the attempt that will be made then
+    pay_url: ActionUrl
+    card: CardRef | None = None
+
+
+class CardExpiring(CustomerNotice):
+    kind: Literal["card_expiring"] = "card_expiring"
+    card: CardRef
+    update_url: ActionUrl
+    next_charge_at: UtcDateTime | None = None
+
+    @model_validator(mode="after")
+    def _card_has_expiry(self) -> CardExpiring:
+        if self.card.exp_month is None:
+            raise ValueError("card_expiring needs the card's exp_month and exp_year")
+        return self
+
+
+class SuspensionWarning(CustomerNotice):
+    kind: Literal["suspension_warning"] = "suspension_warning"
+    invoice_number: Identifier
+    amount_due: Money
+    suspension_at: UtcDateTime
+    pay_url: ActionUrl
+    products: tuple[ShortText, ...] = ()
+
+
+class Suspended(CustomerNotice):
+    kind: Literal["suspended"] = "suspended"
+    invoice_number: Identifier
+    amount_due: Money
+    suspended_at: UtcDateTime
+    pay_url: ActionUrl
+    products: tuple[ShortText, ...] = ()
+
+
+class Reactivated(CustomerNotice):
+    kind: Literal["reactivated"] = "reactivated"
+    invoice_number: Identifier
+    amount_paid: Money
+    reactivated_at: UtcDateTime
+    products: tuple[ShortText, ...] = ()
+
+
+class WrittenOff(CustomerNotice):
+    kind: Literal["written_off"] = "written_off"
+    invoice_number: Identifier
+    amount: Money
+    written_off_at: UtcDateTime
+    subscriptions_cancelled: bool
+
+
+# SLA and operations (partner side) --------------------------------------------------------
+class SlaNotice(DomainModel):
+    customer_name: ShortText
+    sla: SlaKind
+    subject_id: Identifier  # the order, change or subscription the promise is about
+    tier: SlaTier
+    started_at: UtcDateTime
+    deadline: UtcDateTime
+    status_url: ActionUrl | None = None
+
+
+class SlaAtRisk(SlaNotice):
+    kind: Literal["sla_at_risk"] = "sla_at_risk"
+    at_risk_at: UtcDateTime
+
+
+class SlaBreached(SlaNotice):
+    kind: Literal["sla_breached"] = "sla_breached"
+    breached_at: UtcDateTime
+
+
+class SlaEscalated(SlaNotice):
+    kind: Literal["sla_escalated"] = "sla_escalated"
+    escalated_at: UtcDateTime
+    level: int = Field(ge=1, le=10)
+
+
+OpsAlertKind = Literal["workflow_failed", "poison_message"]
+
+
+class OpsAlert(DomainModel):
+    """A workflow failed for good, or a message went to the poison queue."""
+
+    kind: Literal["ops_alert"] = "ops_alert"
+    alert: OpsAlertKind
+    occurred_at: UtcDateTime
+    # What failed: an orchestration (name + instance id) or a queue (name + message id).
+    source: ShortText
+    reference: Identifier
+    # Failure.describe() of the step: already redacted by the activity boundary, and
+    # redacted again before rendering.
+    failure: LongText
+    customer_name: ShortText | None = None
+    dequeue_count: int | None = Field(default=None, ge=0)
+    status_url: ActionUrl | None = None
+
+
+Notice: TypeAlias = Annotated[
+    Welcome
+    | OrderProvisioned
+    | OrderFailed
+    | ApprovalRequested
+    | ApprovalDecided
+    | LicenceChangeApplied
+    | LicenceChangeScheduled
+    | RenewalReminder
+    | RenewalDecisionConfirmed
+    | RenewalOutcome
+    | PaymentFailed
+    | PaymentRetryScheduled
+    | CardExpiring
+    | SuspensionWarning
+    | Suspended
+    | Reactivated
+    | WrittenOff
+    | SlaAtRisk
+    | SlaBreached
+    | SlaEscalated
+    | OpsAlert,
+    Field(discriminator="kind"),
+]
+"""Any notice, told apart by its `kind` (how it crosses a Durable boundary)."""
+
+NoticeKind = Literal[
+    "welcome",
+    "order_provisioned",
+    "order_failed",
+    "approval_requested",
+    "approval_decided",
+    "licence_change_applied",
+    "licence_change_scheduled",
+    "renewal_reminder",
+    "renewal_decision_confirmed",
+    "renewal_outcome",
+    "payment_failed",
+    "payment_retry_scheduled",
+    "card_expiring",
+    "suspension_warning",
+    "suspended",
+    "reactivated",
+    "written_off",
+    "sla_at_risk",
+    "sla_breached",
+    "sla_escalated",
+    "ops_alert",
+]
+
+NoticeModel: TypeAlias = (
+    Welcome
+    | OrderProvisioned
+    | OrderFailed
+    | ApprovalRequested
+    | ApprovalDecided
+    | LicenceChangeApplied
+    | LicenceChangeScheduled
+    | RenewalReminder
+    | RenewalDecisionConfirmed
+    | RenewalOutcome
+    | PaymentFailed
+    | PaymentRetryScheduled
+    | CardExpiring
+    | SuspensionWarning
+    | Suspended
+    | Reactivated
+    | WrittenOff
+    | SlaAtRisk
+    | SlaBreached
+    | SlaEscalated
+    | OpsAlert
+)
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    model: type[NoticeModel]
+    roles: tuple[RecipientRole, ...]  # who gets it unless preferences route it elsewhere
+    essential: bool  # asks for an action or announces a consequence: cannot be muted
+
+    @property
+    def partner_side(self) -> bool:
+        return not set(self.roles) & set(CONTACT_ROLES)
+
+
+KINDS: dict[NoticeKind, KindInfo] = {
+    "welcome": KindInfo(Welcome, ("primary", "technical"), essential=False),
+    "order_provisioned": KindInfo(OrderProvisioned, ("primary", "technical"), essential=False),
+    "order_failed": KindInfo(OrderFailed, ("primary",), essential=True),
+    "approval_requested": KindInfo(ApprovalRequested, ("approver",), essential=True),
+    "approval_decided": KindInfo(ApprovalDecided, ("primary",), essential=True),
+    "licence_change_applied": KindInfo(
+        LicenceChangeApplied, ("primary", "billing"), essential=False
+    ),
+    "licence_change_scheduled": KindInfo(
+        LicenceChangeScheduled, ("primary", "billing"), essential=False
+    ),
+    "renewal_reminder": KindInfo(RenewalReminder, ("primary",), essential=True),
+    "renewal_decision_confirmed": KindInfo(RenewalDecisionConfirmed, ("primary",), essential=False),
+    "renewal_outcome": KindInfo(RenewalOutcome, ("primary", "billing"), essential=False),
+    "payment_failed": KindInfo(PaymentFailed, ("billing",), essential=True),
+    "payment_retry_scheduled": KindInfo(PaymentRetryScheduled, ("billing",), essential=False),
+    "card_expiring": KindInfo(CardExpiring, ("billing",), essential=True),
+    "suspension_warning": KindInfo(SuspensionWarning, ("billing", "primary"), essential=True),
+    "suspended": KindInfo(Suspended, ("billing", "primary", "technical"), essential=True),
+    "reactivated": KindInfo(Reactivated, ("billing", "primary", "technical"), essential=False),
+    "written_off": KindInfo(WrittenOff, ("billing",), essential=True),
+    "sla_at_risk": KindInfo(SlaAtRisk, ("ops",), essential=True),
+    "sla_breached": KindInfo(SlaBreached, ("ops",), essential=True),
+    "sla_escalated": KindInfo(SlaEscalated, ("ops",), essential=True),
+    "ops_alert": KindInfo(OpsAlert, ("ops",), essential=True),
+}
