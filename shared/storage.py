@@ -20,6 +20,12 @@ from shared.config import Settings
 
 # Webhook events (Partner Center, Stripe) are acknowledged fast and enqueued here.
 EVENTS_QUEUE = "cspflow-events"
+# What a promise's owner tells its SLA clock (start, met, pause, resume, cancel), consumed by
+# triggers/sla.py, which starts or signals the clock's orchestration.
+SLA_SIGNALS_QUEUE = "cspflow-sla-signals"
+# Alerts for the partner's ops team (an SLA at risk or breached, a failed workflow): one JSON
+# message each, read by the ops page and whatever the partner plugs in.
+OPS_QUEUE = "cspflow-ops"
 # Processed events by id, so a duplicate delivery is processed once (prefixed per deployment).
 EVENTS_TABLE = "Events"
 # API command ids with their request fingerprints and first replies (triggers/api/commands.py).

@@ -1,15 +1,19 @@
 """Drive an orchestrator generator in a test, with the activities' outcomes given up front.
 
 The orchestrator gets a context with the calls cspflow's orchestrators make
-(`call_activity[_with_retry]`, `task_all`, `set_custom_status`, `current_utc_datetime`,
-`instance_id`, `new_uuid`); every call is recorded, and each yielded task resolves the way the
+(`call_activity[_with_retry]`, `task_all`, `task_any`, `create_timer`,
+`wait_for_external_event`, `set_custom_status`, `current_utc_datetime`, `instance_id`,
+`new_uuid`, `get_input`); every call is recorded, and each yielded task resolves the way the
 Durable SDK resolves it: an activity to its outcome (a value, or the exception it failed with
-after its retries), `task_all` to the list of values or to the first failure among its
-children, and a task yielded again to the same outcome. The full replay protocol is devhost's
-business (tests/devhost); this checks the orchestrator's own decisions.
+after its retries; a callable outcome is called with the activity's input), `task_all` to the
+list of values or to the first failure among its children, a timer at its time, an external
+event when the test's `events` say it arrives, `task_any` to whichever of its children is
+first in that virtual time, and a task yielded again to the same outcome. The full replay
+protocol is devhost's business (tests/devhost); this checks the orchestrator's own decisions.
 
     run = drive(connectivity_check, {"check_stripe": ActivityFailed("down")})
     run.output, run.calls, run.custom_statuses
+    run = drive(clock, {...}, events=[Event(T0 + timedelta(hours=2), "sla", {...})])
 """
 
 from __future__ import annotations
@@ -72,6 +76,40 @@ class AllTask:
     children: list[Task]
 
 
+@dataclass(frozen=True)
+class Event:
+    """An external event the test raises: `data` named `name`, arriving at `at`."""
+
+    at: datetime
+    name: str
+    data: Any = None
+
+
+@dataclass(eq=False)
+class TimerTask:
+    fire_at: datetime
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@dataclass(eq=False)
+class EventTask:
+    name: str
+    event: Event | None = None  # the event it received, once it has
+
+    @property
+    def result(self) -> Any:
+        assert self.event is not None, "this event has not arrived"
+        return self.event.data
+
+
+@dataclass
+class AnyTask:
+    children: list[Any]
+
+
 @dataclass
 class Context:
     outcomes: Mapping[str, Any]
@@ -81,6 +119,22 @@ class Context:
     step: timedelta = timedelta(milliseconds=10)  # time passes a little at each resume
     calls: list[ActivityCall] = field(default_factory=list)
     custom_statuses: list[Any] = field(default_factory=list)
+    input: Any = None
+    events: list[Event] = field(default_factory=list)  # still to arrive, in time order
+    timers: list[datetime] = field(default_factory=list)  # every timer created, in order
+
+    def get_input(self) -> Any:
+        return self.input
+
+    def create_timer(self, fire_at: datetime) -> TimerTask:
+        self.timers.append(fire_at)
+        return TimerTask(fire_at)
+
+    def wait_for_external_event(self, name: str) -> EventTask:
+        return EventTask(name)
+
+    def task_any(self, tasks: list[Any]) -> AnyTask:
+        return AnyTask(list(tasks))
 
     def call_activity(self, name: str, input_: Any = None) -> Task:
         return self._task(ActivityCall(name, input_, None))
@@ -104,6 +158,8 @@ class Context:
             raise AssertionError(f"the test gives no outcome for activity {call.name!r}")
         self.calls.append(call)
         outcome = self.outcomes[call.name]
+        if callable(outcome) and not isinstance(outcome, Exception):
+            outcome = outcome(call.input)
         if isinstance(outcome, ActivityFailed):
             outcome = ActivityFailed(f"Activity function '{call.name}' failed: {outcome}")
         return Task(call, outcome)
@@ -151,5 +207,41 @@ def drive(
                 to_throw = failure
             else:
                 to_send = [t.outcome for t in yielded.children]
+        elif isinstance(yielded, TimerTask | EventTask):
+            _wait_for(ctx, [yielded])
+            to_send = yielded.result if isinstance(yielded, EventTask) else None
+        elif isinstance(yielded, AnyTask):
+            to_send = _wait_for(ctx, yielded.children)
         else:
             raise AssertionError(f"the orchestrator yielded {yielded!r}, not a task")
+
+
+def _wait_for(ctx: Context, tasks: list[Any]) -> Any:
+    """Move virtual time to the first of `tasks` to complete and return it. An event task
+    takes the earliest pending event of its name; a timer fires at its time; an activity task
+    is already complete."""
+    for task in tasks:
+        if isinstance(task, Task) or (isinstance(task, EventTask) and task.event is not None):
+            return task
+    candidates: list[tuple[datetime, int, Any]] = []
+    for order, task in enumerate(tasks):
+        if isinstance(task, TimerTask):
+            candidates.append((task.fire_at, order, task))
+        elif isinstance(task, EventTask):
+            pending = _first(ctx, task.name)
+            if pending is not None:
+                candidates.append((pending.at, order, task))
+    if not candidates:
+        raise AssertionError(f"the orchestrator waits forever on {tasks!r}")
+    at, _, winner = min(candidates, key=lambda c: (c[0], c[1]))
+    if isinstance(winner, EventTask):
+        event = _first(ctx, winner.name)
+        assert event is not None
+        ctx.events.remove(event)
+        winner.event = event
+    ctx.current_utc_datetime = max(ctx.current_utc_datetime, at)
+    return winner
+
+
+def _first(ctx: Context, name: str) -> Event | None:
+    return min((e for e in ctx.events if e.name == name), key=lambda e: e.at, default=None)

@@ -17,6 +17,16 @@ def test_the_app_indexes_as_the_python_worker_would():
         "check_stripe",
         "check_storage",
         "send_notice",
+        "sla_clock",
+        "open_sla_clock",
+        "apply_sla_signal",
+        "wake_sla_clock",
+        "signal_sla_clock",
+        "sla_signals",
+        "acknowledge_clock",
+        "get_clock",
+        "list_clocks",
+        "customer_sla",
     }
 
 

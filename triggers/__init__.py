@@ -7,5 +7,7 @@ import azure.durable_functions as df
 from triggers.health import bp as health_bp
 from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
+from triggers.sla import bp as sla_bp
 
-BLUEPRINTS: tuple[df.Blueprint, ...] = (health_bp, ops_bp, openapi_bp)
+# The OpenAPI blueprint holds the catch-all route: it comes last.
+BLUEPRINTS: tuple[df.Blueprint, ...] = (health_bp, ops_bp, sla_bp, openapi_bp)

@@ -3,5 +3,6 @@
 import azure.durable_functions as df
 
 from workflows.connectivity import bp as connectivity_bp
+from workflows.sla_clock import bp as sla_clock_bp
 
-BLUEPRINTS: tuple[df.Blueprint, ...] = (connectivity_bp,)
+BLUEPRINTS: tuple[df.Blueprint, ...] = (connectivity_bp, sla_clock_bp)

@@ -20,6 +20,8 @@
 - `set_status(context, model)` publishes a custom status as a small model.
 - `at_least(context, "2.0")` is how an orchestrator branches on its instance's version
   (docs/architecture.md, "Changing a workflow that is running").
+- `timer_toward(context, when)` is a durable timer at `when`, or at most `MAX_TIMER` ahead:
+  a longer wait is a chain, re-armed by the orchestrator's loop.
 
 Everything here only calls the orchestration context's own APIs, so it is as deterministic as
 the orchestrator that uses it, and safe to replay.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
 import azure.durable_functions as df
@@ -164,6 +167,18 @@ def step_key(context: df.DurableOrchestrationContext, step: str) -> str:
     if not step or any(ch.isspace() or ch == "/" for ch in step):
         raise ValueError(f"a step name is one word without '/': {step!r}")
     return f"{context.instance_id}/{step}"
+
+
+# Durable timers on the Azure Storage backend are kept under 7 days (the extension's
+# maxTimerInterval is 6 days); a wait for a renewal months away is a chain of these.
+MAX_TIMER = timedelta(days=6)
+
+
+def timer_toward(context: df.DurableOrchestrationContext, when: datetime) -> Any:
+    """A durable timer that fires at `when`, or `MAX_TIMER` from now if `when` is further:
+    the caller loops until the time it waits for has come (`context.current_utc_datetime >=
+    when`)."""
+    return context.create_timer(min(when, context.current_utc_datetime + MAX_TIMER))
 
 
 def set_status(context: df.DurableOrchestrationContext, status: BaseModel) -> None:

@@ -43,7 +43,7 @@ from shared.book.renewals import Renewals
 from shared.book.sla_clocks import SlaClocks
 from shared.book.subscriptions import Subscriptions
 from shared.book.timeline import Timeline
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, app_clock
 from shared.config import Settings
 from shared.storage import table_service
 
@@ -77,7 +77,7 @@ class Book:
         service: TableServiceClient | None = None,
     ) -> None:
         self.tables = Tables(service or table_service(settings), settings.table_prefix)
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or app_clock(settings)
         self.timeline = Timeline(self.tables)
         parts = (self.tables, self.clock, self.timeline)
         self.customers = Customers(*parts)

@@ -124,3 +124,27 @@ def sla_instance_id(kind: SlaKind, subject_id: str) -> str:
     same clock. Characters an instance id may not hold (`/ \\ # ?`, controls) become `_`."""
     safe = "".join(ch if ch.isprintable() and ch not in "/\\#?" else "_" for ch in subject_id)
     return f"sla-{kind}-{safe}"
+
+
+class WakeView(DomainModel):
+    """What a running clock waits for next (shared.policy.sla.Wake, as data)."""
+
+    at: UtcDateTime
+    reason: Literal["at_risk", "breach", "escalate"]
+    role: str | None = None
+
+
+class ClockView(DomainModel):
+    """A clock as its orchestration sees it: whether it is still open and what it waits for
+    next (None: only a signal)."""
+
+    kind: SlaKind
+    subject_id: str
+    phase: SlaPhase
+    at_risk_at: UtcDateTime
+    deadline: UtcDateTime
+    next_wake: WakeView | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.phase in ("running", "paused")

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from uuid import uuid4
 
 import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import unsupported_method
+from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
+from devhost.azurite import Azurite
 from tests.devhost.host_process import ROOT, HostProcess, running_host
 from triggers.api import API
 from triggers.api.routes import ALL_METHODS
@@ -26,22 +28,18 @@ pytestmark = pytest.mark.slow
 
 KEY = "function-key-for-schemathesis"
 # No sandbox behind it: a started connectivity check fails its probes in the background,
-# which is not what this test looks at. Storage points at the discard port.
-DEAD_STORAGE = (
-    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
-    "KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
-    "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;"
-    "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"
-)
+# which is not what this test looks at.
 
 
 @pytest.fixture(scope="module")
-def live_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
+def live_host(tmp_path_factory: pytest.TempPathFactory, azurite: Azurite) -> Iterator[HostProcess]:
+    # A real (empty) book: the routes that read it answer 404s and empty pages, as in
+    # production; a storage outage's 503 is tested in tests/triggers/api.
     env = {
         "TASKHUB_NAME": "apischema",
         "DEVHOST_FUNCTION_KEY": KEY,
-        "AzureWebJobsStorage": DEAD_STORAGE,
+        "AzureWebJobsStorage": azurite.connection_string,
+        "CSPFLOW_TABLE_PREFIX": f"schema{uuid4().hex[:12]}",
         "CSPFLOW_STRIPE_API_BASE": "http://127.0.0.1:9",
         "CSPFLOW_PARTNER_CENTER_BASE_URL": "http://127.0.0.1:9",
     }
@@ -76,6 +74,11 @@ def test_every_operation_keeps_its_documented_contract(case: Any, live_host: Hos
     # TRACE (and QUERY, CONNECT...) never reach a function: the Functions programming model
     # binds only func.HttpMethod's seven, so the host answers the others 404 itself.
     excluded = [unsupported_method] if case.method.upper() not in ALL_METHODS else []
+    # A paged list's `next` is an opaque, signed cursor: any string fits its schema, and only
+    # the ones the API issued are accepted (docs/api.md, "Lists"): a made-up one is a 400 by
+    # design, not a schema-valid request wrongly refused.
+    if case.query and "next" in case.query:
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(
         base_url=live_host.url,
         headers={"x-functions-key": KEY},

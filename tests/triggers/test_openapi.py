@@ -99,7 +99,7 @@ def test_each_operation_documents_what_the_kit_may_answer():
     assert [p["name"] for p in listing["parameters"]] == ["customer_id", "state", "limit", "next"]
     limit = listing["parameters"][2]["schema"]
     assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 3, 2)
-    assert set(listing["responses"]) == {"200", "400", "401", "500"}
+    assert set(listing["responses"]) == {"200", "400", "401", "500", "503"}
     one = paths["/api/orders/{order_id}"]["get"]
     assert one["parameters"] == [
         {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}

@@ -317,7 +317,9 @@ class Api:
         expected = ["call", "client"] if durable_client else ["call"]
         if params != expected:
             raise TypeError(f"{where}: the handler's parameters are ({', '.join(expected)})")
-        kit_problems = {500}
+        # Any handler may meet a dependency that is down or settings that do not load: the
+        # kit answers both as 503 (`_failed`), so every route documents it.
+        kit_problems = {500, 503}
         if request is not None:
             kit_problems |= {400, 413, 415, 422}
         if query is not None or paged is not None:
@@ -325,7 +327,7 @@ class Api:
         if _PARAM.search(path):
             kit_problems.add(404)
         if command_id is not None:
-            kit_problems |= {409, 503}
+            kit_problems.add(409)
         extra = set(problems)
         if any(not 400 <= s < 600 for s in extra):
             raise ValueError(f"{where}: problems are 4xx/5xx statuses")

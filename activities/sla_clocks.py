@@ -1,0 +1,219 @@
+"""The SLA clock's activities: open a clock, apply a signal, act on a wake, and the one an
+owning workflow uses to signal its promise's clock.
+
+Each reads the clock's record in the book first and applies a pure transition from
+shared/policy/sla.py to it (ETag-checked, so a concurrent signal is re-read, never lost). A
+wake that no longer applies (the clock was met, paused or acknowledged meanwhile) does
+nothing: the record, not the timer, is the truth. Alerts go to the ops queue keyed by clock and
+event, so a retried step's duplicate is recognisable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime
+
+import azure.durable_functions as df
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueClient
+
+from activities.boundary import ActivityContext, WriteInput, activity
+from shared.book import Book
+from shared.models import DomainModel, KpiEvent
+from shared.models.party import Customer
+from shared.models.sla import ClockView, SlaClock, SlaKind, SlaSignal, WakeView
+from shared.models.sla import sla_instance_id as clock_id
+from shared.policy.sla import (
+    DEFAULT_RULES,
+    BusinessHours,
+    Wake,
+    acknowledge_breach,
+    apply_wake,
+    cancel_clock,
+    complete_clock,
+    next_wake,
+    open_clock,
+    pause_clock,
+    resume_clock,
+)
+from shared.storage import OPS_QUEUE, SLA_SIGNALS_QUEUE, queue_service
+
+bp = df.Blueprint()
+
+
+class OpenClock(WriteInput):
+    """The start signal a clock's orchestration was started with."""
+
+    signal: SlaSignal
+
+
+class ApplySignal(WriteInput):
+    signal: SlaSignal
+
+
+class WakeClock(WriteInput):
+    kind: SlaKind
+    subject_id: str
+    wake: WakeView
+
+
+class SignalClock(WriteInput):
+    """What an owning workflow tells its promise's clock."""
+
+    signal: SlaSignal
+
+
+class Queued(DomainModel):
+    queue: str
+    clock_id: str
+
+
+@activity(bp)
+def open_sla_clock(request: OpenClock, ctx: ActivityContext) -> ClockView:
+    """The promise's clock in the book: opened now, or the one opened before (a second start
+    is the same clock)."""
+    signal = request.signal
+    book = Book(ctx.settings)
+    customer = book.customers.get(_customer_of(signal)).record
+    clock = open_clock(
+        signal.kind,
+        customer,
+        signal.subject_id,
+        signal.at,
+        owner=signal.owner or "ops",
+        deadline=signal.deadline,
+    )
+    stored = book.sla_clocks.start(clock).record
+    return _view(stored, _hours(customer))
+
+
+@activity(bp)
+def apply_sla_signal(request: ApplySignal, ctx: ActivityContext) -> ClockView:
+    """Met, pause, resume, cancel or acknowledge, applied to the record; a clock that closes
+    records its `sla_outcome` KPI event (once)."""
+    signal = request.signal
+    book = Book(ctx.settings)
+    current = book.sla_clocks.get(signal.kind, signal.subject_id).record
+    customer = book.customers.get(current.customer_id).record
+    hours = _hours(customer)
+
+    def change(clock: SlaClock) -> SlaClock:
+        if signal.action == "met":
+            return complete_clock(clock, signal.at)
+        if signal.action == "pause":
+            return pause_clock(clock, signal.at, hours)
+        if signal.action == "resume":
+            return resume_clock(clock, signal.at, hours)
+        if signal.action == "cancel":
+            return cancel_clock(clock, signal.at, signal.by or "")
+        if signal.action == "acknowledge":
+            return acknowledge_breach(clock, signal.at, signal.by or "ops")
+        return clock  # a second start: the same clock
+
+    stored = book.sla_clocks.update(signal.kind, signal.subject_id, change).record
+    if not stored.open:
+        _record_outcome(book, stored)
+    return _view(stored, hours)
+
+
+@activity(bp)
+def wake_sla_clock(request: WakeClock, ctx: ActivityContext) -> ClockView:
+    """The clock's timer fired: mark it at risk, breached or escalated, and alert, unless the
+    record says it no longer waits for this wake."""
+    book = Book(ctx.settings)
+    current = book.sla_clocks.get(request.kind, request.subject_id).record
+    customer = book.customers.get(current.customer_id).record
+    hours = _hours(customer)
+    wake = Wake(request.wake.at, request.wake.reason, request.wake.role)
+    if apply_wake(current, wake, request.wake.at) == current:
+        return _view(current, hours)
+    _alert(ctx, request.step_key, current, wake)
+    stored = book.sla_clocks.update(
+        current.kind, current.subject_id, lambda clock: apply_wake(clock, wake, wake.at)
+    ).record
+    return _view(stored, hours)
+
+
+@activity(bp)
+def signal_sla_clock(request: SignalClock, ctx: ActivityContext) -> Queued:
+    """Put a signal for a promise's clock on the SLA signal queue (triggers/sla.py starts or
+    signals the clock). A repeat is harmless: every transition is idempotent."""
+    _queue(ctx, SLA_SIGNALS_QUEUE).send_message(request.signal.model_dump_json())
+    return Queued(
+        queue=SLA_SIGNALS_QUEUE, clock_id=clock_id(request.signal.kind, request.signal.subject_id)
+    )
+
+
+def _queue(ctx: ActivityContext, name: str) -> QueueClient:
+    queue = queue_service(ctx.settings).get_queue_client(name)
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+    return queue
+
+
+def _customer_of(signal: SlaSignal) -> str:
+    assert signal.customer_id is not None  # a start names it (SlaSignal's validator)
+    return signal.customer_id
+
+
+def _hours(customer: Customer) -> BusinessHours:
+    return BusinessHours.of(customer.calendar, DEFAULT_RULES.opens, DEFAULT_RULES.closes)
+
+
+def _view(clock: SlaClock, hours: BusinessHours) -> ClockView:
+    wake = next_wake(clock, hours)
+    return ClockView(
+        kind=clock.kind,
+        subject_id=clock.subject_id,
+        phase=clock.phase,
+        at_risk_at=clock.at_risk_at,
+        deadline=clock.deadline,
+        next_wake=None
+        if wake is None
+        else WakeView(at=wake.at, reason=wake.reason, role=wake.role),
+    )
+
+
+def _record_outcome(book: Book, clock: SlaClock) -> None:
+    at: datetime = clock.completed_at or clock.history[-1].at
+    outcome = (
+        "cancelled"
+        if clock.phase == "cancelled"
+        else (
+            "met"
+            if clock.completed_at is not None and clock.completed_at <= clock.deadline
+            else "breached"
+        )
+    )
+    book.kpi_events.record(
+        KpiEvent(
+            name="sla_outcome",
+            occurred_at=at,
+            customer_id=clock.customer_id,
+            subject_id=f"{clock.kind}:{clock.subject_id}",
+            outcome=outcome,
+            duration_seconds=max(0, round((at - clock.started_at).total_seconds())),
+            dimensions={"kind": clock.kind, "tier": clock.tier},
+        )
+    )
+
+
+def _alert(ctx: ActivityContext, key: str, clock: SlaClock, wake: Wake) -> None:
+    """One message on the ops queue: which clock, what happened, who is to act."""
+    _queue(ctx, OPS_QUEUE).send_message(
+        json.dumps(
+            {
+                "id": key,
+                "type": f"sla_{wake.reason}",
+                "clock_id": clock_id(clock.kind, clock.subject_id),
+                "customer_id": clock.customer_id,
+                "kind": clock.kind,
+                "subject_id": clock.subject_id,
+                "tier": clock.tier,
+                "deadline": clock.deadline.isoformat(),
+                "at": wake.at.isoformat(),
+                "to": wake.role or clock.owner,
+            }
+        )
+    )
