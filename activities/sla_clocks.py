@@ -10,13 +10,10 @@ event, so a retried step's duplicate is recognisable.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import datetime
 
 import azure.durable_functions as df
-from azure.core.exceptions import ResourceExistsError
-from azure.storage.queue import QueueClient
 
 from activities.boundary import ActivityContext, WriteInput, activity
 from shared.book import Book
@@ -37,7 +34,7 @@ from shared.policy.sla import (
     pause_clock,
     resume_clock,
 )
-from shared.storage import OPS_QUEUE, SLA_SIGNALS_QUEUE, queue_service
+from shared.storage import OPS_QUEUE, SLA_SIGNALS_QUEUE, trigger_queue
 
 bp = df.Blueprint()
 
@@ -139,17 +136,10 @@ def wake_sla_clock(request: WakeClock, ctx: ActivityContext) -> ClockView:
 def signal_sla_clock(request: SignalClock, ctx: ActivityContext) -> Queued:
     """Put a signal for a promise's clock on the SLA signal queue (triggers/sla.py starts or
     signals the clock). A repeat is harmless: every transition is idempotent."""
-    _queue(ctx, SLA_SIGNALS_QUEUE).send_message(request.signal.model_dump_json())
+    trigger_queue(ctx.settings, SLA_SIGNALS_QUEUE).send_message(request.signal.model_dump_json())
     return Queued(
         queue=SLA_SIGNALS_QUEUE, clock_id=clock_id(request.signal.kind, request.signal.subject_id)
     )
-
-
-def _queue(ctx: ActivityContext, name: str) -> QueueClient:
-    queue = queue_service(ctx.settings).get_queue_client(name)
-    with contextlib.suppress(ResourceExistsError):
-        queue.create_queue()
-    return queue
 
 
 def _customer_of(signal: SlaSignal) -> str:
@@ -201,7 +191,7 @@ def _record_outcome(book: Book, clock: SlaClock) -> None:
 
 def _alert(ctx: ActivityContext, key: str, clock: SlaClock, wake: Wake) -> None:
     """One message on the ops queue: which clock, what happened, who is to act."""
-    _queue(ctx, OPS_QUEUE).send_message(
+    trigger_queue(ctx.settings, OPS_QUEUE).send_message(
         json.dumps(
             {
                 "id": key,

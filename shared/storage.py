@@ -9,12 +9,19 @@ tables cspflow uses live here, so triggers, activities and the connectivity chec
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-from azure.storage.queue import QueueServiceClient
+from azure.storage.queue import (
+    BinaryBase64DecodePolicy,
+    QueueClient,
+    QueueServiceClient,
+    TextBase64EncodePolicy,
+)
 
 from shared.config import Settings
 
@@ -60,6 +67,21 @@ def queue_service(settings: Settings) -> QueueServiceClient:
     return QueueServiceClient.from_connection_string(
         settings.storage_connection.get_secret_value(), **_CLIENT_OPTIONS
     )
+
+
+def trigger_queue(settings: Settings, name: str) -> QueueClient:
+    """The queue `name` as a queue-triggered function reads it: created if missing, messages
+    base64-encoded, which is the Functions host's default (host.json
+    `extensions.queues.messageEncoding`, https://learn.microsoft.com/en-us/azure/azure-functions/functions-bindings-storage-queue#hostjson-settings);
+    a plain-text message would be moved to the poison queue unread."""
+    queue = queue_service(settings).get_queue_client(
+        name,
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=BinaryBase64DecodePolicy(),
+    )
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+    return queue
 
 
 def _endpoint(settings: Settings, service: str) -> str:

@@ -18,6 +18,7 @@
 - `run(...)` is `settle(call(...))`: the sequential step.
 - `step_key(context, "charge")` is the key a write activity's idempotency keys derive from.
 - `set_status(context, model)` publishes a custom status as a small model.
+- `event_model(Model, raw)` reads an external event's data, however the client sent it.
 - `at_least(context, "2.0")` is how an orchestrator branches on its instance's version
   (docs/architecture.md, "Changing a workflow that is running").
 - `timer_toward(context, when)` is a durable timer at `when`, or at most `MAX_TIMER` ahead:
@@ -179,6 +180,16 @@ def timer_toward(context: df.DurableOrchestrationContext, when: datetime) -> Any
     the caller loops until the time it waits for has come (`context.current_utc_datetime >=
     when`)."""
     return context.create_timer(min(when, context.current_utc_datetime + MAX_TIMER))
+
+
+def event_model(model: type[Out], raw: Any) -> Out:
+    """An external event's data as `model`. The Python SDK's `client.raise_event` sends its
+    data JSON-encoded once more than the orchestrator decodes it, so an event raised that
+    way arrives as a JSON string, one raised through the HTTP API as the object
+    (https://github.com/Azure/azure-functions-durable-python/issues/295): both are read."""
+    if isinstance(raw, str | bytes):
+        return model.model_validate_json(raw)
+    return model.model_validate(raw)
 
 
 def set_status(context: df.DurableOrchestrationContext, status: BaseModel) -> None:

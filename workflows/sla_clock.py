@@ -27,7 +27,14 @@ from activities.sla_clocks import (
     wake_sla_clock,
 )
 from shared.models.sla import ClockView, SlaSignal
-from workflows.durable import orchestration, run, set_status, step_key, timer_toward
+from workflows.durable import (
+    event_model,
+    orchestration,
+    run,
+    set_status,
+    step_key,
+    timer_toward,
+)
 
 bp = df.Blueprint()
 
@@ -78,6 +85,6 @@ def sla_clock(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
 def _apply(
     context: df.DurableOrchestrationContext, raw: Any, step: int
 ) -> Generator[Any, Any, ClockView]:
-    signal = SlaSignal.model_validate(raw)
+    signal = event_model(SlaSignal, raw)
     request = ApplySignal(step_key=step_key(context, f"signal-{step}"), signal=signal)
     return (yield from run(context, apply_sla_signal, request)).unwrap()

@@ -21,7 +21,7 @@ from activities.sla_clocks import (
 from devhost.azurite import Azurite
 from shared.book import Book
 from shared.config import Settings
-from shared.storage import OPS_QUEUE, SLA_SIGNALS_QUEUE
+from shared.storage import OPS_QUEUE, SLA_SIGNALS_QUEUE, trigger_queue
 from tests.shared.book.records import customer
 
 START = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)  # Tuesday 10:00 in Berlin
@@ -91,7 +91,7 @@ def test_a_clock_for_a_customer_not_in_the_book_is_refused(book):
     assert (envelope["ok"], envelope["failure"]["error_type"]) == (False, "RecordNotFound")
 
 
-def test_a_wake_alerts_ops_once_and_a_repeat_changes_nothing(book, queues):
+def test_a_wake_alerts_ops_once_and_a_repeat_changes_nothing(book, settings, queues):
     value(open_sla_clock.run(start()))
     wake = {
         "step_key": "sla-onboarding-order-1/wake-1",
@@ -102,7 +102,7 @@ def test_a_wake_alerts_ops_once_and_a_repeat_changes_nothing(book, queues):
     after = value(wake_sla_clock.run(wake))
     again = value(wake_sla_clock.run(wake))
     assert after == again and after["next_wake"]["reason"] == "breach"
-    messages = list(queues.get_queue_client(OPS_QUEUE).receive_messages())
+    messages = list(trigger_queue(settings, OPS_QUEUE).receive_messages())
     assert [json.loads(m.content)["type"] for m in messages] == ["sla_at_risk"]
     assert json.loads(messages[0].content)["clock_id"] == "sla-onboarding-order-1"
     clock = book.sla_clocks.get("onboarding", "order-1").record
@@ -148,5 +148,5 @@ def test_an_owner_signal_goes_to_the_signal_queue(settings, queues):
     }
     queued = value(signal_sla_clock.run(request))
     assert queued == {"queue": SLA_SIGNALS_QUEUE, "clock_id": "sla-onboarding-order-9"}
-    (message,) = queues.get_queue_client(SLA_SIGNALS_QUEUE).receive_messages()
+    (message,) = trigger_queue(settings, SLA_SIGNALS_QUEUE).receive_messages()
     assert json.loads(message.content)["action"] == "met"

@@ -19,6 +19,7 @@ from workflows.durable import (
     StepFailed,
     at_least,
     call,
+    event_model,
     orchestration,
     run,
     set_status,
@@ -167,3 +168,12 @@ def test_orchestration_registers_the_function_and_returns_it_unchanged():
     (function,) = app.get_functions()
     assert function.get_function_name() == "my_flow"
     assert function.get_bindings_dict()["bindings"][0]["orchestration"] == "my_flow"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [{"n": 3}, '{"n": 3}', b'{"n": 3}'],
+    ids=["object (HTTP API)", "JSON text (client.raise_event)", "bytes"],
+)
+def test_an_event_is_read_however_the_client_encoded_it(raw):
+    assert event_model(Ask, raw) == Ask(n=3)

@@ -219,3 +219,9 @@ def test_a_wait_longer_than_a_timer_may_be_is_a_chain_of_timers():
     ]
     hops = [b - a for a, b in zip([START, *run.context.timers], run.context.timers, strict=False)]
     assert len(run.context.timers) > 6 and max(hops) <= MAX_TIMER
+
+
+def test_a_signal_raised_by_the_python_client_arrives_as_json_text_and_is_read():
+    met = SlaSignal(action="met", kind="onboarding", subject_id="order-1", at=berlin(11, 3, 11))
+    run, _ = run_clock([Event(met.at, SIGNAL_EVENT, met.model_dump_json())])
+    assert run.output["phase"] == "closed"
