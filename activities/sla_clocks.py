@@ -21,6 +21,8 @@ from shared.models import DomainModel, KpiEvent
 from shared.models.party import Customer
 from shared.models.sla import ClockView, SlaClock, SlaKind, SlaSignal, WakeView
 from shared.models.sla import sla_instance_id as clock_id
+from shared.notifications import Notifier
+from shared.notifications.kinds import SlaAtRisk, SlaBreached, SlaEscalated
 from shared.policy.sla import (
     DEFAULT_RULES,
     BusinessHours,
@@ -126,6 +128,7 @@ def wake_sla_clock(request: WakeClock, ctx: ActivityContext) -> ClockView:
     if apply_wake(current, wake, request.wake.at) == current:
         return _view(current, hours)
     _alert(ctx, request.step_key, current, wake)
+    _notify(ctx, request.step_key, current, customer, wake)
     stored = book.sla_clocks.update(
         current.kind, current.subject_id, lambda clock: apply_wake(clock, wake, wake.at)
     ).record
@@ -187,6 +190,33 @@ def _record_outcome(book: Book, clock: SlaClock) -> None:
             dimensions={"kind": clock.kind, "tier": clock.tier},
         )
     )
+
+
+def _notify(
+    ctx: ActivityContext, key: str, clock: SlaClock, customer: Customer, wake: Wake
+) -> None:
+    """The matching notice to the partner's ops recipients (settings `notify_ops_to`),
+    exactly once per step key (shared/notifications). Without ops recipients configured,
+    the ops queue's alert is the only signal."""
+    if not ctx.settings.notify_ops_to:
+        return
+    common = {
+        "customer_name": customer.company_name,
+        "sla": clock.kind,
+        "subject_id": clock.subject_id,
+        "tier": clock.tier,
+        "started_at": clock.started_at,
+        "deadline": clock.deadline,
+    }
+    notice: SlaAtRisk | SlaBreached | SlaEscalated
+    if wake.reason == "at_risk":
+        notice = SlaAtRisk.model_validate({**common, "at_risk_at": wake.at})
+    elif wake.reason == "breach":
+        notice = SlaBreached.model_validate({**common, "breached_at": wake.at})
+    else:
+        level = len(clock.escalated_to) + 1
+        notice = SlaEscalated.model_validate({**common, "escalated_at": wake.at, "level": level})
+    Notifier.from_settings(ctx.settings).send(key, notice, customer_id=clock.customer_id)
 
 
 def _alert(ctx: ActivityContext, key: str, clock: SlaClock, wake: Wake) -> None:

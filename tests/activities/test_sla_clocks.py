@@ -20,8 +20,9 @@ from activities.sla_clocks import (
 )
 from devhost.azurite import Azurite
 from shared.book import Book
-from shared.config import Settings
+from shared.config import Settings, get_settings
 from shared.storage import OPS_QUEUE, SLA_SIGNALS_QUEUE, trigger_queue
+from tests.sandbox.mail.harness import Inbox
 from tests.shared.book.records import customer
 
 START = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)  # Tuesday 10:00 in Berlin
@@ -150,3 +151,20 @@ def test_an_owner_signal_goes_to_the_signal_queue(settings, queues):
     assert queued == {"queue": SLA_SIGNALS_QUEUE, "clock_id": "sla-onboarding-order-9"}
     (message,) = trigger_queue(settings, SLA_SIGNALS_QUEUE).receive_messages()
     assert json.loads(message.content)["action"] == "met"
+
+
+def test_an_at_risk_clock_mails_the_partners_ops_once(notify_env, mail):
+    book = Book(get_settings())
+    book.customers.add(customer("c-1", sla_tier="premium", calendar=BERLIN))
+    value(open_sla_clock.run(start()))
+    wake = {
+        "step_key": "sla-onboarding-order-1/wake-1",
+        "kind": "onboarding",
+        "subject_id": "order-1",
+        "wake": {"at": "2026-11-03T12:00:00Z", "reason": "at_risk"},
+    }
+    value(wake_sla_clock.run(wake))
+    value(wake_sla_clock.run(wake))  # a retried step: nothing more is mailed
+    mails = Inbox(mail.base_url).messages(to="ops@contoso-cloud.example")
+    ours = [m for m in mails if m["subject"] == "SLA at risk: onboarding for Contoso Ltd (order-1)"]
+    assert len(ours) == 1 and ours[0]["duplicate_of"] is None
