@@ -9,15 +9,29 @@ from pydantic import EmailStr, Field
 
 from shared.models._base import DomainModel, UtcDateTime
 
+# Every notice the notifications adapter sends (one model each in shared/notifications/kinds.py).
 NoticeKind = Literal[
     "welcome",
+    "order_provisioned",
+    "order_failed",
+    "approval_requested",
+    "approval_decided",
+    "licence_change_applied",
+    "licence_change_scheduled",
     "renewal_reminder",
+    "renewal_decision_confirmed",
+    "renewal_outcome",
     "payment_failed",
+    "payment_retry_scheduled",
     "card_expiring",
-    "suspension",
-    "reactivation",
-    "licence_change",
-    "sla_escalation",
+    "suspension_warning",
+    "suspended",
+    "reactivated",
+    "written_off",
+    "sla_at_risk",
+    "sla_breached",
+    "sla_escalated",
+    "ops_alert",
 ]
 
 

@@ -27,6 +27,7 @@ from pydantic import AfterValidator, AnyHttpUrl, Field, model_validator
 from shared.models._base import DomainModel, UtcDateTime
 from shared.models.catalog import TermDuration
 from shared.models.money import Money
+from shared.models.notice import NoticeKind as NoticeKind  # re-exported: one definition
 from shared.models.party import DomainName, SlaTier
 from shared.models.sla import SlaKind
 
@@ -424,29 +425,7 @@ Notice: TypeAlias = Annotated[
 ]
 """Any notice, told apart by its `kind` (how it crosses a Durable boundary)."""
 
-NoticeKind = Literal[
-    "welcome",
-    "order_provisioned",
-    "order_failed",
-    "approval_requested",
-    "approval_decided",
-    "licence_change_applied",
-    "licence_change_scheduled",
-    "renewal_reminder",
-    "renewal_decision_confirmed",
-    "renewal_outcome",
-    "payment_failed",
-    "payment_retry_scheduled",
-    "card_expiring",
-    "suspension_warning",
-    "suspended",
-    "reactivated",
-    "written_off",
-    "sla_at_risk",
-    "sla_breached",
-    "sla_escalated",
-    "ops_alert",
-]
+# Every kind, defined with the book's notice record (shared/models/notice.py).
 
 NoticeModel: TypeAlias = (
     Welcome

@@ -5,7 +5,7 @@ tables of the app's storage account (prefixed like every cspflow table):
 
 | table | PartitionKey | RowKey | serves |
 |---|---|---|---|
-| `Notices` | customer id (`_partner` for partner-side notices) | sha256 of the delivery key | reserve / mark by key; a customer's notices (their timeline) |
+| `NoticeDeliveries` | customer id (`_partner` for partner-side notices) | sha256 of the delivery key | reserve / mark by key; a customer's deliveries |
 | `NoticeBounces` | `bounce` | sha256 of the address | is this address suppressed; every bounced address (ops) |
 | `NoticePreferences` | customer id | `preferences` | one customer's routing and muted kinds |
 
@@ -19,8 +19,9 @@ A one-time fact is an insert whose conflict means "already there" (docs/architec
 `sending` by an attempt that died is taken over once its lease has passed, with an ETag so
 two attempts cannot both take it.
 
-The book (shared/book/) will own the notices table; this module is written so that only the
-table names and the entity mapping change when it does.
+The book's `Notices` table (shared/book/notices.py) holds the notice itself, one fact per
+notice once a delivery went out, with its entry on the customer's timeline
+(shared/notifications/service.py records it); this log holds each delivery's state.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from shared.notifications.kinds import NoticeKind, RecipientRole
 from shared.notifications.recipients import NoticePreferences
 from shared.storage import table_name, table_service
 
-NOTICES_TABLE = "Notices"
+NOTICES_TABLE = "NoticeDeliveries"
 BOUNCES_TABLE = "NoticeBounces"
 PREFERENCES_TABLE = "NoticePreferences"
 PARTNER_PARTITION = "_partner"

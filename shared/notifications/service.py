@@ -29,9 +29,11 @@ from typing import Literal
 
 from pydantic import EmailStr
 
-from shared.clock import Clock, SystemClock
+from shared.book import Book
+from shared.clock import Clock, app_clock
 from shared.config import Settings
 from shared.models._base import DomainModel
+from shared.models.notice import Notice as BookNotice
 from shared.notifications.errors import (
     DeliveryInDoubt,
     MailRefused,
@@ -69,6 +71,7 @@ class DeliveryResult(DomainModel):
     message_id: str
     status: DeliveryStatus
     detail: str = ""
+    subject: str = ""  # as rendered for this reader (empty when nothing was rendered)
 
 
 class NoticeResult(DomainModel):
@@ -88,12 +91,20 @@ class Notifier:
     preferences: PreferenceStore
     transport: Transport
     clock: Clock
+    book: Book | None = None  # where sent notices are recorded (None: not recorded)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Notifier:
-        clock = clock or SystemClock()
+        clock = clock or app_clock(settings)
         table_log = TableNoticeLog(settings, clock=clock)
-        return cls(settings, table_log, table_log, transport_from_settings(settings), clock)
+        return cls(
+            settings,
+            table_log,
+            table_log,
+            transport_from_settings(settings),
+            clock,
+            Book(settings, clock=clock),
+        )
 
     @property
     def brand(self) -> Brand:
@@ -154,7 +165,32 @@ class Notifier:
             raise NoRecipient(
                 f"{notice.kind}: every address bounced before: " + ", ".join(r.to for r in results)
             )
+        self._record(step_key, notice, customer_id, results)
         return NoticeResult(key=step_key, kind=notice.kind, deliveries=tuple(results))
+
+    def _record(
+        self,
+        step_key: str,
+        notice: NoticeModel,
+        customer_id: str | None,
+        results: list[DeliveryResult],
+    ) -> None:
+        """The notice in the book, once, with its entry on the customer's timeline: a fact
+        recorded after a delivery went out (a retry finds it there and writes nothing)."""
+        sent = [r for r in results if r.status in ("sent", "already_sent")]
+        if customer_id is None or not sent or self.book is None:
+            return
+        self.book.notices.record(
+            BookNotice(
+                key=step_key,
+                customer_id=customer_id,
+                kind=notice.kind,
+                to=tuple(r.to for r in sent),
+                subject=next((r.subject for r in sent if r.subject), notice.kind)[:300],
+                sent_at=self.clock.now(),
+                subject_id=getattr(notice, "subject_id", None),
+            )
+        )
 
     def _deliver(
         self, step_key: str, notice: NoticeModel, customer_id: str | None, to: Addressee
@@ -180,14 +216,16 @@ class Notifier:
         )
         reservation = self.log.reserve(delivery)
         if reservation.state == "sent":
-            return self._result(step_key, to, "already_sent")
+            return self._result(step_key, to, "already_sent", subject=rendered.subject)
         if reservation.state == "refused":
             raise RecipientRefused(to.address, "refused before")
         if reservation.state == "in_doubt":
             found = self.transport.lookup(message)
             if found == "accepted":
                 self.log.mark_sent(delivery, message.operation_id)
-                return self._result(step_key, to, "already_sent", "confirmed by the service")
+                return self._result(
+                    step_key, to, "already_sent", "confirmed by the service", rendered.subject
+                )
             if found == "unknown":
                 log.warning(
                     "notice %s to %s: delivery in doubt, not sent again (ops: in_doubt)",
@@ -211,7 +249,7 @@ class Notifier:
             self.log.mark_failed(delivery, str(exc), in_doubt=False)
             raise
         self.log.mark_sent(delivery, provider_id)
-        return self._result(step_key, to, "sent")
+        return self._result(step_key, to, "sent", subject=rendered.subject)
 
     def _delivery(
         self, step_key: str, kind: NoticeKind, customer_id: str | None, to: Addressee
@@ -228,7 +266,12 @@ class Notifier:
         )
 
     def _result(
-        self, step_key: str, to: Addressee, status: DeliveryStatus, detail: str = ""
+        self,
+        step_key: str,
+        to: Addressee,
+        status: DeliveryStatus,
+        detail: str = "",
+        subject: str = "",
     ) -> DeliveryResult:
         key = delivery_key(step_key, to.address)
         return DeliveryResult(
@@ -237,6 +280,7 @@ class Notifier:
             message_id=message_id_for(key, str(self.settings.mail_from)),
             status=status,
             detail=detail[:200],
+            subject=subject[:300],
         )
 
     def _without_free_text_secrets(self, notice: NoticeModel) -> NoticeModel:

@@ -22,6 +22,7 @@ import pytest
 
 from activities.notifications import SendNotice, send_notice
 from sandbox.mail.server import MailSandbox
+from shared.book import Book
 from shared.config import get_settings, reset_settings
 from shared.errors import StepError
 from shared.notifications import Addressee, NoticePreferences, NoticeResult, TableNoticeLog
@@ -150,6 +151,31 @@ def test_a_retried_activity_never_mails_twice(inbox: Inbox):
     assert len(inbox.messages()) == 1
     [record] = notice_log().deliveries(customer_id=CUSTOMER)
     assert (record.state, record.attempts) == ("sent", 1)
+
+
+def test_a_sent_notice_is_in_the_book_once_with_its_line_on_the_customers_timeline(
+    inbox: Inbox,
+):
+    data = payload()
+    sent(data)
+    sent(data)  # the step retried
+    book = Book(get_settings())
+    notice = book.notices.sent(data["step_key"])
+    assert notice is not None
+    assert (notice.customer_id, notice.kind, notice.to) == (
+        CUSTOMER,
+        "payment_failed",
+        ("ap@northwind.example",),
+    )
+    assert notice.subject == "Betaling van € 123,45 mislukt: factuur INV-2030-0042"
+    lines = [e for e in book.timeline.page(CUSTOMER).items if e.kind == "notice"]
+    assert len(lines) == 1
+
+
+def test_a_partner_side_notice_is_not_on_any_customers_timeline(inbox: Inbox):
+    data = payload(kind="ops_alert", step="alert", customer_id=None, contacts=())
+    sent(data)
+    assert Book(get_settings()).notices.sent(data["step_key"]) is None
 
 
 def test_a_failure_before_the_message_was_handed_over_is_retried_and_mails_once(inbox: Inbox):
