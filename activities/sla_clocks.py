@@ -33,6 +33,8 @@ from shared.policy.sla import (
     complete_clock,
     next_wake,
     open_clock,
+    parse_chain,
+    parse_targets,
     pause_clock,
     resume_clock,
 )
@@ -82,9 +84,10 @@ def open_sla_clock(request: OpenClock, ctx: ActivityContext) -> ClockView:
         signal.at,
         owner=signal.owner or "ops",
         deadline=signal.deadline,
+        configured=parse_targets(ctx.settings.sla_targets),
     )
     stored = book.sla_clocks.start(clock).record
-    return _view(stored, _hours(customer))
+    return _view(stored, _hours(customer), ctx)
 
 
 @activity(bp)
@@ -113,7 +116,7 @@ def apply_sla_signal(request: ApplySignal, ctx: ActivityContext) -> ClockView:
     stored = book.sla_clocks.update(signal.kind, signal.subject_id, change).record
     if not stored.open:
         _record_outcome(book, stored)
-    return _view(stored, hours)
+    return _view(stored, hours, ctx)
 
 
 @activity(bp)
@@ -126,13 +129,13 @@ def wake_sla_clock(request: WakeClock, ctx: ActivityContext) -> ClockView:
     hours = _hours(customer)
     wake = Wake(request.wake.at, request.wake.reason, request.wake.role)
     if apply_wake(current, wake, request.wake.at) == current:
-        return _view(current, hours)
+        return _view(current, hours, ctx)
     _alert(ctx, request.step_key, current, wake)
     _notify(ctx, request.step_key, current, customer, wake)
     stored = book.sla_clocks.update(
         current.kind, current.subject_id, lambda clock: apply_wake(clock, wake, wake.at)
     ).record
-    return _view(stored, hours)
+    return _view(stored, hours, ctx)
 
 
 @activity(bp)
@@ -154,8 +157,8 @@ def _hours(customer: Customer) -> BusinessHours:
     return BusinessHours.of(customer.calendar, DEFAULT_RULES.opens, DEFAULT_RULES.closes)
 
 
-def _view(clock: SlaClock, hours: BusinessHours) -> ClockView:
-    wake = next_wake(clock, hours)
+def _view(clock: SlaClock, hours: BusinessHours, ctx: ActivityContext) -> ClockView:
+    wake = next_wake(clock, hours, parse_chain(ctx.settings.sla_escalation_chain))
     return ClockView(
         kind=clock.kind,
         subject_id=clock.subject_id,

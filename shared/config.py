@@ -115,6 +115,15 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("CSPFLOW_CLOCK_URL", "DEVHOST_CLOCK_URL")
     )
 
+    # SLA clocks (docs/rules.md#sla-tier-targets, #sla-escalation): the partner's own tier
+    # targets over cspflow's defaults, `kind.tier=N unit` entries separated by commas
+    # (`onboarding.premium=2 business_hours`), and the escalation chain after a breach.
+    sla_targets: Annotated[tuple[str, ...], NoDecode] = ()
+    sla_escalation_chain: str = Field(
+        default="owner:0,team_lead:30,manager:120",
+        pattern=r"^\s*[a-z][a-z0-9_]{0,39}\s*:\s*\d{1,5}\s*(,\s*[a-z][a-z0-9_]{0,39}\s*:\s*\d{1,5}\s*)*$",
+    )
+
     # Notifications (shared/notifications/, docs/notifications.md). The transport: "smtp" to
     # any relay (the mail sandbox locally), or "acs" (Azure Communication Services Email with
     # the app's managed identity), which infra/bicep sets in Azure.
@@ -236,6 +245,21 @@ class Settings(BaseSettings):
         for secret in sorted(filter(None, secrets), key=len, reverse=True):
             text = text.replace(secret, "***")
         return text
+
+    @field_validator("sla_targets", mode="before")
+    @classmethod
+    def _split_targets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
+
+    @field_validator("sla_targets")
+    @classmethod
+    def _targets_read(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from shared.policy.sla import parse_targets  # policy is pure; this only checks
+
+        parse_targets(value)
+        return value
 
     @field_validator("partner_center_webhook_cert_url_prefixes", mode="before")
     @classmethod

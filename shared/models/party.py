@@ -22,6 +22,23 @@ from shared.models._base import DomainModel
 from shared.models.money import CurrencyCode
 
 SlaTier = Literal["premium", "standard", "basic"]
+SlaKind = Literal[
+    "onboarding",
+    "licence_change",
+    "renewal_decision",
+    "payment_first_contact",
+    "support_first_response",
+    "support_resolution",
+]
+SlaUnit = Literal["wall_clock_hours", "business_hours", "business_days"]
+
+
+class SlaTargetSpec(DomainModel):
+    """The target a clock runs to, as data (shared.policy.sla.SlaTarget)."""
+
+    amount: int = Field(ge=1, le=10_000)
+    unit: SlaUnit
+
 
 # A DNS name as Partner Center takes it for a customer's initial domain
 # (contoso.onmicrosoft.com): labels of letters, digits and inner hyphens.
@@ -128,6 +145,8 @@ class Customer(DomainModel):
     billing_currency: CurrencyCode
     payment_terms: PaymentTerms = PaymentTerms()
     sla_tier: SlaTier = "standard"
+    # Targets agreed in this customer's contract, over its tier's (docs/rules.md#sla-tier-targets).
+    sla_targets: dict[SlaKind, SlaTargetSpec] = Field(default_factory=dict)
     calendar: BusinessCalendar = BusinessCalendar()
     stripe_customer_id: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9]+$")
     # The price list the customer buys from (in its billing currency); None: the partner's

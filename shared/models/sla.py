@@ -15,29 +15,28 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from shared.models._base import DomainModel, UtcDateTime
-from shared.models.party import SlaTier
+from shared.models.party import SlaKind, SlaTargetSpec, SlaTier, SlaUnit
 
-SlaKind = Literal[
-    "onboarding",
-    "licence_change",
-    "renewal_decision",
-    "payment_first_contact",
-    "support_first_response",
-    "support_resolution",
+__all__ = [
+    "ClockView",
+    "SlaAction",
+    "SlaClock",
+    "SlaHistoryEntry",
+    "SlaKind",
+    "SlaPhase",
+    "SlaSignal",
+    "SlaState",
+    "SlaTargetSpec",
+    "SlaUnit",
+    "WakeView",
+    "sla_instance_id",
 ]
+
 SlaState = Literal["on_track", "at_risk", "breached", "met"]
 # Where the clock is in its life: running (time counts), paused (waiting on the customer),
 # closed (met or breached at completion), cancelled (the subject was cancelled).
 SlaPhase = Literal["running", "paused", "closed", "cancelled"]
-SlaUnit = Literal["wall_clock_hours", "business_hours", "business_days"]
 SlaAction = Literal["start", "met", "pause", "resume", "cancel", "acknowledge"]
-
-
-class SlaTargetSpec(DomainModel):
-    """The target a clock runs to, as data (shared.policy.sla.SlaTarget)."""
-
-    amount: int = Field(ge=1, le=10_000)
-    unit: SlaUnit
 
 
 class SlaHistoryEntry(DomainModel):

@@ -16,17 +16,18 @@ day's worth of business hours, so "1 business day" from Tuesday 15:00 is Wednesd
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast, get_args
 from zoneinfo import ZoneInfo
 
 import holidays
 
 from shared.models.party import BusinessCalendar, Customer, SlaTier
-from shared.models.sla import SlaClock, SlaHistoryEntry, SlaKind, SlaState, SlaTargetSpec
+from shared.models.sla import SlaClock, SlaHistoryEntry, SlaKind, SlaState, SlaTargetSpec, SlaUnit
 from shared.models.subscription import Subscription
 from shared.policy.renewal import DEFAULT_RULES as DEFAULT_RENEWAL_RULES
 from shared.policy.renewal import RenewalRules, renewal_lock_at
@@ -151,9 +152,6 @@ def business_time_between(start: datetime, end: datetime, hours: BusinessHours) 
     return total
 
 
-SlaUnit = Literal["wall_clock_hours", "business_hours", "business_days"]
-
-
 @dataclass(frozen=True)
 class SlaTarget:
     amount: int
@@ -226,17 +224,57 @@ TIER_TARGETS: Mapping[tuple[SlaKind, SlaTier], SlaTarget] = {
 }
 
 
+TierTargets = Mapping[tuple[SlaKind, SlaTier], SlaTarget]
+_TARGET_ENTRY = re.compile(
+    r"^\s*(?P<kind>[a-z_]+)\.(?P<tier>[a-z]+)\s*=\s*(?P<amount>\d{1,5})\s+"
+    r"(?P<unit>wall_clock_hours|business_hours|business_days)\s*$"
+)
+_CHAIN_STEP = re.compile(r"^\s*(?P<role>[a-z][a-z0-9_]{0,39})\s*:\s*(?P<minutes>\d{1,5})\s*$")
+
+
+def parse_targets(entries: Iterable[str]) -> dict[tuple[SlaKind, SlaTier], SlaTarget]:
+    """The partner's own tier targets from configuration, one `kind.tier=N unit` entry each
+    (`onboarding.premium=2 business_hours`); a malformed entry is refused, naming it."""
+    kinds, tiers = set(get_args(SlaKind)), set(get_args(SlaTier))
+    parsed: dict[tuple[SlaKind, SlaTier], SlaTarget] = {}
+    for entry in entries:
+        match = _TARGET_ENTRY.match(entry)
+        if match is None or match["kind"] not in kinds or match["tier"] not in tiers:
+            raise ValueError(
+                f"{entry!r} is not kind.tier=N unit (e.g. onboarding.premium=4 business_hours)"
+            )
+        key = (cast(SlaKind, match["kind"]), cast(SlaTier, match["tier"]))
+        parsed[key] = SlaTarget(int(match["amount"]), cast(SlaUnit, match["unit"]))
+    return parsed
+
+
+def parse_chain(text: str) -> tuple[EscalationStep, ...]:
+    """An escalation chain from configuration: `owner:0,team_lead:30,manager:120`, each step
+    a role and the business minutes after the previous one."""
+    steps = []
+    for part in text.split(","):
+        match = _CHAIN_STEP.match(part)
+        if match is None:
+            raise ValueError(f"{part!r} is not role:business-minutes (e.g. team_lead:30)")
+        steps.append(EscalationStep(match["role"], timedelta(minutes=int(match["minutes"]))))
+    return tuple(steps)
+
+
 def target_for(
     kind: SlaKind,
     tier: SlaTier,
     overrides: Mapping[SlaKind, SlaTarget] | None = None,
     rules: SlaRules = DEFAULT_RULES,
+    configured: TierTargets | None = None,
 ) -> SlaTarget:
-    """The target a clock of `kind` runs to for a customer on `tier`; a customer's own
-    override (agreed in its contract) wins. The renewal decision has no target of its own
+    """The target a clock of `kind` runs to for a customer on `tier`: a customer's own
+    override (agreed in its contract) first, then the partner's configured tier targets,
+    then cspflow's defaults. The renewal decision has no target of its own
     (`renewal_decision_clock` measures it against the renewal lock)."""
     if overrides and kind in overrides:
         return overrides[kind]
+    if configured and (kind, tier) in configured:
+        return configured[(kind, tier)]
     if kind == "onboarding" and tier != "basic":
         return rules.onboarding(tier)
     if kind == "licence_change":
@@ -401,6 +439,7 @@ def open_clock(
     deadline: datetime | None = None,
     overrides: Mapping[SlaKind, SlaTarget] | None = None,
     rules: SlaRules = DEFAULT_RULES,
+    configured: TierTargets | None = None,
 ) -> SlaClock:
     """A new clock for a promise: run to the tier's target in the customer's business
     calendar, or to `deadline` when the owner measured the promise against a date (a clock
@@ -420,7 +459,9 @@ def open_clock(
         return SlaClock.model_validate(
             {**common, "started_at": start, "at_risk_at": at_risk, "deadline": deadline}
         )
-    target = target_for(kind, customer.sla_tier, overrides, rules)
+    if overrides is None:  # the customer's contracted targets
+        overrides = {k: SlaTarget(v.amount, v.unit) for k, v in customer.sla_targets.items()}
+    target = target_for(kind, customer.sla_tier, overrides, rules, configured)
     at_risk, due = Budget(target, hours, rules.at_risk_percent).due(started_at, timedelta(0))
     return SlaClock.model_validate(
         {

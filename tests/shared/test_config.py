@@ -170,3 +170,30 @@ def test_partner_readers_are_names_and_addresses_in_a_supported_language(monkeyp
     monkeypatch.setenv("CSPFLOW_NOTIFY_PARTNER_TIME_ZONE", "Europe/Nowhere")
     with pytest.raises(ValidationError, match="notify_partner_time_zone"):
         Settings()
+
+
+def test_sla_targets_and_the_escalation_chain_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv(
+        "CSPFLOW_SLA_TARGETS",
+        "onboarding.premium=2 business_hours, support_resolution.basic=4 business_days",
+    )
+    monkeypatch.setenv("CSPFLOW_SLA_ESCALATION_CHAIN", "owner:0,director:60")
+    s = Settings()
+    assert s.sla_targets == (
+        "onboarding.premium=2 business_hours",
+        "support_resolution.basic=4 business_days",
+    )
+    assert s.sla_escalation_chain == "owner:0,director:60"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("CSPFLOW_SLA_TARGETS", "onboarding.premium=soon", "sla_targets"),
+        ("CSPFLOW_SLA_ESCALATION_CHAIN", "owner,manager", "sla_escalation_chain"),
+    ],
+)
+def test_bad_sla_configuration_is_refused_naming_the_setting(monkeypatch, variable, value, field):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=field):
+        Settings()

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.models.party import Customer
-from shared.models.sla import SlaClock, SlaKind, sla_instance_id
+from shared.models.sla import SlaClock, SlaKind, SlaTargetSpec, sla_instance_id
 from shared.policy.sla import (
     DEFAULT_RULES,
     Budget,
@@ -29,6 +29,8 @@ from shared.policy.sla import (
     escalation_plan,
     next_wake,
     open_clock,
+    parse_chain,
+    parse_targets,
     pause_clock,
     resume_clock,
     sla_state,
@@ -365,3 +367,56 @@ def test_a_clock_started_with_nothing_between_at_risk_and_deadline_goes_straight
 )
 def test_a_clocks_instance_id_is_its_kind_and_a_safe_subject(subject, instance):
     assert sla_instance_id("onboarding", subject) == instance
+
+
+# The partner's configuration and the customer's contract (docs/rules.md#sla-tier-targets).
+def test_configured_tier_targets_replace_the_defaults_and_a_contract_wins_over_both():
+    configured = parse_targets(
+        ["onboarding.premium=2 business_hours", "onboarding.basic=3 business_days"]
+    )
+    assert configured == {
+        ("onboarding", "premium"): SlaTarget(2, "business_hours"),
+        ("onboarding", "basic"): SlaTarget(3, "business_days"),
+    }
+    assert target_for("onboarding", "premium", configured=configured) == SlaTarget(
+        2, "business_hours"
+    )
+    assert target_for("onboarding", "standard", configured=configured) == SlaTarget(
+        1, "business_days"
+    )
+    contract: dict[SlaKind, SlaTarget] = {"onboarding": SlaTarget(8, "wall_clock_hours")}
+    assert target_for("onboarding", "premium", contract, configured=configured) == SlaTarget(
+        8, "wall_clock_hours"
+    )
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "onboarding.premium=2 hours",
+        "onboarding=2 business_hours",
+        "nothing.premium=1 business_days",
+        "onboarding.gold=1 business_days",
+        "onboarding.premium=x business_days",
+    ],
+)
+def test_a_malformed_target_entry_is_refused_naming_it(entry):
+    with pytest.raises(ValueError, match=r"kind\.tier=N unit"):
+        parse_targets([entry])
+
+
+def test_a_customers_contracted_targets_open_its_clocks():
+    contracted = berliner().model_copy(
+        update={"sla_targets": {"onboarding": SlaTargetSpec(amount=1, unit="business_days")}}
+    )
+    clock = open_clock("onboarding", contracted, "order-1", berlin(11, 3, 10))
+    assert clock.deadline == berlin(11, 4, 10)
+
+
+def test_an_escalation_chain_reads_from_configuration():
+    assert parse_chain("owner:0, duty_manager:15") == (
+        EscalationStep("owner", timedelta(0)),
+        EscalationStep("duty_manager", timedelta(minutes=15)),
+    )
+    with pytest.raises(ValueError, match="role:business-minutes"):
+        parse_chain("owner:0,manager")
