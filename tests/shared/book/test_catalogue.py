@@ -15,6 +15,7 @@ from tests.shared.book.records import BASIC, customer, eur
 def offer(catalog_item_id: str = BASIC, **overrides) -> Offer:
     data = {
         "catalog_item_id": catalog_item_id,
+        "country": "US",
         "name": "Microsoft 365 Business Basic",
         "term_duration": "P1Y",
         "billing_cycle": "monthly",

@@ -173,6 +173,7 @@ def test_a_catalogue_offer_is_priced_by_its_own_cost_key_and_family():
     offer = Offer.model_validate(
         {
             "catalog_item_id": "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
+            "country": "US",
             "name": "Microsoft 365 Business Basic",
             "term_duration": "P1Y",
             "billing_cycle": "monthly",
