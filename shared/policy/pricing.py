@@ -6,17 +6,22 @@ The most specific rule that exists wins:
 1. the customer's own override (its offer rule, else its family rule, else its default);
 2. the offer's rule (`Offer.key`: catalog item, term and billing cycle);
 3. the product family's rule (`Offer.family`);
-4. the list default.
+4. the list default (docs/rules.md#price-rules).
 
 A rule is a markup over Microsoft's cost (`cost x (1 + rate)`) or a fixed price. A markup is
 computed exactly in Decimal (never a float; an inexact intermediate is an error, not a silent
 rounding) and rounded once to the currency's minor unit (ISO 4217 exponents from
 shared/models/money.py: JPY 0 decimals, USD 2, KWD and BHD 3), half up unless the list states
-another rounding. A fixed price is already in minor units and is taken as it is.
+another rounding. A fixed price is already in minor units and is taken as it is
+(docs/rules.md#price-rounding).
 
 A price below Microsoft's cost is refused (`BelowCostError`) unless the list allows it; when
 allowed it is flagged (`SellPrice.below_cost`) so the ops page and the billing-accuracy KPI can
-show it.
+show it (docs/rules.md#below-cost).
+
+Prices are computed when they are needed, from the list in force then: a price-list change
+applies to what is priced after it, never to an issued invoice or a term already sold
+(docs/rules.md#price-list-changes).
 """
 
 from __future__ import annotations
