@@ -81,6 +81,10 @@ class Context:
     step: timedelta = timedelta(milliseconds=10)  # time passes a little at each resume
     calls: list[ActivityCall] = field(default_factory=list)
     custom_statuses: list[Any] = field(default_factory=list)
+    input: Any = None  # what the orchestration was started with
+
+    def get_input(self) -> Any:
+        return self.input
 
     def call_activity(self, name: str, input_: Any = None) -> Task:
         return self._task(ActivityCall(name, input_, None))
@@ -104,6 +108,8 @@ class Context:
             raise AssertionError(f"the test gives no outcome for activity {call.name!r}")
         self.calls.append(call)
         outcome = self.outcomes[call.name]
+        if callable(outcome):  # an outcome per input: one activity called for several items
+            outcome = outcome(call.input)
         if isinstance(outcome, ActivityFailed):
             outcome = ActivityFailed(f"Activity function '{call.name}' failed: {outcome}")
         return Task(call, outcome)

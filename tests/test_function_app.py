@@ -16,6 +16,9 @@ def test_the_app_indexes_as_the_python_worker_would():
         "check_partner_center",
         "check_stripe",
         "check_storage",
+        "start_catalog_sync",
+        "catalog_sync",
+        "import_catalog",
     }
 
 

@@ -22,11 +22,16 @@ show it (docs/rules.md#below-cost).
 Prices are computed when they are needed, from the list in force then: a price-list change
 applies to what is priced after it, never to an issued invoice or a term already sold
 (docs/rules.md#price-list-changes).
+
+Microsoft's cost comes from Partner Center's license-based price sheet: `microsoft_cost`
+picks the row in force for an offer (docs/rules.md#catalogue-cost).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import (
     ROUND_CEILING,
     ROUND_DOWN,
@@ -159,3 +164,51 @@ def offer_sell_price(
         family=offer.family,
         customer_id=customer_id,
     )
+
+
+@dataclass(frozen=True)
+class ListedPrice:
+    """One row of Partner Center's license-based price sheet, as the cost rule reads it:
+    `unit_price` per licence per billing period of `billing_plan` (`Monthly`, `Annual`,
+    `Triennial`, `None` for a trial), in force from `start` until `end` (exclusive)."""
+
+    product_id: str
+    sku_id: str
+    term: str
+    billing_plan: str
+    currency: str
+    unit_price: Decimal
+    start: datetime
+    end: datetime
+
+
+def microsoft_cost(
+    prices: Iterable[ListedPrice],
+    *,
+    product_id: str,
+    sku_id: str,
+    term: str,
+    cycle: str,
+    currency: str,
+    at: datetime,
+) -> Money | None:
+    """What Microsoft charges per licence per billing period for a SKU on a term and
+    billing cycle in `currency` at `at`: the row in force then (the latest start when rows
+    overlap), rounded down to the currency's minor unit as Microsoft's invoice lines are;
+    a trial row (plan `None`) costs nothing on any cycle. None: no row in force
+    (docs/rules.md#catalogue-cost)."""
+    matching = [
+        p
+        for p in prices
+        if (p.product_id, p.sku_id, p.term, p.currency.upper())
+        == (product_id, sku_id, term, currency)
+        and p.billing_plan.lower() in (cycle, "none")
+        and p.start <= at < p.end
+    ]
+    if not matching:
+        return None
+    row = max(matching, key=lambda p: p.start)
+    if row.billing_plan.lower() == "none":
+        return Money.zero(currency)
+    step = Decimal(1).scaleb(-currency_exponent(currency))
+    return Money.from_decimal(row.unit_price.quantize(step, rounding=ROUND_DOWN), currency)
