@@ -8,7 +8,9 @@ Table `Offers`
     order line or a subscription names in its customer's market and currency (point read);
     every term and billing plan of a catalog item there (a RowKey range); a family's offers
     there, for upgrade paths (the same partition and currency, filtered on Family); the
-    currencies a market is sold in (one single-row query per currency, skipping the rest).
+    currencies a market is sold in (one single-row query per currency, skipping the rest);
+    every market's offers in one currency (a scan filtered on the RowKey range: checking a
+    price list against the whole catalogue, which a price-list change does).
 
 Table `PriceLists`
     PartitionKey = price list id, RowKey = currency.
@@ -99,6 +101,17 @@ class Offers(Repository[Offer]):
             for entity in self.table.scan(query, {**parameters, "f": family}, "a family's offers")
         ]
         return sorted(offers, key=lambda offer: (offer.rank, offer.key))
+
+    def in_currency(self, currency: str) -> list[Offer]:
+        """Every market's offers in one currency: a scan of the table filtered on a RowKey
+        range (for checking a price list against the whole catalogue, which is rare)."""
+        start = key(f"{currency.upper()}|")
+        entities = self.table.scan(
+            "RowKey ge @start and RowKey lt @end",
+            {"start": start, "end": start[:-1] + _AFTER},
+            f"offers in {currency}",
+        )
+        return [self._stored(entity).record for entity in entities]
 
     def of_country(self, country: str) -> list[Offer]:
         """Every offer of a market, in every currency (what an import compares with)."""

@@ -9,30 +9,20 @@ from shared.models._base import DomainModel
 from shared.models.party import CountryCode
 
 
-def _first_of_each(values: list[str]) -> list[str]:
-    seen: list[str] = []
-    for value in values:
-        if value not in seen:
-            seen.append(value)
-    return seen
-
-
 class CatalogSyncRequest(DomainModel):
-    """The markets whose catalogue and Microsoft prices to import (ISO 3166 alpha-2)."""
+    """The markets whose catalogue and Microsoft prices to import (ISO 3166 alpha-2, each
+    once)."""
 
-    countries: list[CountryCode] = Field(min_length=1, max_length=20)
-
-    @field_validator("countries", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        if isinstance(value, list):
-            return [v.strip().upper() if isinstance(v, str) else v for v in value]
-        return value
+    countries: list[CountryCode] = Field(
+        min_length=1, max_length=20, json_schema_extra={"uniqueItems": True}
+    )
 
     @field_validator("countries")
     @classmethod
     def _once_each(cls, value: list[str]) -> list[str]:
-        return _first_of_each(value)
+        if len(set(value)) != len(value):
+            raise ValueError("each country once")
+        return value
 
 
 class CatalogImportRequest(DomainModel):

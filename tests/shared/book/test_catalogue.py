@@ -67,6 +67,10 @@ def test_a_markets_catalogue_is_one_partition_per_country_paged_by_currency(book
     assert book.offers.currencies("GB") == ["GBP"]
     assert book.offers.currencies("US") == []
     assert len(book.offers.of_country("DE")) == 3
+    assert {(o.country, o.currency) for o in book.offers.in_currency("eur")} == {
+        ("DE", "EUR"),
+        ("FR", "EUR"),
+    }
     assert book.offers.remove(offer(country="FR"))
     assert not book.offers.remove(offer(country="FR"))
     assert book.offers.of_country("FR") == []
