@@ -43,7 +43,6 @@ bp = df.Blueprint()
 
 CATALOG_PAGING = Paging(default_limit=100, max_limit=500)
 _PRICE_LIST_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_CUSTOMER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _OFFER_KEY = re.compile(
     r"[A-Za-z0-9]+:[A-Za-z0-9]+:[A-Za-z0-9]+:(P1M|P1Y|P3Y):(monthly|annual|triennial)"
 )
@@ -123,40 +122,38 @@ def _catalog_offer(offer: Offer, price_list: PriceList, customer: Customer | Non
     )
 
 
-def _price_list_for(the_book: Book, query: CatalogQuery) -> tuple[PriceList, Customer | None]:
-    """The list that prices the catalogue, or 422 naming the parameter that cannot be served."""
-    customer: Customer | None = None
-    list_id = STANDARD_PRICE_LIST
-    if query.customer_id is not None:
-        stored = (
-            the_book.customers.find(query.customer_id)
-            if valid_id(query.customer_id, _CUSTOMER_ID)
-            else None
+def _customer_for(the_book: Book, query: CatalogQuery) -> Customer | None:
+    """The customer the query prices for, or 422 naming the parameter that cannot be."""
+    if query.customer_id is None:
+        return None
+    stored = the_book.customers.find(query.customer_id)
+    if stored is None:
+        raise Refused(
+            "unknown_customer", f"there is no customer {query.customer_id!r}", field="customer_id"
         )
-        if stored is None:
-            raise Refused(
-                "unknown_customer",
-                f"there is no customer {query.customer_id!r}",
-                field="customer_id",
-            )
-        customer = stored.record
-        if customer.billing_currency != query.currency:
-            raise Refused(
-                "currency_mismatch",
-                f"customer {customer.id} is billed in {customer.billing_currency}, "
-                f"not {query.currency}",
-                field="currency",
-            )
-        list_id = customer.price_list_id or STANDARD_PRICE_LIST
-    stored_list = the_book.price_lists.find(list_id, query.currency)
-    if stored_list is None:
+    customer = stored.record
+    if customer.billing_currency != query.currency:
+        raise Refused(
+            "currency_mismatch",
+            f"customer {customer.id} is billed in {customer.billing_currency}, "
+            f"not {query.currency}",
+            field="currency",
+        )
+    return customer
+
+
+def _price_list_for(the_book: Book, currency: str, customer: Customer | None) -> PriceList:
+    """The list that prices the catalogue in `currency`, or 422 naming `currency`."""
+    list_id = (customer.price_list_id if customer else None) or STANDARD_PRICE_LIST
+    stored = the_book.price_lists.find(list_id, currency)
+    if stored is None:
         raise Refused(
             "no_price_list",
-            f"price list {list_id} has no {query.currency} version "
+            f"price list {list_id} has no {currency} version "
             f"(PUT /api/price-lists/{list_id} adds one)",
             field="currency",
         )
-    return stored_list.record, customer
+    return stored.record
 
 
 def _unsold(the_book: Book, query: CatalogQuery) -> ApiProblem:
@@ -195,12 +192,13 @@ def get_catalog(call: Call[None]) -> Page[Any]:
     query: CatalogQuery = call.query
     with storage():
         the_book = book()
-        price_list, customer = _price_list_for(the_book, query)
+        customer = _customer_for(the_book, query)
         page = the_book.offers.of_market(
             query.country, query.currency, limit=call.page.limit, next=call.page.after
         )
         if not page.items and call.page.after is None:
             raise _unsold(the_book, query)
+        price_list = _price_list_for(the_book, query.currency, customer)
     items = [_catalog_offer(offer, price_list, customer) for offer in page.items]
     return call.page.page(items, after=page.next)
 

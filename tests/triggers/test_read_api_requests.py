@@ -177,7 +177,7 @@ MALFORMED: list[tuple[str, str, dict[str, Any], int, str, str]] = [
     ("GET", "/api/catalog?country=US&currency=usd", {}, 400, "invalid_parameter", "currency"),
     ("GET", "/api/catalog?country=US&currency=XYZ", {}, 400, "invalid_parameter", "currency"),
     ("GET", "/api/catalog?country=ZZ&currency=USD", {}, 422, "unknown_market", "country"),
-    ("GET", "/api/catalog?country=US&currency=EUR", {}, 422, "no_price_list", "currency"),
+    ("GET", "/api/catalog?country=US&currency=EUR", {}, 422, "currency_not_sold", "currency"),
     ("GET", "/api/catalog?country=GB&currency=USD", {}, 422, "currency_not_sold", "currency"),
     ("GET", "/api/catalog?country=GB&currency=GBP", {}, 422, "no_price_list", "currency"),
     (
