@@ -2,8 +2,14 @@
 
 import azure.durable_functions as df
 
+from activities.catalog import bp as catalog_bp
 from activities.connectivity import bp as connectivity_bp
 from activities.notifications import bp as notifications_bp
 from activities.sla_clocks import bp as sla_clocks_bp
 
-BLUEPRINTS: tuple[df.Blueprint, ...] = (connectivity_bp, notifications_bp, sla_clocks_bp)
+BLUEPRINTS: tuple[df.Blueprint, ...] = (
+    connectivity_bp,
+    notifications_bp,
+    sla_clocks_bp,
+    catalog_bp,
+)

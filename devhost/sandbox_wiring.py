@@ -40,6 +40,8 @@ def partner_center_settings(data_dir: Path) -> dict[str, str]:
         values = {
             "CSPFLOW_PARTNER_CENTER_BASE_URL": base_url,
             "CSPFLOW_PARTNER_CENTER_GRAPH_BASE_URL": base_url,
+            # It serves the Partner API's price sheet on the same host.
+            "CSPFLOW_PARTNER_CENTER_PRICING_BASE_URL": base_url,
             "CSPFLOW_PARTNER_CENTER_AUTHORITY": f"{base_url}/{tenant_id}",
             "CSPFLOW_PARTNER_CENTER_TENANT_ID": tenant_id,
             "CSPFLOW_PARTNER_CENTER_CLIENT_ID": info["clientId"],

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     # App+user calls (MCA attestation): the Secure Application Model refresh token.
     partner_center_refresh_token: SecretStr = SecretStr("")
     partner_center_user_scope: str = "https://api.partnercenter.microsoft.com/user_impersonation"
+    # The license-based price sheet (Microsoft's cost) is on the Partner API host, app+user:
+    # https://learn.microsoft.com/en-us/partner-center/developer/get-a-price-sheet. Locally
+    # the Partner Center sandbox serves it too (devhost/sandbox_wiring.py).
+    partner_center_pricing_base_url: AnyHttpUrl = AnyHttpUrl("https://api.partner.microsoft.com")
+    partner_center_pricing_scope: str = "https://api.partner.microsoft.com/user_impersonation"
     # Billed/unbilled reconciliation v2 runs on Microsoft Graph with a Graph token.
     partner_center_graph_base_url: AnyHttpUrl = AnyHttpUrl("https://graph.microsoft.com")
     partner_center_graph_scope: str = "https://graph.microsoft.com/.default"

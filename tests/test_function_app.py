@@ -27,6 +27,17 @@ def test_the_app_indexes_as_the_python_worker_would():
         "get_clock",
         "list_clocks",
         "customer_sla",
+        "start_catalog_sync",
+        "list_customers",
+        "get_customer",
+        "list_subscriptions",
+        "get_subscription",
+        "get_timeline",
+        "get_catalog",
+        "get_price_list",
+        "put_price_list",
+        "catalog_sync",
+        "import_catalog",
     }
 
 

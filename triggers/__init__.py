@@ -4,10 +4,19 @@ Every HTTP route is declared with the API kit (triggers/api/, docs/api.md)."""
 
 import azure.durable_functions as df
 
+from triggers.catalog import bp as catalog_bp
+from triggers.customers import bp as customers_bp
 from triggers.health import bp as health_bp
 from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
 from triggers.sla import bp as sla_bp
 
-# The OpenAPI blueprint holds the catch-all route: it comes last.
-BLUEPRINTS: tuple[df.Blueprint, ...] = (health_bp, ops_bp, sla_bp, openapi_bp)
+# openapi's blueprint holds the API's catch-all (404/405), so it comes last.
+BLUEPRINTS: tuple[df.Blueprint, ...] = (
+    health_bp,
+    ops_bp,
+    sla_bp,
+    customers_bp,
+    catalog_bp,
+    openapi_bp,
+)

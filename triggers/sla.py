@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import azure.durable_functions as df
 import azure.functions as func
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from shared.book import Book
 from shared.clock import app_clock
@@ -143,13 +143,6 @@ class ClockFilter(DomainModel):
         pattern=r"^\d{1,4}[mhd]$",
         description="Include clocks at risk within this much time from now: 30m, 4h, 2d",
     )
-
-    @field_validator("within")
-    @classmethod
-    def _bounded(cls, value: str) -> str:
-        if _duration(value) > timedelta(days=60):
-            raise ValueError("within is at most 60 days")
-        return value
 
 
 class Period(DomainModel):

@@ -2,7 +2,8 @@
 
 import azure.durable_functions as df
 
+from workflows.catalog_sync import bp as catalog_sync_bp
 from workflows.connectivity import bp as connectivity_bp
 from workflows.sla_clock import bp as sla_clock_bp
 
-BLUEPRINTS: tuple[df.Blueprint, ...] = (connectivity_bp, sla_clock_bp)
+BLUEPRINTS: tuple[df.Blueprint, ...] = (connectivity_bp, sla_clock_bp, catalog_sync_bp)

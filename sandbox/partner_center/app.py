@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import math
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,12 +29,14 @@ from sandbox.partner_center import (
     graph,
     lifecycle,
     orders,
+    pricesheet,
     rules,
     subscriptions,
     transitions,
 )
 from sandbox.partner_center.auth import (
     GRAPH_AUDIENCE,
+    PARTNER_API_AUDIENCE,
     PC_AUDIENCE,
     TokenError,
 )
@@ -61,6 +64,14 @@ def _is_api(path: str) -> bool:
     return path.startswith(("/v1/", "/webhooks/", "/v1.0/"))
 
 
+def _audience(path: str) -> str:
+    """Whose token a path takes: the Partner API's (pricing), Graph's (reconciliation
+    exports, the rest of /v1.0/) or Partner Center's."""
+    if path.startswith("/v1.0/sales/"):
+        return PARTNER_API_AUDIENCE
+    return GRAPH_AUDIENCE if path.startswith("/v1.0/") else PC_AUDIENCE
+
+
 def _customer_key(path: str) -> str:
     parts = path.split("/")
     return parts[3] if len(parts) > 3 and parts[2] == "customers" else ""
@@ -80,7 +91,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         "MS-ServerId": "sandbox-pc",
     }
     try:
-        audience = GRAPH_AUDIENCE if request.path.startswith("/v1.0/") else PC_AUDIENCE
+        audience = _audience(request.path)
         principal = c.authority.verify(request.headers.get("Authorization"), audience)
     except PermissionError as exc:
         return json_response({"code": 401, "description": str(exc)}, 401, echo)
@@ -330,6 +341,28 @@ async def skus(request: web.Request) -> web.Response:
 async def availabilities(request: web.Request) -> web.Response:
     return json_response(
         _collection([catalog.availability_json(o, _country(request)) for o in _offers(request)])
+    )
+
+
+_PRICE_SHEET = re.compile(r"pricesheets\(Market='([A-Za-z]{2})',PricesheetView='(\w+)'\)")
+
+
+async def price_sheet(request: web.Request) -> web.Response:
+    """A market's license-based price sheet as a CSV file (Learn: get a price sheet; app+user
+    only)."""
+    _require_user(request)
+    found = _PRICE_SHEET.fullmatch(request.match_info["sheet"])
+    if found is None or request.match_info["value"] != "$value":
+        raise invalid("pricesheets", "is pricesheets(Market='XX',PricesheetView='...')/$value")
+    market, view = found.group(1).upper(), found.group(2)
+    if view.lower() != pricesheet.VIEW:
+        raise invalid("PricesheetView", f"the sandbox serves {pricesheet.VIEW} only")
+    if market not in pricesheet.MARKETS:
+        raise invalid("Market", f"the sandbox prices {', '.join(pricesheet.MARKETS)} only")
+    return web.Response(
+        body=pricesheet.csv_file(market),
+        content_type="application/octet-stream",
+        headers={"Content-Disposition": "attachment; filename=pricesheet"},
     )
 
 
@@ -641,6 +674,7 @@ def build_app(context: Context) -> web.Application:
             web.get("/v1/products", products),
             web.get("/v1/products/{product}/skus", skus),
             web.get("/v1/products/{product}/skus/{sku}/availabilities", availabilities),
+            web.get("/v1.0/sales/{sheet}/{value}", price_sheet),
             web.get("/v1/productpromotions", promotions),
             web.get("/v1/productpromotions/{promotion}", promotion),
             web.post(c + "/carts", create_cart),

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 PC_AUDIENCE = "https://api.partnercenter.microsoft.com"
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
+# The Partner API host (pricing: api.partner.microsoft.com/v1.0/sales/pricesheets...).
+PARTNER_API_AUDIENCE = "https://api.partner.microsoft.com"
 TOKEN_LIFETIME_S = 3599
 KEY_ID = "sandbox-token-key"
 INTEGRATION_USER = "integration@partner.onmicrosoft.com"
@@ -232,7 +234,7 @@ class Authority:
 
 def _audience(scope: str) -> str:
     for item in scope.split():
-        for audience in (PC_AUDIENCE, GRAPH_AUDIENCE):
+        for audience in (PC_AUDIENCE, GRAPH_AUDIENCE, PARTNER_API_AUDIENCE):
             if item.startswith(audience + "/"):
                 return audience
     raise TokenError(

@@ -55,4 +55,6 @@ def month_key(when: datetime | date) -> str:
 
 def instant_key(when: datetime) -> str:
     """`2026-03-01T09:30:00.000000Z`: fixed width, so string order is time order."""
-    return _utc(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Formatted by hand: strftime's %Y does not pad years before 1000 on every platform.
+    utc = _utc(when)
+    return f"{utc.year:04d}-{utc.strftime('%m-%dT%H:%M:%S.%f')}Z"

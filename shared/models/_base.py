@@ -23,7 +23,10 @@ from pydantic.alias_generators import to_camel
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("the instant is out of range once in UTC") from None
 
 
 UtcDateTime = Annotated[AwareDatetime, AfterValidator(_as_utc)]

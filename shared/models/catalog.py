@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from shared.models._base import DomainModel, Rate
 from shared.models.money import Money
+from shared.models.party import CountryCode
 
 TermDuration = Literal["P1M", "P1Y", "P3Y"]
 """NCE commitment terms (ISO 8601 durations as Partner Center spells them)."""
@@ -49,18 +50,24 @@ def offer_key(catalog_item_id: str, term: TermDuration, cycle: BillingCycleName)
 
 
 class Offer(DomainModel):
-    """One sellable NCE offer: a catalog item on a term and billing plan, with both prices.
+    """One sellable NCE offer: a catalog item on a term and billing plan in one market
+    (country) and currency, with Microsoft's cost and, once priced, the partner's price.
 
-    `unit_cost` is what Microsoft charges the partner per seat per billing period;
-    `unit_price` is the partner's sell price. Both in the same currency.
+    `unit_cost` is what Microsoft charges the partner per seat per billing period, from
+    Partner Center's price sheet for the market (docs/rules.md#catalogue-cost);
+    `unit_price` is the partner's sell price, set on a copy priced from a price list
+    (shared/policy/pricing.py). The book's catalogue holds offers without it: a sell price is
+    computed from the price list in force when it is needed, so a price-list change applies
+    to what is priced after it (docs/rules.md#price-list-changes).
     """
 
     catalog_item_id: CatalogItemId
+    country: CountryCode
     name: str = Field(min_length=1, max_length=200)
     term_duration: TermDuration
     billing_cycle: BillingCycle
     unit_cost: Money
-    unit_price: Money
+    unit_price: Money | None = None
     # Upgrade paths run within a product family, from lower to higher rank (Business Basic 1,
     # Standard 2, Premium 3). Partner Center's transitionEligibilities stays authoritative.
     family: str = Field(min_length=1, max_length=100)
@@ -72,9 +79,10 @@ class Offer(DomainModel):
             raise ValueError(
                 f"billing_cycle {self.billing_cycle} is longer than term {self.term_duration}"
             )
-        if self.unit_cost.currency != self.unit_price.currency:
+        price = self.unit_price
+        if price is not None and self.unit_cost.currency != price.currency:
             raise ValueError("unit_cost and unit_price must share a currency")
-        if self.unit_cost.is_negative() or self.unit_price.is_negative():
+        if self.unit_cost.is_negative() or (price is not None and price.is_negative()):
             raise ValueError("prices cannot be negative")
         return self
 
@@ -83,17 +91,30 @@ class Offer(DomainModel):
         return self.catalog_item_id.split(":")[0]
 
     @property
+    def sku_id(self) -> str:
+        return self.catalog_item_id.split(":")[1]
+
+    @property
+    def availability_id(self) -> str:
+        return self.catalog_item_id.split(":")[2]
+
+    @property
+    def currency(self) -> str:
+        return self.unit_cost.currency
+
+    @property
     def key(self) -> str:
         """The offer's identity: catalog item, term and billing cycle (`offer_key`)."""
         return offer_key(self.catalog_item_id, self.term_duration, self.billing_cycle)
 
     @property
     def markup(self) -> Decimal | None:
-        """Sell price over cost minus one (0.15 = 15 %); None for a free-of-cost offer.
+        """Sell price over cost minus one (0.15 = 15 %); None for a free-of-cost offer or one
+        not priced yet.
 
         Exact when the ratio terminates in decimal, else to Decimal's 28 significant digits.
         """
-        if self.unit_cost.is_zero():
+        if self.unit_price is None or self.unit_cost.is_zero():
             return None
         ratio = Fraction(self.unit_price.amount_minor, self.unit_cost.amount_minor) - 1
         return Decimal(ratio.numerator) / Decimal(ratio.denominator)

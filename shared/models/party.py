@@ -152,6 +152,10 @@ class Customer(DomainModel):
     # The price list the customer buys from (in its billing currency); None: the partner's
     # standard list (shared/book/catalogue.py, STANDARD_PRICE_LIST).
     price_list_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # The customer's market: the country whose catalogue and Microsoft prices it buys from
+    # (Partner Center prices by the customer's market: Learn, "Pricing and offers"). None
+    # until known; its subscriptions are then shown without a next-term price.
+    country: CountryCode | None = None
 
     @field_validator("domain", mode="before")
     @classmethod

@@ -8,10 +8,14 @@ same code talks to the local sandbox and to Microsoft.
 
 from __future__ import annotations
 
+import csv
 import functools
 import gzip
+import io
 import json
+import re
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +50,7 @@ from shared.partner_center.models import (
     NewCustomer,
     PartnerCenterInvoice,
     PartnerCenterOrder,
+    PriceSheetRow,
     Product,
     ProvisioningStatus,
     ReconLineItem,
@@ -91,6 +96,8 @@ class PartnerCenterClient:
         scope: str = "https://api.partnercenter.microsoft.com/.default",
         user_scope: str = "https://api.partnercenter.microsoft.com/user_impersonation",
         graph_scope: str = "https://graph.microsoft.com/.default",
+        pricing_base_url: str = "https://api.partner.microsoft.com",
+        pricing_scope: str = "https://api.partner.microsoft.com/user_impersonation",
         policy: RetryPolicy | None = None,
         sleep: Sleeper | None = None,
         max_polls: int = 60,
@@ -101,6 +108,8 @@ class PartnerCenterClient:
         self._scope = scope
         self._user_scope = user_scope
         self._graph_scope = graph_scope
+        self._pricing = pricing_base_url.rstrip("/")
+        self._pricing_scope = pricing_scope
         self._session = session
         self._max_polls = max_polls
         self.transport = Transport(session, timeout_s, policy or RetryPolicy())
@@ -128,6 +137,8 @@ class PartnerCenterClient:
             scope=settings.partner_center_scope,
             user_scope=settings.partner_center_user_scope,
             graph_scope=settings.partner_center_graph_scope,
+            pricing_base_url=str(settings.partner_center_pricing_base_url),
+            pricing_scope=settings.partner_center_pricing_scope,
             **overrides,
         )
 
@@ -140,6 +151,9 @@ class PartnerCenterClient:
 
     def _graph_token(self) -> str:
         return self._tokens.app_token(self._graph_scope)
+
+    def _pricing_token(self) -> str:
+        return self._tokens.user_token(self._pricing_scope)
 
     def _call(
         self,
@@ -304,6 +318,22 @@ class PartnerCenterClient:
             if any(t.duration == term for t in availability.terms):
                 return availability.catalog_item_id
         raise BusinessError(404, "400019", f"no {term} availability for {product_id}:{sku_id}", "")
+
+    def price_sheet(self, market: str) -> list[PriceSheetRow]:
+        """A market's new commerce license-based price sheet, every row (Microsoft's cost
+        per licence, per term and billing plan, in each currency of the market, with its
+        effective dates). App+user on the Partner API host; the answer is a CSV file, or a
+        zip of one (https://learn.microsoft.com/en-us/partner-center/developer/get-a-price-sheet)."""
+        if re.fullmatch(r"[A-Za-z]{2}", market) is None:
+            raise ValueError(f"a market is a two-letter country code, not {market!r}")
+        url = (
+            f"{self._pricing}/v1.0/sales/pricesheets(Market='{market.upper()}',"
+            "PricesheetView='updatedlicensebased')/$value"
+        )
+        reply = self.transport.call(
+            "GET", url, self._pricing_token, refresh_token=self._tokens.forget_tokens
+        )
+        return [PriceSheetRow.model_validate(row) for row in _csv_rows(reply.raw)]
 
     # carts and orders ------------------------------------------------------------------
     def create_cart(self, customer_id: str, lines: list[CartLine], *, request_id: str) -> Cart:
@@ -705,6 +735,15 @@ class PartnerCenterClient:
     def test_event_status(self, correlation_id: str) -> ValidationEventStatus:
         body = self._get(f"/webhooks/v1/registration/validationEvents/{correlation_id}")
         return ValidationEventStatus.model_validate(body)
+
+
+def _csv_rows(content: bytes) -> list[dict[str, str]]:
+    """The rows of a price sheet file: a CSV (UTF-8, maybe with a byte order mark) or a zip
+    holding one."""
+    if content[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            content = archive.read(archive.namelist()[0])
+    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
 
 
 @lru_cache(maxsize=1)

@@ -10,11 +10,20 @@ resource (shared.models.Subscription); everything else the client reads is model
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from shared.models import BillingCycle, CatalogItemId, PartnerCenterModel, TermDuration, UtcDateTime
 
@@ -118,6 +127,58 @@ class Sku(PcModel):
     title: str
     minimum_quantity: int = 1
     maximum_quantity: int = 0
+
+
+def _price_sheet_time(value: object) -> object:
+    """A price sheet's effective date: ISO 8601 (`2021-10-01T00:00:00.0000000Z`, seven
+    fractional digits) or Learn's `2/1/2023 0:00` / `3/1/2018 12:00:00 AM`, always UTC."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    iso = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z?", text)
+    if iso:
+        fraction = (iso.group(2) or "0")[:6]
+        return datetime.fromisoformat(f"{iso.group(1)}.{fraction:0<6}").replace(tzinfo=UTC)
+    for fmt in ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise ValueError(f"{text!r} is not a price sheet date")
+
+
+PriceSheetTime = Annotated[datetime, BeforeValidator(_price_sheet_time)]
+
+
+class PriceSheetRow(BaseModel):
+    """One row of the new commerce license-based price sheet (CSV, PascalCase headers:
+    Learn, "Pricing and offers", new commerce price list). `unit_price` is per licence for
+    the row's term and billing plan; `billing_plan` is `Monthly`, `Annual`, `Triennial`, or
+    `None` for a trial."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    product_title: str = Field(alias="ProductTitle")
+    product_id: str = Field(alias="ProductId", min_length=1)
+    sku_id: str = Field(alias="SkuId", min_length=1)
+    sku_title: str = Field(alias="SkuTitle")
+    term_duration: str = Field(alias="TermDuration")
+    billing_plan: str = Field(alias="BillingPlan")
+    market: str = Field(alias="Market")
+    currency: str = Field(alias="Currency")
+    unit_price: Decimal = Field(alias="UnitPrice")
+    effective_start_date: PriceSheetTime = Field(alias="EffectiveStartDate")
+    effective_end_date: PriceSheetTime = Field(alias="EffectiveEndDate")
+    tags: str = Field(default="", alias="Tags")
+    erp_price: Decimal | None = Field(default=None, alias="ERP Price")
+
+    @field_validator("erp_price", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def in_force(self, at: datetime) -> bool:
+        return self.effective_start_date <= at < self.effective_end_date
 
 
 class CartLine(PcModel):

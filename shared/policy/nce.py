@@ -67,6 +67,8 @@ Phase = Literal["open", "locked", "renewing", "ended"]
 class Decision:
     action: Action
     reason: str
+    # The docs/rules.md anchor of the rule that decided (`seat-windows`, `renewal-lock`...).
+    rule: str
     # For quantity changes: the quantity to PATCH now and the one to schedule for the next term.
     quantity_now: int | None = None
     quantity_at_renewal: int | None = None
@@ -108,6 +110,7 @@ def _after_the_lock(sub: Subscription, rules: NceRules, then: str) -> Decision:
     return Decision(
         "wait",
         f"the renewal lock has begun, too late for this renewal; {then}",
+        rule="renewal-lock",
         retry_at=_after_renewal(sub, rules),
     )
 
@@ -155,6 +158,7 @@ def _blocked(sub: Subscription, now: datetime, rules: NceRules) -> Decision | No
         return Decision(
             "wait",
             "renewal is processing (up to 24 h after the term end); Partner Center answers 409",
+            rule="renewal-processing",
             retry_at=_after_renewal(sub, rules),
         )
     if phase == "ended":
@@ -162,6 +166,7 @@ def _blocked(sub: Subscription, now: datetime, rules: NceRules) -> Decision | No
             "refuse",
             "this copy describes a term that has ended: read the subscription from Partner "
             "Center again (it renewed, or it lapsed)",
+            rule="stale-copy",
         )
     return None
 
@@ -175,11 +180,21 @@ def decide_quantity(
 ) -> Decision:
     """A request to set the seat count to `new_quantity`."""
     if new_quantity < 1:
-        return Decision("refuse", "quantity must be at least 1; cancel the subscription instead")
+        return Decision(
+            "refuse",
+            "quantity must be at least 1; cancel the subscription instead",
+            rule="remove-seats",
+        )
     if sub.status != "active":
-        return Decision("refuse", f"quantity cannot change while the subscription is {sub.status}")
+        return Decision(
+            "refuse",
+            f"quantity cannot change while the subscription is {sub.status}",
+            rule="add-seats" if new_quantity > sub.quantity else "remove-seats",
+        )
     if new_quantity == sub.quantity:
-        return Decision("no_change", "the subscription already has that many seats")
+        return Decision(
+            "no_change", "the subscription already has that many seats", rule="remove-seats"
+        )
     blocked = _blocked(sub, now, rules)
     if blocked:
         return blocked
@@ -189,6 +204,7 @@ def decide_quantity(
             Decision(
                 "apply_now",
                 "seats can be added at any time, prorated to the term end",
+                rule="add-seats",
                 quantity_now=new_quantity,
                 prorated=True,
             ),
@@ -201,6 +217,7 @@ def decide_quantity(
             Decision(
                 "apply_now",
                 "the seats are inside their 168 h cancellation window",
+                rule="seat-windows",
                 quantity_now=new_quantity,
                 prorated=True,
             ),
@@ -212,6 +229,7 @@ def decide_quantity(
             "refuse",
             "auto-renew is off, so the subscription ends at its term end; "
             "turn auto-renew on to schedule a smaller next term",
+            rule="remove-seats",
         )
     if refundable > 0:
         return _mid_term(
@@ -219,6 +237,7 @@ def decide_quantity(
             Decision(
                 "apply_now_and_schedule",
                 f"{refundable} seats are still inside their window; the rest go at renewal",
+                rule="remove-seats",
                 quantity_now=sub.quantity - refundable,
                 quantity_at_renewal=new_quantity,
                 prorated=True,
@@ -227,6 +246,46 @@ def decide_quantity(
     return Decision(
         "schedule_for_renewal",
         "outside the 168 h window a decrease applies at the next term",
+        rule="remove-seats",
+        quantity_at_renewal=new_quantity,
+    )
+
+
+def decide_scheduled_quantity(
+    sub: Subscription, new_quantity: int, now: datetime, rules: NceRules = DEFAULT_RULES
+) -> Decision:
+    """A request to give the next term `new_quantity` seats, whatever the current term has:
+    `scheduledNextTermInstructions`, which Partner Center accepts only for an active
+    subscription with auto-renew on, until the renewal lock (docs/rules.md#remove-seats,
+    docs/rules.md#renewal-lock). Scheduling drops nothing already scheduled
+    (docs/rules.md#scheduled-changes-dropped)."""
+    if new_quantity < 1:
+        return Decision(
+            "refuse",
+            "a next term needs at least 1 seat; turn auto-renew off to end the subscription",
+            rule="remove-seats",
+        )
+    if sub.status != "active":
+        return Decision(
+            "refuse",
+            f"nothing can be scheduled while the subscription is {sub.status}",
+            rule="remove-seats",
+        )
+    blocked = _blocked(sub, now, rules)
+    if blocked:
+        return blocked
+    if renewal_phase(sub, now, rules) == "locked":
+        return _after_the_lock(sub, rules, "schedule for the term after")
+    if not sub.auto_renew_enabled:
+        return Decision(
+            "refuse",
+            "auto-renew is off, so there is no next term to schedule; turn it on first",
+            rule="remove-seats",
+        )
+    return Decision(
+        "schedule_for_renewal",
+        "the next term's quantity is scheduled through scheduledNextTermInstructions",
+        rule="remove-seats",
         quantity_at_renewal=new_quantity,
     )
 
@@ -234,23 +293,31 @@ def decide_quantity(
 def decide_cancel(sub: Subscription, now: datetime, rules: NceRules = DEFAULT_RULES) -> Decision:
     """A request to cancel the subscription."""
     if sub.status == "deleted":
-        return Decision("no_change", "the subscription is already cancelled")
+        return Decision("no_change", "the subscription is already cancelled", rule="cancel")
     if sub.status not in ("active", "suspended"):
-        return Decision("refuse", f"a {sub.status} subscription cannot be cancelled")
+        return Decision("refuse", f"a {sub.status} subscription cannot be cancelled", rule="cancel")
     blocked = _blocked(sub, now, rules)
     if blocked:
         return blocked
     if now < cancellation_window_end(sub, rules):
         return Decision(
-            "apply_now", "inside the 168 h window: cancel with a prorated refund", prorated=True
+            "apply_now",
+            "inside the 168 h window: cancel with a prorated refund",
+            rule="cancellation-window",
+            prorated=True,
         )
     if renewal_phase(sub, now, rules) == "locked":
         return _after_the_lock(sub, rules, "cancel inside the new term's 168 h window")
     if not sub.auto_renew_enabled:
-        return Decision("no_change", "auto-renew is already off: the subscription ends at term end")
+        return Decision(
+            "no_change",
+            "auto-renew is already off: the subscription ends at term end",
+            rule="cancel",
+        )
     return Decision(
         "schedule_for_renewal",
         "outside the 168 h window: turn auto-renew off so the subscription ends at term end",
+        rule="cancel",
     )
 
 
@@ -263,39 +330,54 @@ def decide_sku_change(
 ) -> Decision:
     """A request to move the subscription from `current` to `target`."""
     if target.catalog_item_id == current.catalog_item_id:
-        return Decision("no_change", "the subscription is already on that offer")
+        return Decision("no_change", "the subscription is already on that offer", rule="upgrade")
     if target.family != current.family:
-        return Decision("refuse", "there is no transition between different product families")
+        return Decision(
+            "refuse", "there is no transition between different product families", rule="upgrade"
+        )
     if sub.status != "active":
-        return Decision("refuse", "only active subscriptions can change SKU")
+        return Decision("refuse", "only active subscriptions can change SKU", rule="upgrade")
     blocked = _blocked(sub, now, rules)
     if blocked:
         return blocked
     if target.rank > current.rank:
         if TERM_MONTHS[target.term_duration] < TERM_MONTHS[current.term_duration]:
-            return Decision("refuse", "an upgrade cannot shorten the term")
+            return Decision("refuse", "an upgrade cannot shorten the term", rule="upgrade")
         return _mid_term(
             sub,
             Decision(
                 "apply_now",
                 "upgrades apply at once, prorated, and cannot be undone (no cancellation window)",
+                rule="upgrade",
                 prorated=True,
             ),
         )
     if target.rank == current.rank:
-        return Decision("refuse", "the target is neither an upgrade nor a downgrade")
+        return Decision(
+            "refuse", "the target is neither an upgrade nor a downgrade", rule="upgrade"
+        )
     if renewal_phase(sub, now, rules) == "locked":
         return _after_the_lock(sub, rules, "the downgrade can be scheduled for the term after")
     if not sub.auto_renew_enabled:
-        return Decision("refuse", "a downgrade is scheduled for renewal, which needs auto-renew on")
-    return Decision("schedule_for_renewal", "downgrades are not supported mid-term; at renewal")
+        return Decision(
+            "refuse",
+            "a downgrade is scheduled for renewal, which needs auto-renew on",
+            rule="downgrade",
+        )
+    return Decision(
+        "schedule_for_renewal",
+        "downgrades are not supported mid-term; at renewal",
+        rule="downgrade",
+    )
 
 
 def decide_suspend(sub: Subscription, now: datetime, rules: NceRules = DEFAULT_RULES) -> Decision:
     if sub.status == "suspended":
-        return Decision("no_change", "the subscription is already suspended")
+        return Decision("no_change", "the subscription is already suspended", rule="suspend")
     if sub.status != "active":
-        return Decision("refuse", f"a {sub.status} subscription cannot be suspended")
+        return Decision(
+            "refuse", f"a {sub.status} subscription cannot be suspended", rule="suspend"
+        )
     blocked = _blocked(sub, now, rules)
     if blocked:
         return blocked
@@ -304,24 +386,29 @@ def decide_suspend(sub: Subscription, now: datetime, rules: NceRules = DEFAULT_R
         Decision(
             "apply_now",
             "suspension blocks access at once, turns auto-renew off and Microsoft keeps billing",
+            rule="suspend",
         ),
     )
 
 
 def decide_resume(sub: Subscription, now: datetime, rules: NceRules = DEFAULT_RULES) -> Decision:
     if sub.status == "active":
-        return Decision("no_change", "the subscription is already active")
+        return Decision("no_change", "the subscription is already active", rule="reactivate")
     if sub.status != "suspended":
-        return Decision("refuse", f"a {sub.status} subscription cannot be reactivated")
+        return Decision(
+            "refuse", f"a {sub.status} subscription cannot be reactivated", rule="reactivate"
+        )
     if now >= sub.term_end:
         return Decision(
             "refuse",
             "a subscription still suspended at its term end is disabled and cannot be "
             "reactivated; buy a new one",
+            rule="reactivate",
         )
     return Decision(
         "apply_now",
         "reactivate, and send autoRenewEnabled again: suspension turned it off",
+        rule="reactivate",
     )
 
 
@@ -329,16 +416,26 @@ def decide_auto_renew(
     sub: Subscription, enabled: bool, now: datetime, rules: NceRules = DEFAULT_RULES
 ) -> Decision:
     if sub.auto_renew_enabled == enabled:
-        return Decision("no_change", f"auto-renew is already {'on' if enabled else 'off'}")
+        return Decision(
+            "no_change", f"auto-renew is already {'on' if enabled else 'off'}", rule="auto-renew"
+        )
     if sub.status != "active":
         return Decision(
-            "refuse", f"auto-renew cannot change while the subscription is {sub.status}"
+            "refuse",
+            f"auto-renew cannot change while the subscription is {sub.status}",
+            rule="auto-renew",
         )
     blocked = _blocked(sub, now, rules)
     if blocked:
         return blocked
     if renewal_phase(sub, now, rules) == "locked":
-        return Decision("refuse", "renewal settings are locked for the last 24 h of the term")
-    decision = Decision("apply_now", "renewal settings can change until the renewal lock")
+        return Decision(
+            "refuse",
+            "renewal settings are locked for the last 24 h of the term",
+            rule="renewal-lock",
+        )
+    decision = Decision(
+        "apply_now", "renewal settings can change until the renewal lock", rule="auto-renew"
+    )
     # Turning auto-renew off deletes the scheduled changes; turning it on finds none to keep.
     return _mid_term(sub, decision) if not enabled else decision

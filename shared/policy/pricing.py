@@ -6,22 +6,32 @@ The most specific rule that exists wins:
 1. the customer's own override (its offer rule, else its family rule, else its default);
 2. the offer's rule (`Offer.key`: catalog item, term and billing cycle);
 3. the product family's rule (`Offer.family`);
-4. the list default.
+4. the list default (docs/rules.md#price-rules).
 
 A rule is a markup over Microsoft's cost (`cost x (1 + rate)`) or a fixed price. A markup is
 computed exactly in Decimal (never a float; an inexact intermediate is an error, not a silent
 rounding) and rounded once to the currency's minor unit (ISO 4217 exponents from
 shared/models/money.py: JPY 0 decimals, USD 2, KWD and BHD 3), half up unless the list states
-another rounding. A fixed price is already in minor units and is taken as it is.
+another rounding. A fixed price is already in minor units and is taken as it is
+(docs/rules.md#price-rounding).
 
 A price below Microsoft's cost is refused (`BelowCostError`) unless the list allows it; when
 allowed it is flagged (`SellPrice.below_cost`) so the ops page and the billing-accuracy KPI can
-show it.
+show it (docs/rules.md#below-cost).
+
+Prices are computed when they are needed, from the list in force then: a price-list change
+applies to what is priced after it, never to an issued invoice or a term already sold
+(docs/rules.md#price-list-changes).
+
+Microsoft's cost comes from Partner Center's license-based price sheet: `microsoft_cost`
+picks the row in force for an offer (docs/rules.md#catalogue-cost).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import (
     ROUND_CEILING,
     ROUND_DOWN,
@@ -154,3 +164,51 @@ def offer_sell_price(
         family=offer.family,
         customer_id=customer_id,
     )
+
+
+@dataclass(frozen=True)
+class ListedPrice:
+    """One row of Partner Center's license-based price sheet, as the cost rule reads it:
+    `unit_price` per licence per billing period of `billing_plan` (`Monthly`, `Annual`,
+    `Triennial`, `None` for a trial), in force from `start` until `end` (exclusive)."""
+
+    product_id: str
+    sku_id: str
+    term: str
+    billing_plan: str
+    currency: str
+    unit_price: Decimal
+    start: datetime
+    end: datetime
+
+
+def microsoft_cost(
+    prices: Iterable[ListedPrice],
+    *,
+    product_id: str,
+    sku_id: str,
+    term: str,
+    cycle: str,
+    currency: str,
+    at: datetime,
+) -> Money | None:
+    """What Microsoft charges per licence per billing period for a SKU on a term and
+    billing cycle in `currency` at `at`: the row in force then (the latest start when rows
+    overlap), rounded down to the currency's minor unit as Microsoft's invoice lines are;
+    a trial row (plan `None`) costs nothing on any cycle. None: no row in force
+    (docs/rules.md#catalogue-cost)."""
+    matching = [
+        p
+        for p in prices
+        if (p.product_id, p.sku_id, p.term, p.currency.upper())
+        == (product_id, sku_id, term, currency)
+        and p.billing_plan.lower() in (cycle, "none")
+        and p.start <= at < p.end
+    ]
+    if not matching:
+        return None
+    row = max(matching, key=lambda p: p.start)
+    if row.billing_plan.lower() == "none":
+        return Money.zero(currency)
+    step = Decimal(1).scaleb(-currency_exponent(currency))
+    return Money.from_decimal(row.unit_price.quantize(step, rounding=ROUND_DOWN), currency)

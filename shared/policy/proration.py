@@ -88,5 +88,7 @@ def seat_decrease_refund(offer: Offer, term_start: date, on: date, seats: int) -
 
 
 def _rest_of_billing_period(offer: Offer, term_start: date, on: date, seats: int) -> Money:
+    if offer.unit_price is None:
+        raise ValueError(f"offer {offer.key} has no sell price: price it from its price list first")
     period = billing_period_on(term_start, offer.term_duration, offer.billing_cycle, on)
     return prorate(offer.unit_price, period, on, seats)

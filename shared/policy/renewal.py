@@ -14,6 +14,9 @@ The rules and their sources are in docs/rules.md, section "Renewal".
   A monthly term that simply rolls over gets a reminder only when there is something to
   decide: a requested change, spare seats, the customer in dunning, or the customer asked
   (docs/rules.md#monthly-reminders).
+* The next term is what Partner Center's `scheduledNextTermInstructions` say when the
+  subscription has them, else the current offer, term, billing and quantity; it happens only
+  for an active subscription with auto-renew on (docs/rules.md#next-term).
 * No answer keeps auto-renew as it is, except for a customer in dunning: the partner would owe
   Microsoft a new term the customer cannot pay (after day 7 it cannot be cancelled), so
   auto-renew is turned off (docs/rules.md#no-answer).
@@ -22,9 +25,10 @@ The rules and their sources are in docs/rules.md, section "Renewal".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
+from shared.models.catalog import BillingCycleName, TermDuration, offer_key
 from shared.models.subscription import Subscription
 from shared.policy.nce import DEFAULT_RULES as DEFAULT_NCE_RULES
 from shared.policy.nce import NceRules
@@ -151,3 +155,46 @@ def outcome_without_answer(sub: Subscription, ctx: RenewalContext) -> DefaultOut
     if sub.scheduled_next_term_instructions is not None:
         return DefaultOutcome("renew_with_changes", "renew with the changes already scheduled")
     return DefaultOutcome("renew", "no answer keeps auto-renew on")
+
+
+@dataclass(frozen=True)
+class NextTerm:
+    """What the subscription becomes at its term end, if it renews."""
+
+    renews: bool
+    catalog_item_id: str
+    term_duration: TermDuration
+    billing_cycle: BillingCycleName
+    quantity: int
+    scheduled: bool  # from scheduledNextTermInstructions
+    custom_term_end_date: date | None = None
+
+    @property
+    def offer_key(self) -> str:
+        return offer_key(self.catalog_item_id, self.term_duration, self.billing_cycle)
+
+
+def next_term(sub: Subscription) -> NextTerm:
+    """The next term: the scheduled instructions when there are some, else the current plan
+    (docs/rules.md#next-term)."""
+    renews = sub.status == "active" and sub.auto_renew_enabled
+    instructions = sub.scheduled_next_term_instructions
+    if instructions is None:
+        return NextTerm(
+            renews=renews,
+            catalog_item_id=sub.offer_id,
+            term_duration=sub.term_duration,
+            billing_cycle=sub.billing_cycle,
+            quantity=sub.quantity,
+            scheduled=False,
+        )
+    product = instructions.product
+    return NextTerm(
+        renews=renews,
+        catalog_item_id=product.catalog_item_id,
+        term_duration=product.term_duration,
+        billing_cycle=product.billing_cycle,
+        quantity=instructions.quantity,
+        scheduled=True,
+        custom_term_end_date=instructions.custom_term_end_date,
+    )

@@ -31,7 +31,7 @@ class DurableClient:
     async def get_status(self, instance_id: str) -> Any:
         return SimpleNamespace(runtime_status=self.statuses.get(instance_id))
 
-    async def start_new(self, name: str, instance_id: str) -> str:
+    async def start_new(self, name: str, instance_id: str, client_input: Any = None) -> str:
         if self.start_error is not None:
             self.statuses[instance_id] = self.status_after_error
             raise self.start_error

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.devhost.host_process import ROOT, running_host
-from triggers.ops import check_instance_id
+from triggers.ops import catalog_sync_instance_id, check_instance_id
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +28,12 @@ def test_the_instance_id_is_one_per_utc_minute():
     assert check_instance_id(datetime(2026, 11, 2, 9, 6, tzinfo=UTC)) == (
         "connectivity-check-20261102T0906"
     )
+
+
+def test_a_catalogue_import_is_one_instance_per_minute_and_set_of_markets():
+    at = datetime(2026, 11, 2, 9, 5, 30, tzinfo=UTC)
+    assert catalog_sync_instance_id(at, ["US", "DE"]) == "catalog-sync-20261102T0905-DE-US"
+    assert catalog_sync_instance_id(at, ["DE", "US"]) == catalog_sync_instance_id(at, ["US", "DE"])
 
 
 def wait_done(url: str, timeout_s: float = 60) -> dict[str, Any]:

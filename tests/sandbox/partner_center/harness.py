@@ -209,6 +209,7 @@ def settings_for(sandbox: PartnerCenterSandbox, **overrides: Any) -> Settings:
         "partner_center_refresh_token": sandbox.credentials.refresh_token,
         "partner_center_ca_bundle": sandbox.ca_pem,
         "partner_center_graph_base_url": sandbox.base_url,
+        "partner_center_pricing_base_url": sandbox.base_url,
         "partner_center_timeout_s": 10.0,
         **overrides,
     }

@@ -47,6 +47,8 @@ def test_time_keys_are_utc_and_fixed_width_so_they_sort_as_time():
     assert instant_key(late_evening) == "2026-03-01T22:30:00.000000Z"
     instants = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(microseconds=n**5) for n in range(30)]
     assert sorted(instant_key(i) for i in instants) == [instant_key(i) for i in sorted(instants)]
+    # Early years are padded too, so a key of year 999 sorts before one of year 2026.
+    assert instant_key(datetime(999, 1, 1, tzinfo=UTC)) == "0999-01-01T00:00:00.000000Z"
 
 
 def test_naive_times_are_refused():

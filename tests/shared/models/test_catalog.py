@@ -9,6 +9,7 @@ from shared.models.money import Money
 def offer_data(**overrides):
     data = {
         "catalog_item_id": "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
+        "country": "US",
         "name": "Microsoft 365 Business Basic",
         "term_duration": "P1Y",
         "billing_cycle": "monthly",
@@ -82,6 +83,7 @@ def test_markup_below_minus_one_is_refused():
         ({"unit_cost": {"amount_minor": 6.0, "currency": "USD"}}, "unit_cost.amount_minor"),
         ({"unit_price": {"amount_minor": "690", "currency": "USD"}}, "unit_price.amount_minor"),
         ({"rank": -1}, "rank"),
+        ({"country": "usa"}, "country"),
     ],
 )
 def test_bad_offer_input_names_the_field(rejects, override, field):
@@ -94,6 +96,7 @@ def test_bad_offer_input_names_the_field(rejects, override, field):
         ({"term_duration": "P1M", "billing_cycle": "annual"}, "longer than term"),
         ({"unit_price": {"amount_minor": 690, "currency": "EUR"}}, "share a currency"),
         ({"unit_price": {"amount_minor": -1, "currency": "USD"}}, "negative"),
+        ({"unit_cost": {"amount_minor": -1, "currency": "USD"}, "unit_price": None}, "negative"),
     ],
 )
 def test_inconsistent_offer_is_refused(override, message):
@@ -104,3 +107,15 @@ def test_inconsistent_offer_is_refused(override, message):
 def test_offer_round_trips_through_json():
     offer = Offer.model_validate(offer_data(billing_cycle="Annual"))
     assert Offer.model_validate(offer.model_dump(mode="json")) == offer
+
+
+def test_a_catalogue_offer_carries_cost_only_and_names_its_parts():
+    # The book's catalogue holds Microsoft's cost; a sell price is computed from the price
+    # list in force when needed (docs/rules.md#price-list-changes).
+    offer = Offer.model_validate(offer_data(unit_price=None))
+    assert (offer.unit_price, offer.markup, offer.currency) == (None, None, "USD")
+    assert (offer.product_id, offer.sku_id, offer.availability_id) == (
+        "CFQ7TTC0LH18",
+        "0001",
+        "CFQ7TTC0K971",
+    )

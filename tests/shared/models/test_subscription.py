@@ -150,6 +150,12 @@ def test_naive_times_are_rejected_not_guessed(rejects):
     }
 
 
+def test_an_instant_out_of_range_in_utc_is_refused_naming_the_field(rejects):
+    # 0001-01-01T00:00:00+01:00 is in year 0 in UTC, which datetime cannot hold.
+    early = pc(effectiveStartDate="0001-01-01T00:00:00+01:00", commitmentEndDate="2027-01-13")
+    assert rejects(Subscription, early) == {"effectiveStartDate"}
+
+
 def test_commitment_end_before_start_is_refused():
     with pytest.raises(ValueError, match="before effectiveStartDate"):
         Subscription.model_validate(pc(commitmentEndDate="2025-01-01T00:00:00Z"))

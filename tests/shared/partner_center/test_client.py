@@ -1,7 +1,7 @@
 """The client against the sandbox over real HTTPS with real MSAL: every method."""
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -373,3 +373,44 @@ def test_the_process_wide_client_comes_from_the_environment(pc, monkeypatch):
     finally:
         get_client.cache_clear()
         reset_settings()
+
+
+def test_a_markets_price_sheet_is_read_with_its_effective_dates(pc):
+    # Learn, get-a-price-sheet: app+user on the Partner API host, a CSV file.
+    rows = pc.client.price_sheet("de")
+    assert {r.currency for r in rows} == {"EUR", "GBP"}
+    basic = [
+        r
+        for r in rows
+        if (r.product_id, r.term_duration, r.billing_plan, r.currency)
+        == ("CFQ7TTC0LH18", "P1Y", "Monthly", "EUR")
+    ]
+    (row,) = basic
+    assert (row.market, row.unit_price, row.erp_price) == ("DE", Decimal("5.52"), Decimal("6.90"))
+    assert row.in_force(row.effective_start_date) and not row.in_force(row.effective_end_date)
+    with pytest.raises(ValueError, match="two-letter"):
+        pc.client.price_sheet("USA")
+
+
+def test_a_zipped_price_sheet_and_learns_date_spellings_are_read():
+    import io
+    import zipfile
+
+    from shared.partner_center.client import _csv_rows
+    from shared.partner_center.models import PriceSheetRow
+
+    text = (
+        '\ufeff"ProductTitle","ProductId","SkuId","SkuTitle","TermDuration","BillingPlan",'
+        '"Market","Currency","UnitPrice","EffectiveStartDate","EffectiveEndDate","ERP Price"\n'
+        '"Basic","CFQ7TTC0LH18","0001","Basic","P1Y","Annual","US","USD","72",'
+        '"2/1/2023 0:00","11/30/9999 11:59:59 PM",""\n'
+    )
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("pricesheet.csv", text.encode("utf-8"))
+    (row,) = [PriceSheetRow.model_validate(r) for r in _csv_rows(archive.getvalue())]
+    assert row.effective_start_date == datetime(2023, 2, 1, tzinfo=UTC)
+    assert row.effective_end_date == datetime(9999, 11, 30, 23, 59, 59, tzinfo=UTC)
+    assert (row.unit_price, row.erp_price, row.tags) == (Decimal(72), None, "")
+    with pytest.raises(ValueError, match="not a price sheet date"):
+        PriceSheetRow.model_validate({**row.model_dump(by_alias=True), "EffectiveStartDate": "x"})

@@ -11,6 +11,7 @@ from shared.policy.nce import (
     decide_cancel,
     decide_quantity,
     decide_resume,
+    decide_scheduled_quantity,
     decide_sku_change,
     decide_suspend,
     refundable_seats,
@@ -318,6 +319,7 @@ def offer(
     return Offer.model_validate(
         {
             "catalog_item_id": item or f"CFQ7TTC0LH1{rank}:0001:CFQ7TTC0K971",
+            "country": "US",
             "name": f"rank {rank}",
             "term_duration": term,
             "billing_cycle": "monthly",
@@ -532,3 +534,80 @@ def test_nothing_is_dropped_when_nothing_is_scheduled():
     assert not decide_auto_renew(
         sub(autoRenewEnabled=False), True, MID_TERM
     ).drops_scheduled_changes
+
+
+# --- a quantity for the next term ------------------------------------------------------------
+
+
+# docs/rules.md#remove-seats (scheduledNextTermInstructions), docs/rules.md#renewal-lock
+@pytest.mark.parametrize(
+    ("subscription", "quantity", "now", "action", "rule", "source"),
+    [
+        (sub(), 10, MID_TERM, "schedule_for_renewal", "remove-seats", "scheduled; " + SCHED_API),
+        (sub(), 20, DAY_3, "schedule_for_renewal", "remove-seats", "any quantity; " + SCHED_API),
+        (sub(), 0, MID_TERM, "refuse", "remove-seats", "a term of no seats is auto-renew off"),
+        (
+            sub(status="suspended"),
+            10,
+            MID_TERM,
+            "refuse",
+            "remove-seats",
+            "only active subscriptions; " + SCHED_API,
+        ),
+        (
+            sub(autoRenewEnabled=False),
+            10,
+            MID_TERM,
+            "refuse",
+            "remove-seats",
+            "only with auto-renew on; " + SCHED_API,
+        ),
+        (sub(), 10, IN_LOCK, "wait", "renewal-lock", "too late for this renewal; " + LOCK),
+        (sub(), 10, RENEWING, "wait", "renewal-processing", "renewal queued; " + MANAGE),
+    ],
+)
+def test_scheduled_quantity(subscription, quantity, now, action, rule, source):
+    decision = decide_scheduled_quantity(subscription, quantity, now)
+    assert (decision.action, decision.rule) == (action, rule), source
+    assert decision.quantity_at_renewal == (quantity if action == "schedule_for_renewal" else None)
+    assert not decision.drops_scheduled_changes  # docs/rules.md#scheduled-changes-dropped
+
+
+def test_every_decision_names_a_rule_of_docs_rules_md():
+    """Each Decision carries the anchor of the rule that made it (the API shows it)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "rules.md").read_text()
+    headings = set(re.findall(r"^### ([a-z0-9-]+)$", text, re.MULTILINE))
+    subs = [
+        sub(),
+        sub(autoRenewEnabled=False),
+        sub(status="suspended"),
+        sub(status="deleted"),
+        sub(status="expired"),
+        sub(**WITH_SCHEDULE),
+        sub(refundableQuantity=refundable((3, MID_TERM + D))),
+    ]
+    rules = set()
+    for s in subs:
+        for now in (DAY_3, DAY_8, MID_TERM, IN_LOCK, RENEWING, TERM_END + 30 * H):
+            decisions = [
+                *(decide_quantity(s, q, now) for q in (0, 1, 10, 15, 20)),
+                *(decide_scheduled_quantity(s, q, now) for q in (0, 10)),
+                decide_cancel(s, now),
+                decide_suspend(s, now),
+                decide_resume(s, now),
+                decide_auto_renew(s, True, now),
+                decide_auto_renew(s, False, now),
+                *(
+                    decide_sku_change(s, offer(a), offer(b, term=t), now)
+                    for a in (1, 2)
+                    for b in (1, 2)
+                    for t in ("P1M", "P1Y")
+                ),
+                decide_sku_change(s, offer(1), offer(2, family="dynamics"), now),
+            ]
+            rules |= {d.rule for d in decisions}
+    assert rules <= headings, rules - headings
+    assert len(rules) == 13  # every anchor the NCE rules use

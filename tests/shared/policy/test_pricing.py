@@ -1,5 +1,6 @@
 """Sell prices from price lists: which rule wins, how a markup is rounded, below-cost guard."""
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, Inexact
 
 import pytest
@@ -12,8 +13,10 @@ from shared.models.money import CurrencyMismatchError, Money
 from shared.models.pricing import CustomerPricing, FixedPrice, Markup, PriceList
 from shared.policy.pricing import (
     BelowCostError,
+    ListedPrice,
     apply_rule,
     choose_rule,
+    microsoft_cost,
     offer_sell_price,
     sell_price,
 )
@@ -173,6 +176,7 @@ def test_a_catalogue_offer_is_priced_by_its_own_cost_key_and_family():
     offer = Offer.model_validate(
         {
             "catalog_item_id": "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
+            "country": "US",
             "name": "Microsoft 365 Business Basic",
             "term_duration": "P1Y",
             "billing_cycle": "monthly",
@@ -238,3 +242,84 @@ def test_property_any_customer_override_wins_over_every_list_rule(override, rate
     listed = LIST.model_copy(update={"customers": {"c-new": pricing}})
     level, chosen = choose_rule(listed, offer_key=BASIC, family=M365, customer_id="c-new")
     assert level.startswith("customer_") and chosen == rule
+
+
+# -- Microsoft's cost from the price sheet (docs/rules.md#catalogue-cost) ----------------------
+
+PRICE_SHEET = (
+    "https://learn.microsoft.com/en-us/partner-center/pricing/pricing-and-offers: the row in "
+    "force by its effective dates; the latest start where rows overlap"
+)
+ROUND_DOWN_SOURCE = (
+    "https://learn.microsoft.com/en-us/partner-center/billing/modern-invoice-reconciliation-file"
+    ": ROUNDDOWN(unit price, 2)"
+)
+T_OLD = datetime(2024, 1, 1, tzinfo=UTC)
+T_NEW = datetime(2025, 4, 1, tzinfo=UTC)
+T_END = datetime(9999, 11, 30, tzinfo=UTC)
+AT = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def listed(price: str, *, plan="Monthly", currency="USD", start=T_NEW, end=T_END, sku="0001"):
+    return ListedPrice(
+        product_id="CFQ7TTC0LH18",
+        sku_id=sku,
+        term="P1Y",
+        billing_plan=plan,
+        currency=currency,
+        unit_price=Decimal(price),
+        start=start,
+        end=end,
+    )
+
+
+@pytest.mark.parametrize(
+    ("prices", "cycle", "currency", "expected", "source"),
+    [
+        ([listed("6.00")], "monthly", "USD", money(600), "the row's unit price"),
+        (
+            [listed("6.00"), listed("72.00", plan="Annual")],
+            "annual",
+            "USD",
+            money(7200),
+            "per billing plan",
+        ),
+        (
+            [listed("5.40", start=T_OLD, end=T_NEW), listed("6.00")],
+            "monthly",
+            "USD",
+            money(600),
+            "the ended row is not in force; " + PRICE_SHEET,
+        ),
+        (
+            [listed("6.00", start=T_OLD), listed("6.60")],
+            "monthly",
+            "USD",
+            money(660),
+            "overlapping rows: the latest start; " + PRICE_SHEET,
+        ),
+        ([listed("6.00", start=AT + timedelta(days=1))], "monthly", "USD", None, "not yet"),
+        (
+            [listed("5.5299", currency="EUR")],
+            "monthly",
+            "EUR",
+            money(552, "EUR"),
+            ROUND_DOWN_SOURCE,
+        ),
+        ([listed("900.7", currency="JPY")], "monthly", "jpy", money(900, "JPY"), "no decimals"),
+        ([listed("0", plan="None")], "annual", "USD", money(0), "a trial: billing plan None"),
+        ([listed("6.00")], "monthly", "EUR", None, "no row in that currency"),
+        ([listed("6.00", sku="0002")], "monthly", "USD", None, "another SKU"),
+    ],
+)
+def test_microsoft_cost_is_the_row_in_force(prices, cycle, currency, expected, source):
+    cost = microsoft_cost(
+        prices,
+        product_id="CFQ7TTC0LH18",
+        sku_id="0001",
+        term="P1Y",
+        cycle=cycle,
+        currency=currency.upper(),
+        at=AT,
+    )
+    assert cost == expected, source

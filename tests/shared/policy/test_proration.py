@@ -116,6 +116,7 @@ def offer(term: str, cycle: str, unit_minor: int = 1000) -> Offer:
     return Offer.model_validate(
         {
             "catalog_item_id": "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
+            "country": "US",
             "name": "Microsoft 365 Business Basic",
             "term_duration": term,
             "billing_cycle": cycle,
@@ -203,3 +204,9 @@ def test_later_changes_never_cost_more(minor, start, term, a, b):
     assert prorate(price, period, start + timedelta(days=late)) <= prorate(
         price, period, start + timedelta(days=early)
     )
+
+
+def test_an_offer_without_a_sell_price_is_priced_first():
+    unpriced = offer("P1Y", "monthly").model_copy(update={"unit_price": None})
+    with pytest.raises(ValueError, match="no sell price"):
+        seat_increase_charge(unpriced, date(2026, 2, 28), date(2026, 3, 15), 1)

@@ -10,6 +10,7 @@ from shared.policy.renewal import (
     answer_window,
     decision_deadline,
     due_reminder,
+    next_term,
     outcome_without_answer,
     reminder_schedule,
     renewal_lock_at,
@@ -205,3 +206,35 @@ def test_answer_window(now, window, source):
 )
 def test_outcome_without_an_answer(subscription, ctx, action, source):
     assert outcome_without_answer(subscription, ctx).action == action, source
+
+
+# docs/rules.md#next-term
+@pytest.mark.parametrize(
+    ("subscription", "expected", "source"),
+    [
+        (
+            sub(),
+            (True, "CFQ7TTC0LH18:0001:CFQ7TTC0K971:P1Y:monthly", 5, False),
+            "no instructions: the current plan renews",
+        ),
+        (
+            sub(term="P1Y", scheduledNextTermInstructions=SCHEDULED),
+            (True, "CFQ7TTC0LH18:0001:CFQ7TTC0K971:P1M:monthly", 3, True),
+            "scheduledNextTermInstructions: https://learn.microsoft.com/en-us/partner-center/"
+            "developer/create-scheduled-changes",
+        ),
+        (
+            sub(autoRenewEnabled=False),
+            (False, "CFQ7TTC0LH18:0001:CFQ7TTC0K971:P1Y:monthly", 5, False),
+            "auto-renew off: no next term",
+        ),
+        (
+            sub(status="suspended"),
+            (False, "CFQ7TTC0LH18:0001:CFQ7TTC0K971:P1Y:monthly", 5, False),
+            "suspended: no next term",
+        ),
+    ],
+)
+def test_next_term(subscription, expected, source):
+    term = next_term(subscription)
+    assert (term.renews, term.offer_key, term.quantity, term.scheduled) == expected, source
