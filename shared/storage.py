@@ -14,12 +14,23 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.data.tables import TableServiceClient
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-from azure.storage.queue import QueueServiceClient
+from azure.storage.queue import (
+    QueueClient,
+    QueueServiceClient,
+    TextBase64DecodePolicy,
+    TextBase64EncodePolicy,
+)
 
 from shared.config import Settings
 
-# Webhook events (Partner Center, Stripe) are acknowledged fast and enqueued here.
-EVENTS_QUEUE = "cspflow-events"
+# Webhook events are acknowledged fast and enqueued on one queue per source; each queue's
+# consumer acts on them (triggers/queues/, docs/intake.md). A message that keeps failing is
+# moved by the Functions host to `<queue>-poison`.
+PARTNER_CENTER_EVENTS_QUEUE = "cspflow-events-partner-center"
+STRIPE_EVENTS_QUEUE = "cspflow-events-stripe"
+# The short names operators use (`POST /api/ops/poison/{queue}/redrive`) for each queue.
+EVENT_QUEUES = {"partner-center": PARTNER_CENTER_EVENTS_QUEUE, "stripe": STRIPE_EVENTS_QUEUE}
+POISON_SUFFIX = "-poison"  # the host's name for a queue's poison queue
 # Processed events by id, so a duplicate delivery is processed once (prefixed per deployment).
 EVENTS_TABLE = "Events"
 # API command ids with their request fingerprints and first replies (triggers/api/commands.py).
@@ -54,6 +65,20 @@ def queue_service(settings: Settings) -> QueueServiceClient:
     return QueueServiceClient.from_connection_string(
         settings.storage_connection.get_secret_value(), **_CLIENT_OPTIONS
     )
+
+
+def queue_client(settings: Settings, queue: str) -> QueueClient:
+    """A client of one queue whose messages are base64 text, the Functions host's default
+    `messageEncoding` for queue triggers (host.json `extensions.queues`)."""
+    return queue_service(settings).get_queue_client(
+        queue,
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy(),
+    )
+
+
+def poison_queue(queue: str) -> str:
+    return f"{queue}{POISON_SUFFIX}"
 
 
 def _endpoint(settings: Settings, service: str) -> str:
