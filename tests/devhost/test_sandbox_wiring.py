@@ -10,6 +10,7 @@ from devhost.sandbox_wiring import (
     STRIPE_WEBHOOK_ROUTE,
     StripeCredentials,
     WiringError,
+    partner_center_args,
     partner_center_settings,
     stripe_args,
     stripe_credentials,
@@ -108,3 +109,10 @@ def test_make_run_overrides_every_sandbox_placeholder_in_the_example(tmp_path: P
     assert sandbox_keys <= set(wired)
     fill_ins = {k for k, v in example.items() if "FILL-IN" in v}
     assert fill_ins and fill_ins <= set(wired)
+
+
+def test_the_partner_center_sandbox_delivers_to_the_intake_route():
+    assert partner_center_args("http://127.0.0.1:7071") == [
+        "--webhook-url",
+        "http://127.0.0.1:7071/api/webhooks/partner-center",
+    ]
