@@ -16,6 +16,11 @@ def test_the_app_indexes_as_the_python_worker_would():
         "check_partner_center",
         "check_stripe",
         "check_storage",
+        # event intake (docs/intake.md)
+        "partner_center_webhook",
+        "stripe_webhook",
+        "partner_center_events",
+        "stripe_events",
     }
 
 

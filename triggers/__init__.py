@@ -7,5 +7,13 @@ import azure.durable_functions as df
 from triggers.health import bp as health_bp
 from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
+from triggers.queues import bp as queues_bp
+from triggers.webhooks import bp as webhooks_bp
 
-BLUEPRINTS: tuple[df.Blueprint, ...] = (health_bp, ops_bp, openapi_bp)
+BLUEPRINTS: tuple[df.Blueprint, ...] = (
+    health_bp,
+    ops_bp,
+    webhooks_bp,
+    queues_bp,
+    openapi_bp,
+)
