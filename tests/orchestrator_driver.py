@@ -1,11 +1,12 @@
 """Drive an orchestrator generator in a test, with the activities' outcomes given up front.
 
 The orchestrator gets a context with the calls cspflow's orchestrators make
-(`call_activity[_with_retry]`, `task_all`, `set_custom_status`, `current_utc_datetime`,
-`instance_id`, `new_uuid`); every call is recorded, and each yielded task resolves the way the
+(`call_activity[_with_retry]`, `task_all`, `create_timer`, `set_custom_status`,
+`current_utc_datetime`, `instance_id`, `get_input`, `new_uuid`); every call is recorded, and each yielded task resolves the way the
 Durable SDK resolves it: an activity to its outcome (a value, or the exception it failed with
 after its retries), `task_all` to the list of values or to the first failure among its
-children, and a task yielded again to the same outcome. The full replay protocol is devhost's
+children, a timer to None once the clock is at its time, and a task yielded again to the
+same outcome. An activity's outcome may be a list: one per call, in order. The full replay protocol is devhost's
 business (tests/devhost); this checks the orchestrator's own decisions.
 
     run = drive(connectivity_check, {"check_stripe": ActivityFailed("down")})
@@ -73,14 +74,21 @@ class AllTask:
 
 
 @dataclass
+class TimerTask:
+    fire_at: datetime
+
+
+@dataclass
 class Context:
     outcomes: Mapping[str, Any]
     instance_id: str = "test-instance"
     version: str | None = None
     current_utc_datetime: datetime = T0
+    input: Any = None  # what `get_input()` returns
     step: timedelta = timedelta(milliseconds=10)  # time passes a little at each resume
     calls: list[ActivityCall] = field(default_factory=list)
     custom_statuses: list[Any] = field(default_factory=list)
+    timers: list[datetime] = field(default_factory=list)
 
     def call_activity(self, name: str, input_: Any = None) -> Task:
         return self._task(ActivityCall(name, input_, None))
@@ -93,6 +101,13 @@ class Context:
     def task_all(self, tasks: list[Task]) -> AllTask:
         return AllTask(list(tasks))
 
+    def get_input(self) -> Any:
+        return self.input
+
+    def create_timer(self, fire_at: datetime) -> TimerTask:
+        self.timers.append(fire_at)
+        return TimerTask(fire_at)
+
     def set_custom_status(self, status: Any) -> None:
         self.custom_statuses.append(status)
 
@@ -104,6 +119,11 @@ class Context:
             raise AssertionError(f"the test gives no outcome for activity {call.name!r}")
         self.calls.append(call)
         outcome = self.outcomes[call.name]
+        if isinstance(outcome, list):
+            made = sum(1 for c in self.calls if c.name == call.name)
+            if made > len(outcome):
+                raise AssertionError(f"the test gives {len(outcome)} outcomes for {call.name!r}")
+            outcome = outcome[made - 1]
         if isinstance(outcome, ActivityFailed):
             outcome = ActivityFailed(f"Activity function '{call.name}' failed: {outcome}")
         return Task(call, outcome)
@@ -121,6 +141,10 @@ class Run:
     @property
     def custom_statuses(self) -> list[Any]:
         return self.context.custom_statuses
+
+    @property
+    def timers(self) -> list[datetime]:
+        return self.context.timers
 
 
 def drive(
@@ -145,6 +169,8 @@ def drive(
                 to_throw = yielded.outcome
             else:
                 to_send = yielded.outcome
+        elif isinstance(yielded, TimerTask):
+            ctx.current_utc_datetime = max(ctx.current_utc_datetime, yielded.fire_at)
         elif isinstance(yielded, AllTask):
             failure = next((t.outcome for t in yielded.children if t.failed), None)
             if failure is not None:

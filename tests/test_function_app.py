@@ -21,6 +21,11 @@ def test_the_app_indexes_as_the_python_worker_would():
         "stripe_webhook",
         "partner_center_events",
         "stripe_events",
+        "start_webhook_registration",
+        "redrive_poison",
+        "register_partner_center_webhook",
+        "register_webhook",
+        "read_test_event",
     }
 
 

@@ -5,6 +5,7 @@ Every HTTP route is declared with the API kit (triggers/api/, docs/api.md)."""
 import azure.durable_functions as df
 
 from triggers.health import bp as health_bp
+from triggers.intake_ops import bp as intake_ops_bp
 from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
 from triggers.queues import bp as queues_bp
@@ -13,6 +14,7 @@ from triggers.webhooks import bp as webhooks_bp
 BLUEPRINTS: tuple[df.Blueprint, ...] = (
     health_bp,
     ops_bp,
+    intake_ops_bp,
     webhooks_bp,
     queues_bp,
     openapi_bp,

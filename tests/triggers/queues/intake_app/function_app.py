@@ -1,5 +1,5 @@
 """A test app around cspflow's event intake (not the product's function_app): the product's
-webhook routes and queue consumers, one orchestrator (`reconciliation`, waiting for an event
+webhook routes, queue consumers and intake ops routes (redrive), one orchestrator (`reconciliation`, waiting for an event
 that never comes, so it stays running) and a checkpoint that SIGKILLs the whole host at the
 consumer steps the environment names.
 
@@ -20,6 +20,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.models.intake import EventMessage
+from triggers.intake_ops import bp as intake_ops_bp
 from triggers.queues.consumer import intake_blueprint
 from triggers.webhooks import bp as webhooks_bp
 from workflows.durable import orchestration, orchestrator_names
@@ -52,6 +53,7 @@ def reconciliation(context: df.DurableOrchestrationContext) -> Generator[Any, An
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(webhooks_bp)
+app.register_functions(intake_ops_bp)
 app.register_functions(
     intake_blueprint(orchestrators=lambda: orchestrator_names((workflows,)), checkpoint=checkpoint)
 )
