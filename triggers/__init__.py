@@ -9,6 +9,7 @@ from triggers.intake_ops import bp as intake_ops_bp
 from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
 from triggers.queues import bp as queues_bp
+from triggers.timers import bp as timers_bp
 from triggers.webhooks import bp as webhooks_bp
 
 BLUEPRINTS: tuple[df.Blueprint, ...] = (
@@ -17,5 +18,6 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     intake_ops_bp,
     webhooks_bp,
     queues_bp,
+    timers_bp,
     openapi_bp,
 )
