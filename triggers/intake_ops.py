@@ -15,20 +15,22 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 from datetime import datetime
 
 import azure.durable_functions as df
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from pydantic import AnyHttpUrl, Field
 
 from shared.clock import app_clock
 from shared.config import get_settings
 from shared.errors import first_line
-from shared.intake import Enqueuer, QueueUnavailable
+from shared.intake import QueueUnavailable
 from shared.models import DomainModel
-from shared.storage import EVENT_QUEUES, poison_queue
+from shared.storage import EVENT_QUEUES, poison_queue, queue_service
 from triggers.api import API, Call, DurableCheckStatus, NotFound, Reply, check_status_reply
 from workflows.webhook_registration import ORCHESTRATOR as REGISTRATION
 
@@ -112,8 +114,8 @@ class RedriveReport(DomainModel):
     problems=(503,),
 )
 def redrive_poison(call: Call[None]) -> RedriveReport:
-    """`queue` is `partner-center` or `stripe`. Each poison message is sent to the queue and
-    then deleted from the poison queue; the answer lists them. (A crash between the two
+    """`queue` is `partner-center` or `stripe`. Each poison message is sent to the queue as it
+    is and then deleted from the poison queue; the answer lists them. (A crash between the two
     leaves a copy to be re-driven again: the consumer acts on an event once either way.)"""
     name = call.route_values.get("queue", "")
     queue = EVENT_QUEUES.get(name)
@@ -121,8 +123,11 @@ def redrive_poison(call: Call[None]) -> RedriveReport:
         raise NotFound(
             f"no intake queue {name[:50]!r}; one of {', '.join(EVENT_QUEUES)}", field="queue"
         )
-    enqueuer = Enqueuer(get_settings())
-    poison = enqueuer.client(poison_queue(queue))
+    # Moved as they are, still encoded (as the host moved them): a message that is no event
+    # at all goes back too, and fails again, rather than blocking the others.
+    service = queue_service(get_settings())
+    poison = service.get_queue_client(poison_queue(queue))
+    target = service.get_queue_client(queue)
     redriven: list[Redriven] = []
     try:
         while len(redriven) < MAX_REDRIVE:
@@ -134,11 +139,16 @@ def redrive_poison(call: Call[None]) -> RedriveReport:
             if not batch:
                 break
             for message in batch:
-                text = str(message.content)
-                sent = enqueuer.send(queue, text)
+                content = str(message.content)
+                try:
+                    sent = target.send_message(content)
+                except ResourceNotFoundError:
+                    with contextlib.suppress(ResourceExistsError):
+                        target.create_queue()
+                    sent = target.send_message(content)
                 with contextlib.suppress(ResourceNotFoundError):
                     poison.delete_message(message)
-                key, kind = _about(text)
+                key, kind = _about(content)
                 redriven.append(
                     Redriven(message_id=message.id, requeued_as=sent.id, key=key, type=kind)
                 )
@@ -147,10 +157,11 @@ def redrive_poison(call: Call[None]) -> RedriveReport:
     return RedriveReport(queue=queue, poison_queue=poison_queue(queue), redriven=redriven)
 
 
-def _about(text: str) -> tuple[str | None, str | None]:
+def _about(content: str) -> tuple[str | None, str | None]:
+    """The business key and type of a message's event (base64 JSON), if it is one."""
     try:
-        doc = json.loads(text)
-    except ValueError:
+        doc = json.loads(base64.b64decode(content, validate=True))
+    except (ValueError, binascii.Error):
         return None, None
     if not isinstance(doc, dict):
         return None, None

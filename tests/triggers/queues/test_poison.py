@@ -102,6 +102,7 @@ def test_redrive_moves_every_poison_message_back_once_each_even_one_that_is_no_e
     poison._message_encode_policy = TextBase64EncodePolicy()  # as the host writes them
     for text in ('{"key": "evt_1", "type": "invoice.paid"}', '{"key": "evt_2"}', "garbage"):
         poison.send_message(text)
+    world.queue("stripe", poison=True).send_message("not base64 at all!")  # moved as it is
     answer = call_route("redrive_poison", "ops/poison/stripe/redrive", {"queue": "stripe"})
     assert answer.status_code == 200
     report = json.loads(answer.get_body())
@@ -109,10 +110,13 @@ def test_redrive_moves_every_poison_message_back_once_each_even_one_that_is_no_e
         ("evt_1", "invoice.paid"),
         ("evt_2", None),
         (None, None),
+        (None, None),
     ]
     assert world.queued("stripe", poison=True) == []
-    back = [
-        base64.b64decode(m.content).decode()
-        for m in world.queue("stripe").peek_messages(max_messages=32)
+    back = [m.content for m in world.queue("stripe").peek_messages(max_messages=32)]
+    assert [base64.b64decode(c).decode() for c in back[:3]] == [
+        '{"key": "evt_1", "type": "invoice.paid"}',
+        '{"key": "evt_2"}',
+        "garbage",
     ]
-    assert back == ['{"key": "evt_1", "type": "invoice.paid"}', '{"key": "evt_2"}', "garbage"]
+    assert back[3] == "not base64 at all!"
