@@ -52,7 +52,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import JsonValue, ValidationError
 
-from shared.book import Book
+from shared.book import Book, Recorded
 from shared.clock import app_clock
 from shared.config import Settings, get_settings
 from shared.errors import first_line
@@ -127,7 +127,13 @@ class DurableOrchestrations:
     async def signal(self, instance_id: str, event: str, data: Any) -> bool:
         if await self._status(instance_id) not in LIVE:
             return False
-        await self.client.raise_event(instance_id, event, data)
+        try:
+            await self.client.raise_event(instance_id, event, data)
+        except Exception:
+            # It ended between our read and the signal: nobody waits for it any more.
+            if await self._status(instance_id) in LIVE:
+                raise
+            return False
         return True
 
 
@@ -152,8 +158,16 @@ class Consumer:
         done = [await self._deliver(step, message) for step in plan.steps]
         outcome = "; ".join([plan.outcome, *done])
         self.checkpoint("acted", message)
-        recorded = await asyncio.to_thread(
-            self.book.processed_events.record,
+        recorded = await asyncio.to_thread(self._record, message, outcome)
+        self.checkpoint("recorded", message)
+        if recorded.already_done:
+            return f"processed concurrently: {recorded.record.outcome}"
+        return outcome
+
+    def _record(self, message: EventMessage, outcome: str) -> Recorded[ProcessedEvent]:
+        # On a worker thread: the clock may be read over HTTP (a simulation's), which must
+        # not block the event loop the host serves that clock from.
+        return self.book.processed_events.record(
             ProcessedEvent(
                 source=message.source,
                 event_id=message.key,
@@ -161,12 +175,8 @@ class Consumer:
                 received_at=message.received_at,
                 processed_at=self.book.clock.now(),
                 outcome=outcome[:500],
-            ),
+            )
         )
-        self.checkpoint("recorded", message)
-        if recorded.already_done:
-            return f"processed concurrently: {recorded.record.outcome}"
-        return outcome
 
     async def _deliver(self, step: Step, message: EventMessage) -> str:
         payload: dict[str, JsonValue] = {

@@ -166,6 +166,24 @@ def test_a_start_that_loses_the_race_is_the_collapse_and_anything_else_raises():
         asyncio.run(orchestrations(Broken()).start("dunning", "x", {}))
 
 
+def test_a_signal_to_an_instance_that_ended_meanwhile_is_not_a_failure():
+    class Ending(FakeClient):
+        async def raise_event(self, instance_id: str, event: str, data: Any) -> None:
+            self.statuses[instance_id] = df.OrchestrationRuntimeStatus.Completed
+            raise RuntimeError("the instance is not running")
+
+    client = Ending(statuses={"ending": df.OrchestrationRuntimeStatus.Running})
+    assert asyncio.run(orchestrations(client).signal("ending", "invoice_paid", {})) is False
+
+    class Broken(FakeClient):
+        async def raise_event(self, instance_id: str, event: str, data: Any) -> None:
+            raise RuntimeError("storage down")
+
+    running = Broken(statuses={"up": df.OrchestrationRuntimeStatus.Running})
+    with pytest.raises(RuntimeError, match="storage down"):
+        asyncio.run(orchestrations(running).signal("up", "invoice_paid", {}))
+
+
 def test_a_signal_is_raised_on_a_running_instance_only():
     client = FakeClient(
         statuses={
