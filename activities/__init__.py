@@ -6,10 +6,12 @@ from activities.catalog import bp as catalog_bp
 from activities.connectivity import bp as connectivity_bp
 from activities.notifications import bp as notifications_bp
 from activities.sla_clocks import bp as sla_clocks_bp
+from activities.webhook_registration import bp as webhook_registration_bp
 
 BLUEPRINTS: tuple[df.Blueprint, ...] = (
     connectivity_bp,
     notifications_bp,
     sla_clocks_bp,
     catalog_bp,
+    webhook_registration_bp,
 )

@@ -40,6 +40,7 @@ from devhost.settings import (
     HostConfig,
     SettingsError,
     apply_values,
+    is_disabled,
     load_host_config,
     load_local_settings,
 )
@@ -181,7 +182,7 @@ class Host:
         self.urls.origin = self.base_url
         self.urls.rpc_origin = f"http://{LOOPBACK}:{rpc_port}"
         self.engine.start()
-        for fn in self.app.timer_functions:
+        for fn in self._triggered(self.app.timer_functions):
             timer = TimerTrigger(
                 fn,
                 self.clock,
@@ -190,10 +191,22 @@ class Host:
                 self.invoke,
             )
             self._tasks.append(asyncio.create_task(timer.run(), name=f"timer:{timer.name}"))
-        for fn in self.app.queue_functions:
+        for fn in self._triggered(self.app.queue_functions):
             poller = self._poller(fn)
             self._pollers.append(poller)
             self._tasks.append(asyncio.create_task(poller.run(), name=f"queue:{poller.name}"))
+
+    @staticmethod
+    def _triggered(functions: list[func.Function]) -> list[func.Function]:
+        """The functions whose listeners start: a disabled one (`AzureWebJobs.<name>.Disabled`)
+        has none, as the host ignores its trigger; said once at start."""
+        enabled = []
+        for fn in functions:
+            if is_disabled(name_of(fn), os.environ):
+                log.info("Function '%s' is disabled (AzureWebJobs.%s.Disabled)", *[name_of(fn)] * 2)
+            else:
+                enabled.append(fn)
+        return enabled
 
     def _poller(self, fn: func.Function) -> QueuePoller:
         assert self.queues is not None

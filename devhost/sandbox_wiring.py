@@ -20,8 +20,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-# Where cspflow's Stripe webhook trigger listens (the event intake): the sandbox delivers there.
+# Where cspflow's webhook triggers listen (event intake): each sandbox delivers there.
 STRIPE_WEBHOOK_ROUTE = "webhooks/stripe"
+PARTNER_CENTER_WEBHOOK_ROUTE = "webhooks/partner-center"
 CONNECTION_FILE = "connection.json"
 CREDENTIALS_FILE = "credentials.json"
 
@@ -62,6 +63,12 @@ def partner_center_settings(data_dir: Path) -> dict[str, str]:
             f"delete {data_dir} to let it generate a new one"
         ) from exc
     return values
+
+
+def partner_center_args(devhost_url: str) -> list[str]:
+    """The Partner Center sandbox's options: deliver every documented event to cspflow's
+    webhook route (what `POST /api/ops/webhooks/partner-center` would register)."""
+    return ["--webhook-url", f"{devhost_url}/api/{PARTNER_CENTER_WEBHOOK_ROUTE}"]
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,20 @@ def parse_timespan(text: str) -> timedelta:
     )
 
 
+def is_disabled(function_name: str, env: Mapping[str, str]) -> bool:
+    """Whether the app setting `AzureWebJobs.<name>.Disabled` turns the function off, as the
+    Functions host reads it (`true` or `1`, any case;
+    https://learn.microsoft.com/en-us/azure/azure-functions/disable-function). Linux app
+    settings cannot hold dots, so `AzureWebJobs__<name>__Disabled` is read too."""
+    for name in (
+        f"AzureWebJobs.{function_name}.Disabled",
+        f"AzureWebJobs__{function_name}__Disabled",
+    ):
+        if env.get(name, "").strip().lower() in ("true", "1"):
+            return True
+    return False
+
+
 def resolve_refs(text: str, env: Mapping[str, str], where: str) -> str:
     """Replace `%Name%` with the app setting Name, as the host does in bindings and host.json."""
 

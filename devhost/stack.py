@@ -356,7 +356,7 @@ class Stack:
             SandboxSpec(
                 "partner-center",
                 self.ns.partner_center_port,
-                seed,
+                [*seed, *sandbox_wiring.partner_center_args(devhost_url)],
                 lambda _url, data: sandbox_wiring.partner_center_settings(data),
             ),
             SandboxSpec(

@@ -17,21 +17,26 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.queue import (
-    BinaryBase64DecodePolicy,
     QueueClient,
     QueueServiceClient,
+    TextBase64DecodePolicy,
     TextBase64EncodePolicy,
 )
 
 from shared.config import Settings
 
-# Webhook events (Partner Center, Stripe) are acknowledged fast and enqueued here.
-EVENTS_QUEUE = "cspflow-events"
+# Webhook events are acknowledged fast and enqueued on one queue per source; each queue's
+# consumer acts on them (triggers/queues/, docs/intake.md). A message that keeps failing is
+# moved by the Functions host to `<queue>-poison`.
+PARTNER_CENTER_EVENTS_QUEUE = "cspflow-events-partner-center"
+STRIPE_EVENTS_QUEUE = "cspflow-events-stripe"
+# The short names operators use (`POST /api/ops/poison/{queue}/redrive`) for each queue.
+EVENT_QUEUES = {"partner-center": PARTNER_CENTER_EVENTS_QUEUE, "stripe": STRIPE_EVENTS_QUEUE}
+POISON_SUFFIX = "-poison"  # the host's name for a queue's poison queue
 # What a promise's owner tells its SLA clock (start, met, pause, resume, cancel), consumed by
 # triggers/sla.py, which starts or signals the clock's orchestration.
 SLA_SIGNALS_QUEUE = "cspflow-sla-signals"
-# Alerts for the partner's ops team (an SLA at risk or breached, a failed workflow): one JSON
-# message each, read by the ops page and whatever the partner plugs in.
+# Alerts for the partner's ops team (an SLA at risk or breached): one JSON message each.
 OPS_QUEUE = "cspflow-ops"
 # Processed events by id, so a duplicate delivery is processed once (prefixed per deployment).
 EVENTS_TABLE = "Events"
@@ -69,16 +74,24 @@ def queue_service(settings: Settings) -> QueueServiceClient:
     )
 
 
-def trigger_queue(settings: Settings, name: str) -> QueueClient:
-    """The queue `name` as a queue-triggered function reads it: created if missing, messages
-    base64-encoded, which is the Functions host's default (host.json
-    `extensions.queues.messageEncoding`, https://learn.microsoft.com/en-us/azure/azure-functions/functions-bindings-storage-queue#hostjson-settings);
-    a plain-text message would be moved to the poison queue unread."""
-    queue = queue_service(settings).get_queue_client(
-        name,
+def queue_client(settings: Settings, queue: str) -> QueueClient:
+    """A client of one queue whose messages are base64 text, the Functions host's default
+    `messageEncoding` for queue triggers (host.json `extensions.queues`)."""
+    return queue_service(settings).get_queue_client(
+        queue,
         message_encode_policy=TextBase64EncodePolicy(),
-        message_decode_policy=BinaryBase64DecodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy(),
     )
+
+
+def poison_queue(queue: str) -> str:
+    return f"{queue}{POISON_SUFFIX}"
+
+
+def trigger_queue(settings: Settings, name: str) -> QueueClient:
+    """`queue_client`, created if missing: where an activity puts work for a queue-triggered
+    function (a plain-text message would be moved to the poison queue unread)."""
+    queue = queue_client(settings, name)
     with contextlib.suppress(ResourceExistsError):
         queue.create_queue()
     return queue

@@ -5,7 +5,7 @@ The orchestrator gets a context with the calls cspflow's orchestrators make
 `wait_for_external_event`, `set_custom_status`, `current_utc_datetime`, `instance_id`,
 `new_uuid`, `get_input`); every call is recorded, and each yielded task resolves the way the
 Durable SDK resolves it: an activity to its outcome (a value, or the exception it failed with
-after its retries; a callable outcome is called with the activity's input), `task_all` to the
+after its retries; a callable outcome is called with the activity's input, a list gives one outcome per call, in order), `task_all` to the
 list of values or to the first failure among its children, a timer at its time, an external
 event when the test's `events` say it arrives, `task_any` to whichever of its children is
 first in that virtual time, and a task yielded again to the same outcome. The full replay
@@ -160,6 +160,11 @@ class Context:
         outcome = self.outcomes[call.name]
         if callable(outcome):  # an outcome per input: one activity called for several items
             outcome = outcome(call.input)
+        elif isinstance(outcome, list):  # one outcome per call, in order
+            made = sum(1 for c in self.calls if c.name == call.name)
+            if made > len(outcome):
+                raise AssertionError(f"the test gives {len(outcome)} outcomes for {call.name!r}")
+            outcome = outcome[made - 1]
         if isinstance(outcome, ActivityFailed):
             outcome = ActivityFailed(f"Activity function '{call.name}' failed: {outcome}")
         return Task(call, outcome)
@@ -177,6 +182,10 @@ class Run:
     @property
     def custom_statuses(self) -> list[Any]:
         return self.context.custom_statuses
+
+    @property
+    def timers(self) -> list[datetime]:
+        return self.context.timers
 
 
 def drive(

@@ -38,6 +38,20 @@ def test_the_app_indexes_as_the_python_worker_would():
         "put_price_list",
         "catalog_sync",
         "import_catalog",
+        # event intake (docs/intake.md)
+        "partner_center_webhook",
+        "stripe_webhook",
+        "partner_center_events",
+        "stripe_events",
+        "partner_center_audit_poll",
+        "partner_center_book_sync",
+        "stripe_events_poll",
+        "poison_queue_watch",
+        "start_webhook_registration",
+        "redrive_poison",
+        "register_partner_center_webhook",
+        "register_webhook",
+        "read_test_event",
     }
 
 

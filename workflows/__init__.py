@@ -5,5 +5,11 @@ import azure.durable_functions as df
 from workflows.catalog_sync import bp as catalog_sync_bp
 from workflows.connectivity import bp as connectivity_bp
 from workflows.sla_clock import bp as sla_clock_bp
+from workflows.webhook_registration import bp as webhook_registration_bp
 
-BLUEPRINTS: tuple[df.Blueprint, ...] = (connectivity_bp, sla_clock_bp, catalog_sync_bp)
+BLUEPRINTS: tuple[df.Blueprint, ...] = (
+    connectivity_bp,
+    sla_clock_bp,
+    catalog_sync_bp,
+    webhook_registration_bp,
+)

@@ -26,7 +26,7 @@ from shared.models.connectivity import (
     StorageProbe,
     StripeProbe,
 )
-from shared.storage import EVENTS_QUEUE, EVENTS_TABLE
+from shared.storage import EVENTS_TABLE, PARTNER_CENTER_EVENTS_QUEUE
 from workflows.durable import (
     RETRY_POLICIES,
     Outcome,
@@ -51,7 +51,11 @@ class Check(NamedTuple):
 CHECKS: tuple[Check, ...] = (
     Check("partner_center", check_partner_center, PartnerCenterProbe()),
     Check("stripe", check_stripe, StripeProbe()),
-    Check("storage", check_storage, StorageProbe(table=EVENTS_TABLE, queue=EVENTS_QUEUE)),
+    Check(
+        "storage",
+        check_storage,
+        StorageProbe(table=EVENTS_TABLE, queue=PARTNER_CENTER_EVENTS_QUEUE),
+    ),
 )
 
 

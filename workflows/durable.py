@@ -23,6 +23,8 @@
   (docs/architecture.md, "Changing a workflow that is running").
 - `timer_toward(context, when)` is a durable timer at `when`, or at most `MAX_TIMER` ahead:
   a longer wait is a chain, re-armed by the orchestrator's loop.
+- `orchestrator_names(blueprints)`: the orchestrators registered with `@orchestration` on
+  those blueprints (event intake starts or signals only workflows that exist).
 
 Everything here only calls the orchestration context's own APIs, so it is as deterministic as
 the orchestrator that uses it, and safe to replay.
@@ -30,7 +32,8 @@ the orchestrator that uses it, and safe to replay.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+import weakref
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
@@ -203,15 +206,25 @@ def at_least(context: df.DurableOrchestrationContext, version: str) -> bool:
     return _parse_version(getattr(context, "version", None) or "0") >= _parse_version(version)
 
 
+_ORCHESTRATORS: weakref.WeakKeyDictionary[df.Blueprint, set[str]] = weakref.WeakKeyDictionary()
+
+
 def orchestration(bp: df.Blueprint) -> Callable[[Orchestrator], Orchestrator]:
     """Register a generator function as the orchestrator named after it (its one parameter
     is `context`) and return it unchanged, so tests can drive it directly."""
 
     def register(fn: Orchestrator) -> Orchestrator:
         bp.orchestration_trigger(context_name="context", orchestration=fn.__name__)(fn)
+        _ORCHESTRATORS.setdefault(bp, set()).add(fn.__name__)
         return fn
 
     return register
+
+
+def orchestrator_names(blueprints: Iterable[df.Blueprint]) -> frozenset[str]:
+    """The orchestrators the kit registered on `blueprints`: with `workflows.BLUEPRINTS`,
+    the workflows this deployment runs (what event intake may start or signal)."""
+    return frozenset(name for bp in blueprints for name in _ORCHESTRATORS.get(bp, ()))
 
 
 def _parse_version(text: str) -> tuple[int, ...]:

@@ -3,8 +3,9 @@
 Partner Center is the system of record for what Microsoft sold, Stripe for what customers
 paid. The book holds cspflow's mirror of customers and subscriptions plus what only cspflow
 knows: the catalogue and price lists, orders, licence changes, renewals, dunning cases,
-invoices, SLA clocks, notices sent, KPI events, processed webhook events and each customer's
-timeline. Activities read and write it; orchestrators never do (docs/book.md).
+invoices, SLA clocks, notices sent, KPI events, processed webhook events, events kept for
+workflows not deployed yet, ops alerts, the polls' watermarks and each customer's timeline.
+Activities read and write it; orchestrators never do (docs/book.md).
 
     book = Book(ctx.settings)                       # in an activity
     stored = book.subscriptions.get(customer_id, subscription_id)
@@ -20,6 +21,7 @@ from __future__ import annotations
 from azure.data.tables import TableServiceClient
 
 from shared.book._repository import Page, Recorded, Stored, Tables
+from shared.book.alerts import OpsAlerts
 from shared.book.catalogue import Offers, PriceLists
 from shared.book.customers import Customers
 from shared.book.dunning import DunningCases
@@ -43,6 +45,8 @@ from shared.book.renewals import Renewals
 from shared.book.sla_clocks import SlaClocks
 from shared.book.subscriptions import Subscriptions
 from shared.book.timeline import Timeline
+from shared.book.watermarks import PollWatermarks
+from shared.book.workflow_inbox import WorkflowInbox
 from shared.clock import Clock, app_clock
 from shared.config import Settings
 from shared.storage import table_service
@@ -93,3 +97,6 @@ class Book:
         self.notices = Notices(*parts)
         self.kpi_events = KpiEvents(*parts)
         self.processed_events = ProcessedEvents(*parts)
+        self.workflow_inbox = WorkflowInbox(*parts)
+        self.alerts = OpsAlerts(*parts)
+        self.watermarks = PollWatermarks(*parts)

@@ -98,6 +98,23 @@ class DunningCases(Repository[DunningCaseRecord]):
         """Open cases, in invoice id order."""
         return self._index_page(self.indexes[0], "PartitionKey eq @pk", {"pk": _OPEN}, limit, next)
 
+    def open_of_customer(self, customer_id: str) -> list[DunningCaseRecord]:
+        """The customer's open cases (the dunning workflows a card change concerns)."""
+        found: list[DunningCaseRecord] = []
+        cursor: str | None = None
+        while True:
+            page = self._index_page(
+                self.indexes[0],
+                "PartitionKey eq @pk and CustomerId eq @customer",
+                {"pk": _OPEN, "customer": customer_id},
+                DEFAULT_LIMIT,
+                cursor,
+            )
+            found += page.items
+            if page.next is None:
+                return found
+            cursor = page.next
+
     def customer_in_dunning(self, customer_id: str) -> bool:
         """Whether the customer has an open case."""
         cursor: str | None = None

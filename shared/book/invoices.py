@@ -5,7 +5,8 @@ Table `Invoices`
     StripeInvoiceId.
     Serves: a customer's invoices (one partition, paged: the API's statement, billing);
     one invoice (point read: every reference to an invoice carries its customer, the
-    dunning case and the Stripe invoice's metadata alike).
+    dunning case and the Stripe invoice's metadata alike); the invoice a Stripe event names
+    (its customer's partition filtered on StripeInvoiceId).
 """
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ class Invoices(Repository[Invoice]):
         self, customer_id: str, invoice_id: str, change: Callable[[Invoice], Invoice]
     ) -> Stored[Invoice]:
         return self._update((key(customer_id), key(invoice_id)), change)
+
+    def by_stripe_invoice(self, customer_id: str, stripe_invoice_id: str) -> Stored[Invoice] | None:
+        """The customer's invoice that Stripe's `stripe_invoice_id` is (a Stripe event names
+        the Stripe invoice and its customer): one partition, filtered on StripeInvoiceId."""
+        found, _ = self.table.query(
+            "PartitionKey eq @pk and StripeInvoiceId eq @sid",
+            {"pk": key(customer_id), "sid": stripe_invoice_id},
+            limit=1,
+            cursor=None,
+            what=f"invoice {stripe_invoice_id} of customer {customer_id}",
+        )
+        return self._stored(found[0]) if found else None
 
     def of_customer(
         self, customer_id: str, *, limit: int = DEFAULT_LIMIT, next: str | None = None

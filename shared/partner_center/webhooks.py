@@ -41,12 +41,19 @@ from shared.config import Settings
 from shared.partner_center.auth import TrustingSession
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_EVENT_NAME = 200
+MAX_URI = 2000
 ORGANIZATION = "Microsoft Corporation"
 CertificateFetcher = Callable[[str], bytes]
 
 
 class WebhookRejected(Exception):
     """The callback is not a genuine Partner Center event; answer 401, enqueue nothing."""
+
+
+class MalformedEvent(WebhookRejected):
+    """The callback is genuinely signed but its body is not an event of the documented shape
+    (`EventName`, `ResourceUri`, `ResourceChangeUtcDate`): answer 400, enqueue nothing."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,14 @@ class PartnerCenterEvent:
     resource_name: str
     audit_uri: str | None
     resource_change_utc_date: str
+
+    @property
+    def changed_at(self) -> datetime:
+        """`ResourceChangeUtcDate` as a UTC instant (checked when the event was parsed)."""
+        when = _utc(self.resource_change_utc_date)
+        if when is None:  # pragma: no cover - _parse_event refuses such an event
+            raise ValueError(f"not a time: {self.resource_change_utc_date!r}")
+        return when
 
     @property
     def dedupe_key(self) -> str:
@@ -107,9 +122,12 @@ class WebhookVerifier:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookVerifier:
+        """The certificate is downloaded trusting what the Partner Center client trusts
+        (`partner_center_ca_bundle`: the system store in Azure, the sandbox's CA locally)."""
         return cls(
             allowed_cert_url_prefixes=settings.partner_center_webhook_cert_url_prefixes,
             trust_roots=microsoft_roots(settings.partner_center_webhook_trust_bundle),
+            fetch_certificate=https_fetcher(ca_bundle=settings.partner_center_ca_bundle),
         )
 
     def verify(self, headers: dict[str, str], body: bytes) -> PartnerCenterEvent:
@@ -218,22 +236,37 @@ def _organization(name: x509.Name) -> str | None:
 def _parse_event(body: bytes) -> PartnerCenterEvent:
     try:
         data: Any = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise WebhookRejected("the body is not UTF-8 JSON") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MalformedEvent("the body is not UTF-8 JSON") from None
     if not isinstance(data, dict):
-        raise WebhookRejected("the body is not a JSON object")
+        raise MalformedEvent("the body is not a JSON object")
     lowered = {str(k).lower(): v for k, v in data.items()}
+    name, uri = lowered.get("eventname"), lowered.get("resourceuri")
+    changed, audit = lowered.get("resourcechangeutcdate"), lowered.get("audituri")
+    resource_name = lowered.get("resourcename")
+    if not (isinstance(name, str) and 0 < len(name) <= MAX_EVENT_NAME):
+        raise MalformedEvent("EventName is missing or not a short string")
+    if not (isinstance(uri, str) and 0 < len(uri) <= MAX_URI):
+        raise MalformedEvent("ResourceUri is missing or not a string of at most 2000 characters")
+    if not isinstance(changed, str) or _utc(changed) is None:
+        raise MalformedEvent("ResourceChangeUtcDate is missing or not an ISO 8601 time")
+    if audit is not None and not (isinstance(audit, str) and len(audit) <= MAX_URI):
+        raise MalformedEvent("AuditUri is not a URI")
+    if resource_name is not None and not isinstance(resource_name, str):
+        raise MalformedEvent("ResourceName is not a string")
+    return PartnerCenterEvent(
+        event_name=name,
+        resource_uri=uri,
+        resource_name=resource_name or "",
+        audit_uri=audit,
+        resource_change_utc_date=changed,
+    )
+
+
+def _utc(text: str) -> datetime | None:
+    """An ISO 8601 time as UTC (one without an offset is UTC, as the field's name says)."""
     try:
-        changed = str(lowered["resourcechangeutcdate"])
-        datetime.fromisoformat(changed.replace("Z", "+00:00"))
-        return PartnerCenterEvent(
-            event_name=str(lowered["eventname"]),
-            resource_uri=str(lowered["resourceuri"]),
-            resource_name=str(lowered.get("resourcename") or ""),
-            audit_uri=None if lowered.get("audituri") is None else str(lowered["audituri"]),
-            resource_change_utc_date=changed,
-        )
-    except (KeyError, ValueError):
-        raise WebhookRejected(
-            "the event lacks EventName, ResourceUri or ResourceChangeUtcDate"
-        ) from None
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -3,7 +3,13 @@
 class (shared.policy.dunning.classify_decline), the one table of Stripe decline codes."""
 
 from .client import PARTNER_CUSTOMER_KEY, StripePayments
-from .errors import PaymentRejected, PaymentsError, PaymentsUnavailable, WebhookRejected
+from .errors import (
+    MalformedEvent,
+    PaymentRejected,
+    PaymentsError,
+    PaymentsUnavailable,
+    WebhookRejected,
+)
 from .events import (
     CardExpiring,
     CardUpdateCompleted,
@@ -13,8 +19,10 @@ from .events import (
     InvoicePaymentFailed,
     OtherEvent,
     PaymentEvent,
+    PaymentMethodAttached,
     PaymentMethodUpdated,
     WebhookVerifier,
+    to_domain,
 )
 from .models import (
     AttachOutcome,
@@ -47,8 +55,10 @@ __all__ = [
     "InvoicePaid",
     "InvoicePaymentActionRequired",
     "InvoicePaymentFailed",
+    "MalformedEvent",
     "OtherEvent",
     "PaymentEvent",
+    "PaymentMethodAttached",
     "PaymentMethodUpdated",
     "PaymentOutcome",
     "PaymentRejected",
@@ -58,4 +68,5 @@ __all__ = [
     "StripePayments",
     "WebhookRejected",
     "WebhookVerifier",
+    "to_domain",
 ]

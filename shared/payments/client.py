@@ -477,6 +477,31 @@ class StripePayments:
             }
         )
 
+    # events and charges (event intake) --------------------------------------------------
+    def events_after(
+        self, event_id: str | None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The events created after `event_id`, oldest first, at most `limit` (1..100), and
+        whether more follow. Without `event_id`: the newest `limit` events. Stripe lists
+        newest first; `ending_before` pages toward newer events
+        (https://docs.stripe.com/api/pagination), so the next call passes the last one here."""
+        params: dict[str, Any] = {"limit": limit}
+        if event_id is not None:
+            params["ending_before"] = event_id
+        with _errors():
+            page = self._client.v1.events.list(params)  # type: ignore[arg-type]
+        return [evt.to_dict() for evt in reversed(page.data)], bool(page.has_more)
+
+    def retrieve_event(self, event_id: str) -> dict[str, Any]:
+        with _errors():
+            return self._client.v1.events.retrieve(event_id).to_dict()
+
+    def charge_customer(self, charge_id: str) -> str | None:
+        """The Stripe customer a charge was made to (a dispute names only its charge)."""
+        with _errors():
+            charge = self._client.v1.charges.retrieve(charge_id)
+        return expandable_id(charge.customer)
+
     def _count_attempts(self, invoice_id: str) -> int:
         payments = self._client.v1.invoice_payments.list({"invoice": invoice_id, "limit": 100})
         intents = {

@@ -28,3 +28,8 @@ class PaymentRejected(PaymentsError, PermanentError):
 
 class WebhookRejected(PaymentsError, PermanentError):
     """A webhook that is forged, stale, signed with an unknown secret, or malformed."""
+
+
+class MalformedEvent(WebhookRejected):
+    """A genuinely signed delivery whose body is not an event of the expected shape (the
+    receiver answers 400, not 401: the sender is Stripe, the content is wrong)."""

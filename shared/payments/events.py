@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.config import Settings
 
-from .errors import WebhookRejected
+from .errors import MalformedEvent, WebhookRejected
 from .models import Currency, Invoice, Timestamp, expandable_id
 
 
@@ -35,7 +35,11 @@ class InvoicePaymentFailed(_Event):
 
 
 class InvoicePaid(_Event):
-    kind: Literal["invoice.paid"] = "invoice.paid"
+    """The invoice is paid. Stripe sends `invoice.paid` whenever an invoice becomes paid (also
+    out of band) and `invoice.payment_succeeded` when a payment attempt succeeded: both mean
+    the same to cspflow (https://docs.stripe.com/billing/subscriptions/webhooks)."""
+
+    kind: Literal["invoice.paid", "invoice.payment_succeeded"] = "invoice.paid"
     invoice: Invoice
 
 
@@ -67,6 +71,18 @@ class PaymentMethodUpdated(_Event):
     """The card network reissued a saved card and Stripe updated it (new expiry or number)."""
 
     kind: Literal["payment_method.automatically_updated"] = "payment_method.automatically_updated"
+    customer_id: str | None
+    payment_method_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+class PaymentMethodAttached(_Event):
+    """A card was saved to a customer (a card update link, the dashboard, the API)."""
+
+    kind: Literal["payment_method.attached"] = "payment_method.attached"
     customer_id: str | None
     payment_method_id: str
     brand: str
@@ -107,6 +123,7 @@ PaymentEvent = Annotated[
     | InvoicePaymentActionRequired
     | CardExpiring
     | PaymentMethodUpdated
+    | PaymentMethodAttached
     | CardUpdateCompleted
     | DisputeCreated
     | OtherEvent,
@@ -133,6 +150,11 @@ class WebhookVerifier:
         """The domain event of a genuine delivery; WebhookRejected for anything else."""
         if not signature_header:
             raise WebhookRejected("missing Stripe-Signature header")
+        if isinstance(payload, bytes):
+            try:
+                payload = payload.decode("utf-8")
+            except UnicodeDecodeError:  # unverifiable: the signature is over UTF-8 text
+                raise WebhookRejected("the payload is not UTF-8") from None
         event: stripe.Event | None = None
         for secret in self._secrets:
             try:
@@ -142,8 +164,8 @@ class WebhookVerifier:
                 break
             except stripe.SignatureVerificationError:
                 continue
-            except ValueError as exc:  # signed, but not a JSON event
-                raise WebhookRejected(f"malformed event payload: {exc}") from exc
+            except ValueError as exc:  # signed (verified first), but not a JSON event
+                raise MalformedEvent(f"malformed event payload: {exc}") from exc
         if event is None:
             raise WebhookRejected(
                 "signature does not verify with any configured secret, or is stale"
@@ -151,7 +173,7 @@ class WebhookVerifier:
         try:
             return to_domain(event.to_dict())
         except (KeyError, TypeError, ValueError) as exc:
-            raise WebhookRejected(f"event does not have the expected shape: {exc}") from exc
+            raise MalformedEvent(f"event does not have the expected shape: {exc}") from exc
 
 
 def to_domain(event: dict[str, Any]) -> PaymentEvent:
@@ -159,10 +181,19 @@ def to_domain(event: dict[str, Any]) -> PaymentEvent:
     base = {"event_id": event["id"], "created": event["created"], "livemode": event["livemode"]}
     obj: dict[str, Any] = event["data"]["object"]
     kind = event["type"]
-    if kind in ("invoice.payment_failed", "invoice.paid", "invoice.payment_action_required"):
+    if kind in (
+        "invoice.payment_failed",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_action_required",
+    ):
         invoice = {**obj, "customer_id": expandable_id(obj["customer"])}
         return PAYMENT_EVENT.validate_python({**base, "kind": kind, "invoice": invoice})
-    if kind in ("customer.source.expiring", "payment_method.automatically_updated"):
+    if kind in (
+        "customer.source.expiring",
+        "payment_method.automatically_updated",
+        "payment_method.attached",
+    ):
         # A `card` source carries its fields at the top; a PaymentMethod under `card`.
         card = obj.get("card") if obj.get("object") == "payment_method" else obj
         if not isinstance(card, dict):

@@ -12,6 +12,7 @@ from devhost.sandbox_wiring import (
     WiringError,
     mail_args,
     mail_settings,
+    partner_center_args,
     partner_center_settings,
     stripe_args,
     stripe_credentials,
@@ -151,3 +152,10 @@ def test_mail_args_ask_for_starttls_and_auth_on_the_given_port():
 def test_a_missing_mail_connection_file_says_what_to_do(tmp_path: Path):
     with pytest.raises(WiringError, match=r"mail sandbox is ready but .*connection\.json"):
         mail_settings(tmp_path)
+
+
+def test_the_partner_center_sandbox_delivers_to_the_intake_route():
+    assert partner_center_args("http://127.0.0.1:7071") == [
+        "--webhook-url",
+        "http://127.0.0.1:7071/api/webhooks/partner-center",
+    ]

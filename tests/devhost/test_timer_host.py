@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.devhost.helpers import jsonl_records, wait_until
 from tests.devhost.host_process import FRONT_APPS, app_copy, running_host
@@ -44,3 +45,23 @@ def test_with_a_virtual_clock_a_daily_timer_fires_day_after_day_in_seconds(tmp_p
     assert nexts[1] - nexts[0] == timedelta(days=1)
     assert all(n.hour == 9 and n.minute == 0 for n in nexts)
     assert clock.startswith("http://127.0.0.1:")
+
+
+def test_a_disabled_timer_never_fires_and_never_moves_a_virtual_clock(tmp_path: Path) -> None:
+    """`AzureWebJobs.<name>.Disabled` (https://learn.microsoft.com/en-us/azure/azure-functions/disable-function):
+    the host starts no listener for the function, so a virtual clock has nothing to jump to."""
+    record = tmp_path / "record.jsonl"
+    values = {
+        "SWEEP_SCHEDULE": "0 0 9 * * *",
+        "RECORD": str(record),
+        "AzureWebJobs.sweep.Disabled": "true",
+    }
+    app = app_copy(FRONT_APPS / "timed", tmp_path / "app", values)
+    with running_host(app, "--virtual-clock") as host:
+        first = requests.get(f"{host.url}/admin/clock", timeout=10).json()
+        time.sleep(1.0)
+        later = requests.get(f"{host.url}/admin/clock", timeout=10).json()
+        log = host.wait_for_log("Function 'sweep' is disabled")
+    assert not record.exists()
+    assert first == later, "the clock jumped with only a disabled timer"
+    assert "disabled" in log

@@ -45,6 +45,12 @@ START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 DURABLE = "/runtime/webhooks/durabletask"
 ACTIVE = ("Pending", "Running", "Suspended", "ContinuedAsNew")
+DISABLED_TIMERS = (
+    "partner_center_audit_poll",
+    "partner_center_book_sync",
+    "stripe_events_poll",
+    "poison_queue_watch",
+)
 # Settings of the caller's environment that would win over the stack's own (the environment
 # wins over local.settings.json): dropped, so a developer's shell cannot bend the tests.
 _APP_SETTING = re.compile(r"^(CSPFLOW_|DEVHOST_|AzureWebJobsStorage|TASKHUB_NAME$)")
@@ -103,6 +109,10 @@ def _launch(state_dir: Path, root: Path) -> Supervisor:
         "--stop-on-stdin-eof",
     ]
     env = {k: v for k, v in os.environ.items() if not _APP_SETTING.match(k)}
+    # The reconciliation polls are timers: on a virtual clock the host would jump to their
+    # next occurrence whenever it is idle, moving the shared clock under every test. They
+    # are disabled as any function is in Azure; their tests run them directly.
+    env.update({f"AzureWebJobs.{name}.Disabled": "true" for name in DISABLED_TIMERS})
     proc = subprocess.Popen(
         cmd,
         cwd=root,

@@ -4,7 +4,7 @@ import pytest
 
 from shared.errors import Failure
 from shared.models.connectivity import ConnectivityReport, StorageProbe
-from shared.storage import EVENTS_QUEUE, EVENTS_TABLE
+from shared.storage import EVENTS_TABLE, PARTNER_CENTER_EVENTS_QUEUE
 from tests.orchestrator_driver import (
     T0,
     ActivityFailed,
@@ -42,7 +42,7 @@ def test_every_check_runs_once_with_the_probe_retry_policy_and_its_probe():
     assert RETRY.max_number_of_attempts == 3
     assert RETRY.first_retry_interval_in_milliseconds == 2000
     storage = StorageProbe.model_validate(run.calls[2].input)
-    assert (storage.table, storage.queue) == (EVENTS_TABLE, EVENTS_QUEUE)
+    assert (storage.table, storage.queue) == (EVENTS_TABLE, PARTNER_CENTER_EVENTS_QUEUE)
     assert run.calls[0].input == {"page_size": 5}
 
 

@@ -25,7 +25,7 @@ from triggers.api.problems import (
     Unavailable,
 )
 from triggers.api.replies import DurableCheckStatus, Reply, check_status_reply
-from triggers.api.routes import Api, Call, Route
+from triggers.api.routes import Api, Call, Header, RawBody, Route
 
 VERSION = "0.1.0"
 
@@ -48,11 +48,13 @@ __all__ = [
     "Conflict",
     "DurableCheckStatus",
     "FieldError",
+    "Header",
     "NotFound",
     "Page",
     "PageRequest",
     "Paging",
     "Problem",
+    "RawBody",
     "Refused",
     "Reply",
     "Route",

@@ -29,6 +29,7 @@ SUCCESS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 PROBLEM_MEANING = {
     400: "The request cannot be read: malformed JSON, or a query parameter refused "
     "(`errors` names it)",
+    401: "A webhook whose signature is missing, wrong or stale (no function key is involved)",
     404: "No resource with that id, or no such route",
     405: "The path exists, not with this method (`Allow` lists its methods)",
     409: "A command id reused with a different request, or the resource's state forbids this",
@@ -90,7 +91,8 @@ Refs = Mapping[tuple[Any, JsonSchemaMode], dict[str, Any]]  # (model, mode) -> {
 def _schemas(routes: list[Route]) -> tuple[Refs, dict[str, Any]]:
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(Problem, "serialization")]
     for route in routes:
-        for model in (route.request, route.query):
+        raw = route.raw_body.schema if route.raw_body is not None else None
+        for model in (route.request, route.query, raw):
             if model is not None:
                 wanted.append((model, "validation"))
         for model in route.responses.values():
@@ -117,6 +119,17 @@ def _operation(route: Route, refs: Refs, schemas: dict[str, Any]) -> dict[str, A
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in route.params
     ]
+    if route.raw_body is not None:
+        parameters += [
+            {
+                "name": header.name,
+                "in": "header",
+                "required": header.required,
+                "description": header.description,
+                "schema": {"type": "string"},
+            }
+            for header in route.raw_body.headers
+        ]
     if route.query is not None:
         parameters += _query_parameters(_ref(refs, route.query, "validation"), schemas)
     if route.paging is not None:
@@ -147,6 +160,15 @@ def _operation(route: Route, refs: Refs, schemas: dict[str, Any]) -> dict[str, A
         operation["requestBody"] = {
             "required": True,
             "content": {JSON_MEDIA: {"schema": _ref(refs, route.request, "validation")}},
+        }
+    elif route.raw_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                route.raw_body.media_type: {
+                    "schema": _ref(refs, route.raw_body.schema, "validation")
+                }
+            },
         }
     responses: dict[str, Any] = {}
     for status, model in sorted(route.responses.items()):

@@ -26,6 +26,12 @@ Around the handler the kit:
    a `TransientError` (storage, a dependency) as 503 with `Retry-After`. An unexpected
    exception is logged and answered as a problem 500: the last resort, a bug to fix.
 
+A route that must see its body exactly as sent (a webhook whose signature covers the raw
+bytes) declares `raw_body=RawBody(schema=..., headers=(...))` instead of `request=`: the kit
+checks only the size (413 over 1 MiB) and hands the bytes over as `call.raw`; the handler
+verifies, parses and answers its own problems. `schema` and `headers` document the body and
+the request headers the route reads in the OpenAPI document.
+
 `Api.fallback(bp)` registers one catch-all function under the prefix: a known path with a
 method it does not serve is 405 with `Allow`, an unknown path 404, both problem+json. (A
 Functions route binds methods, and the host answers a bare 404 for any other.)
@@ -59,7 +65,7 @@ from triggers.api.commands import (
     fingerprint,
 )
 from triggers.api.paging import CursorCodec, PageRequest, Paging, list_binding, page_request
-from triggers.api.parsing import JsonBody, parse_body, parse_query
+from triggers.api.parsing import JsonBody, check_size, parse_body, parse_query
 from triggers.api.problems import (
     PROBLEM_JSON,
     ApiProblem,
@@ -85,6 +91,27 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
+class Header:
+    """A request header a raw-body route reads, for the OpenAPI document."""
+
+    name: str
+    description: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """The body of a route that reads it as bytes (`call.raw`): what it documents. The kit
+    checks the size only (413 over `MAX_BODY_BYTES`; `on_refused(status, detail)` hears of
+    it, for a route that counts what it refuses); the handler does everything else."""
+
+    schema: type[BaseModel]
+    headers: tuple[Header, ...] = ()
+    media_type: str = "application/json"
+    on_refused: Callable[[int, str], None] | None = None
+
+
+@dataclass(frozen=True)
 class Route:
     """One operation: a method on a path below the prefix, as declared."""
 
@@ -101,6 +128,7 @@ class Route:
     command_id: str | None = None
     auth: func.AuthLevel = func.AuthLevel.FUNCTION
     tags: tuple[str, ...] = ()
+    raw_body: RawBody | None = None
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -130,7 +158,8 @@ class Route:
 class Call(Generic[B]):
     """A request as the kit read it: `body` is the validated request model (None for a
     route without one), `query` the validated query model, `route_values` the path's
-    `{name}` values, `page` the paging request of a list route."""
+    `{name}` values, `page` the paging request of a list route, `raw` the body's bytes of a
+    raw-body route."""
 
     req: func.HttpRequest
     route: Route
@@ -140,6 +169,7 @@ class Call(Generic[B]):
     json: JsonBody | None = None
     paging: PageRequest | None = None
     prefix: str = "api"
+    raw: bytes = b""
 
     @property
     def page(self) -> PageRequest:
@@ -200,6 +230,7 @@ class Api:
         durable_client: bool = False,
         tags: Iterable[str] | None = None,
         name: str | None = None,
+        raw_body: RawBody | None = None,
     ) -> Callable[[H], H]:
         """Register `handler(call: Call[Request] [, client]) -> Model | Reply` as the
         Functions HTTP trigger for `method path` and add it to the route table. The handler
@@ -221,6 +252,7 @@ class Api:
                 durable_client=durable_client,
                 tags=tags,
                 name=name,
+                raw_body=raw_body,
             )
             self._register(bp, route, handler, durable_client=durable_client)
             self.routes.append(route)
@@ -275,6 +307,7 @@ class Api:
         durable_client: bool,
         tags: Iterable[str] | None,
         name: str | None,
+        raw_body: RawBody | None = None,
     ) -> Route:
         fn_name = name or handler.__name__
         where = f"route {method} {path} ({fn_name})"
@@ -302,8 +335,12 @@ class Api:
             raise ValueError(f"{where}: declare at least one 2xx response")
         if any(not 200 <= s < 400 for s in responses):
             raise ValueError(f"{where}: responses are 2xx/3xx; problems are declared by status")
-        if request is not None and method not in ("POST", "PUT", "PATCH"):
+        if (request is not None or raw_body is not None) and method not in ("POST", "PUT", "PATCH"):
             raise ValueError(f"{where}: only POST, PUT and PATCH take a body")
+        if request is not None and raw_body is not None:
+            raise ValueError(
+                f"{where}: a body is read as a model (request=) or as bytes (raw_body=)"
+            )
         if paged is not None and method != "GET":
             raise ValueError(f"{where}: only a GET lists")
         if command_id is not None:
@@ -322,6 +359,8 @@ class Api:
         kit_problems = {500, 503}
         if request is not None:
             kit_problems |= {400, 413, 415, 422}
+        if raw_body is not None:
+            kit_problems.add(413)
         if query is not None or paged is not None:
             kit_problems.add(400)
         if _PARAM.search(path):
@@ -347,6 +386,7 @@ class Api:
             command_id=command_id,
             auth=auth,
             tags=tuple(tags) if tags is not None else (first_segment,),
+            raw_body=raw_body,
         )
 
     def _register(
@@ -419,8 +459,16 @@ class Api:
             paging = page_request(dict(req.params), route.paging, binding, self._cursors)
         body: BaseModel | None = None
         json_body = None
+        raw = b""
         if route.request is not None:
             body, json_body = parse_body(req, route.request)
+        elif route.raw_body is not None:
+            try:
+                raw = check_size(req)
+            except ApiProblem as problem:
+                if route.raw_body.on_refused is not None:
+                    route.raw_body.on_refused(problem.status, problem.detail)
+                raise
         return Call(
             req=req,
             route=route,
@@ -430,6 +478,7 @@ class Api:
             json=json_body,
             paging=paging,
             prefix=self.prefix,
+            raw=raw,
         )
 
     async def _command(

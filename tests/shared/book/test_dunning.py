@@ -67,3 +67,12 @@ def test_each_failed_payment_and_the_close_are_on_the_timeline(book: Book):
         ("dunning", "dunning of invoice inv-1 closed: recovered"),
     ]
     assert book.dunning.find("inv-2") is None
+
+
+def test_a_customers_open_cases_are_listed_closed_and_other_customers_not(book: Book):
+    book.dunning.open(dunning_case("inv-1", "c-1"))
+    book.dunning.open(dunning_case("inv-2", "c-1"))
+    book.dunning.open(dunning_case("inv-3", "c-2"))
+    book.dunning.update("inv-2", recovered)
+    assert [c.invoice_id for c in book.dunning.open_of_customer("c-1")] == ["inv-1"]
+    assert book.dunning.open_of_customer("c-9") == []

@@ -38,3 +38,13 @@ def test_issue_and_payment_are_on_the_timeline_a_draft_is_not(book: Book):
         ("payment", "stripe", "invoice inv-1 paid: 34.50 EUR"),
     ]
     assert book.invoices.get("c-1", "inv-1").version == 3
+
+
+def test_the_invoice_a_stripe_event_names_is_found_in_its_customers_partition(book: Book):
+    book.invoices.issue(invoice("inv-1", stripe_invoice_id="in_A"))
+    book.invoices.issue(invoice("inv-2", stripe_invoice_id="in_B"))
+    book.invoices.issue(invoice("inv-3", customer_id="c-2", stripe_invoice_id="in_C"))
+    found = book.invoices.by_stripe_invoice("c-1", "in_B")
+    assert found is not None and found.record.id == "inv-2"
+    assert book.invoices.by_stripe_invoice("c-1", "in_C") is None
+    assert book.invoices.by_stripe_invoice("c-9", "in_A") is None

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from shared.clock import ManualClock
 from shared.partner_center.webhooks import (
     MAX_BODY_BYTES,
+    MalformedEvent,
     WebhookRejected,
     WebhookVerifier,
     https_fetcher,
@@ -213,7 +214,7 @@ def test_a_signed_body_that_is_not_an_event_is_rejected(pc, delivery):
         "Authorization": "Signature "
         + _sign((data / "webhook-signing.key.pem").read_bytes(), body),
     }
-    with pytest.raises(WebhookRejected, match="EventName"):
+    with pytest.raises(MalformedEvent, match="EventName"):  # a WebhookRejected: answered 400
         _verifier(pc).verify(forged, body)
 
 
@@ -241,3 +242,23 @@ def test_the_default_trust_roots_are_microsofts_own():
 def _sign(key_pem: bytes, body: bytes) -> str:
     key = serialization.load_pem_private_key(key_pem, password=None)
     return base64.b64encode(key.sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()  # type: ignore[union-attr, call-arg, arg-type]
+
+
+def test_a_forgery_is_not_taken_for_a_malformed_event(verifier, delivery):
+    """Only a genuinely signed body can be malformed (400); a bad signature over a body that
+    is not even an event is a forgery (401)."""
+    headers, _ = delivery
+    with pytest.raises(WebhookRejected) as refused:
+        verifier.verify(headers, b"not json")
+    assert not isinstance(refused.value, MalformedEvent)
+
+
+def test_the_change_time_is_read_as_utc_with_or_without_an_offset(verifier, delivery):
+    headers, body = delivery
+    event = verifier.verify(headers, body)
+    assert event.changed_at.tzinfo is not None
+    assert (
+        event.changed_at.isoformat()
+        .replace("+00:00", "Z")
+        .startswith(event.resource_change_utc_date[:19])
+    )

@@ -21,11 +21,14 @@ from shared.payments import (
     InvoicePaid,
     InvoicePaymentActionRequired,
     InvoicePaymentFailed,
+    MalformedEvent,
     OtherEvent,
+    PaymentMethodAttached,
     PaymentMethodUpdated,
     StripePayments,
     WebhookRejected,
     WebhookVerifier,
+    to_domain,
 )
 from tests.sandbox.stripe.harness import (
     API_KEY,
@@ -366,3 +369,54 @@ def test_domain_events_survive_the_json_round_trip_of_a_queue(delivered):
 
     event = WebhookVerifier([WEBHOOK_SECRET]).verify(*delivered["invoice.payment_failed"])
     assert PAYMENT_EVENT.validate_python(event.model_dump(mode="json")) == event
+
+
+def _card_event(kind: str) -> dict[str, Any]:
+    return {
+        "id": "evt_pm",
+        "created": 1_700_000_000,
+        "livemode": False,
+        "type": kind,
+        "data": {
+            "object": {
+                "id": "pm_1",
+                "object": "payment_method",
+                "customer": "cus_1",
+                "card": {"brand": "visa", "last4": "4242", "exp_month": 4, "exp_year": 2031},
+            }
+        },
+    }
+
+
+def test_a_card_saved_to_a_customer_maps_to_payment_method_attached():
+    event = to_domain(_card_event("payment_method.attached"))
+    assert isinstance(event, PaymentMethodAttached)
+    assert (event.customer_id, event.payment_method_id, event.last4) == ("cus_1", "pm_1", "4242")
+
+
+def test_a_succeeded_payment_maps_to_the_paid_invoice_under_its_own_type(delivered):
+    body, _ = delivered["invoice.paid"]
+    raw = json.loads(body)
+    raw["type"] = "invoice.payment_succeeded"
+    event = to_domain(raw)
+    assert isinstance(event, InvoicePaid) and event.kind == "invoice.payment_succeeded"
+
+
+def test_a_genuinely_signed_body_that_is_no_event_is_malformed_not_forged():
+    verify = WebhookVerifier([WEBHOOK_SECRET]).verify
+    with pytest.raises(MalformedEvent):
+        verify(b"not json", _sign("not json"))
+    shapeless = json.dumps(
+        {
+            "id": "evt_x",
+            "type": "invoice.paid",
+            "created": 1,
+            "livemode": False,
+            "data": {"object": {}},
+        }
+    )
+    with pytest.raises(MalformedEvent):
+        verify(shapeless, _sign(shapeless))
+    with pytest.raises(WebhookRejected) as forged:
+        verify(b"not json", _sign("other"))
+    assert not isinstance(forged.value, MalformedEvent)

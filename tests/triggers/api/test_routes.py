@@ -212,3 +212,87 @@ def test_two_routes_cannot_serve_one_method_and_path_or_share_a_name():
         api.route(bp, "POST", "things", summary="s", responses={200: Thing})(ok)
     api.route(bp, "DELETE", "things/{thing_id}", summary="s", responses={200: Thing}, name="c")(ok)
     assert [r.name for r in api.routes] == ["ok", "c"]
+
+
+# -- raw-body routes (webhooks) -------------------------------------------------------------
+
+
+class Hook(DomainModel):
+    id: str
+
+
+def test_a_raw_body_route_gets_the_bytes_as_sent_and_413_over_1_mib():
+    from triggers.api import Header, RawBody
+
+    seen: list[bytes] = []
+    refused: list[int] = []
+
+    def hook(call: Call[None]) -> Thing:
+        seen.append(call.raw)
+        return Thing(name=str(len(call.raw)))
+
+    body = RawBody(
+        schema=Hook,
+        headers=(Header("X-Sig", "the signature"), Header("X-Other", "maybe", required=False)),
+        on_refused=lambda status, detail: refused.append(status),
+    )
+    client = app_with(hook, method="POST", path="hooks", raw_body=body, problems=(401,))
+    sent = b'{"id": 1,  "not": "validated by the kit"}'
+    answer = client.post("/api/hooks", body=sent, headers={"Content-Type": "text/plain"})
+    assert (answer.status, answer.json) == (200, {"name": str(len(sent))})
+    assert seen == [sent]  # no content type or JSON check: the handler decides
+    too_big = client.post("/api/hooks", body=b"x" * (1024 * 1024 + 1))
+    assert too_big.status == 413 and too_big.json["code"] == "body_too_large"
+    assert refused == [413] and len(seen) == 1
+
+
+def test_a_raw_body_route_documents_its_body_and_headers():
+    from triggers.api import Header, RawBody
+
+    api = Api(title="t", version="1")
+
+    def hook(call: Call[None]) -> Thing:
+        return Thing(name="x")
+
+    api.route(
+        df.Blueprint(),
+        "POST",
+        "hooks",
+        summary="s",
+        responses={200: Thing},
+        raw_body=RawBody(schema=Hook, headers=(Header("X-Sig", "the signature"),)),
+        problems=(401,),
+        auth=func.AuthLevel.ANONYMOUS,
+    )(hook)
+    operation = api.document()["paths"]["/api/hooks"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Hook"
+    }
+    assert operation["parameters"] == [
+        {
+            "name": "X-Sig",
+            "in": "header",
+            "required": True,
+            "description": "the signature",
+            "schema": {"type": "string"},
+        }
+    ]
+    assert set(operation["responses"]) == {"200", "401", "413", "500", "503"}
+    assert operation["security"] == []
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ({"method": "GET"}, "only POST, PUT and PATCH take a body"),
+        ({"method": "POST", "request": Thing}, "as a model .request=. or as bytes"),
+    ],
+)
+def test_a_raw_body_route_is_refused_where_it_cannot_be_served(route: dict[str, Any], message: str):
+    from triggers.api import RawBody
+
+    def hook(call: Call[None]) -> Thing:
+        return Thing(name="x")
+
+    with pytest.raises(ValueError, match=message):
+        app_with(hook, path="hooks", raw_body=RawBody(schema=Hook), **route)

@@ -1,0 +1,3 @@
+from tests.triggers.intake_world import world
+
+__all__ = ["world"]
