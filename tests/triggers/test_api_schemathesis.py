@@ -19,7 +19,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import pytest
 import requests
@@ -131,6 +131,10 @@ def test_every_operation_keeps_its_documented_contract(case: Any, live_host: Hos
     # document allows (a `next` of 2048 characters, each percent-encoded to up to 12 bytes).
     query = urlencode(case.query or {}, doseq=True)
     assume(len(case.formatted_path) + len(query) < REQUEST_LINE_BYTES)
+    # A path id holding a control character (a newline, percent-encoded) is refused by the
+    # HTTP server before any function runs, as the Functions host refuses it: not the API's
+    # answer either.
+    assume(not any(ord(ch) < 32 for ch in unquote(case.formatted_path)))
     case.call_and_validate(
         base_url=live_host.url,
         headers={"x-functions-key": KEY},
