@@ -16,6 +16,14 @@
   every partial result: a failed call never hides the others. Neither raises for a failed
   step: the orchestrator branches on the `Outcome`.
 - `run(...)` is `settle(call(...))`: the sequential step.
+- `settle_bounded(starts, limit)` runs many calls with at most `limit` in flight (a fan-out
+  with a concurrency cap), every outcome kept, in order.
+- `call_sub(context, sub, payload, instance_id=...)` schedules a sub-orchestration (a
+  `Suborchestrator`: the orchestrator and its models), settled like an activity: a
+  fan-out over thousands of items runs in batches, each a sub-orchestration with its own
+  small history.
+- `read_input(context, Model)` and `continue_as_new(context, model)`: an orchestrator that
+  loops (page after page) starts afresh with a new input instead of growing one history.
 - `step_key(context, "charge")` is the key a write activity's idempotency keys derive from.
 - `set_status(context, model)` publishes a custom status as a small model.
 - `at_least(context, "2.0")` is how an orchestrator branches on its instance's version
@@ -27,7 +35,8 @@ the orchestrator that uses it, and safe to replay.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -59,10 +68,28 @@ RETRY_POLICIES: Mapping[RetryName, df.RetryOptions] = {
 
 
 @dataclass(frozen=True)
-class Call(Generic[In, Out]):
-    """A scheduled activity: the Durable task plus the activity it runs."""
+class Suborchestrator(Generic[In, Out]):
+    """An orchestrator that others call (`call_sub`): its registered name, the model of its
+    input and the model whose JSON it returns. Make one with `suborchestrator(fn, In, Out)`,
+    so the name is the function's, never a string."""
 
-    activity: Activity[In, Out]
+    name: str
+    input_model: type[In]
+    output_model: type[Out]
+
+
+def suborchestrator(
+    fn: Orchestrator, input_model: type[In], output_model: type[Out]
+) -> Suborchestrator[In, Out]:
+    """The `Suborchestrator` of a generator registered with `@orchestration`."""
+    return Suborchestrator(fn.__name__, input_model, output_model)
+
+
+@dataclass(frozen=True)
+class Call(Generic[In, Out]):
+    """A scheduled step: the Durable task plus the activity (or sub-orchestration) it runs."""
+
+    activity: Activity[In, Out] | Suborchestrator[In, Out]
     task: Any  # the SDK's TaskBase (untyped)
 
 
@@ -112,13 +139,37 @@ def call(
     return Call(activity, task)
 
 
+def call_sub(
+    context: df.DurableOrchestrationContext,
+    sub: Suborchestrator[In, Out],
+    payload: In,
+    *,
+    instance_id: str,
+    retry: RetryName | None = None,
+) -> Call[In, Out]:
+    """Schedule the sub-orchestration `sub` with `payload` under `instance_id` (derive it
+    from the parent's id and the item, so a replay schedules the same instance). No retry by
+    default: a sub-orchestration retries its own steps."""
+    data = payload.model_dump(mode="json")
+    if retry is None:
+        task = context.call_sub_orchestrator(sub.name, data, instance_id)
+    else:
+        task = context.call_sub_orchestrator_with_retry(
+            sub.name, RETRY_POLICIES[retry], data, instance_id
+        )
+    return Call(sub, task)
+
+
 def settle(c: Call[Any, Out]) -> Generator[Any, Any, Outcome[Out]]:
     """Wait for one call and read its outcome. Use with `yield from`."""
     try:
-        envelope = yield c.task
+        result = yield c.task
     except Exception as exc:  # the SDK raises a plain Exception carrying the host's text
         return Outcome(c.activity.name, failure=failure_from_reason(str(exc)))
-    return read_envelope(c.activity, envelope)
+    if isinstance(c.activity, Suborchestrator):
+        # A sub-orchestration returns its output model's JSON, not an activity envelope.
+        return Outcome(c.activity.name, value=c.activity.output_model.model_validate(result))
+    return read_envelope(c.activity, result)
 
 
 def settle_all(*calls: Call[Any, Any]) -> Generator[Any, Any, list[Outcome[Any]]]:
@@ -132,6 +183,31 @@ def settle_all(*calls: Call[Any, Any]) -> Generator[Any, Any, list[Outcome[Any]]
         outcome = yield from settle(c)
         outcomes.append(outcome)
     return outcomes
+
+
+def settle_bounded(
+    starts: Iterable[Callable[[], Call[Any, Out]]], limit: int
+) -> Generator[Any, Any, list[Outcome[Out]]]:
+    """Run the calls that `starts` make, at most `limit` in flight: the first `limit` are
+    scheduled at once, then one more each time the oldest in flight has settled (first in,
+    first out, so a replay schedules them in the same order). Every outcome is kept, in the
+    order of `starts`. Use with `yield from`."""
+    if limit < 1:
+        raise ValueError(f"at least one call in flight, not {limit}")
+    pending = iter(starts)
+    in_flight: deque[Call[Any, Out]] = deque()
+    outcomes: list[Outcome[Out]] = []
+    exhausted = False
+    while True:
+        while not exhausted and len(in_flight) < limit:
+            start = next(pending, None)
+            if start is None:
+                exhausted = True
+            else:
+                in_flight.append(start())
+        if not in_flight:
+            return outcomes
+        outcomes.append((yield from settle(in_flight.popleft())))
 
 
 def run(
@@ -164,6 +240,19 @@ def step_key(context: df.DurableOrchestrationContext, step: str) -> str:
     if not step or any(ch.isspace() or ch == "/" for ch in step):
         raise ValueError(f"a step name is one word without '/': {step!r}")
     return f"{context.instance_id}/{step}"
+
+
+def read_input(context: df.DurableOrchestrationContext, model: type[In]) -> In:
+    """The instance's input, validated into its model (an input the model refuses fails the
+    orchestration, naming the field: whoever started it sent a bad one)."""
+    return model.model_validate(context.get_input())
+
+
+def continue_as_new(context: df.DurableOrchestrationContext, payload: BaseModel) -> None:
+    """Start this instance afresh with `payload` as its input once the orchestrator returns
+    (return right after): the history starts empty again, so a loop over pages keeps every
+    episode's history as small as one page's."""
+    context.continue_as_new(payload.model_dump(mode="json"))
 
 
 def set_status(context: df.DurableOrchestrationContext, status: BaseModel) -> None:
