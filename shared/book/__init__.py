@@ -3,8 +3,9 @@
 Partner Center is the system of record for what Microsoft sold, Stripe for what customers
 paid. The book holds cspflow's mirror of customers and subscriptions plus what only cspflow
 knows: the catalogue and price lists, orders, licence changes, renewals, dunning cases,
-invoices, SLA clocks, notices sent, KPI events, processed webhook events and each customer's
-timeline. Activities read and write it; orchestrators never do (docs/book.md).
+invoices, SLA clocks, notices sent, KPI events, processed webhook events, each customer's
+timeline and the reports of the book syncs. Activities read and write it; orchestrators
+never do (docs/book.md).
 
     book = Book(ctx.settings)                       # in an activity
     stored = book.subscriptions.get(customer_id, subscription_id)
@@ -20,6 +21,7 @@ from __future__ import annotations
 from azure.data.tables import TableServiceClient
 
 from shared.book._repository import Page, Recorded, Stored, Tables
+from shared.book.book_syncs import BookSyncs
 from shared.book.catalogue import Offers, PriceLists
 from shared.book.customers import Customers
 from shared.book.dunning import DunningCases
@@ -93,3 +95,4 @@ class Book:
         self.notices = Notices(*parts)
         self.kpi_events = KpiEvents(*parts)
         self.processed_events = ProcessedEvents(*parts)
+        self.book_syncs = BookSyncs(*parts)

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.models._base import DomainModel
+from shared.models._base import DomainModel, UtcDateTime
 from shared.models.money import CurrencyCode
 
 SlaTier = Literal["premium", "standard", "basic"]
@@ -133,6 +133,9 @@ class Customer(DomainModel):
     # The price list the customer buys from (in its billing currency); None: the partner's
     # standard list (shared/book/catalogue.py, STANDARD_PRICE_LIST).
     price_list_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # When a book sync first found the customer missing from Partner Center's customer list
+    # (docs/book.md, "Sync"); None while Partner Center lists it. The customer is kept.
+    gone_from_partner_center_at: UtcDateTime | None = None
 
     @field_validator("domain", mode="before")
     @classmethod

@@ -7,8 +7,11 @@ import pytest
 
 from shared.book import Book, RecordNotFound
 from shared.book.partner_center import (
+    adopt_partner_center_customer,
     apply_partner_center_customer,
     apply_partner_center_subscription,
+    flag_customer_gone,
+    flag_subscription_gone,
 )
 from shared.models import FieldChange
 from shared.partner_center.models import CustomerTenant
@@ -185,3 +188,63 @@ def test_a_customer_changed_meanwhile_is_compared_again_and_keeps_the_other_chan
         "partner_center:customer:c-1:v1",
         "partner_center:customer:c-1:v2",
     ]
+
+
+# adopted, flagged gone, back ------------------------------------------------------------------
+
+
+def test_a_customer_only_partner_center_has_is_adopted_once_and_noted(book: Book):
+    new = customer("c-9", tenant_id=TENANT)
+    outcome = adopt_partner_center_customer(book, new)
+    assert outcome.created and outcome.record == new
+    assert book.customers.by_tenant(TENANT) == book.customers.get("c-9")
+    [entry] = book.timeline.page("c-9").items
+    assert (entry.id, entry.kind, entry.source) == (
+        "partner_center:customer:c-9:adopted",
+        "customer",
+        "partner_center",
+    )
+    before = writes(book)
+    again = adopt_partner_center_customer(book, new.model_copy(update={"company_name": "Other"}))
+    assert not again.created and again.record == new  # the book's, as it is
+    assert writes(book) == before
+
+
+def test_a_customer_gone_from_partner_center_is_flagged_kept_and_flagged_once(book: Book):
+    book.customers.add(customer())
+    gone_at = T0 + timedelta(days=1)
+    outcome = flag_customer_gone(book, "c-1", gone_at)
+    assert outcome.changes == (
+        FieldChange(field="gone_from_partner_center_at", before=None, after="2026-03-03T09:00:00Z"),
+    )
+    assert book.customers.get("c-1").record.gone_from_partner_center_at == gone_at
+    [entry] = book.timeline.page("c-1").items
+    assert "no longer in Partner Center" in entry.summary and entry.changes == outcome.changes
+    before = writes(book)
+    assert not flag_customer_gone(book, "c-1", gone_at + timedelta(days=1)).changed
+    assert writes(book) == before
+    with pytest.raises(RecordNotFound):
+        flag_customer_gone(book, "c-404", gone_at)
+
+
+def test_a_customer_partner_center_shows_again_is_no_longer_flagged(book: Book):
+    book.customers.add(customer(tenant_id=TENANT))
+    flag_customer_gone(book, "c-1", T0)
+    outcome = apply_partner_center_customer(book, tenant(companyName=customer().company_name))
+    assert [c.field for c in outcome.changes] == ["gone_from_partner_center_at"]
+    assert outcome.changes[0].after is None
+    assert book.customers.get("c-1").record.gone_from_partner_center_at is None
+    assert len(book.timeline.page("c-1").items) == 2
+
+
+def test_a_subscription_gone_from_partner_center_is_flagged_and_cleared_when_back(book: Book):
+    book.subscriptions.add(subscription_record())
+    outcome = flag_subscription_gone(book, "c-1", "sub-1", T0)
+    assert [c.field for c in outcome.changes] == ["gone_from_partner_center_at"]
+    before = writes(book)
+    assert not flag_subscription_gone(book, "c-1", "sub-1", T0).changed
+    assert writes(book) == before
+    back = apply_partner_center_subscription(book, "c-1", subscription())
+    assert [(c.field, c.after) for c in back.changes] == [("gone_from_partner_center_at", None)]
+    assert book.subscriptions.get("c-1", "sub-1").record.gone_from_partner_center_at is None
+    assert len(book.timeline.page("c-1").items) == 2
