@@ -16,6 +16,13 @@ def test_the_app_indexes_as_the_python_worker_would():
         "check_partner_center",
         "check_stripe",
         "check_storage",
+        "book_sync",
+        "book_sync_batch",
+        "read_customer_page",
+        "sync_customer",
+        "flag_gone_customers",
+        "link_stripe_customers",
+        "record_book_sync",
     }
 
 

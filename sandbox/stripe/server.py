@@ -143,6 +143,13 @@ class StripeSandbox:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._running: Running | None = None
 
+    @property
+    def store(self) -> Store:
+        """The running sandbox's store (tests seed it directly, as `--seed-data` does)."""
+        if self._running is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._running.store
+
     def __enter__(self) -> StripeSandbox:
         self._thread.start()
         self._running = asyncio.run_coroutine_threadsafe(start(self.options), self._loop).result(30)
