@@ -26,9 +26,10 @@ import azure.durable_functions as df
 from pydantic import ValidationError
 
 from activities.boundary import ActivityContext, WriteInput, activity
-from shared.book import Book
+from shared.book import Book, Stored
 from shared.book.partner_center import (
     adopt_partner_center_customer,
+    adopt_partner_center_subscriptions,
     apply_partner_center_customer,
     apply_partner_center_subscription,
     flag_customer_gone,
@@ -133,15 +134,19 @@ def sync_customer(request: SyncCustomer, ctx: ActivityContext) -> CustomerSynced
     book, partner_center = _book(ctx.settings), _partner_center(ctx.settings)
     read = request.customer
     subscriptions = partner_center.list_subscriptions(read.tenant_id)
-    stored = book.customers.by_tenant(read.tenant_id)
+    stored = _find_customer(book, read.tenant_id)
     outcome: CustomerOutcome = "unchanged"
     changed: tuple[str, ...] = ()
     back = False
+    added: list[str] = []
     if stored is None:
         profile = partner_center.get_billing_profile(read.tenant_id)
-        adopted = adopt_partner_center_customer(book, adopted_customer(read, profile, ctx.settings))
+        adopted, subs_added = adopt_partner_center_customer(
+            book, adopted_customer(read, profile, ctx.settings), subscriptions
+        )
         customer = adopted.record
         outcome = "adopted" if adopted.created else "unchanged"
+        added = [o.record.id for o in subs_added if o.created]
     else:
         customer = stored.record
     if _mirror_differs(customer, read):
@@ -152,23 +157,27 @@ def sync_customer(request: SyncCustomer, ctx: ActivityContext) -> CustomerSynced
         changed = tuple(change.field for change in applied.changes)
         back = "gone_from_partner_center_at" in changed
         customer = applied.record
-    added, corrected = [], []
-    have = {record.id: record for record in _subscriptions_of(book, customer.id)}
-    for subscription in subscriptions:
-        record = have.get(subscription.id)
-        if record is not None and _same(record, subscription.model_dump(mode="json")):
-            continue
-        applied_sub = apply_partner_center_subscription(book, customer.id, subscription)
-        if applied_sub.created:
-            added.append(subscription.id)
-        elif applied_sub.changed:
-            corrected.append(subscription.id)
-    listed = {s.id for s in subscriptions}
-    gone = []
-    for record in have.values():
-        if record.id not in listed and record.gone_from_partner_center_at is None:
-            flag_subscription_gone(book, customer.id, record.id, book.clock.now())
-            gone.append(record.id)
+    corrected: list[str] = []
+    gone: list[str] = []
+    if outcome != "adopted":  # an adopted customer's subscriptions came with it
+        have = {r.id: r for r in _subscriptions_of(book, customer.id)}
+        new = [s for s in subscriptions if s.id not in have]
+        added += [
+            o.record.id
+            for o in adopt_partner_center_subscriptions(book, customer.id, new)
+            if o.created
+        ]
+        for subscription in subscriptions:
+            record = have.get(subscription.id)
+            if record is None or _same(record, subscription.model_dump(mode="json")):
+                continue
+            if apply_partner_center_subscription(book, customer.id, subscription).changed:
+                corrected.append(subscription.id)
+        listed = {s.id for s in subscriptions}
+        for record in have.values():
+            if record.id not in listed and record.gone_from_partner_center_at is None:
+                flag_subscription_gone(book, customer.id, record.id, book.clock.now())
+                gone.append(record.id)
     if outcome != "adopted" and (changed or added or corrected or gone):
         outcome = "updated"
     return CustomerSynced(
@@ -218,6 +227,16 @@ def adopted_customer(
             f"Partner Center's customer {read.tenant_id} cannot be adopted: "
             f"{', '.join(fields)} refused"
         ) from None
+
+
+def _find_customer(book: Book, tenant_id: str) -> Stored[Customer] | None:
+    """The book's customer of a tenant: a customer adopted from Partner Center has the
+    tenant id as its id (one read); one cspflow onboarded is found through the tenant
+    index."""
+    stored = book.customers.find(tenant_id)
+    if stored is not None and str(stored.record.tenant_id or "").lower() == tenant_id.lower():
+        return stored
+    return book.customers.by_tenant(tenant_id)
 
 
 def _mirror_differs(customer: Customer, read: PartnerCenterCustomer) -> bool:

@@ -56,8 +56,12 @@ def mirror_differences(
 ) -> list[str]:
     """Where the book and Partner Center disagree about these customers (none: [])."""
     found: list[str] = []
+    listed = {c.id: c for c in partner_center.list_customers(page_size=500)}
     for tenant in tenants:
-        read = partner_center.get_customer(tenant)
+        read = listed.get(tenant)
+        if read is None:
+            found.append(f"{tenant}: not in Partner Center")
+            continue
         stored = book.customers.by_tenant(tenant)
         if stored is None:
             found.append(f"{tenant}: not in the book")

@@ -28,7 +28,7 @@ against the new version, recorded under that version, and applied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -38,6 +38,7 @@ from pydantic import BaseModel
 from shared.book import Book
 from shared.book._repository import UPDATE_ATTEMPTS, backoff
 from shared.book.errors import ConcurrencyConflict, RecordExists, RecordNotFound
+from shared.book.timeline import MAX_ENTRIES_PER_BATCH
 from shared.models.party import Customer
 from shared.models.subscription import Subscription, SubscriptionRecord
 from shared.models.timeline import FieldChange, TimelineEntry, TimelineKind
@@ -91,8 +92,7 @@ def apply_partner_center_subscription(
                 customer_id,
                 f"partner_center:subscription:{read.id}:v0",
                 read.id,
-                f"subscription {read.id} ({read.offer_id}, {read.quantity} seats, "
-                f"{read.status}) found in Partner Center: added to the book",
+                _found(read),
                 (),
             )
             try:
@@ -125,6 +125,49 @@ def apply_partner_center_subscription(
     raise ConcurrencyConflict(
         f"subscription {read.id} of customer {customer_id}: {UPDATE_ATTEMPTS} concurrent "
         "writes in a row while applying Partner Center's read"
+    )
+
+
+def adopt_partner_center_subscriptions(
+    book: Book, customer_id: str, reads: list[Subscription], *, noted: bool = False
+) -> list[SyncOutcome[SubscriptionRecord]]:
+    """Add subscriptions Partner Center has and the book does not (a customer's, on its
+    first sync) in a few writes: their timeline entries in one transaction, their term-end
+    rows, their records in one transaction. When one of them is in the book after all (a
+    step retried after a crash, a concurrent writer), each is applied on its own instead
+    (`apply_partner_center_subscription`), so nothing is added twice or missed."""
+    if not reads:
+        return []
+    if not noted:  # (`noted`: the caller wrote their entries already)
+        _append_entries(book, [_found_entry(book, customer_id, read) for read in reads])
+    records = [SubscriptionRecord(customer_id=customer_id, subscription=read) for read in reads]
+    if book.subscriptions.add_all(records):
+        return [SyncOutcome(record, created=True) for record in records]
+    return [apply_partner_center_subscription(book, customer_id, read) for read in reads]
+
+
+def _found(read: Subscription) -> str:
+    return (
+        f"subscription {read.id} ({read.offer_id}, {read.quantity} seats, {read.status}) "
+        "found in Partner Center: added to the book"
+    )
+
+
+def _append_entries(book: Book, entries: list[TimelineEntry]) -> None:
+    """One customer's entries, a transaction per MAX_ENTRIES_PER_BATCH."""
+    for start in range(0, len(entries), MAX_ENTRIES_PER_BATCH):
+        book.timeline.append_all(entries[start : start + MAX_ENTRIES_PER_BATCH])
+
+
+def _found_entry(book: Book, customer_id: str, read: Subscription) -> TimelineEntry:
+    return _entry(
+        book,
+        "subscription",
+        customer_id,
+        f"partner_center:subscription:{read.id}:v0",
+        read.id,
+        _found(read),
+        (),
     )
 
 
@@ -184,26 +227,35 @@ def apply_partner_center_customer(
     )
 
 
-def adopt_partner_center_customer(book: Book, customer: Customer) -> SyncOutcome[Customer]:
+def adopt_partner_center_customer(
+    book: Book, customer: Customer, subscriptions: Sequence[Subscription] = ()
+) -> tuple[SyncOutcome[Customer], list[SyncOutcome[SubscriptionRecord]]]:
     """Add a customer Partner Center has and the book does not yet (a partner's existing
-    customer, on the first sync), noting it on its timeline. When the id is taken by the
-    time it is added, the book's customer is returned as it is (`created` False) for the
-    caller to apply Partner Center's read to."""
-    _note(
-        book,
-        "customer",
-        customer.id,
-        f"partner_center:customer:{customer.id}:adopted",
-        customer.id,
-        f"customer {customer.company_name} ({customer.domain}) found in Partner Center: "
-        "added to the book",
-        (),
-    )
+    customer, on the first sync), with its subscriptions, noting each on its timeline: the
+    entries first (one transaction), then the customer, then its subscriptions
+    (`adopt_partner_center_subscriptions`). When the id is taken by the time it is added,
+    the book's customer is returned as it is (`created` False) and no subscription is
+    added: the caller applies Partner Center's reads to what the book has."""
+    entries = [
+        _entry(
+            book,
+            "customer",
+            customer.id,
+            f"partner_center:customer:{customer.id}:adopted",
+            customer.id,
+            f"customer {customer.company_name} ({customer.domain}) found in Partner Center: "
+            "added to the book",
+            (),
+        ),
+        *(_found_entry(book, customer.id, read) for read in subscriptions),
+    ]
+    _append_entries(book, entries)
     try:
         book.customers.add(customer)
     except RecordExists:
-        return SyncOutcome(book.customers.get(customer.id).record)
-    return SyncOutcome(customer, created=True)
+        return SyncOutcome(book.customers.get(customer.id).record), []
+    added = adopt_partner_center_subscriptions(book, customer.id, list(subscriptions), noted=True)
+    return SyncOutcome(customer, created=True), added
 
 
 def flag_customer_gone(book: Book, customer_id: str, at: datetime) -> SyncOutcome[Customer]:
@@ -294,15 +346,25 @@ def _note(
     summary: str,
     changes: tuple[FieldChange, ...],
 ) -> None:
-    book.timeline.append(
-        TimelineEntry(
-            customer_id=customer_id,
-            id=entry_id,
-            at=book.clock.now(),
-            kind=kind,
-            subject_id=subject_id,
-            source="partner_center",
-            summary=summary[:500],
-            changes=changes,
-        )
+    book.timeline.append(_entry(book, kind, customer_id, entry_id, subject_id, summary, changes))
+
+
+def _entry(
+    book: Book,
+    kind: TimelineKind,
+    customer_id: str,
+    entry_id: str,
+    subject_id: str,
+    summary: str,
+    changes: tuple[FieldChange, ...],
+) -> TimelineEntry:
+    return TimelineEntry(
+        customer_id=customer_id,
+        id=entry_id,
+        at=book.clock.now(),
+        kind=kind,
+        subject_id=subject_id,
+        source="partner_center",
+        summary=summary[:500],
+        changes=changes,
     )

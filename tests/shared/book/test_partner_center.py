@@ -8,6 +8,7 @@ import pytest
 from shared.book import Book, RecordNotFound
 from shared.book.partner_center import (
     adopt_partner_center_customer,
+    adopt_partner_center_subscriptions,
     apply_partner_center_customer,
     apply_partner_center_subscription,
     flag_customer_gone,
@@ -195,19 +196,57 @@ def test_a_customer_changed_meanwhile_is_compared_again_and_keeps_the_other_chan
 
 def test_a_customer_only_partner_center_has_is_adopted_once_and_noted(book: Book):
     new = customer("c-9", tenant_id=TENANT)
-    outcome = adopt_partner_center_customer(book, new)
+    reads = [subscription("sub-1"), subscription("sub-2", term_end=T0 + timedelta(days=90))]
+    outcome, added = adopt_partner_center_customer(book, new, reads)
     assert outcome.created and outcome.record == new
+    assert [(o.created, o.record.subscription) for o in added] == [(True, r) for r in reads]
     assert book.customers.by_tenant(TENANT) == book.customers.get("c-9")
-    [entry] = book.timeline.page("c-9").items
-    assert (entry.id, entry.kind, entry.source) == (
+    assert [r.subscription for r in book.subscriptions.of_customer("c-9").items] == reads
+    due = book.subscriptions.due(T0, T0 + timedelta(days=100)).items
+    assert [r.id for r in due] == ["sub-1", "sub-2"]  # term-end rows written with them
+    entries = book.timeline.page("c-9").items
+    assert sorted(e.id for e in entries) == [
         "partner_center:customer:c-9:adopted",
-        "customer",
-        "partner_center",
-    )
+        "partner_center:subscription:sub-1:v0",
+        "partner_center:subscription:sub-2:v0",
+    ]
+    assert all(e.source == "partner_center" for e in entries)
     before = writes(book)
-    again = adopt_partner_center_customer(book, new.model_copy(update={"company_name": "Other"}))
-    assert not again.created and again.record == new  # the book's, as it is
+    again, none = adopt_partner_center_customer(
+        book, new.model_copy(update={"company_name": "Other"}), reads
+    )
+    assert not again.created and again.record == new and none == []  # the book's, as it is
     assert writes(book) == before
+
+
+def test_subscriptions_added_at_once_fall_back_to_one_by_one_when_one_is_there(book: Book):
+    book.subscriptions.add(subscription_record("sub-1", quantity=5))
+    reads = [subscription("sub-1", quantity=6), subscription("sub-2")]
+    outcomes = adopt_partner_center_subscriptions(book, "c-1", reads)
+    assert [(o.created, [c.field for c in o.changes]) for o in outcomes] == [
+        (False, ["quantity"]),
+        (True, []),
+    ]
+    stored = {r.id: r.subscription for r in book.subscriptions.of_customer("c-1").items}
+    assert stored == {"sub-1": reads[0], "sub-2": reads[1]}
+    ids = [e.id for e in book.timeline.page("c-1").items]
+    assert sorted(ids) == [
+        "partner_center:subscription:sub-1:v0",
+        "partner_center:subscription:sub-1:v1",
+        "partner_center:subscription:sub-2:v0",
+    ]
+
+
+def test_timeline_entries_appended_at_once_are_each_recorded_once(book: Book):
+    adopt_partner_center_subscriptions(book, "c-1", [subscription("sub-1")])
+    book.subscriptions.table.delete(
+        "c-1", "sub-1", etag=present(book.subscriptions.find("c-1", "sub-1")).etag, what="test"
+    )
+    # a retry after losing the record: the entry is there, the batch falls back, no duplicate
+    adopt_partner_center_subscriptions(book, "c-1", [subscription("sub-1"), subscription("sub-3")])
+    ids = sorted(e.id for e in book.timeline.page("c-1").items)
+    assert ids == ["partner_center:subscription:sub-1:v0", "partner_center:subscription:sub-3:v0"]
+    assert {r.id for r in book.subscriptions.of_customer("c-1").items} == {"sub-1", "sub-3"}
 
 
 def test_a_customer_gone_from_partner_center_is_flagged_kept_and_flagged_once(book: Book):
