@@ -42,12 +42,15 @@ SYNCED_TABLES = (
 )
 
 
-def snapshot(book: Book) -> dict[str, str]:
-    """`table/PartitionKey/RowKey` -> ETag of every entity a sync can write."""
+def snapshot(book: Book, keep: Callable[[str], bool] | None = None) -> dict[str, str]:
+    """`table/PartitionKey/RowKey` -> ETag of every entity a sync can write (those `keep`
+    accepts: a test sharing a book with others looks at its own)."""
     found = {}
     for name in SYNCED_TABLES:
         for row in book.tables.table(name).scan("", {}, name):
-            found[f"{name}/{row['PartitionKey']}/{row['RowKey']}"] = str(row.metadata["etag"])
+            where = f"{name}/{row['PartitionKey']}/{row['RowKey']}"
+            if keep is None or keep(where):
+                found[where] = str(row.metadata["etag"])
     return found
 
 
