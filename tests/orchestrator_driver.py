@@ -1,13 +1,13 @@
 """Drive an orchestrator generator in a test, with the activities' outcomes given up front.
 
 The orchestrator gets a context with the calls cspflow's orchestrators make
-(`call_activity[_with_retry]`, `call_sub_orchestrator[_with_retry]`, `task_all`,
+(`call_activity[_with_retry]`, `call_sub_orchestrator[_with_retry]`, `task_all`, `task_any`,
 `set_custom_status`, `get_input`, `continue_as_new`, `current_utc_datetime`, `instance_id`,
 `new_uuid`); every call is recorded, and each yielded task resolves the way the Durable SDK
 resolves it: an activity to its outcome (a value, or the exception it failed with after its
 retries), a sub-orchestration to its output (or the exception it failed with), `task_all` to
 the list of values or to the first failure among its children, and a task yielded again to
-the same outcome. An outcome may be a function of the call's input (`lambda input: ...`),
+the same outcome, `task_any` to the first of its tasks. An outcome may be a function of the call's input (`lambda input: ...`),
 for steps called many times with different inputs. An orchestrator that continues as new is
 started again with its new input, as the host does; `run.episodes` holds each episode's
 input and the calls it made. The full replay protocol is devhost's business
@@ -83,6 +83,11 @@ class AllTask:
     children: list[Task]
 
 
+@dataclass
+class AnyTask:
+    children: list[Task]
+
+
 _NOT_CONTINUED = object()
 
 
@@ -105,6 +110,7 @@ class Context:
     calls: list[ActivityCall] = field(default_factory=list)
     custom_statuses: list[Any] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)
+    yields: list[str] = field(default_factory=list)  # what the orchestrator waited on, in order
     continued_with: Any = _NOT_CONTINUED
 
     def get_input(self) -> Any:
@@ -137,6 +143,9 @@ class Context:
 
     def task_all(self, tasks: list[Task]) -> AllTask:
         return AllTask(list(tasks))
+
+    def task_any(self, tasks: list[Task]) -> AnyTask:
+        return AnyTask(list(tasks))
 
     def set_custom_status(self, status: Any) -> None:
         self.custom_statuses.append(status)
@@ -210,6 +219,7 @@ def _episode(orchestrator: Callable[[Any], Generator[Any, Any, Any]], ctx: Conte
         except StopIteration as stop:
             return stop.value
         ctx.current_utc_datetime += ctx.step
+        ctx.yields.append(type(yielded).__name__)
         to_send, to_throw = None, None
         if isinstance(yielded, Task):
             if yielded.failed:
@@ -222,5 +232,7 @@ def _episode(orchestrator: Callable[[Any], Generator[Any, Any, Any]], ctx: Conte
                 to_throw = failure
             else:
                 to_send = [t.outcome for t in yielded.children]
+        elif isinstance(yielded, AnyTask):
+            to_send = yielded.children[0]  # every task is done at once here: the first wins
         else:
             raise AssertionError(f"the orchestrator yielded {yielded!r}, not a task")

@@ -7,9 +7,10 @@ after (docs/book.md, "Sync"). One run:
    is one episode of the orchestration: its customers are split into batches, each batch is
    a sub-orchestration (`book_sync_batch`) that syncs its customers (`sync_customer`) a few
    at a time, and all of a page's batches run at once, so at most
-   `SyncTuning.max_in_flight` customers are synced at a time. The next page is read while
-   this one syncs; then the orchestration continues as new with it, so its history is one
-   page long whatever the size of the book, and each batch's history is one batch long.
+   `SyncTuning.max_in_flight` customers are synced at a time (each batch in waves of
+   `per_batch`). The next page is read while this one syncs; then the orchestration
+   continues as new with it, so its history is one page long whatever the size of the
+   book, and each batch's history is one batch long.
 2. Once the list has been read to its end: the book's customers Partner Center no longer
    lists are flagged gone (`flag_gone_customers`), then every customer without a Stripe
    customer is linked to the one the rule finds (`link_stripe_customers`,
@@ -67,7 +68,6 @@ from workflows.durable import (
     read_input,
     run,
     set_status,
-    settle,
     settle_all,
     settle_bounded,
     step_key,
@@ -103,23 +103,23 @@ def book_sync(context: df.DurableOrchestrationContext) -> Generator[Any, Any, An
     batches = [
         customers[i : i + tuning.batch_size] for i in range(0, len(customers), tuning.batch_size)
     ]
-    outcomes = yield from settle_all(
-        *(
-            call_sub(
-                context,
-                BATCH,
-                BookSyncBatch(run_id=sync.run_id, customers=batch, in_flight=tuning.per_batch),
-                instance_id=f"{context.instance_id}-{sync.run_id}-p{sync.page:05d}-b{n:03d}",
-            )
-            for n, batch in enumerate(batches)
+    syncs = [
+        call_sub(
+            context,
+            BATCH,
+            BookSyncBatch(run_id=sync.run_id, customers=batch, in_flight=tuning.per_batch),
+            instance_id=f"{context.instance_id}-{sync.run_id}-p{sync.page:05d}-b{n:03d}",
         )
-    )
+        for n, batch in enumerate(batches)
+    ]
+    # The next page is read while this one syncs: one action, settled together.
+    outcomes = yield from settle_all(*syncs, *([ahead] if ahead is not None else []))
     totals = sync.totals
-    for batch, outcome in zip(batches, outcomes, strict=True):
+    for batch, outcome in zip(batches, outcomes, strict=False):
         totals += outcome.value if outcome.value is not None else _all_failed(batch, outcome)
     if ahead is None:
         return (yield from _finish(context, sync, started_at, totals, None))
-    following = yield from settle(ahead)
+    following = outcomes[-1]
     if following.value is None:
         error = f"Partner Center's customer list after page {sync.page + 1}: {_reason(following)}"
         return (yield from _finish(context, sync, started_at, totals, error))

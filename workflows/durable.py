@@ -12,12 +12,14 @@
 
 - `call` schedules an activity (an `activities.boundary.Activity`, never a name in a string)
   with a retry policy chosen by name from `RETRY_POLICIES`; it returns a `Call`.
-- `settle(c)` waits for one call, `settle_all(*calls)` for several running at once, keeping
-  every partial result: a failed call never hides the others. Neither raises for a failed
-  step: the orchestrator branches on the `Outcome`.
+- `settle(c)` waits for one call, `settle_all(*calls)` runs several at once and waits for
+  them all, keeping every partial result: a failed call never hides the others. Neither
+  raises for a failed step: the orchestrator branches on the `Outcome`. (The Python SDK
+  schedules a task only when the orchestrator yields it: calls made one after another and
+  settled one by one run one after another.)
 - `run(...)` is `settle(call(...))`: the sequential step.
-- `settle_bounded(starts, limit)` runs many calls with at most `limit` in flight (a fan-out
-  with a concurrency cap), every outcome kept, in order.
+- `settle_bounded(starts, limit)` runs many calls at most `limit` at a time, in waves (a
+  fan-out with a concurrency cap), every outcome kept, in order.
 - `call_sub(context, sub, payload, instance_id=...)` schedules a sub-orchestration (a
   `Suborchestrator`: the orchestrator and its models), settled like an activity: a
   fan-out over thousands of items runs in batches, each a sub-orchestration with its own
@@ -35,9 +37,10 @@ the orchestrator that uses it, and safe to replay.
 
 from __future__ import annotations
 
-from collections import deque
+import contextlib
 from collections.abc import Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Generic, Literal, TypeVar
 
 import azure.durable_functions as df
@@ -87,10 +90,14 @@ def suborchestrator(
 
 @dataclass(frozen=True)
 class Call(Generic[In, Out]):
-    """A scheduled step: the Durable task plus the activity (or sub-orchestration) it runs."""
+    """A step to wait for: the Durable task plus the activity (or sub-orchestration) it runs
+    and the orchestration context that made it. The Python SDK schedules a task only when
+    the orchestrator yields it (or a `task_all`/`task_any` holding it), so calls made
+    together run at once only through `settle_all` and `settle_bounded`."""
 
     activity: Activity[In, Out] | Suborchestrator[In, Out]
     task: Any  # the SDK's TaskBase (untyped)
+    context: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,7 @@ def call(
         task = context.call_activity(activity.name, data)
     else:
         task = context.call_activity_with_retry(activity.name, RETRY_POLICIES[retry], data)
-    return Call(activity, task)
+    return Call(activity, task, context)
 
 
 def call_sub(
@@ -157,7 +164,7 @@ def call_sub(
         task = context.call_sub_orchestrator_with_retry(
             sub.name, RETRY_POLICIES[retry], data, instance_id
         )
-    return Call(sub, task)
+    return Call(sub, task, context)
 
 
 def settle(c: Call[Any, Out]) -> Generator[Any, Any, Outcome[Out]]:
@@ -173,11 +180,16 @@ def settle(c: Call[Any, Out]) -> Generator[Any, Any, Outcome[Out]]:
 
 
 def settle_all(*calls: Call[Any, Any]) -> Generator[Any, Any, list[Outcome[Any]]]:
-    """Wait for every call (they all run at once) and return their outcomes in order.
+    """Run every call at once, wait for all of them and return their outcomes in order.
 
-    Each task is awaited in turn: a finished task resumes the orchestrator at once with its
-    value or failure, so waiting on them one by one costs no more than `task_all` and never
-    lets one failure hide the others (the SDK's `task_all` raises at the first)."""
+    The Python SDK schedules a task only when it is yielded, and the Durable extension
+    awaits each yielded action before it invokes the next: the calls are yielded together,
+    as one `task_all` (one action). It fails at the first failed call, so each call is then
+    read on its own (a finished one at once, one still running when it finishes): one
+    failure never hides the others' results."""
+    if len(calls) > 1 and calls[0].context is not None:
+        with contextlib.suppress(Exception):  # a call failed: every outcome is read below
+            yield calls[0].context.task_all([c.task for c in calls])
     outcomes: list[Outcome[Any]] = []
     for c in calls:
         outcome = yield from settle(c)
@@ -188,26 +200,22 @@ def settle_all(*calls: Call[Any, Any]) -> Generator[Any, Any, list[Outcome[Any]]
 def settle_bounded(
     starts: Iterable[Callable[[], Call[Any, Out]]], limit: int
 ) -> Generator[Any, Any, list[Outcome[Out]]]:
-    """Run the calls that `starts` make, at most `limit` in flight: the first `limit` are
-    scheduled at once, then one more each time the oldest in flight has settled (first in,
-    first out, so a replay schedules them in the same order). Every outcome is kept, in the
-    order of `starts`. Use with `yield from`."""
+    """Run the calls that `starts` make, at most `limit` at a time, in waves: `limit` calls
+    at once (one `settle_all`), then the next `limit` once they have all finished. Every
+    outcome is kept, in the order of `starts`. Use with `yield from`.
+
+    Waves, not a sliding window: the Durable extension runs an orchestrator's actions in
+    order, each awaited before the next is invoked (its out-of-process shim, which devhost
+    follows), so a call yielded on its own while others run waits for the one before it,
+    and a window refilled one call at a time runs one call at a time. A wave is one
+    action."""
     if limit < 1:
         raise ValueError(f"at least one call in flight, not {limit}")
     pending = iter(starts)
-    in_flight: deque[Call[Any, Out]] = deque()
     outcomes: list[Outcome[Out]] = []
-    exhausted = False
-    while True:
-        while not exhausted and len(in_flight) < limit:
-            start = next(pending, None)
-            if start is None:
-                exhausted = True
-            else:
-                in_flight.append(start())
-        if not in_flight:
-            return outcomes
-        outcomes.append((yield from settle(in_flight.popleft())))
+    while wave := [start() for start in islice(pending, limit)]:
+        outcomes += yield from settle_all(*wave)
+    return outcomes
 
 
 def run(

@@ -79,6 +79,12 @@ def test_settle_all_returns_every_outcome_in_call_order():
     assert [(c.name, c.input) for c in result.calls] == [("double", {"n": 3}), ("square", {"n": 3})]
 
 
+def test_calls_settled_together_are_scheduled_together():
+    # The SDK schedules only what is yielded: one task_all, then each outcome read.
+    result = drive(fan_out, {"double": succeeded(Answer(n=6)), "square": succeeded(Answer(n=9))})
+    assert result.context.yields == ["AllTask", "Task", "Task"]
+
+
 def test_a_failure_never_hides_the_other_results():
     result = drive(fan_out, {"double": retries_spent(DOWN), "square": succeeded(Answer(n=9))})
     first, second = result.output
@@ -187,20 +193,33 @@ def test_orchestration_registers_the_function_and_returns_it_unchanged():
 
 
 class Window:
-    """A context that counts the calls scheduled but not yet waited for."""
+    """A context that records what runs when: the tasks of a task_all are scheduled together
+    and finish together (a wave); a task yielded alone runs then."""
 
     instance_id = "window"
 
     def __init__(self) -> None:
-        self.in_flight = 0
+        self.in_flight: set[int] = set()
+        self.done: set[int] = set()
         self.peak = 0
         self.log: list[tuple[str, int]] = []
 
     def call_activity_with_retry(self, name: str, retry: Any, input_: Any) -> tuple[str, int]:
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        self.log.append(("start", input_["n"]))
         return ("task", input_["n"])
+
+    def task_all(self, tasks: list[tuple[str, int]]) -> tuple[str, list[tuple[str, int]]]:
+        return ("all", tasks)
+
+    def run(self, numbers: list[int]) -> None:
+        fresh = [n for n in numbers if n not in self.done]
+        for n in fresh:
+            self.in_flight.add(n)
+            self.log.append(("start", n))
+        self.peak = max(self.peak, len(self.in_flight))
+        for n in fresh:
+            self.in_flight.discard(n)
+            self.done.add(n)
+            self.log.append(("done", n))
 
 
 def drive_window(orchestrator: Any, context: Window) -> Any:
@@ -208,16 +227,19 @@ def drive_window(orchestrator: Any, context: Window) -> Any:
     sent: Any = None
     while True:
         try:
-            _, n = gen.send(sent)
+            kind, value = gen.send(sent)
         except StopIteration as stop:
             return stop.value
-        context.in_flight -= 1
-        context.log.append(("done", n))
-        sent = succeeded(Answer(n=n * 2))
+        if kind == "all":
+            context.run([n for _, n in value])
+            sent = [succeeded(Answer(n=n * 2)) for _, n in value]
+        else:
+            context.run([value])
+            sent = succeeded(Answer(n=value * 2))
 
 
 @pytest.mark.parametrize(("items", "limit", "peak"), [(7, 3, 3), (2, 5, 2), (4, 1, 1)])
-def test_settle_bounded_keeps_at_most_limit_calls_in_flight(items, limit, peak):
+def test_settle_bounded_runs_waves_of_at_most_limit_calls(items, limit, peak):
     def capped(context: Any) -> Generator[Any, Any, list[Outcome[Answer]]]:
         starts = [lambda n=n: call(context, double, Ask(n=n)) for n in range(items)]
         return (yield from settle_bounded(starts, limit))
@@ -226,9 +248,11 @@ def test_settle_bounded_keeps_at_most_limit_calls_in_flight(items, limit, peak):
     outcomes = drive_window(capped, window)
     assert [o.value for o in outcomes] == [Answer(n=2 * n) for n in range(items)]
     assert window.peak == peak
-    # first in, first out: call `limit + k` starts once call k has settled
-    for k in range(items - limit):
-        assert window.log.index(("done", k)) < window.log.index(("start", limit + k))
+    # wave k + 1 starts once every call of wave k has finished
+    for k in range(limit, items):
+        wave_start = k - k % limit
+        for earlier in range(wave_start - limit, wave_start):
+            assert window.log.index(("done", earlier)) < window.log.index(("start", k))
 
 
 def test_settle_bounded_keeps_every_outcome_and_refuses_an_empty_window():
