@@ -2,6 +2,7 @@
 
 import azure.durable_functions as df
 
+from activities.book_sync import bp as book_sync_bp
 from activities.catalog import bp as catalog_bp
 from activities.connectivity import bp as connectivity_bp
 from activities.notifications import bp as notifications_bp
@@ -14,4 +15,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     sla_clocks_bp,
     catalog_bp,
     webhook_registration_bp,
+    book_sync_bp,
 )

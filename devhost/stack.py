@@ -49,7 +49,7 @@ from devhost.http_auth import (
     KeyRing,
 )
 from devhost.settings import SettingsError, read_local_settings
-from sandbox.common.demo import SEED_CHOICES
+from sandbox.common.demo import SEED_CHOICES, seed_data
 
 LOOPBACK = "127.0.0.1"
 NOT_IN_CHECKOUT = 2  # `python -m sandbox NAME` exit status when NAME is not there yet
@@ -77,9 +77,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--no-sandboxes", action="store_true", help="start Azurite and devhost only")
     p.add_argument(
         "--seed-data",
-        choices=SEED_CHOICES,
+        type=seed_data,
+        metavar="|".join(SEED_CHOICES),
         default="demo",
-        help="what the sandboxes hold on first start (default: the demo partner's customers)",
+        help="what the sandboxes hold on first start (default: the demo partner's customers; "
+        "book:N: a partner's book of N customers, sandbox/common/book.py)",
     )
     p.add_argument("--virtual-clock", action="store_true", help="devhost's simulated clock")
     p.add_argument("--enable-auth", action="store_true", help="devhost requires keys")

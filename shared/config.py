@@ -42,6 +42,10 @@ REQUIRED_IN_AZURE = (
     "stripe_webhook_secrets",
 )
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "")
+# Nightly at 02:00 UTC. NCRONTAB: second minute hour day month weekday
+# (https://learn.microsoft.com/en-us/azure/azure-functions/functions-bindings-timer#ncrontab-expressions).
+BOOK_SYNC_SCHEDULE = "0 0 2 * * *"
+_NCRONTAB_OR_OFF = r"^(off|\S+( \S+){5})$"
 _LOCAL_STORAGE_MARKERS = (
     "usedevelopmentstorage=true",
     "devstoreaccount1",
@@ -119,6 +123,12 @@ class Settings(BaseSettings):
     clock_url: AnyHttpUrl | None = Field(
         default=None, validation_alias=AliasChoices("CSPFLOW_CLOCK_URL", "DEVHOST_CLOCK_URL")
     )
+
+    # The book sync (workflows/book_sync.py, docs/book.md "Sync"): when it runs nightly, as
+    # an NCRONTAB schedule in UTC with seconds (the Functions timer's format), or "off"; and
+    # the currency a customer adopted from Partner Center is billed in until set otherwise.
+    book_sync_schedule: str = Field(default=BOOK_SYNC_SCHEDULE, pattern=_NCRONTAB_OR_OFF)
+    partner_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
     # SLA clocks (docs/rules.md#sla-tier-targets, #sla-escalation): the partner's own tier
     # targets over cspflow's defaults, `kind.tier=N unit` entries separated by commas

@@ -1,19 +1,21 @@
 """Drive an orchestrator generator in a test, with the activities' outcomes given up front.
 
 The orchestrator gets a context with the calls cspflow's orchestrators make
-(`call_activity[_with_retry]`, `task_all`, `task_any`, `create_timer`,
-`wait_for_external_event`, `set_custom_status`, `current_utc_datetime`, `instance_id`,
-`new_uuid`, `get_input`); every call is recorded, and each yielded task resolves the way the
-Durable SDK resolves it: an activity to its outcome (a value, or the exception it failed with
-after its retries; a callable outcome is called with the activity's input, a list gives one outcome per call, in order), `task_all` to the
-list of values or to the first failure among its children, a timer at its time, an external
-event when the test's `events` say it arrives, `task_any` to whichever of its children is
-first in that virtual time, and a task yielded again to the same outcome. The full replay
-protocol is devhost's business (tests/devhost); this checks the orchestrator's own decisions.
+(`call_activity[_with_retry]`, `call_sub_orchestrator[_with_retry]`, `task_all`, `task_any`,
+`set_custom_status`, `get_input`, `continue_as_new`, `current_utc_datetime`, `instance_id`,
+`new_uuid`); every call is recorded, and each yielded task resolves the way the Durable SDK
+resolves it: an activity to its outcome (a value, or the exception it failed with after its
+retries), a sub-orchestration to its output (or the exception it failed with), `task_all` to
+the list of values or to the first failure among its children, and a task yielded again to
+the same outcome, a timer at its time, an external event when the test's `events` say it
+arrives, `task_any` to the first of its tasks in that virtual time. An outcome may be a function of the call's input (`lambda input: ...`),
+for steps called many times with different inputs. An orchestrator that continues as new is
+started again with its new input, as the host does; `run.episodes` holds each episode's
+input and the calls it made. The full replay protocol is devhost's business
+(tests/devhost); this checks the orchestrator's own decisions.
 
     run = drive(connectivity_check, {"check_stripe": ActivityFailed("down")})
-    run.output, run.calls, run.custom_statuses
-    run = drive(clock, {...}, events=[Event(T0 + timedelta(hours=2), "sla", {...})])
+    run.output, run.calls, run.custom_statuses, run.episodes
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 class ActivityFailed(Exception):
     """What an orchestrator sees when an activity failed for good: the SDK raises a plain
     Exception whose text starts with `Activity function '<name>' failed: <message>`."""
+
+
+class SubOrchestrationFailed(Exception):
+    """What an orchestrator sees when a sub-orchestration failed: `Orchestrator function
+    '<name>' failed: <message>`."""
 
 
 def succeeded(value: Any, elapsed_ms: int | None = 12) -> dict[str, Any]:
@@ -59,6 +66,7 @@ class ActivityCall:
     name: str
     input: Any
     retry: df.RetryOptions | None
+    instance_id: str | None = None  # a sub-orchestration's
 
 
 @dataclass
@@ -74,6 +82,11 @@ class Task:
 @dataclass
 class AllTask:
     children: list[Task]
+
+
+@dataclass
+class AnyTask:
+    children: list[Any]
 
 
 @dataclass(frozen=True)
@@ -105,9 +118,15 @@ class EventTask:
         return self.event.data
 
 
+_NOT_CONTINUED = object()
+
+
 @dataclass
-class AnyTask:
-    children: list[Any]
+class Episode:
+    """One run of the orchestrator function between two continue-as-new."""
+
+    input: Any
+    calls: list[ActivityCall] = field(default_factory=list)
 
 
 @dataclass
@@ -117,10 +136,13 @@ class Context:
     version: str | None = None
     current_utc_datetime: datetime = T0
     step: timedelta = timedelta(milliseconds=10)  # time passes a little at each resume
+    input: Any = None
     calls: list[ActivityCall] = field(default_factory=list)
     custom_statuses: list[Any] = field(default_factory=list)
-    input: Any = None  # what the orchestration was started with
-    events: list[Event] = field(default_factory=list)  # still to arrive, in time order
+    episodes: list[Episode] = field(default_factory=list)
+    yields: list[str] = field(default_factory=list)  # what the orchestrator waited on, in order
+    continued_with: Any = _NOT_CONTINUED
+    events: list[Event] = field(default_factory=list)  # still to arrive
     timers: list[datetime] = field(default_factory=list)  # every timer created, in order
 
     def get_input(self) -> Any:
@@ -133,8 +155,8 @@ class Context:
     def wait_for_external_event(self, name: str) -> EventTask:
         return EventTask(name)
 
-    def task_any(self, tasks: list[Any]) -> AnyTask:
-        return AnyTask(list(tasks))
+    def continue_as_new(self, input_: Any) -> None:
+        self.continued_with = input_
 
     def call_activity(self, name: str, input_: Any = None) -> Task:
         return self._task(ActivityCall(name, input_, None))
@@ -144,8 +166,25 @@ class Context:
     ) -> Task:
         return self._task(ActivityCall(name, input_, retry_options))
 
+    def call_sub_orchestrator(
+        self, name: str, input_: Any = None, instance_id: str | None = None
+    ) -> Task:
+        return self._task(ActivityCall(name, input_, None, instance_id))
+
+    def call_sub_orchestrator_with_retry(
+        self,
+        name: str,
+        retry_options: df.RetryOptions,
+        input_: Any = None,
+        instance_id: str | None = None,
+    ) -> Task:
+        return self._task(ActivityCall(name, input_, retry_options, instance_id))
+
     def task_all(self, tasks: list[Task]) -> AllTask:
         return AllTask(list(tasks))
+
+    def task_any(self, tasks: list[Any]) -> AnyTask:
+        return AnyTask(list(tasks))
 
     def set_custom_status(self, status: Any) -> None:
         self.custom_statuses.append(status)
@@ -157,8 +196,10 @@ class Context:
         if call.name not in self.outcomes:
             raise AssertionError(f"the test gives no outcome for activity {call.name!r}")
         self.calls.append(call)
+        if self.episodes:
+            self.episodes[-1].calls.append(call)
         outcome = self.outcomes[call.name]
-        if callable(outcome):  # an outcome per input: one activity called for several items
+        if callable(outcome) and not isinstance(outcome, Exception):
             outcome = outcome(call.input)
         elif isinstance(outcome, list):  # one outcome per call, in order
             made = sum(1 for c in self.calls if c.name == call.name)
@@ -167,6 +208,10 @@ class Context:
             outcome = outcome[made - 1]
         if isinstance(outcome, ActivityFailed):
             outcome = ActivityFailed(f"Activity function '{call.name}' failed: {outcome}")
+        elif isinstance(outcome, SubOrchestrationFailed):
+            outcome = SubOrchestrationFailed(
+                f"Orchestrator function '{call.name}' failed: {outcome}"
+            )
         return Task(call, outcome)
 
 
@@ -174,6 +219,10 @@ class Context:
 class Run:
     output: Any
     context: Context
+
+    @property
+    def timers(self) -> list[datetime]:
+        return self.context.timers
 
     @property
     def calls(self) -> list[ActivityCall]:
@@ -184,8 +233,11 @@ class Run:
         return self.context.custom_statuses
 
     @property
-    def timers(self) -> list[datetime]:
-        return self.context.timers
+    def episodes(self) -> list[Episode]:
+        return self.context.episodes
+
+
+MAX_EPISODES = 10_000
 
 
 def drive(
@@ -193,8 +245,19 @@ def drive(
     outcomes: Mapping[str, Any],
     **context: Any,
 ) -> Run:
-    """Run `orchestrator` to completion; an exception it lets escape propagates."""
+    """Run `orchestrator` to completion, episode after episode while it continues as new;
+    an exception it lets escape propagates."""
     ctx = Context(outcomes, **context)
+    for _ in range(MAX_EPISODES):
+        ctx.episodes.append(Episode(ctx.input))
+        output = _episode(orchestrator, ctx)
+        if ctx.continued_with is _NOT_CONTINUED:
+            return Run(output, ctx)
+        ctx.input, ctx.continued_with = ctx.continued_with, _NOT_CONTINUED
+    raise AssertionError(f"the orchestrator continued as new {MAX_EPISODES} times")
+
+
+def _episode(orchestrator: Callable[[Any], Generator[Any, Any, Any]], ctx: Context) -> Any:
     gen = orchestrator(ctx)
     to_send: Any = None
     to_throw: Exception | None = None
@@ -202,8 +265,9 @@ def drive(
         try:
             yielded = gen.throw(to_throw) if to_throw is not None else gen.send(to_send)
         except StopIteration as stop:
-            return Run(stop.value, ctx)
+            return stop.value
         ctx.current_utc_datetime += ctx.step
+        ctx.yields.append(type(yielded).__name__)
         to_send, to_throw = None, None
         if isinstance(yielded, Task):
             if yielded.failed:
@@ -220,15 +284,15 @@ def drive(
             _wait_for(ctx, [yielded])
             to_send = yielded.result if isinstance(yielded, EventTask) else None
         elif isinstance(yielded, AnyTask):
-            to_send = _wait_for(ctx, yielded.children)
+            to_send = _wait_for(ctx, yielded.children)  # an activity task is done at once
         else:
             raise AssertionError(f"the orchestrator yielded {yielded!r}, not a task")
 
 
 def _wait_for(ctx: Context, tasks: list[Any]) -> Any:
-    """Move virtual time to the first of `tasks` to complete and return it. An event task
-    takes the earliest pending event of its name; a timer fires at its time; an activity task
-    is already complete."""
+    """Move virtual time to the first of `tasks` to complete and return it. An activity task
+    is already complete; an event task takes the earliest pending event of its name; a timer
+    fires at its time."""
     for task in tasks:
         if isinstance(task, Task) or (isinstance(task, EventTask) and task.event is not None):
             return task

@@ -1,4 +1,8 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import azure.functions as func
 
@@ -10,6 +14,9 @@ def test_the_app_indexes_as_the_python_worker_would():
     assert set(names) == {
         "health",
         "start_connectivity_check",
+        "start_book_sync_request",
+        "book_sync_status",
+        "book_sync_nightly",
         "openapi",
         "api_fallback",
         "connectivity_check",
@@ -52,6 +59,13 @@ def test_the_app_indexes_as_the_python_worker_would():
         "register_partner_center_webhook",
         "register_webhook",
         "read_test_event",
+        "book_sync",
+        "book_sync_batch",
+        "read_customer_page",
+        "sync_customer",
+        "flag_gone_customers",
+        "link_stripe_customers",
+        "record_book_sync",
     }
 
 
@@ -98,3 +112,26 @@ def test_health_in_azure_names_each_missing_secret_and_the_emulator_storage(monk
         "stripe_webhook_secrets",
     ]
     assert "sk_live_set_but_others_missing" not in body
+
+
+def test_the_nightly_book_sync_runs_at_two_utc_by_default():
+    bindings = functions_by_name()["book_sync_nightly"].get_bindings_dict()["bindings"]
+    timer = next(b for b in bindings if b["type"] == "timerTrigger")
+    assert (timer["schedule"], timer["useMonitor"]) == ("0 0 2 * * *", True)
+
+
+def test_the_nightly_book_sync_follows_its_setting_and_off_registers_no_timer():
+    code = (
+        "import function_app; "
+        "fs = {f.get_function_name(): f for f in function_app.app.get_functions()}; "
+        "t = fs.get('book_sync_nightly'); "
+        "print([b['schedule'] for b in t.get_bindings_dict()['bindings'] "
+        "if b['type'] == 'timerTrigger'][0] if t else 'none')"
+    )
+    for value, expected in (("0 15 3 * * *", "0 15 3 * * *"), ("off", "none")):
+        env = {**os.environ, "CSPFLOW_BOOK_SYNC_SCHEDULE": value}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )  # fmt: skip
+        assert out.stdout.strip() == expected

@@ -2,6 +2,7 @@
 
 import azure.durable_functions as df
 
+from workflows.book_sync import bp as book_sync_bp
 from workflows.catalog_sync import bp as catalog_sync_bp
 from workflows.connectivity import bp as connectivity_bp
 from workflows.sla_clock import bp as sla_clock_bp
@@ -12,4 +13,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     sla_clock_bp,
     catalog_sync_bp,
     webhook_registration_bp,
+    book_sync_bp,
 )

@@ -12,10 +12,20 @@
 
 - `call` schedules an activity (an `activities.boundary.Activity`, never a name in a string)
   with a retry policy chosen by name from `RETRY_POLICIES`; it returns a `Call`.
-- `settle(c)` waits for one call, `settle_all(*calls)` for several running at once, keeping
-  every partial result: a failed call never hides the others. Neither raises for a failed
-  step: the orchestrator branches on the `Outcome`.
+- `settle(c)` waits for one call, `settle_all(*calls)` runs several at once and waits for
+  them all, keeping every partial result: a failed call never hides the others. Neither
+  raises for a failed step: the orchestrator branches on the `Outcome`. (The Python SDK
+  schedules a task only when the orchestrator yields it: calls made one after another and
+  settled one by one run one after another.)
 - `run(...)` is `settle(call(...))`: the sequential step.
+- `settle_bounded(starts, limit)` runs many calls at most `limit` at a time, in waves (a
+  fan-out with a concurrency cap), every outcome kept, in order.
+- `call_sub(context, sub, payload, instance_id=...)` schedules a sub-orchestration (a
+  `Suborchestrator`: the orchestrator and its models), settled like an activity: a
+  fan-out over thousands of items runs in batches, each a sub-orchestration with its own
+  small history.
+- `read_input(context, Model)` and `continue_as_new(context, model)`: an orchestrator that
+  loops (page after page) starts afresh with a new input instead of growing one history.
 - `step_key(context, "charge")` is the key a write activity's idempotency keys derive from.
 - `set_status(context, model)` publishes a custom status as a small model.
 - `event_model(Model, raw)` reads an external event's data, however the client sent it.
@@ -32,10 +42,12 @@ the orchestrator that uses it, and safe to replay.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, Generic, Literal, TypeVar
 
 import azure.durable_functions as df
@@ -66,11 +78,33 @@ RETRY_POLICIES: Mapping[RetryName, df.RetryOptions] = {
 
 
 @dataclass(frozen=True)
-class Call(Generic[In, Out]):
-    """A scheduled activity: the Durable task plus the activity it runs."""
+class Suborchestrator(Generic[In, Out]):
+    """An orchestrator that others call (`call_sub`): its registered name, the model of its
+    input and the model whose JSON it returns. Make one with `suborchestrator(fn, In, Out)`,
+    so the name is the function's, never a string."""
 
-    activity: Activity[In, Out]
+    name: str
+    input_model: type[In]
+    output_model: type[Out]
+
+
+def suborchestrator(
+    fn: Orchestrator, input_model: type[In], output_model: type[Out]
+) -> Suborchestrator[In, Out]:
+    """The `Suborchestrator` of a generator registered with `@orchestration`."""
+    return Suborchestrator(fn.__name__, input_model, output_model)
+
+
+@dataclass(frozen=True)
+class Call(Generic[In, Out]):
+    """A step to wait for: the Durable task plus the activity (or sub-orchestration) it runs
+    and the orchestration context that made it. The Python SDK schedules a task only when
+    the orchestrator yields it (or a `task_all`/`task_any` holding it), so calls made
+    together run at once only through `settle_all` and `settle_bounded`."""
+
+    activity: Activity[In, Out] | Suborchestrator[In, Out]
     task: Any  # the SDK's TaskBase (untyped)
+    context: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -116,28 +150,78 @@ def call(
         task = context.call_activity(activity.name, data)
     else:
         task = context.call_activity_with_retry(activity.name, RETRY_POLICIES[retry], data)
-    return Call(activity, task)
+    return Call(activity, task, context)
+
+
+def call_sub(
+    context: df.DurableOrchestrationContext,
+    sub: Suborchestrator[In, Out],
+    payload: In,
+    *,
+    instance_id: str,
+    retry: RetryName | None = None,
+) -> Call[In, Out]:
+    """Schedule the sub-orchestration `sub` with `payload` under `instance_id` (derive it
+    from the parent's id and the item, so a replay schedules the same instance). No retry by
+    default: a sub-orchestration retries its own steps."""
+    data = payload.model_dump(mode="json")
+    if retry is None:
+        task = context.call_sub_orchestrator(sub.name, data, instance_id)
+    else:
+        task = context.call_sub_orchestrator_with_retry(
+            sub.name, RETRY_POLICIES[retry], data, instance_id
+        )
+    return Call(sub, task, context)
 
 
 def settle(c: Call[Any, Out]) -> Generator[Any, Any, Outcome[Out]]:
     """Wait for one call and read its outcome. Use with `yield from`."""
     try:
-        envelope = yield c.task
+        result = yield c.task
     except Exception as exc:  # the SDK raises a plain Exception carrying the host's text
         return Outcome(c.activity.name, failure=failure_from_reason(str(exc)))
-    return read_envelope(c.activity, envelope)
+    if isinstance(c.activity, Suborchestrator):
+        # A sub-orchestration returns its output model's JSON, not an activity envelope.
+        return Outcome(c.activity.name, value=c.activity.output_model.model_validate(result))
+    return read_envelope(c.activity, result)
 
 
 def settle_all(*calls: Call[Any, Any]) -> Generator[Any, Any, list[Outcome[Any]]]:
-    """Wait for every call (they all run at once) and return their outcomes in order.
+    """Run every call at once, wait for all of them and return their outcomes in order.
 
-    Each task is awaited in turn: a finished task resumes the orchestrator at once with its
-    value or failure, so waiting on them one by one costs no more than `task_all` and never
-    lets one failure hide the others (the SDK's `task_all` raises at the first)."""
+    The Python SDK schedules a task only when it is yielded, and the Durable extension
+    awaits each yielded action before it invokes the next: the calls are yielded together,
+    as one `task_all` (one action). It fails at the first failed call, so each call is then
+    read on its own (a finished one at once, one still running when it finishes): one
+    failure never hides the others' results."""
+    if len(calls) > 1 and calls[0].context is not None:
+        with contextlib.suppress(Exception):  # a call failed: every outcome is read below
+            yield calls[0].context.task_all([c.task for c in calls])
     outcomes: list[Outcome[Any]] = []
     for c in calls:
         outcome = yield from settle(c)
         outcomes.append(outcome)
+    return outcomes
+
+
+def settle_bounded(
+    starts: Iterable[Callable[[], Call[Any, Out]]], limit: int
+) -> Generator[Any, Any, list[Outcome[Out]]]:
+    """Run the calls that `starts` make, at most `limit` at a time, in waves: `limit` calls
+    at once (one `settle_all`), then the next `limit` once they have all finished. Every
+    outcome is kept, in the order of `starts`. Use with `yield from`.
+
+    Waves, not a sliding window: the Durable extension runs an orchestrator's actions in
+    order, each awaited before the next is invoked (its out-of-process shim, which devhost
+    follows), so a call yielded on its own while others run waits for the one before it,
+    and a window refilled one call at a time runs one call at a time. A wave is one
+    action."""
+    if limit < 1:
+        raise ValueError(f"at least one call in flight, not {limit}")
+    pending = iter(starts)
+    outcomes: list[Outcome[Out]] = []
+    while wave := [start() for start in islice(pending, limit)]:
+        outcomes += yield from settle_all(*wave)
     return outcomes
 
 
@@ -193,6 +277,19 @@ def event_model(model: type[Out], raw: Any) -> Out:
     if isinstance(raw, str | bytes):
         return model.model_validate_json(raw)
     return model.model_validate(raw)
+
+
+def read_input(context: df.DurableOrchestrationContext, model: type[In]) -> In:
+    """The instance's input, validated into its model (an input the model refuses fails the
+    orchestration, naming the field: whoever started it sent a bad one)."""
+    return model.model_validate(context.get_input())
+
+
+def continue_as_new(context: df.DurableOrchestrationContext, payload: BaseModel) -> None:
+    """Start this instance afresh with `payload` as its input once the orchestrator returns
+    (return right after): the history starts empty again, so a loop over pages keeps every
+    episode's history as small as one page's."""
+    context.continue_as_new(payload.model_dump(mode="json"))
 
 
 def set_status(context: df.DurableOrchestrationContext, status: BaseModel) -> None:

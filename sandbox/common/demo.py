@@ -8,9 +8,26 @@ and cards (sandbox/stripe/seed.py). The tenant ids are fixed so that each Stripe
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
-SEED_CHOICES = ("demo", "none")
+from sandbox.common import book
+
+# What a sandbox can hold on first start: the demo partner, nothing, or a partner's book of N
+# customers (sandbox/common/book.py).
+SEED_CHOICES = ("demo", "none", "book:N")
+
+
+def seed_data(text: str) -> str:
+    """`--seed-data`'s argparse type: `demo`, `none` or `book:N` (N from 1 to 100,000)."""
+    if text in ("demo", "none"):
+        return text
+    try:
+        if book.parse(text) is not None:
+            return text
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    raise argparse.ArgumentTypeError(f"{text!r}: choose demo, none or book:N")
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,10 @@ async def get_customer(request: web.Request) -> web.Response:
     return json_response(customers.get_customer(ctx(request).pc, request.match_info["customer"]))
 
 
+async def billing_profile(request: web.Request) -> web.Response:
+    return json_response(customers.billing_profile(ctx(request).pc, request.match_info["customer"]))
+
+
 async def agreement_metadata(request: web.Request) -> web.Response:
     _require_user(request)
     return json_response(_collection(agreements.templates()))
@@ -668,6 +672,7 @@ def build_app(context: Context) -> web.Application:
             web.post("/v1/customers", create_customer),
             web.get("/v1/customers", list_customers),
             web.get(c, get_customer),
+            web.get(c + "/profiles/billing", billing_profile),
             web.get("/v1/agreements", agreement_metadata),
             web.post(c + "/agreements", create_agreement),
             web.get(c + "/agreements", list_agreements),

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sandbox.common import cli
 from sandbox.common.clock import Clock, RemoteClock, SystemClock
-from sandbox.common.demo import SEED_CHOICES
+from sandbox.common.demo import SEED_CHOICES, seed_data
 from sandbox.partner_center.faults import Faults
 from sandbox.partner_center.ledger import DEFAULT_INVOICE_DAY
 from sandbox.partner_center.server import DEFAULT_CLIENT_ID, PartnerCenterSandbox, SandboxConfig
@@ -37,12 +37,20 @@ def config_from_args(argv: list[str]) -> SandboxConfig:
     p.add_argument("--seed", type=int, default=None, help="seed for throttling and faults")
     p.add_argument(
         "--seed-data",
-        choices=SEED_CHOICES,
+        type=seed_data,
+        metavar="|".join(SEED_CHOICES),
         default="none",
-        help="demo: the demo partner's customers and subscriptions, created on first start",
+        help="demo: the demo partner's customers and subscriptions; book:N: a partner's book "
+        "of N customers (repeatable with --seed); created on first start",
     )
     p.add_argument("--throttle-rate", type=_rate, default=0.0, help="share of calls answered 429")
     p.add_argument("--retry-after-ms", type=int, default=1000, help="wait advertised with a 429")
+    p.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="hold every API request this long before answering (Partner Center's own time)",
+    )
     p.add_argument("--rate-limit-per-minute", type=int, default=0, help="per-tenant limit (0=off)")
     p.add_argument("--fail-5xx-rate", type=_rate, default=0.0, help="share of calls answered 503")
     p.add_argument(
@@ -92,6 +100,7 @@ def config_from_args(argv: list[str]) -> SandboxConfig:
         faults=Faults(
             throttle_rate=ns.throttle_rate,
             retry_after_ms=ns.retry_after_ms,
+            latency_ms=max(ns.latency_ms, 0),
             rate_limit_per_minute=ns.rate_limit_per_minute,
             fail_5xx_rate=ns.fail_5xx_rate,
             slow_patch_ms=ns.slow_patch_ms,

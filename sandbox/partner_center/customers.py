@@ -59,35 +59,56 @@ def create_customer(
     if domain_taken(ctx, domain):
         raise PcError(409, INVALID_INPUT, f"The domain {domain} is not available.")
     tenant_id = tenant_id or str(uuid.uuid4())
-    customer: Doc = {
-        "id": tenant_id,
-        "commerceId": str(uuid.uuid4()),
-        "companyProfile": {
-            "tenantId": tenant_id,
-            "domain": domain,
-            "companyName": billing["companyName"],
-            "organizationRegistrationNumber": company.get("organizationRegistrationNumber"),
-            "attributes": {"objectType": "CustomerCompanyProfile"},
-        },
-        "billingProfile": {
-            "id": str(uuid.uuid4()),
-            "email": billing["email"],
-            "culture": billing["culture"],
-            "language": billing["language"],
-            "companyName": billing["companyName"],
-            "defaultAddress": {**address, "country": country},
-            "attributes": {"etag": "1", "objectType": "CustomerBillingProfile"},
-        },
-        "enableGDAPByDefault": bool(body.get("enableGDAPByDefault", False)),
-        "relationshipToPartner": "reseller",
-        "attributes": {"objectType": "Customer"},
-    }
+    customer = customer_document(
+        tenant_id,
+        domain,
+        {**billing, "defaultAddress": {**address, "country": country}},
+        registration_number=company.get("organizationRegistrationNumber"),
+        gdap=bool(body.get("enableGDAPByDefault", False)),
+    )
     ctx.store.put("customer", tenant_id, customer)
     audit.record(ctx, now, caller, "add_customer", "Customer", tenant_id, customer)
     # The generated admin password appears only in this response (create-a-customer).
     return {
         **customer,
         "userCredentials": {"userName": "admin", "password": secrets.token_urlsafe(12)},
+    }
+
+
+def customer_document(
+    tenant_id: str,
+    domain: str,
+    billing: Doc,
+    *,
+    registration_number: str | None = None,
+    gdap: bool = False,
+    commerce_id: str | None = None,
+    billing_profile_id: str | None = None,
+) -> Doc:
+    """A customer as Partner Center keeps it: `billing` holds the billing profile's email,
+    culture, language, companyName and defaultAddress (validated by the caller)."""
+    return {
+        "id": tenant_id,
+        "commerceId": commerce_id or str(uuid.uuid4()),
+        "companyProfile": {
+            "tenantId": tenant_id,
+            "domain": domain,
+            "companyName": billing["companyName"],
+            "organizationRegistrationNumber": registration_number,
+            "attributes": {"objectType": "CustomerCompanyProfile"},
+        },
+        "billingProfile": {
+            "id": billing_profile_id or str(uuid.uuid4()),
+            "email": billing["email"],
+            "culture": billing["culture"],
+            "language": billing["language"],
+            "companyName": billing["companyName"],
+            "defaultAddress": billing["defaultAddress"],
+            "attributes": {"etag": "1", "objectType": "CustomerBillingProfile"},
+        },
+        "enableGDAPByDefault": gdap,
+        "relationshipToPartner": "reseller",
+        "attributes": {"objectType": "Customer"},
     }
 
 
@@ -100,6 +121,23 @@ def get_customer(ctx: Ctx, customer_id: str) -> Doc:
 
 def list_customers(ctx: Ctx) -> list[Doc]:
     return ctx.store.all("customer")
+
+
+def billing_profile(ctx: Ctx, customer_id: str) -> Doc:
+    """The customer's billing profile as its own resource
+    (https://learn.microsoft.com/en-us/partner-center/developer/get-all-of-a-customer-s-billing-profiles):
+    the contact's first and last name beside the email, culture, language, company name and
+    default address."""
+    profile = dict(get_customer(ctx, customer_id)["billingProfile"])
+    address = profile.get("defaultAddress", {})
+    return {
+        "id": profile["id"],
+        "firstName": address.get("firstName", ""),
+        "lastName": address.get("lastName", ""),
+        **{k: v for k, v in profile.items() if k != "id"},
+        "links": {"self": {"uri": f"/customers/{customer_id}/profiles/billing", "method": "GET",
+                           "headers": []}},
+    }  # fmt: skip
 
 
 def simulate_event(ctx: Ctx, event_name: str, customer_id: str, now: datetime) -> None:

@@ -34,6 +34,9 @@ class Faults:
     lose_next: int = 0  # the next N writes are processed, then answer 500 (a lost response)
     slow_patch_ms: int = 0  # > 0: subscription PATCHes answer 202 + Location, applied later
     delay_next_ms: int = 0  # the next request is held this long before it is answered
+    # Every API request is held this long before it is answered: Partner Center's own time
+    # (its API answers in hundreds of milliseconds, not the sandbox's few), for benchmarks.
+    latency_ms: int = 0
     processing_next: int = 0  # the next N writes answer 409 800060 (order being processed)
 
     def update(self, values: dict[str, Any]) -> None:
@@ -126,7 +129,7 @@ class Throttle:
     def take_delay_ms(self) -> int:
         with self._lock:
             delay, self.faults.delay_next_ms = self.faults.delay_next_ms, 0
-            return delay
+            return delay + self.faults.latency_ms
 
 
 def retry_after_headers(wait_ms: int) -> dict[str, str]:

@@ -23,9 +23,10 @@ import aiohttp
 import requests
 from aiohttp import web
 
+from sandbox.common import book
 from sandbox.common.cli import LOOPBACK, SHUTDOWN_S
 from sandbox.common.clock import Clock, SystemClock
-from sandbox.partner_center import certs, lifecycle
+from sandbox.partner_center import certs, lifecycle, seed_book
 from sandbox.partner_center import seed as demo_seed
 from sandbox.partner_center.app import build_app
 from sandbox.partner_center.auth import Authority, Credentials
@@ -61,7 +62,9 @@ class SandboxConfig:
     export_retry_after_ms: int = 200
     seed: int | None = None
     tick_s: float = 0.05
-    seed_data: str = "none"  # "demo": the demo partner's book (seed.py), created once
+    # "demo": the demo partner's book (seed.py); "book:N": a partner's book of N customers
+    # (seed_book.py); created once.
+    seed_data: str = "none"
 
 
 class PartnerCenterSandbox:
@@ -106,7 +109,10 @@ class PartnerCenterSandbox:
         self._tick_lock = asyncio.Lock()
         self._dispatcher: Dispatcher | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._seed_pending = config.seed_data == "demo" and not demo_seed.seeded(self.pc)
+        self._book_size = book.parse(config.seed_data)
+        self._seed_pending = (config.seed_data == "demo" and not demo_seed.seeded(self.pc)) or (
+            self._book_size is not None and not seed_book.seeded(self.pc)
+        )
 
     @property
     def ca_pem(self) -> Path:
@@ -169,7 +175,10 @@ class PartnerCenterSandbox:
         return self.base_url
 
     def _seed(self, now: datetime) -> None:
-        demo_seed.seed_demo(self.pc, now, self.credentials.client_id)
+        if self._book_size is not None:
+            seed_book.seed_book(self.pc, now, self._book_size, self.config.seed)
+        else:
+            demo_seed.seed_demo(self.pc, now, self.credentials.client_id)
         self._seed_pending = False
 
     async def stop_async(self) -> None:

@@ -47,6 +47,20 @@ class Store(SqliteStore):
                 (kind, doc_id, parent, json.dumps(body)),
             )
 
+    def put_many(self, kind: str, docs: list[tuple[str, Doc, str | None]]) -> None:
+        """Insert or replace many documents of one kind at once: (id, body, parent) each,
+        in that order (seed data: thousands in a fraction of a second)."""
+        with self._lock:
+            (last,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM docs").fetchone()
+            self._db.executemany(
+                "INSERT INTO docs (kind, id, parent, body, seq) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body",
+                [
+                    (kind, doc_id, parent, json.dumps(body), last + n)
+                    for n, (doc_id, body, parent) in enumerate(docs, start=1)
+                ],
+            )
+
     def get(self, kind: str, doc_id: str) -> Doc | None:
         with self._lock:
             row = self._db.execute(

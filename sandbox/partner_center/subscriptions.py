@@ -65,10 +65,45 @@ def new_subscription(
     end: date | None = None,
     status: str = "active",
 ) -> Doc:
+    sub = subscription_document(
+        customer_id,
+        order_id,
+        offer,
+        quantity=quantity,
+        term=term,
+        cycle=cycle,
+        start=start,
+        custom_end=custom_end,
+        window_until=window_until,
+        friendly_name=friendly_name,
+        end=end,
+        status=status,
+    )
+    save(ctx, sub)
+    return sub
+
+
+def subscription_document(
+    customer_id: str,
+    order_id: str,
+    offer: catalog.Offer,
+    *,
+    quantity: int,
+    term: str,
+    cycle: str,
+    start: datetime,
+    custom_end: str | None,
+    window_until: datetime,
+    friendly_name: str,
+    end: date | None = None,
+    status: str = "active",
+    subscription_id: str | None = None,
+) -> Doc:
+    """A new subscription as the sandbox stores it (not saved)."""
     natural_end = rules.term_end(start.date(), catalog.TERM_MONTHS[term])
     commitment_end = end or (date.fromisoformat(custom_end[:10]) if custom_end else natural_end)
     sub: Doc = {
-        "id": str(uuid.uuid4()),
+        "id": subscription_id or str(uuid.uuid4()),
         "customerId": customer_id,
         "orderId": order_id,
         "offerId": offer.catalog_item_id,
@@ -90,7 +125,6 @@ def new_subscription(
         "cycleIndex": 0,
         "etag": 1,
     }
-    save(ctx, sub)
     return sub
 
 

@@ -1,7 +1,7 @@
 """`python -m sandbox stripe --port N --data DIR [--clock-url URL]
 [--webhook-url URL --webhook-secret whsec_... [--webhook-secret whsec_...]]
 [--webhook-retries live|test] [--webhook-duplicate-rate R] [--webhook-out-of-order-rate R]
-[--seed N] [--rate-limit N] [--seed-data demo|none]
+[--seed N] [--rate-limit N] [--seed-data demo|none|book:N]
 [--auto-retries N] [--auto-retry-window-days D] [--will-be-due-days D] [--overdue-days D]`."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sandbox.common.cli import announce_ready, common_args, parser
 from sandbox.common.clock import Clock, RemoteClock, SystemClock
-from sandbox.common.demo import SEED_CHOICES
+from sandbox.common.demo import SEED_CHOICES, seed_data
 
 from .schedule import BillingSchedule
 from .server import Options, serve
@@ -56,9 +56,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--rate-limit", type=int, default=None, help="requests per second, then 429")
     p.add_argument(
         "--seed-data",
-        choices=SEED_CHOICES,
+        type=seed_data,
+        metavar="|".join(SEED_CHOICES),
         default="none",
-        help="demo: the demo partner's customers and cards, created on first start",
+        help="demo: the demo partner's customers and cards; book:N: the Stripe customers of a "
+        "partner's book of N (repeatable with --seed); created on first start",
     )
     p.add_argument(
         "--auto-retries",

@@ -12,15 +12,17 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from aiohttp import web
 
+from sandbox.common import book
 from sandbox.common.cli import LOOPBACK, SHUTDOWN_S
 from sandbox.common.clock import Clock
 
-from . import seed
+from . import seed, seed_book
 from .app import Api, Config
 from .automation import Automation
 from .schedule import BillingSchedule
@@ -41,7 +43,9 @@ class Options:
     webhook_out_of_order_rate: float = 0.0  # share of events overtaken by a later one
     seed: int | None = None  # for the two above: one seed, one sequence of decisions
     rate_limit_per_s: int | None = None
-    seed_data: str = "none"  # "demo": the demo partner's customers and cards (seed.py)
+    # "demo": the demo partner's customers and cards (seed.py); "book:N": the Stripe customers
+    # of a partner's book of N (seed_book.py).
+    seed_data: str = "none"
     # When Stripe's automatic collection and reminders act (schedule.py).
     schedule: BillingSchedule = field(default_factory=BillingSchedule)
 
@@ -107,6 +111,14 @@ async def start(options: Options) -> Running:
             )
         else:  # seeded before the sandbox says it is ready; a failure fails the start
             await asyncio.to_thread(seed.seed_demo, running.base_url, now)
+    elif (size := book.parse(options.seed_data)) is not None:
+        try:
+            now = await asyncio.to_thread(options.clock.now)
+        except Exception:  # devhost's virtual clock is not up yet: it starts from the wall clock
+            now = datetime.now(UTC)
+        # Straight into the store before the sandbox says it is ready: a sync started at once
+        # finds every customer.
+        await asyncio.to_thread(seed_book.seed_book, store, size, options.seed, now)
     return running
 
 
@@ -130,6 +142,13 @@ class StripeSandbox:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._running: Running | None = None
+
+    @property
+    def store(self) -> Store:
+        """The running sandbox's store (tests seed it directly, as `--seed-data` does)."""
+        if self._running is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._running.store
 
     def __enter__(self) -> StripeSandbox:
         self._thread.start()

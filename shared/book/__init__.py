@@ -4,8 +4,9 @@ Partner Center is the system of record for what Microsoft sold, Stripe for what 
 paid. The book holds cspflow's mirror of customers and subscriptions plus what only cspflow
 knows: the catalogue and price lists, orders, licence changes, renewals, dunning cases,
 invoices, SLA clocks, notices sent, KPI events, processed webhook events, events kept for
-workflows not deployed yet, ops alerts, the polls' watermarks and each customer's timeline.
-Activities read and write it; orchestrators never do (docs/book.md).
+workflows not deployed yet, ops alerts, the polls' watermarks, each customer's timeline and
+the reports of the book syncs. Activities read and write it; orchestrators never do
+(docs/book.md).
 
     book = Book(ctx.settings)                       # in an activity
     stored = book.subscriptions.get(customer_id, subscription_id)
@@ -22,6 +23,7 @@ from azure.data.tables import TableServiceClient
 
 from shared.book._repository import Page, Recorded, Stored, Tables
 from shared.book.alerts import OpsAlerts
+from shared.book.book_syncs import BookSyncs
 from shared.book.catalogue import Offers, PriceLists
 from shared.book.customers import Customers
 from shared.book.dunning import DunningCases
@@ -100,3 +102,4 @@ class Book:
         self.workflow_inbox = WorkflowInbox(*parts)
         self.alerts = OpsAlerts(*parts)
         self.watermarks = PollWatermarks(*parts)
+        self.book_syncs = BookSyncs(*parts)

@@ -60,6 +60,7 @@ T = TypeVar("T")
 Keys = tuple[str, str]
 
 DEFAULT_LIMIT = 100
+MAX_BATCH = 100  # operations in one entity group transaction
 READ_THREADS = 8  # the SDK's HTTP connection pool holds 10
 UPDATE_ATTEMPTS = 6
 BACKOFF_S = 0.005
@@ -245,6 +246,36 @@ class Repository(Generic[M]):
             raise RecordExists(f"{what} exists already")
         self._note(record)
         return Stored(record, etag, 1)
+
+    def _add_all(self, records: list[M]) -> bool:
+        """Insert new records of one partition at once (a customer's subscriptions on its
+        first sync): index rows first, as every write does, then the records in entity
+        group transactions of up to 100. False, with nothing lost, when one of them exists
+        already: the caller adds them one by one (records already in are left as they are;
+        a transaction that failed wrote none of its records)."""
+        if not records:
+            return True
+        entities = [self._entity(record, 1) for record in records]
+        partitions = {entity["PartitionKey"] for entity in entities}
+        if len(partitions) != 1:
+            raise ValueError(f"{self.noun}s added at once share a partition")
+        what = f"{len(records)} {self.noun}s of {next(iter(partitions))} (table {self.table.name})"
+        for entity in entities:
+            check_size(entity, what)
+        for index in self.indexes:
+            rows = []
+            for record in records:
+                index_key = index.key(record)
+                if index_key is not None:
+                    rows.append(self._index_row(index, record, index_key, self.keys(record), 1))
+            self._tables.table(index.table).upsert_many(rows, f"{self.noun} index rows")
+        for start in range(0, len(entities), MAX_BATCH):
+            chunk = entities[start : start + MAX_BATCH]
+            if not self.table.transact([("create", entity) for entity in chunk], what):
+                return False
+        for record in records:
+            self._note(record)
+        return True
 
     def ensure(self, record: M) -> Recorded[M]:
         """`add` for a client-chosen id: the same record again is already done; a different

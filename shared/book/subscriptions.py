@@ -114,6 +114,12 @@ class Subscriptions(Repository[SubscriptionRecord]):
         """Subscriptions whose term ends within `days` days of `now`."""
         return self.due(now, now + timedelta(days=days), limit=limit, next=next)
 
+    def add_all(self, records: list[SubscriptionRecord]) -> bool:
+        """Add a customer's new subscriptions at once (its first sync): term-end rows first,
+        then the records in one transaction per 100. False when one exists already (nothing
+        of that transaction written): add them one by one instead."""
+        return self._add_all(records)
+
     def load(self, records: Iterable[SubscriptionRecord]) -> int:
         """Fill the book with subscriptions in batches (100 per transaction), term-end rows
         first: a partner's existing subscriptions on first sync, or a benchmark's book.

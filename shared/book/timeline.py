@@ -29,6 +29,7 @@ TABLE = "Timeline"
 _ENTRIES = "t|"
 _ENTRIES_END = "t}"  # "}" sorts right after "|"
 _MARKERS = "i|"
+MAX_ENTRIES_PER_BATCH = 50  # an entry and its marker: two of a transaction's 100 operations
 
 
 class Timeline:
@@ -59,6 +60,33 @@ class Timeline:
         if existing is None:  # pragma: no cover - a marker is never written without its entry
             raise AssertionError(f"{what}: marker without entry")
         return Recorded(existing, already_done=True)
+
+    def append_all(self, entries: list[TimelineEntry]) -> None:
+        """Record several entries of one customer at once: one entity group transaction when
+        none of them is recorded yet (a customer's history on its first sync), else one
+        `append` each (each recorded once, as always)."""
+        if not entries:
+            return
+        customer_ids = {entry.customer_id for entry in entries}
+        if len(customer_ids) != 1:
+            raise ValueError("append_all takes the entries of one customer")
+        if len(entries) <= MAX_ENTRIES_PER_BATCH:
+            operations: list[tuple[str, dict[str, object]]] = []
+            for entry in entries:
+                pk, row_key = key(entry.customer_id), self._row_key(entry)
+                operations.append(
+                    ("create", {"PartitionKey": pk, "RowKey": key(_MARKERS + entry.id),
+                                "Entry": row_key})
+                )  # fmt: skip
+                operations.append(
+                    ("create", {"PartitionKey": pk, "RowKey": row_key, "Kind": entry.kind,
+                                **json_properties(entry.model_dump_json())})
+                )  # fmt: skip
+            what = f"{len(entries)} timeline entries of customer {entries[0].customer_id}"
+            if self.table.transact(operations, what):
+                return
+        for entry in entries:
+            self.append(entry)
 
     def entry(self, customer_id: str, entry_id: str) -> TimelineEntry | None:
         pk, what = key(customer_id), self._what(customer_id, entry_id)

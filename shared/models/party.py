@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.models._base import DomainModel
+from shared.models._base import DomainModel, UtcDateTime
 from shared.models.money import CurrencyCode
 
 SlaTier = Literal["premium", "standard", "basic"]
@@ -156,6 +156,9 @@ class Customer(DomainModel):
     # (Partner Center prices by the customer's market: Learn, "Pricing and offers"). None
     # until known; its subscriptions are then shown without a next-term price.
     country: CountryCode | None = None
+    # When a book sync first found the customer missing from Partner Center's customer list
+    # (docs/book.md, "Sync"); None while Partner Center lists it. The customer is kept.
+    gone_from_partner_center_at: UtcDateTime | None = None
 
     @field_validator("domain", mode="before")
     @classmethod

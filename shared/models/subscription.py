@@ -133,6 +133,9 @@ class SubscriptionRecord(DomainModel):
     # The Stripe subscription item that bills these seats, once billing is set up.
     stripe_subscription_item_id: str | None = Field(default=None, pattern=r"^si_[A-Za-z0-9]+$")
     seat_batches: tuple[SeatBatch, ...] = ()
+    # When a book sync first found the subscription missing from Partner Center's list of the
+    # customer's subscriptions; None while Partner Center lists it. The record is kept.
+    gone_from_partner_center_at: UtcDateTime | None = None
 
     @property
     def id(self) -> str:

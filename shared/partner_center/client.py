@@ -41,11 +41,13 @@ from shared.partner_center.models import (
     Agreement,
     AgreementContact,
     Availability,
+    BillingProfile,
     Cart,
     CartLine,
     CheckoutResult,
     CotermDate,
     CreatedCustomer,
+    CustomerPage,
     CustomerTenant,
     NewCustomer,
     PartnerCenterInvoice,
@@ -54,6 +56,7 @@ from shared.partner_center.models import (
     Product,
     ProvisioningStatus,
     ReconLineItem,
+    SeekLink,
     Sku,
     Transition,
     TransitionEligibility,
@@ -190,16 +193,32 @@ class PartnerCenterClient:
         """Seek paging: follow links.next sending every header it lists (Microsoft Learn,
         get-invoiceline-items; the archived .NET SDK's BaseResourceCollectionEnumerator,
         github.com/microsoft/partner-center-sdk-for-dotNET)."""
-        reply = self._call("GET", path)
+        items, following = self._seek_page(path, None)
         while True:
-            body = reply.body
-            yield from body.get("items", [])
-            following = body.get("links", {}).get("next")
-            if not following:
+            yield from items
+            if following is None:
                 return
-            headers = {h["key"]: h["value"] for h in following.get("headers", [])}
-            uri = following["uri"]
-            reply = self._call("GET", uri if uri.startswith("/") else "/" + uri, headers=headers)
+            items, following = self._seek_page(following.uri, following)
+
+    def _seek_page(self, path: str, link: SeekLink | None) -> tuple[list[Json], SeekLink | None]:
+        """One page of a seek-paged collection: its items and the link to the next page."""
+        uri = link.uri if link is not None else path
+        reply = self._call(
+            "GET",
+            uri if uri.startswith("/") else "/" + uri,
+            headers=dict(link.headers) if link is not None else None,
+        )
+        body = reply.body if isinstance(reply.body, dict) else {}
+        following = body.get("links", {}).get("next")
+        next_link = (
+            SeekLink(
+                uri=following["uri"],
+                headers={h["key"]: h["value"] for h in following.get("headers", [])},
+            )
+            if following
+            else None
+        )
+        return list(body.get("items", [])), next_link
 
     # customers -------------------------------------------------------------------------
     def domain_available(self, domain: str) -> bool:
@@ -263,6 +282,22 @@ class PartnerCenterClient:
     def list_customers(self, page_size: int = 100) -> Iterator[CustomerTenant]:
         for item in self._seek(f"/customers?size={page_size}"):
             yield CustomerTenant.from_json(item)
+
+    def customer_page(self, page_size: int = 100, after: SeekLink | None = None) -> CustomerPage:
+        """One page of the partner's customers (Microsoft Learn, get-a-list-of-customers):
+        the first, or the one `after` (a previous page's `next`) leads to. For a listing
+        that outlives one call (a sync that works through a page before reading the next)."""
+        items, following = self._seek_page(f"/customers?size={page_size}", after)
+        return CustomerPage(
+            customers=tuple(CustomerTenant.from_json(item) for item in items), next=following
+        )
+
+    def get_billing_profile(self, customer_id: str) -> BillingProfile:
+        """The customer's billing profile: its billing contact's name and email (Microsoft
+        Learn, get-all-of-a-customer-s-billing-profiles)."""
+        return BillingProfile.model_validate(
+            self._get(f"/customers/{customer_id}/profiles/billing")
+        )
 
     # Microsoft Customer Agreement (app+user only, Microsoft Learn,
     # confirm-customer-consent-customer-agreement) ---------------------------------------

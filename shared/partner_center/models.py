@@ -80,6 +80,43 @@ class CustomerTenant(PcModel):
         )
 
 
+class BillingProfile(PcModel):
+    """A customer's billing profile: its billing contact and address (Microsoft Learn,
+    https://learn.microsoft.com/en-us/partner-center/developer/get-all-of-a-customer-s-billing-profiles)."""
+
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    company_name: str = ""
+    culture: str = ""
+    language: str = ""
+    country: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _country_of_the_address(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "country" not in data:
+            address = data.get("defaultAddress") or {}
+            if isinstance(address, dict) and address.get("country"):
+                return {**data, "country": str(address["country"]).upper()}
+        return data
+
+
+class SeekLink(PcModel):
+    """Where a paged listing goes on (`links.next` of a collection): its URI and the headers
+    to send with it (the continuation token), kept to read the next page later."""
+
+    uri: str
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class CustomerPage(PcModel):
+    """One page of the partner's customers, and the link to the next (None: the last)."""
+
+    customers: tuple[CustomerTenant, ...]
+    next: SeekLink | None = None
+
+
 class CreatedCustomer(PcModel):
     customer: CustomerTenant
     admin_user_name: str

@@ -136,6 +136,14 @@ class StripePayments:
             page = self._client.v1.customers.list({"limit": limit})
         return [_customer(cus) for cus in page.data]
 
+    def all_customers(self, page_size: int = 100) -> Iterator[Customer]:
+        """Every customer of the account, newest first, `page_size` (1..100) per request
+        (https://docs.stripe.com/api/customers/list, paged with `starting_after`)."""
+        with _errors():
+            pages = self._client.v1.customers.list({"limit": page_size}).auto_paging_iter()
+            for cus in pages:
+                yield _customer(cus)
+
     # payment methods ---------------------------------------------------------------------
     def attach_payment_method(
         self, step_key: str, customer_id: str, payment_method_id: str, *, make_default: bool = True

@@ -75,7 +75,15 @@ class Supervisor:
         return "\n".join(self.lines[since:][-n:])
 
 
-def _launch(state_dir: Path, root: Path) -> Supervisor:
+# The nightly book sync's timer is off: on a virtual clock an idle stack jumps to its next
+# occurrence, so it would leap from night to night (and sync every test's customers) between
+# tests. Tests start the sync over HTTP.
+STACK_SETTINGS = {"CSPFLOW_BOOK_SYNC_SCHEDULE": "off"}
+
+
+def _launch(
+    state_dir: Path, root: Path, *, seed_data: str = "none", virtual_clock: bool = True
+) -> Supervisor:
     ready_file = state_dir / "ready.json"
     cmd = [
         sys.executable,
@@ -96,10 +104,10 @@ def _launch(state_dir: Path, root: Path) -> Supervisor:
         "0",
         "--mail-smtp-port",
         "0",
-        "--virtual-clock",
+        *(["--virtual-clock"] if virtual_clock else []),
         "--enable-auth",
         "--seed-data",
-        "none",
+        seed_data,
         "--settings",
         "example",
         "--state-dir",
@@ -116,7 +124,7 @@ def _launch(state_dir: Path, root: Path) -> Supervisor:
     proc = subprocess.Popen(
         cmd,
         cwd=root,
-        env={**env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
+        env={**env, **STACK_SETTINGS, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
         stdin=subprocess.PIPE,  # closed (or this process gone): the stack stops
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -141,12 +149,15 @@ def _launch(state_dir: Path, root: Path) -> Supervisor:
 
 
 @contextmanager
-def start_stack(state_dir: Path, root: Path = ROOT) -> Iterator[LocalStack]:
+def start_stack(
+    state_dir: Path, root: Path = ROOT, *, seed_data: str = "none", virtual_clock: bool = True
+) -> Iterator[LocalStack]:
     """The whole stack serving `root`'s function_app.py, state in `state_dir`; stopped (and
-    checked stopped) on exit."""
+    checked stopped) on exit. The tests' stack holds no data and runs on a virtual clock;
+    a benchmark may seed the sandboxes (`--seed-data`) and keep the wall clock."""
     state_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    sup = _launch(state_dir, root)
+    sup = _launch(state_dir, root, seed_data=seed_data, virtual_clock=virtual_clock)
     try:
         if not sup.ready.wait(START_TIMEOUT_S):
             raise StackFailure(

@@ -7,8 +7,12 @@ import pytest
 
 from shared.book import Book, RecordNotFound
 from shared.book.partner_center import (
+    adopt_partner_center_customer,
+    adopt_partner_center_subscriptions,
     apply_partner_center_customer,
     apply_partner_center_subscription,
+    flag_customer_gone,
+    flag_subscription_gone,
 )
 from shared.models import FieldChange
 from shared.partner_center.models import CustomerTenant
@@ -185,3 +189,101 @@ def test_a_customer_changed_meanwhile_is_compared_again_and_keeps_the_other_chan
         "partner_center:customer:c-1:v1",
         "partner_center:customer:c-1:v2",
     ]
+
+
+# adopted, flagged gone, back ------------------------------------------------------------------
+
+
+def test_a_customer_only_partner_center_has_is_adopted_once_and_noted(book: Book):
+    new = customer("c-9", tenant_id=TENANT)
+    reads = [subscription("sub-1"), subscription("sub-2", term_end=T0 + timedelta(days=90))]
+    outcome, added = adopt_partner_center_customer(book, new, reads)
+    assert outcome.created and outcome.record == new
+    assert [(o.created, o.record.subscription) for o in added] == [(True, r) for r in reads]
+    assert book.customers.by_tenant(TENANT) == book.customers.get("c-9")
+    assert [r.subscription for r in book.subscriptions.of_customer("c-9").items] == reads
+    due = book.subscriptions.due(T0, T0 + timedelta(days=100)).items
+    assert [r.id for r in due] == ["sub-1", "sub-2"]  # term-end rows written with them
+    entries = book.timeline.page("c-9").items
+    assert sorted(e.id for e in entries) == [
+        "partner_center:customer:c-9:adopted",
+        "partner_center:subscription:sub-1:v0",
+        "partner_center:subscription:sub-2:v0",
+    ]
+    assert all(e.source == "partner_center" for e in entries)
+    before = writes(book)
+    again, none = adopt_partner_center_customer(
+        book, new.model_copy(update={"company_name": "Other"}), reads
+    )
+    assert not again.created and again.record == new and none == []  # the book's, as it is
+    assert writes(book) == before
+
+
+def test_subscriptions_added_at_once_fall_back_to_one_by_one_when_one_is_there(book: Book):
+    book.subscriptions.add(subscription_record("sub-1", quantity=5))
+    reads = [subscription("sub-1", quantity=6), subscription("sub-2")]
+    outcomes = adopt_partner_center_subscriptions(book, "c-1", reads)
+    assert [(o.created, [c.field for c in o.changes]) for o in outcomes] == [
+        (False, ["quantity"]),
+        (True, []),
+    ]
+    stored = {r.id: r.subscription for r in book.subscriptions.of_customer("c-1").items}
+    assert stored == {"sub-1": reads[0], "sub-2": reads[1]}
+    ids = [e.id for e in book.timeline.page("c-1").items]
+    assert sorted(ids) == [
+        "partner_center:subscription:sub-1:v0",
+        "partner_center:subscription:sub-1:v1",
+        "partner_center:subscription:sub-2:v0",
+    ]
+
+
+def test_timeline_entries_appended_at_once_are_each_recorded_once(book: Book):
+    adopt_partner_center_subscriptions(book, "c-1", [subscription("sub-1")])
+    book.subscriptions.table.delete(
+        "c-1", "sub-1", etag=present(book.subscriptions.find("c-1", "sub-1")).etag, what="test"
+    )
+    # a retry after losing the record: the entry is there, the batch falls back, no duplicate
+    adopt_partner_center_subscriptions(book, "c-1", [subscription("sub-1"), subscription("sub-3")])
+    ids = sorted(e.id for e in book.timeline.page("c-1").items)
+    assert ids == ["partner_center:subscription:sub-1:v0", "partner_center:subscription:sub-3:v0"]
+    assert {r.id for r in book.subscriptions.of_customer("c-1").items} == {"sub-1", "sub-3"}
+
+
+def test_a_customer_gone_from_partner_center_is_flagged_kept_and_flagged_once(book: Book):
+    book.customers.add(customer())
+    gone_at = T0 + timedelta(days=1)
+    outcome = flag_customer_gone(book, "c-1", gone_at)
+    assert outcome.changes == (
+        FieldChange(field="gone_from_partner_center_at", before=None, after="2026-03-03T09:00:00Z"),
+    )
+    assert book.customers.get("c-1").record.gone_from_partner_center_at == gone_at
+    [entry] = book.timeline.page("c-1").items
+    assert "no longer in Partner Center" in entry.summary and entry.changes == outcome.changes
+    before = writes(book)
+    assert not flag_customer_gone(book, "c-1", gone_at + timedelta(days=1)).changed
+    assert writes(book) == before
+    with pytest.raises(RecordNotFound):
+        flag_customer_gone(book, "c-404", gone_at)
+
+
+def test_a_customer_partner_center_shows_again_is_no_longer_flagged(book: Book):
+    book.customers.add(customer(tenant_id=TENANT))
+    flag_customer_gone(book, "c-1", T0)
+    outcome = apply_partner_center_customer(book, tenant(companyName=customer().company_name))
+    assert [c.field for c in outcome.changes] == ["gone_from_partner_center_at"]
+    assert outcome.changes[0].after is None
+    assert book.customers.get("c-1").record.gone_from_partner_center_at is None
+    assert len(book.timeline.page("c-1").items) == 2
+
+
+def test_a_subscription_gone_from_partner_center_is_flagged_and_cleared_when_back(book: Book):
+    book.subscriptions.add(subscription_record())
+    outcome = flag_subscription_gone(book, "c-1", "sub-1", T0)
+    assert [c.field for c in outcome.changes] == ["gone_from_partner_center_at"]
+    before = writes(book)
+    assert not flag_subscription_gone(book, "c-1", "sub-1", T0).changed
+    assert writes(book) == before
+    back = apply_partner_center_subscription(book, "c-1", subscription())
+    assert [(c.field, c.after) for c in back.changes] == [("gone_from_partner_center_at", None)]
+    assert book.subscriptions.get("c-1", "sub-1").record.gone_from_partner_center_at is None
+    assert len(book.timeline.page("c-1").items) == 2

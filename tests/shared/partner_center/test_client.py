@@ -45,6 +45,30 @@ def test_a_customer_reads_back_and_lists_across_pages(pc):
     assert ids <= listed
 
 
+def test_customers_read_a_page_at_a_time_through_the_link_each_page_gives(pc):
+    ids = [pc.customer(attest=False) for _ in range(5)]
+    first = pc.client.customer_page(page_size=2)
+    assert [c.id for c in first.customers] == ids[:2]
+    assert first.next is not None and "MS-ContinuationToken" in first.next.headers
+    # The link is plain data: kept (a workflow's input), it reads the next page later.
+    kept = type(first.next).model_validate(first.next.model_dump(mode="json"))
+    second = pc.client.customer_page(page_size=2, after=kept)
+    last = pc.client.customer_page(page_size=2, after=second.next)
+    assert [c.id for c in (*second.customers, *last.customers)] == ids[2:]
+    assert last.next is None
+
+
+def test_a_billing_profile_names_the_billing_contact(pc):
+    customer_id = pc.customer(attest=False)
+    profile = pc.client.get_billing_profile(customer_id)
+    assert (profile.email, profile.first_name, profile.last_name, profile.country) == (
+        f"it@{pc.client.get_customer(customer_id).domain.split('.')[0]}.example",
+        "Tania",
+        "Carr",
+        "US",
+    )
+
+
 def test_a_registration_number_is_required_where_microsoft_requires_it(pc):
     with pytest.raises(BusinessError) as err:
         pc.client.create_customer(new_customer("brazil001", country="BR"), request_id=rid())

@@ -50,6 +50,16 @@ def test_a_customer_carries_the_partner_customer_id_in_metadata(payments, sandbo
     assert payments.get_customer(cus.id) == cus
 
 
+def test_every_customer_is_read_across_pages_newest_first(payments):
+    made = [
+        payments.create_customer(f"list-{n}", partner_customer_id=f"c-{n}", name=f"N{n}").id
+        for n in range(5)
+    ]
+    listed = list(payments.all_customers(page_size=2))
+    assert [c.id for c in listed] == made[::-1]
+    assert [c.partner_customer_id for c in listed] == [f"c-{n}" for n in range(4, -1, -1)]
+
+
 def test_a_retried_customer_creation_returns_the_same_customer(payments, sandbox):
     first = _customer(payments)
     again = _customer(payments)
