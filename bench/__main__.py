@@ -11,7 +11,12 @@ import sys
 # The peer (durabletask) talks gRPC; its C core logs every connection teardown at INFO.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-BENCHMARKS: tuple[str, ...] = ("bench.devhost", "bench.partner_center", "bench.book")
+BENCHMARKS: tuple[str, ...] = (
+    "bench.devhost",
+    "bench.partner_center",
+    "bench.book",
+    "bench.book_sync",
+)
 
 
 def main() -> int:

@@ -61,3 +61,10 @@ class Customers(Repository[Customer]):
     def page(self, *, limit: int = DEFAULT_LIMIT, next: str | None = None) -> Page[Customer]:
         """Every customer, in id order."""
         return self._page("", {}, limit, next)
+
+    def stored_page(
+        self, *, limit: int = DEFAULT_LIMIT, next: str | None = None
+    ) -> Page[Stored[Customer]]:
+        """Every customer, in id order, as read (with its ETag: a sweep that writes some of
+        them replaces them without reading each again)."""
+        return self._stored_page("", {}, limit, next)
