@@ -96,6 +96,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       CSPFLOW_PARTNER_CENTER_REFRESH_TOKEN: '${secretRef}partner-center-refresh-token)'
       CSPFLOW_STRIPE_API_KEY: '${secretRef}stripe-api-key)'
       CSPFLOW_STRIPE_WEBHOOK_SECRETS: '${secretRef}stripe-webhook-secrets)'
+      // The nightly book sync (docs/book.md, "Sync"): NCRONTAB in UTC, or 'off'. Read when
+      // the app is indexed: a change restarts the app, as every app setting change does.
+      CSPFLOW_BOOK_SYNC_SCHEDULE: '0 0 2 * * *'
     }
   }
 }
