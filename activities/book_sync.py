@@ -26,7 +26,7 @@ import azure.durable_functions as df
 from pydantic import ValidationError
 
 from activities.boundary import ActivityContext, WriteInput, activity
-from shared.book import Book, Stored
+from shared.book import Book, ConcurrencyConflict, Stored
 from shared.book.partner_center import (
     adopt_partner_center_customer,
     adopt_partner_center_subscriptions,
@@ -267,10 +267,10 @@ def _subscriptions_of(book: Book, customer_id: str) -> Iterator[SubscriptionReco
         cursor = page.next
 
 
-def _customers(book: Book) -> Iterator[Customer]:
+def _customers(book: Book) -> Iterator[Stored[Customer]]:
     cursor: str | None = None
     while True:
-        page = book.customers.page(limit=PAGE, next=cursor)
+        page = book.customers.stored_page(limit=PAGE, next=cursor)
         yield from page.items
         if page.next is None:
             return
@@ -285,7 +285,8 @@ def flag_gone_customers(request: SweepGone, ctx: ActivityContext) -> GoneSwept:
     book = _book(ctx.settings)
     listed = {c.id.lower() for c in _partner_center(ctx.settings).list_customers(request.page_size)}
     gone, newly = [], []
-    for customer in _customers(book):
+    for stored in _customers(book):
+        customer = stored.record
         if customer.tenant_id is None or str(customer.tenant_id).lower() in listed:
             continue
         if not listed:
@@ -312,6 +313,7 @@ def link_stripe_customers(request: LinkStripe, ctx: ActivityContext) -> StripeLi
         StripeCustomer(c.id, c.partner_customer_id, email_domain(c.email))
         for c in StripePayments.from_settings(ctx.settings).all_customers()
     ]
+    book_customers = {stored.record.id: stored for stored in _customers(book)}
     customers = [
         BookCustomer(
             customer_id=c.id,
@@ -320,11 +322,13 @@ def link_stripe_customers(request: LinkStripe, ctx: ActivityContext) -> StripeLi
             stripe_customer_id=c.stripe_customer_id,
             gone=c.gone_from_partner_center_at is not None,
         )
-        for c in _customers(book)
+        for c in (stored.record for stored in book_customers.values())
     ]
     plan = plan_links(customers, stripe)
     with ThreadPoolExecutor(LINK_THREADS) as pool:
-        written = list(pool.map(lambda link: _link(book, link), plan.links))
+        written = list(
+            pool.map(lambda link: _link(book, book_customers[link.customer_id], link), plan.links)
+        )
     made = [link for link, ok in zip(plan.links, written, strict=True) if ok]
     return StripeLinked(
         stripe_customers=len(stripe),
@@ -344,19 +348,22 @@ BY: dict[Literal["metadata", "email_domain"], str] = {
 }
 
 
-def _link(book: Book, link: Link) -> bool:
-    """Write one link, unless the customer got another meanwhile (kept: the book's link
-    wins); then note it on the customer's timeline (after the record, so a retried step
+def _link(book: Book, stored: Stored[Customer], link: Link) -> bool:
+    """Write one link over the customer as the sweep read it (its ETag), or, if it changed
+    since, over the customer as it is now, unless it has a link by then (kept: the book's
+    link wins); then note it on the customer's timeline (after the record, so a retried step
     completes the timeline)."""
-    stored = book.customers.update(
-        link.customer_id,
-        lambda c: (
-            c
-            if c.stripe_customer_id
-            else c.model_copy(update={"stripe_customer_id": link.stripe_customer_id})
-        ),
-    )
-    if stored.record.stripe_customer_id != link.stripe_customer_id:
+
+    def linked(c: Customer) -> Customer:
+        if c.stripe_customer_id:
+            return c
+        return c.model_copy(update={"stripe_customer_id": link.stripe_customer_id})
+
+    try:
+        now = book.customers.replace(stored, linked(stored.record))
+    except ConcurrencyConflict:
+        now = book.customers.update(link.customer_id, linked)
+    if now.record.stripe_customer_id != link.stripe_customer_id:
         return False
     book.timeline.append(
         TimelineEntry(

@@ -16,6 +16,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.partner_center",
     "bench.book",
     "bench.intake",
+    "bench.book_sync",
 )
 
 

@@ -192,10 +192,17 @@ class Repository(Generic[M]):
     def _page(
         self, query: str, parameters: Mapping[str, Any], limit: int, cursor: str | None
     ) -> Page[M]:
+        page = self._stored_page(query, parameters, limit, cursor)
+        return Page([stored.record for stored in page.items], page.next)
+
+    def _stored_page(
+        self, query: str, parameters: Mapping[str, Any], limit: int, cursor: str | None
+    ) -> Page[Stored[M]]:
+        """A page of records as read, with their ETags (for a writer that replaces them)."""
         found, next_cursor = self.table.query(
             query, parameters, limit=limit, cursor=cursor, what=f"{self.noun} listing"
         )
-        return Page([self._stored(entity).record for entity in found], next_cursor)
+        return Page([self._stored(entity) for entity in found], next_cursor)
 
     def _index_page(
         self,

@@ -130,3 +130,10 @@ class Customers(Repository[Customer]):
                 and c.domain.startswith(wanted_domain)
             ),
         )
+
+    def stored_page(
+        self, *, limit: int = DEFAULT_LIMIT, next: str | None = None
+    ) -> Page[Stored[Customer]]:
+        """Every customer, in id order, as read (with its ETag: a sweep that writes some of
+        them replaces them without reading each again)."""
+        return self._stored_page("", {}, limit, next)

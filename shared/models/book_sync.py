@@ -60,11 +60,16 @@ class SyncTuning(DomainModel):
     """How the sync pages and fans out. `page_size` customers are read per page (one
     orchestration episode), split into batches of `batch_size` (one sub-orchestration
     each, all of a page's batches at once), and at most `max_in_flight` customers are synced
-    at a time across them."""
+    at a time across them: each batch syncs `per_batch` at a time, in waves.
+
+    The defaults, 4 batches of 25 in waves of 5, ask for 20 customers at a time: twice the
+    activities host.json lets a worker run at once (`maxConcurrentActivityFunctions`, 10), so
+    the host's queue starts the next as soon as one ends while a wave waits for its slowest,
+    with few orchestration episodes (one per wave)."""
 
     page_size: int = Field(default=100, ge=1, le=500)
     batch_size: int = Field(default=25, ge=1, le=100)
-    max_in_flight: int = Field(default=16, ge=1, le=64)
+    max_in_flight: int = Field(default=20, ge=1, le=64)
 
     @property
     def batches_per_page(self) -> int:

@@ -68,7 +68,7 @@ def test_a_start_with_nothing_running_starts_a_run_on_the_singleton_instance():
     assert (started.run_id, started.started, started.state) == (RUN, True, "running")
     assert client.started == [("book_sync", "book-sync", {
         "run_id": RUN, "started_at": None, "tuning": {"page_size": 100, "batch_size": 25,
-        "max_in_flight": 16}, "page": 0, "customers": None, "after": None,
+        "max_in_flight": 20}, "page": 0, "customers": None, "after": None,
         "totals": client.started[0][2]["totals"]})]  # fmt: skip
 
 

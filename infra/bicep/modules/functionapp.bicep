@@ -105,6 +105,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       CSPFLOW_MAIL_TRANSPORT: 'acs'
       CSPFLOW_ACS_ENDPOINT: acsEndpoint
       CSPFLOW_MAIL_FROM: mailFrom
+      // The nightly book sync (docs/book.md, "Sync"): NCRONTAB in UTC, or 'off'. Read when
+      // the app is indexed: a change restarts the app, as every app setting change does.
+      CSPFLOW_BOOK_SYNC_SCHEDULE: '0 0 2 * * *'
     }
   }
 }
