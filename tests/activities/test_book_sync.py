@@ -27,7 +27,9 @@ from shared.config import get_settings, reset_settings
 from shared.errors import StepError
 from shared.models import SubscriptionRecord
 from shared.models.book_sync import CustomerSynced, GoneSwept
+from shared.models.intake import EventMessage
 from shared.partner_center.models import Address, NewCustomer
+from shared.storage import PARTNER_CENTER_EVENTS_QUEUE, trigger_queue
 from tests.book_sync_checks import mirror_differences, snapshot, sync_in_process
 from tests.sandbox.partner_center.harness import Harness, new_customer
 from tests.sandbox.stripe.harness import client as stripe_client
@@ -102,8 +104,22 @@ def test_the_demo_partner_is_adopted_exactly_and_a_second_sync_writes_nothing(bo
     assert again.already_linked == 3
 
 
+def announced(settings: Any) -> list[str]:
+    """The subscriptions named by the `subscription-updated` events on intake's Partner
+    Center queue (peeked, left there)."""
+    queue = trigger_queue(settings, PARTNER_CENTER_EVENTS_QUEUE)
+    messages = [EventMessage.model_validate_json(m.content) for m in queue.peek_messages(32)]
+    return [
+        m.partner_center.resource.rsplit("/", 1)[1]
+        for m in messages
+        if m.partner_center is not None and m.type == "subscription-updated"
+    ]
+
+
 def test_a_subscription_changed_by_hand_is_corrected_and_shows_on_the_timeline(book, demo):
     sync_in_process()
+    queue = trigger_queue(get_settings(), PARTNER_CENTER_EVENTS_QUEUE)
+    queue.clear_messages()  # adoption announces nothing: no workflow waits on those yet
     northwind = DEMO[0].tenant_id
     sub = next(s for s in demo.client.list_subscriptions(northwind) if s.term_duration == "P1Y")
     # By hand, through Partner Center's API: seats up and auto-renew off.
@@ -122,6 +138,10 @@ def test_a_subscription_changed_by_hand_is_corrected_and_shows_on_the_timeline(b
     assert changes["quantity"] == (sub.quantity, sub.quantity + 4)
     assert changes["auto_renew_enabled"] == (True, False)
     assert entry.source == "partner_center"
+    # Intake hears of it, so an open renewal or licence change of that subscription does.
+    assert announced(get_settings()) == [sub.id]
+    assert synced(demo, northwind).outcome == "unchanged"
+    assert announced(get_settings()) == [sub.id]
 
 
 def test_a_stripe_customer_that_matches_two_customers_is_reported_not_linked(book, pc, sandbox):

@@ -47,7 +47,6 @@ DURABLE = "/runtime/webhooks/durabletask"
 ACTIVE = ("Pending", "Running", "Suspended", "ContinuedAsNew")
 DISABLED_TIMERS = (
     "partner_center_audit_poll",
-    "partner_center_book_sync",
     "stripe_events_poll",
     "poison_queue_watch",
 )
