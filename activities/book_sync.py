@@ -224,8 +224,9 @@ def adopted_customer(
     read: PartnerCenterCustomer, profile: BillingProfile, settings: Settings
 ) -> Customer:
     """The book's record of a customer it adopts from Partner Center: its id is its tenant
-    id; its billing contact is the billing profile's; it bills in the partner's currency
-    and keeps business hours in its billing country, if the holiday calendars know it."""
+    id; its billing contact is the billing profile's; it bills in the partner's currency,
+    buys in its billing address's country and keeps business hours there, if the holiday
+    calendars know it."""
     name = f"{profile.first_name} {profile.last_name}".strip()
     try:
         calendar = BusinessCalendar(country=profile.country or "US")
@@ -247,6 +248,8 @@ def adopted_customer(
             ),
             billing_currency=settings.partner_currency,
             calendar=calendar,
+            # Its market: the billing address's country (Partner Center prices by it).
+            country=_market(profile.country),
         )
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
@@ -254,6 +257,13 @@ def adopted_customer(
             f"Partner Center's customer {read.tenant_id} cannot be adopted: "
             f"{', '.join(fields)} refused"
         ) from None
+
+
+def _market(country: str) -> str | None:
+    """An ISO 3166-1 alpha-2 code, or None (unknown) for anything else: a customer is adopted
+    without a market rather than refused for its billing address."""
+    code = country.strip().upper()
+    return code if len(code) == 2 and code.isascii() and code.isalpha() else None
 
 
 def _find_customer(book: Book, tenant_id: str) -> Stored[Customer] | None:
