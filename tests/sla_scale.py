@@ -501,6 +501,10 @@ def _check_clock(
         unsettled = unsettled or status is None or status.runtime_status.value != "Completed"
     else:
         unsettled = unsettled or clock.phase != "running" or not running
+        reached = [role for role, _ in p.escalations[: p.steps_reached]]
+        unsettled = unsettled or (clock.breached_at, clock.escalated_to) != (p.deadline, reached)
+    if p.plan.startswith("acked"):
+        unsettled = unsettled or clock.acknowledged_by != ACKNOWLEDGED_BY
     mine = alerts.get(p.clock_id, [])
     outcome.alerts += len(mine)
     sent = Counter((a["type"], a["to"]) for a in mine)

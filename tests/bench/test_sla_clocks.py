@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from bench.__main__ import BENCHMARKS, main
 from bench.sla_clocks import goals_met, measure, run
 from tests.sla_scale import Outcome
 
@@ -39,3 +40,9 @@ def test_a_fault_in_either_run_shows_in_its_row_and_misses_the_goal():
     assert not goals_met([rows["alerts sent twice"]])
     assert not goals_met([rows["wall s per clock, 1,000 / 100"]])
     assert goals_met([rows["clocks off their computed instant"]])
+
+
+def test_it_is_registered_and_python_m_bench_refuses_a_name_it_does_not_have(capsys):
+    assert "bench.sla_clocks" in BENCHMARKS
+    assert main(["sla_clock"]) == 2
+    assert "no benchmark sla_clock" in capsys.readouterr().err
