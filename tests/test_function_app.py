@@ -66,6 +66,16 @@ def test_the_app_indexes_as_the_python_worker_would():
         "flag_gone_customers",
         "link_stripe_customers",
         "record_book_sync",
+        # Partner Center subscription operations (activities/subscriptions.py)
+        "read_subscription",
+        "read_transition_eligibilities",
+        "set_quantity",
+        "set_auto_renew",
+        "schedule_next_term",
+        "suspend_subscription",
+        "reactivate_subscription",
+        "cancel_subscription",
+        "transition_subscription",
     }
 
 
