@@ -76,6 +76,15 @@ def test_the_app_indexes_as_the_python_worker_would():
         "reactivate_subscription",
         "cancel_subscription",
         "transition_subscription",
+        # payments (activities/payments.py)
+        "set_up_stripe_customer",
+        "attach_card",
+        "create_card_setup_link",
+        "complete_card_setup",
+        "charge_lines",
+        "credit_invoice",
+        "refund_payment",
+        "read_invoice",
     }
 
 
