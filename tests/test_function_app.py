@@ -85,6 +85,17 @@ def test_the_app_indexes_as_the_python_worker_would():
         "credit_invoice",
         "refund_payment",
         "read_invoice",
+        # licence changes (docs/licence-changes.md)
+        "licence_change_queue",
+        "licence_change",
+        "next_licence_change",
+        "load_licence_change",
+        "record_licence_change",
+        "find_creditable_invoice",
+        "request_licence_change",
+        "get_licence_change",
+        "decide_approval",
+        "list_approvals",
     }
 
 
