@@ -19,12 +19,11 @@ activities/subscriptions.py, charges and refunds in activities/payments.py.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 
 import azure.durable_functions as df
 from pydantic import Field
 
-from activities.boundary import ActivityContext, WriteInput, activity
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.book import Book
 from shared.book.catalogue import STANDARD_PRICE_LIST
 from shared.book.partner_center import apply_partner_center_subscription
@@ -45,14 +44,12 @@ class NotInTheBook(PermanentError):
     code = "not_in_the_book"
 
 
-@lru_cache(maxsize=4)
 def _book(settings: Settings) -> Book:
-    return Book(settings, clock=app_clock(settings))
+    return per_settings("book", settings, lambda s: Book(s, clock=app_clock(s)))
 
 
-@lru_cache(maxsize=4)
 def _stripe(settings: Settings) -> StripePayments:
-    return StripePayments.from_settings(settings)
+    return per_settings("stripe", settings, StripePayments.from_settings)
 
 
 # models -----------------------------------------------------------------------------------

@@ -22,13 +22,12 @@ refunding or saving twice (https://docs.stripe.com/api/idempotent_requests).
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Literal
 
 import azure.durable_functions as df
 from pydantic import Field, model_validator
 
-from activities.boundary import ActivityContext, WriteInput, activity
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.config import Settings
 from shared.models import DomainModel, Money
 from shared.models._base import UtcDateTime
@@ -39,9 +38,9 @@ from shared.payments.models import Card, ChargeLine, Decline, Invoice, PaymentOu
 bp = df.Blueprint()
 
 
-@lru_cache(maxsize=4)
 def _stripe(settings: Settings) -> StripePayments:
-    return StripePayments.from_settings(settings)
+    # Not an lru_cache: Settings holds unhashable address lists (activities/boundary.py).
+    return per_settings("stripe", settings, StripePayments.from_settings)
 
 
 # models ----------------------------------------------------------------------------------

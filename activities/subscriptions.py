@@ -31,14 +31,12 @@ What the caller branches on:
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
 import azure.durable_functions as df
 from pydantic import Field
 
-from activities.boundary import ActivityContext, WriteInput, activity
-from shared.config import Settings
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.errors import PermanentError
 from shared.models import DomainModel, Subscription
 from shared.models.subscription import ScheduledNextTermInstructions
@@ -117,15 +115,8 @@ class TransitionDone(DomainModel):
     transition: Transition
 
 
-@lru_cache(maxsize=4)
-def _partner_center(settings: Settings) -> PartnerCenterClient:
-    """One client per settings: its token cache and connection pool shared by every
-    invocation on a worker."""
-    return PartnerCenterClient.from_settings(settings)
-
-
 def _client(ctx: ActivityContext) -> PartnerCenterClient:
-    return _partner_center(ctx.settings)
+    return per_settings("partner_center", ctx.settings, PartnerCenterClient.from_settings)
 
 
 def _held(exc: RenewalProcessingError) -> RenewalInProgress:
