@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -188,3 +189,21 @@ def _failed(failure: Failure, started: float | None) -> dict[str, Any]:
 
 def _ms(started: float) -> int:
     return round((time.perf_counter() - started) * 1000)
+
+
+_PER_SETTINGS: dict[tuple[str, int], tuple[Settings, Any]] = {}
+_PER_SETTINGS_LOCK = threading.Lock()
+T = TypeVar("T")
+
+
+def per_settings(kind: str, settings: Settings, make: Callable[[Settings], T]) -> T:
+    """One `make(settings)` per Settings object, e.g. a client whose token cache and
+    connection pool every invocation on a worker shares. Keyed by identity: Settings holds
+    lists of addresses (`NameEmail`), which are not hashable, so it is no `lru_cache` key."""
+    with _PER_SETTINGS_LOCK:
+        found = _PER_SETTINGS.get((kind, id(settings)))
+        if found is None or found[0] is not settings:
+            found = (settings, make(settings))
+            _PER_SETTINGS[(kind, id(settings))] = found
+    value: T = found[1]
+    return value

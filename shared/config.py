@@ -144,6 +144,20 @@ class Settings(BaseSettings):
         pattern=r"^\s*[a-z][a-z0-9_]{0,39}\s*:\s*\d{1,5}\s*(,\s*[a-z][a-z0-9_]{0,39}\s*:\s*\d{1,5}\s*)*$",
     )
 
+    # Licence changes (docs/rules.md#change-approval): a change adding more seats, or
+    # charging more (in minor units of the customer's currency), than these waits for the
+    # partner's approval (0 = no threshold), and so does every cancellation when
+    # `..._cancellation` is on; the approver is reminded after `..._reminder_hours` and the
+    # change rejected after `..._timeout_hours` without a decision.
+    licence_change_approval_seats: int = Field(default=50, ge=0)
+    licence_change_approval_amount_minor: int = Field(default=500_000, ge=0)
+    licence_change_approval_cancellation: bool = True
+    licence_change_approval_reminder_hours: int = Field(default=24, ge=1, le=720)
+    licence_change_approval_timeout_hours: int = Field(default=72, ge=1, le=2160)
+    # Where the approver decides: the partner's portal page for one approval
+    # (`<url>/<approval id>`), which posts to POST /api/approvals/{approval_id}.
+    licence_change_approval_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:7071/approvals")
+
     # Notifications (shared/notifications/, docs/notifications.md). The transport: "smtp" to
     # any relay (the mail sandbox locally), or "acs" (Azure Communication Services Email with
     # the app's managed identity), which infra/bicep sets in Azure.

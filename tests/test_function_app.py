@@ -65,6 +65,36 @@ def test_the_app_indexes_as_the_python_worker_would():
         "flag_gone_customers",
         "link_stripe_customers",
         "record_book_sync",
+        # Partner Center subscription operations (activities/subscriptions.py)
+        "read_subscription",
+        "read_transition_eligibilities",
+        "set_quantity",
+        "set_auto_renew",
+        "schedule_next_term",
+        "suspend_subscription",
+        "reactivate_subscription",
+        "cancel_subscription",
+        "transition_subscription",
+        # payments (activities/payments.py)
+        "set_up_stripe_customer",
+        "attach_card",
+        "create_card_setup_link",
+        "complete_card_setup",
+        "charge_lines",
+        "credit_invoice",
+        "refund_payment",
+        "read_invoice",
+        # licence changes (docs/licence-changes.md)
+        "licence_change_queue",
+        "licence_change",
+        "next_licence_change",
+        "load_licence_change",
+        "record_licence_change",
+        "find_creditable_invoice",
+        "request_licence_change",
+        "get_licence_change",
+        "decide_approval",
+        "list_approvals",
     }
 
 

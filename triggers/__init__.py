@@ -9,6 +9,7 @@ from triggers.catalog import bp as catalog_bp
 from triggers.customers import bp as customers_bp
 from triggers.health import bp as health_bp
 from triggers.intake_ops import bp as intake_ops_bp
+from triggers.licence_changes import bp as licence_changes_bp
 from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
 from triggers.queues import bp as queues_bp
@@ -28,5 +29,6 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     customers_bp,
     catalog_bp,
     book_sync_bp,
+    licence_changes_bp,
     openapi_bp,
 )

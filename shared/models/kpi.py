@@ -15,6 +15,7 @@ KpiName = Literal[
     "renewal_outcome",  # renewed / changed / cancelled / lapsed; outcome
     "dunning_recovery",  # a dunning case closed; outcome recovered/written_off, amount
     "billing_accuracy",  # our invoice vs Microsoft's reconciliation; value = ratio
+    "licence_change_lead_time",  # change requested -> applied/scheduled; duration_seconds
 ]
 
 

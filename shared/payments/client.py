@@ -346,6 +346,24 @@ class StripePayments:
         with _errors():
             return self._count_attempts(invoice_id)
 
+    def creditable_invoice(self, customer_id: str, amount: Money) -> Invoice | None:
+        """The customer's most recent paid invoice in `amount`'s currency with at least
+        `amount` not yet credited after payment (paid less its post-payment credit notes):
+        where a decrease's credit note goes. None: no such invoice."""
+        with _errors():
+            page = self._client.v1.invoices.list(
+                {"customer": customer_id, "status": "paid", "limit": 100}
+            )
+            for inv in page.auto_paging_iter():
+                data = inv.to_dict()
+                credited = int(data.get("post_payment_credit_notes_amount") or 0)
+                if (
+                    str(data.get("currency", "")).upper() == amount.currency
+                    and int(data.get("amount_paid") or 0) - credited >= amount.amount_minor
+                ):
+                    return _invoice(inv)
+        return None
+
     def get_invoice(self, invoice_id: str) -> Invoice:
         with _errors():
             return _invoice(self._client.v1.invoices.retrieve(invoice_id))
@@ -355,6 +373,16 @@ class StripePayments:
             return _invoice(
                 self._client.v1.invoices.void_invoice(
                     invoice_id, None, _key(step_key, "invoice.void")
+                )
+            )
+
+    def send_invoice(self, step_key: str, invoice_id: str) -> Invoice:
+        """Send a `send_invoice` invoice (a draft is finalized first) for the customer to pay
+        by its due date (https://docs.stripe.com/api/invoices/send)."""
+        with _errors():
+            return _invoice(
+                self._client.v1.invoices.send_invoice(
+                    invoice_id, None, _key(step_key, "invoice.send")
                 )
             )
 

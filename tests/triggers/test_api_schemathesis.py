@@ -49,6 +49,9 @@ BUSINESS_422 = {
     "get_catalog": "a market never imported, a currency it is not sold in or no list has, "
     "an unknown customer_id",
     "put_price_list": "a customer the book does not have, a price under Microsoft's cost",
+    "request_licence_change": "the fields a change takes depend on its kind (quantity or "
+    "change_by, exactly one; target_catalog_item_id for an upgrade only; auto_renew for an "
+    "auto-renew change only), and the NCE rules refuse some outright (docs/licence-changes.md)",
 }
 REQUEST_LINE_BYTES = 8000  # under aiohttp's 8190, with room for the method and the key
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]

@@ -109,9 +109,9 @@ def licence_change(change_id: str = "chg-1", **overrides: Any) -> LicenceChange:
         "id": change_id,
         "customer_id": "c-1",
         "subscription_id": "sub-1",
-        "kind": "increase",
-        "quantity_before": 5,
-        "quantity_after": 8,
+        "kind": "quantity",
+        "quantity": 8,
+        "requested_by": "tania@contoso.example",
         "requested_at": T0,
     }
     return LicenceChange.model_validate(data | overrides)

@@ -89,14 +89,15 @@ def test_an_offer_key_names_catalog_item_term_and_billing_cycle():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"kind": "increase", "quantity_after": 5}, "an increase ends with more seats"),
-        ({"kind": "decrease", "quantity_after": 6}, "a decrease ends with fewer seats"),
-        (
-            {"kind": "upgrade", "quantity_after": 5},
-            "target_offer_id is given exactly for an upgrade",
-        ),
-        ({"target_offer_id": "A:B:C"}, "target_offer_id is given exactly for an upgrade"),
-        ({"status": "scheduled"}, "a scheduled change says when it takes effect"),
+        ({"change_by": -1}, "gives quantity or change_by, not both"),
+        ({"quantity": None}, "gives quantity or change_by, not both"),
+        ({"quantity": None, "change_by": 0}, "adds or removes at least one seat"),
+        ({"kind": "cancel", "quantity": None, "change_by": 1}, "change_by is for quantity"),
+        ({"kind": "upgrade"}, "target_catalog_item_id is given exactly for an upgrade"),
+        ({"target_catalog_item_id": "A:B:C"}, "target_catalog_item_id is given exactly"),
+        ({"kind": "auto_renew", "quantity": None}, "auto_renew is given exactly"),
+        ({"kind": "cancel"}, "a cancel change takes no quantity"),
+        ({"status": "applied"}, "an? applied change says when it takes effect"),
     ],
 )
 def test_a_licence_change_is_consistent(overrides, message):
@@ -105,12 +106,12 @@ def test_a_licence_change_is_consistent(overrides, message):
 
 
 def test_an_upgrade_names_its_target_and_an_open_change_knows_it_is_open():
-    upgrade = licence_change(kind="upgrade", quantity_after=5, target_offer_id="A:B:C")
-    assert upgrade.is_open
+    upgrade = licence_change(kind="upgrade", quantity=5, target_catalog_item_id="A:B:C")
+    assert upgrade.is_open and not upgrade.is_final
     applied = LicenceChange.model_validate(
         upgrade.model_dump() | {"status": "applied", "effective_at": T0}
     )
-    assert not applied.is_open
+    assert not applied.is_open and applied.is_final
 
 
 @pytest.mark.parametrize(

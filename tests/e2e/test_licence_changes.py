@@ -1,0 +1,325 @@
+"""Licence changes through the whole local stack in virtual time: a change asked over HTTP,
+decided on the Partner Center sandbox's fresh read, charged or credited in the Stripe sandbox,
+told through the mail sandbox. Each row cites its rule (docs/rules.md) and Microsoft Learn
+page; amounts are checked to the minor unit against Stripe's own records."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.book import Book
+from shared.models import Money, SubscriptionRecord
+from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
+from shared.payments import StripePayments
+from shared.payments.models import ChargeLine
+from shared.policy.licence_change import prorated_amount
+from tests.e2e.harness import LocalStack, Namespace
+from tests.sandbox.mail.harness import Inbox
+from tests.shared.book.records import customer as book_customer
+from workflows.licence_change import change_instance_id, queue_instance_id
+
+pytestmark = pytest.mark.e2e
+
+BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
+E3 = "CFQ7TTC0LF8Q:0001:CFQ7TTC0K39X"
+E5 = "CFQ7TTC0LF8R:0001:CFQ7TTC0KCSV"
+PRICE = Money(amount_minor=3000, currency="USD")
+PURCHASE_MINOR = 200_000  # the purchase invoice a decrease's credit note goes on
+FINAL = ("applied", "scheduled_for_next_term", "rejected", "failed")
+CHANGE_QTY = "https://learn.microsoft.com/en-us/partner-center/developer/change-the-quantity-of-a-subscription"
+MANAGE = "https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription"
+CANCEL = (
+    "https://learn.microsoft.com/en-us/partner-center/customers/new-commerce-cancellation-policy"
+)
+
+
+@dataclass
+class Customer:
+    id: str
+    tenant: str
+    subscription_id: str
+    stripe_id: str
+    email: str
+
+
+def make(
+    stack: LocalStack, ns: Namespace, label: str, *, quantity: int = 10, offer: str = BASIC,
+    card: str = "pm_card_visa",
+) -> Customer:  # fmt: skip
+    """A customer of this test: in Partner Center with one subscription, in Stripe with a card
+    and a paid purchase invoice, and in the book with the subscription's sell price."""
+    pc = stack.partner_center
+    email = ns.email(label)
+    made = pc.create_customer(
+        NewCustomer(
+            domain_prefix=ns.domain_prefix(label),
+            company_name=ns.company(label.title()),
+            email=email,
+            address=Address(first_name="Ada", last_name="Lee", address_line1="1 Main St",
+                            city="Seattle", state="WA", postal_code="98101", country="US"),
+        ),
+        request_id=ns.request_id(f"{label}-create"),
+    )  # fmt: skip
+    tenant = made.customer.id
+    pc.attest_mca(
+        tenant,
+        AgreementContact(first_name="Ada", last_name="Lee", email=email),
+        stack.now(),
+        request_id=ns.request_id(f"{label}-mca"),
+    )
+    line = CartLine(catalog_item_id=offer, quantity=quantity, term_duration="P1Y",
+                    billing_cycle="monthly")  # fmt: skip
+    cart = pc.create_cart(tenant, [line], request_id=ns.request_id(f"{label}-cart"))
+    checkout = pc.checkout(tenant, cart.id, request_id=ns.request_id(f"{label}-checkout"))
+    sid = checkout.orders[0].line_items[0].subscription_id
+    assert sid is not None
+    stripe = StripePayments.from_settings(stack.settings)
+    cus = stripe.create_customer(f"{ns.prefix}/{label}-cus", partner_customer_id=ns.id(label),
+                                 name=ns.company(label), email=email)  # fmt: skip
+    assert stripe.attach_payment_method(f"{ns.prefix}/{label}-card", cus.id, "pm_card_visa").ok
+    paid = stripe.charge_now(
+        f"{ns.prefix}/{label}-purchase",
+        cus.id,
+        currency="USD",
+        lines=[ChargeLine(amount=PURCHASE_MINOR, description="Purchase", currency="USD")],
+        description="Purchase",
+    )
+    assert paid.paid
+    if card != "pm_card_visa":
+        assert stripe.attach_payment_method(f"{ns.prefix}/{label}-card2", cus.id, card).ok
+    book = Book(stack.settings)
+    book.customers.add(
+        book_customer(ns.id(label), tenant_id=tenant, stripe_customer_id=cus.id,
+                      billing_currency="USD", country="US",
+                      contacts=[{"name": "Ada Lee", "email": email, "role": "primary"}])
+    )  # fmt: skip
+    book.subscriptions.add(
+        SubscriptionRecord(customer_id=ns.id(label), subscription=pc.get_subscription(tenant, sid),
+                           unit_price=PRICE)
+    )  # fmt: skip
+    return Customer(ns.id(label), tenant, sid, cus.id, email)
+
+
+def ask(stack: LocalStack, who: Customer, change_id: str, **body: Any) -> Any:
+    return stack.api(
+        "POST",
+        f"/api/customers/{who.id}/subscriptions/{who.subscription_id}/changes",
+        json={"change_id": change_id, "requested_by": who.email, **body},
+    )
+
+
+def final(stack: LocalStack, change_id: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = stack.api("GET", f"/api/changes/{change_id}")
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        if body["status"] in FINAL:
+            return body
+        time.sleep(0.3)
+    queue = stack.instance(queue_instance_id(body["subscription_id"]), history=True)
+    instance = stack.instance(change_instance_id(change_id), history=True)
+    raise AssertionError(
+        f"change {change_id} did not end in {timeout} s: {body}\nqueue: {queue}\n"
+        f"change: {instance}\n{stack.log(n=60)}"
+    )
+
+
+def wait_for_clock(stack: LocalStack, change_id: str, timeout: float = 60) -> dict[str, Any]:
+    """The change's SLA clock once closed (its signals go through the SLA queue)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        clock = stack.api("GET", f"/api/changes/{change_id}").json()["sla_clock"]
+        if clock is not None and clock["completed_at"] is not None:
+            found: dict[str, Any] = clock
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"the SLA clock of {change_id} did not close in {timeout} s")
+
+
+def quantity(stack: LocalStack, who: Customer) -> int:
+    return stack.partner_center.get_subscription(who.tenant, who.subscription_id).quantity
+
+
+def invoices(stack: LocalStack, who: Customer) -> list[dict[str, Any]]:
+    page = stack.stripe.v1.invoices.list({"customer": who.stripe_id, "limit": 100})
+    return [i.to_dict() for i in page.data]
+
+
+def credit_notes(stack: LocalStack, who: Customer) -> list[dict[str, Any]]:
+    notes = []
+    for inv in invoices(stack, who):
+        page = stack.stripe.v1.credit_notes.list({"invoice": inv["id"], "limit": 100})
+        notes += [n.to_dict() for n in page.data]
+    return notes
+
+
+def subjects(stack: LocalStack, who: Customer) -> list[str]:
+    return [m["subject"] for m in Inbox(stack.mail).messages(to=who.email)]
+
+
+def expected(stack: LocalStack, who: Customer, at: datetime, seats: int) -> int:
+    sub = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
+    return prorated_amount(PRICE, sub, at, seats).amount_minor
+
+
+def test_seats_added_mid_term_are_charged_then_applied(stack: LocalStack, ns: Namespace):
+    # docs/rules.md#add-seats, #seat-increase-charge; MANAGE
+    who = make(stack, ns, "up")
+    stack.advance(timedelta(days=20))
+    accepted = ask(stack, who, ns.id("up-1"), kind="quantity", quantity=13)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.headers["Location"].endswith(f"/api/changes/{ns.id('up-1')}")
+    done = final(stack, ns.id("up-1"))
+    assert done["status"] == "applied", done
+    assert quantity(stack, who) == 13
+    charged = [i for i in invoices(stack, who) if i["metadata"].get("change_id") == ns.id("up-1")]
+    assert [(i["status"], i["amount_paid"]) for i in charged] == [
+        ("paid", done["charge"]["amount_minor"])
+    ]
+    assert done["charge"]["amount_minor"] == expected(
+        stack, who, datetime.fromisoformat(done["effective"]), 3
+    )
+    assert done["rule"] == "docs/rules.md#add-seats"
+    clock = wait_for_clock(stack, ns.id("up-1"))
+    assert clock["phase"] == "closed" and clock["started_at"] == done["requested_at"]
+    assert any("13" in s or "licen" in s.lower() for s in subjects(stack, who))
+
+
+def test_seats_removed_on_day_3_are_applied_and_credited(stack: LocalStack, ns: Namespace):
+    # docs/rules.md#seat-windows, #seat-decrease-refund; CHANGE_QTY
+    who = make(stack, ns, "down3")
+    stack.advance(timedelta(days=2))
+    assert ask(stack, who, ns.id("d3"), kind="quantity", quantity=8).status_code == 202
+    done = final(stack, ns.id("d3"))
+    assert done["status"] == "applied", done
+    assert quantity(stack, who) == 8
+    credit = -done["charge"]["amount_minor"]
+    assert credit == expected(stack, who, datetime.fromisoformat(done["effective"]), 2) > 0
+    notes = credit_notes(stack, who)
+    assert [(n["amount"], n["id"]) for n in notes] == [(credit, done["credit_note_id"])]
+    assert "can be removed until" in done["reason"]
+
+
+def test_seats_removed_on_day_9_are_scheduled_for_the_next_term_without_credit(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/rules.md#remove-seats; https://learn.microsoft.com/en-us/partner-center/developer/create-scheduled-changes
+    who = make(stack, ns, "down9")
+    stack.advance(timedelta(days=8))
+    assert ask(stack, who, ns.id("d9"), kind="quantity", quantity=8).status_code == 202
+    done = final(stack, ns.id("d9"))
+    assert done["status"] == "scheduled_for_next_term", done
+    sub = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
+    assert sub.quantity == 10 and sub.scheduled_next_term_instructions is not None
+    assert sub.scheduled_next_term_instructions.quantity == 8
+    assert datetime.fromisoformat(done["effective"]) == sub.term_end
+    assert credit_notes(stack, who) == [] and done["charge"] is None
+    assert "window closed" in done["reason"]
+
+
+def test_ten_concurrent_one_seat_decreases_on_five_refundable_seats_apply_exactly_five(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/licence-changes.md#one-change-at-a-time, docs/rules.md#relative-quantity; CHANGE_QTY
+    who = make(stack, ns, "ten", quantity=5)
+    stack.advance(timedelta(days=30))  # the purchase's 5 seats are outside their window
+    assert ask(stack, who, ns.id("add5"), kind="quantity", quantity=10).status_code == 202
+    assert final(stack, ns.id("add5"))["status"] == "applied"
+    ids = [ns.id(f"minus-{i}") for i in range(10)]
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        answers = list(
+            pool.map(lambda cid: ask(stack, who, cid, kind="quantity", change_by=-1), ids)
+        )
+    assert [a.status_code for a in answers] == [202] * 10
+    results = [final(stack, cid, timeout=300) for cid in ids]
+    statuses = [r["status"] for r in results]
+    assert statuses.count("applied") == 5, statuses
+    assert statuses.count("scheduled_for_next_term") + statuses.count("rejected") == 5
+    assert quantity(stack, who) == 5
+    applied = [r for r in results if r["status"] == "applied"]
+    notes = credit_notes(stack, who)
+    assert len(notes) == 5
+    assert sorted(n["amount"] for n in notes) == sorted(
+        -r["charge"]["amount_minor"] for r in applied
+    )
+    # In arrival order: every applied change arrived before every scheduled or refused one.
+    arrival = sorted(results, key=lambda r: r["requested_at"])
+    assert [r["status"] == "applied" for r in arrival] == [True] * 5 + [False] * 5
+
+
+def test_a_cancellation_on_day_2_is_refunded_and_on_day_10_refused_toward_auto_renew_off(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/rules.md#cancel, #cancellation-window; CANCEL
+    early = make(stack, ns, "cancel2", quantity=2)
+    late = make(stack, ns, "cancel10", quantity=2)
+    stack.advance(timedelta(days=1))
+    assert ask(stack, early, ns.id("c2"), kind="cancel").status_code == 202
+    # Cancellations wait for the partner's approval (docs/rules.md#change-approval).
+    deadline = time.monotonic() + 60
+    while stack.api("GET", f"/api/changes/{ns.id('c2')}").json()["status"] != "pending_approval":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    pending = stack.api("GET", "/api/approvals", params={"state": "pending"}).json()
+    assert ns.id("c2") in [p["approval_id"] for p in pending["items"]]
+    decided = stack.api("POST", f"/api/approvals/{ns.id('c2')}",
+                        json={"decision": "approve", "by": "steven"})  # fmt: skip
+    assert decided.status_code in (202, 409), decided.text
+    done = final(stack, ns.id("c2"))
+    if decided.status_code == 202:  # approved before the idle clock reached the timeout
+        assert done["status"] == "applied", done
+        sub = stack.partner_center.get_subscription(early.tenant, early.subscription_id)
+        assert sub.status == "deleted"
+        assert [n["amount"] for n in credit_notes(stack, early)] == [
+            -done["charge"]["amount_minor"]
+        ]
+    else:
+        assert done["status"] == "rejected" and done["approval"]["timed_out"]
+    stack.advance(timedelta(days=9))
+    refused = ask(stack, late, ns.id("c10"), kind="cancel")
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert (problem["code"], problem["errors"][0]["field"]) == ("cancel", "kind")
+    assert problem["rule"] == "docs/rules.md#cancel" and "auto-renew off" in problem["detail"]
+
+
+def test_a_downgrade_is_refused_by_partner_centers_eligibility(stack: LocalStack, ns: Namespace):
+    # docs/rules.md#downgrade; MANAGE ("downgrades are not supported")
+    who = make(stack, ns, "down", quantity=2, offer=E5)
+    assert (
+        ask(stack, who, ns.id("e3"), kind="upgrade", target_catalog_item_id=E3).status_code == 202
+    )
+    done = final(stack, ns.id("e3"))
+    assert (done["status"], done["rule"]) == ("rejected", "docs/rules.md#downgrade")
+    sub = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
+    assert sub.offer_id == E5
+    assert [i for i in invoices(stack, who) if i["metadata"].get("change_id")] == []
+
+
+def test_what_the_rules_refuse_outright_is_a_422_naming_the_field(stack: LocalStack, ns: Namespace):
+    # docs/rules.md#remove-seats
+    who = make(stack, ns, "refuse", quantity=2)
+    answer = ask(stack, who, ns.id("zero"), kind="quantity", quantity=0)
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert (problem["code"], problem["errors"][0]["field"]) == ("remove-seats", "quantity")
+    assert stack.api("GET", f"/api/changes/{ns.id('zero')}").status_code == 404
+
+
+def test_a_large_change_nobody_approves_is_rejected_and_the_customer_told(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/rules.md#change-approval: 60 seats added, above the 50 allowed.
+    who = make(stack, ns, "big", quantity=2)
+    assert ask(stack, who, ns.id("big"), kind="quantity", quantity=62).status_code == 202
+    done = final(stack, ns.id("big"))
+    assert done["status"] == "rejected" and done["approval"]["timed_out"], done
+    assert quantity(stack, who) == 2
+    assert [i for i in invoices(stack, who) if i["metadata"].get("change_id")] == []
