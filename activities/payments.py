@@ -11,6 +11,7 @@
   (`days_until_due`), finalized and sent.
 - `credit_invoice`: a credit note on an invoice, refunding the card when it is paid.
 - `refund_payment`: all or part of a payment refunded.
+- `void_invoice`: an open invoice nobody will pay (a declined first invoice) voided.
 - `read_invoice`: an invoice as Stripe has it now (a read; nothing written).
 
 Every write derives its Stripe `Idempotency-Key`s from the input's `step_key`
@@ -192,6 +193,10 @@ class Refunded(DomainModel):
     status: str
 
 
+class VoidInvoice(WriteInput):
+    invoice_id: str = Field(pattern=r"^in_[A-Za-z0-9]+$")
+
+
 class ReadInvoice(DomainModel):
     invoice_id: str = Field(pattern=r"^in_[A-Za-z0-9]+$")
 
@@ -303,6 +308,17 @@ def refund_payment(request: RefundPayment, ctx: ActivityContext) -> Refunded:
         amount=Money(amount_minor=refund.amount, currency=refund.currency),
         status=refund.status,
     )
+
+
+@activity(bp)
+def void_invoice(request: VoidInvoice, ctx: ActivityContext) -> Invoice:
+    """Void an open invoice (https://docs.stripe.com/api/invoices/void); one already void is
+    the answer again."""
+    stripe = _stripe(ctx.settings)
+    current = stripe.get_invoice(request.invoice_id)
+    if current.status == "void":
+        return current
+    return stripe.void_invoice(request.step_key, request.invoice_id)
 
 
 @activity(bp)

@@ -75,6 +75,21 @@ def test_the_app_indexes_as_the_python_worker_would():
         "credit_invoice",
         "refund_payment",
         "read_invoice",
+        "void_invoice",
+        # onboarding (workflows/onboarding.py)
+        "onboarding",
+        "reserve_order",
+        "check_domain",
+        "create_partner_center_customer",
+        "attest_customer_agreement",
+        "link_stripe_customer",
+        "buy_lines",
+        "read_provisioning",
+        "record_order_subscriptions",
+        "set_order_status",
+        "cancel_bought",
+        "record_time_to_value",
+        "raise_order_alert",
     }
 
 

@@ -23,6 +23,7 @@ from activities.payments import (
     read_invoice,
     refund_payment,
     set_up_stripe_customer,
+    void_invoice,
 )
 from shared.payments.models import Invoice
 from tests.sandbox.stripe.harness import client as stripe_client
@@ -229,3 +230,12 @@ def test_a_charge_without_its_customer_or_lines_is_refused_naming_the_field(app_
     del payload[field]
     failure = charge_lines.run(payload)["failure"]
     assert failure["code"] == "invalid_input" and failure["field"] == field
+
+
+def test_a_declined_invoice_is_voided_once(app_env, sandbox):
+    cus = customer_with("pm_card_chargeCustomerFail")
+    declined = charge(cus, [line("x", 500)])
+    payload = {"step_key": "order-1/void-first-invoice", "invoice_id": declined.invoice.id}
+    first = Invoice.model_validate(ok(void_invoice.run(payload)))
+    again = Invoice.model_validate(ok(void_invoice.run(payload)))
+    assert first.status == again.status == "void"
