@@ -76,7 +76,9 @@ def test_the_app_indexes_as_the_python_worker_would():
         "refund_payment",
         "read_invoice",
         "void_invoice",
-        # onboarding (workflows/onboarding.py)
+        # onboarding (workflows/onboarding.py, triggers/orders.py)
+        "place_order",
+        "get_order",
         "onboarding",
         "reserve_order",
         "check_domain",

@@ -11,6 +11,7 @@ from triggers.health import bp as health_bp
 from triggers.intake_ops import bp as intake_ops_bp
 from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
+from triggers.orders import bp as orders_bp
 from triggers.queues import bp as queues_bp
 from triggers.sla import bp as sla_bp
 from triggers.timers import bp as timers_bp
@@ -28,5 +29,6 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     customers_bp,
     catalog_bp,
     book_sync_bp,
+    orders_bp,
     openapi_bp,
 )

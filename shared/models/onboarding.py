@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from shared.models._base import DomainModel, UtcDateTime
-from shared.models.catalog import BillingCycle, CatalogItemId, TermDuration
+from shared.models.catalog import BillingCycle, CatalogItemId, TermDuration, billing_fits_term
 from shared.models.money import CurrencyCode, Money
 from shared.models.order import OrderLine, OrderStatus
 from shared.models.party import Contact, CountryCode, DomainName, PaymentTerms, SlaTier
@@ -75,6 +75,14 @@ class OrderLineRequest(DomainModel):
     billing_cycle: BillingCycle
     quantity: int = Field(ge=1, le=100_000)
     custom_term_end_date: date | None = None
+
+    @model_validator(mode="after")
+    def _billing_fits(self) -> OrderLineRequest:
+        if not billing_fits_term(self.term_duration, self.billing_cycle):
+            raise ValueError(
+                f"billing_cycle {self.billing_cycle} is longer than term {self.term_duration}"
+            )
+        return self
 
 
 class PlaceOrder(DomainModel):
