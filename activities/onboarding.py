@@ -25,7 +25,6 @@ notices are `activities/notifications.py`; the SLA clock `activities/sla_clocks.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 
 import azure.durable_functions as df
 from pydantic import Field
@@ -53,14 +52,30 @@ from shared.partner_center.models import Address, AgreementContact, CartLine, Ne
 bp = df.Blueprint()
 
 
-@lru_cache(maxsize=4)
+_book_of: dict[int, tuple[Settings, Book]] = {}
+
+
 def _book(settings: Settings) -> Book:
-    return Book(settings, clock=app_clock(settings))
+    """One per Settings (by identity: Settings holding addresses is not hashable), so a
+    worker's activities share its connection pool."""
+    held = _book_of.get(id(settings))
+    if held is None or held[0] is not settings:
+        held = (settings, Book(settings, clock=app_clock(settings)))
+        _book_of[id(settings)] = held
+    return held[1]
 
 
-@lru_cache(maxsize=4)
+_partner_center_of: dict[int, tuple[Settings, PartnerCenterClient]] = {}
+
+
 def _partner_center(settings: Settings) -> PartnerCenterClient:
-    return PartnerCenterClient.from_settings(settings)
+    """One per Settings (by identity: Settings holding addresses is not hashable), so a
+    worker's activities share its connection pool."""
+    held = _partner_center_of.get(id(settings))
+    if held is None or held[0] is not settings:
+        held = (settings, PartnerCenterClient.from_settings(settings))
+        _partner_center_of[id(settings)] = held
+    return held[1]
 
 
 class OrderNotReservable(PermanentError):

@@ -23,7 +23,6 @@ refunding or saving twice (https://docs.stripe.com/api/idempotent_requests).
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Literal
 
 import azure.durable_functions as df
@@ -40,9 +39,17 @@ from shared.payments.models import Card, ChargeLine, Decline, Invoice, PaymentOu
 bp = df.Blueprint()
 
 
-@lru_cache(maxsize=4)
+_stripe_of: dict[int, tuple[Settings, StripePayments]] = {}
+
+
 def _stripe(settings: Settings) -> StripePayments:
-    return StripePayments.from_settings(settings)
+    """One per Settings (by identity: Settings holding addresses is not hashable), so a
+    worker's activities share its connection pool."""
+    held = _stripe_of.get(id(settings))
+    if held is None or held[0] is not settings:
+        held = (settings, StripePayments.from_settings(settings))
+        _stripe_of[id(settings)] = held
+    return held[1]
 
 
 # models ----------------------------------------------------------------------------------
