@@ -170,6 +170,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 cancel_bought,
                 CancelBought(step_key=key("cancel"), tenant_id=progress.tenant_id,
                              subscription_ids=bought),
+                retry="patient",
             )  # fmt: skip
             if out.value is not None and not out.value.refused:
                 progress.done("cancelled_at_microsoft", ", ".join(out.value.cancelled))
@@ -186,6 +187,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                     amount=refund,
                     description=f"Order {order.order_id}: not delivered",
                 ),
+                retry="patient",
             )
             if out_refund.ok:
                 refunded = refund
@@ -262,6 +264,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             context,
             create_partner_center_customer,
             CreateTenant(step_key=key("partner-center-customer"), order=order),
+            retry="patient",
         )
         if created.value is None:
             if created.failure is not None and created.failure.code == "domain_unavailable":
@@ -294,6 +297,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 email=str(primary.email),
                 date_agreed=order.received_at,
             ),
+            retry="patient",
         )
         if not attested.ok:
             return (
@@ -436,7 +440,10 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
 
     # 5. buy, then wait for provisioning ----------------------------------------------------
     bought = yield from run(
-        context, buy_lines, BuyLines(step_key=key("checkout"), order=order, tenant_id=tenant_id)
+        context,
+        buy_lines,
+        BuyLines(step_key=key("checkout"), order=order, tenant_id=tenant_id),
+        retry="patient",
     )
     if bought.value is None or not bought.value.partner_center_order_ids:
         why = _why(bought.failure) if bought.value is None else "; ".join(bought.value.errors)
@@ -503,6 +510,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             tenant_id=tenant_id,
             partner_center_order_ids=progress.pc_orders,
         ),
+        retry="patient",
     )
     progress.status = "provisioned"
     progress.done("recorded", None if recorded.ok else _why(recorded.failure))

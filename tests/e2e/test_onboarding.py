@@ -15,6 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+import requests
 
 from shared.book import Book
 from shared.models import Money
@@ -216,3 +217,44 @@ def test_a_malformed_order_is_refused_naming_the_field_before_anything_starts(
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["field"] == "lines[0].custom_term_end_date"
     assert stack.instance(f"order-{body['order_id']}") is None
+
+
+def partner_center_faults(stack: LocalStack, **values: Any) -> None:
+    """The Partner Center sandbox's fault injection (docs/sandbox-partner-center.md)."""
+    answer = requests.post(
+        stack.sandbox_url("partner-center") + "/_sandbox/faults",
+        json=values,
+        verify=str(stack.settings.partner_center_ca_bundle),
+        timeout=10,
+    )
+    answer.raise_for_status()
+
+
+def test_throttling_5xx_bursts_and_lost_answers_neither_stop_an_order_nor_buy_twice(
+    stack: LocalStack, ns: Namespace, priced: dict[tuple[str, str, str], int]
+):
+    bodies = [new_order(ns, f"f{n}") for n in range(3)]
+    # 429 with Retry-After on 30 % of requests, 503 on 20 %, and the next 6 writes processed
+    # with their answers lost (a 500 after the effect): the customer, the MCA, carts, checkouts
+    partner_center_faults(
+        stack, throttle_rate=0.3, retry_after_ms=300, fail_5xx_rate=0.2, lose_next=6
+    )
+    try:
+        outputs = [place(stack, body) for body in bodies]
+    finally:
+        partner_center_faults(stack, throttle_rate=0.0, fail_5xx_rate=0.0, lose_next=0)
+    pc = stack.partner_center
+    domains = [c.domain for c in pc.list_customers()]
+    for body, done in zip(bodies, outputs, strict=True):
+        assert done["status"] == "provisioned", (done["reason"], done["steps"][-2:])
+        domain = body["customer"]["domain"]
+        assert domains.count(domain) == 1
+        tenant = done["tenant_id"]
+        assert len(pc.mca_attestations(tenant)) == 1
+        assert sorted(o.id for o in pc.list_orders(tenant)) == sorted(
+            done["partner_center_order_ids"]
+        )
+        assert sorted(s.quantity for s in pc.list_subscriptions(tenant)) == [1, 2, 5]
+        cus = stripe_customer_of(stack, domain.split(".")[0])
+        invoices = stack.stripe.v1.invoices.list({"customer": cus.id}).data
+        assert [i.status for i in invoices] == ["paid"]

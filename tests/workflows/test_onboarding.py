@@ -385,3 +385,13 @@ def test_an_order_the_book_cannot_reserve_ends_failed_before_any_side_effect():
                        message="order o-1001 is another customer's")  # fmt: skip
     run, done = start(reserve_order=refused(conflict))
     assert done.status == "failed" and names(run) == ["reserve_order"]
+
+
+def test_writes_to_microsoft_and_compensations_retry_patiently_the_rest_standardly():
+    never = succeeded({"done": False, "pending": 3, "subscription_ids": SUBS})
+    run, _ = start(read_provisioning=lambda data: never)
+    patient = {"create_partner_center_customer", "attest_customer_agreement", "buy_lines",
+               "cancel_bought", "credit_invoice"}  # fmt: skip
+    for call in run.calls:
+        attempts = call.retry.max_number_of_attempts if call.retry else None
+        assert attempts == (13 if call.name in patient else 5), call.name
