@@ -30,6 +30,7 @@ from pydantic import Field, model_validator
 
 from activities.boundary import ActivityContext, WriteInput, activity
 from shared.config import Settings
+from shared.errors import PermanentError
 from shared.models import DomainModel, Money
 from shared.models._base import UtcDateTime
 from shared.models.money import CurrencyCode
@@ -121,9 +122,23 @@ class CardSetupLink(DomainModel):
 
 
 class CompleteCardSetup(WriteInput):
-    """Make the card a completed card setup saved the customer's default."""
+    """Make the card a completed card setup saved the customer's default: the SetupIntent's,
+    or the one a card-setup link's Checkout session made."""
 
-    setup_intent_id: str = Field(pattern=r"^seti_[A-Za-z0-9_]+$")
+    setup_intent_id: str | None = Field(default=None, pattern=r"^seti_[A-Za-z0-9_]+$")
+    checkout_session_id: str | None = Field(default=None, pattern=r"^cs_[A-Za-z0-9_]+$")
+
+    @model_validator(mode="after")
+    def _one(self) -> CompleteCardSetup:
+        if (self.setup_intent_id is None) == (self.checkout_session_id is None):
+            raise ValueError("give setup_intent_id or checkout_session_id")
+        return self
+
+
+class CardSetupNotDone(PermanentError):
+    """The card-setup link's page has not saved a card."""
+
+    code = "card_setup_not_done"
 
 
 class ChargeLines(WriteInput):
@@ -244,7 +259,13 @@ def create_card_setup_link(request: CreateCardSetupLink, ctx: ActivityContext) -
 
 @activity(bp)
 def complete_card_setup(request: CompleteCardSetup, ctx: ActivityContext) -> CardOutcome:
-    card = _stripe(ctx.settings).complete_card_update(request.step_key, request.setup_intent_id)
+    stripe = _stripe(ctx.settings)
+    seti = request.setup_intent_id
+    if seti is None and request.checkout_session_id is not None:
+        seti = stripe.setup_intent_of_session(request.checkout_session_id)
+    if seti is None:
+        raise CardSetupNotDone(f"checkout session {request.checkout_session_id} saved no card")
+    card = stripe.complete_card_update(request.step_key, seti)
     return CardOutcome(card=card)
 
 

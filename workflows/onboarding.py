@@ -64,6 +64,7 @@ from activities.onboarding import (
 from activities.payments import (
     AttachCard,
     ChargeLines,
+    CompleteCardSetup,
     CreateCardSetupLink,
     CreditInvoice,
     PaymentLine,
@@ -71,6 +72,7 @@ from activities.payments import (
     VoidInvoice,
     attach_card,
     charge_lines,
+    complete_card_setup,
     create_card_setup_link,
     credit_invoice,
     set_up_stripe_customer,
@@ -94,6 +96,7 @@ from shared.notifications.kinds import (
     OrderFailed,
     OrderFailureReason,
     OrderProvisioned,
+    PaymentMethodRequested,
     ProductLine,
     Welcome,
 )
@@ -108,9 +111,10 @@ CARD_EVENT = "card_updated"
 FIRST_POLL = timedelta(seconds=5)
 LONGEST_POLL = timedelta(minutes=5)
 PROVISIONING_LIMIT = timedelta(hours=24)
-# A card-setup link: a reminder after a day, the order fails after three.
+# A card-setup link (a Checkout page lives 24 hours): a reminder with a new one after a day,
+# the order fails as "no payment method" when that one has expired too.
 CARD_REMINDER = timedelta(days=1)
-CARD_TIMEOUT = timedelta(days=3)
+CARD_TIMEOUT = timedelta(days=2)
 
 
 def instance_id(order_id: str) -> str:
@@ -583,20 +587,12 @@ def _wait_for_card(
     """Mail a card-setup link and wait for the card (`card_updated`, from Stripe's
     `checkout.session.completed`): a reminder after `CARD_REMINDER`, given up after
     `CARD_TIMEOUT`. The SLA clock is paused while the customer has the move."""
-    link = yield from run(
-        context,
-        create_card_setup_link,
-        CreateCardSetupLink(
-            step_key=key("card-link"),
-            stripe_customer_id=stripe_id,
-            success_url="https://admin.microsoft.com/",
-            metadata={ORDER_KEY: order.order_id},
-        ),
-    )
-    if link.value is None:
+    link = yield from _mail_card_link(context, order, stripe_id, key, reminder=False)
+    if link is None:
         return False
+    session = link[1]
     progress.status = "awaiting_payment_method"
-    progress.done("card_link_sent", link.value.url)
+    progress.done("card_link_sent", link[0])
     yield from run(
         context,
         set_order_status,
@@ -616,11 +612,66 @@ def _wait_for_card(
             break
         if reminded:
             return False
+        # A Checkout page lives 24 hours: the reminder carries a new one.
+        again = yield from _mail_card_link(context, order, stripe_id, key, reminder=True)
+        if again is not None:
+            session = again[1]
+            progress.done("card_link_sent", again[0])
         reminded = True
+    saved = yield from run(
+        context,
+        complete_card_setup,
+        CompleteCardSetup(step_key=key("card-default"), checkout_session_id=session),
+    )
+    if saved.value is None or saved.value.card is None:
+        return False
     progress.status = "received"
     progress.done("card_saved", "through the card-setup link")
     yield from _clock(context, order, "resume", key("sla-resume"))
     return True
+
+
+def _mail_card_link(
+    context: df.DurableOrchestrationContext,
+    order: Onboarding,
+    stripe_id: str,
+    key: Any,
+    *,
+    reminder: bool,
+) -> Generator[Any, Any, tuple[str, str] | None]:
+    """A card-setup page (Stripe Checkout in setup mode, the order id in its metadata so
+    that event intake signals this instance) mailed to the customer; its URL and session id,
+    or None."""
+    suffix = "-reminder" if reminder else ""
+    link = yield from run(
+        context,
+        create_card_setup_link,
+        CreateCardSetupLink(
+            step_key=key(f"card-link{suffix}"),
+            stripe_customer_id=stripe_id,
+            success_url="https://admin.microsoft.com/",
+            metadata={ORDER_KEY: order.order_id},
+        ),
+    )
+    if link.value is None:
+        return None
+    yield from run(
+        context,
+        send_notice,
+        SendNotice(
+            step_key=key(f"notice-card-link{suffix}"),
+            notice=PaymentMethodRequested(
+                customer_name=order.company_name,
+                order_id=order.order_id,
+                setup_url=link.value.url,  # type: ignore[arg-type]  # validated as ActionUrl
+                expires_at=link.value.expires_at,
+                reminder=reminder,
+            ),
+            customer_id=order.customer_id,
+            contacts=_addressees(order),
+        ),
+    )
+    return link.value.url, link.value.session_id
 
 
 def _clock(

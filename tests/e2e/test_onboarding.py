@@ -258,3 +258,30 @@ def test_throttling_5xx_bursts_and_lost_answers_neither_stop_an_order_nor_buy_tw
         cus = stripe_customer_of(stack, domain.split(".")[0])
         invoices = stack.stripe.v1.invoices.list({"customer": cus.id}).data
         assert [i.status for i in invoices] == ["paid"]
+
+
+def test_a_card_setup_link_is_mailed_and_the_order_goes_on_once_the_card_is_saved(
+    stack: LocalStack, ns: Namespace, priced: dict[tuple[str, str, str], int]
+):
+    body = new_order(ns, "link")
+    del body["customer"]["payment_method"]
+    body["customer"]["payment"] = "card_link"
+    assert stack.api("POST", "/api/orders", json=body).status_code == 202
+    deadline = time.monotonic() + 60
+    while (view := ok(stack.api("GET", f"/api/orders/{body['order_id']}")))[
+        "status"
+    ] != "awaiting_payment_method":
+        assert time.monotonic() < deadline, view
+        time.sleep(0.3)
+    (link,) = [s["detail"] for s in view["steps"] if s["step"] == "card_link_sent"]
+    (mail,) = Inbox(stack.mail).messages(to=ns.email("ada"))
+    assert mail["subject"].startswith("Add a card to complete your order")
+    # the customer saves a card on the hosted page; Stripe's checkout.session.completed
+    # reaches the workflow through event intake as `card_updated`
+    saved = requests.post(link, data={"payment_method": "pm_card_visa"}, timeout=10)
+    assert saved.status_code == 200, saved.text
+    finished = stack.wait_for_instance(f"order-{body['order_id']}", "Completed", timeout=240)
+    assert finished["output"]["status"] == "provisioned", finished["output"]
+    cus = stripe_customer_of(stack, ns.domain_prefix("link"))
+    invoices = stack.stripe.v1.invoices.list({"customer": cus.id}).data
+    assert [i.status for i in invoices] == ["paid"]

@@ -148,6 +148,7 @@ def outcomes(**overrides: Any) -> dict[str, Any]:
                 "expires_at": (RECEIVED + timedelta(days=1)).isoformat(),
             }
         ),
+        "complete_card_setup": succeeded({"card": CARD}),
         "charge_lines": PAID,
         "void_invoice": succeeded(invoice("void", 0)),
         "buy_lines": BOUGHT,
@@ -368,6 +369,15 @@ def test_a_card_setup_link_waits_for_the_card_with_the_clock_paused(arrives_afte
     names_ = names(run)
     assert names_.index("create_card_setup_link") < names_.index("charge_lines")
     assert any(s.step == "card_link_sent" for s in done.steps)
+    mailed = [n["notice"] for n in inputs(run, "send_notice")]
+    links = 1 if arrives_after < CARD_REMINDER else 2
+    assert [n["kind"] for n in mailed] == ["payment_method_requested"] * links + ["welcome"]
+    assert [n["reminder"] for n in mailed[:links]] == [False, True][:links]
+    assert len(inputs(run, "create_card_setup_link")) == links
+    (made_default,) = inputs(run, "complete_card_setup")
+    assert made_default["checkout_session_id"] == "cs_1"
+    assert all(c["metadata"] == {"cspflow_order_id": "o-1001"}
+               for c in inputs(run, "create_card_setup_link"))  # fmt: skip
 
 
 def test_a_card_setup_link_never_completed_fails_the_order_as_no_payment_method():
@@ -375,6 +385,8 @@ def test_a_card_setup_link_never_completed_fails_the_order_as_no_payment_method(
     run, done = start(order)
     assert done.status == "failed" and "No payment method" in (done.reason or "")
     assert "charge_lines" not in names(run)
+    kinds = [n["notice"]["kind"] for n in inputs(run, "send_notice")]
+    assert kinds == ["payment_method_requested", "payment_method_requested", "order_failed"]
     assert (
         RECEIVED + CARD_TIMEOUT <= run.timers[-1] <= RECEIVED + CARD_TIMEOUT + timedelta(minutes=1)
     )
