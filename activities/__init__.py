@@ -7,6 +7,7 @@ from activities.catalog import bp as catalog_bp
 from activities.connectivity import bp as connectivity_bp
 from activities.licence_change import bp as licence_change_bp
 from activities.notifications import bp as notifications_bp
+from activities.onboarding import bp as onboarding_bp
 from activities.payments import bp as payments_bp
 from activities.sla_clocks import bp as sla_clocks_bp
 from activities.subscriptions import bp as subscriptions_bp
@@ -22,4 +23,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     subscriptions_bp,
     payments_bp,
     licence_change_bp,
+    onboarding_bp,
 )

@@ -11,6 +11,7 @@
   (`days_until_due`), finalized and sent.
 - `credit_invoice`: a credit note on an invoice, refunding the card when it is paid.
 - `refund_payment`: all or part of a payment refunded.
+- `void_invoice`: an open invoice nobody will pay (a declined first invoice) voided.
 - `read_invoice`: an invoice as Stripe has it now (a read; nothing written).
 
 Every write derives its Stripe `Idempotency-Key`s from the input's `step_key`
@@ -29,6 +30,7 @@ from pydantic import Field, model_validator
 
 from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.config import Settings
+from shared.errors import PermanentError
 from shared.models import DomainModel, Money
 from shared.models._base import UtcDateTime
 from shared.models.money import CurrencyCode
@@ -112,9 +114,23 @@ class CardSetupLink(DomainModel):
 
 
 class CompleteCardSetup(WriteInput):
-    """Make the card a completed card setup saved the customer's default."""
+    """Make the card a completed card setup saved the customer's default: the SetupIntent's,
+    or the one a card-setup link's Checkout session made."""
 
-    setup_intent_id: str = Field(pattern=r"^seti_[A-Za-z0-9_]+$")
+    setup_intent_id: str | None = Field(default=None, pattern=r"^seti_[A-Za-z0-9_]+$")
+    checkout_session_id: str | None = Field(default=None, pattern=r"^cs_[A-Za-z0-9_]+$")
+
+    @model_validator(mode="after")
+    def _one(self) -> CompleteCardSetup:
+        if (self.setup_intent_id is None) == (self.checkout_session_id is None):
+            raise ValueError("give setup_intent_id or checkout_session_id")
+        return self
+
+
+class CardSetupNotDone(PermanentError):
+    """The card-setup link's page has not saved a card."""
+
+    code = "card_setup_not_done"
 
 
 class ChargeLines(WriteInput):
@@ -191,6 +207,10 @@ class Refunded(DomainModel):
     status: str
 
 
+class VoidInvoice(WriteInput):
+    invoice_id: str = Field(pattern=r"^in_[A-Za-z0-9]+$")
+
+
 class ReadInvoice(DomainModel):
     invoice_id: str = Field(pattern=r"^in_[A-Za-z0-9]+$")
 
@@ -231,7 +251,13 @@ def create_card_setup_link(request: CreateCardSetupLink, ctx: ActivityContext) -
 
 @activity(bp)
 def complete_card_setup(request: CompleteCardSetup, ctx: ActivityContext) -> CardOutcome:
-    card = _stripe(ctx.settings).complete_card_update(request.step_key, request.setup_intent_id)
+    stripe = _stripe(ctx.settings)
+    seti = request.setup_intent_id
+    if seti is None and request.checkout_session_id is not None:
+        seti = stripe.setup_intent_of_session(request.checkout_session_id)
+    if seti is None:
+        raise CardSetupNotDone(f"checkout session {request.checkout_session_id} saved no card")
+    card = stripe.complete_card_update(request.step_key, seti)
     return CardOutcome(card=card)
 
 
@@ -302,6 +328,17 @@ def refund_payment(request: RefundPayment, ctx: ActivityContext) -> Refunded:
         amount=Money(amount_minor=refund.amount, currency=refund.currency),
         status=refund.status,
     )
+
+
+@activity(bp)
+def void_invoice(request: VoidInvoice, ctx: ActivityContext) -> Invoice:
+    """Void an open invoice (https://docs.stripe.com/api/invoices/void); one already void is
+    the answer again."""
+    stripe = _stripe(ctx.settings)
+    current = stripe.get_invoice(request.invoice_id)
+    if current.status == "void":
+        return current
+    return stripe.void_invoice(request.step_key, request.invoice_id)
 
 
 @activity(bp)

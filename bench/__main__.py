@@ -19,6 +19,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.intake",
     "bench.book_sync",
     "bench.sla_clocks",
+    "bench.onboarding",
 )
 
 

@@ -95,6 +95,23 @@ def test_the_app_indexes_as_the_python_worker_would():
         "get_licence_change",
         "decide_approval",
         "list_approvals",
+        "void_invoice",
+        # onboarding (workflows/onboarding.py, triggers/orders.py)
+        "place_order",
+        "get_order",
+        "onboarding",
+        "reserve_order",
+        "check_domain",
+        "create_partner_center_customer",
+        "attest_customer_agreement",
+        "link_stripe_customer",
+        "buy_lines",
+        "read_provisioning",
+        "record_order_subscriptions",
+        "set_order_status",
+        "cancel_bought",
+        "record_time_to_value",
+        "raise_order_alert",
     }
 
 

@@ -12,6 +12,7 @@ from triggers.intake_ops import bp as intake_ops_bp
 from triggers.licence_changes import bp as licence_changes_bp
 from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
+from triggers.orders import bp as orders_bp
 from triggers.queues import bp as queues_bp
 from triggers.sla import bp as sla_bp
 from triggers.timers import bp as timers_bp
@@ -30,5 +31,6 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     catalog_bp,
     book_sync_bp,
     licence_changes_bp,
+    orders_bp,
     openapi_bp,
 )

@@ -32,6 +32,7 @@ NoticeKind = Literal[
     "sla_breached",
     "sla_escalated",
     "ops_alert",
+    "payment_method_requested",
 ]
 
 

@@ -11,7 +11,15 @@ from shared.models._base import DomainModel, UtcDateTime
 from shared.models.catalog import BillingCycle, CatalogItemId, TermDuration, billing_fits_term
 from shared.models.money import Money
 
-OrderStatus = Literal["received", "placed", "provisioned", "failed", "cancelled"]
+OrderStatus = Literal[
+    "received",
+    "awaiting_payment_method",
+    "placed",
+    "provisioning",
+    "provisioned",
+    "failed",
+    "cancelled",
+]
 
 
 class OrderLine(DomainModel):

@@ -165,6 +165,17 @@ class OrderFailed(CustomerNotice):
     refunded: Money | None = None  # what was charged and is being returned
 
 
+class PaymentMethodRequested(CustomerNotice):
+    """An order waits for a card: the page where the customer saves one (a card-setup
+    link), until when it works, and whether this is the reminder."""
+
+    kind: Literal["payment_method_requested"] = "payment_method_requested"
+    order_id: Identifier
+    setup_url: ActionUrl
+    expires_at: UtcDateTime
+    reminder: bool = False
+
+
 # Licence changes and their approval ---------------------------------------------------------
 class ApprovalRequested(CustomerNotice):
     """To the partner's approver: a change above the approval threshold waits for a decision."""
@@ -420,7 +431,8 @@ Notice: TypeAlias = Annotated[
     | SlaAtRisk
     | SlaBreached
     | SlaEscalated
-    | OpsAlert,
+    | OpsAlert
+    | PaymentMethodRequested,
     Field(discriminator="kind"),
 ]
 """Any notice, told apart by its `kind` (how it crosses a Durable boundary)."""
@@ -449,6 +461,7 @@ NoticeModel: TypeAlias = (
     | SlaBreached
     | SlaEscalated
     | OpsAlert
+    | PaymentMethodRequested
 )
 
 
@@ -489,4 +502,7 @@ KINDS: dict[NoticeKind, KindInfo] = {
     "sla_breached": KindInfo(SlaBreached, ("ops",), essential=True),
     "sla_escalated": KindInfo(SlaEscalated, ("ops",), essential=True),
     "ops_alert": KindInfo(OpsAlert, ("ops",), essential=True),
+    "payment_method_requested": KindInfo(
+        PaymentMethodRequested, ("primary", "billing"), essential=True
+    ),
 }

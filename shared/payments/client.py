@@ -198,6 +198,12 @@ class StripePayments:
             {"session_id": session.id, "url": session.url, "expires_at": session.expires_at}
         )
 
+    def setup_intent_of_session(self, session_id: str) -> str | None:
+        """The SetupIntent a Checkout session in setup mode made (None until it completes)."""
+        with _errors():
+            session = self._client.v1.checkout.sessions.retrieve(session_id)
+        return expandable_id(session.setup_intent)
+
     def complete_card_update(self, step_key: str, setup_intent_id: str) -> Card:
         """Make the card saved through a card update link the default for invoices."""
         with _errors():

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 
 from activities.payments import (
     CardOutcome,
@@ -18,11 +19,13 @@ from activities.payments import (
     StripeCustomerSet,
     attach_card,
     charge_lines,
+    complete_card_setup,
     create_card_setup_link,
     credit_invoice,
     read_invoice,
     refund_payment,
     set_up_stripe_customer,
+    void_invoice,
 )
 from shared.payments.models import Invoice
 from tests.sandbox.stripe.harness import client as stripe_client
@@ -229,3 +232,39 @@ def test_a_charge_without_its_customer_or_lines_is_refused_naming_the_field(app_
     del payload[field]
     failure = charge_lines.run(payload)["failure"]
     assert failure["code"] == "invalid_input" and failure["field"] == field
+
+
+def test_a_declined_invoice_is_voided_once(app_env, sandbox):
+    cus = customer_with("pm_card_chargeCustomerFail")
+    declined = charge(cus, [line("x", 500)])
+    payload = {"step_key": "order-1/void-first-invoice", "invoice_id": declined.invoice.id}
+    first = Invoice.model_validate(ok(void_invoice.run(payload)))
+    again = Invoice.model_validate(ok(void_invoice.run(payload)))
+    assert first.status == again.status == "void"
+
+
+def test_the_card_a_setup_link_saved_becomes_the_default(app_env, sandbox):
+    made = ok(set_up_stripe_customer.run({"step_key": "o/s", "customer_id": "c", "name": "F"}))
+    cus = made["stripe_customer_id"]
+    link = CardSetupLink.model_validate(
+        ok(
+            create_card_setup_link.run(
+                {"step_key": "order-7/card-link", "stripe_customer_id": cus,
+                 "success_url": "https://shop.example/thanks"}
+            )
+        )
+    )  # fmt: skip
+    payload = {"step_key": "order-7/card-default", "checkout_session_id": link.session_id}
+    # before the customer saved a card, the answer is a refusal, not a retry
+    assert complete_card_setup.run(payload)["failure"]["code"] in (
+        "card_setup_not_done",
+        "setup_intent_unexpected_state",
+    )
+    # the customer saves a card on the hosted page (the sandbox's form)
+    saved = requests.post(link.url, data={"payment_method": "pm_card_visa"}, timeout=10)
+    assert saved.status_code == 200, saved.text
+    outcome = CardOutcome.model_validate(ok(complete_card_setup.run(payload)))
+    assert outcome.card is not None and outcome.card.is_default
+    customer = stripe_client(sandbox.base_url).v1.customers.retrieve(cus)
+    assert customer.invoice_settings is not None
+    assert customer.invoice_settings.default_payment_method == outcome.card.payment_method_id

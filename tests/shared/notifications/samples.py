@@ -23,6 +23,7 @@ from shared.notifications.kinds import (
     OrderFailed,
     OrderProvisioned,
     PaymentFailed,
+    PaymentMethodRequested,
     PaymentRetryScheduled,
     ProductLine,
     Reactivated,
@@ -195,6 +196,12 @@ SAMPLES: dict[NoticeKind, NoticeModel] = {
         attempt=2,
         pay_url=AnyHttpUrl("https://invoice.stripe.com/i/acct_1Demo/test_YWNjdF8xRGVtbw"),
         card=VISA,
+    ),
+    "payment_method_requested": PaymentMethodRequested(
+        customer_name=CUSTOMER,
+        order_id="shop-10042",
+        setup_url=AnyHttpUrl("https://checkout.stripe.com/c/pay/cs_test_a1b2c3"),
+        expires_at=at(2, 9, 30),
     ),
     "card_expiring": CardExpiring(
         customer_name=CUSTOMER,

@@ -1,0 +1,488 @@
+"""Onboarding's activities (workflows/onboarding.py): one side effect each.
+
+- `reserve_order`: the customer (a new one) and the order in the book, before anything else.
+- `check_domain`: whether Partner Center still has the initial domain free (a read).
+- `create_partner_center_customer`: the customer tenant, once per step key (MS-RequestId),
+  its tenant id recorded in the book.
+- `attest_customer_agreement`: the Microsoft Customer Agreement attested by the customer's
+  primary contact, dated; once (an attestation already there is the answer).
+- `link_stripe_customer`: the Stripe customer recorded on the book's customer.
+- `buy_lines`: the NCE lines put in one cart and checked out, each write with its
+  MS-RequestId, so a lost checkout answer retried is replayed, not bought again.
+- `read_provisioning`: how far Partner Center is with provisioning the orders (a read).
+- `record_order_subscriptions`: the orders' subscriptions added to the book.
+- `set_order_status`: the order's status in the book (and on the customer's timeline).
+- `cancel_bought`: what was bought cancelled inside Microsoft's cancellation window (a
+  compensation). Cancelling belongs with the subscription writes of licence changes; this
+  one is the onboarding's own until those are shared.
+- `record_time_to_value`: the `time_to_value` KPI event, once.
+- `raise_order_alert`: an operator alert for what cannot be undone, once per order.
+
+Stripe's side (customer, card, the first invoice, refunds) is `activities/payments.py`;
+notices are `activities/notifications.py`; the SLA clock `activities/sla_clocks.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import azure.durable_functions as df
+from pydantic import Field
+
+from activities.boundary import ActivityContext, WriteInput, activity
+from shared.book import Book
+from shared.book.partner_center import adopt_partner_center_subscriptions
+from shared.clock import app_clock
+from shared.config import Settings
+from shared.errors import PermanentError
+from shared.models import (
+    BusinessCalendar,
+    Customer,
+    DomainModel,
+    KpiEvent,
+    Order,
+    SubscriptionRecord,
+)
+from shared.models.intake import OpsAlert
+from shared.models.onboarding import Onboarding
+from shared.models.order import OrderStatus
+from shared.partner_center import PartnerCenterClient
+from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
+
+bp = df.Blueprint()
+
+
+_book_of: dict[int, tuple[Settings, Book]] = {}
+
+
+def _book(settings: Settings) -> Book:
+    """One per Settings (by identity: Settings holding addresses is not hashable), so a
+    worker's activities share its connection pool."""
+    held = _book_of.get(id(settings))
+    if held is None or held[0] is not settings:
+        held = (settings, Book(settings, clock=app_clock(settings)))
+        _book_of[id(settings)] = held
+    return held[1]
+
+
+_partner_center_of: dict[int, tuple[Settings, PartnerCenterClient]] = {}
+
+
+def _partner_center(settings: Settings) -> PartnerCenterClient:
+    """One per Settings (by identity: Settings holding addresses is not hashable), so a
+    worker's activities share its connection pool."""
+    held = _partner_center_of.get(id(settings))
+    if held is None or held[0] is not settings:
+        held = (settings, PartnerCenterClient.from_settings(settings))
+        _partner_center_of[id(settings)] = held
+    return held[1]
+
+
+class OrderNotReservable(PermanentError):
+    """The order cannot be recorded as given (its id holds another order, the customer id
+    another customer)."""
+
+    code = "order_conflict"
+
+
+# inputs and outputs ------------------------------------------------------------------------
+class ReserveOrder(WriteInput):
+    order: Onboarding
+
+
+class Reserved(DomainModel):
+    customer_id: str
+    status: OrderStatus
+
+
+class CheckDomain(DomainModel):
+    domain: str = Field(min_length=3, max_length=253)
+
+
+class DomainChecked(DomainModel):
+    domain: str
+    available: bool
+
+
+class CreateTenant(WriteInput):
+    order: Onboarding
+
+
+class TenantCreated(DomainModel):
+    tenant_id: str
+    domain: str
+
+
+class AttestAgreement(WriteInput):
+    tenant_id: str = Field(min_length=1, max_length=64)
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    email: str = Field(min_length=3, max_length=320)
+    date_agreed: datetime
+
+
+class Attested(DomainModel):
+    tenant_id: str
+    date_agreed: datetime
+    already: bool
+
+
+class LinkStripe(WriteInput):
+    customer_id: str
+    stripe_customer_id: str = Field(pattern=r"^cus_[A-Za-z0-9]+$")
+
+
+class Linked(DomainModel):
+    customer_id: str
+    stripe_customer_id: str
+
+
+class BuyLines(WriteInput):
+    order: Onboarding
+    tenant_id: str
+
+
+class Bought(DomainModel):
+    cart_id: str
+    partner_center_order_ids: tuple[str, ...]
+    subscription_ids: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+class ReadProvisioning(DomainModel):
+    tenant_id: str
+    partner_center_order_ids: tuple[str, ...] = Field(min_length=1)
+
+
+class Provisioning(DomainModel):
+    done: bool
+    pending: int
+    subscription_ids: tuple[str, ...]
+
+
+class RecordSubscriptions(WriteInput):
+    customer_id: str
+    tenant_id: str
+    partner_center_order_ids: tuple[str, ...] = Field(min_length=1)
+
+
+class SubscriptionsRecorded(DomainModel):
+    subscription_ids: tuple[str, ...]
+    added: int
+
+
+class SetOrderStatus(WriteInput):
+    order_id: str
+    status: OrderStatus
+    partner_center_order_id: str | None = None
+
+
+class StatusSet(DomainModel):
+    order_id: str
+    status: OrderStatus
+
+
+class CancelBought(WriteInput):
+    tenant_id: str
+    subscription_ids: tuple[str, ...] = Field(min_length=1)
+
+
+class Cancelled(DomainModel):
+    cancelled: tuple[str, ...]
+    refused: tuple[str, ...] = ()
+
+
+class RecordTimeToValue(WriteInput):
+    customer_id: str
+    order_id: str
+    received_at: datetime
+    usable_at: datetime
+    lines: int = Field(ge=1)
+
+
+class KpiRecorded(DomainModel):
+    recorded: bool
+
+
+class RaiseOrderAlert(WriteInput):
+    order_id: str
+    at: datetime
+    summary: str = Field(min_length=1, max_length=1000)
+
+
+class AlertRaised(DomainModel):
+    alert_id: str
+    raised: bool
+
+
+# activities --------------------------------------------------------------------------------
+@activity(bp)
+def reserve_order(request: ReserveOrder, ctx: ActivityContext) -> Reserved:
+    """The order in the book (and, for a new customer, the customer, before Partner Center
+    has a tenant for it). A retry finds both already there and changes nothing."""
+    book, order = _book(ctx.settings), request.order
+    new = order.new_customer
+    if new is not None and book.customers.find(order.customer_id) is None:
+        terms = new.payment_terms
+        book.customers.ensure(
+            Customer(
+                id=order.customer_id,
+                partner_id=ctx.settings.partner_center_tenant_id or "partner",
+                company_name=new.company_name,
+                domain=new.domain,
+                contacts=new.contacts,
+                billing_currency=new.billing_currency,
+                payment_terms=terms,
+                sla_tier=new.sla_tier,
+                calendar=_calendar(new.country),
+                country=new.country,
+            )
+        )
+    stored = book.orders.find(order.order_id)
+    if stored is not None:
+        if stored.record.customer_id != order.customer_id:
+            raise OrderNotReservable(f"order {order.order_id} is another customer's")
+        return Reserved(customer_id=order.customer_id, status=stored.record.status)
+    book.orders.place(
+        Order(
+            id=order.order_id,
+            customer_id=order.customer_id,
+            created_at=order.received_at,
+            lines=tuple(p.line for p in order.lines),
+        )
+    )
+    return Reserved(customer_id=order.customer_id, status="received")
+
+
+@activity(bp)
+def check_domain(request: CheckDomain, ctx: ActivityContext) -> DomainChecked:
+    """HEAD /v1/domains/{domain} (https://learn.microsoft.com/en-us/partner-center/developer/verify-domain-availability)."""
+    available = _partner_center(ctx.settings).domain_available(request.domain)
+    return DomainChecked(domain=request.domain, available=available)
+
+
+@activity(bp)
+def create_partner_center_customer(request: CreateTenant, ctx: ActivityContext) -> TenantCreated:
+    """The customer's tenant (https://learn.microsoft.com/en-us/partner-center/developer/create-a-customer),
+    its id recorded on the book's customer. A taken domain is a permanent
+    `domain_unavailable`; the admin's one-time password is not kept anywhere."""
+    order = request.order
+    new = order.new_customer
+    if new is None:
+        raise OrderNotReservable("only a new customer gets a tenant")
+    primary = new.primary
+    first, _, last = primary.name.partition(" ")
+    created = _partner_center(ctx.settings).create_customer(
+        NewCustomer(
+            domain_prefix=new.domain_prefix,
+            company_name=new.company_name,
+            email=str(primary.email),
+            culture=_culture(new.locale, new.country),
+            language=new.locale[:2],
+            address=Address(
+                first_name=first,
+                last_name=last or first,
+                address_line1=new.address.address_line1,
+                city=new.address.city,
+                state=new.address.state,
+                postal_code=new.address.postal_code,
+                country=new.country,
+                phone_number=primary.phone or "",
+            ),
+        ),
+        request_id=ctx.request_id("customer.create"),
+    )
+    tenant_id = created.customer.id
+    _book(ctx.settings).customers.update(
+        order.customer_id,
+        lambda c: c if c.tenant_id is not None else c.model_copy(update={"tenant_id": tenant_id}),
+    )
+    return TenantCreated(tenant_id=tenant_id, domain=created.customer.domain)
+
+
+@activity(bp)
+def attest_customer_agreement(request: AttestAgreement, ctx: ActivityContext) -> Attested:
+    """The MCA attested by the customer's contact on `date_agreed`
+    (https://learn.microsoft.com/en-us/partner-center/developer/confirm-customer-consent-customer-agreement)."""
+    pc = _partner_center(ctx.settings)
+    existing = pc.mca_attestations(request.tenant_id)
+    if existing:
+        return Attested(
+            tenant_id=request.tenant_id, date_agreed=existing[0].date_agreed, already=True
+        )
+    agreement = pc.attest_mca(
+        request.tenant_id,
+        AgreementContact(
+            first_name=request.first_name, last_name=request.last_name, email=request.email
+        ),
+        request.date_agreed,
+        request_id=ctx.request_id("agreement.create"),
+    )
+    return Attested(tenant_id=request.tenant_id, date_agreed=agreement.date_agreed, already=False)
+
+
+@activity(bp)
+def link_stripe_customer(request: LinkStripe, ctx: ActivityContext) -> Linked:
+    _book(ctx.settings).customers.update(
+        request.customer_id,
+        lambda c: c.model_copy(update={"stripe_customer_id": request.stripe_customer_id}),
+    )
+    return Linked(customer_id=request.customer_id, stripe_customer_id=request.stripe_customer_id)
+
+
+@activity(bp)
+def buy_lines(request: BuyLines, ctx: ActivityContext) -> Bought:
+    """One cart of the order's lines, checked out
+    (https://learn.microsoft.com/en-us/partner-center/developer/create-an-order-for-a-customer).
+    Each write carries its MS-RequestId: a retry after a lost answer gets Partner Center's
+    first answer again (the same cart, the same orders), never a second purchase."""
+    pc = _partner_center(ctx.settings)
+    cart = pc.create_cart(
+        request.tenant_id,
+        [
+            CartLine(
+                catalog_item_id=p.line.catalog_item_id,
+                quantity=p.line.quantity,
+                term_duration=p.line.term_duration,
+                billing_cycle=p.line.billing_cycle,
+                custom_term_end_date=p.line.custom_term_end_date,
+            )
+            for p in request.order.lines
+        ],
+        request_id=ctx.request_id("cart.create"),
+    )
+    result = pc.checkout(request.tenant_id, cart.id, request_id=ctx.request_id("cart.checkout"))
+    return Bought(
+        cart_id=cart.id,
+        partner_center_order_ids=tuple(o.id for o in result.orders),
+        subscription_ids=tuple(
+            li.subscription_id for o in result.orders for li in o.line_items if li.subscription_id
+        ),
+        errors=tuple(f"{e.code}: {e.description}" for e in result.order_errors),
+    )
+
+
+@activity(bp)
+def read_provisioning(request: ReadProvisioning, ctx: ActivityContext) -> Provisioning:
+    """Each order's provisioning status (https://learn.microsoft.com/en-us/partner-center/developer/get-order-provisioning-status)."""
+    pc = _partner_center(ctx.settings)
+    pending = 0
+    subscriptions: list[str] = []
+    for order_id in request.partner_center_order_ids:
+        for line in pc.order_provisioning_status(request.tenant_id, order_id):
+            if line.status.lower() != "fulfilled":
+                pending += 1
+            if line.subscription_id:
+                subscriptions.append(line.subscription_id)
+    return Provisioning(done=pending == 0, pending=pending, subscription_ids=tuple(subscriptions))
+
+
+@activity(bp)
+def record_order_subscriptions(
+    request: RecordSubscriptions, ctx: ActivityContext
+) -> SubscriptionsRecorded:
+    """The orders' subscriptions, as Partner Center has them now, added to the book (a
+    retry adds none twice)."""
+    pc, book = _partner_center(ctx.settings), _book(ctx.settings)
+    reads = [
+        s
+        for order_id in request.partner_center_order_ids
+        for s in pc.list_subscriptions(request.tenant_id, order_id)
+    ]
+    have = {r.id for r in _subscriptions_of(book, request.customer_id)}
+    outcomes = adopt_partner_center_subscriptions(
+        book, request.customer_id, [s for s in reads if s.id not in have]
+    )
+    return SubscriptionsRecorded(
+        subscription_ids=tuple(s.id for s in reads),
+        added=sum(1 for o in outcomes if o.created),
+    )
+
+
+@activity(bp)
+def set_order_status(request: SetOrderStatus, ctx: ActivityContext) -> StatusSet:
+    book = _book(ctx.settings)
+    stored = book.orders.get(request.order_id)
+    if stored.record.status != request.status:
+        book.orders.update(
+            request.order_id,
+            lambda o: o.model_copy(
+                update={
+                    "status": request.status,
+                    "partner_center_order_id": request.partner_center_order_id
+                    or o.partner_center_order_id,
+                }
+            ),
+        )
+    return StatusSet(order_id=request.order_id, status=request.status)
+
+
+@activity(bp)
+def cancel_bought(request: CancelBought, ctx: ActivityContext) -> Cancelled:
+    """Cancel each subscription (inside its cancellation window: Microsoft Learn,
+    https://learn.microsoft.com/en-us/partner-center/customers/create-a-new-subscription);
+    one Partner Center refuses is reported, not retried."""
+    pc = _partner_center(ctx.settings)
+    cancelled: list[str] = []
+    refused: list[str] = []
+    for sub_id in request.subscription_ids:
+        try:
+            pc.cancel(request.tenant_id, sub_id, request_id=ctx.request_id(f"cancel.{sub_id}"))
+            cancelled.append(sub_id)
+        except PermanentError:
+            refused.append(sub_id)
+    return Cancelled(cancelled=tuple(cancelled), refused=tuple(refused))
+
+
+@activity(bp)
+def record_time_to_value(request: RecordTimeToValue, ctx: ActivityContext) -> KpiRecorded:
+    """Order received to licences usable, once per order."""
+    seconds = max(int((request.usable_at - request.received_at).total_seconds()), 0)
+    recorded = _book(ctx.settings).kpi_events.record(
+        KpiEvent(
+            name="time_to_value",
+            occurred_at=request.usable_at,
+            customer_id=request.customer_id,
+            subject_id=request.order_id,
+            outcome="provisioned",
+            duration_seconds=seconds,
+            dimensions={"lines": str(request.lines)},
+        )
+    )
+    return KpiRecorded(recorded=not recorded.already_done)
+
+
+@activity(bp)
+def raise_order_alert(request: RaiseOrderAlert, ctx: ActivityContext) -> AlertRaised:
+    alert_id = f"order-{request.order_id}"
+    recorded = _book(ctx.settings).alerts.raise_alert(
+        OpsAlert(
+            id=alert_id,
+            at=request.at,
+            kind="order_failed",
+            summary=request.summary,
+            subject_id=request.order_id,
+        )
+    )
+    return AlertRaised(alert_id=alert_id, raised=not recorded.already_done)
+
+
+# helpers -----------------------------------------------------------------------------------
+def _calendar(country: str) -> BusinessCalendar:
+    try:
+        return BusinessCalendar(country=country)
+    except ValueError:
+        return BusinessCalendar()
+
+
+def _culture(locale: str, country: str) -> str:
+    return locale if "-" in locale else f"{locale}-{country}"
+
+
+def _subscriptions_of(book: Book, customer_id: str) -> list[SubscriptionRecord]:
+    page = book.subscriptions.of_customer(customer_id)
+    found = list(page.items)
+    while page.next is not None:
+        page = book.subscriptions.of_customer(customer_id, next=page.next)
+        found += page.items
+    return found

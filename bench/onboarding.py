@@ -1,0 +1,249 @@
+"""Onboarding against the same Partner Center and Stripe calls made bare: is an order bound by
+the systems it talks to, or by cspflow?
+
+The whole local stack (tests/e2e/harness.py: Azurite, the sandboxes, devhost serving
+function_app.py on its virtual clock; times are wall times), the sandbox's provisioning delay
+at zero, the US catalogue imported and the standard price list in force. Measured in one run:
+
+1. one at a time, `ORDERS` times: a new customer's order with two lines, from
+   `POST /api/orders` until its instance has completed provisioned (polled every 20 ms);
+2. one at a time, the same times: the Partner Center and Stripe calls one onboarding makes,
+   made bare with the app's own clients one after another (domain check, customer, MCA,
+   Stripe customer, card, invoice with its lines, finalize, pay, cart, checkout,
+   provisioning status, the order's subscriptions);
+   goal: the onboarding's median at most 2x the bare median (the host's part no larger than
+   the external calls' part);
+3. `AT_ONCE` orders posted at once: all must complete provisioned; orders per second, and
+   the p50 and p90 of order-to-provisioned.
+
+`run()` prints the table and writes bench/out/onboarding.json: rows {"measure", "value",
+"goal", "note"}.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.book_sync import goals_met
+from bench.table import print_table
+from shared.partner_center import PartnerCenterClient
+from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
+from shared.payments import StripePayments
+from shared.payments.models import ChargeLine
+from tests.e2e.harness import ROOT, LocalStack, start_stack
+from triggers.ops import catalog_sync_instance_id
+
+OUT = Path(__file__).parent / "out" / "onboarding.json"
+ORDERS = 20
+AT_ONCE = 50
+GOAL_RATIO = 2.0
+POLL_S = 0.02
+BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
+STANDARD = "CFQ7TTC0LDPB:0001:CFQ7TTC0KDDK"
+LINES: list[dict[str, Any]] = [
+    {"catalog_item_id": BASIC, "term_duration": "P1Y", "billing_cycle": "monthly", "quantity": 5},
+    {"catalog_item_id": STANDARD, "term_duration": "P1Y", "billing_cycle": "annual",
+     "quantity": 2},
+]  # fmt: skip
+PRICE_LIST = {"currencies": {"USD": {"default": {"kind": "markup", "rate": "0.20"}}}}
+
+Row = dict[str, object]
+
+
+def run(orders: int = ORDERS, at_once: int = AT_ONCE, out: Path = OUT) -> list[Row]:
+    with (
+        tempfile.TemporaryDirectory(prefix="onboarding-bench-") as tmp,
+        start_stack(Path(tmp) / "stack", ROOT) as stack,
+    ):
+        rows = measure(stack, orders, at_once)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2) + "\n")
+    print(
+        f"Onboarding: {orders} orders one at a time against the same Partner Center and Stripe "
+        f"calls made bare, then {at_once} at once"
+    )
+    print_table(rows)
+    missed = [str(row["measure"]) for row in rows if row["goal"] and not goals_met([row])]
+    print("goals met" if not missed else "goal NOT met: " + "; ".join(missed))
+    return rows
+
+
+def measure(stack: LocalStack, orders: int, at_once: int) -> list[Row]:
+    prepare(stack)
+    run_id = uuid.uuid4().hex[:6]
+    onboarded = [onboard(stack, order(f"b{run_id}s{n}")) for n in range(orders)]
+    pc = PartnerCenterClient.from_settings(stack.settings)
+    stripe = StripePayments.from_settings(stack.settings)
+    agreed = stack.now()
+    bare = [bare_calls(pc, stripe, f"b{run_id}x{n}", agreed) for n in range(orders)]
+    ratio = statistics.median(onboarded) / statistics.median(bare)
+
+    bodies = [order(f"b{run_id}c{n}") for n in range(at_once)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(min(at_once, 16)) as pool:
+        posted = list(pool.map(lambda body: post(stack, body), bodies))
+    done = wait_all(stack, {body["order_id"]: at for body, at in zip(bodies, posted, strict=True)})
+    total = time.perf_counter() - started
+    latencies = sorted(done.values())
+    return [
+        _row("bare: one onboarding's calls, median s", statistics.median(bare),
+             note=f"Partner Center and Stripe with the app's clients, one after another; "
+                  f"{orders} runs, max {max(bare):.2f}"),
+        _row("one onboarding, order to provisioned, median s", statistics.median(onboarded),
+             note=f"POST /api/orders until the instance completed; {orders} runs, "
+                  f"max {max(onboarded):.2f}"),
+        _row("onboarding / its bare calls", ratio, GOAL_RATIO,
+             note="the host's part no larger than the external calls' part"),
+        _row(f"{at_once} at once: completed provisioned", len(done),
+             note=f"of {at_once}"),
+        _row(f"{at_once} at once: orders per second", len(done) / total,
+             note=f"{total:.1f} s from the first POST to the last provisioned"),
+        _row(f"{at_once} at once: order to provisioned p50, s", _pct(latencies, 50)),
+        _row(f"{at_once} at once: order to provisioned p90, s", _pct(latencies, 90)),
+    ]  # fmt: skip
+
+
+def prepare(stack: LocalStack) -> None:
+    """The US catalogue in the book and the standard price list in force."""
+    stack.purge(catalog_sync_instance_id(stack.now(), ["US"]))
+    answer = stack.api("POST", "/api/ops/catalog-syncs", json={"countries": ["US"]})
+    if answer.status_code != 202:
+        raise RuntimeError(f"catalog sync: {answer.status_code} {answer.text}")
+    stack.wait_for_instance(answer.json()["id"], "Completed", timeout=120)
+    listed = stack.api("PUT", "/api/price-lists/standard", json=PRICE_LIST)
+    if listed.status_code != 200:
+        raise RuntimeError(f"price list: {listed.status_code} {listed.text}")
+
+
+def order(prefix: str) -> dict[str, Any]:
+    return {
+        "order_id": prefix,
+        "customer": {
+            "company_name": f"Bench {prefix}",
+            "domain": f"{prefix}.onmicrosoft.com",
+            "country": "US",
+            "address": {"address_line1": "1 Main St", "city": "Redmond", "state": "WA",
+                        "postal_code": "98052"},
+            "contacts": [{"name": "Ada Lovelace", "email": f"ada@{prefix}.example.com"}],
+            "billing_currency": "USD",
+            "payment_method": "pm_card_visa",
+        },
+        "lines": LINES,
+    }  # fmt: skip
+
+
+def post(stack: LocalStack, body: dict[str, Any]) -> float:
+    answer = stack.api("POST", "/api/orders", json=body)
+    if answer.status_code != 202:
+        raise RuntimeError(f"POST /api/orders: {answer.status_code} {answer.text}")
+    return time.perf_counter()
+
+
+def onboard(stack: LocalStack, body: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    post(stack, body)
+    wait_all(stack, {body["order_id"]: started})
+    return time.perf_counter() - started
+
+
+def wait_all(
+    stack: LocalStack, started: dict[str, float], timeout_s: float = 600
+) -> dict[str, float]:
+    """Each order's seconds from its POST to its instance seen completed provisioned."""
+    pending = dict(started)
+    done: dict[str, float] = {}
+    deadline = time.perf_counter() + timeout_s
+    while pending:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{len(pending)} orders did not finish: {sorted(pending)[:5]}")
+        for order_id in list(pending):
+            status = stack.instance(f"order-{order_id}")
+            if status is None or status["runtimeStatus"] not in ("Completed", "Failed"):
+                continue
+            if (
+                status["runtimeStatus"] != "Completed"
+                or status["output"]["status"] != "provisioned"
+            ):
+                raise RuntimeError(f"order {order_id} did not provision: {status.get('output')}")
+            done[order_id] = time.perf_counter() - pending.pop(order_id)
+        time.sleep(POLL_S)
+    return done
+
+
+def bare_calls(
+    pc: PartnerCenterClient, stripe: StripePayments, prefix: str, agreed: datetime
+) -> float:
+    """One onboarding's Partner Center and Stripe calls, bare, one after another."""
+    started = time.perf_counter()
+    domain = f"{prefix}.onmicrosoft.com"
+    pc.domain_available(domain)
+    created = pc.create_customer(
+        NewCustomer(
+            domain_prefix=prefix,
+            company_name=f"Bench {prefix}",
+            email=f"ada@{prefix}.example.com",
+            address=Address(first_name="Ada", last_name="Lovelace", address_line1="1 Main St",
+                            city="Redmond", state="WA", postal_code="98052", country="US"),
+        ),
+        request_id=str(uuid.uuid4()),
+    )  # fmt: skip
+    tenant = created.customer.id
+    pc.mca_attestations(tenant)
+    pc.attest_mca(
+        tenant,
+        AgreementContact(first_name="Ada", last_name="Lovelace", email=f"ada@{prefix}.example.com"),
+        agreed,
+        request_id=str(uuid.uuid4()),
+    )
+    key = f"bench-{prefix}"
+    cus = stripe.create_customer(f"{key}/c", partner_customer_id=prefix, name=f"Bench {prefix}")
+    stripe.attach_payment_method(f"{key}/card", cus.id, "pm_card_visa")
+    stripe.charge_now(
+        f"{key}/charge",
+        cus.id,
+        currency="USD",
+        lines=[ChargeLine(amount=4320, description="Basic x 5"),
+               ChargeLine(amount=28800, description="Standard x 2")],
+        description=f"Order {prefix}",
+    )  # fmt: skip
+    cart = pc.create_cart(
+        tenant,
+        [CartLine(catalog_item_id=BASIC, quantity=5, term_duration="P1Y",
+                  billing_cycle="monthly"),
+         CartLine(catalog_item_id=STANDARD, quantity=2, term_duration="P1Y",
+                  billing_cycle="annual")],
+        request_id=str(uuid.uuid4()),
+    )  # fmt: skip
+    result = pc.checkout(tenant, cart.id, request_id=str(uuid.uuid4()))
+    for placed in result.orders:
+        pc.order_provisioning_status(tenant, placed.id)
+        pc.list_subscriptions(tenant, placed.id)
+    return time.perf_counter() - started
+
+
+def _pct(values: list[float], pct: int) -> float:
+    if not values:
+        return 0.0
+    index = min(len(values) - 1, max(0, round(pct / 100 * len(values) + 0.5) - 1))
+    return values[index]
+
+
+def _row(measure: str, value: float, goal: float | None = None, *, note: str = "") -> Row:
+    return {
+        "measure": measure,
+        "value": round(value, 2),
+        "goal": f"<= {goal}" if goal is not None else "",
+        "note": note,
+    }
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,713 @@
+"""Onboarding: a storefront order becomes a customer with working licences and a paid first
+invoice, durably, on its SLA clock (docs/onboarding.md).
+
+Instance `order-<order id>` (triggers/orders.py; event intake signals it by the Stripe
+metadata `cspflow_order_id`). In order, each step an activity keyed by `<instance>/<step>`:
+
+1. the order (and a new customer) reserved in the book; the onboarding SLA clock started at
+   the moment the order was received;
+2. a new customer: the domain still free, the Partner Center customer created, the Microsoft
+   Customer Agreement attested by its primary contact, dated the order day;
+3. the Stripe customer (cspflow's id in its metadata) and the card from the storefront saved
+   as its default; or a card-setup link mailed, and the workflow waits for the card
+   (`card_updated`), with a reminder and a timeout that fails the order ("no payment
+   method");
+4. money before Microsoft: the first billing period of every line
+   (shared/policy/onboarding.py) invoiced and paid; a decline fails the order with nothing
+   bought (the open invoice voided); on invoice terms the invoice is sent and the order goes on;
+5. one cart of the lines checked out; provisioning waited for on durable timers, backing off,
+   bounded;
+6. the subscriptions recorded in the book, the order provisioned, the welcome sent, the SLA
+   clock met, the `time_to_value` KPI event recorded.
+
+Compensation: a failure after payment refunds what was paid (a credit note on the first
+invoice); a failure after checkout cancels what was bought (inside Microsoft's 7-day window)
+and refunds; whatever cannot be undone raises an ops alert. Every failure ends the order
+`failed` with a reason a person can act on, tells the customer, and cancels the SLA clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.notifications import SendNotice, send_notice
+from activities.onboarding import (
+    AttestAgreement,
+    BuyLines,
+    CancelBought,
+    CheckDomain,
+    CreateTenant,
+    LinkStripe,
+    RaiseOrderAlert,
+    ReadProvisioning,
+    RecordSubscriptions,
+    RecordTimeToValue,
+    ReserveOrder,
+    SetOrderStatus,
+    attest_customer_agreement,
+    buy_lines,
+    cancel_bought,
+    check_domain,
+    create_partner_center_customer,
+    link_stripe_customer,
+    raise_order_alert,
+    read_provisioning,
+    record_order_subscriptions,
+    record_time_to_value,
+    reserve_order,
+    set_order_status,
+)
+from activities.payments import (
+    AttachCard,
+    ChargeLines,
+    CompleteCardSetup,
+    CreateCardSetupLink,
+    CreditInvoice,
+    PaymentLine,
+    SetUpStripeCustomer,
+    VoidInvoice,
+    attach_card,
+    charge_lines,
+    complete_card_setup,
+    create_card_setup_link,
+    credit_invoice,
+    set_up_stripe_customer,
+    void_invoice,
+)
+from activities.sla_clocks import SignalClock, signal_sla_clock
+from shared.errors import Failure
+from shared.models import Money
+from shared.models.onboarding import (
+    FirstInvoice,
+    Onboarding,
+    OrderProgress,
+    StepDone,
+    StepName,
+)
+from shared.models.order import OrderStatus
+from shared.models.sla import SlaAction, SlaSignal
+from shared.notifications import Addressee
+from shared.notifications.kinds import (
+    OrderedLine,
+    OrderFailed,
+    OrderFailureReason,
+    OrderProvisioned,
+    PaymentMethodRequested,
+    ProductLine,
+    Welcome,
+)
+from workflows.durable import orchestration, read_input, run, set_status, step_key
+
+bp = df.Blueprint()
+
+ORCHESTRATOR = "onboarding"
+ORDER_KEY = "cspflow_order_id"  # the Stripe metadata event intake routes by
+CARD_EVENT = "card_updated"
+# Provisioning is polled on durable timers: 5 s, doubled up to 5 min, for at most 24 h.
+FIRST_POLL = timedelta(seconds=5)
+LONGEST_POLL = timedelta(minutes=5)
+PROVISIONING_LIMIT = timedelta(hours=24)
+# A card-setup link (a Checkout page lives 24 hours): a reminder with a new one after a day,
+# the order fails as "no payment method" when that one has expired too.
+CARD_REMINDER = timedelta(days=1)
+CARD_TIMEOUT = timedelta(days=2)
+
+
+def instance_id(order_id: str) -> str:
+    return f"order-{order_id}"
+
+
+class _Progress:
+    """What the workflow publishes after each step (its custom status) and returns."""
+
+    def __init__(self, context: df.DurableOrchestrationContext, order: Onboarding) -> None:
+        self.context = context
+        self.status: OrderStatus = "received"
+        self.steps: list[StepDone] = []
+        self.tenant_id = order.tenant_id
+        self.pc_orders: tuple[str, ...] = ()
+        self.invoice: FirstInvoice | None = None
+        self.reason: str | None = None
+
+    def done(self, step: StepName, detail: str | None = None) -> None:
+        self.steps.append(StepDone(step=step, at=self.context.current_utc_datetime, detail=detail))
+        set_status(self.context, self.view())
+
+    def view(self) -> OrderProgress:
+        return OrderProgress(
+            status=self.status,
+            steps=tuple(self.steps),
+            tenant_id=self.tenant_id,
+            partner_center_order_ids=self.pc_orders,
+            first_invoice=self.invoice,
+            reason=self.reason,
+        )
+
+
+@orchestration(bp)
+def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    order = read_input(context, Onboarding)
+    progress = _Progress(context, order)
+    set_status(context, progress.view())
+
+    def key(step: str) -> str:
+        return step_key(context, step)
+
+    def fail(
+        reason: OrderFailureReason,
+        words: str,
+        *,
+        refund: Money | None = None,
+        bought: tuple[str, ...] = (),
+        invoice_id: str | None = None,
+        alert: str | None = None,
+    ) -> Generator[Any, Any, dict[str, Any]]:
+        """Undo what can be undone, then end the order failed with `words`."""
+        undone: list[str] = []
+        if bought and progress.tenant_id:
+            out = yield from run(
+                context,
+                cancel_bought,
+                CancelBought(step_key=key("cancel"), tenant_id=progress.tenant_id,
+                             subscription_ids=bought),
+                retry="patient",
+            )  # fmt: skip
+            if out.value is not None and not out.value.refused:
+                progress.done("cancelled_at_microsoft", ", ".join(out.value.cancelled))
+            else:
+                alert = f"{alert + '; ' if alert else ''}could not cancel {', '.join(bought)}"
+        refunded: Money | None = None
+        if refund is not None and refund.amount_minor > 0 and invoice_id is not None:
+            out_refund = yield from run(
+                context,
+                credit_invoice,
+                CreditInvoice(
+                    step_key=key("refund"),
+                    invoice_id=invoice_id,
+                    amount=refund,
+                    description=f"Order {order.order_id}: not delivered",
+                ),
+                retry="patient",
+            )
+            if out_refund.ok:
+                refunded = refund
+                progress.done("refunded", str(refund))
+                undone.append(f"{refund} refunded")
+            else:
+                alert = f"{alert + '; ' if alert else ''}refund of {refund} failed"
+        progress.status = "failed"
+        progress.reason = words + (f" ({'; '.join(undone)})" if undone else "")
+        yield from run(
+            context,
+            set_order_status,
+            SetOrderStatus(step_key=key("status-failed"), order_id=order.order_id,
+                           status="failed"),
+        )  # fmt: skip
+        yield from _clock(context, order, "cancel", key("sla-cancel"))
+        yield from run(
+            context,
+            send_notice,
+            SendNotice(
+                step_key=key("notice-failed"),
+                notice=OrderFailed(
+                    customer_name=order.company_name,
+                    order_id=order.order_id,
+                    reason=reason,
+                    failed_at=context.current_utc_datetime,
+                    refunded=refunded,
+                ),
+                customer_id=order.customer_id,
+                contacts=_addressees(order),
+            ),
+        )
+        if alert is not None:
+            yield from run(
+                context,
+                raise_order_alert,
+                RaiseOrderAlert(
+                    step_key=key("alert"),
+                    order_id=order.order_id,
+                    at=context.current_utc_datetime,
+                    summary=f"order {order.order_id} failed and needs a person: {alert}",
+                ),
+            )
+        set_status(context, progress.view())
+        return progress.view().model_dump(mode="json")
+
+    # 1. reserve, start the clock -------------------------------------------------------
+    reserved = yield from run(
+        context, reserve_order, ReserveOrder(step_key=key("reserve"), order=order)
+    )
+    if not reserved.ok:
+        progress.status, progress.reason = "failed", _why(reserved.failure)
+        set_status(context, progress.view())
+        return progress.view().model_dump(mode="json")
+    progress.done("reserved")
+    yield from _clock(context, order, "start", key("sla-start"))
+
+    # 2. a new customer in Partner Center -------------------------------------------------
+    new = order.new_customer
+    if new is not None:
+        # The check is in the history once made: a replay, or the host restarted after the
+        # create, reads the answer it got before the tenant existed.
+        checked = yield from run(context, check_domain, CheckDomain(domain=new.domain))
+        if checked.value is not None and not checked.value.available:
+            return (
+                yield from fail(
+                    "domain_unavailable",
+                    f"The domain {new.domain} is already taken in Microsoft's cloud: "
+                    "place the order again with another initial domain.",
+                )
+            )
+        progress.done("domain_checked")
+        created = yield from run(
+            context,
+            create_partner_center_customer,
+            CreateTenant(step_key=key("partner-center-customer"), order=order),
+            retry="patient",
+        )
+        if created.value is None:
+            if created.failure is not None and created.failure.code == "domain_unavailable":
+                return (
+                    yield from fail(
+                        "domain_unavailable",
+                        f"The domain {new.domain} is already taken in Microsoft's cloud: "
+                        "place the order again with another initial domain.",
+                    )
+                )
+            return (
+                yield from fail(
+                    "provider_error",
+                    "Partner Center could not create the customer "
+                    f"({_why(created.failure)}); nothing was charged or bought.",
+                )
+            )
+        progress.tenant_id = created.value.tenant_id
+        progress.done("customer_created", created.value.tenant_id)
+        primary = new.primary
+        first, _, last = primary.name.partition(" ")
+        attested = yield from run(
+            context,
+            attest_customer_agreement,
+            AttestAgreement(
+                step_key=key("mca"),
+                tenant_id=created.value.tenant_id,
+                first_name=first,
+                last_name=last or first,
+                email=str(primary.email),
+                date_agreed=order.received_at,
+            ),
+            retry="patient",
+        )
+        if not attested.ok:
+            return (
+                yield from fail(
+                    "provider_error",
+                    "Partner Center refused the Microsoft Customer Agreement attestation "
+                    f"({_why(attested.failure)}); nothing was charged or bought. The customer "
+                    "exists in Partner Center: attest the agreement there, then order again.",
+                    alert="customer created in Partner Center but the MCA is not attested",
+                )
+            )
+        progress.done("mca_attested")
+    tenant_id = progress.tenant_id
+    assert tenant_id is not None  # an existing customer comes with its tenant (the trigger)
+
+    # 3. Stripe: the customer and its card ----------------------------------------------
+    stripe_id = order.stripe_customer_id
+    if stripe_id is None:
+        made = yield from run(
+            context,
+            set_up_stripe_customer,
+            SetUpStripeCustomer(
+                step_key=key("stripe-customer"),
+                customer_id=order.customer_id,
+                name=order.company_name,
+                email=str(order.contacts[0].email),
+                metadata={ORDER_KEY: order.order_id},
+            ),
+        )
+        if made.value is None:
+            return (
+                yield from fail(
+                    "provider_error",
+                    f"Stripe could not set up the customer ({_why(made.failure)}); "
+                    "nothing was charged or bought.",
+                    alert="customer created in Partner Center without a Stripe customer",
+                )
+            )
+        stripe_id = made.value.stripe_customer_id
+        yield from run(
+            context,
+            link_stripe_customer,
+            LinkStripe(
+                step_key=key("stripe-link"),
+                customer_id=order.customer_id,
+                stripe_customer_id=stripe_id,
+            ),
+        )
+        progress.done("stripe_customer", stripe_id)
+    if new is not None and new.payment_method is not None:
+        saved = yield from run(
+            context,
+            attach_card,
+            AttachCard(
+                step_key=key("card"),
+                stripe_customer_id=stripe_id,
+                payment_method_id=new.payment_method,
+            ),
+        )
+        if saved.value is None or saved.value.decline is not None:
+            why = (
+                saved.value.decline.message
+                if saved.value is not None and saved.value.decline is not None
+                else _why(saved.failure)
+            )
+            return (
+                yield from fail(
+                    "payment_declined",
+                    f"The card was refused: {why}. Nothing was charged or bought; "
+                    "order again with another card.",
+                )
+            )
+        progress.done("card_saved")
+    elif new is not None and new.payment == "card_link":
+        got_card = yield from _wait_for_card(context, order, stripe_id, progress, key)
+        if not got_card:
+            return (
+                yield from fail(
+                    "payment_declined",
+                    "No payment method: the card-setup link was not completed within "
+                    f"{CARD_TIMEOUT.days} days. Nothing was charged or bought.",
+                )
+            )
+
+    # 4. money before Microsoft -------------------------------------------------------------
+    charged = yield from run(
+        context,
+        charge_lines,
+        ChargeLines(
+            step_key=key("first-invoice"),
+            stripe_customer_id=stripe_id,
+            currency=order.currency,
+            lines=tuple(
+                PaymentLine(
+                    reference=p.line.catalog_item_id,
+                    description=f"{p.name} x {p.line.quantity}",
+                    amount=p.first_charge,
+                    period_start=p.period_start,
+                    period_end=p.period_end,
+                )
+                for p in order.lines
+            ),
+            description=f"Order {order.order_id}",
+            metadata={ORDER_KEY: order.order_id},
+            days_until_due=order.net_days,
+        ),
+    )
+    if charged.value is None:
+        return (
+            yield from fail(
+                "provider_error",
+                f"Stripe could not collect the first invoice ({_why(charged.failure)}); "
+                "nothing was bought.",
+                alert="the first invoice's state is unknown: check it in Stripe",
+            )
+        )
+    invoice = charged.value.invoice
+    progress.invoice = FirstInvoice(
+        stripe_invoice_id=invoice.id,
+        status=invoice.status,
+        amount_due=Money(amount_minor=invoice.amount_due, currency=invoice.currency),
+        amount_paid=Money(amount_minor=invoice.amount_paid, currency=invoice.currency),
+        hosted_invoice_url=invoice.hosted_invoice_url,
+    )
+    if charged.value.status == "declined":
+        yield from run(
+            context, void_invoice, VoidInvoice(step_key=key("void"), invoice_id=invoice.id)
+        )
+        decline = charged.value.decline
+        why = decline.message if decline is not None else "the payment was not completed"
+        return (
+            yield from fail(
+                "payment_declined",
+                f"The first payment was declined: {why}. Nothing was bought; "
+                "order again with another card.",
+            )
+        )
+    paid = charged.value.amount_paid
+    progress.done("first_invoice", f"{charged.value.status} {invoice.id}")
+
+    # 5. buy, then wait for provisioning ----------------------------------------------------
+    bought = yield from run(
+        context,
+        buy_lines,
+        BuyLines(step_key=key("checkout"), order=order, tenant_id=tenant_id),
+        retry="patient",
+    )
+    if bought.value is None or not bought.value.partner_center_order_ids:
+        why = _why(bought.failure) if bought.value is None else "; ".join(bought.value.errors)
+        return (
+            yield from fail(
+                "not_eligible" if bought.failure and bought.failure.kind == "permanent"
+                else "provider_error",
+                f"Partner Center did not take the order ({why}).",
+                refund=paid,
+                invoice_id=invoice.id,
+                alert=None if paid.amount_minor > 0 or order.net_days is None
+                else f"void the sent invoice {invoice.id}",
+            )
+        )  # fmt: skip
+    progress.pc_orders = bought.value.partner_center_order_ids
+    progress.status = "provisioning"
+    progress.done("checkout", ", ".join(progress.pc_orders))
+    yield from run(
+        context,
+        set_order_status,
+        SetOrderStatus(
+            step_key=key("status-provisioning"),
+            order_id=order.order_id,
+            status="provisioning",
+            partner_center_order_id=progress.pc_orders[0],
+        ),
+    )
+    deadline = context.current_utc_datetime + PROVISIONING_LIMIT
+    wait = FIRST_POLL
+    subscriptions: tuple[str, ...] = bought.value.subscription_ids
+    while True:
+        polled = yield from run(
+            context,
+            read_provisioning,
+            ReadProvisioning(tenant_id=tenant_id, partner_center_order_ids=progress.pc_orders),
+        )
+        if polled.value is not None:
+            subscriptions = polled.value.subscription_ids or subscriptions
+            if polled.value.done:
+                break
+        if context.current_utc_datetime + wait > deadline:
+            return (
+                yield from fail(
+                    "provider_error",
+                    f"Microsoft did not provision the order within {PROVISIONING_LIMIT}.",
+                    refund=paid,
+                    invoice_id=invoice.id,
+                    bought=subscriptions,
+                    alert=None if subscriptions else "bought, but no subscription id to cancel",
+                )
+            )
+        yield context.create_timer(context.current_utc_datetime + wait)
+        wait = min(wait * 2, LONGEST_POLL)
+    progress.done("provisioned")
+    usable_at = context.current_utc_datetime
+
+    # 6. record, welcome, stop the clock, KPI ------------------------------------------------
+    recorded = yield from run(
+        context,
+        record_order_subscriptions,
+        RecordSubscriptions(
+            step_key=key("record"),
+            customer_id=order.customer_id,
+            tenant_id=tenant_id,
+            partner_center_order_ids=progress.pc_orders,
+        ),
+        retry="patient",
+    )
+    progress.status = "provisioned"
+    progress.done("recorded", None if recorded.ok else _why(recorded.failure))
+    yield from run(
+        context,
+        set_order_status,
+        SetOrderStatus(step_key=key("status-provisioned"), order_id=order.order_id,
+                       status="provisioned"),
+    )  # fmt: skip
+    notice: Welcome | OrderProvisioned
+    if new is not None:
+        notice = Welcome(
+            customer_name=order.company_name,
+            domain=new.domain,
+            products=tuple(
+                ProductLine(product=p.name, quantity=p.line.quantity) for p in order.lines
+            ),
+        )
+    else:
+        notice = OrderProvisioned(
+            customer_name=order.company_name,
+            order_id=order.order_id,
+            lines=tuple(
+                OrderedLine(
+                    product=p.name,
+                    quantity=p.line.quantity,
+                    term=p.line.term_duration,
+                    price=p.line.amount,
+                )
+                for p in order.lines
+            ),
+            total=order.first_total,
+            provisioned_at=usable_at,
+        )
+    welcomed = yield from run(
+        context,
+        send_notice,
+        SendNotice(
+            step_key=key("welcome"),
+            notice=notice,
+            customer_id=order.customer_id,
+            contacts=_addressees(order),
+        ),
+    )
+    progress.done("welcomed", None if welcomed.ok else _why(welcomed.failure))
+    yield from _clock(context, order, "met", key("sla-met"), at=usable_at)
+    yield from run(
+        context,
+        record_time_to_value,
+        RecordTimeToValue(
+            step_key=key("kpi"),
+            customer_id=order.customer_id,
+            order_id=order.order_id,
+            received_at=order.received_at,
+            usable_at=usable_at,
+            lines=len(order.lines),
+        ),
+    )
+    set_status(context, progress.view())
+    return progress.view().model_dump(mode="json")
+
+
+def _wait_for_card(
+    context: df.DurableOrchestrationContext,
+    order: Onboarding,
+    stripe_id: str,
+    progress: _Progress,
+    key: Any,
+) -> Generator[Any, Any, bool]:
+    """Mail a card-setup link and wait for the card (`card_updated`, from Stripe's
+    `checkout.session.completed`): a reminder after `CARD_REMINDER`, given up after
+    `CARD_TIMEOUT`. The SLA clock is paused while the customer has the move."""
+    link = yield from _mail_card_link(context, order, stripe_id, key, reminder=False)
+    if link is None:
+        return False
+    session = link[1]
+    progress.status = "awaiting_payment_method"
+    progress.done("card_link_sent", link[0])
+    yield from run(
+        context,
+        set_order_status,
+        SetOrderStatus(step_key=key("status-awaiting"), order_id=order.order_id,
+                       status="awaiting_payment_method"),
+    )  # fmt: skip
+    yield from _clock(context, order, "pause", key("sla-pause"))
+    started = context.current_utc_datetime
+    reminded = False
+    while True:
+        card = context.wait_for_external_event(CARD_EVENT)
+        until = started + (CARD_TIMEOUT if reminded else CARD_REMINDER)
+        timer = context.create_timer(until)
+        winner = yield context.task_any([card, timer])
+        if winner == card:
+            timer.cancel()
+            break
+        if reminded:
+            return False
+        # A Checkout page lives 24 hours: the reminder carries a new one.
+        again = yield from _mail_card_link(context, order, stripe_id, key, reminder=True)
+        if again is not None:
+            session = again[1]
+            progress.done("card_link_sent", again[0])
+        reminded = True
+    saved = yield from run(
+        context,
+        complete_card_setup,
+        CompleteCardSetup(step_key=key("card-default"), checkout_session_id=session),
+    )
+    if saved.value is None or saved.value.card is None:
+        return False
+    progress.status = "received"
+    progress.done("card_saved", "through the card-setup link")
+    yield from _clock(context, order, "resume", key("sla-resume"))
+    return True
+
+
+def _mail_card_link(
+    context: df.DurableOrchestrationContext,
+    order: Onboarding,
+    stripe_id: str,
+    key: Any,
+    *,
+    reminder: bool,
+) -> Generator[Any, Any, tuple[str, str] | None]:
+    """A card-setup page (Stripe Checkout in setup mode, the order id in its metadata so
+    that event intake signals this instance) mailed to the customer; its URL and session id,
+    or None."""
+    suffix = "-reminder" if reminder else ""
+    link = yield from run(
+        context,
+        create_card_setup_link,
+        CreateCardSetupLink(
+            step_key=key(f"card-link{suffix}"),
+            stripe_customer_id=stripe_id,
+            success_url="https://admin.microsoft.com/",
+            metadata={ORDER_KEY: order.order_id},
+        ),
+    )
+    if link.value is None:
+        return None
+    yield from run(
+        context,
+        send_notice,
+        SendNotice(
+            step_key=key(f"notice-card-link{suffix}"),
+            notice=PaymentMethodRequested(
+                customer_name=order.company_name,
+                order_id=order.order_id,
+                setup_url=link.value.url,  # type: ignore[arg-type]  # validated as ActionUrl
+                expires_at=link.value.expires_at,
+                reminder=reminder,
+            ),
+            customer_id=order.customer_id,
+            contacts=_addressees(order),
+        ),
+    )
+    return link.value.url, link.value.session_id
+
+
+def _clock(
+    context: df.DurableOrchestrationContext,
+    order: Onboarding,
+    action: SlaAction,
+    key: str,
+    *,
+    at: Any = None,
+) -> Generator[Any, Any, None]:
+    """A signal to the order's onboarding clock (docs/architecture.md, "Promises on an SLA
+    clock"); the clock's own instance applies it."""
+    yield from run(
+        context,
+        signal_sla_clock,
+        SignalClock(
+            step_key=key,
+            signal=SlaSignal(
+                action=action,
+                kind="onboarding",
+                subject_id=order.order_id,
+                at=order.received_at if action == "start" else at or context.current_utc_datetime,
+                customer_id=order.customer_id,
+                owner="onboarding" if action == "start" else None,
+                by="onboarding" if action == "cancel" else None,
+            ),
+        ),
+    )
+
+
+def _addressees(order: Onboarding) -> tuple[Addressee, ...]:
+    return tuple(
+        Addressee(name=c.name, email=c.email, role=c.role, locale=order.locale[:2])
+        for c in order.contacts
+    )
+
+
+def _why(failure: Failure | None) -> str:
+    return failure.describe() if failure is not None else "no answer"
