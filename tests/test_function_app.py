@@ -66,6 +66,19 @@ def test_the_app_indexes_as_the_python_worker_would():
         "flag_gone_customers",
         "link_stripe_customers",
         "record_book_sync",
+        "renewal",
+        "open_renewal",
+        "send_renewal_reminder",
+        "apply_renewal_decision",
+        "tell_renewal_decision",
+        "confirm_renewal",
+        "start_renewal_sweep",
+        "renewal_sweep",
+        "list_renewals",
+        "get_renewal",
+        "decide_renewal",
+        "open_decision_link",
+        "decide_by_link",
     }
 
 

@@ -12,6 +12,7 @@ from triggers.intake_ops import bp as intake_ops_bp
 from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
 from triggers.queues import bp as queues_bp
+from triggers.renewals import bp as renewals_bp
 from triggers.sla import bp as sla_bp
 from triggers.timers import bp as timers_bp
 from triggers.webhooks import bp as webhooks_bp
@@ -28,5 +29,6 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     customers_bp,
     catalog_bp,
     book_sync_bp,
+    renewals_bp,
     openapi_bp,
 )
