@@ -6,8 +6,10 @@ from activities.book_sync import bp as book_sync_bp
 from activities.catalog import bp as catalog_bp
 from activities.connectivity import bp as connectivity_bp
 from activities.notifications import bp as notifications_bp
+from activities.payments import bp as payments_bp
 from activities.renewals import bp as renewals_bp
 from activities.sla_clocks import bp as sla_clocks_bp
+from activities.subscriptions import bp as subscriptions_bp
 from activities.webhook_registration import bp as webhook_registration_bp
 
 BLUEPRINTS: tuple[df.Blueprint, ...] = (
@@ -17,5 +19,7 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     catalog_bp,
     webhook_registration_bp,
     book_sync_bp,
+    subscriptions_bp,
+    payments_bp,
     renewals_bp,
 )

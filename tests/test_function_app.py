@@ -79,6 +79,25 @@ def test_the_app_indexes_as_the_python_worker_would():
         "decide_renewal",
         "open_decision_link",
         "decide_by_link",
+        # Partner Center subscription operations (activities/subscriptions.py)
+        "read_subscription",
+        "read_transition_eligibilities",
+        "set_quantity",
+        "set_auto_renew",
+        "schedule_next_term",
+        "suspend_subscription",
+        "reactivate_subscription",
+        "cancel_subscription",
+        "transition_subscription",
+        # payments (activities/payments.py)
+        "set_up_stripe_customer",
+        "attach_card",
+        "create_card_setup_link",
+        "complete_card_setup",
+        "charge_lines",
+        "credit_invoice",
+        "refund_payment",
+        "read_invoice",
     }
 
 

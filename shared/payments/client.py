@@ -358,6 +358,16 @@ class StripePayments:
                 )
             )
 
+    def send_invoice(self, step_key: str, invoice_id: str) -> Invoice:
+        """Send a `send_invoice` invoice (a draft is finalized first) for the customer to pay
+        by its due date (https://docs.stripe.com/api/invoices/send)."""
+        with _errors():
+            return _invoice(
+                self._client.v1.invoices.send_invoice(
+                    invoice_id, None, _key(step_key, "invoice.send")
+                )
+            )
+
     def last_decline(self, invoice_id: str) -> Decline | None:
         """Why the invoice's latest payment attempt failed (for `invoice.payment_failed`)."""
         with _errors():

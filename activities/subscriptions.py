@@ -1,0 +1,248 @@
+"""Partner Center subscription operations as activities: one side effect (or one fresh read)
+each, for every workflow that changes a subscription (licence changes, renewals, dunning).
+
+Reads (no step key):
+- `read_subscription`: the subscription as Partner Center has it now. Its
+  `refundableQuantity`, `cancellationAllowedUntilDate` and `commitmentEndDateTime` win over
+  the book and over our own arithmetic (docs/rules.md#partner-center-dates-win), so a
+  workflow decides on this read, never on the book's copy.
+- `read_transition_eligibilities`: the offers Partner Center lets the subscription move to
+  now (Microsoft Learn, transition-a-new-commerce-subscription).
+
+Writes (a `WriteInput` each; every Partner Center write sends `MS-RequestId` derived from the
+step key, so a retried step, a replayed orchestration or a restarted host is answered the
+first result instead of acting twice, docs/architecture.md "Exactly once"):
+- `set_quantity`, `set_auto_renew`, `schedule_next_term` (or clear it), `suspend_subscription`,
+  `reactivate_subscription`, `cancel_subscription`: a PATCH of the full resource with one
+  change (shared/partner_center/client.py), answered with the subscription as it is after it;
+- `transition_subscription`: an upgrade now, full or partial.
+
+What the caller branches on:
+- Partner Center's refusal (4xx) is a permanent failure whose `code` is Microsoft's error code
+  (`800090` seats outside their window, `2001` suspended, `2011` deleted, ...): the answer,
+  not retried.
+- 409 `800082` (the renewal is being processed, docs/rules.md#renewal-processing) is a
+  permanent failure with code `renewal_processing`: the workflow holds the change on a durable
+  timer and decides again on a fresh read once the renewal is done (the term, and so the
+  windows, will have changed), rather than retrying a request decided on the old term.
+- 429, 5xx, timeouts, a lost answer: transient, re-raised for the retry policy; the retry
+  sends the same `MS-RequestId`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+import azure.durable_functions as df
+from pydantic import Field
+
+from activities.boundary import ActivityContext, WriteInput, activity
+from shared.config import Settings
+from shared.errors import PermanentError
+from shared.models import DomainModel, Subscription
+from shared.models.subscription import ScheduledNextTermInstructions
+from shared.partner_center import PartnerCenterClient, RenewalProcessingError
+from shared.partner_center.models import Transition, TransitionEligibility, TransitionRequest
+
+bp = df.Blueprint()
+
+RENEWAL_PROCESSING = "renewal_processing"
+
+
+class RenewalInProgress(PermanentError):
+    """Partner Center is processing the subscription's renewal (409 800082): hold the change
+    and decide again after it (docs/rules.md#renewal-processing)."""
+
+    code = RENEWAL_PROCESSING
+
+
+class SubscriptionRef(DomainModel):
+    """Which subscription: the customer's tenant id and the subscription id."""
+
+    customer_id: str = Field(min_length=1, max_length=64)
+    subscription_id: str = Field(min_length=1, max_length=64)
+
+
+class SubscriptionWrite(WriteInput):
+    customer_id: str = Field(min_length=1, max_length=64)
+    subscription_id: str = Field(min_length=1, max_length=64)
+
+
+class SetQuantity(SubscriptionWrite):
+    """Seats up at any time; down only for seats still inside their own window
+    (docs/rules.md#remove-seats): else Partner Center answers 800090."""
+
+    quantity: int = Field(ge=1)
+
+
+class SetAutoRenew(SubscriptionWrite):
+    enabled: bool
+
+
+class ScheduleNextTerm(SubscriptionWrite):
+    """What the subscription becomes at renewal; None clears what was scheduled."""
+
+    instructions: ScheduledNextTermInstructions | None
+
+
+class Reactivate(SubscriptionWrite):
+    # Suspension turned auto-renew off; reactivation sends it again (docs/rules.md#reactivate).
+    auto_renew: bool
+
+
+class TransitionSubscription(SubscriptionWrite):
+    """An upgrade now: `quantity` seats move to `to_catalog_item_id`; all of them (a full
+    transition, in place) or some (a partial one, into a new or an existing subscription)."""
+
+    to_catalog_item_id: str = Field(min_length=1, max_length=200)
+    quantity: int = Field(ge=1)
+    transition_type: Literal["transition_only", "transition_with_license_transfer"] = (
+        "transition_only"
+    )
+    to_subscription_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class SubscriptionState(DomainModel):
+    """The subscription as Partner Center answered, after the read or the write."""
+
+    subscription: Subscription
+
+
+class Eligibilities(DomainModel):
+    targets: tuple[TransitionEligibility, ...]
+
+
+class TransitionDone(DomainModel):
+    transition: Transition
+
+
+@lru_cache(maxsize=4)
+def _partner_center(settings: Settings) -> PartnerCenterClient:
+    """One client per settings: its token cache and connection pool shared by every
+    invocation on a worker."""
+    return PartnerCenterClient.from_settings(settings)
+
+
+def _client(ctx: ActivityContext) -> PartnerCenterClient:
+    return _partner_center(ctx.settings)
+
+
+def _held(exc: RenewalProcessingError) -> RenewalInProgress:
+    held = RenewalInProgress(f"renewal processing: {exc}")
+    held.retry_after_s = exc.retry_after_s  # type: ignore[attr-defined]
+    return held
+
+
+@activity(bp)
+def read_subscription(ref: SubscriptionRef, ctx: ActivityContext) -> SubscriptionState:
+    """The subscription as Partner Center has it now."""
+    client = _client(ctx)
+    return SubscriptionState(
+        subscription=client.get_subscription(ref.customer_id, ref.subscription_id)
+    )
+
+
+@activity(bp)
+def read_transition_eligibilities(ref: SubscriptionRef, ctx: ActivityContext) -> Eligibilities:
+    """The offers the subscription may move to now (immediate eligibility)."""
+    targets = _client(ctx).transition_eligibilities(ref.customer_id, ref.subscription_id)
+    return Eligibilities(targets=tuple(targets))
+
+
+@activity(bp)
+def set_quantity(change: SetQuantity, ctx: ActivityContext) -> SubscriptionState:
+    try:
+        subscription = _client(ctx).set_quantity(
+            change.customer_id,
+            change.subscription_id,
+            change.quantity,
+            request_id=ctx.request_id("set-quantity"),
+        )
+    except RenewalProcessingError as exc:
+        raise _held(exc) from None
+    return SubscriptionState(subscription=subscription)
+
+
+@activity(bp)
+def set_auto_renew(change: SetAutoRenew, ctx: ActivityContext) -> SubscriptionState:
+    try:
+        subscription = _client(ctx).set_auto_renew(
+            change.customer_id,
+            change.subscription_id,
+            change.enabled,
+            request_id=ctx.request_id("set-auto-renew"),
+        )
+    except RenewalProcessingError as exc:
+        raise _held(exc) from None
+    return SubscriptionState(subscription=subscription)
+
+
+@activity(bp)
+def schedule_next_term(change: ScheduleNextTerm, ctx: ActivityContext) -> SubscriptionState:
+    try:
+        subscription = _client(ctx).schedule_next_term(
+            change.customer_id,
+            change.subscription_id,
+            change.instructions,
+            request_id=ctx.request_id("schedule-next-term"),
+        )
+    except RenewalProcessingError as exc:
+        raise _held(exc) from None
+    return SubscriptionState(subscription=subscription)
+
+
+@activity(bp)
+def suspend_subscription(change: SubscriptionWrite, ctx: ActivityContext) -> SubscriptionState:
+    try:
+        subscription = _client(ctx).suspend(
+            change.customer_id, change.subscription_id, request_id=ctx.request_id("suspend")
+        )
+    except RenewalProcessingError as exc:
+        raise _held(exc) from None
+    return SubscriptionState(subscription=subscription)
+
+
+@activity(bp)
+def reactivate_subscription(change: Reactivate, ctx: ActivityContext) -> SubscriptionState:
+    try:
+        subscription = _client(ctx).reactivate(
+            change.customer_id,
+            change.subscription_id,
+            auto_renew=change.auto_renew,
+            request_id=ctx.request_id("reactivate"),
+        )
+    except RenewalProcessingError as exc:
+        raise _held(exc) from None
+    return SubscriptionState(subscription=subscription)
+
+
+@activity(bp)
+def cancel_subscription(change: SubscriptionWrite, ctx: ActivityContext) -> SubscriptionState:
+    try:
+        subscription = _client(ctx).cancel(
+            change.customer_id, change.subscription_id, request_id=ctx.request_id("cancel")
+        )
+    except RenewalProcessingError as exc:
+        raise _held(exc) from None
+    return SubscriptionState(subscription=subscription)
+
+
+@activity(bp)
+def transition_subscription(change: TransitionSubscription, ctx: ActivityContext) -> TransitionDone:
+    request = TransitionRequest(
+        to_catalog_item_id=change.to_catalog_item_id,
+        quantity=change.quantity,
+        transition_type=change.transition_type,
+        to_subscription_id=change.to_subscription_id,
+    )
+    try:
+        transition = _client(ctx).transition(
+            change.customer_id,
+            change.subscription_id,
+            request,
+            request_id=ctx.request_id("transition"),
+        )
+    except RenewalProcessingError as exc:
+        raise _held(exc) from None
+    return TransitionDone(transition=transition)
