@@ -6,28 +6,29 @@ effect each.
 - `send_renewal_reminder`: one reminder (what renews, when, at what price, the deadline,
   what happens with no answer, the signed decision link), unless a decision is recorded or
   the term moved; mailed once per step key.
-- `apply_renewal_decision`: the decision in force (the customer's, the partner's, or the
-  policy's default when nobody answered) made true in Partner Center before the lock:
-  auto-renew on or off, the next term's scheduled instructions. Read fresh first, so changes
-  a mid-term write wiped are applied again.
+- `plan_renewal_decision`: on Partner Center's fresh copy, what makes the decision in force
+  (the customer's, the partner's, or the policy's default when nobody answered, recorded
+  then) hold before the lock: auto-renew on or off, the next term's scheduled instructions
+  (again when a mid-term change wiped them). The writes themselves are the licence-change
+  activities' (activities/subscriptions.py: `set_auto_renew`, `schedule_next_term`, after
+  `read_subscription`), called by the workflow.
+- `record_renewal_applied`: the copy after the writes in the book, the renewal marked applied.
 - `tell_renewal_decision`: the customer told the decision in force (a default taken for them,
   or the confirmation of theirs).
 - `confirm_renewal`: after the term end, Partner Center's copy read; once the renewal has
   settled, the outcome recorded once with its `renewal_outcome` KPI event, and an ops alert
   when it went against the recorded decision.
 
-The Partner Center subscription writes (auto-renew, scheduled next term) are made here
-through the shared client with the step's MS-RequestId: the licence-change activities
-(activities/subscriptions.py) were not on this branch when it was written.
+`confirm_renewal` reads Partner Center itself (a read, applied to the book with the outcome).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
 
 import azure.durable_functions as df
+from pydantic import Field
 
 from activities.boundary import ActivityContext, WriteInput, activity
 from shared.book import Book
@@ -39,6 +40,7 @@ from shared.models import Customer, KpiEvent, SubscriptionRecord
 from shared.models.intake import OpsAlert
 from shared.models.renewal import (
     DecisionApplied,
+    DecisionPlan,
     NextTermChange,
     ReminderAt,
     ReminderResult,
@@ -55,8 +57,6 @@ from shared.models.subscription import (
 from shared.notifications import Addressee, Notifier
 from shared.notifications.kinds import RenewalDecisionConfirmed, RenewalReminder
 from shared.partner_center import PartnerCenterClient
-from shared.partner_center.errors import BusinessError
-from shared.policy.nce import renewal_phase
 from shared.policy.renewal import (
     NextTerm,
     decision_deadline,
@@ -64,6 +64,7 @@ from shared.policy.renewal import (
     outcome_without_answer,
     reminder_schedule,
     renewal_lock_at,
+    renewal_writes,
 )
 from shared.policy.renewal import (
     confirm_renewal as confirm_policy,
@@ -91,10 +92,17 @@ class SendReminder(WriteInput):
     reminder: ReminderAt
 
 
-class ApplyDecision(WriteInput):
+class PlanDecision(WriteInput):
     start: RenewalStart
+    read: Subscription  # Partner Center's copy, read just before
     # At the deadline: take the policy's default when nobody decided.
     by_default: bool = False
+
+
+class RecordApplied(WriteInput):
+    start: RenewalStart
+    read: Subscription  # Partner Center's copy after the writes
+    summary: str = Field(max_length=500)
 
 
 class TellDecision(WriteInput):
@@ -190,6 +198,7 @@ def open_renewal(request: OpenRenewal, ctx: ActivityContext) -> RenewalPlan:
         term_end=start.term_end,
         decided=renewal.decision is not None,
         decisions=renewal.decisions,
+        tenant_id=_tenant(book.customers.get(start.customer_id).record),
     )
 
 
@@ -263,7 +272,7 @@ def send_renewal_reminder(request: SendReminder, ctx: ActivityContext) -> Remind
     return ReminderResult(sent=True, reason=f"{request.reminder.days_before} days before")
 
 
-def _instructions(sub: Subscription, term: NextTerm) -> ScheduledNextTermInstructions:
+def _instructions(term: NextTerm) -> ScheduledNextTermInstructions:
     product_id, sku_id, availability_id = term.catalog_item_id.split(":")
     return ScheduledNextTermInstructions(
         product=ScheduledProduct(
@@ -277,105 +286,71 @@ def _instructions(sub: Subscription, term: NextTerm) -> ScheduledNextTermInstruc
     )
 
 
-def _scheduled_as(sub: Subscription, term: NextTerm) -> bool:
-    have = sub.scheduled_next_term_instructions
-    if have is None:
-        return False
-    return (
-        have.product.catalog_item_id == term.catalog_item_id
-        and have.product.term_duration == term.term_duration
-        and have.product.billing_cycle == term.billing_cycle
-        and have.quantity == term.quantity
+@activity(bp)
+def plan_renewal_decision(request: PlanDecision, ctx: ActivityContext) -> DecisionPlan:
+    """What applying the decision in force writes in Partner Center, decided on its fresh
+    copy (`read`, from activities.subscriptions.read_subscription) by
+    shared/policy/renewal.renewal_writes. At the deadline with no decision recorded, the
+    policy's default is recorded first (decided by `default`). The read is applied to the
+    book (Partner Center wins)."""
+    settings, book, start, read = ctx.settings, _book(ctx.settings), request.start, request.read
+    now = _now(settings)
+    apply_partner_center_subscription(book, start.customer_id, read)
+    renewal = book.renewals.get(start.subscription_id, start.term_end).record
+    if renewal.decision is None and request.by_default:
+        default = outcome_without_answer(read, context_of(book, start.customer_id))
+
+        def by_default(current: Renewal) -> Renewal:
+            if current.decision is not None:
+                return current
+            return Renewal.model_validate(
+                current.model_dump()
+                | {"decision": default.action, "decided_at": now, "decided_by": "default"}
+            )
+
+        renewal = book.renewals.update(start.subscription_id, start.term_end, by_default).record
+    if renewal.decision is None or renewal.decided_by is None:
+        return DecisionPlan(possible=False, reason="no decision is recorded", rule="no-answer")
+    if read.term_end != start.term_end:
+        return DecisionPlan(
+            decision=renewal.decision,
+            decided_by=renewal.decided_by,
+            decided_at=renewal.decided_at,
+            possible=False,
+            reason="the term already moved",
+            rule="renewal-processing",
+        )
+    wanted = planned_next_term(read, renewal)
+    writes = renewal_writes(read, renewal.decision, wanted, now, rules_of(settings))
+    return DecisionPlan(
+        decision=renewal.decision,
+        decided_by=renewal.decided_by,
+        decided_at=renewal.decided_at,
+        possible=writes.possible,
+        reason=writes.reason,
+        rule=writes.rule,
+        auto_renew=writes.auto_renew,
+        schedule=None if writes.schedule is None else _instructions(writes.schedule),
     )
 
 
 @activity(bp)
-def apply_renewal_decision(request: ApplyDecision, ctx: ActivityContext) -> DecisionApplied:
-    """Make Partner Center hold the decision in force before the lock (shared/policy/nce.py
-    renewal_phase): auto-renew off for a cancellation or a default in dunning, on for a
-    renewal, the next term's instructions for a change. Reads Partner Center first: what
-    already holds is not written again, and instructions a mid-term change wiped are
-    scheduled again."""
-    settings, book, start = ctx.settings, _book(ctx.settings), request.start
+def record_renewal_applied(request: RecordApplied, ctx: ActivityContext) -> DecisionApplied:
+    """The decision held in Partner Center: `read` (its copy after the writes) applied to the
+    book, and the renewal marked applied with the next term Partner Center now holds (what
+    the confirmation compares the renewed term with)."""
+    settings, book, start, read = ctx.settings, _book(ctx.settings), request.start, request.read
     now = _now(settings)
-    customer = book.customers.get(start.customer_id).record
-    renewal = book.renewals.get(start.subscription_id, start.term_end).record
-    sub = _read(settings, book, customer, start.subscription_id)
-    if renewal.decision is None:
-        if not request.by_default:
-            raise PermanentError("no decision is recorded for this renewal")
-        default = outcome_without_answer(sub, context_of(book, customer.id))
-        renewal = book.renewals.update(
-            start.subscription_id,
-            start.term_end,
-            lambda r: Renewal.model_validate(
-                r.model_dump()
-                | {"decision": default.action, "decided_at": now, "decided_by": "default"}
-                if r.decision is None
-                else r.model_dump()
-            ),
-        ).record
-    assert renewal.decision is not None and renewal.decided_by is not None
-    decided: dict[str, Any] = {
-        "decision": renewal.decision,
-        "decided_by": renewal.decided_by,
-        "decided_at": renewal.decided_at,
-    }
-    if sub.term_end != start.term_end:
-        return DecisionApplied(
-            **decided, applied=False, summary="the term already moved", rule="renewal-processing"
-        )
-    phase = renewal_phase(sub, now, rules_of(settings).nce)
-    if phase != "open":
-        return DecisionApplied(
-            **decided,
-            applied=False,
-            summary=f"too late to change the renewal: {phase}",
-            rule="renewal-lock",
-        )
-    client = _partner_center(settings)
-    tenant = _tenant(customer)
-    done: list[str] = []
-    try:
-        if renewal.decision in ("turn_off_auto_renew", "expire"):
-            if sub.auto_renew_enabled:
-                sub = client.set_auto_renew(
-                    tenant, sub.id, False, request_id=ctx.request_id("auto-renew-off")
-                )
-                done.append("auto-renew turned off")
-        elif renewal.decision == "renew_with_changes" and renewal.change is not None:
-            term = planned_next_term(sub, renewal)
-            if not _scheduled_as(sub, term):
-                sub = client.schedule_next_term(
-                    tenant,
-                    sub.id,
-                    _instructions(sub, term),
-                    request_id=ctx.request_id("schedule-next-term"),
-                )
-                done.append(f"next term scheduled: {term.quantity} x {term.offer_key}")
-        elif not sub.auto_renew_enabled:
-            sub = client.set_auto_renew(
-                tenant, sub.id, True, request_id=ctx.request_id("auto-renew-on")
-            )
-            done.append("auto-renew turned on")
-    except BusinessError as exc:
-        return DecisionApplied(
-            **decided,
-            applied=False,
-            summary=f"Partner Center refused: {exc}"[:500],
-            rule="renewal-lock",
-        )
-    apply_partner_center_subscription(book, customer.id, sub)
-    summary = "; ".join(done) or "Partner Center already holds it"
-    expected = planned_next_term(sub, renewal)
-    book.renewals.update(
-        start.subscription_id,
-        start.term_end,
-        lambda r: Renewal.model_validate(
+    apply_partner_center_subscription(book, start.customer_id, read)
+    current = book.renewals.get(start.subscription_id, start.term_end).record
+    expected = planned_next_term(read, current)
+
+    def applied(r: Renewal) -> Renewal:
+        return Renewal.model_validate(
             r.model_dump()
             | {
                 "applied_at": r.applied_at or now,
-                "applied": summary,
+                "applied": request.summary,
                 "expected": NextTermChange(
                     quantity=expected.quantity,
                     offer_id=expected.catalog_item_id,
@@ -383,9 +358,18 @@ def apply_renewal_decision(request: ApplyDecision, ctx: ActivityContext) -> Deci
                     billing_cycle=expected.billing_cycle,
                 ),
             }
-        ),
+        )
+
+    renewal = book.renewals.update(start.subscription_id, start.term_end, applied).record
+    assert renewal.decision is not None and renewal.decided_by is not None
+    return DecisionApplied(
+        decision=renewal.decision,
+        decided_by=renewal.decided_by,
+        decided_at=renewal.decided_at,
+        applied=True,
+        summary=request.summary,
+        rule="decision-deadline",
     )
-    return DecisionApplied(**decided, applied=True, summary=summary, rule="decision-deadline")
 
 
 @activity(bp)

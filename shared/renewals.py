@@ -86,6 +86,7 @@ def planned_next_term(sub: Subscription, renewal: Renewal | None) -> NextTerm:
     return replace(
         plan,
         renews=renews,
+        scheduled=True,
         catalog_item_id=change.offer_id or plan.catalog_item_id,
         term_duration=change.term_duration or plan.term_duration,
         billing_cycle=change.billing_cycle or plan.billing_cycle,

@@ -10,7 +10,9 @@ restart, lands on the same instance. Its steps:
 2. Until the lock: a durable timer toward the next reminder or the deadline, raced with the
    `decision` event the API and the link page raise once they recorded a decision. A
    reminder is sent unless a decision is recorded. A decision is applied in Partner Center at
-   once, on the renewal-decision SLA clock (due at the lock), and the customer told. At the
+   once (a fresh read, the writes the policy names, made by activities/subscriptions.py) and
+   the customer told; the renewal-decision SLA clock runs from the first reminder (or
+   decision) to the deadline and is met when a decision is applied. At the
    deadline the decision in force is applied once more, or the policy's default when nobody
    answered (changes a mid-term write wiped are scheduled again; a default that turns
    auto-renew off is told to the customer).
@@ -30,26 +32,38 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities.renewals import (
-    ApplyDecision,
     ConfirmRenewal,
     OpenRenewal,
+    PlanDecision,
+    RecordApplied,
     SendReminder,
     TellDecision,
-    apply_renewal_decision,
     confirm_renewal,
     open_renewal,
+    plan_renewal_decision,
+    record_renewal_applied,
     send_renewal_reminder,
     tell_renewal_decision,
 )
 from activities.sla_clocks import SignalClock, signal_sla_clock
+from activities.subscriptions import (
+    ScheduleNextTerm,
+    SetAutoRenew,
+    SubscriptionRef,
+    read_subscription,
+    schedule_next_term,
+    set_auto_renew,
+)
 from shared.models.renewal import (
     DecisionApplied,
+    DecisionPlan,
     RenewalConfirmed,
     RenewalPlan,
     RenewalStart,
     RenewalStatus,
 )
 from shared.models.sla import SlaSignal
+from shared.models.subscription import Subscription
 from workflows.durable import (
     orchestration,
     read_input,
@@ -186,17 +200,25 @@ class _State:
         self.applies += 1
         n = self.applies
         yield from self.start_clock(context)
-        outcome = yield from run(
-            context,
-            apply_renewal_decision,
-            ApplyDecision(
-                step_key=step_key(context, f"apply-{n}"), start=self.start, by_default=by_default
-            ),
-            retry="patient",
+        ref = SubscriptionRef(
+            customer_id=self.plan.tenant_id, subscription_id=self.start.subscription_id
         )
-        applied = outcome.value
-        if applied is None:
+        read = (yield from run(context, read_subscription, ref, retry="patient")).unwrap()
+        plan = (
+            yield from run(
+                context,
+                plan_renewal_decision,
+                PlanDecision(
+                    step_key=step_key(context, f"plan-{n}"),
+                    start=self.start,
+                    read=read.subscription,
+                    by_default=by_default,
+                ),
+            )
+        ).unwrap()
+        if plan.decision is None or plan.decided_by is None:
             return None
+        applied = yield from self.write(context, n, plan, read.subscription)
         self.decided = True
         self.decision = applied.decision
         if applied.applied and not self.clock_met:
@@ -220,6 +242,62 @@ class _State:
                 tell_renewal_decision,
                 TellDecision(step_key=step_key(context, f"tell-{n}"), start=self.start),
             )
+        return applied
+
+    def write(
+        self,
+        context: df.DurableOrchestrationContext,
+        n: int,
+        plan: DecisionPlan,
+        sub: Subscription,
+    ) -> Generator[Any, Any, DecisionApplied]:
+        """The writes the plan names (activities/subscriptions.py), then the renewal marked
+        applied; a refusal (the lock began, renewal processing) leaves it unapplied."""
+        assert plan.decision is not None and plan.decided_by is not None
+        unapplied = DecisionApplied(
+            decision=plan.decision,
+            decided_by=plan.decided_by,
+            decided_at=plan.decided_at,
+            applied=False,
+            summary=plan.reason,
+            rule=plan.rule,
+        )
+        if not plan.possible:
+            return unapplied
+        target = {"customer_id": self.plan.tenant_id, "subscription_id": self.start.subscription_id}
+        done: list[str] = []
+        writes: list[tuple[Any, Any, str]] = []
+        if plan.auto_renew is not None:
+            change = SetAutoRenew(
+                step_key=step_key(context, f"auto-renew-{n}"), enabled=plan.auto_renew, **target
+            )
+            writes.append(
+                (set_auto_renew, change, f"auto-renew turned {'on' if plan.auto_renew else 'off'}")
+            )
+        if plan.schedule is not None:
+            schedule = ScheduleNextTerm(
+                step_key=step_key(context, f"schedule-{n}"), instructions=plan.schedule, **target
+            )
+            quantity, item = plan.schedule.quantity, plan.schedule.product.catalog_item_id
+            writes.append(
+                (schedule_next_term, schedule, f"next term scheduled: {quantity} x {item}")
+            )
+        for activity, payload, what in writes:
+            outcome = yield from run(context, activity, payload, retry="patient")
+            if outcome.failure is not None:
+                return unapplied.model_copy(
+                    update={"summary": f"Partner Center refused: {outcome.failure.message}"[:500]}
+                )
+            assert outcome.value is not None
+            sub = outcome.value.subscription
+            done.append(what)
+        summary = "; ".join(done) or "Partner Center already holds it"
+        record = RecordApplied(
+            step_key=step_key(context, f"applied-{n}"), start=self.start, read=sub, summary=summary
+        )
+        applied: DecisionApplied = (
+            yield from run(context, record_renewal_applied, record)
+        ).unwrap()
         return applied
 
 

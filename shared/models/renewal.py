@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from shared.models._base import DomainModel, UtcDateTime
 from shared.models.catalog import BillingCycle, CatalogItemId, TermDuration
 from shared.models.money import Money
+from shared.models.subscription import ScheduledNextTermInstructions
 
 RenewalDecision = Literal["renew", "renew_with_changes", "turn_off_auto_renew", "expire"]
 RenewalDecidedBy = Literal["customer", "partner", "default"]
@@ -100,6 +101,22 @@ class RenewalPlan(DomainModel):
     decided: bool
     decisions: int = 0
     closed: bool = False
+    # The customer's Partner Center tenant (the id Partner Center's subscription calls take).
+    tenant_id: str = ""
+
+
+class DecisionPlan(DomainModel):
+    """What applying the decision in force writes in Partner Center (none when it already
+    holds); not `possible` once the lock has begun or the term moved."""
+
+    decision: RenewalDecision | None = None
+    decided_by: RenewalDecidedBy | None = None
+    decided_at: UtcDateTime | None = None
+    possible: bool
+    reason: str = Field(max_length=500)
+    rule: str
+    auto_renew: bool | None = None
+    schedule: ScheduledNextTermInstructions | None = None
 
 
 class ReminderResult(DomainModel):

@@ -323,3 +323,60 @@ def confirm_renewal(
             reason=f"the subscription is {read.status} and did not renew",
         )
     return Confirmation(False, reason="renewal processing has not finished")
+
+
+# What applying a decision writes ---------------------------------------------------------------
+@dataclass(frozen=True)
+class RenewalWrites:
+    """The Partner Center writes that make a decision hold: auto-renew set to `auto_renew`
+    (None: as it is), the next term scheduled as `schedule` (None: as it is). Not `possible`
+    once the renewal lock has begun (`reason`, `rule`)."""
+
+    possible: bool
+    reason: str
+    rule: str
+    auto_renew: bool | None = None
+    schedule: NextTerm | None = None
+
+
+def scheduled_as(sub: Subscription, wanted: NextTerm) -> bool:
+    """Whether Partner Center's scheduled instructions already describe `wanted`."""
+    have = sub.scheduled_next_term_instructions
+    if have is None:
+        return False
+    return (
+        have.product.catalog_item_id == wanted.catalog_item_id
+        and have.product.term_duration == wanted.term_duration
+        and have.product.billing_cycle == wanted.billing_cycle
+        and have.quantity == wanted.quantity
+    )
+
+
+def renewal_writes(
+    sub: Subscription,
+    decision: Outcome,
+    wanted: NextTerm,
+    now: datetime,
+    rules: RenewalRules = DEFAULT_RULES,
+) -> RenewalWrites:
+    """From Partner Center's fresh copy: auto-renew off for a cancellation (or a term left to
+    expire), the next term's instructions for a change (they need auto-renew on and are not
+    written again when they already hold; written again when a mid-term change wiped them),
+    auto-renew on for a renewal; nothing once the lock has begun
+    (docs/rules.md#renewal-lock, docs/rules.md#cancel, docs/rules.md#scheduled-changes-dropped)."""
+    if now >= renewal_lock_at(sub, rules) or now >= sub.term_end:
+        return RenewalWrites(
+            False, "the renewal lock has begun: too late to change the renewal", "renewal-lock"
+        )
+    if decision in ("turn_off_auto_renew", "expire"):
+        return RenewalWrites(
+            True, "auto-renew off", "cancel", auto_renew=False if sub.auto_renew_enabled else None
+        )
+    if decision == "renew_with_changes" and wanted.scheduled:
+        schedule = None if scheduled_as(sub, wanted) else wanted
+        return RenewalWrites(
+            True, "the next term scheduled", "scheduled-changes-dropped", schedule=schedule
+        )
+    return RenewalWrites(
+        True, "auto-renew on", "auto-renew", auto_renew=True if not sub.auto_renew_enabled else None
+    )

@@ -16,11 +16,13 @@ import pytest
 
 import activities.renewals as renewal_activities
 from activities.renewals import (
-    apply_renewal_decision,
     confirm_renewal,
     open_renewal,
+    plan_renewal_decision,
+    record_renewal_applied,
     send_renewal_reminder,
 )
+from activities.subscriptions import read_subscription, set_auto_renew
 from shared.book import Book
 from shared.config import get_settings, reset_settings
 from shared.models import SubscriptionRecord
@@ -106,14 +108,23 @@ def test_a_term_is_planned_reminded_once_cancelled_before_the_lock_and_recorded_
         rules=rules_of(get_settings()),
     )
     assert answer.accepted
-    applied = run(apply_renewal_decision, "apply-1", by_default=False, **payload)
-    assert applied["applied"] and applied["summary"] == "auto-renew turned off"
-    tenant = book.customers.get(start.customer_id).record.tenant_id
-    assert (
-        pc.client.get_subscription(str(tenant), start.subscription_id).auto_renew_enabled is False
+    tenant = str(book.customers.get(start.customer_id).record.tenant_id)
+    assert plan["tenant_id"] == tenant
+    ref = {"customer_id": tenant, "subscription_id": start.subscription_id}
+    read = read_subscription.run(ref)["value"]["subscription"]
+    writes = run(plan_renewal_decision, "plan-1", read=read, by_default=False, **payload)
+    assert (writes["decision"], writes["auto_renew"], writes["schedule"]) == (
+        "turn_off_auto_renew",
+        False,
+        None,
     )
-    again = run(apply_renewal_decision, "apply-2", by_default=True, **payload)
-    assert again["summary"] == "Partner Center already holds it"
+    after = run(set_auto_renew, "auto-renew-1", enabled=False, **ref)["subscription"]
+    assert pc.client.get_subscription(tenant, start.subscription_id).auto_renew_enabled is False
+    applied = run(record_renewal_applied, "applied-1", read=after, summary="off", **payload)
+    assert applied["applied"]
+    # at the deadline Partner Center already holds it: nothing more to write
+    again = run(plan_renewal_decision, "plan-2", read=after, by_default=True, **payload)
+    assert (again["possible"], again["auto_renew"], again["schedule"]) == (True, None, None)
 
     not_yet = run(confirm_renewal, "confirm-1", last_look=False, **payload)
     assert not_yet["settled"] is False

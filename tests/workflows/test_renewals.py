@@ -14,6 +14,7 @@ import pytest
 
 from shared.models.renewal import (
     DecisionApplied,
+    DecisionPlan,
     ReminderAt,
     ReminderResult,
     RenewalConfirmed,
@@ -63,6 +64,8 @@ class World:
         self.decision: str | None = "renew_with_changes" if decided else None
         self.reminders: list[tuple[datetime, int]] = []
         self.applied: list[tuple[datetime, str, bool]] = []
+        self.planned: tuple[datetime, str, bool] = (TERM_END, "", False)
+        self.writes: list[tuple[datetime, str]] = []
         self.told: list[datetime] = []
         self.sla: list[tuple[str, datetime]] = []
         self.confirms: list[datetime] = []
@@ -81,6 +84,7 @@ class World:
                 lock_at=renewal_lock_at(self.sub),
                 term_end=TERM_END,
                 decided=self.decision is not None,
+                tenant_id="tenant-1",
             )
         )
 
@@ -88,20 +92,45 @@ class World:
         self.reminders.append((self.now(), data["reminder"]["days_before"]))
         return succeeded(ReminderResult(sent=True, reason="sent"))
 
-    def apply(self, data: Any) -> Any:
+    def read(self, data: Any) -> Any:
+        assert data == {"customer_id": "tenant-1", "subscription_id": "sub-1"}
+        return succeeded({"subscription": self.sub.model_dump(mode="json", by_alias=True)})
+
+    def plan(self, data: Any) -> Any:
         by = "customer"
         if self.decision is None and data["by_default"]:
             self.decision = outcome_without_answer(self.sub, self.ctx).action
             by = "default"
         elif self.decision is None:  # the `decision` event: the customer chose to cancel
             self.decision = "turn_off_auto_renew"
-        self.applied.append((self.now(), self.decision, data["by_default"]))
+        self.planned = (self.now(), self.decision, data["by_default"])
+        off = self.decision == "turn_off_auto_renew" and self.sub.auto_renew_enabled
         return succeeded(
-            DecisionApplied(
+            DecisionPlan(
                 decision=self.decision,  # type: ignore[arg-type]
                 decided_by=by,  # type: ignore[arg-type]
+                possible=True,
+                reason="ok",
+                rule="decision-deadline",
+                auto_renew=False if off else None,
+            )
+        )
+
+    def set_auto_renew(self, data: Any) -> Any:
+        assert data["customer_id"] == "tenant-1" and data["enabled"] is False
+        self.writes.append((self.now(), data["step_key"]))
+        self.sub = self.sub.model_copy(update={"auto_renew_enabled": False})
+        return succeeded({"subscription": self.sub.model_dump(mode="json", by_alias=True)})
+
+    def record(self, data: Any) -> Any:
+        self.applied.append(self.planned)
+        _, decision, by_default = self.planned
+        return succeeded(
+            DecisionApplied(
+                decision=decision,  # type: ignore[arg-type]
+                decided_by="default" if by_default else "customer",
                 applied=True,
-                summary="applied",
+                summary=data["summary"],
                 rule="decision-deadline",
             )
         )
@@ -142,7 +171,10 @@ def run_renewal(
     outcomes = {
         "open_renewal": world.open,
         "send_renewal_reminder": world.remind,
-        "apply_renewal_decision": world.apply,
+        "read_subscription": world.read,
+        "plan_renewal_decision": world.plan,
+        "set_auto_renew": world.set_auto_renew,
+        "record_renewal_applied": world.record,
         "tell_renewal_decision": world.tell,
         "signal_sla_clock": world.signal,
         "confirm_renewal": world.confirm,
@@ -199,6 +231,8 @@ def test_a_decision_is_applied_when_it_arrives_on_its_sla_clock_and_no_reminder_
     _, world = run_renewal(events)
     assert world.reminders == [(TERM_END - 62 * DAY, 60)]
     assert world.applied[0] == (decided_at, "turn_off_auto_renew", False)
+    # auto-renew turned off once, through the licence-change activity, keyed by its step
+    assert world.writes == [(decided_at, "renewal-sub-1-20270301/auto-renew-1")]
     assert world.sla == [("start", TERM_END - 62 * DAY), ("met", decided_at)]
     assert world.told == [decided_at]
     # the deadline checks Partner Center still holds it (changes wiped mid-term re-applied)

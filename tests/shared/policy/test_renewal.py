@@ -15,6 +15,7 @@ from shared.policy.renewal import (
     outcome_without_answer,
     reminder_schedule,
     renewal_lock_at,
+    renewal_writes,
     something_to_decide,
     take_answer,
 )
@@ -343,3 +344,87 @@ def test_the_outcome_is_read_from_partner_centers_copy_after_the_term_end(
     assert (seen.settled, seen.outcome, seen.against_decision) == (settled, outcome, against), (
         PROCESSING
     )
+
+
+# What applying a decision writes ----------------------------------------------------------------
+def scheduled(quantity: int = 3) -> dict[str, object]:
+    return {**SCHEDULED, "quantity": quantity}
+
+
+CHANGED = next_term(sub(scheduledNextTermInstructions=scheduled(3)))
+
+
+@pytest.mark.parametrize(
+    ("subscription", "decision", "wanted", "now", "expected", "source"),
+    [
+        (
+            sub(),
+            "turn_off_auto_renew",
+            next_term(sub()),
+            ANNUAL_END - 3 * D,
+            (True, False, None),
+            "docs/rules.md#cancel",
+        ),
+        (
+            sub(autoRenewEnabled=False),
+            "expire",
+            next_term(sub()),
+            ANNUAL_END - 3 * D,
+            (True, None, None),
+            "docs/rules.md#cancel",
+        ),
+        (
+            sub(),
+            "renew_with_changes",
+            CHANGED,
+            ANNUAL_END - 3 * D,
+            (True, None, CHANGED),
+            "docs/rules.md#scheduled-changes-dropped",
+        ),
+        (
+            sub(scheduledNextTermInstructions=scheduled(3)),
+            "renew_with_changes",
+            CHANGED,
+            ANNUAL_END - 3 * D,
+            (True, None, None),
+            "docs/rules.md#scheduled-changes-dropped",
+        ),
+        (
+            sub(scheduledNextTermInstructions=scheduled(4)),
+            "renew_with_changes",
+            CHANGED,
+            ANNUAL_END - 3 * D,
+            (True, None, CHANGED),
+            "docs/rules.md#scheduled-changes-dropped",
+        ),
+        (
+            sub(autoRenewEnabled=False),
+            "renew",
+            next_term(sub()),
+            ANNUAL_END - 3 * D,
+            (True, True, None),
+            "docs/rules.md#auto-renew",
+        ),
+        (
+            sub(),
+            "renew",
+            next_term(sub()),
+            ANNUAL_END - 3 * D,
+            (True, None, None),
+            "docs/rules.md#auto-renew",
+        ),
+        (
+            sub(),
+            "turn_off_auto_renew",
+            next_term(sub()),
+            ANNUAL_END - 12 * H,
+            (False, None, None),
+            LOCK,
+        ),
+    ],
+)
+def test_applying_a_decision_writes_only_what_partner_center_does_not_hold_yet(
+    subscription, decision, wanted, now, expected, source
+):
+    writes = renewal_writes(subscription, decision, wanted, now)
+    assert (writes.possible, writes.auto_renew, writes.schedule) == expected, source
