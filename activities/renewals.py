@@ -25,7 +25,7 @@ effect each.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
+from typing import Any
 
 import azure.durable_functions as df
 from pydantic import Field
@@ -123,14 +123,30 @@ class Unpriced(PermanentError):
     code = "unpriced"
 
 
-@lru_cache(maxsize=4)
+# One book and one Partner Center client per Settings (an MSAL token cache and a connection
+# pool shared by every activity on a worker). Settings are not always hashable (their
+# NameEmail recipients are not), so the last Settings seen is remembered by identity.
+_clients: dict[str, tuple[Settings, Any]] = {}
+
+
+def _per_settings(name: str, settings: Settings, make: Any) -> Any:
+    held = _clients.get(name)
+    if held is None or held[0] is not settings:
+        held = (settings, make(settings))
+        _clients[name] = held
+    return held[1]
+
+
 def _book(settings: Settings) -> Book:
-    return Book(settings, clock=app_clock(settings))
+    book: Book = _per_settings("book", settings, lambda s: Book(s, clock=app_clock(s)))
+    return book
 
 
-@lru_cache(maxsize=4)
 def _partner_center(settings: Settings) -> PartnerCenterClient:
-    return PartnerCenterClient.from_settings(settings)
+    client: PartnerCenterClient = _per_settings(
+        "partner_center", settings, PartnerCenterClient.from_settings
+    )
+    return client
 
 
 def _now(settings: Settings) -> datetime:
@@ -435,7 +451,10 @@ def confirm_renewal(request: ConfirmRenewal, ctx: ActivityContext) -> RenewalCon
         quantity=expected.quantity if expected and expected.quantity else sub.quantity,
         scheduled=False,
     )
-    seen = confirm_policy(start.term_end, before, renewal.decision, sub, now, rules_of(settings))
+    # The outcome and "against the decision" weigh what someone decided; a default is
+    # what happens anyway (auto-renew kept, or turned off for a customer in dunning: lapsed).
+    decided = renewal.decision if renewal.decided_by in ("customer", "partner") else None
+    seen = confirm_policy(start.term_end, before, decided, sub, now, rules_of(settings))
     rid = id_of(renewal)
     if not seen.settled:
         if request.last_look:

@@ -5,6 +5,7 @@ the sweep's window: the largest reminder offset plus the 48 h to the term end an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -19,13 +20,13 @@ from devhost.azurite import Azurite
 from shared.book import Book
 from shared.config import Settings
 from shared.models import SubscriptionRecord
-from shared.models.renewal import Renewal
-from shared.renewals import id_of
+from shared.models.renewal import DecisionRequest, Renewal
+from shared.renewals import id_of, record_decision, rules_of
 from shared.signed_links import LinkClaims, sign
 from tests.app_functions import user_function
 from tests.devhost.azurite_fixture import azurite_service
 from tests.shared.book.records import customer, subscription
-from triggers.renewals import window_days
+from triggers.renewals import sweep, window_days
 
 __all__ = ["azurite_service"]
 
@@ -172,3 +173,72 @@ def test_a_link_used_for_a_decision_is_refused_the_second_time(settings, renewal
 def test_the_sweep_looks_as_far_as_the_earliest_reminder_and_a_day_more(settings):
     # 60 days before a deadline 2 days before the term end, and a day of slack
     assert window_days() == 63
+
+
+class FakeDurable:
+    """The Durable client as the sweep uses it: instances by id."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, Any] = {}
+
+    async def get_status(self, instance_id: str) -> Any:
+        class Status:
+            runtime_status = "Running" if instance_id in self.started else None
+
+        return Status()
+
+    async def start_new(self, name: str, instance_id: str, data: Any) -> str:
+        assert name == "renewal" and instance_id not in self.started
+        self.started[instance_id] = data
+        return instance_id
+
+
+def test_a_sweep_starts_one_renewal_per_due_term_and_a_second_sweep_starts_nothing(settings):
+    book = Book(settings)
+    book.customers.add(customer("c-9"))
+    ends = {
+        "sub-soon": NOW + timedelta(days=10),
+        "sub-window": NOW + timedelta(days=62),
+        "sub-later": NOW + timedelta(days=90),  # not due yet: the next sweeps find it
+    }
+    for sid, end in ends.items():
+        book.subscriptions.add(
+            SubscriptionRecord(customer_id="c-9", subscription=subscription(sid, term_end=end))
+        )
+    client = FakeDurable()
+    first = asyncio.run(sweep(client, book, NOW))  # type: ignore[arg-type]
+    mine = {iid for iid in client.started if "sub-soon" in iid or "sub-window" in iid}
+    assert mine == {
+        f"renewal-sub-soon-{ends['sub-soon']:%Y%m%d}",
+        f"renewal-sub-window-{ends['sub-window']:%Y%m%d}",
+    }
+    assert not any("sub-later" in iid for iid in client.started)
+    second = asyncio.run(sweep(client, book, NOW + timedelta(hours=3)))  # type: ignore[arg-type]
+    assert first.started >= 2 and second.started == 0 and second.already == first.due
+    # a sweep after 30 days of downtime catches up: the later term is now in its window
+    later = asyncio.run(sweep(client, book, NOW + timedelta(days=30)))  # type: ignore[arg-type]
+    assert later.started == 1 and any("sub-later" in iid for iid in client.started)
+
+
+def test_a_decision_after_the_lock_is_refused_with_the_next_action_and_changes_nothing(
+    settings, renewals
+):
+    book = Book(settings)
+    record = book.subscriptions.get("c-1", "sub-1").record
+    rules = rules_of(settings)
+    late = TERM_END - timedelta(hours=12)  # inside the 24 h lock
+    answer, kept = record_decision(
+        book, renewals["c-1"], record, DecisionRequest(choice="cancel"),
+        by="customer", now=late, rules=rules,
+    )  # fmt: skip
+    assert not answer.accepted and answer.rule == "renewal-lock"
+    assert answer.next_action is not None and "7-day" in answer.next_action
+    assert answer.next_action_until == TERM_END + timedelta(hours=24 + 168)
+    assert book.renewals.get("sub-1", TERM_END).record.decision is None and kept.decision is None
+    # in the last 24 h before the lock it is still taken, and recorded
+    answer, taken = record_decision(
+        book, renewals["c-1"], record, DecisionRequest(choice="change", quantity=2),
+        by="partner", now=TERM_END - timedelta(hours=30), rules=rules,
+    )  # fmt: skip
+    assert answer.accepted and taken.decision == "renew_with_changes"
+    assert taken.change is not None and taken.change.quantity == 2 and taken.decisions == 1
