@@ -206,17 +206,17 @@ def test_a_sweep_starts_one_renewal_per_due_term_and_a_second_sweep_starts_nothi
             SubscriptionRecord(customer_id="c-9", subscription=subscription(sid, term_end=end))
         )
     client = FakeDurable()
-    first = asyncio.run(sweep(client, book, NOW))  # type: ignore[arg-type]
+    first = asyncio.run(sweep(client, book, NOW))
     mine = {iid for iid in client.started if "sub-soon" in iid or "sub-window" in iid}
     assert mine == {
         f"renewal-sub-soon-{ends['sub-soon']:%Y%m%d}",
         f"renewal-sub-window-{ends['sub-window']:%Y%m%d}",
     }
     assert not any("sub-later" in iid for iid in client.started)
-    second = asyncio.run(sweep(client, book, NOW + timedelta(hours=3)))  # type: ignore[arg-type]
+    second = asyncio.run(sweep(client, book, NOW + timedelta(hours=3)))
     assert first.started >= 2 and second.started == 0 and second.already == first.due
     # a sweep after 30 days of downtime catches up: the later term is now in its window
-    later = asyncio.run(sweep(client, book, NOW + timedelta(days=30)))  # type: ignore[arg-type]
+    later = asyncio.run(sweep(client, book, NOW + timedelta(days=30)))
     assert later.started == 1 and any("sub-later" in iid for iid in client.started)
 
 
