@@ -249,6 +249,12 @@ class Settings(BaseSettings):
             raise ValueError("smtp_password must be set when smtp_username is")
         return self
 
+    def __hash__(self) -> int:
+        """Settings key per-settings caches (`functools.lru_cache(settings)` in activities).
+        pydantic's frozen hash fails on the NameEmail recipients (not hashable), so the hash
+        is that of the settings' JSON: equal settings hash equal."""
+        return hash(self.model_dump_json())
+
     def redact(self, text: str) -> str:
         """`text` with every configured secret replaced by `***`: each secret setting, and
         each part of the storage connection string that holds a key or token. Every message

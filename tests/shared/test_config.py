@@ -1,3 +1,4 @@
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,15 @@ def test_bad_sla_configuration_is_refused_naming_the_setting(monkeypatch, variab
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError, match=field):
         Settings()
+
+
+def test_settings_with_recipients_key_a_cache_and_equal_settings_share_it():
+    ops = "Operations <ops@demo-partner.example>"  # a NameEmail: not hashable by itself
+
+    @lru_cache(maxsize=2)
+    def made(settings: Settings) -> object:
+        return object()
+
+    first = Settings.model_validate({"notify_ops_to": ops})
+    again = Settings.model_validate({"notify_ops_to": ops})
+    assert made(first) is made(again)
