@@ -313,17 +313,27 @@ def _confirm(
     look = 0
     next_poll = term_end + FIRST_LOOK
     give_up = term_end + LAST_LOOK
+    # A subscription-updated event wakes the wait early once per poll interval: after a look
+    # it brings, only the timer is waited for until the next poll. Events can come in bursts
+    # (buffered while the term ran), and a virtual clock never moves while an instance keeps
+    # looking at the same instant.
+    listening = True
     while True:
         set_status(context, RenewalStatus(phase="confirming", next_wake=next_poll))
         timer = timer_toward(context, next_poll)
-        winner = yield context.task_any([timer, updated])
-        if winner is updated:
+        if listening:
+            winner = yield context.task_any([timer, updated])
+        else:
+            winner = yield timer
+        if listening and winner is updated:
             timer.cancel()
             updated = context.wait_for_external_event(UPDATED_EVENT)
+            listening = False
         elif context.current_utc_datetime < next_poll:
             continue
         else:
             next_poll = min(context.current_utc_datetime + POLL_EVERY, give_up)
+            listening = True
         look += 1
         last = context.current_utc_datetime >= give_up
         request = ConfirmRenewal(

@@ -278,3 +278,13 @@ def test_with_no_webhook_ever_the_poll_confirms_and_a_renewal_never_settled_gets
     assert world.confirms[0] == TERM_END + timedelta(hours=1)
     assert world.confirms[-1] == TERM_END + 72 * timedelta(hours=1)
     assert run.output["settled"] is False
+
+
+def test_a_burst_of_subscription_updated_events_brings_one_look_per_poll_interval():
+    burst = [Event(TERM_END + timedelta(minutes=10), UPDATED_EVENT, {}) for _ in range(50)]
+    run, world = run_renewal(events=burst)
+    assert run.output["settled"] is True
+    # one early look for the burst, then the polls: +1 h, +7 h ... +31 h, with the burst's
+    # remaining events each waking at most one look per interval
+    assert len(world.confirms) <= 2 * 7
+    assert world.confirms[0] == TERM_END + timedelta(minutes=10)
