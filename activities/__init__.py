@@ -9,6 +9,7 @@ from activities.licence_change import bp as licence_change_bp
 from activities.notifications import bp as notifications_bp
 from activities.onboarding import bp as onboarding_bp
 from activities.payments import bp as payments_bp
+from activities.renewals import bp as renewals_bp
 from activities.sla_clocks import bp as sla_clocks_bp
 from activities.subscriptions import bp as subscriptions_bp
 from activities.webhook_registration import bp as webhook_registration_bp
@@ -24,4 +25,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     payments_bp,
     licence_change_bp,
     onboarding_bp,
+    renewals_bp,
 )

@@ -193,6 +193,16 @@ class Settings(BaseSettings):
     partner_support_phone: str = Field(default="", max_length=40)
     partner_support_url: AnyHttpUrl | None = None
 
+    # Renewals (workflows/renewals.py, docs/renewals.md): reminder offsets in days before the
+    # decision deadline for annual and triennial terms, and for a monthly term with something
+    # to decide (docs/rules.md#reminder-cadence); the key that signs decision links (HS256;
+    # empty locally: one derived from the storage connection, refused in Azure); and the
+    # public address those links point to (the Function app's, without /api).
+    renewal_reminder_days: Annotated[tuple[int, ...], NoDecode] = (60, 30, 7)
+    renewal_monthly_reminder_days: Annotated[tuple[int, ...], NoDecode] = (7,)
+    link_signing_key: SecretStr = SecretStr("")
+    public_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:7071")
+
     @model_validator(mode="after")
     def _complete_in_azure(self) -> Settings:
         """In Azure (`CSPFLOW_ENVIRONMENT=azure`) every secret is set and storage is not the
@@ -269,6 +279,7 @@ class Settings(BaseSettings):
             self.stripe_api_key.get_secret_value(),
             *(s.get_secret_value() for s in self.stripe_webhook_secrets),
             self.smtp_password.get_secret_value(),
+            self.link_signing_key.get_secret_value(),
             connection,
             *(
                 part.split("=", 1)[1]
@@ -323,6 +334,20 @@ class Settings(BaseSettings):
         from shared.notifications.locales import supported_locale
 
         return supported_locale(value)
+
+    @field_validator("renewal_reminder_days", "renewal_monthly_reminder_days", mode="before")
+    @classmethod
+    def _split_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(d) for d in value.replace(" ", "").split(",") if d)
+        return value
+
+    @field_validator("renewal_reminder_days", "renewal_monthly_reminder_days")
+    @classmethod
+    def _days_in_range(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= d <= 365 for d in value):
+            raise ValueError("each reminder offset is 0 to 365 days")
+        return tuple(sorted(set(value), reverse=True))
 
     @field_validator("stripe_webhook_secrets", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
 from triggers.orders import bp as orders_bp
 from triggers.queues import bp as queues_bp
+from triggers.renewals import bp as renewals_bp
 from triggers.sla import bp as sla_bp
 from triggers.timers import bp as timers_bp
 from triggers.webhooks import bp as webhooks_bp
@@ -32,5 +33,6 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     book_sync_bp,
     licence_changes_bp,
     orders_bp,
+    renewals_bp,
     openapi_bp,
 )

@@ -7,6 +7,7 @@ from workflows.catalog_sync import bp as catalog_sync_bp
 from workflows.connectivity import bp as connectivity_bp
 from workflows.licence_change import bp as licence_change_bp
 from workflows.onboarding import bp as onboarding_bp
+from workflows.renewals import bp as renewals_bp
 from workflows.sla_clock import bp as sla_clock_bp
 from workflows.webhook_registration import bp as webhook_registration_bp
 
@@ -18,4 +19,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     book_sync_bp,
     licence_change_bp,
     onboarding_bp,
+    renewals_bp,
 )

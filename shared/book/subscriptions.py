@@ -20,7 +20,7 @@ Index `SubscriptionsByTermEnd`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.book._repository import DEFAULT_LIMIT, Index, Keys, Page, Repository, Stored
@@ -113,6 +113,11 @@ class Subscriptions(Repository[SubscriptionRecord]):
     ) -> Page[SubscriptionRecord]:
         """Subscriptions whose term ends within `days` days of `now`."""
         return self.due(now, now + timedelta(days=days), limit=limit, next=next)
+
+    def ending_on(self, day: date, subscription_id: str) -> Stored[SubscriptionRecord] | None:
+        """The subscription whose term ends on `day` (UTC), by the term-end index (a renewal's
+        id names the subscription and the day, not the customer)."""
+        return self._index_lookup(self.indexes[0], (day_key(day), key(subscription_id)))
 
     def add_all(self, records: list[SubscriptionRecord]) -> bool:
         """Add a customer's new subscriptions at once (its first sync): term-end rows first,

@@ -239,6 +239,8 @@ class RenewalReminder(CustomerNotice):
     renewal_price: Money  # the next term, for the current quantity
     decision_deadline: UtcDateTime
     decision_url: ActionUrl
+    # No answer turns auto-renew off (the customer has an unpaid invoice: docs/rules.md#no-answer).
+    turns_auto_renew_off: bool = False
 
     @model_validator(mode="after")
     def _deadline_before_term_end(self) -> RenewalReminder:

@@ -198,3 +198,185 @@ def next_term(sub: Subscription) -> NextTerm:
         scheduled=True,
         custom_term_end_date=instructions.custom_term_end_date,
     )
+
+
+# Answers that arrive late, and the next possible action --------------------------------------
+Choice = Literal["renew", "renew_with_changes", "turn_off_auto_renew"]
+
+
+@dataclass(frozen=True)
+class AnswerTaken:
+    """Whether a customer's answer is still taken for this renewal; when not, why, and what
+    the customer can still do (and until when)."""
+
+    accepted: bool
+    reason: str
+    rule: str  # the docs/rules.md anchor that decided
+    next_action: str | None = None
+    next_action_until: datetime | None = None
+
+
+def take_answer(
+    sub: Subscription, choice: Choice, now: datetime, rules: RenewalRules = DEFAULT_RULES
+) -> AnswerTaken:
+    """An answer before the decision deadline is taken; after it and before the renewal lock
+    it is still taken (applied before the lock, without the full margin); once the lock has
+    begun it is refused with the next possible action (docs/rules.md#decision-deadline,
+    docs/rules.md#renewal-lock, docs/rules.md#cancellation-window)."""
+    window = answer_window(sub, now, rules)
+    if window == "open":
+        return AnswerTaken(True, "before the decision deadline", "decision-deadline")
+    if window == "late":
+        return AnswerTaken(
+            True,
+            "after the decision deadline but before the renewal lock: applied at once",
+            "decision-deadline",
+        )
+    renews = sub.status == "active" and sub.auto_renew_enabled
+    window_end = sub.term_end + rules.nce.renewal_processing + rules.nce.cancellation_window
+    locked = "the renewal lock has begun (24 h before the term ends): nothing can change now"
+    if choice == "turn_off_auto_renew":
+        if not renews:
+            return AnswerTaken(True, "the subscription already ends at term end", "renewal-lock")
+        return AnswerTaken(
+            False,
+            locked,
+            "renewal-lock",
+            next_action=(
+                "cancel inside the new term's 7-day cancellation window: Microsoft refunds the "
+                "new term less the days it ran, which are billed"
+            ),
+            next_action_until=window_end,
+        )
+    if choice == "renew_with_changes":
+        return AnswerTaken(
+            False,
+            locked,
+            "renewal-lock",
+            next_action=(
+                "add seats or upgrade at any time in the new term; remove seats only inside "
+                "its 7-day window (the days they ran are billed)"
+            ),
+            next_action_until=window_end if renews else None,
+        )
+    if renews:
+        return AnswerTaken(True, "the subscription renews as it is", "renewal-lock")
+    return AnswerTaken(
+        False,
+        locked,
+        "renewal-lock",
+        next_action="buy the subscription again once this term has ended",
+    )
+
+
+# Confirmation after the term end ---------------------------------------------------------------
+Result = Literal["renewed", "changed", "cancelled", "lapsed"]
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What Partner Center's copy of the subscription says about the renewal of the term that
+    ended at `term_end`: settled or still processing, the outcome, and whether it went
+    against the customer's recorded decision."""
+
+    settled: bool
+    outcome: Result | None = None
+    against_decision: bool = False
+    reason: str = ""
+
+
+def confirm_renewal(
+    term_end: datetime,
+    before: NextTerm,
+    decision: Outcome | None,
+    read: Subscription,
+    now: datetime,
+    rules: RenewalRules = DEFAULT_RULES,
+) -> Confirmation:
+    """Renewed when the term end moved past `term_end` (changed when the new term is not
+    the plan `before` had); cancelled or lapsed when the subscription ended (expired,
+    deleted, disabled, or auto-renew still off once renewal processing is over); otherwise
+    renewal is still processing (docs/rules.md#renewal-processing). `before` is the next term
+    as the last read before the term end described it."""
+    wanted_renewal = decision in ("renew", "renew_with_changes")
+    if read.term_end > term_end:
+        same = (
+            read.offer_id == before.catalog_item_id
+            and read.term_duration == before.term_duration
+            and read.billing_cycle == before.billing_cycle
+            and read.quantity == before.quantity
+        )
+        changed = decision == "renew_with_changes" or not same
+        return Confirmation(
+            True,
+            "changed" if changed else "renewed",
+            against_decision=decision in ("turn_off_auto_renew", "expire"),
+            reason="the term end moved to the next term",
+        )
+    ended = read.status in ("expired", "deleted", "disabled")
+    processed = now >= term_end + rules.nce.renewal_processing
+    if ended or (processed and not read.auto_renew_enabled):
+        return Confirmation(
+            True,
+            "cancelled" if decision == "turn_off_auto_renew" else "lapsed",
+            against_decision=wanted_renewal,
+            reason=f"the subscription is {read.status} and did not renew",
+        )
+    return Confirmation(False, reason="renewal processing has not finished")
+
+
+# What applying a decision writes ---------------------------------------------------------------
+@dataclass(frozen=True)
+class RenewalWrites:
+    """The Partner Center writes that make a decision hold: auto-renew set to `auto_renew`
+    (None: as it is), the next term scheduled as `schedule` (None: as it is). Not `possible`
+    once the renewal lock has begun (`reason`, `rule`)."""
+
+    possible: bool
+    reason: str
+    rule: str
+    auto_renew: bool | None = None
+    schedule: NextTerm | None = None
+
+
+def scheduled_as(sub: Subscription, wanted: NextTerm) -> bool:
+    """Whether Partner Center's scheduled instructions already describe `wanted`."""
+    have = sub.scheduled_next_term_instructions
+    if have is None:
+        return False
+    return (
+        have.product.catalog_item_id == wanted.catalog_item_id
+        and have.product.term_duration == wanted.term_duration
+        and have.product.billing_cycle == wanted.billing_cycle
+        and have.quantity == wanted.quantity
+    )
+
+
+def renewal_writes(
+    sub: Subscription,
+    decision: Outcome,
+    wanted: NextTerm,
+    now: datetime,
+    rules: RenewalRules = DEFAULT_RULES,
+) -> RenewalWrites:
+    """From Partner Center's fresh copy: auto-renew off for a cancellation (or a term left to
+    expire), the next term's instructions for a change (they need auto-renew on and are not
+    written again when they already hold; written again when a mid-term change wiped them),
+    auto-renew on for a renewal; nothing once the lock has begun
+    (docs/rules.md#renewal-lock, docs/rules.md#cancel, docs/rules.md#scheduled-changes-dropped)."""
+    if now >= renewal_lock_at(sub, rules) or now >= sub.term_end:
+        return RenewalWrites(
+            False, "the renewal lock has begun: too late to change the renewal", "renewal-lock"
+        )
+    if decision in ("turn_off_auto_renew", "expire"):
+        return RenewalWrites(
+            True, "auto-renew off", "cancel", auto_renew=False if sub.auto_renew_enabled else None
+        )
+    if decision == "renew_with_changes" and wanted.scheduled:
+        schedule = None if scheduled_as(sub, wanted) else wanted
+        return RenewalWrites(
+            True, "the next term scheduled", "scheduled-changes-dropped", schedule=schedule
+        )
+    return RenewalWrites(
+        True, "auto-renew on", "auto-renew", auto_renew=True if not sub.auto_renew_enabled else None
+    )

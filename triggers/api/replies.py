@@ -31,6 +31,9 @@ class Reply:
     status: int
     body: BaseModel | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # A page for a browser: sent as text/html instead of the body's JSON (a mailed link
+    # opened by a person). The body is still the declared model (what the schema documents).
+    html: str | None = None
 
     @classmethod
     def accepted(

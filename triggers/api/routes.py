@@ -553,7 +553,7 @@ class Api:
             raise TypeError(f"{route.name} answered {reply.status} without its model")
         if not isinstance(reply.body, declared):  # e.g. a Page[Any] for a Page[Item]
             body = declared.model_validate(reply.body.model_dump(by_alias=True))
-            reply = Reply(reply.status, body, reply.headers)
+            reply = Reply(reply.status, body, reply.headers, reply.html)
         return reply
 
     def _failed(self, route: Route, req: func.HttpRequest, exc: Exception) -> func.HttpResponse:
@@ -614,6 +614,15 @@ class _SettingsLedger:
 
 def encode_reply(reply: Reply) -> tuple[func.HttpResponse, str]:
     """The response for a reply, and its body text."""
+    if reply.html is not None:
+        headers = {
+            **reply.headers,
+            "Content-Security-Policy": "default-src 'none'; form-action 'self'",
+        }
+        page = func.HttpResponse(
+            reply.html, status_code=reply.status, headers=headers, mimetype="text/html"
+        )
+        return page, reply.html
     text = reply.body.model_dump_json(by_alias=True) if reply.body is not None else ""
     response = func.HttpResponse(
         text,

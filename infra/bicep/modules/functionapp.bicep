@@ -108,6 +108,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       // The nightly book sync (docs/book.md, "Sync"): NCRONTAB in UTC, or 'off'. Read when
       // the app is indexed: a change restarts the app, as every app setting change does.
       CSPFLOW_BOOK_SYNC_SCHEDULE: '0 0 2 * * *'
+      // Renewals (docs/renewals.md): the daily sweep (NCRONTAB in UTC, or 'off') and the key
+      // that signs the decision links mailed to customers (any long random string).
+      CSPFLOW_RENEWAL_SWEEP_SCHEDULE: '0 0 5 * * *'
+      CSPFLOW_LINK_SIGNING_KEY: '${secretRef}link-signing-key)'
     }
   }
 }

@@ -8,13 +8,16 @@ from shared.policy.renewal import (
     RenewalContext,
     RenewalRules,
     answer_window,
+    confirm_renewal,
     decision_deadline,
     due_reminder,
     next_term,
     outcome_without_answer,
     reminder_schedule,
     renewal_lock_at,
+    renewal_writes,
     something_to_decide,
+    take_answer,
 )
 
 MONTHLY = "docs/rules.md#monthly-reminders: reminders are actionable, not noise"
@@ -238,3 +241,190 @@ def test_outcome_without_an_answer(subscription, ctx, action, source):
 def test_next_term(subscription, expected, source):
     term = next_term(subscription)
     assert (term.renews, term.offer_key, term.quantity, term.scheduled) == expected, source
+
+
+# Answers after the deadline -------------------------------------------------------------------
+ANSWER_DEADLINE = "docs/rules.md#decision-deadline"
+WINDOW = (
+    "docs/rules.md#cancellation-window: cancel within 7 days of the renewal "
+    "(https://learn.microsoft.com/en-us/partner-center/customers/"
+    "new-commerce-license-based-cancellations)"
+)
+
+
+@pytest.mark.parametrize(
+    ("subscription", "choice", "now", "accepted", "next_action", "source"),
+    [
+        (sub(), "turn_off_auto_renew", ANNUAL_END - 3 * D, True, None, ANSWER_DEADLINE),
+        (sub(), "turn_off_auto_renew", ANNUAL_END - 36 * H, True, None, ANSWER_DEADLINE),
+        (sub(), "turn_off_auto_renew", ANNUAL_END - 12 * H, False, "cancel inside", WINDOW),
+        (sub(autoRenewEnabled=False), "turn_off_auto_renew", ANNUAL_END - 12 * H, True, None, LOCK),
+        (sub(), "renew_with_changes", ANNUAL_END - 12 * H, False, "add seats", LOCK),
+        (
+            sub(autoRenewEnabled=False),
+            "renew_with_changes",
+            ANNUAL_END - 12 * H,
+            False,
+            "add seats",
+            LOCK,
+        ),
+        (sub(), "renew", ANNUAL_END - 12 * H, True, None, LOCK),
+        (sub(autoRenewEnabled=False), "renew", ANNUAL_END - 12 * H, False, "buy", LOCK),
+    ],
+)
+def test_an_answer_is_taken_until_the_lock_then_refused_with_the_next_possible_action(
+    subscription, choice, now, accepted, next_action, source
+):
+    answer = take_answer(subscription, choice, now)
+    assert answer.accepted is accepted, source
+    if next_action is None:
+        assert answer.next_action is None
+    else:
+        assert answer.next_action is not None and answer.next_action.startswith(next_action)
+
+
+def test_a_cancellation_refused_at_the_lock_names_the_end_of_the_new_terms_window():
+    answer = take_answer(sub(), "turn_off_auto_renew", ANNUAL_END - 1 * H)
+    # renewal processing (24 h) and then 168 h: docs/rules.md#renewal-processing
+    assert answer.next_action_until == ANNUAL_END + 24 * H + 168 * H
+
+
+# Confirmation after the term end ---------------------------------------------------------------
+PROCESSING = "docs/rules.md#renewal-processing: up to 24 h after the term end"
+
+
+def renewed(**overrides) -> Subscription:
+    data = {"commitmentEndDate": "2028-01-13T00:00:00Z", **overrides}
+    return sub(**data)
+
+
+@pytest.mark.parametrize(
+    ("decision", "read", "now", "settled", "outcome", "against"),
+    [
+        ("renew", renewed(), ANNUAL_END + 2 * H, True, "renewed", False),
+        (None, renewed(), ANNUAL_END + 2 * H, True, "renewed", False),
+        ("renew_with_changes", renewed(quantity=3), ANNUAL_END + 2 * H, True, "changed", False),
+        ("renew", renewed(quantity=3), ANNUAL_END + 2 * H, True, "changed", False),
+        ("turn_off_auto_renew", renewed(), ANNUAL_END + 2 * H, True, "renewed", True),
+        ("expire", renewed(), ANNUAL_END + 2 * H, True, "renewed", True),
+        (
+            "turn_off_auto_renew",
+            sub(status="expired"),
+            ANNUAL_END + 2 * H,
+            True,
+            "cancelled",
+            False,
+        ),
+        ("expire", sub(status="expired"), ANNUAL_END + 2 * H, True, "lapsed", False),
+        ("renew", sub(status="expired"), ANNUAL_END + 2 * H, True, "lapsed", True),
+        ("renew", sub(), ANNUAL_END + 2 * H, False, None, False),
+        (
+            "turn_off_auto_renew",
+            sub(autoRenewEnabled=False),
+            ANNUAL_END + 2 * H,
+            False,
+            None,
+            False,
+        ),
+        (
+            "turn_off_auto_renew",
+            sub(autoRenewEnabled=False),
+            ANNUAL_END + 25 * H,
+            True,
+            "cancelled",
+            False,
+        ),
+    ],
+)
+def test_the_outcome_is_read_from_partner_centers_copy_after_the_term_end(
+    decision, read, now, settled, outcome, against
+):
+    before = next_term(sub())
+    seen = confirm_renewal(ANNUAL_END, before, decision, read, now)
+    assert (seen.settled, seen.outcome, seen.against_decision) == (settled, outcome, against), (
+        PROCESSING
+    )
+
+
+# What applying a decision writes ----------------------------------------------------------------
+def scheduled(quantity: int = 3) -> dict[str, object]:
+    return {**SCHEDULED, "quantity": quantity}
+
+
+CHANGED = next_term(sub(scheduledNextTermInstructions=scheduled(3)))
+
+
+@pytest.mark.parametrize(
+    ("subscription", "decision", "wanted", "now", "expected", "source"),
+    [
+        (
+            sub(),
+            "turn_off_auto_renew",
+            next_term(sub()),
+            ANNUAL_END - 3 * D,
+            (True, False, None),
+            "docs/rules.md#cancel",
+        ),
+        (
+            sub(autoRenewEnabled=False),
+            "expire",
+            next_term(sub()),
+            ANNUAL_END - 3 * D,
+            (True, None, None),
+            "docs/rules.md#cancel",
+        ),
+        (
+            sub(),
+            "renew_with_changes",
+            CHANGED,
+            ANNUAL_END - 3 * D,
+            (True, None, CHANGED),
+            "docs/rules.md#scheduled-changes-dropped",
+        ),
+        (
+            sub(scheduledNextTermInstructions=scheduled(3)),
+            "renew_with_changes",
+            CHANGED,
+            ANNUAL_END - 3 * D,
+            (True, None, None),
+            "docs/rules.md#scheduled-changes-dropped",
+        ),
+        (
+            sub(scheduledNextTermInstructions=scheduled(4)),
+            "renew_with_changes",
+            CHANGED,
+            ANNUAL_END - 3 * D,
+            (True, None, CHANGED),
+            "docs/rules.md#scheduled-changes-dropped",
+        ),
+        (
+            sub(autoRenewEnabled=False),
+            "renew",
+            next_term(sub()),
+            ANNUAL_END - 3 * D,
+            (True, True, None),
+            "docs/rules.md#auto-renew",
+        ),
+        (
+            sub(),
+            "renew",
+            next_term(sub()),
+            ANNUAL_END - 3 * D,
+            (True, None, None),
+            "docs/rules.md#auto-renew",
+        ),
+        (
+            sub(),
+            "turn_off_auto_renew",
+            next_term(sub()),
+            ANNUAL_END - 12 * H,
+            (False, None, None),
+            LOCK,
+        ),
+    ],
+)
+def test_applying_a_decision_writes_only_what_partner_center_does_not_hold_yet(
+    subscription, decision, wanted, now, expected, source
+):
+    writes = renewal_writes(subscription, decision, wanted, now)
+    assert (writes.possible, writes.auto_renew, writes.schedule) == expected, source
