@@ -5,6 +5,7 @@ import azure.durable_functions as df
 from activities.book_sync import bp as book_sync_bp
 from activities.catalog import bp as catalog_bp
 from activities.connectivity import bp as connectivity_bp
+from activities.dunning import bp as dunning_bp
 from activities.notifications import bp as notifications_bp
 from activities.sla_clocks import bp as sla_clocks_bp
 from activities.webhook_registration import bp as webhook_registration_bp
@@ -16,4 +17,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     catalog_bp,
     webhook_registration_bp,
     book_sync_bp,
+    dunning_bp,
 )

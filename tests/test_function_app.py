@@ -66,6 +66,17 @@ def test_the_app_indexes_as_the_python_worker_would():
         "flag_gone_customers",
         "link_stripe_customers",
         "record_book_sync",
+        "dunning",
+        "open_dunning_case",
+        "refresh_dunning_case",
+        "charge_dunning_invoice",
+        "send_dunning_notice",
+        "set_dunning_auto_renew",
+        "suspend_for_dunning",
+        "reactivate_after_payment",
+        "write_off_dunning_case",
+        "close_dunning_case",
+        "warn_expiring_card",
     }
 
 

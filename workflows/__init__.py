@@ -5,6 +5,7 @@ import azure.durable_functions as df
 from workflows.book_sync import bp as book_sync_bp
 from workflows.catalog_sync import bp as catalog_sync_bp
 from workflows.connectivity import bp as connectivity_bp
+from workflows.dunning import bp as dunning_bp
 from workflows.sla_clock import bp as sla_clock_bp
 from workflows.webhook_registration import bp as webhook_registration_bp
 
@@ -14,4 +15,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     catalog_sync_bp,
     webhook_registration_bp,
     book_sync_bp,
+    dunning_bp,
 )

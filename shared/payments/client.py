@@ -358,6 +358,16 @@ class StripePayments:
                 )
             )
 
+    def mark_uncollectible(self, step_key: str, invoice_id: str) -> Invoice:
+        """Write an open invoice off (https://docs.stripe.com/api/invoices/mark_uncollectible):
+        it stays payable, so a late payment still lands."""
+        with _errors():
+            return _invoice(
+                self._client.v1.invoices.mark_uncollectible(
+                    invoice_id, None, _key(step_key, "invoice.mark_uncollectible")
+                )
+            )
+
     def last_decline(self, invoice_id: str) -> Decline | None:
         """Why the invoice's latest payment attempt failed (for `invoice.payment_failed`)."""
         with _errors():
