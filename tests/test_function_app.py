@@ -77,6 +77,8 @@ def test_the_app_indexes_as_the_python_worker_would():
         "write_off_dunning_case",
         "close_dunning_case",
         "warn_expiring_card",
+        "list_dunning_cases",
+        "get_dunning_case",
     }
 
 
