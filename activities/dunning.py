@@ -55,7 +55,7 @@ from shared.notifications.kinds import (
     WrittenOff,
 )
 from shared.partner_center import PartnerCenterClient
-from shared.payments import StripePayments
+from shared.payments import PaymentRejected, StripePayments
 from shared.payments.models import Decline
 from shared.payments.models import Invoice as StripeInvoice
 from shared.policy.dunning import (
@@ -102,6 +102,10 @@ class Charge(CaseStep):
 
 class Refresh(CaseStep):
     reason: Literal["invoice_paid", "card_updated", "payment_failed", "check"]
+    # The card a `card_updated` names: a card-update link's SetupIntent (made the default
+    # here, as Stripe's guide has the merchant do), or a PaymentMethod attached.
+    setup_intent_id: str | None = Field(default=None, max_length=255)
+    payment_method_id: str | None = Field(default=None, max_length=255)
 
 
 class Notify(CaseStep):
@@ -354,26 +358,43 @@ def refresh_dunning_case(request: Refresh, ctx: ActivityContext) -> DunningCaseR
     if record.status != "open":
         return record
     invoice = stripe.get_invoice(_stripe_invoice(record))
-    default_pm = (
-        stripe.get_customer(record.stripe_customer_id).default_payment_method_id
-        if record.stripe_customer_id
-        else None
-    )
-
     if (settled := _settled(book, record, invoice, request.at)) is not None:
         return settled
+    card = _new_card(stripe, record, request)
 
     def change(r: DunningCaseRecord) -> DunningCaseRecord:
-        if default_pm and default_pm != r.case.payment_method_id:
-            return _noted(
-                _case(r, payment_method_id=default_pm, payment_method_changed_at=request.at),
-                request.at,
-                "card_updated",
-                f"new default card {default_pm}: charged at once",
-            )
-        return r
+        if card is None or card == r.case.payment_method_id:
+            return r
+        return _noted(
+            _case(r, payment_method_id=card, payment_method_changed_at=request.at),
+            request.at,
+            "card_updated",
+            f"new card {card}: charged at once",
+        )
 
     return _update(book, request.invoice_id, request.at, change)
+
+
+def _new_card(stripe: StripePayments, record: DunningCaseRecord, request: Refresh) -> str | None:
+    """The card to charge from now on, if the customer gave a new one: the card a card-update
+    link saved (made the invoices' default), a card attached since, or a new default card.
+    A card this case already saw refused for good is not taken again."""
+    customer = record.stripe_customer_id
+    if customer is None:
+        return None
+    card_id: str | None = None
+    if request.setup_intent_id:
+        try:
+            saved_card = stripe.complete_card_update(request.step_key, request.setup_intent_id)
+            card_id = saved_card.payment_method_id
+        except PaymentRejected:  # not a saved card after all: nothing new
+            card_id = None
+    elif request.payment_method_id:
+        saved = {c.payment_method_id for c in stripe.list_cards(customer)}
+        card_id = request.payment_method_id if request.payment_method_id in saved else None
+    card_id = card_id or stripe.get_customer(customer).default_payment_method_id
+    refused = {a.payment_method_id for a in record.case.attempts if classify_attempt(a) != "soft"}
+    return None if card_id is None or card_id in refused else card_id
 
 
 @activity(bp)

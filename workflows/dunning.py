@@ -78,6 +78,8 @@ class DunningNews(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     event_key: str | None = None
+    setup_intent_id: str | None = Field(default=None, max_length=255)
+    payment_method_id: str | None = Field(default=None, max_length=255)
 
 
 class DunningStatus(DomainModel):
@@ -135,12 +137,13 @@ def dunning(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict
                 timer.cancel()
                 name = next(n for n, task in waits.items() if task is winner)
                 waits[name] = context.wait_for_external_event(name)
-                key = event_model(DunningNews, winner.result).event_key
+                news = event_model(DunningNews, winner.result)
+                key = news.event_key
                 if key is not None and key in seen:
                     continue
                 if key is not None:
                     seen.add(key)
-                record = yield from _refresh(context, record, name, loop)
+                record = yield from _refresh(context, record, name, loop, news)
                 continue
             if context.current_utc_datetime < step.at:
                 continue  # one hop of a wait longer than a timer may be
@@ -162,7 +165,7 @@ def dunning(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict
     return {
         "invoice_id": invoice_id,
         "status": closed.status,
-        "attempts": len(closed.case.attempts),
+        "declines": len(closed.case.attempts),
         "notices": closed.case.notices_sent,
     }
 
@@ -233,7 +236,11 @@ def _act(
 
 
 def _refresh(
-    context: df.DurableOrchestrationContext, record: DunningCaseRecord, reason: str, loop: int
+    context: df.DurableOrchestrationContext,
+    record: DunningCaseRecord,
+    reason: str,
+    loop: int,
+    news: DunningNews,
 ) -> Generator[Any, Any, DunningCaseRecord]:
     outcome = yield from run(
         context,
@@ -243,6 +250,8 @@ def _refresh(
             invoice_id=record.invoice_id,
             at=context.current_utc_datetime,
             reason=reason,  # type: ignore[arg-type]
+            setup_intent_id=news.setup_intent_id,
+            payment_method_id=news.payment_method_id,
         ),
     )
     return outcome.unwrap()

@@ -370,6 +370,12 @@ def card_changed(message: EventMessage, ctx: Context) -> Plan:
         what, subject = f"card {verb}: {card}", event.payment_method_id
     _note(ctx, customer_id, message, subject, what)
     payload: dict[str, JsonValue] = {"stripe_customer_id": event.customer_id}
+    # Which card: the dunning case charges it at once (a card-update link's SetupIntent is
+    # made the default first).
+    if isinstance(event, CardUpdateCompleted):
+        payload["setup_intent_id"] = event.setup_intent_id
+    else:
+        payload["payment_method_id"] = event.payment_method_id
     steps = [
         Step(
             DUNNING,
