@@ -282,8 +282,7 @@ def test_a_second_failure_event_for_the_invoice_starts_no_second_case(
     who = a_customer(stack, ns, "pm_card_sandbox_decline_first_2_insufficient_funds")
     output = who.finished()
     assert output["status"] == "recovered"
-    # Stripe sent a failure event for the first charge and for the first retry: the first
-    # started the case, the second met it running.
+    # Stripe sent a failure event for the first charge and for the first retry: one case.
     events = stack.stripe.v1.events.list({"type": "invoice.payment_failed", "limit": 100}).data
     mine = [e for e in events if e.data.object["id"] == who.invoice]
     assert len(mine) == 2
@@ -295,7 +294,14 @@ def test_a_second_failure_event_for_the_invoice_starts_no_second_case(
 
     outcomes = [outcome(e.id) for e in mine]
     assert sum(f"started dunning {who.instance}" in o for o in outcomes) == 1
-    assert sum(f"dunning {who.instance} already started" in o for o in outcomes) == 1
+    # The other met the case running, or (virtual time runs fast) the invoice already paid.
+    assert (
+        sum(
+            f"dunning {who.instance} already started" in o or "is paid now: no dunning" in o
+            for o in outcomes
+        )
+        == 1
+    )
     assert [c.status for c in who.charges()] == ["failed", "failed", "succeeded"]
 
 
