@@ -71,6 +71,9 @@ from shared.policy.renewal import renewal_lock_at
 bp = df.Blueprint()
 
 INVOICE_KEY = "cspflow_invoice_id"  # Stripe metadata naming cspflow's invoice (docs/intake.md)
+# Stripe metadata of a card-update link: why it was sent. Event intake makes the card saved
+# through a "card_expiry" link the customer's default at once (triggers/queues/routing.py).
+CARD_UPDATE_KEY = "cspflow_card_update"
 MAX_HISTORY = 100
 
 
@@ -792,6 +795,7 @@ def warn_expiring_card(request: ExpiryScan, ctx: ActivityContext) -> ExpiryScann
             key,
             customer.stripe_customer_id,
             success_url=str(ctx.settings.dunning_card_update_return_url),
+            metadata={CARD_UPDATE_KEY: "card_expiry"},
         )
         brand = card.brand if card.brand in _BRANDS else "unknown"
         Notifier.from_settings(ctx.settings).send(
@@ -813,3 +817,31 @@ def warn_expiring_card(request: ExpiryScan, ctx: ActivityContext) -> ExpiryScann
         )
         sent.append(card.payment_method_id)
     return ExpiryScanned(customer_id=customer.id, notices=tuple(sent))
+
+
+class CustomerPage(DomainModel):
+    """Which page of the book's customers to read (`next`: the cursor, None: the first)."""
+
+    next: str | None = Field(default=None, max_length=2000)
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class CardCustomers(DomainModel):
+    customer_ids: tuple[str, ...]
+    next: str | None = None
+
+
+@activity(bp)
+def card_customers_page(request: CustomerPage, ctx: ActivityContext) -> CardCustomers:
+    """One page of the book's customers that pay by card through Stripe (what the card-expiry
+    sweep looks at)."""
+    page = _book(ctx).customers.page(limit=request.limit, next=request.next)
+    return CardCustomers(
+        customer_ids=tuple(
+            c.id
+            for c in page.items
+            if c.stripe_customer_id is not None
+            and c.payment_terms.collection == "charge_automatically"
+        ),
+        next=page.next,
+    )

@@ -79,6 +79,10 @@ def test_the_app_indexes_as_the_python_worker_would():
         "warn_expiring_card",
         "list_dunning_cases",
         "get_dunning_case",
+        "card_expiry_sweep",
+        "card_customers_page",
+        "start_card_expiry_sweep_request",
+        "card_expiry_monthly",
     }
 
 

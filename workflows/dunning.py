@@ -27,9 +27,12 @@ from activities.dunning import (
     CaseStep,
     Charge,
     Close,
+    CustomerPage,
+    ExpiryScan,
     Notify,
     OpenCase,
     Refresh,
+    card_customers_page,
     charge_dunning_invoice,
     close_dunning_case,
     open_dunning_case,
@@ -38,6 +41,7 @@ from activities.dunning import (
     send_dunning_notice,
     set_dunning_auto_renew,
     suspend_for_dunning,
+    warn_expiring_card,
     write_off_dunning_case,
 )
 from activities.sla_clocks import SignalClock, signal_sla_clock
@@ -46,11 +50,14 @@ from shared.models.dunning import DunningCaseRecord
 from shared.models.sla import SlaSignal
 from shared.policy.dunning import DunningStep, next_step
 from workflows.durable import (
+    call,
+    continue_as_new,
     event_model,
     orchestration,
     read_input,
     run,
     set_status,
+    settle_bounded,
     step_key,
     timer_toward,
 )
@@ -296,3 +303,50 @@ def _publish(
             next_at=step.at if step else None,
         ),
     )
+
+
+# -- card-expiry pre-dunning ----------------------------------------------------------------
+
+
+class CardExpirySweep(DomainModel):
+    """One sweep's input: its month (`YYYYMM`, in the instance id and every step key) and the
+    page of customers it has reached."""
+
+    month: str = Field(pattern=r"^\d{6}$")
+    next: str | None = Field(default=None, max_length=2000)
+    page: int = Field(default=0, ge=0)
+    warned: int = Field(default=0, ge=0)
+
+
+SWEEP_BATCH = 10
+
+
+@orchestration(bp)
+def card_expiry_sweep(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    """Every customer paying by card: its default card, if it expires within 30 days, gets
+    the card-update link ahead of time (activities.dunning.warn_expiring_card), once per card
+    and expiry. One page of customers per episode, continued as new."""
+    sweep = read_input(context, CardExpirySweep)
+    page = (
+        yield from run(context, card_customers_page, CustomerPage(next=sweep.next, limit=100))
+    ).unwrap()
+    at = context.current_utc_datetime
+    outcomes = yield from settle_bounded(
+        (
+            lambda cid=cid: call(  # type: ignore[misc]
+                context,
+                warn_expiring_card,
+                ExpiryScan(step_key=f"{context.instance_id}/card-{cid}", customer_id=cid, at=at),
+            )
+            for cid in page.customer_ids
+        ),
+        SWEEP_BATCH,
+    )
+    warned = sweep.warned + sum(len(o.value.notices) for o in outcomes if o.value is not None)
+    if page.next is not None:
+        continue_as_new(
+            context,
+            CardExpirySweep(month=sweep.month, next=page.next, page=sweep.page + 1, warned=warned),
+        )
+        return None
+    return {"month": sweep.month, "pages": sweep.page + 1, "warned": warned}

@@ -326,3 +326,59 @@ def test_an_invoice_paid_before_the_failure_is_acted_on_is_never_charged_or_dunn
     stack.advance(30 * DAY)
     assert [c.status for c in who.charges()] == ["failed", "succeeded"]
     assert who.mail() == []
+
+
+def test_a_card_expiring_this_month_updated_after_the_pre_dunning_notice_never_fails(
+    stack: LocalStack, ns: Namespace
+):
+    # A fresh month for this test's sweep (one sweep a month), a card expiring at its end.
+    now = stack.now()
+    month_start = (now.replace(day=1) + 32 * DAY).replace(day=2, hour=0, minute=0, second=0)
+    stack.advance(month_start - now + DAY)
+    now = stack.now()
+    card = f"pm_card_sandbox_expires_{now.year}_{now.month:02d}"
+    payments = StripePayments.from_settings(stack.settings)
+    customer_id = ns.id("customer")
+    cus = payments.create_customer(ns.request_id("s"), partner_customer_id=customer_id, name="F")
+    book = Book(stack.settings)
+    book.customers.add(
+        customer_record(
+            customer_id,
+            stripe_customer_id=cus.id,
+            contacts=[{"name": "Bea Billing", "email": ns.email(), "role": "billing"}],
+        )
+    )
+    old = payments.attach_payment_method(ns.request_id("pm"), cus.id, card).card
+    assert old is not None
+
+    started = stack.api("POST", "/api/ops/card-expiry-sweeps")
+    assert started.status_code == 202, started.text
+    status = stack.wait_for_instance(started.json()["id"], "Completed", timeout=120)
+    assert status["output"]["warned"] >= 1
+    inbox = Inbox(stack.mail)
+    [message] = [inbox.read(m["id"]) for m in inbox.messages(to=ns.email())]
+    assert dict(message["headers"])["X-Cspflow-Notice"] == "card_expiring"
+    link = re.search(r"(http://127\.0\.0\.1:\d+/c/cs_\w+)", message["text"])
+    assert link is not None, message["text"]
+    # A second sweep request this month mails nothing more.
+    again = stack.api("POST", "/api/ops/card-expiry-sweeps")
+    assert again.status_code == 202 and again.json()["id"] == started.json()["id"]
+
+    saved = requests.post(link.group(1), data={"payment_method": "pm_card_visa"}, timeout=10)
+    assert saved.status_code == 200, saved.text
+    eventually(
+        lambda: (
+            payments.get_customer(cus.id).default_payment_method_id
+            not in (None, old.payment_method_id)
+        ),
+        "the saved card never became the default",
+    )
+    # Next month the old card has expired; the invoice is paid by the new one.
+    stack.advance(32 * DAY)
+    inv = payments.create_invoice(ns.request_id("i"), cus.id, currency="EUR")
+    payments.add_invoice_item(
+        ns.request_id("i"), cus.id, invoice_id=inv.id, amount=990, currency="EUR", description="x"
+    )
+    payments.finalize_invoice(ns.request_id("i"), inv.id)
+    assert payments.pay_invoice(ns.request_id("p"), inv.id).paid
+    assert len(inbox.messages(to=ns.email())) == 1

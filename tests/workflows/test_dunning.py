@@ -24,7 +24,7 @@ from shared.models.dunning import DunningCase, DunningCaseRecord
 from shared.models.money import Money
 from shared.policy.dunning import DEFAULT_RULES, classify_decline
 from tests.orchestrator_driver import T0, Event, drive, succeeded
-from workflows.dunning import dunning
+from workflows.dunning import card_expiry_sweep, dunning
 
 INVOICE = "inv-42"
 AMOUNT = Money(amount_minor=3450, currency="EUR")
@@ -429,3 +429,32 @@ def test_the_workflow_keeps_the_ladder_whatever_the_declines_and_the_customer_do
         # Reactivated once paid, if it had been suspended.
         if world.suspended_at is not None:
             assert world.reactivated_at is not None
+
+
+# -- card-expiry pre-dunning ----------------------------------------------------------------
+
+
+def test_the_card_expiry_sweep_scans_every_page_of_customers_and_counts_the_notices():
+    pages = {
+        None: {"customer_ids": ["c-1", "c-2"], "next": "p2"},
+        "p2": {"customer_ids": ["c-3"], "next": None},
+    }
+
+    def scanned(data: dict[str, Any]) -> dict[str, Any]:
+        notices = ["pm_x"] if data["customer_id"] in ("c-1", "c-3") else []
+        return succeeded({"customer_id": data["customer_id"], "notices": notices})
+
+    done = drive(
+        card_expiry_sweep,
+        {
+            "card_customers_page": lambda data: succeeded(pages[data["next"]]),
+            "warn_expiring_card": scanned,
+        },
+        input={"month": "202611"},
+        instance_id="card-expiry-202611",
+    )
+    assert done.output == {"month": "202611", "pages": 2, "warned": 2}
+    assert len(done.episodes) == 2
+    scans = [c.input for c in done.calls if c.name == "warn_expiring_card"]
+    assert [s["customer_id"] for s in scans] == ["c-1", "c-2", "c-3"]
+    assert scans[0]["step_key"] == "card-expiry-202611/card-c-1"

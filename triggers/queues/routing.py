@@ -72,6 +72,7 @@ LICENCE_CHANGE = "licence_change"
 ONBOARDING = "onboarding"
 INVOICE_KEY = "cspflow_invoice_id"  # Stripe metadata naming cspflow's invoice
 ORDER_KEY = "cspflow_order_id"  # Stripe metadata naming the order a payment or card is for
+CARD_UPDATE_KEY = "cspflow_card_update"  # Stripe metadata: why a card-update link was sent
 
 
 def dunning_instance(invoice_id: str) -> str:
@@ -364,6 +365,12 @@ def card_changed(message: EventMessage, ctx: Context) -> Plan:
     customer_id = customer.record.id
     if isinstance(event, CardUpdateCompleted):
         what, subject = "new card saved through a card update link", event.setup_intent_id
+        if metadata.get(CARD_UPDATE_KEY) == "card_expiry":
+            # Sent ahead of an expiring card (docs/dunning.md, "Card-expiry pre-dunning"):
+            # the new card pays the next invoices, so the old one never fails. Keyed by the
+            # event, so a second run replays Stripe's answer.
+            ctx.stripe.complete_card_update(f"intake/{message.key}", event.setup_intent_id)
+            what += ", now the default for invoices"
     else:
         verb = "saved" if isinstance(event, PaymentMethodAttached) else "updated by the network"
         card = f"{event.brand} ending {event.last4}, expires {event.exp_month:02d}/{event.exp_year}"

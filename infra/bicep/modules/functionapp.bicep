@@ -108,6 +108,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       // The nightly book sync (docs/book.md, "Sync"): NCRONTAB in UTC, or 'off'. Read when
       // the app is indexed: a change restarts the app, as every app setting change does.
       CSPFLOW_BOOK_SYNC_SCHEDULE: '0 0 2 * * *'
+      // The monthly card-expiry sweep (docs/dunning.md): NCRONTAB in UTC, or 'off'.
+      CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE: '0 0 6 1 * *'
     }
   }
 }
