@@ -44,6 +44,7 @@ from shared.models.money import Money
 from shared.models.party import Customer
 from shared.models.subscription import SubscriptionRecord
 from shared.notifications import Addressee, Notifier
+from shared.notifications import Notice as NoticeModel
 from shared.notifications.kinds import (
     CardExpiring,
     CardRef,
@@ -198,6 +199,19 @@ def _settled(
         )
 
     return _update(book, record.invoice_id, at, change)
+
+
+def _tell(ctx: ActivityContext, key: str, notice: NoticeModel, customer: Customer) -> str | None:
+    """Send `notice` to the customer's contacts once (its key); None when it went out, else
+    why not. A notice nobody could receive (no address, every address refused) is recorded
+    in the case's history, never the end of the case: the ladder goes on."""
+    try:
+        Notifier.from_settings(ctx.settings).send(
+            key, notice, customer_id=customer.id, contacts=_contacts(customer)
+        )
+    except PermanentError as exc:
+        return f"{notice.kind} not delivered: {exc}"[:300]
+    return None
 
 
 def _customer(book: Book, record: DunningCaseRecord) -> Customer:
@@ -491,18 +505,19 @@ def send_dunning_notice(request: Notify, ctx: ActivityContext) -> DunningCaseRec
             suspension_at=suspension_at,
             update_url=update_url,  # type: ignore[arg-type]
         )
-    Notifier.from_settings(ctx.settings).send(
-        request.step_key, notice, customer_id=customer.id, contacts=_contacts(customer)
-    )
+    undelivered = _tell(ctx, request.step_key, notice, customer)
 
     def change(r: DunningCaseRecord) -> DunningCaseRecord:
         if r.case.notices_sent >= request.number:
             return r
-        r = _case(r, notices_sent=request.number).model_copy(
-            update={"first_notice_at": r.first_notice_at or request.at}
-        )
+        r = _case(r, notices_sent=request.number)
+        if undelivered is None:
+            r = r.model_copy(update={"first_notice_at": r.first_notice_at or request.at})
         return _noted(
-            r, request.at, "send_payment_failed_notice", f"notice {request.number}: {notice.kind}"
+            r,
+            request.at,
+            "send_payment_failed_notice",
+            f"notice {request.number}: {undelivered or notice.kind}",
         )
 
     return _update(book, request.invoice_id, request.at, change)
@@ -518,6 +533,7 @@ def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningC
     customer = _customer(book, record)
     tenant = str(customer.tenant_id) if customer.tenant_id else None
     changed: list[str] = []
+    refused: list[str] = []
     if tenant is not None:
         for sub in _subscriptions(book, record.customer_id):
             s = sub.subscription
@@ -528,12 +544,16 @@ def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningC
             if not wanted:
                 continue
             verb = "on" if request.enabled else "off"
-            read = pc.set_auto_renew(
-                tenant,
-                sub.id,
-                request.enabled,
-                request_id=ctx.request_id(f"auto-renew-{verb}-{sub.id}"),
-            )
+            try:
+                read = pc.set_auto_renew(
+                    tenant,
+                    sub.id,
+                    request.enabled,
+                    request_id=ctx.request_id(f"auto-renew-{verb}-{sub.id}"),
+                )
+            except PermanentError as exc:  # Partner Center's answer: noted, the case goes on
+                refused.append(f"{sub.id}: {exc}"[:120])
+                continue
             apply_partner_center_subscription(book, record.customer_id, read)
             changed.append(sub.id)
 
@@ -542,13 +562,18 @@ def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningC
             if not r.case.auto_renew_off:
                 return r
             r = _case(r, auto_renew_off=False).model_copy(update={"auto_renew_turned_off": ()})
-            return _noted(r, request.at, "restore_auto_renew", f"auto-renew back on: {changed}")
+            return _noted(
+                r, request.at, "restore_auto_renew", f"auto-renew back on: {changed} {refused}"
+            )
         if r.case.auto_renew_off:
             return r
         kept = tuple(dict.fromkeys((*r.auto_renew_turned_off, *changed)))
         r = _case(r, auto_renew_off=True).model_copy(update={"auto_renew_turned_off": kept})
         return _noted(
-            r, request.at, "turn_off_auto_renew", f"auto-renew off before the lock: {list(kept)}"
+            r,
+            request.at,
+            "turn_off_auto_renew",
+            f"auto-renew off before the lock: {list(kept)} {refused}",
         )
 
     return _update(book, request.invoice_id, request.at, change)
@@ -566,18 +591,24 @@ def suspend_for_dunning(request: CaseStep, ctx: ActivityContext) -> DunningCaseR
     tenant = str(customer.tenant_id) if customer.tenant_id else None
     suspended: list[str] = []
     renewing: list[str] = []
+    refused: list[str] = []
     if tenant is not None:
         for sub in _subscriptions(book, record.customer_id):
-            if sub.subscription.status != "active" and sub.id not in record.suspended_subscriptions:
+            if sub.subscription.status != "active":
+                continue
+            try:
+                read = pc.suspend(tenant, sub.id, request_id=ctx.request_id(f"suspend-{sub.id}"))
+            except PermanentError as exc:  # Partner Center's answer: noted, the case goes on
+                refused.append(f"{sub.id}: {exc}"[:120])
                 continue
             if sub.subscription.auto_renew_enabled:
                 renewing.append(sub.id)
-            read = pc.suspend(tenant, sub.id, request_id=ctx.request_id(f"suspend-{sub.id}"))
             apply_partner_center_subscription(book, record.customer_id, read)
             suspended.append(sub.id)
     stripe = _stripe(ctx)
     invoice = stripe.get_invoice(_stripe_invoice(record))
-    Notifier.from_settings(ctx.settings).send(
+    undelivered = _tell(
+        ctx,
         f"{request.step_key}-notice",
         Suspended(
             customer_name=customer.company_name[:200],
@@ -587,8 +618,7 @@ def suspend_for_dunning(request: CaseStep, ctx: ActivityContext) -> DunningCaseR
             pay_url=invoice.hosted_invoice_url or stripe.pay_link(invoice.id),  # type: ignore[arg-type]
             products=_products(book, record.customer_id, tuple(suspended)),
         ),
-        customer_id=customer.id,
-        contacts=_contacts(customer),
+        customer,
     )
 
     def change(r: DunningCaseRecord) -> DunningCaseRecord:
@@ -602,7 +632,12 @@ def suspend_for_dunning(request: CaseStep, ctx: ActivityContext) -> DunningCaseR
                 ),
             }
         )
-        return _noted(r, request.at, "suspend", f"suspended after grace: {suspended}")
+        return _noted(
+            r,
+            request.at,
+            "suspend",
+            f"suspended after grace: {suspended} {refused} {undelivered or ''}",
+        )
 
     return _update(book, request.invoice_id, request.at, change)
 
@@ -617,17 +652,23 @@ def reactivate_after_payment(request: CaseStep, ctx: ActivityContext) -> Dunning
         return record
     customer = _customer(book, record)
     tenant = str(customer.tenant_id) if customer.tenant_id else None
+    refused: list[str] = []
     if tenant is not None:
         for sub_id in record.suspended_subscriptions:
-            read = pc.reactivate(
-                tenant,
-                sub_id,
-                auto_renew=sub_id in record.auto_renew_turned_off,
-                request_id=ctx.request_id(f"reactivate-{sub_id}"),
-            )
+            try:
+                read = pc.reactivate(
+                    tenant,
+                    sub_id,
+                    auto_renew=sub_id in record.auto_renew_turned_off,
+                    request_id=ctx.request_id(f"reactivate-{sub_id}"),
+                )
+            except PermanentError as exc:  # ended meanwhile, say: noted for ops
+                refused.append(f"{sub_id}: {exc}"[:120])
+                continue
             apply_partner_center_subscription(book, record.customer_id, read)
     amount = record.amount_due or record.case.attempts[0].amount
-    Notifier.from_settings(ctx.settings).send(
+    undelivered = _tell(
+        ctx,
         f"{request.step_key}-notice",
         Reactivated(
             customer_name=customer.company_name[:200],
@@ -636,8 +677,7 @@ def reactivate_after_payment(request: CaseStep, ctx: ActivityContext) -> Dunning
             reactivated_at=request.at,
             products=_products(book, record.customer_id, record.suspended_subscriptions),
         ),
-        customer_id=customer.id,
-        contacts=_contacts(customer),
+        customer,
     )
 
     def change(r: DunningCaseRecord) -> DunningCaseRecord:
@@ -651,7 +691,12 @@ def reactivate_after_payment(request: CaseStep, ctx: ActivityContext) -> Dunning
                 )
             }
         )
-        return _noted(r, request.at, "reactivate", f"reactivated: {sorted(restored)}")
+        return _noted(
+            r,
+            request.at,
+            "reactivate",
+            f"reactivated: {sorted(restored)} {refused} {undelivered or ''}",
+        )
 
     return _update(book, request.invoice_id, request.at, change)
 
@@ -681,15 +726,21 @@ def write_off_dunning_case(request: CaseStep, ctx: ActivityContext) -> DunningCa
         for sub in _subscriptions(book, record.customer_id):
             window = sub.subscription.cancellation_allowed_until_date
             if sub.id in record.suspended_subscriptions and window and window > request.at:
-                read = pc.cancel(
-                    str(customer.tenant_id), sub.id, request_id=ctx.request_id(f"cancel-{sub.id}")
-                )
+                try:
+                    read = pc.cancel(
+                        str(customer.tenant_id),
+                        sub.id,
+                        request_id=ctx.request_id(f"cancel-{sub.id}"),
+                    )
+                except PermanentError:  # refused: it is left to expire, auto-renew off
+                    continue
                 apply_partner_center_subscription(book, record.customer_id, read)
                 cancelled.append(sub.id)
     amount = (
         _amount(invoice) if invoice.amount_remaining else (record.amount_due or _amount(invoice))
     )
-    Notifier.from_settings(ctx.settings).send(
+    undelivered = _tell(
+        ctx,
         f"{request.step_key}-notice",
         WrittenOff(
             customer_name=customer.company_name[:200],
@@ -698,8 +749,7 @@ def write_off_dunning_case(request: CaseStep, ctx: ActivityContext) -> DunningCa
             written_off_at=request.at,
             subscriptions_cancelled=bool(cancelled),
         ),
-        customer_id=customer.id,
-        contacts=_contacts(customer),
+        customer,
     )
 
     def change(r: DunningCaseRecord) -> DunningCaseRecord:
@@ -708,7 +758,12 @@ def write_off_dunning_case(request: CaseStep, ctx: ActivityContext) -> DunningCa
         r = _case(r, written_off=True).model_copy(
             update={"subscriptions_cancelled": tuple(cancelled)}
         )
-        return _noted(r, request.at, "write_off", f"written off: {amount}; cancelled {cancelled}")
+        return _noted(
+            r,
+            request.at,
+            "write_off",
+            f"written off: {amount}; cancelled {cancelled} {undelivered or ''}",
+        )
 
     return _update(book, request.invoice_id, request.at, change)
 

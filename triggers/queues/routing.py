@@ -468,14 +468,16 @@ ROUTES: tuple[Row, ...] = (
         "stripe",
         ("payment_method.attached", "payment_method.automatically_updated"),
         "`card saved` / `card updated` on the timeline",
-        "signal `card_updated` to the customer's open dunning cases",
+        "signal `card_updated` (with the `payment_method_id`) to the customer's open dunning cases",
         card_changed,
     ),
     Row(
         "stripe",
         ("checkout.session.completed",),
-        "`new card saved` on the timeline (setup-mode sessions: card update links)",
-        "signal `card_updated` to the customer's open dunning cases and the order's onboarding",
+        "`new card saved` on the timeline (setup-mode sessions: card update links); a card "
+        "saved through a card-expiry link made the invoices' default",
+        "signal `card_updated` (with the `setup_intent_id`) to the customer's open dunning cases "
+        "and the order's onboarding",
         card_changed,
     ),
     Row(
