@@ -3,8 +3,9 @@
 - `read_customer_page`: one page of Partner Center's customer list (a read; nothing written).
 - `sync_customer`: one customer of Partner Center applied to the book (Partner Center wins,
   shared/book/partner_center.py): adopted if the book does not have it, its mirror and
-  subscriptions corrected, subscriptions Partner Center no longer lists flagged. When
-  nothing differs, nothing is written.
+  subscriptions corrected, subscriptions Partner Center no longer lists flagged; for each
+  subscription added or corrected, a `subscription-updated` on intake's queue. When nothing
+  differs, nothing is written.
 - `flag_gone_customers`: the book's customers Partner Center's list no longer shows, flagged
   (never deleted).
 - `link_stripe_customers`: every customer of the book without a Stripe customer linked to the
@@ -38,6 +39,7 @@ from shared.book.partner_center import (
 from shared.clock import app_clock
 from shared.config import Settings
 from shared.errors import PermanentError
+from shared.intake import Enqueuer, partner_center_message, subscription_notice
 from shared.models import BusinessCalendar, Contact, Customer, SubscriptionRecord, TimelineEntry
 from shared.models.book_sync import (
     MAX_AMBIGUOUS,
@@ -127,6 +129,22 @@ def read_customer_page(request: ReadCustomerPage, ctx: ActivityContext) -> Custo
     )
 
 
+@lru_cache(maxsize=4)
+def _enqueuer(settings: Settings) -> Enqueuer:
+    return Enqueuer(settings)
+
+
+def _announce(settings: Settings, tenant_id: str, subscription_ids: list[str]) -> None:
+    """A `subscription-updated` on the intake queue for each subscription, keyed under the
+    sync's own time (a change found by reading has no event time of its own)."""
+    now = app_clock(settings).now()
+    for subscription_id in subscription_ids:
+        notice = subscription_notice(tenant_id, subscription_id, now)
+        _enqueuer(settings).enqueue(
+            partner_center_message(notice, via="book_sync", received_at=now)
+        )
+
+
 @activity(bp)
 def sync_customer(request: SyncCustomer, ctx: ActivityContext) -> CustomerSynced:
     """Make the book agree with Partner Center about one customer: Partner Center is read
@@ -162,17 +180,26 @@ def sync_customer(request: SyncCustomer, ctx: ActivityContext) -> CustomerSynced
     if outcome != "adopted":  # an adopted customer's subscriptions came with it
         have = {r.id: r for r in _subscriptions_of(book, customer.id)}
         new = [s for s in subscriptions if s.id not in have]
+        differing = [
+            s
+            for s in subscriptions
+            if s.id in have and not _same(have[s.id], s.model_dump(mode="json"))
+        ]
+        # The workflows waiting on a subscription (an open renewal, licence change) hear of
+        # what the sync found through intake's `subscription-updated`, enqueued before the
+        # book is written: a retry after the write finds the book agreeing and would not
+        # enqueue again. The consumer re-reads Partner Center and signals (docs/intake.md).
+        _announce(ctx.settings, read.tenant_id, [s.id for s in new + differing])
         added += [
             o.record.id
             for o in adopt_partner_center_subscriptions(book, customer.id, new)
             if o.created
         ]
-        for subscription in subscriptions:
-            record = have.get(subscription.id)
-            if record is None or _same(record, subscription.model_dump(mode="json")):
-                continue
-            if apply_partner_center_subscription(book, customer.id, subscription).changed:
-                corrected.append(subscription.id)
+        for subscription in differing:
+            # Reported as corrected even when the consumer of what was just enqueued wrote
+            # the same correction first.
+            apply_partner_center_subscription(book, customer.id, subscription)
+            corrected.append(subscription.id)
         listed = {s.id for s in subscriptions}
         for record in have.values():
             if record.id not in listed and record.gone_from_partner_center_at is None:
@@ -197,8 +224,9 @@ def adopted_customer(
     read: PartnerCenterCustomer, profile: BillingProfile, settings: Settings
 ) -> Customer:
     """The book's record of a customer it adopts from Partner Center: its id is its tenant
-    id; its billing contact is the billing profile's; it bills in the partner's currency
-    and keeps business hours in its billing country, if the holiday calendars know it."""
+    id; its billing contact is the billing profile's; it bills in the partner's currency,
+    buys in its billing address's country and keeps business hours there, if the holiday
+    calendars know it."""
     name = f"{profile.first_name} {profile.last_name}".strip()
     try:
         calendar = BusinessCalendar(country=profile.country or "US")
@@ -220,6 +248,8 @@ def adopted_customer(
             ),
             billing_currency=settings.partner_currency,
             calendar=calendar,
+            # Its market: the billing address's country (Partner Center prices by it).
+            country=_market(profile.country),
         )
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
@@ -227,6 +257,13 @@ def adopted_customer(
             f"Partner Center's customer {read.tenant_id} cannot be adopted: "
             f"{', '.join(fields)} refused"
         ) from None
+
+
+def _market(country: str) -> str | None:
+    """An ISO 3166-1 alpha-2 code, or None (unknown) for anything else: a customer is adopted
+    without a market rather than refused for its billing address."""
+    code = country.strip().upper()
+    return code if len(code) == 2 and code.isascii() and code.isalpha() else None
 
 
 def _find_customer(book: Book, tenant_id: str) -> Stored[Customer] | None:

@@ -1,4 +1,5 @@
-"""`python -m bench`: run every benchmark module registered here and print one table each.
+"""`python -m bench`: run every benchmark module registered here and print one table each;
+`python -m bench sla_clocks book`: only those (named without `bench.`).
 
 Each benchmark module exposes `run() -> list[dict[str, object]]` and writes its own JSON
 under bench/out/.
@@ -17,13 +18,21 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.book",
     "bench.intake",
     "bench.book_sync",
+    "bench.sla_clocks",
     "bench.dunning",
 )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    wanted = sys.argv[1:] if argv is None else argv
+    unknown = [w for w in wanted if f"bench.{w}" not in BENCHMARKS]
+    if unknown:
+        print(f"no benchmark {', '.join(unknown)}; registered: {BENCHMARKS}", file=sys.stderr)
+        return 2
     ran = 0
     for name in BENCHMARKS:
+        if wanted and name.removeprefix("bench.") not in wanted:
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
+    def __hash__(self) -> int:
+        # Per-settings caches (a client pool, a book) key on the settings; pydantic's own hash
+        # of a frozen model hashes each field, and NameEmail is not hashable.
+        return hash(self.model_dump_json())
+
     environment: Environment = "local"
 
     # Azure Storage: queues and tables. The Functions host's own setting name, unprefixed.

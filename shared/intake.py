@@ -26,6 +26,8 @@ from shared.models.intake import EventMessage, IntakeVia, PartnerCenterNotice
 from shared.payments.events import PaymentEvent
 from shared.storage import PARTNER_CENTER_EVENTS_QUEUE, STRIPE_EVENTS_QUEUE, queue_client
 
+PC_RESOURCE = "https://api.partnercenter.microsoft.com"
+SUBSCRIPTION_UPDATED = "subscription-updated"
 MAX_MESSAGE_JSON = 48 * 1024  # 64 KiB once base64-encoded
 QUEUE_OF = {"partner_center": PARTNER_CENTER_EVENTS_QUEUE, "stripe": STRIPE_EVENTS_QUEUE}
 
@@ -46,6 +48,19 @@ def partner_center_message(
         via=via,
         received_at=received_at,
         partner_center=notice,
+    )
+
+
+def subscription_notice(
+    customer_id: str, subscription_id: str, changed_at: datetime, audit_id: str | None = None
+) -> PartnerCenterNotice:
+    return PartnerCenterNotice(
+        event_name=SUBSCRIPTION_UPDATED,
+        resource_uri=f"{PC_RESOURCE}/webhooks/v1/customers/{customer_id}/subscriptions/"
+        f"{subscription_id}",
+        resource_name="subscription",
+        audit_uri=None if audit_id is None else f"{PC_RESOURCE}/v1/auditrecords/{audit_id}",
+        changed_at=changed_at,
     )
 
 

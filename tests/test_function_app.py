@@ -51,7 +51,6 @@ def test_the_app_indexes_as_the_python_worker_would():
         "partner_center_events",
         "stripe_events",
         "partner_center_audit_poll",
-        "partner_center_book_sync",
         "stripe_events_poll",
         "poison_queue_watch",
         "start_webhook_registration",

@@ -39,7 +39,13 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableEntity, TableServiceClient, TableTransactionError, UpdateMode
+from azure.data.tables import (
+    TableClient,
+    TableEntity,
+    TableServiceClient,
+    TableTransactionError,
+    UpdateMode,
+)
 
 from shared.book.errors import (
     BookRefused,
@@ -227,7 +233,15 @@ class Table:
     def __init__(self, service: TableServiceClient, name: str) -> None:
         self.name = name
         self._service = service
-        self._client = service.get_table_client(name)
+        self._table_client: TableClient | None = None
+
+    @property
+    def _client(self) -> TableClient:
+        """Made on first use: a `Book` has a repository for every table, an activity uses a
+        few, and each client costs its own pipeline (a few ms of CPU)."""
+        if self._table_client is None:
+            self._table_client = self._service.get_table_client(self.name)
+        return self._table_client
 
     def _call(self, what: str, op: Callable[[], T], *, create: bool) -> T:
         """Run `op`, creating the table first if it is missing (writes only). Not-found,

@@ -26,7 +26,7 @@ MAX_KEY = 255  # ProcessedEvent.event_id
 IntakeVia = Literal["webhook", "audit_poll", "book_sync", "events_poll"]
 WorkflowAction = Literal["start", "signal"]
 AlertKind = Literal["poison", "dispute", "poll_failed"]
-PollName = Literal["partner_center_audit", "partner_center_sync", "stripe_events"]
+PollName = Literal["partner_center_audit", "stripe_events"]
 
 
 def resource_path(uri: str) -> str:

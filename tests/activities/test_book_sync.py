@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from activities.book_sync import (
+    adopted_customer,
     flag_gone_customers,
     read_customer_page,
     record_book_sync,
@@ -26,8 +27,10 @@ from shared.book import Book
 from shared.config import get_settings, reset_settings
 from shared.errors import StepError
 from shared.models import SubscriptionRecord
-from shared.models.book_sync import CustomerSynced, GoneSwept
-from shared.partner_center.models import Address, NewCustomer
+from shared.models.book_sync import CustomerSynced, GoneSwept, PartnerCenterCustomer
+from shared.models.intake import EventMessage
+from shared.partner_center.models import Address, BillingProfile, NewCustomer
+from shared.storage import PARTNER_CENTER_EVENTS_QUEUE, trigger_queue
 from tests.book_sync_checks import mirror_differences, snapshot, sync_in_process
 from tests.sandbox.partner_center.harness import Harness, new_customer
 from tests.sandbox.stripe.harness import client as stripe_client
@@ -90,6 +93,7 @@ def test_the_demo_partner_is_adopted_exactly_and_a_second_sync_writes_nothing(bo
         assert book.customers.by_stripe_customer(stored.stripe_customer_id) is not None
         assert stored.billing_contact.email == c.email  # from the billing profile
         assert stored.billing_currency == "USD" and str(stored.tenant_id) == c.tenant_id
+        assert stored.country == "US"  # its market: the billing address's country
         entries = [e.id for e in book.timeline.page(c.tenant_id).items]
         assert f"partner_center:customer:{c.tenant_id}:adopted" in entries
     assert book.book_syncs.find(report.run_id) is not None
@@ -102,8 +106,22 @@ def test_the_demo_partner_is_adopted_exactly_and_a_second_sync_writes_nothing(bo
     assert again.already_linked == 3
 
 
+def announced(settings: Any) -> list[str]:
+    """The subscriptions named by the `subscription-updated` events on intake's Partner
+    Center queue (peeked, left there)."""
+    queue = trigger_queue(settings, PARTNER_CENTER_EVENTS_QUEUE)
+    messages = [EventMessage.model_validate_json(m.content) for m in queue.peek_messages(32)]
+    return [
+        m.partner_center.resource.rsplit("/", 1)[1]
+        for m in messages
+        if m.partner_center is not None and m.type == "subscription-updated"
+    ]
+
+
 def test_a_subscription_changed_by_hand_is_corrected_and_shows_on_the_timeline(book, demo):
     sync_in_process()
+    queue = trigger_queue(get_settings(), PARTNER_CENTER_EVENTS_QUEUE)
+    queue.clear_messages()  # adoption announces nothing: no workflow waits on those yet
     northwind = DEMO[0].tenant_id
     sub = next(s for s in demo.client.list_subscriptions(northwind) if s.term_duration == "P1Y")
     # By hand, through Partner Center's API: seats up and auto-renew off.
@@ -122,6 +140,10 @@ def test_a_subscription_changed_by_hand_is_corrected_and_shows_on_the_timeline(b
     assert changes["quantity"] == (sub.quantity, sub.quantity + 4)
     assert changes["auto_renew_enabled"] == (True, False)
     assert entry.source == "partner_center"
+    # Intake hears of it, so an open renewal or licence change of that subscription does.
+    assert announced(get_settings()) == [sub.id]
+    assert synced(demo, northwind).outcome == "unchanged"
+    assert announced(get_settings()) == [sub.id]
 
 
 def test_a_stripe_customer_that_matches_two_customers_is_reported_not_linked(book, pc, sandbox):
@@ -198,6 +220,21 @@ def test_a_subscription_partner_center_no_longer_lists_is_flagged_and_kept(book,
     assert (outcome.outcome, outcome.subscriptions_gone) == ("updated", ("sub-ghost",))
     assert book.subscriptions.get(tenant, "sub-ghost").record.gone_from_partner_center_at
     assert synced(pc, tenant).outcome == "unchanged"
+
+
+@pytest.mark.parametrize(
+    ("billing_country", "market"),
+    [("US", "US"), ("nl", "NL"), ("", None), ("USA", None), ("1A", None)],
+)
+def test_an_adopted_customers_market_is_its_billing_country_or_unknown(billing_country, market):
+    read = PartnerCenterCustomer(
+        tenant_id=str(uuid.uuid4()), company_name="Contoso", domain="contoso.onmicrosoft.com"
+    )
+    profile = BillingProfile.model_validate(
+        {"firstName": "Ann", "lastName": "Lee", "email": "ap@contoso.example",
+         "companyName": "Contoso", "country": billing_country}
+    )  # fmt: skip
+    assert adopted_customer(read, profile, get_settings()).country == market
 
 
 def test_a_customer_the_book_has_is_found_by_its_tenant_and_corrected_not_adopted(book, pc):

@@ -4,8 +4,8 @@ time, and the clients a test drives and inspects it with.
 `start_stack(state_dir)` runs the stack's own supervisor (devhost/stack.py, what `make run`
 runs) with `--virtual-clock --enable-auth --seed-data none --settings example`, its state in
 `state_dir`, and reads every URL, key and app setting from its `--ready-file`. Nothing is
-re-implemented here: the processes, their order, the sandboxes' wiring and the skipping of a
-sandbox that is not in the checkout are the supervisor's.
+re-implemented here: the processes, their order and the sandboxes' wiring are the
+supervisor's.
 
 `LocalStack.stop()` ends it: stdin closed and SIGTERM (the supervisor stops its children in
 reverse order); after 30 s the supervisor and every process still naming the state folder are
@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 import requests
 from stripe import StripeClient
 
@@ -47,7 +46,6 @@ DURABLE = "/runtime/webhooks/durabletask"
 ACTIVE = ("Pending", "Running", "Suspended", "ContinuedAsNew")
 DISABLED_TIMERS = (
     "partner_center_audit_poll",
-    "partner_center_book_sync",
     "stripe_events_poll",
     "poison_queue_watch",
 )
@@ -382,10 +380,12 @@ class LocalStack:
 
     # the sandboxes' own state ------------------------------------------------------------------
     def sandbox_url(self, name: str) -> str:
-        """A sandbox's base URL; the test is skipped when that sandbox is not in the checkout."""
+        """A sandbox's base URL (every sandbox is part of the stack: one missing is a fault)."""
         sandbox = self.info["sandboxes"].get(name)
         if sandbox is None:
-            pytest.skip(f"the {name} sandbox is not in this checkout yet")
+            raise AssertionError(
+                f"the stack runs no {name} sandbox: {sorted(self.info['sandboxes'])}"
+            )
         url: str = sandbox["url"]
         return url
 
@@ -430,7 +430,7 @@ class LocalStack:
 
     @property
     def mail(self) -> str:
-        """The mail sandbox's base URL (its inbox); skips the test until it is in the checkout."""
+        """The mail sandbox's base URL (its inbox)."""
         return self.sandbox_url("mail")
 
     # health and logs ---------------------------------------------------------------------------

@@ -197,3 +197,13 @@ def test_bad_sla_configuration_is_refused_naming_the_setting(monkeypatch, variab
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError, match=field):
         Settings()
+
+
+def test_settings_naming_partner_readers_key_a_per_settings_cache(monkeypatch):
+    monkeypatch.setenv("CSPFLOW_NOTIFY_OPS_TO", "Night Shift <night@contoso.example>")
+    one, same = Settings(), Settings()
+    monkeypatch.setenv("CSPFLOW_NOTIFY_OPS_TO", "day@contoso.example")
+    other = Settings()
+    cache = {one: "pool"}
+    assert cache[same] == "pool"
+    assert other not in cache

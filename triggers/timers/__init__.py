@@ -27,7 +27,6 @@ from triggers.timers.polls import (
     poll_failed,
     poll_partner_center_audit,
     poll_stripe_events,
-    sync_partner_center_book,
     watch_poison_queues,
 )
 
@@ -35,7 +34,6 @@ bp = df.Blueprint()
 log = logging.getLogger("cspflow.polls")
 
 HOURLY_AUDIT = "0 5 * * * *"
-NIGHTLY_SYNC = "0 30 2 * * *"
 HOURLY_STRIPE = "0 10 * * * *"
 HOURLY_POISON = "0 15 * * * *"
 
@@ -61,17 +59,6 @@ def partner_center_audit_poll(timer: func.TimerRequest) -> None:
     _run(
         "partner_center_audit_poll",
         lambda book, enqueuer, now: poll_partner_center_audit(
-            book, PartnerCenterClient.from_settings(get_settings()), enqueuer, now
-        ),
-    )
-
-
-@bp.timer_trigger(arg_name="timer", schedule=NIGHTLY_SYNC)
-def partner_center_book_sync(timer: func.TimerRequest) -> None:
-    """Every book customer's subscriptions compared with Partner Center's."""
-    _run(
-        "partner_center_book_sync",
-        lambda book, enqueuer, now: sync_partner_center_book(
             book, PartnerCenterClient.from_settings(get_settings()), enqueuer, now
         ),
     )

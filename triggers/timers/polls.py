@@ -9,7 +9,6 @@ Stripe stops retrying after 3 days (https://docs.stripe.com/webhooks#retries). S
 | poll | when | reads | enqueues |
 |---|---|---|---|
 | `partner_center_audit_poll` | hourly, :05 | the audit records (`GET /v1/auditrecords`) since the watermark, minus an hour of overlap | `subscription-updated` for every subscription an audit record names |
-| `partner_center_book_sync` | nightly, 02:30 UTC | every book customer's subscriptions in Partner Center | `subscription-updated` for every subscription the book does not have as Partner Center does |
 | `stripe_events_poll` | hourly, :10 | `GET /v1/events` after the last event seen | every event of a type the routing table acts on |
 | `poison_queue_watch` | hourly, :15 | the poison queues' length | nothing: an ops alert while a poison queue holds messages |
 
@@ -17,9 +16,10 @@ What a poll finds goes through the same queue, consumer and business key as a we
 audit record names the change's resource and time, which is the webhook's
 (EventName, ResourceUri, ResourceChangeUtcDate); a Stripe event is the same event id. So a
 webhook that arrives after the poll found its event (or before) is acted on once. Events the
-book has already processed are not enqueued again. The book sync has no event time to key
-on: it enqueues under the sync's own time, and what it enqueues is only what differs, which
-the consumer's re-read makes right once (a second read finds the book agreeing).
+book has already processed are not enqueued again. What time alone changes in Partner Center
+(a renewal, an expiry) has no audit record: the nightly book sync (workflows/book_sync.py)
+finds it, corrects the book and enqueues a `subscription-updated` for each subscription it
+corrected or added, so the workflows waiting on one hear of it (docs/book.md#sync).
 
 A poll that fails raises an ops alert and leaves its watermark where it was: the next run
 reads the same window again.
@@ -38,7 +38,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.book import Book
 from shared.errors import first_line
-from shared.intake import Enqueuer, partner_center_message, stripe_message
+from shared.intake import Enqueuer, partner_center_message, stripe_message, subscription_notice
 from shared.models.intake import OpsAlert, PartnerCenterNotice, PollWatermark, instant
 from shared.partner_center import PartnerCenterClient
 from shared.payments import PaymentRejected, StripePayments
@@ -48,8 +48,6 @@ from triggers.queues.routing import ROUTES
 
 log = logging.getLogger("cspflow.polls")
 
-PC_RESOURCE = "https://api.partnercenter.microsoft.com"
-SUBSCRIPTION_UPDATED = "subscription-updated"
 AUDIT_OVERLAP = timedelta(hours=1)  # audit records may be written a little after the fact
 FIRST_AUDIT_WINDOW = timedelta(days=1)  # a first run reads the last day
 MAX_EVENT_PAGES = 50  # Stripe: 5,000 events per run at most; the next run goes on
@@ -61,19 +59,6 @@ class PollReport:
     found: int = 0
     enqueued: int = 0
     already_processed: int = 0
-
-
-def subscription_notice(
-    customer_id: str, subscription_id: str, changed_at: datetime, audit_id: str | None = None
-) -> PartnerCenterNotice:
-    return PartnerCenterNotice(
-        event_name=SUBSCRIPTION_UPDATED,
-        resource_uri=f"{PC_RESOURCE}/webhooks/v1/customers/{customer_id}/subscriptions/"
-        f"{subscription_id}",
-        resource_name="subscription",
-        audit_uri=None if audit_id is None else f"{PC_RESOURCE}/v1/auditrecords/{audit_id}",
-        changed_at=changed_at,
-    )
 
 
 def audit_notices(record: dict[str, Any]) -> list[PartnerCenterNotice]:
@@ -140,40 +125,6 @@ def poll_partner_center_audit(
         newest = max(newest, when)
     book.watermarks.save(
         PollWatermark(poll="partner_center_audit", position=instant(newest), updated_at=now)
-    )
-    return report
-
-
-def sync_partner_center_book(
-    book: Book, client: PartnerCenterClient, enqueuer: Enqueuer, now: datetime
-) -> PollReport:
-    """Enqueue a `subscription-updated` for every subscription of a book customer that the
-    book does not hold as Partner Center does (missing, or any mirrored field different)."""
-    report = PollReport()
-    cursor: str | None = None
-    while True:
-        page = book.customers.page(limit=100, next=cursor)
-        for customer in page.items:
-            if customer.tenant_id is None:
-                continue
-            tenant = str(customer.tenant_id)
-            differing = []
-            for read in client.list_subscriptions(tenant):
-                stored = book.subscriptions.find(customer.id, read.id)
-                if stored is None or stored.record.subscription != read:
-                    differing.append(
-                        partner_center_message(
-                            subscription_notice(tenant, read.id, now),
-                            via="book_sync",
-                            received_at=now,
-                        )
-                    )
-            report = _enqueue_new(book, enqueuer, differing, report)
-        cursor = page.next
-        if cursor is None:
-            break
-    book.watermarks.save(
-        PollWatermark(poll="partner_center_sync", position=instant(now), updated_at=now)
     )
     return report
 

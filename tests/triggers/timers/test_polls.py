@@ -12,18 +12,17 @@ import pytest
 import requests
 from azure.storage.queue import TextBase64EncodePolicy
 
-from shared.book.partner_center import apply_partner_center_subscription
 from shared.intake import Enqueuer
 from shared.models.intake import PollWatermark
 from tests.app_functions import functions_by_name, user_function
 from tests.sandbox.stripe.harness import API_KEY
 from tests.triggers.intake_world import World, book_customer
-from triggers.timers import HOURLY_AUDIT, HOURLY_POISON, HOURLY_STRIPE, NIGHTLY_SYNC
+from triggers.book_sync import SCHEDULE as BOOK_SYNC_SCHEDULE
+from triggers.timers import HOURLY_AUDIT, HOURLY_POISON, HOURLY_STRIPE
 from triggers.timers.polls import (
     audit_notices,
     poll_partner_center_audit,
     poll_stripe_events,
-    sync_partner_center_book,
     watch_poison_queues,
 )
 
@@ -128,36 +127,6 @@ def test_an_audit_record_names_its_subscriptions():
     )
 
 
-# -- the nightly book sync --------------------------------------------------------------------
-
-
-def test_the_book_sync_enqueues_only_what_the_book_does_not_hold_as_partner_center_does(
-    world: World,
-):
-    pc = world.pc
-    tenant = pc.customer()
-    customer_id = book_customer(world, tenant=tenant)
-    same, changed, missing = (pc.buy(tenant, quantity=q) for q in (1, 2, 3))
-    client = world.context().partner_center
-    for sub in (same, changed):
-        apply_partner_center_subscription(
-            world.book, customer_id, client.get_subscription(tenant, sub)
-        )
-    pc.client.set_quantity(tenant, changed, 5, request_id="sync-5")
-    book_customer(world)  # a customer without a tenant is skipped
-
-    report = sync_partner_center_book(world.book, client, Enqueuer(world.settings), pc.clock.now())
-
-    assert (report.found, report.enqueued) == (2, 2)
-    queued = [m.key.split("|")[1].rsplit("/", 1)[1] for m in world.queued("partner_center")]
-    assert sorted(queued) == sorted([changed, missing])
-    consume_all(world)
-    assert world.book.subscriptions.get(customer_id, changed).record.subscription.quantity == 5
-    assert world.book.subscriptions.get(customer_id, missing).record.subscription.quantity == 3
-    again = sync_partner_center_book(world.book, client, Enqueuer(world.settings), pc.clock.now())
-    assert again.enqueued == 0
-
-
 # -- Stripe's events --------------------------------------------------------------------------
 
 
@@ -249,8 +218,8 @@ def test_the_timers_are_registered_on_their_schedules():
         if fn.get_trigger() is not None and fn.get_trigger().get_binding_name() == "timerTrigger"  # type: ignore[union-attr]
     }
     assert schedules == {
+        "book_sync_nightly": BOOK_SYNC_SCHEDULE,  # what time alone changes (docs/book.md#sync)
         "partner_center_audit_poll": HOURLY_AUDIT,
-        "partner_center_book_sync": NIGHTLY_SYNC,
         "stripe_events_poll": HOURLY_STRIPE,
         "poison_queue_watch": HOURLY_POISON,
     }
