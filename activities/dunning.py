@@ -394,11 +394,13 @@ def refresh_dunning_case(request: Refresh, ctx: ActivityContext) -> DunningCaseR
 
 def _new_card(stripe: StripePayments, record: DunningCaseRecord, request: Refresh) -> str | None:
     """The card to charge from now on, if the customer gave a new one: the card a card-update
-    link saved (made the invoices' default), a card attached since, or a new default card.
+    link saved or a card attached since (either made the invoices' default), or a new
+    default card.
     A card this case already saw refused for good is not taken again."""
     customer = record.stripe_customer_id
     if customer is None:
         return None
+    refused = {a.payment_method_id for a in record.case.attempts if classify_attempt(a) != "soft"}
     card_id: str | None = None
     if request.setup_intent_id:
         try:
@@ -409,8 +411,10 @@ def _new_card(stripe: StripePayments, record: DunningCaseRecord, request: Refres
     elif request.payment_method_id:
         saved = {c.payment_method_id for c in stripe.list_cards(customer)}
         card_id = request.payment_method_id if request.payment_method_id in saved else None
+        if card_id is not None and card_id not in refused | {record.case.payment_method_id}:
+            # The card the customer saved pays this invoice and the next ones.
+            stripe.set_default_card(request.step_key, customer, card_id)
     card_id = card_id or stripe.get_customer(customer).default_payment_method_id
-    refused = {a.payment_method_id for a in record.case.attempts if classify_attempt(a) != "soft"}
     return None if card_id is None or card_id in refused else card_id
 
 

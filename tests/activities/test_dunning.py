@@ -297,3 +297,23 @@ def test_a_default_card_expiring_within_30_days_gets_one_notice_with_the_update_
     # Out of the window (two months before expiry): no notice.
     early = warn_expiring_card.run({**request, "at": (now - 40 * DAY).isoformat()})
     assert early["value"]["notices"] == []
+
+
+def test_a_card_attached_during_the_case_is_charged_next_and_made_the_default(book, pc):
+    case = make_case(book, pc, "pm_card_sandbox_fail_after_0_lost_card", with_subscription=False)
+    case.open()
+    attached = case.stripe.attach_payment_method(
+        f"{case.customer_id}/pm3", case.stripe_customer, "pm_card_mastercard", make_default=False
+    )
+    assert attached.card is not None
+    new = attached.card.payment_method_id
+    at = case.failed_at + 2 * DAY
+    refreshed = value(
+        refresh_dunning_case.run(
+            case.on_case("refresh-1", at, reason="card_updated", payment_method_id=new)
+        )
+    )
+    assert refreshed.case.payment_method_id == new
+    assert case.stripe.get_customer(case.stripe_customer).default_payment_method_id == new
+    charged = value(charge_dunning_invoice.run(case.on_case("charge-2", at, attempt=2)))
+    assert charged.case.paid_at == at

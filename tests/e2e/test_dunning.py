@@ -179,6 +179,32 @@ def test_a_soft_decline_is_recovered_by_the_second_retry(stack: LocalStack, ns: 
     assert f"/i/{who.invoice}" in notice["text"]
     case = who.case()
     assert case is not None and case["status"] == "recovered" and case["next_step"] is None
+    # The dunning_recovery KPI event, and the first-contact promise kept on its SLA clock.
+    book = Book(stack.settings)
+    paid_at = datetime.fromisoformat(case["paid_at"])
+    [kpi] = [
+        e
+        for e in book.kpi_events.of_month(paid_at, "dunning_recovery").items
+        if e.subject_id == who.invoice
+    ]
+    assert (kpi.outcome, kpi.dimensions["attempts"], kpi.dimensions["days_to_recover"]) == (
+        "recovered",
+        "3",
+        "3",
+    )
+    assert kpi.amount is not None and kpi.amount.amount_minor == 4200
+    clock = eventually(
+        lambda: (
+            (
+                c := stack.api("GET", f"/api/sla/clocks/sla-payment_first_contact-{who.invoice}")
+            ).status_code
+            == 200
+            and c.json()["phase"] == "closed"
+            and c.json()
+        ),
+        "the first-contact clock never closed",
+    )
+    assert clock["state"] == "met"
 
 
 def test_a_lost_card_is_never_retried_and_a_new_card_from_the_update_link_pays_at_once(
