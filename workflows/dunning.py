@@ -17,6 +17,7 @@ re-reads the invoice itself before charging or mailing. Every path ends in `clos
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -50,6 +51,7 @@ from shared.models.dunning import DunningCaseRecord
 from shared.models.sla import SlaSignal
 from shared.policy.dunning import DunningStep, next_step
 from workflows.durable import (
+    Outcome,
     call,
     continue_as_new,
     event_model,
@@ -65,6 +67,9 @@ from workflows.durable import (
 bp = df.Blueprint()
 
 EVENTS = ("invoice_paid", "card_updated", "payment_failed")
+# How long (in hours, one retry an hour) a case rides out Stripe or Partner Center being down
+# beyond a step's own retries before it fails for ops to see.
+OUTAGE_HOURS = 48
 SLA_KIND = "payment_first_contact"
 
 
@@ -127,6 +132,7 @@ def dunning(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict
     seen = {start.event_key} if start.event_key else set()
     waits = {name: context.wait_for_external_event(name) for name in EVENTS}
     loop = 0
+    outages = 0
     while record.status == "open":
         loop += 1
         if clock_open and record.first_notice_at is not None:
@@ -154,7 +160,18 @@ def dunning(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict
                 continue
             if context.current_utc_datetime < step.at:
                 continue  # one hop of a wait longer than a timer may be
-        record = yield from _act(context, record, step, loop)
+        outcome = yield from _act(context, record, step, loop)
+        if outcome.value is not None:
+            record, outages = outcome.value, 0
+        elif outcome.failure is not None and outcome.failure.kind != "permanent":
+            # Stripe or Partner Center down for longer than the step's retries: the case
+            # waits and tries again (the same step key), for up to OUTAGE_HOURS.
+            outages += 1
+            if outages > OUTAGE_HOURS:
+                outcome.unwrap()
+            yield context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+        else:
+            outcome.unwrap()  # a refusal the step could not absorb: fail loudly for ops
     if clock_open:
         yield from _clock(context, "met" if record.first_notice_at else "cancel", record, "sla-end")
     closed = (
@@ -179,7 +196,7 @@ def dunning(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict
 
 def _act(
     context: df.DurableOrchestrationContext, record: DunningCaseRecord, step: DunningStep, loop: int
-) -> Generator[Any, Any, DunningCaseRecord]:
+) -> Generator[Any, Any, Outcome[DunningCaseRecord]]:
     """Run the due step: one activity, which answers the case as it now is."""
     at = context.current_utc_datetime
     invoice_id = record.invoice_id
@@ -216,7 +233,7 @@ def _act(
             context,
             set_dunning_auto_renew,
             AutoRenew(
-                step_key=step_key(context, f"auto-renew-{'on' if enabled else 'off'}-{loop}"),
+                step_key=step_key(context, "auto-renew-on" if enabled else "auto-renew-off"),
                 invoice_id=invoice_id,
                 at=at,
                 enabled=enabled,
@@ -239,7 +256,7 @@ def _act(
             ),
             retry="patient",
         )
-    return outcome.unwrap()
+    return outcome
 
 
 def _refresh(

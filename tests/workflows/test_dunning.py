@@ -11,6 +11,7 @@ sequences and customer actions."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,11 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from activities.sla_clocks import Queued
+from shared.errors import Failure
 from shared.models.billing import PaymentAttempt
 from shared.models.dunning import DunningCase, DunningCaseRecord
 from shared.models.money import Money
 from shared.policy.dunning import DEFAULT_RULES, classify_decline
-from tests.orchestrator_driver import T0, Event, drive, succeeded
+from tests.orchestrator_driver import T0, Event, drive, retries_spent, succeeded
 from workflows.dunning import card_expiry_sweep, dunning
 
 INVOICE = "inv-42"
@@ -458,3 +460,32 @@ def test_the_card_expiry_sweep_scans_every_page_of_customers_and_counts_the_noti
     scans = [c.input for c in done.calls if c.name == "warn_expiring_card"]
     assert [s["customer_id"] for s in scans] == ["c-1", "c-2", "c-3"]
     assert scans[0]["step_key"] == "card-expiry-202611/card-c-1"
+
+
+def test_stripe_down_past_the_steps_retries_is_waited_out_and_the_charge_keeps_its_key():
+    world = World({"pm_1": Card("pm_1", ["insufficient_funds"])}, "pm_1")
+    down = retries_spent(
+        Failure(kind="transient", error_type="PaymentsUnavailable", code="transient", message="503")
+    )
+    calls = {"n": 0}
+
+    def charge(data: dict[str, Any]) -> Any:
+        calls["n"] += 1
+        return down if calls["n"] <= 2 else world.charge(data)
+
+    done = drive(
+        dunning,
+        {**world.outcomes(), "charge_dunning_invoice": charge},
+        input=START,
+        instance_id=f"dunning-{INVOICE}",
+    )
+    assert done.output["status"] == "recovered"
+    tried = charges(done)
+    assert [c["step_key"] for c in tried] == [f"dunning-{INVOICE}/charge-2"] * 3
+    # An hour between the tries; the card charged once.
+    gaps = [
+        datetime.fromisoformat(b["at"]) - datetime.fromisoformat(a["at"])
+        for a, b in itertools.pairwise(tried)
+    ]
+    assert all(timedelta(hours=1) <= g < timedelta(hours=1, seconds=1) for g in gaps)
+    assert len(world.cards["pm_1"].charges) == 2
