@@ -5,6 +5,7 @@ import azure.durable_functions as df
 from activities.book_sync import bp as book_sync_bp
 from activities.catalog import bp as catalog_bp
 from activities.connectivity import bp as connectivity_bp
+from activities.dunning import bp as dunning_bp
 from activities.licence_change import bp as licence_change_bp
 from activities.notifications import bp as notifications_bp
 from activities.onboarding import bp as onboarding_bp
@@ -26,4 +27,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     licence_change_bp,
     onboarding_bp,
     renewals_bp,
+    dunning_bp,
 )

@@ -20,6 +20,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.book_sync",
     "bench.sla_clocks",
     "bench.onboarding",
+    "bench.dunning",
 )
 
 

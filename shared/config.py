@@ -135,6 +135,14 @@ class Settings(BaseSettings):
     book_sync_schedule: str = Field(default=BOOK_SYNC_SCHEDULE, pattern=_NCRONTAB_OR_OFF)
     partner_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
+    # Dunning (workflows/dunning.py, docs/dunning.md): where Stripe's card-update page sends
+    # the customer back to; at write-off, whether subscriptions still inside their
+    # cancellation window are cancelled (else they are left to expire, auto-renew off); when
+    # the card-expiry sweep runs (NCRONTAB in UTC with seconds, monthly; or "off").
+    dunning_card_update_return_url: AnyHttpUrl = AnyHttpUrl("https://cspflow.example/card-updated")
+    dunning_write_off_cancel: bool = False
+    dunning_card_expiry_schedule: str = Field(default="0 0 6 1 * *", pattern=_NCRONTAB_OR_OFF)
+
     # SLA clocks (docs/rules.md#sla-tier-targets, #sla-escalation): the partner's own tier
     # targets over cspflow's defaults, `kind.tier=N unit` entries separated by commas
     # (`onboarding.premium=2 business_hours`), and the escalation chain after a breach.

@@ -126,6 +126,23 @@ def test_the_app_indexes_as_the_python_worker_would():
         "cancel_bought",
         "record_time_to_value",
         "raise_order_alert",
+        "dunning",
+        "open_dunning_case",
+        "refresh_dunning_case",
+        "charge_dunning_invoice",
+        "send_dunning_notice",
+        "set_dunning_auto_renew",
+        "suspend_for_dunning",
+        "reactivate_after_payment",
+        "write_off_dunning_case",
+        "close_dunning_case",
+        "warn_expiring_card",
+        "list_dunning_cases",
+        "get_dunning_case",
+        "card_expiry_sweep",
+        "card_customers_page",
+        "start_card_expiry_sweep_request",
+        "card_expiry_monthly",
     }
 
 

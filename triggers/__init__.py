@@ -7,6 +7,7 @@ import azure.durable_functions as df
 from triggers.book_sync import bp as book_sync_bp
 from triggers.catalog import bp as catalog_bp
 from triggers.customers import bp as customers_bp
+from triggers.dunning import bp as dunning_bp
 from triggers.health import bp as health_bp
 from triggers.intake_ops import bp as intake_ops_bp
 from triggers.licence_changes import bp as licence_changes_bp
@@ -34,5 +35,6 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     licence_changes_bp,
     orders_bp,
     renewals_bp,
+    dunning_bp,
     openapi_bp,
 )

@@ -5,6 +5,7 @@ import azure.durable_functions as df
 from workflows.book_sync import bp as book_sync_bp
 from workflows.catalog_sync import bp as catalog_sync_bp
 from workflows.connectivity import bp as connectivity_bp
+from workflows.dunning import bp as dunning_bp
 from workflows.licence_change import bp as licence_change_bp
 from workflows.onboarding import bp as onboarding_bp
 from workflows.renewals import bp as renewals_bp
@@ -20,4 +21,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     licence_change_bp,
     onboarding_bp,
     renewals_bp,
+    dunning_bp,
 )

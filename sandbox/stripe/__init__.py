@@ -61,6 +61,9 @@ Sandbox-only payment methods (Stripe cannot script these):
         e.g. pm_card_sandbox_fail_after_2_insufficient_funds
         A suffix `_advice_<advice_code>` adds the issuer's advice, e.g.
         pm_card_sandbox_fail_after_0_insufficient_funds_advice_try_again_later
+    pm_card_sandbox_decline_first_<K>[_<reason>][_advice_<advice_code>]
+        attaches; the first K charges decline like the card with that reason (as above), every
+        later one succeeds: recovery by retry. e.g. pm_card_sandbox_decline_first_1_insufficient_funds
     pm_card_sandbox_expires_<YYYY>_<MM>
         a Visa expiring at the end of that month (card.exp_month/exp_year); charges after the
         month decline with expired_card. e.g. pm_card_sandbox_expires_2026_03

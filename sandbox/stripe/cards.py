@@ -10,7 +10,8 @@ no advice code for any of them, and Stripe gives `advice_code` only when the iss
 (https://docs.stripe.com/declines/card#retrying-issuer-declines), so theirs is null.
 
 The sandbox adds cards whose behaviour Stripe cannot script: fail after N successes (with an
-advice code if asked), expire in a chosen month; and declines scripted per customer or
+advice code if asked), decline the first K charges and then pay (recovery by retry), expire
+in a chosen month; and declines scripted per customer or
 payment method (payments.py, `POST /_sandbox/declines`) with any decline code, advice code
 and outcome type.
 """
@@ -117,6 +118,7 @@ class TestCard:
     charge_decline: Decline | None = None  # every charge fails
     fail_after: int | None = None  # charges succeed this many times, then fail
     fail_with: Decline = GENERIC
+    decline_first: int | None = None  # the first K charges decline with fail_with, then pass
     requires_authentication: bool = False  # off-session charges need 3-D Secure
     disputed: bool = False  # the charge succeeds, then the cardholder disputes it
 
@@ -160,6 +162,9 @@ _FAIL_AFTER = re.compile(
     r"^pm_card_sandbox_fail_after_(\d{1,4})(?:_(?!advice_)([a-z_]+?))?(?:_advice_([a-z_]+))?$"
 )
 _EXPIRES = re.compile(r"^pm_card_sandbox_expires_(\d{4})_(\d{2})$")
+_DECLINE_FIRST = re.compile(
+    r"^pm_card_sandbox_decline_first_(\d{1,4})(?:_(?!advice_)([a-z_]+?))?(?:_advice_([a-z_]+))?$"
+)
 
 
 def is_token(payment_method: str) -> bool:
@@ -171,7 +176,7 @@ def resolve(token: str, param: str) -> TestCard:
     card = STRIPE_TOKENS.get(token)
     if card is not None:
         return card
-    if m := _FAIL_AFTER.match(token):
+    if m := _FAIL_AFTER.match(token) or _DECLINE_FIRST.match(token):
         reason = m.group(2) or "generic_decline"
         decline = SCRIPTABLE.get(reason)
         if decline is None:
@@ -186,6 +191,8 @@ def resolve(token: str, param: str) -> TestCard:
                     param=param,
                 )
             decline = replace(decline, advice_code=advice)
+        if m.re is _DECLINE_FIRST:
+            return replace(_card("visa", "4242"), decline_first=int(m.group(1)), fail_with=decline)
         return replace(_card("visa", "4242"), fail_after=int(m.group(1)), fail_with=decline)
     if m := _EXPIRES.match(token):
         year, month = int(m.group(1)), int(m.group(2))
@@ -207,13 +214,21 @@ def expired(exp_month: int, exp_year: int, now: datetime) -> bool:
 
 
 def charge_outcome(
-    card: TestCard, successes_so_far: int, *, off_session: bool, now: datetime, exp: tuple[int, int]
+    card: TestCard,
+    successes_so_far: int,
+    *,
+    off_session: bool,
+    now: datetime,
+    exp: tuple[int, int],
+    failures_so_far: int = 0,
 ) -> Decline | None:
     """None when the charge goes through, else the decline Stripe would answer with."""
     if expired(exp[0], exp[1], now):
         return EXPIRED
     if card.charge_decline is not None:
         return card.charge_decline
+    if card.decline_first is not None and failures_so_far < card.decline_first:
+        return card.fail_with
     if card.fail_after is not None and successes_so_far >= card.fail_after:
         return card.fail_with
     if card.requires_authentication and off_session:

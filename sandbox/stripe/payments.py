@@ -57,6 +57,7 @@ def attempt(ctx: Ctx, pi: JSON, pm: JSON, *, off_session: bool) -> JSON:
             off_session=off_session,
             now=ctx.now,
             exp=(pm["card"]["exp_month"], pm["card"]["exp_year"]),
+            failures_so_far=int(extra.get("failures", 0)),
         )
     pi["payment_method"] = pm["id"]
     if decline is None and card.requires_authentication and not off_session:
@@ -90,6 +91,8 @@ def attempt(ctx: Ctx, pi: JSON, pm: JSON, *, off_session: bool) -> JSON:
         pi.update(status="requires_payment_method", last_payment_error=error, next_action=None)
         ctx.store.insert(ch)
         ctx.store.save(pi)
+        extra["failures"] = int(extra.get("failures", 0)) + 1
+        ctx.store.set_extra(pm["id"], extra)
         ctx.emit("charge.failed", ch)
         ctx.emit("payment_intent.payment_failed", pi)
         raise CardDeclined(

@@ -15,8 +15,23 @@ from pydantic import Field, model_validator
 
 from shared.models._base import DomainModel, UtcDateTime
 from shared.models.billing import PaymentAttempt
+from shared.models.money import Money
 
 DunningStatus = Literal["open", "recovered", "written_off", "cancelled"]
+DunningAction = Literal[
+    "opened",
+    "retry_charge",
+    "send_payment_failed_notice",
+    "turn_off_auto_renew",
+    "suspend",
+    "write_off",
+    "reactivate",
+    "restore_auto_renew",
+    "close",
+    "paid",
+    "card_updated",
+    "payment_failed",
+]
 
 
 class DunningCase(DomainModel):
@@ -43,13 +58,42 @@ class DunningCase(DomainModel):
         return self
 
 
+class DunningHistoryEntry(DomainModel):
+    """One thing the dunning workflow did or learnt, in order (GET /api/dunning/{invoice_id})."""
+
+    at: UtcDateTime
+    action: DunningAction
+    detail: str = Field(max_length=500)
+
+
+class DunningNextStep(DomainModel):
+    """What the ladder does next about an open case, and when."""
+
+    action: DunningAction
+    at: UtcDateTime
+    reason: str = Field(max_length=300)
+
+
 class DunningCaseRecord(DomainModel):
-    """A dunning case as the book keeps it: the customer, the ladder's state, open or closed."""
+    """A dunning case as the book keeps it: the customer, the ladder's state, open or closed.
+
+    The Stripe and Partner Center facts the workflow needs again (which subscriptions it
+    suspended or turned auto-renew off for, so it restores exactly those) live here too."""
 
     customer_id: str = Field(min_length=1, max_length=64)
     case: DunningCase
     status: DunningStatus = "open"
     closed_at: UtcDateTime | None = None
+    stripe_invoice_id: str | None = Field(default=None, max_length=255)
+    stripe_customer_id: str | None = Field(default=None, max_length=255)
+    invoice_number: str | None = Field(default=None, max_length=100)
+    amount_due: Money | None = None
+    suspended_subscriptions: tuple[str, ...] = ()
+    auto_renew_turned_off: tuple[str, ...] = ()
+    subscriptions_cancelled: tuple[str, ...] = ()
+    first_notice_at: UtcDateTime | None = None
+    history: tuple[DunningHistoryEntry, ...] = ()
+    next_step: DunningNextStep | None = None
 
     @model_validator(mode="after")
     def _closed_consistently(self) -> DunningCaseRecord:

@@ -306,6 +306,8 @@ class PaymentFailed(CustomerNotice):
     card: CardRef | None = None
     next_retry_at: UtcDateTime | None = None
     suspension_at: UtcDateTime | None = None
+    # The card-update page (Checkout in setup mode) when the card will not pay again.
+    update_url: ActionUrl | None = None
 
 
 class PaymentRetryScheduled(CustomerNotice):

@@ -225,6 +225,16 @@ class StripePayments:
             pm = self._client.v1.payment_methods.retrieve(pm_id)
         return _card(pm.to_dict(), default_id=pm_id)
 
+    def set_default_card(self, step_key: str, customer_id: str, payment_method_id: str) -> None:
+        """Make a card already saved for the customer the one its invoices are charged to
+        (`invoice_settings.default_payment_method`)."""
+        with _errors():
+            self._client.v1.customers.update(
+                customer_id,
+                {"invoice_settings": {"default_payment_method": payment_method_id}},
+                _key(step_key, "customer.default_payment_method"),
+            )
+
     def list_cards(self, customer_id: str) -> list[Card]:
         """Every card saved for the customer, with expiry and which one invoices use."""
         with _errors():
@@ -389,6 +399,16 @@ class StripePayments:
             return _invoice(
                 self._client.v1.invoices.send_invoice(
                     invoice_id, None, _key(step_key, "invoice.send")
+                )
+            )
+
+    def mark_uncollectible(self, step_key: str, invoice_id: str) -> Invoice:
+        """Write an open invoice off (https://docs.stripe.com/api/invoices/mark_uncollectible):
+        it stays payable, so a late payment still lands."""
+        with _errors():
+            return _invoice(
+                self._client.v1.invoices.mark_uncollectible(
+                    invoice_id, None, _key(step_key, "invoice.mark_uncollectible")
                 )
             )
 

@@ -75,9 +75,13 @@ class Supervisor:
 
 # The nightly book sync's timer is off: on a virtual clock an idle stack jumps to its next
 # occurrence, so it would leap from night to night (and sync every test's customers) between
-# tests. Tests start the sync over HTTP. So is the daily renewal sweep, for the same reason:
-# tests run it with POST /api/ops/renewal-sweeps.
-STACK_SETTINGS = {"CSPFLOW_BOOK_SYNC_SCHEDULE": "off", "CSPFLOW_RENEWAL_SWEEP_SCHEDULE": "off"}
+# tests. Tests start the sync over HTTP. So are the daily renewal sweep and the monthly
+# card-expiry sweep, for the same reason: tests start them over HTTP.
+STACK_SETTINGS = {
+    "CSPFLOW_BOOK_SYNC_SCHEDULE": "off",
+    "CSPFLOW_RENEWAL_SWEEP_SCHEDULE": "off",
+    "CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE": "off",
+}
 
 
 def _launch(

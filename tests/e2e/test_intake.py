@@ -83,7 +83,7 @@ def test_a_seat_change_in_partner_center_reaches_the_book_through_its_webhook(
     assert stored.record.customer_id == customer_id
 
 
-def test_a_failed_payment_delivered_by_stripe_is_processed_once_and_kept_for_dunning(
+def test_a_failed_payment_delivered_by_stripe_is_processed_once_and_starts_dunning(
     stack: LocalStack, ns: Namespace
 ):
     settings = stack.settings
@@ -109,7 +109,9 @@ def test_a_failed_payment_delivered_by_stripe_is_processed_once_and_kept_for_dun
         "Stripe's delivery was never processed",
     )
     assert processed.outcome is not None and f"dunning of invoice {inv.id}" in processed.outcome
-    kept = book.workflow_inbox.find("dunning", f"dunning-{inv.id}", failed.id)
-    assert kept is not None and kept.action == "start" and kept.customer_id == customer_id
+    # The dunning workflow is deployed: the case is started, not kept in the inbox.
+    assert f"started dunning dunning-{inv.id}" in processed.outcome
+    assert book.workflow_inbox.find("dunning", f"dunning-{inv.id}", failed.id) is None
+    assert stack.instance(f"dunning-{inv.id}") is not None
     entry = book.timeline.entry(customer_id, f"stripe:{failed.id}")
     assert entry is not None and "failed" in entry.summary

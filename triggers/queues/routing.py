@@ -72,6 +72,7 @@ LICENCE_CHANGE = "licence_change"
 ONBOARDING = "onboarding"
 INVOICE_KEY = "cspflow_invoice_id"  # Stripe metadata naming cspflow's invoice
 ORDER_KEY = "cspflow_order_id"  # Stripe metadata naming the order a payment or card is for
+CARD_UPDATE_KEY = "cspflow_card_update"  # Stripe metadata: why a card-update link was sent
 
 
 def dunning_instance(invoice_id: str) -> str:
@@ -364,12 +365,24 @@ def card_changed(message: EventMessage, ctx: Context) -> Plan:
     customer_id = customer.record.id
     if isinstance(event, CardUpdateCompleted):
         what, subject = "new card saved through a card update link", event.setup_intent_id
+        if metadata.get(CARD_UPDATE_KEY) == "card_expiry":
+            # Sent ahead of an expiring card (docs/dunning.md, "Card-expiry pre-dunning"):
+            # the new card pays the next invoices, so the old one never fails. Keyed by the
+            # event, so a second run replays Stripe's answer.
+            ctx.stripe.complete_card_update(f"intake/{message.key}", event.setup_intent_id)
+            what += ", now the default for invoices"
     else:
         verb = "saved" if isinstance(event, PaymentMethodAttached) else "updated by the network"
         card = f"{event.brand} ending {event.last4}, expires {event.exp_month:02d}/{event.exp_year}"
         what, subject = f"card {verb}: {card}", event.payment_method_id
     _note(ctx, customer_id, message, subject, what)
     payload: dict[str, JsonValue] = {"stripe_customer_id": event.customer_id}
+    # Which card: the dunning case charges it at once (a card-update link's SetupIntent is
+    # made the default first).
+    if isinstance(event, CardUpdateCompleted):
+        payload["setup_intent_id"] = event.setup_intent_id
+    else:
+        payload["payment_method_id"] = event.payment_method_id
     steps = [
         Step(
             DUNNING,
@@ -455,14 +468,16 @@ ROUTES: tuple[Row, ...] = (
         "stripe",
         ("payment_method.attached", "payment_method.automatically_updated"),
         "`card saved` / `card updated` on the timeline",
-        "signal `card_updated` to the customer's open dunning cases",
+        "signal `card_updated` (with the `payment_method_id`) to the customer's open dunning cases",
         card_changed,
     ),
     Row(
         "stripe",
         ("checkout.session.completed",),
-        "`new card saved` on the timeline (setup-mode sessions: card update links)",
-        "signal `card_updated` to the customer's open dunning cases and the order's onboarding",
+        "`new card saved` on the timeline (setup-mode sessions: card update links); a card "
+        "saved through a card-expiry link made the invoices' default",
+        "signal `card_updated` (with the `setup_intent_id`) to the customer's open dunning cases "
+        "and the order's onboarding",
         card_changed,
     ),
     Row(

@@ -112,6 +112,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       // that signs the decision links mailed to customers (any long random string).
       CSPFLOW_RENEWAL_SWEEP_SCHEDULE: '0 0 5 * * *'
       CSPFLOW_LINK_SIGNING_KEY: '${secretRef}link-signing-key)'
+      // The monthly card-expiry sweep (docs/dunning.md): NCRONTAB in UTC, or 'off'.
+      CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE: '0 0 6 1 * *'
     }
   }
 }

@@ -173,6 +173,32 @@ def test_fail_after_n_succeeds_n_times_then_declines_with_the_chosen_code(sdk):
     assert _error(info).decline_code == "insufficient_funds"
 
 
+@pytest.mark.parametrize(
+    ("token", "code", "advice"),
+    [
+        ("pm_card_sandbox_decline_first_2_insufficient_funds", "insufficient_funds", None),
+        ("pm_card_sandbox_decline_first_2_lost_card", "lost_card", None),
+        (
+            "pm_card_sandbox_decline_first_2_generic_decline_advice_try_again_later",
+            "generic_decline",
+            "try_again_later",
+        ),
+    ],
+)
+def test_decline_first_k_declines_k_times_with_the_chosen_code_then_succeeds(
+    sdk, token, code, advice
+):
+    cus = _customer(sdk)
+    pm = sdk.v1.payment_methods.attach(token, {"customer": cus.id})
+    for _ in range(2):
+        with pytest.raises(stripe.CardError) as info:
+            _charge(sdk, cus.id, pm.id)
+        assert _error(info).decline_code == code
+        assert getattr(_error(info), "advice_code", None) == advice
+    assert _charge(sdk, cus.id, pm.id).status == "succeeded"
+    assert _charge(sdk, cus.id, pm.id).status == "succeeded"
+
+
 def test_fail_after_with_an_unknown_decline_code_is_refused(sdk):
     cus = _customer(sdk)
     with pytest.raises(stripe.InvalidRequestError) as info:

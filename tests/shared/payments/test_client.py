@@ -313,6 +313,15 @@ def test_void_invoice_closes_an_open_invoice(payments):
     assert payments.void_invoice("void-1", inv.id).status == "void"
 
 
+def test_mark_uncollectible_writes_an_open_invoice_off_once_and_it_stays_payable(payments):
+    # https://docs.stripe.com/api/invoices/mark_uncollectible
+    cus, _ = _with_card(payments)
+    inv = _open_invoice(payments, cus.id)
+    assert payments.mark_uncollectible("write-off-1", inv.id).status == "uncollectible"
+    assert payments.mark_uncollectible("write-off-1", inv.id).status == "uncollectible"
+    assert payments.pay_invoice("late-pay-1", inv.id).paid
+
+
 def test_the_same_step_key_reused_for_different_content_is_rejected(payments):
     cus, _ = _with_card(payments)
     payments.create_invoice("bill-x", cus.id, currency="EUR", description="one")

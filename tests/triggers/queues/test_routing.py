@@ -320,6 +320,31 @@ def test_a_card_saved_through_a_card_update_link_signals_the_orders_onboarding(w
     assert entry is not None and "card update link" in entry.summary
 
 
+def test_a_card_saved_through_a_card_expiry_link_becomes_the_default_and_signals_dunning(
+    world: World,
+):
+    cus, _ = failing_invoice(world)
+    customer_id = book_customer(world, stripe_customer=cus)
+    link = world.payments.card_update_link(
+        "r:expiry",
+        cus,
+        success_url="https://portal.example/ok",
+        metadata={"cspflow_card_update": "card_expiry"},
+    )
+    requests.post(link.url, data={"payment_method": "pm_card_mastercard"}, timeout=10)
+    message = stripe_message_of(latest_event(world, "checkout.session.completed", customer=cus))
+    fake = FakeOrchestrations(running={"dunning-inv-x"})
+    world.book.dunning.open(dunning_case("inv-x", customer_id=customer_id))
+    outcome = consume(world, message, fake, {DUNNING})
+    assert "now the default for invoices" in outcome
+    default = world.payments.get_customer(cus).default_payment_method_id
+    brands = {c.payment_method_id: c.brand for c in world.payments.list_cards(cus)}
+    assert default is not None and brands[default] == "mastercard"
+    [(instance, event, data)] = fake.signals
+    assert (instance, event) == ("dunning-inv-x", "card_updated")
+    assert str(data["setup_intent_id"]).startswith("seti_")
+
+
 def test_a_dispute_raises_an_ops_alert_and_goes_on_the_timeline(world: World):
     from shared.payments import ChargeLine
 
