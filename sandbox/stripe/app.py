@@ -29,7 +29,7 @@ from aiohttp import web
 
 from sandbox.common.clock import Clock
 
-from . import checkout, credit_notes, customers, forms, invoicing, payments, resources
+from . import checkout, credit_notes, customers, forms, invoicing, payments, resources, tax_rates
 from .context import Ctx
 from .errors import StripeError, invalid
 from .listing import LIST_PARAMS, expand, load, paginate
@@ -113,6 +113,9 @@ ROUTES = [
     _r("POST", "/v1/setup_intents", customers.create_setup_intent),
     _r("GET", "/v1/setup_intents/{setup_intent}", customers.retrieve_setup_intent),
     _r("POST", "/v1/setup_intents/{setup_intent}/confirm", customers.confirm_setup_intent),
+    _r("POST", "/v1/tax_rates", tax_rates.create_tax_rate),
+    _r("GET", "/v1/tax_rates", tax_rates.list_tax_rates),
+    _r("GET", "/v1/tax_rates/{tax_rate}", tax_rates.retrieve_tax_rate),
     _r("POST", "/v1/invoiceitems", invoicing.create_invoice_item),
     _r("GET", "/v1/invoiceitems", invoicing.list_invoice_items),
     _r("GET", "/v1/invoiceitems/{invoiceitem}", invoicing.retrieve_invoice_item),
