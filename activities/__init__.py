@@ -2,6 +2,7 @@
 
 import azure.durable_functions as df
 
+from activities.billing import bp as billing_bp
 from activities.book_sync import bp as book_sync_bp
 from activities.catalog import bp as catalog_bp
 from activities.connectivity import bp as connectivity_bp
@@ -16,4 +17,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     catalog_bp,
     webhook_registration_bp,
     book_sync_bp,
+    billing_bp,
 )

@@ -130,6 +130,16 @@ class Settings(BaseSettings):
     book_sync_schedule: str = Field(default=BOOK_SYNC_SCHEDULE, pattern=_NCRONTAB_OR_OFF)
     partner_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
+    # The billing run (workflows/billing_run.py, docs/billing.md): how often its timer looks
+    # whether a billing day has begun in the partner's time zone (NCRONTAB in UTC, or "off");
+    # the partner's country (EU reverse charge, docs/rules.md#reverse-charge) and time zone;
+    # customers billed at once, and per page of the book.
+    billing_schedule: str = Field(default="0 5 * * * *", pattern=_NCRONTAB_OR_OFF)
+    partner_country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    partner_time_zone: TimeZoneName = "UTC"
+    billing_in_flight: int = Field(default=10, ge=1, le=100)
+    billing_page_size: int = Field(default=100, ge=1, le=1000)
+
     # SLA clocks (docs/rules.md#sla-tier-targets, #sla-escalation): the partner's own tier
     # targets over cspflow's defaults, `kind.tier=N unit` entries separated by commas
     # (`onboarding.premium=2 business_hours`), and the escalation chain after a breach.

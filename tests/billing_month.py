@@ -357,3 +357,45 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "listed": [],
     },
 }
+
+
+def stripe_customers(sdk: Any) -> dict[str, str]:
+    """The month's customers in a Stripe sandbox (the card payers with a Visa on file):
+    their Stripe customer ids by customer id."""
+    ids: dict[str, str] = {}
+    for customer in CUSTOMERS:
+        cus = sdk.v1.customers.create(
+            {
+                "name": customer.company_name,
+                "email": customer.billing_contact.email,
+                "metadata": {"cspflow_customer_id": customer.id},
+            }
+        )
+        if customer.payment_terms.collection == "charge_automatically":
+            pm = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": cus.id})
+            sdk.v1.customers.update(cus.id, {"invoice_settings": {"default_payment_method": pm.id}})
+        ids[customer.id] = cus.id
+    return ids
+
+
+def load_book(settings: Any, stripe_ids: dict[str, str]) -> None:
+    """The month in the book of `settings`: customers linked to their Stripe customers,
+    subscriptions, the catalogue's offers, the standard price lists, and February's licence
+    changes, recorded on the customers' timelines at the time they were applied (as the
+    licence-change workflow records them)."""
+    from shared.book import Book
+    from shared.clock import ManualClock
+
+    book = Book(settings)
+    for customer in CUSTOMERS:
+        linked = customer.model_copy(update={"stripe_customer_id": stripe_ids[customer.id]})
+        book.customers.add(linked)
+        book.subscriptions.load(SUBSCRIPTIONS[customer.id])
+    for offer in offers():
+        book.offers.save(offer)
+    for price_list in PRICE_LISTS:
+        book.price_lists.save(price_list)
+    for changes in CHANGES.values():
+        for change in changes:
+            assert change.effective_at is not None
+            Book(settings, clock=ManualClock(change.effective_at)).licence_changes.request(change)

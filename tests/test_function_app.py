@@ -66,6 +66,17 @@ def test_the_app_indexes_as_the_python_worker_would():
         "flag_gone_customers",
         "link_stripe_customers",
         "record_book_sync",
+        # the billing run (docs/billing.md)
+        "start_billing_run_request",
+        "billing_run_status",
+        "billing_run_timer",
+        "billing_run",
+        "bill_customer",
+        "list_due_customers",
+        "plan_customer_invoice",
+        "issue_invoice",
+        "record_customer_billed",
+        "record_billing_run",
     }
 
 

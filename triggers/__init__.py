@@ -4,6 +4,7 @@ Every HTTP route is declared with the API kit (triggers/api/, docs/api.md)."""
 
 import azure.durable_functions as df
 
+from triggers.billing import bp as billing_bp
 from triggers.book_sync import bp as book_sync_bp
 from triggers.catalog import bp as catalog_bp
 from triggers.customers import bp as customers_bp
@@ -28,5 +29,6 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     customers_bp,
     catalog_bp,
     book_sync_bp,
+    billing_bp,
     openapi_bp,
 )

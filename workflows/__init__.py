@@ -2,6 +2,7 @@
 
 import azure.durable_functions as df
 
+from workflows.billing_run import bp as billing_run_bp
 from workflows.book_sync import bp as book_sync_bp
 from workflows.catalog_sync import bp as catalog_sync_bp
 from workflows.connectivity import bp as connectivity_bp
@@ -14,4 +15,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     catalog_sync_bp,
     webhook_registration_bp,
     book_sync_bp,
+    billing_run_bp,
 )

@@ -23,6 +23,7 @@ from azure.data.tables import TableServiceClient
 
 from shared.book._repository import Page, Recorded, Stored, Tables
 from shared.book.alerts import OpsAlerts
+from shared.book.billing_runs import BilledCustomers, BillingRuns
 from shared.book.book_syncs import BookSyncs
 from shared.book.catalogue import Offers, PriceLists
 from shared.book.customers import Customers
@@ -103,3 +104,5 @@ class Book:
         self.alerts = OpsAlerts(*parts)
         self.watermarks = PollWatermarks(*parts)
         self.book_syncs = BookSyncs(*parts)
+        self.billing_runs = BillingRuns(*parts)
+        self.billed_customers = BilledCustomers(*parts)

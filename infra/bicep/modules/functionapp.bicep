@@ -108,6 +108,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       // The nightly book sync (docs/book.md, "Sync"): NCRONTAB in UTC, or 'off'. Read when
       // the app is indexed: a change restarts the app, as every app setting change does.
       CSPFLOW_BOOK_SYNC_SCHEDULE: '0 0 2 * * *'
+      // The billing run (docs/billing.md): the timer looks hourly whether a billing day has
+      // begun in the partner's time zone; set the partner's country and time zone here.
+      CSPFLOW_BILLING_SCHEDULE: '0 5 * * * *'
+      CSPFLOW_PARTNER_COUNTRY: 'US'
+      CSPFLOW_PARTNER_TIME_ZONE: 'UTC'
     }
   }
 }
