@@ -21,7 +21,6 @@ set of lines (`StripePayments.charge_now`) serves the other workflows.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 
 import azure.durable_functions as df
 from pydantic import Field
@@ -94,14 +93,32 @@ class RecordBillingRun(WriteInput):
     report: BillingRunReport
 
 
-@lru_cache(maxsize=4)
+# The process's clients, one per settings object (Settings holds unhashable values, such as
+# the notify lists' addresses, so it cannot key an lru_cache): a table client's connection
+# pool and Stripe's HTTP session shared by every activity on a worker.
+_CLIENTS: dict[int, tuple[Settings, Book, StripePayments]] = {}
+
+
+def _clients(settings: Settings) -> tuple[Book, StripePayments]:
+    held = _CLIENTS.get(id(settings))
+    if held is None or held[0] is not settings:
+        if len(_CLIENTS) >= 4:
+            _CLIENTS.clear()
+        held = (
+            settings,
+            Book(settings, clock=app_clock(settings)),
+            StripePayments.from_settings(settings),
+        )
+        _CLIENTS[id(settings)] = held
+    return held[1], held[2]
+
+
 def _book(settings: Settings) -> Book:
-    return Book(settings, clock=app_clock(settings))
+    return _clients(settings)[0]
 
 
-@lru_cache(maxsize=4)
 def _stripe(settings: Settings) -> StripePayments:
-    return StripePayments.from_settings(settings)
+    return _clients(settings)[1]
 
 
 @activity(bp)

@@ -175,6 +175,7 @@ class Api:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._recent: deque[float] = deque()
+        self._storm = 0  # the next requests to answer 429, whatever the rate
 
     def make_ctx(self, now: datetime, **kw: Any) -> Ctx:
         c = self.config
@@ -192,6 +193,7 @@ class Api:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/v1/{tail:.*}", self.handle)
+        app.router.add_post("/_sandbox/rate_limit", self.set_rate_limit)
         app.router.add_route("POST", "/_sandbox/{tail:.*}", self.handle)
         app.router.add_get("/_sandbox/deliveries", self.deliveries)
         app.router.add_get("/i/{invoice}", self.hosted_invoice)
@@ -199,6 +201,21 @@ class Api:
         app.router.add_get("/c/{session}", self.hosted_checkout)
         app.router.add_post("/c/{session}", self.hosted_checkout_submit)
         return app
+
+    async def set_rate_limit(self, request: web.Request) -> web.Response:
+        """Sandbox only: `storm=N` answers the next N API requests 429 (a burst of throttling,
+        whatever the rate); `per_second=N` limits the rate from now on (`0` lifts it)."""
+        params = forms.parse(await request.text())
+        try:
+            storm = forms.integer(params, "storm", minimum=0)
+            per_second = forms.integer(params, "per_second", minimum=0)
+        except StripeError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        if storm is not None:
+            self._storm = storm
+        if per_second is not None:
+            self.config.rate_limit_per_s = per_second or None
+        return web.json_response({"storm": self._storm, "per_second": self.config.rate_limit_per_s})
 
     async def deliveries(self, request: web.Request) -> web.Response:
         return web.json_response(self.config.store.deliveries())
@@ -268,6 +285,15 @@ class Api:
             return expand(ctx, json.loads(json.dumps(result)), forms.array(params, "expand"))
 
     def _rate_limit(self) -> None:
+        if self._storm > 0:
+            self._storm -= 1
+            raise StripeError(
+                429,
+                "invalid_request_error",
+                "Request rate limit exceeded. Learn more about rate limits here "
+                "https://stripe.com/docs/rate-limits.",
+                code="rate_limit",
+            )
         limit = self.config.rate_limit_per_s
         if limit is None:
             return
