@@ -7,6 +7,7 @@ from activities.book_sync import bp as book_sync_bp
 from activities.catalog import bp as catalog_bp
 from activities.connectivity import bp as connectivity_bp
 from activities.notifications import bp as notifications_bp
+from activities.reconciliation import bp as reconciliation_bp
 from activities.sla_clocks import bp as sla_clocks_bp
 from activities.webhook_registration import bp as webhook_registration_bp
 
@@ -18,4 +19,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     webhook_registration_bp,
     book_sync_bp,
     billing_bp,
+    reconciliation_bp,
 )

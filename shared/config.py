@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.models.money import Money
 from shared.models.party import TimeZoneName
 
 Environment = Literal["local", "test", "azure"]
@@ -139,6 +140,14 @@ class Settings(BaseSettings):
     partner_time_zone: TimeZoneName = "UTC"
     billing_in_flight: int = Field(default=10, ge=1, le=100)
     billing_page_size: int = Field(default=100, ge=1, le=1000)
+    # Reconciliation (docs/rules.md#leakage-alert): the leakage per currency that raises an
+    # ops alert, `EUR=50.00,USD=50.00` (a currency without one alerts on any leakage); and
+    # the monthly timer that reconciles last month after Microsoft's invoice is out (the
+    # 8th at the latest), as NCRONTAB in UTC, or "off".
+    leakage_alert: str = Field(
+        default="", pattern=r"^([A-Z]{3}=[0-9]+(\.[0-9]+)?(,[A-Z]{3}=[0-9]+(\.[0-9]+)?)*)?$"
+    )
+    reconciliation_schedule: str = Field(default="0 0 6 10 * *", pattern=_NCRONTAB_OR_OFF)
 
     # SLA clocks (docs/rules.md#sla-tier-targets, #sla-escalation): the partner's own tier
     # targets over cspflow's defaults, `kind.tier=N unit` entries separated by commas
@@ -248,6 +257,14 @@ class Settings(BaseSettings):
         if self.smtp_username and not self.smtp_password.get_secret_value():
             raise ValueError("smtp_password must be set when smtp_username is")
         return self
+
+    def leakage_thresholds(self) -> dict[str, Money]:
+        """`leakage_alert` as Money per currency (docs/rules.md#leakage-alert)."""
+        found: dict[str, Money] = {}
+        for part in filter(None, self.leakage_alert.split(",")):
+            currency, amount = part.split("=")
+            found[currency] = Money.from_decimal(amount, currency)
+        return found
 
     def redact(self, text: str) -> str:
         """`text` with every configured secret replaced by `***`: each secret setting, and

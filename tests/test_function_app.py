@@ -77,6 +77,15 @@ def test_the_app_indexes_as_the_python_worker_would():
         "issue_invoice",
         "record_customer_billed",
         "record_billing_run",
+        # reconciliation (docs/billing.md)
+        "start_reconciliation_request",
+        "get_reconciliation",
+        "get_reconciliation_csv",
+        "open_dispute",
+        "reconciliation_monthly",
+        "reconciliation",
+        "resolve_partner_invoice",
+        "reconcile_invoice",
     }
 
 

@@ -13,6 +13,7 @@ from triggers.intake_ops import bp as intake_ops_bp
 from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
 from triggers.queues import bp as queues_bp
+from triggers.reconciliation import bp as reconciliation_bp
 from triggers.sla import bp as sla_bp
 from triggers.timers import bp as timers_bp
 from triggers.webhooks import bp as webhooks_bp
@@ -30,5 +31,6 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     catalog_bp,
     book_sync_bp,
     billing_bp,
+    reconciliation_bp,
     openapi_bp,
 )

@@ -6,6 +6,7 @@ from workflows.billing_run import bp as billing_run_bp
 from workflows.book_sync import bp as book_sync_bp
 from workflows.catalog_sync import bp as catalog_sync_bp
 from workflows.connectivity import bp as connectivity_bp
+from workflows.reconciliation import bp as reconciliation_bp
 from workflows.sla_clock import bp as sla_clock_bp
 from workflows.webhook_registration import bp as webhook_registration_bp
 
@@ -16,4 +17,5 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     webhook_registration_bp,
     book_sync_bp,
     billing_run_bp,
+    reconciliation_bp,
 )

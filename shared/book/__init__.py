@@ -44,6 +44,7 @@ from shared.book.licence_changes import LicenceChanges
 from shared.book.notices import Notices
 from shared.book.orders import Orders
 from shared.book.processed_events import ProcessedEvents
+from shared.book.reconciliations import Disputes, ReconciledLines, ReconciliationSummaries
 from shared.book.renewals import Renewals
 from shared.book.sla_clocks import SlaClocks
 from shared.book.subscriptions import Subscriptions
@@ -106,3 +107,6 @@ class Book:
         self.book_syncs = BookSyncs(*parts)
         self.billing_runs = BillingRuns(*parts)
         self.billed_customers = BilledCustomers(*parts)
+        self.reconciliations = ReconciliationSummaries(*parts)
+        self.reconciled_lines = ReconciledLines(*parts)
+        self.disputes = Disputes(*parts)

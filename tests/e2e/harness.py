@@ -78,7 +78,11 @@ class Supervisor:
 # The nightly book sync's timer is off: on a virtual clock an idle stack jumps to its next
 # occurrence, so it would leap from night to night (and sync every test's customers) between
 # tests. Tests start the sync over HTTP.
-STACK_SETTINGS = {"CSPFLOW_BOOK_SYNC_SCHEDULE": "off", "CSPFLOW_BILLING_SCHEDULE": "off"}
+STACK_SETTINGS = {
+    "CSPFLOW_BOOK_SYNC_SCHEDULE": "off",
+    "CSPFLOW_BILLING_SCHEDULE": "off",
+    "CSPFLOW_RECONCILIATION_SCHEDULE": "off",
+}
 
 
 def _launch(

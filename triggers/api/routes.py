@@ -73,7 +73,7 @@ from triggers.api.problems import (
     NotFound,
     Unavailable,
 )
-from triggers.api.replies import Reply
+from triggers.api.replies import Reply, TextBody
 
 log = logging.getLogger("cspflow.api")
 
@@ -614,6 +614,14 @@ class _SettingsLedger:
 
 def encode_reply(reply: Reply) -> tuple[func.HttpResponse, str]:
     """The response for a reply, and its body text."""
+    if isinstance(reply.body, TextBody):
+        return func.HttpResponse(
+            reply.body.text,
+            status_code=reply.status,
+            headers=dict(reply.headers),
+            mimetype=reply.body.media_type,
+            charset="utf-8",
+        ), reply.body.text
     text = reply.body.model_dump_json(by_alias=True) if reply.body is not None else ""
     response = func.HttpResponse(
         text,

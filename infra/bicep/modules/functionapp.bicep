@@ -113,6 +113,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       CSPFLOW_BILLING_SCHEDULE: '0 5 * * * *'
       CSPFLOW_PARTNER_COUNTRY: 'US'
       CSPFLOW_PARTNER_TIME_ZONE: 'UTC'
+      // Reconciliation: last month, once Microsoft's invoice is out; and the leakage that
+      // raises an ops alert, per currency (docs/rules.md#leakage-alert).
+      CSPFLOW_RECONCILIATION_SCHEDULE: '0 0 6 10 * *'
+      CSPFLOW_LEAKAGE_ALERT: 'USD=50.00,EUR=50.00'
     }
   }
 }
