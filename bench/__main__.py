@@ -17,6 +17,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.book",
     "bench.intake",
     "bench.book_sync",
+    "bench.billing",
 )
 
 

@@ -176,6 +176,7 @@ class Api:
         self.config = config
         self._recent: deque[float] = deque()
         self._storm = 0  # the next requests to answer 429, whatever the rate
+        self._latency_s = 0.0  # how long every API request is held before it is answered
 
     def make_ctx(self, now: datetime, **kw: Any) -> Ctx:
         c = self.config
@@ -194,6 +195,7 @@ class Api:
         app = web.Application()
         app.router.add_route("*", "/v1/{tail:.*}", self.handle)
         app.router.add_post("/_sandbox/rate_limit", self.set_rate_limit)
+        app.router.add_post("/_sandbox/latency", self.set_latency)
         app.router.add_route("POST", "/_sandbox/{tail:.*}", self.handle)
         app.router.add_get("/_sandbox/deliveries", self.deliveries)
         app.router.add_get("/i/{invoice}", self.hosted_invoice)
@@ -217,6 +219,18 @@ class Api:
             self.config.rate_limit_per_s = per_second or None
         return web.json_response({"storm": self._storm, "per_second": self.config.rate_limit_per_s})
 
+    async def set_latency(self, request: web.Request) -> web.Response:
+        """Sandbox only: `ms=N` holds every API request N milliseconds before it is answered
+        (Stripe answers in a few hundred; the sandbox in a few), `0` lifts it."""
+        params = forms.parse(await request.text())
+        try:
+            ms = forms.integer(params, "ms", minimum=0)
+        except StripeError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        if ms is not None:
+            self._latency_s = ms / 1000
+        return web.json_response({"ms": round(self._latency_s * 1000)})
+
     async def deliveries(self, request: web.Request) -> web.Response:
         return web.json_response(self.config.store.deliveries())
 
@@ -228,6 +242,8 @@ class Api:
         api_key = ""
         now: datetime | None = None
         canonical = ""
+        if self._latency_s and path.startswith("/v1/"):
+            await asyncio.sleep(self._latency_s)
         try:
             self._rate_limit()
             if not path.startswith("/_sandbox/"):

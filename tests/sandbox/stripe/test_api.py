@@ -310,3 +310,16 @@ def test_a_storm_answers_the_next_requests_429_then_passes(sandbox, sdk):
         requests.post(f"{url}/_sandbox/rate_limit", data={"storm": "-1"}, timeout=5).status_code
         == 400
     )
+
+
+def test_a_latency_holds_every_api_request(sandbox, sdk):
+    import time
+
+    url = sandbox.base_url
+    assert requests.post(f"{url}/_sandbox/latency", data={"ms": "120"}, timeout=5).json() == {
+        "ms": 120
+    }
+    started = time.perf_counter()
+    sdk.v1.customers.list()
+    assert time.perf_counter() - started >= 0.12
+    assert requests.post(f"{url}/_sandbox/latency", data={"ms": "0"}, timeout=5).json() == {"ms": 0}
