@@ -36,8 +36,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from stripe import StripeClient
+
 from bench.table import print_table
 from shared.book import Book
+from shared.config import Settings
 from shared.models import (
     Contact,
     Customer,
@@ -113,11 +116,15 @@ def measure(stack: LocalStack, customers: int, latency_ms: int) -> list[Row]:
 
 
 def seed(stack: LocalStack, count: int) -> dict[str, str]:
+    return seed_book(stack.settings, stack.stripe, count)
+
+
+def seed_book(settings: Settings, sdk: StripeClient, count: int) -> dict[str, str]:
     """N customers in the book (and their Stripe customers, each with a card): customer i
     has Business Basic billed monthly, bought on day 1 + i % 28 of June 2026, sold at
-    5.40 EUR, 1 + i % 20 seats; every third also an annual plan renewing in March."""
-    book = Book(stack.settings)
-    sdk = stack.stripe
+    5.40 EUR, 1 + i % 20 seats; every third also an annual plan renewing in March.
+    Their Stripe customer ids by customer id."""
+    book = Book(settings)
     book.offers.save(
         Offer(catalog_item_id=BASIC, country="NL", name="Business Basic", term_duration="P1Y",
               billing_cycle="monthly", unit_cost=Money.from_decimal("4.90", "EUR"),
