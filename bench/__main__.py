@@ -21,6 +21,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.sla_clocks",
     "bench.onboarding",
     "bench.dunning",
+    "bench.billing",
 )
 
 

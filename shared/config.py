@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.models.money import Money
 from shared.models.party import TimeZoneName
 
 Environment = Literal["local", "test", "azure"]
@@ -142,6 +143,23 @@ class Settings(BaseSettings):
     dunning_card_update_return_url: AnyHttpUrl = AnyHttpUrl("https://cspflow.example/card-updated")
     dunning_write_off_cancel: bool = False
     dunning_card_expiry_schedule: str = Field(default="0 0 6 1 * *", pattern=_NCRONTAB_OR_OFF)
+    # The billing run (workflows/billing_run.py, docs/billing.md): how often its timer looks
+    # whether a billing day has begun in the partner's time zone (NCRONTAB in UTC, or "off");
+    # the partner's country (EU reverse charge, docs/rules.md#reverse-charge) and time zone;
+    # customers billed at once, and per page of the book.
+    billing_schedule: str = Field(default="0 5 * * * *", pattern=_NCRONTAB_OR_OFF)
+    partner_country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    partner_time_zone: TimeZoneName = "UTC"
+    billing_in_flight: int = Field(default=10, ge=1, le=100)
+    billing_page_size: int = Field(default=100, ge=1, le=1000)
+    # Reconciliation (docs/rules.md#leakage-alert): the leakage per currency that raises an
+    # ops alert, `EUR=50.00,USD=50.00` (a currency without one alerts on any leakage); and
+    # the monthly timer that reconciles last month after Microsoft's invoice is out (the
+    # 8th at the latest), as NCRONTAB in UTC, or "off".
+    leakage_alert: str = Field(
+        default="", pattern=r"^([A-Z]{3}=[0-9]+(\.[0-9]+)?(,[A-Z]{3}=[0-9]+(\.[0-9]+)?)*)?$"
+    )
+    reconciliation_schedule: str = Field(default="0 0 6 10 * *", pattern=_NCRONTAB_OR_OFF)
 
     # SLA clocks (docs/rules.md#sla-tier-targets, #sla-escalation): the partner's own tier
     # targets over cspflow's defaults, `kind.tier=N unit` entries separated by commas
@@ -275,6 +293,14 @@ class Settings(BaseSettings):
         if self.smtp_username and not self.smtp_password.get_secret_value():
             raise ValueError("smtp_password must be set when smtp_username is")
         return self
+
+    def leakage_thresholds(self) -> dict[str, Money]:
+        """`leakage_alert` as Money per currency (docs/rules.md#leakage-alert)."""
+        found: dict[str, Money] = {}
+        for part in filter(None, self.leakage_alert.split(",")):
+            currency, amount = part.split("=")
+            found[currency] = Money.from_decimal(amount, currency)
+        return found
 
     def redact(self, text: str) -> str:
         """`text` with every configured secret replaced by `***`: each secret setting, and

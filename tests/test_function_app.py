@@ -143,6 +143,26 @@ def test_the_app_indexes_as_the_python_worker_would():
         "card_customers_page",
         "start_card_expiry_sweep_request",
         "card_expiry_monthly",
+        # the billing run (docs/billing.md)
+        "start_billing_run_request",
+        "billing_run_status",
+        "billing_run_timer",
+        "billing_run",
+        "bill_customer",
+        "list_due_customers",
+        "plan_customer_invoice",
+        "issue_invoice",
+        "record_customer_billed",
+        "record_billing_run",
+        # reconciliation (docs/billing.md)
+        "start_reconciliation_request",
+        "get_reconciliation",
+        "get_reconciliation_csv",
+        "open_dispute",
+        "reconciliation_monthly",
+        "reconciliation",
+        "resolve_partner_invoice",
+        "reconcile_invoice",
     }
 
 

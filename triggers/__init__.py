@@ -4,6 +4,7 @@ Every HTTP route is declared with the API kit (triggers/api/, docs/api.md)."""
 
 import azure.durable_functions as df
 
+from triggers.billing import bp as billing_bp
 from triggers.book_sync import bp as book_sync_bp
 from triggers.catalog import bp as catalog_bp
 from triggers.customers import bp as customers_bp
@@ -15,6 +16,7 @@ from triggers.openapi import bp as openapi_bp
 from triggers.ops import bp as ops_bp
 from triggers.orders import bp as orders_bp
 from triggers.queues import bp as queues_bp
+from triggers.reconciliation import bp as reconciliation_bp
 from triggers.renewals import bp as renewals_bp
 from triggers.sla import bp as sla_bp
 from triggers.timers import bp as timers_bp
@@ -36,5 +38,7 @@ BLUEPRINTS: tuple[df.Blueprint, ...] = (
     orders_bp,
     renewals_bp,
     dunning_bp,
+    billing_bp,
+    reconciliation_bp,
     openapi_bp,
 )

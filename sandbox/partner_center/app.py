@@ -655,6 +655,33 @@ async def admin_event(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+# Charge types a test may bill the partner for behind cspflow's back (the ledger's own).
+SILENT_CHARGES = ("addQuantity", "removeQuantity", "cycleCharge", "renew", "new")
+
+
+async def admin_charge(request: web.Request) -> web.Response:
+    """Sandbox only: bill the partner for `quantity` seats of a subscription (`chargeType`,
+    default `addQuantity`, from now to the end of its billing cycle) without telling anyone:
+    the subscription does not change, no webhook or audit record is written. It is how a
+    test makes Microsoft's invoice hold a charge cspflow never heard of (leakage)."""
+    c = ctx(request)
+    try:
+        body = await read_body(request)
+        charge_type = str(body.get("chargeType") or "addQuantity")
+        if charge_type not in SILENT_CHARGES:
+            raise invalid("chargeType", f"one of {', '.join(SILENT_CHARGES)}")
+        quantity = body.get("quantity")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise invalid("quantity", "a whole number of seats, at least 1")
+        sub = subscriptions.load(c.pc, str(body.get("customerId")), str(body.get("subscriptionId")))
+        customer = customers.get_customer(c.pc, sub["customerId"])
+        now = c.now()
+        c.pc.ledger.charge(sub, customer, charge_type, quantity, now, now.date())
+    except PcError as exc:
+        return json_response(exc.body(), exc.status)
+    return web.Response(status=204)
+
+
 def build_app(context: Context) -> web.Application:
     app = web.Application(middlewares=[api_middleware], client_max_size=MAX_BODY + 1)
     app[CONTEXT] = context
@@ -712,6 +739,7 @@ def build_app(context: Context) -> web.Application:
             web.get("/_sandbox/state", admin_state),
             web.post("/_sandbox/faults", admin_faults),
             web.post("/_sandbox/events", admin_event),
+            web.post("/_sandbox/charges", admin_charge),
         ]
     )
     return app

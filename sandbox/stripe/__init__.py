@@ -106,7 +106,8 @@ credit_notes.py, payments.py (PaymentIntents, the charge engine, refunds, script
 cards.py (test cards), checkout.py, automation.py + schedule.py (what Stripe does on its own
 and when), webhooks.py (delivery), store.py, seed.py, server.py / cli.py (running it).
 
-Not simulated: subscriptions, taxes, discounts, Connect, payment methods other than cards.
+Tax rates (`/v1/tax_rates`, on invoice items; tax_rates.py); not simulated: subscriptions,
+Stripe Tax (automatic tax), discounts, Connect, payment methods other than cards.
 API keys: any `sk_test_...`/`rk_test_...`; one account. Amounts are integer minor units
 throughout.
 """

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from sandbox.common.clock import Clock
 
-from . import checkout, credit_notes, customers, forms, invoicing, payments, resources
+from . import checkout, credit_notes, customers, forms, invoicing, payments, resources, tax_rates
 from .context import Ctx
 from .errors import StripeError, invalid
 from .listing import LIST_PARAMS, expand, load, paginate
@@ -113,6 +113,9 @@ ROUTES = [
     _r("POST", "/v1/setup_intents", customers.create_setup_intent),
     _r("GET", "/v1/setup_intents/{setup_intent}", customers.retrieve_setup_intent),
     _r("POST", "/v1/setup_intents/{setup_intent}/confirm", customers.confirm_setup_intent),
+    _r("POST", "/v1/tax_rates", tax_rates.create_tax_rate),
+    _r("GET", "/v1/tax_rates", tax_rates.list_tax_rates),
+    _r("GET", "/v1/tax_rates/{tax_rate}", tax_rates.retrieve_tax_rate),
     _r("POST", "/v1/invoiceitems", invoicing.create_invoice_item),
     _r("GET", "/v1/invoiceitems", invoicing.list_invoice_items),
     _r("GET", "/v1/invoiceitems/{invoiceitem}", invoicing.retrieve_invoice_item),
@@ -172,6 +175,8 @@ class Api:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._recent: deque[float] = deque()
+        self._storm = 0  # the next requests to answer 429, whatever the rate
+        self._latency_s = 0.0  # how long every API request is held before it is answered
 
     def make_ctx(self, now: datetime, **kw: Any) -> Ctx:
         c = self.config
@@ -189,6 +194,8 @@ class Api:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/v1/{tail:.*}", self.handle)
+        app.router.add_post("/_sandbox/rate_limit", self.set_rate_limit)
+        app.router.add_post("/_sandbox/latency", self.set_latency)
         app.router.add_route("POST", "/_sandbox/{tail:.*}", self.handle)
         app.router.add_get("/_sandbox/deliveries", self.deliveries)
         app.router.add_get("/i/{invoice}", self.hosted_invoice)
@@ -196,6 +203,33 @@ class Api:
         app.router.add_get("/c/{session}", self.hosted_checkout)
         app.router.add_post("/c/{session}", self.hosted_checkout_submit)
         return app
+
+    async def set_rate_limit(self, request: web.Request) -> web.Response:
+        """Sandbox only: `storm=N` answers the next N API requests 429 (a burst of throttling,
+        whatever the rate); `per_second=N` limits the rate from now on (`0` lifts it)."""
+        params = forms.parse(await request.text())
+        try:
+            storm = forms.integer(params, "storm", minimum=0)
+            per_second = forms.integer(params, "per_second", minimum=0)
+        except StripeError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        if storm is not None:
+            self._storm = storm
+        if per_second is not None:
+            self.config.rate_limit_per_s = per_second or None
+        return web.json_response({"storm": self._storm, "per_second": self.config.rate_limit_per_s})
+
+    async def set_latency(self, request: web.Request) -> web.Response:
+        """Sandbox only: `ms=N` holds every API request N milliseconds before it is answered
+        (Stripe answers in a few hundred; the sandbox in a few), `0` lifts it."""
+        params = forms.parse(await request.text())
+        try:
+            ms = forms.integer(params, "ms", minimum=0)
+        except StripeError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        if ms is not None:
+            self._latency_s = ms / 1000
+        return web.json_response({"ms": round(self._latency_s * 1000)})
 
     async def deliveries(self, request: web.Request) -> web.Response:
         return web.json_response(self.config.store.deliveries())
@@ -208,6 +242,8 @@ class Api:
         api_key = ""
         now: datetime | None = None
         canonical = ""
+        if self._latency_s and path.startswith("/v1/"):
+            await asyncio.sleep(self._latency_s)
         try:
             self._rate_limit()
             if not path.startswith("/_sandbox/"):
@@ -265,6 +301,15 @@ class Api:
             return expand(ctx, json.loads(json.dumps(result)), forms.array(params, "expand"))
 
     def _rate_limit(self) -> None:
+        if self._storm > 0:
+            self._storm -= 1
+            raise StripeError(
+                429,
+                "invalid_request_error",
+                "Request rate limit exceeded. Learn more about rate limits here "
+                "https://stripe.com/docs/rate-limits.",
+                code="rate_limit",
+            )
         limit = self.config.rate_limit_per_s
         if limit is None:
             return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from . import forms, resources
+from . import forms, resources, tax_rates
 from .context import CardDeclined, Ctx
 from .customers import adjust_balance, payment_method_for
 from .errors import invalid, required
@@ -31,12 +31,16 @@ def recompute(inv: JSON) -> None:
     finalization (starting_balance - ending_balance: negative for a credit) and the
     pre-payment credit notes."""
     subtotal = sum(int(line["amount"]) for line in inv["lines"]["data"])
-    inv["subtotal"] = inv["subtotal_excluding_tax"] = subtotal
-    inv["total"] = inv["total_excluding_tax"] = subtotal
+    taxes, added = tax_rates.total_taxes(inv["lines"]["data"])
+    included = sum(t["amount"] for t in taxes if t["tax_behavior"] == "inclusive")
+    inv["total_taxes"] = taxes
+    inv["subtotal"] = subtotal
+    inv["subtotal_excluding_tax"] = inv["total_excluding_tax"] = subtotal - included
+    inv["total"] = subtotal + added
     applied = (
         0 if inv["ending_balance"] is None else inv["starting_balance"] - inv["ending_balance"]
     )
-    inv["amount_due"] = max(subtotal + applied - inv["pre_payment_credit_notes_amount"], 0)
+    inv["amount_due"] = max(inv["total"] + applied - inv["pre_payment_credit_notes_amount"], 0)
     inv["amount_remaining"] = max(inv["amount_due"] - inv["amount_paid"], 0)
 
 
@@ -90,6 +94,7 @@ def create_invoice_item(ctx: Ctx, p: P) -> JSON:
             "metadata",
             "period",
             "discountable",
+            "tax_rates",
             "expand",
         },
     )
@@ -114,6 +119,7 @@ def create_invoice_item(ctx: Ctx, p: P) -> JSON:
         period=_period(p, ctx.ts),
     )
     item["pricing"]["unit_amount_decimal"] = str(amount)
+    item["tax_rates"] = tax_rates.rates_param(ctx, p)
     if (discountable := forms.boolean(p, "discountable")) is not None:
         item["discountable"] = discountable
     invoice_id = forms.string(p, "invoice")
@@ -147,10 +153,17 @@ def create_invoice_item(ctx: Ctx, p: P) -> JSON:
 
 def _add_line(ctx: Ctx, inv: JSON, item: JSON) -> None:
     before = snapshot(inv)
-    inv["lines"]["data"].append(resources.line_item(item, inv["id"]))
+    inv["lines"]["data"].append(_line(ctx, item, inv["id"]))
     recompute(inv)
     ctx.store.save(inv)
     emit_updated(ctx, inv, before)
+
+
+def _line(ctx: Ctx, item: JSON, invoice_id: str) -> JSON:
+    """The invoice line of an item, with the taxes of its tax rates."""
+    line = resources.line_item(item, invoice_id)
+    line["taxes"] = tax_rates.line_taxes(ctx, int(item["amount"]), item.get("tax_rates") or [])
+    return line
 
 
 def retrieve_invoice_item(ctx: Ctx, p: P, invoiceitem: str) -> JSON:
@@ -241,7 +254,7 @@ def create_invoice(ctx: Ctx, p: P) -> JSON:
             if item["currency"] == currency:
                 item["invoice"] = inv["id"]
                 ctx.store.save(item)
-                inv["lines"]["data"].append(resources.line_item(item, inv["id"]))
+                inv["lines"]["data"].append(_line(ctx, item, inv["id"]))
         recompute(inv)
         ctx.store.save(inv)
     ctx.emit("invoice.created", inv)

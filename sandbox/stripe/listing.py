@@ -26,6 +26,7 @@ PREFIXES = {
     "evt": ("event", "event"),
     "cs": ("checkout.session", "checkout session"),
     "cbtxn": ("customer_balance_transaction", "customer balance transaction"),
+    "txr": ("tax_rate", "tax rate"),
 }
 LIST_PARAMS = {"limit", "starting_after", "ending_before", "expand"}
 

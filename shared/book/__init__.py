@@ -23,6 +23,7 @@ from azure.data.tables import TableServiceClient
 
 from shared.book._repository import Page, Recorded, Stored, Tables
 from shared.book.alerts import OpsAlerts
+from shared.book.billing_runs import BilledCustomers, BillingRuns
 from shared.book.book_syncs import BookSyncs
 from shared.book.catalogue import Offers, PriceLists
 from shared.book.customers import Customers
@@ -43,6 +44,7 @@ from shared.book.licence_changes import LicenceChanges
 from shared.book.notices import Notices
 from shared.book.orders import Orders
 from shared.book.processed_events import ProcessedEvents
+from shared.book.reconciliations import Disputes, ReconciledLines, ReconciliationSummaries
 from shared.book.renewals import Renewals
 from shared.book.sla_clocks import SlaClocks
 from shared.book.subscriptions import Subscriptions
@@ -103,3 +105,8 @@ class Book:
         self.alerts = OpsAlerts(*parts)
         self.watermarks = PollWatermarks(*parts)
         self.book_syncs = BookSyncs(*parts)
+        self.billing_runs = BillingRuns(*parts)
+        self.billed_customers = BilledCustomers(*parts)
+        self.reconciliations = ReconciliationSummaries(*parts)
+        self.reconciled_lines = ReconciledLines(*parts)
+        self.disputes = Disputes(*parts)

@@ -14,7 +14,7 @@ from shared.models._base import DomainModel, UtcDateTime
 from shared.models.money import CurrencyCode, Money
 
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
-ChargeKind = Literal["new", "renew", "cycle", "add_quantity", "remove_quantity", "upgrade"]
+ChargeKind = Literal["new", "renew", "cycle", "add_quantity", "remove_quantity", "upgrade", "tax"]
 
 
 class InvoiceLine(DomainModel):

@@ -25,7 +25,9 @@ from shared.models.events import EventSource
 MAX_KEY = 255  # ProcessedEvent.event_id
 IntakeVia = Literal["webhook", "audit_poll", "book_sync", "events_poll"]
 WorkflowAction = Literal["start", "signal"]
-AlertKind = Literal["poison", "dispute", "poll_failed", "order_failed", "renewal"]
+AlertKind = Literal[
+    "poison", "dispute", "poll_failed", "order_failed", "renewal", "billing_leakage"
+]
 PollName = Literal["partner_center_audit", "stripe_events"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from functools import cache
 from typing import Annotated, Literal
 from uuid import UUID
@@ -18,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.models._base import DomainModel, UtcDateTime
+from shared.models._base import DomainModel, Rate, UtcDateTime
 from shared.models.money import CurrencyCode
 
 SlaTier = Literal["premium", "standard", "basic"]
@@ -132,6 +133,26 @@ class Partner(DomainModel):
     calendar: BusinessCalendar = BusinessCalendar()
 
 
+class TaxProfile(DomainModel):
+    """How the customer's invoices are taxed (docs/rules.md#invoice-tax): a rate added on
+    top of the prices (exclusive), none at all when `exempt`, and the customer's VAT id,
+    which the partner has checked (`vat_id_valid`, in the EU's VIES) before it turns an
+    invoice into a reverse charge (docs/rules.md#reverse-charge)."""
+
+    rate: Rate = Decimal(0)
+    exempt: bool = False
+    vat_id: str | None = Field(default=None, pattern=r"^[A-Z]{2}[A-Z0-9]{2,13}$")
+    vat_id_valid: bool = False
+
+    @model_validator(mode="after")
+    def _a_rate_is_a_fraction(self) -> TaxProfile:
+        if not Decimal(0) <= self.rate < Decimal(1):
+            raise ValueError("rate is a fraction of the price, 0 <= rate < 1 (0.21 is 21 %)")
+        if self.vat_id_valid and self.vat_id is None:
+            raise ValueError("vat_id_valid needs a vat_id")
+        return self
+
+
 class Customer(DomainModel):
     """A customer of the partner, with its Microsoft tenant once Partner Center has one."""
 
@@ -159,6 +180,10 @@ class Customer(DomainModel):
     # When a book sync first found the customer missing from Partner Center's customer list
     # (docs/book.md, "Sync"); None while Partner Center lists it. The customer is kept.
     gone_from_partner_center_at: UtcDateTime | None = None
+    # The day of the month the customer is billed on, in the partner's time zone
+    # (docs/rules.md#billing-window); 28 at most, so every month has it.
+    billing_day: int = Field(default=1, ge=1, le=28)
+    tax: TaxProfile = TaxProfile()
 
     @field_validator("domain", mode="before")
     @classmethod

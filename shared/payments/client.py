@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 import stripe
@@ -51,12 +52,16 @@ from .models import (
     Decline,
     Invoice,
     InvoiceItem,
+    IssueLine,
     PaymentOutcome,
     Refund,
     expandable_id,
 )
 
 PARTNER_CUSTOMER_KEY = "cspflow_customer_id"  # metadata key linking a Stripe customer to ours
+INVOICE_KEY = "cspflow_invoice_id"  # metadata key naming the invoice of ours a Stripe one is
+LINE_KEY = "cspflow_line"  # metadata key numbering the lines of an invoice cspflow issues
+TAX_RATE_KEY = "cspflow_tax_key"  # metadata key naming the tax rates cspflow made
 
 
 class StripePayments:
@@ -476,6 +481,108 @@ class StripePayments:
         self.finalize_invoice(step_key, invoice.id)
         return self.pay_invoice(step_key, invoice.id)
 
+    # invoices cspflow issues (the billing run) -------------------------------------------
+    def tax_rate(self, *, key: str, percentage: Decimal, display_name: str) -> str:
+        """The id of the active exclusive tax rate cspflow made under `key`, made once: an
+        existing one is found by its metadata (a tax rate cannot change its percentage, so
+        the key names it: `NL-21`), else created with an idempotency key derived from `key`
+        (https://docs.stripe.com/api/tax_rates/create)."""
+        with _errors():
+            for rate in self._client.v1.tax_rates.list(
+                {"active": True, "limit": 100}
+            ).auto_paging_iter():
+                if _meta(rate).get(TAX_RATE_KEY) == key and not rate.inclusive:
+                    return rate.id
+            created = self._client.v1.tax_rates.create(
+                {
+                    "display_name": display_name,
+                    "percentage": float(percentage),
+                    "inclusive": False,
+                    "metadata": {TAX_RATE_KEY: key},
+                },
+                _key(f"tax-rate/{key}", "tax_rate.create"),
+            )
+            return created.id
+
+    def find_invoice(self, customer_id: str, invoice_key: str) -> Invoice | None:
+        """The customer's Stripe invoice whose metadata names cspflow's `invoice_key`, if
+        any (the customer's latest 100 invoices)."""
+        with _errors():
+            page = self._client.v1.invoices.list({"customer": customer_id, "limit": 100})
+            for inv in page.data:
+                if _meta(inv).get(INVOICE_KEY) == invoice_key:
+                    return _invoice(inv)
+        return None
+
+    def issue_invoice(
+        self,
+        step_key: str,
+        customer_id: str,
+        *,
+        invoice_key: str,
+        currency: str,
+        lines: list[IssueLine],
+        description: str | None = None,
+        footer: str | None = None,
+        days_until_due: int | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Invoice:
+        """cspflow's invoice `invoice_key` in Stripe, finalized: found by its metadata if an
+        earlier attempt made it (whatever the age of its idempotency keys), else created;
+        the lines it lacks added (numbered in their metadata), then finalized. Not paid or
+        sent: `pay_invoice` or `send_invoice` collects it."""
+        if not lines:
+            raise ValueError("an invoice needs at least one line")
+        tags = {**(metadata or {}), INVOICE_KEY: invoice_key}
+        existing = self.find_invoice(customer_id, invoice_key)
+        if existing is None:
+            params: InvoiceCreateParams = {
+                "customer": customer_id,
+                "currency": _currency(currency),
+                "auto_advance": False,
+                "pending_invoice_items_behavior": "exclude",
+                "metadata": tags,
+            }
+            if description:
+                params["description"] = description[:5000]
+            if footer:
+                params["footer"] = footer[:5000]
+            if days_until_due is not None:
+                params["collection_method"] = "send_invoice"
+                params["days_until_due"] = days_until_due
+            with _errors():
+                existing = _invoice(
+                    self._client.v1.invoices.create(params, _key(step_key, "invoice.create"))
+                )
+        if existing.status != "draft":
+            return existing
+        with _errors():
+            have = {
+                _meta(line).get(LINE_KEY)
+                for line in self._client.v1.invoices.line_items.list(
+                    existing.id, {"limit": 100}
+                ).auto_paging_iter()
+            }
+            for n, line in enumerate(lines):
+                if str(n) in have:
+                    continue
+                item: InvoiceItemCreateParams = {
+                    "customer": customer_id,
+                    "invoice": existing.id,
+                    "amount": _minor(line.amount),
+                    "currency": _currency(currency),
+                    "description": line.description,
+                    "period": {
+                        "start": int(line.period_start.timestamp()),
+                        "end": int(line.period_end.timestamp()),
+                    },
+                    "metadata": {**line.metadata, INVOICE_KEY: invoice_key, LINE_KEY: str(n)},
+                }
+                if line.tax_rate_ids:
+                    item["tax_rates"] = list(line.tax_rate_ids)
+                self._client.v1.invoice_items.create(item, _key(step_key, f"invoiceitem.{n}"))
+        return self.finalize_invoice(step_key, existing.id)
+
     # refunds and credits -----------------------------------------------------------------
     def credit_invoice(
         self,
@@ -587,6 +694,10 @@ class StripePayments:
 
 
 # helpers ---------------------------------------------------------------------------------
+def _meta(obj: stripe.StripeObject) -> dict[str, str]:
+    return dict(obj.to_dict().get("metadata") or {})
+
+
 def _key(step_key: str, operation: str) -> stripe.RequestOptions:
     return {"idempotency_key": derive_key(step_key, operation)}
 

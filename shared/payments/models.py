@@ -205,3 +205,14 @@ class Refund(_Model):
     payment_intent_id: str | None
     charge_id: str | None
     status: str
+
+
+class IssueLine(_Model):
+    """One line of an invoice cspflow issues (`StripePayments.issue_invoice`)."""
+
+    amount: MinorUnits
+    description: str
+    period_start: datetime
+    period_end: datetime
+    tax_rate_ids: tuple[str, ...] = ()
+    metadata: dict[str, str] = Field(default_factory=dict)

@@ -76,11 +76,14 @@ class Supervisor:
 # The nightly book sync's timer is off: on a virtual clock an idle stack jumps to its next
 # occurrence, so it would leap from night to night (and sync every test's customers) between
 # tests. Tests start the sync over HTTP. So are the daily renewal sweep and the monthly
-# card-expiry sweep, for the same reason: tests start them over HTTP.
+# card-expiry sweep, the billing run and the reconciliation, for the same reason: tests
+# start them over HTTP.
 STACK_SETTINGS = {
     "CSPFLOW_BOOK_SYNC_SCHEDULE": "off",
     "CSPFLOW_RENEWAL_SWEEP_SCHEDULE": "off",
     "CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE": "off",
+    "CSPFLOW_BILLING_SCHEDULE": "off",
+    "CSPFLOW_RECONCILIATION_SCHEDULE": "off",
 }
 
 

@@ -24,7 +24,7 @@ from triggers.api.problems import (
     Refused,
     Unavailable,
 )
-from triggers.api.replies import DurableCheckStatus, Reply, check_status_reply
+from triggers.api.replies import CsvBody, DurableCheckStatus, Reply, TextBody, check_status_reply
 from triggers.api.routes import Api, Call, Header, RawBody, Route
 
 VERSION = "0.1.0"
@@ -46,6 +46,7 @@ __all__ = [
     "Call",
     "CommandId",
     "Conflict",
+    "CsvBody",
     "DurableCheckStatus",
     "FieldError",
     "Header",
@@ -58,6 +59,7 @@ __all__ = [
     "Refused",
     "Reply",
     "Route",
+    "TextBody",
     "Unavailable",
     "check_status_reply",
 ]

@@ -19,6 +19,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from triggers.api.paging import MAX_CURSOR_CHARS
 from triggers.api.problems import PROBLEM_JSON, Problem, title
+from triggers.api.replies import TextBody
 
 if TYPE_CHECKING:
     from triggers.api.routes import Api, Route
@@ -202,7 +203,9 @@ def _query_parameters(ref: dict[str, Any], schemas: dict[str, Any]) -> list[dict
 
 def _success_response(status: int, model: type[BaseModel] | None, refs: Refs) -> dict[str, Any]:
     response: dict[str, Any] = {"description": SUCCESS.get(status, str(status))}
-    if model is not None:
+    if model is not None and issubclass(model, TextBody):
+        response["content"] = {model.media_type: {"schema": {"type": "string"}}}
+    elif model is not None:
         response["content"] = {JSON_MEDIA: {"schema": _ref(refs, model, "serialization")}}
     if status in (201, 202):
         response["headers"] = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import azure.durable_functions as df
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +22,19 @@ if TYPE_CHECKING:
     from triggers.api.routes import Call
 
 POLL_AFTER_S = 10  # what Durable's own check-status response says
+
+
+class TextBody(BaseModel):
+    """A body that is not JSON: its text, sent with the class's `media_type` (a CSV export).
+    Declare the subclass as the route's response; the OpenAPI document shows it as a string
+    of that media type."""
+
+    media_type: ClassVar[str] = "text/plain"
+    text: str
+
+
+class CsvBody(TextBody):
+    media_type: ClassVar[str] = "text/csv"
 
 
 @dataclass(frozen=True)

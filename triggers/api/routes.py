@@ -73,7 +73,7 @@ from triggers.api.problems import (
     NotFound,
     Unavailable,
 )
-from triggers.api.replies import Reply
+from triggers.api.replies import Reply, TextBody
 
 log = logging.getLogger("cspflow.api")
 
@@ -623,6 +623,14 @@ def encode_reply(reply: Reply) -> tuple[func.HttpResponse, str]:
             reply.html, status_code=reply.status, headers=headers, mimetype="text/html"
         )
         return page, reply.html
+    if isinstance(reply.body, TextBody):
+        return func.HttpResponse(
+            reply.body.text,
+            status_code=reply.status,
+            headers=dict(reply.headers),
+            mimetype=reply.body.media_type,
+            charset="utf-8",
+        ), reply.body.text
     text = reply.body.model_dump_json(by_alias=True) if reply.body is not None else ""
     response = func.HttpResponse(
         text,

@@ -114,6 +114,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       CSPFLOW_LINK_SIGNING_KEY: '${secretRef}link-signing-key)'
       // The monthly card-expiry sweep (docs/dunning.md): NCRONTAB in UTC, or 'off'.
       CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE: '0 0 6 1 * *'
+      // The billing run (docs/billing.md): the timer looks hourly whether a billing day has
+      // begun in the partner's time zone; set the partner's country and time zone here.
+      CSPFLOW_BILLING_SCHEDULE: '0 5 * * * *'
+      CSPFLOW_PARTNER_COUNTRY: 'US'
+      CSPFLOW_PARTNER_TIME_ZONE: 'UTC'
+      // Reconciliation: last month, once Microsoft's invoice is out; and the leakage that
+      // raises an ops alert, per currency (docs/rules.md#leakage-alert).
+      CSPFLOW_RECONCILIATION_SCHEDULE: '0 0 6 10 * *'
+      CSPFLOW_LEAKAGE_ALERT: 'USD=50.00,EUR=50.00'
     }
   }
 }

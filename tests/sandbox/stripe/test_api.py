@@ -294,3 +294,32 @@ def test_a_bad_expand_path_on_a_write_changes_nothing(sdk, sandbox):
     paid = _post(sandbox.base_url, "/v1/payment_intents", body, key="pay-x")
     assert paid.status_code == 200 and paid.json()["latest_charge"]["amount"] == 1000
     assert len(sdk.v1.charges.list({"customer": cus.id}).data) == 1
+
+
+def test_a_storm_answers_the_next_requests_429_then_passes(sandbox, sdk):
+    url = sandbox.base_url
+    set_to = requests.post(f"{url}/_sandbox/rate_limit", data={"storm": "2"}, timeout=5).json()
+    assert set_to == {"storm": 2, "per_second": None}
+    for _ in range(2):
+        with pytest.raises(stripe.RateLimitError):
+            sdk.v1.customers.list()
+    assert sdk.v1.customers.list().data is not None
+    limited = requests.post(f"{url}/_sandbox/rate_limit", data={"per_second": "50"}, timeout=5)
+    assert limited.json() == {"storm": 0, "per_second": 50}
+    assert (
+        requests.post(f"{url}/_sandbox/rate_limit", data={"storm": "-1"}, timeout=5).status_code
+        == 400
+    )
+
+
+def test_a_latency_holds_every_api_request(sandbox, sdk):
+    import time
+
+    url = sandbox.base_url
+    assert requests.post(f"{url}/_sandbox/latency", data={"ms": "120"}, timeout=5).json() == {
+        "ms": 120
+    }
+    started = time.perf_counter()
+    sdk.v1.customers.list()
+    assert time.perf_counter() - started >= 0.12
+    assert requests.post(f"{url}/_sandbox/latency", data={"ms": "0"}, timeout=5).json() == {"ms": 0}

@@ -1,0 +1,213 @@
+"""Reconciliation, line by line (docs/rules.md#reconciliation): the hand-worked month
+(tests/billing_month.py) against the lines Microsoft billed the partner for it, then the
+same with a seat added behind cspflow's back, a price below cost, a credit not passed on."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from shared.models.money import Money
+from shared.models.reconciliation import BilledLine, MicrosoftLine
+from shared.policy.billing import plan_invoice
+from shared.policy.reconciliation import (
+    accuracy,
+    charge_kind,
+    counts,
+    leakage_by_customer,
+    leakage_totals,
+    over_threshold,
+    reconcile,
+)
+from tests import billing_month as month
+
+PERIOD = "2027-03"
+
+
+def usd(text: str) -> Money:
+    return Money.from_decimal(text, "USD")
+
+
+def billed_lines() -> list[BilledLine]:
+    """What cspflow billed in March: the month's invoices, line by line, with the
+    catalogue's cost per seat."""
+    lines: list[BilledLine] = []
+    for customer in month.CUSTOMERS:
+        plan = plan_invoice(
+            customer,
+            month.SUBSCRIPTIONS[customer.id],
+            month.list_prices(customer.billing_currency),
+            [],
+            period=PERIOD,
+            partner_country="NL",
+        )
+        for line in plan.lines:
+            lines.append(
+                BilledLine(
+                    customer_id=customer.id,
+                    invoice_id=plan.invoice_id,
+                    subscription_id=line.subscription_id,
+                    kind=line.kind,
+                    quantity=line.quantity,
+                    amount=line.amount,
+                    period_start=line.period_start,
+                    period_end=line.period_end,
+                    unit_cost=line.cost.scaled(Decimal(1) / line.quantity) if line.cost else None,
+                )
+            )
+    return lines
+
+
+def ms(n: int, customer: str, sub: str, charge: str, qty: int, start: date, end: date, unit: str = "10.00", effective: str | None = None) -> MicrosoftLine:  # fmt: skip
+    effective = effective or unit
+    return MicrosoftLine(
+        line_no=n,
+        invoice_number="G000000001",
+        tenant_id=f"tenant-{customer}",
+        customer_id=customer,
+        subscription_id=sub,
+        charge_type=charge,
+        quantity=qty,
+        unit_price=Decimal(unit),
+        effective_unit_price=Decimal(effective),
+        subtotal=usd(effective) * qty,
+        charge_start=start,
+        charge_end=end,
+    )
+
+
+# What Microsoft billed the partner for March (its charge end dates are inclusive).
+MARCH = [
+    ms(0, "contoso", "sub-a1", "cycleCharge", 12, date(2027, 3, 10), date(2027, 4, 9)),
+    ms(1, "contoso", "sub-a2", "renew", 8, date(2027, 3, 20), date(2028, 3, 19)),
+    ms(2, "fabrikam", "sub-b1", "renew", 7, date(2027, 3, 5), date(2027, 4, 4)),
+    ms(3, "fabrikam", "sub-b2", "cycleCharge", 3, date(2027, 3, 25), date(2028, 3, 24)),
+    ms(4, "northwind", "sub-c1", "cycleCharge", 25, date(2027, 3, 1), date(2027, 3, 31)),
+]
+SELL = {"sub-a1": month.eur("5.40"), "sub-c1": month.eur("5.00")}
+
+
+def test_the_hand_worked_month_matches_microsofts_invoice_line_for_line():
+    lines = reconcile(PERIOD, MARCH, billed_lines(), SELL)
+    assert [line.classification for line in lines] == ["matched"] * 5
+    assert [line.invoice_id for line in lines] == [
+        "contoso-2027-03",
+        "contoso-2027-03",
+        "fabrikam-2027-03",
+        "fabrikam-2027-03",
+        "northwind-2027-03",
+    ]
+    assert lines[1].billed_amount == month.eur("1900.80") and lines[1].billed_quantity == 8
+    assert accuracy(lines) == Decimal(1)
+
+
+def test_a_seat_added_behind_cspflows_back_is_leakage_at_the_sell_price_prorated():
+    # 2 seats added in Partner Center on 20 March, for the rest of sub-a1's cycle
+    # (10 March..9 April, 31 days): Microsoft charges 21 of 31 days (unit 31.00, effective
+    # 21.00). At Contoso's price of 5.40 EUR: 2 x 5.40 = 10.80 x 21/31 = 7.3161.. = 7.32 EUR.
+    added = ms(5, "contoso", "sub-a1", "addQuantity", 2, date(2027, 3, 20), date(2027, 4, 9), "31.00", "21.00")  # fmt: skip
+    lines = reconcile(PERIOD, [*MARCH, added], billed_lines(), SELL)
+    leak = lines[5]
+    assert (leak.classification, leak.leakage) == ("missed_billing", month.eur("7.32"))
+    assert leak.reason == "Microsoft charged the partner; the customer was not billed"
+    assert accuracy(lines) == Decimal("0.8333")  # 5 of 6
+    assert [(c.customer_id, c.leakage) for c in leakage_by_customer(lines)] == [
+        ("contoso", month.eur("7.32"))
+    ]
+    assert leakage_totals(lines) == [month.eur("7.32")]
+
+
+def test_fewer_seats_billed_than_microsoft_charged_leak_the_difference():
+    more = [*MARCH[:4], ms(4, "northwind", "sub-c1", "cycleCharge", 27, date(2027, 3, 1), date(2027, 3, 31))]  # fmt: skip
+    line = reconcile(PERIOD, more, billed_lines(), SELL)[4]
+    # 27 charged, 25 billed: 2 x 5.00
+    assert (line.classification, line.leakage) == ("missed_billing", month.eur("10.00"))
+
+
+def test_more_seats_billed_than_microsoft_charged_is_over_billing():
+    fewer = [*MARCH[:4], ms(4, "northwind", "sub-c1", "cycleCharge", 20, date(2027, 3, 1), date(2027, 3, 31))]  # fmt: skip
+    line = reconcile(PERIOD, fewer, billed_lines(), SELL)[4]
+    assert (line.classification, line.over_billed) == ("over_billing", month.eur("25.00"))
+
+
+@pytest.mark.parametrize(
+    ("cost", "reason"),
+    [("5.10", "below Microsoft's cost"), ("5.00", "no markup")],
+)
+def test_a_price_below_or_at_cost_is_flagged(cost: str, reason: str):
+    billed = [
+        b.model_copy(update={"unit_cost": month.eur(cost)}) if b.subscription_id == "sub-c1" else b
+        for b in billed_lines()
+    ]
+    line = reconcile(PERIOD, MARCH, billed, SELL)[4]
+    assert line.classification == "price_anomaly" and reason in line.reason
+
+
+def test_a_credit_not_passed_on_is_over_billing_and_unknown_customers_are_unmatched():
+    credit = ms(5, "fabrikam", "sub-b1", "removeQuantity", -1, date(2027, 3, 6), date(2027, 4, 4))  # fmt: skip
+    stranger = ms(6, "x", "sub-x", "new", 1, date(2027, 3, 2), date(2027, 4, 1)).model_copy(
+        update={"customer_id": None}
+    )
+    odd = ms(7, "contoso", "sub-a1", "usageCharge", 1, date(2027, 3, 2), date(2027, 4, 1))
+    lines = reconcile(PERIOD, [*MARCH, credit, stranger, odd], billed_lines(), SELL)
+    assert [line.classification for line in lines[5:]] == [
+        "over_billing",
+        "unmatched_microsoft",
+        "unmatched_microsoft",
+    ]
+    assert "not in the book" in lines[6].reason and "usageCharge" in lines[7].reason
+
+
+def test_a_line_billed_that_microsoft_did_not_charge_is_unmatched_on_cspflows_side():
+    tax = billed_lines()[0].model_copy(update={"kind": "tax", "subscription_id": "tax"})
+    lines = reconcile(PERIOD, MARCH[:4], [*billed_lines(), tax], SELL)  # tax is not a charge
+    extra = lines[-1]
+    assert (extra.classification, extra.subscription_id, extra.line_no) == (
+        "unmatched_cspflow",
+        "sub-c1",
+        4,
+    )
+    assert extra.service_end == date(2027, 3, 31)
+    assert counts(lines)["unmatched_cspflow"] == 1 and counts(lines)["matched"] == 4
+
+
+def test_a_missed_line_without_a_sell_price_is_still_missed_and_says_why():
+    line = reconcile(PERIOD, MARCH[:1], [], {})[0]
+    assert line.classification == "missed_billing" and line.leakage is None
+    assert "no sell price" in line.reason
+
+
+# Microsoft's charge types, https://learn.microsoft.com/en-us/partner-center/billing/recon-file-charge-types
+@pytest.mark.parametrize(
+    ("charge", "kind"),
+    [
+        ("new", "new"),
+        ("Renew", "renew"),
+        ("cycleCharge", "cycle"),
+        ("addQuantity", "add_quantity"),
+        ("removeQuantity", "remove_quantity"),
+        ("cancelImmediate", "remove_quantity"),
+        ("convert", "upgrade"),
+        ("changeBillingPlan", "upgrade"),
+        ("usageCharge", None),
+    ],
+)
+def test_microsofts_charge_types_as_cspflow_bills_them(charge: str, kind: str | None):
+    assert charge_kind(charge) == kind
+
+
+def test_no_lines_is_full_accuracy_and_the_alert_threshold_is_per_currency():
+    assert accuracy([]) == Decimal(1)
+    totals = [month.eur("7.32"), month.jpy(500), usd("0")]
+    thresholds = {"EUR": month.eur("10.00"), "JPY": month.jpy(500)}
+    assert over_threshold(totals, thresholds) == [month.jpy(500)]
+    assert over_threshold([usd("0.01")], {}) == [usd("0.01")]
+
+
+def test_a_zero_price_microsoft_line_counts_as_a_whole_period():
+    line = ms(0, "contoso", "sub-a1", "cycleCharge", 1, date(2027, 3, 10), date(2027, 4, 9), "0", "0")  # fmt: skip
+    (out,) = reconcile(PERIOD, [line], [], SELL)
+    assert out.leakage == month.eur("5.40")
+    assert out.service_end - out.service_start == timedelta(days=30)  # type: ignore[operator]
