@@ -115,8 +115,8 @@ def test_a_new_customer_with_three_products_is_onboarded_then_adds_a_coterminous
     view = order_once_its_clock_closed(stack, body["order_id"])
     assert view["status"] == "provisioned"
     assert view["sla"]["phase"] == "closed" and view["sla"]["state"] == "met"
-    assert [s["step"] for s in view["steps"]][:3] == ["reserved", "domain_checked",
-                                                      "customer_created"]  # fmt: skip
+    steps = [s["step"] for s in view["steps"]]
+    assert steps[:4] == ["reserved", "domain_checked", "stripe_customer", "customer_created"]
     tenant = view["tenant_id"]
 
     # Partner Center: the customer, its attestation, one order, the subscriptions
