@@ -49,6 +49,8 @@ BUSINESS_422 = {
     "get_catalog": "a market never imported, a currency it is not sold in or no list has, "
     "an unknown customer_id",
     "put_price_list": "a customer the book does not have, a price under Microsoft's cost",
+    "place_order": "a domain taken, an offer not sold in the market or currency, a term or "
+    "billing cycle it does not have, an unknown customer, a custom term end date not allowed",
 }
 REQUEST_LINE_BYTES = 8000  # under aiohttp's 8190, with room for the method and the key
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
