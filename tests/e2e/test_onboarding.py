@@ -285,3 +285,26 @@ def test_a_card_setup_link_is_mailed_and_the_order_goes_on_once_the_card_is_save
     cus = stripe_customer_of(stack, ns.domain_prefix("link"))
     invoices = stack.stripe.v1.invoices.list({"customer": cus.id}).data
     assert [i.status for i in invoices] == ["paid"]
+
+
+def test_a_checkout_partner_center_refuses_after_payment_refunds_what_was_paid(
+    stack: LocalStack, ns: Namespace, priced: dict[tuple[str, str, str], int]
+):
+    # Partner Center sells Business Basic up to 300 seats: the cart refuses 301 (a 400 with
+    # Microsoft's code), after the first invoice was paid
+    body = new_order(ns, "refund")
+    body["lines"] = [{**LINES[0], "quantity": 301}]
+    done = place(stack, body)
+    assert done["status"] == "failed" and "did not take the order" in done["reason"]
+    assert [s["step"] for s in done["steps"]][-1] == "refunded"
+    tenant = done["tenant_id"]
+    assert stack.partner_center.list_orders(tenant) == []
+    cus = stripe_customer_of(stack, ns.domain_prefix("refund"))
+    (invoice,) = stack.stripe.v1.invoices.list({"customer": cus.id}).data
+    paid = priced[(BASIC, "P1Y", "monthly")] * 301
+    assert (invoice.status, invoice.amount_paid) == ("paid", paid)
+    notes = stack.stripe.v1.credit_notes.list({"invoice": invoice.id}).data
+    (note,) = (n.to_dict() for n in notes)
+    assert (note["amount"], note["type"], len(note["refunds"])) == (paid, "post_payment", 1)
+    (mail,) = Inbox(stack.mail).messages(to=ns.email("ada"))
+    assert "could not be completed" in mail["subject"]
