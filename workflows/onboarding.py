@@ -100,7 +100,16 @@ from shared.notifications.kinds import (
     ProductLine,
     Welcome,
 )
-from workflows.durable import orchestration, read_input, run, set_status, step_key
+from workflows.durable import (
+    Call,
+    call,
+    orchestration,
+    read_input,
+    run,
+    set_status,
+    settle_all,
+    step_key,
+)
 
 bp = df.Blueprint()
 
@@ -238,7 +247,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
         set_status(context, progress.view())
         return progress.view().model_dump(mode="json")
 
-    # 1. reserve, start the clock -------------------------------------------------------
+    # 1. reserve, then at once: the clock, the domain, the Stripe customer ----------------
     reserved = yield from run(
         context, reserve_order, ReserveOrder(step_key=key("reserve"), order=order)
     )
@@ -247,14 +256,32 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
         set_status(context, progress.view())
         return progress.view().model_dump(mode="json")
     progress.done("reserved")
-    yield from _clock(context, order, "start", key("sla-start"))
-
-    # 2. a new customer in Partner Center -------------------------------------------------
     new = order.new_customer
+    # Steps that do not depend on each other run together (one task_all each): the host's
+    # part of an order is its number of sequential steps.
+    first_calls: list[Call[Any, Any]] = [_clock_call(context, order, "start", key("sla-start"))]
     if new is not None:
         # The check is in the history once made: a replay, or the host restarted after the
         # create, reads the answer it got before the tenant existed.
-        checked = yield from run(context, check_domain, CheckDomain(domain=new.domain))
+        first_calls.append(call(context, check_domain, CheckDomain(domain=new.domain)))
+    if order.stripe_customer_id is None:
+        first_calls.append(
+            call(
+                context,
+                set_up_stripe_customer,
+                SetUpStripeCustomer(
+                    step_key=key("stripe-customer"),
+                    customer_id=order.customer_id,
+                    name=order.company_name,
+                    email=str(order.contacts[0].email),
+                    metadata={ORDER_KEY: order.order_id},
+                ),
+            )
+        )
+    outcomes = yield from settle_all(*first_calls)
+    by_name = {o.activity: o for o in outcomes}
+    checked = by_name.get(check_domain.name)
+    if new is not None and checked is not None:
         if checked.value is not None and not checked.value.available:
             return (
                 yield from fail(
@@ -264,12 +291,59 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 )
             )
         progress.done("domain_checked")
-        created = yield from run(
-            context,
-            create_partner_center_customer,
-            CreateTenant(step_key=key("partner-center-customer"), order=order),
-            retry="patient",
+    stripe_id = order.stripe_customer_id
+    made = by_name.get(set_up_stripe_customer.name)
+    if made is not None:
+        if made.value is None:
+            return (
+                yield from fail(
+                    "provider_error",
+                    f"Stripe could not set up the customer ({_why(made.failure)}); "
+                    "nothing was charged or bought.",
+                )
+            )
+        stripe_id = made.value.stripe_customer_id
+        progress.done("stripe_customer", stripe_id)
+    assert stripe_id is not None
+
+    # 2. at once: the Partner Center customer, the Stripe link, the card -------------------
+    second_calls: list[Call[Any, Any]] = []
+    if new is not None:
+        second_calls.append(
+            call(
+                context,
+                create_partner_center_customer,
+                CreateTenant(step_key=key("partner-center-customer"), order=order),
+                retry="patient",
+            )
         )
+    if made is not None:
+        second_calls.append(
+            call(
+                context,
+                link_stripe_customer,
+                LinkStripe(
+                    step_key=key("stripe-link"),
+                    customer_id=order.customer_id,
+                    stripe_customer_id=stripe_id,
+                ),
+            )
+        )
+    if new is not None and new.payment_method is not None:
+        second_calls.append(
+            call(
+                context,
+                attach_card,
+                AttachCard(
+                    step_key=key("card"),
+                    stripe_customer_id=stripe_id,
+                    payment_method_id=new.payment_method,
+                ),
+            )
+        )
+    by_name = {o.activity: o for o in (yield from settle_all(*second_calls))}
+    created = by_name.get(create_partner_center_customer.name)
+    if new is not None and created is not None:
         if created.value is None:
             if created.failure is not None and created.failure.code == "domain_unavailable":
                 return (
@@ -288,6 +362,27 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             )
         progress.tenant_id = created.value.tenant_id
         progress.done("customer_created", created.value.tenant_id)
+    saved = by_name.get(attach_card.name)
+    if saved is not None:
+        if saved.value is None or saved.value.decline is not None:
+            why = (
+                saved.value.decline.message
+                if saved.value is not None and saved.value.decline is not None
+                else _why(saved.failure)
+            )
+            return (
+                yield from fail(
+                    "payment_declined",
+                    f"The card was refused: {why}. Nothing was charged or bought; "
+                    "order again with another card.",
+                )
+            )
+        progress.done("card_saved")
+    tenant_id = progress.tenant_id
+    assert tenant_id is not None  # an existing customer comes with its tenant (the trigger)
+
+    # 3. the MCA; a card through a card-setup link --------------------------------------
+    if new is not None:
         primary = new.primary
         first, _, last = primary.name.partition(" ")
         attested = yield from run(
@@ -295,7 +390,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             attest_customer_agreement,
             AttestAgreement(
                 step_key=key("mca"),
-                tenant_id=created.value.tenant_id,
+                tenant_id=tenant_id,
                 first_name=first,
                 last_name=last or first,
                 email=str(primary.email),
@@ -314,77 +409,16 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 )
             )
         progress.done("mca_attested")
-    tenant_id = progress.tenant_id
-    assert tenant_id is not None  # an existing customer comes with its tenant (the trigger)
-
-    # 3. Stripe: the customer and its card ----------------------------------------------
-    stripe_id = order.stripe_customer_id
-    if stripe_id is None:
-        made = yield from run(
-            context,
-            set_up_stripe_customer,
-            SetUpStripeCustomer(
-                step_key=key("stripe-customer"),
-                customer_id=order.customer_id,
-                name=order.company_name,
-                email=str(order.contacts[0].email),
-                metadata={ORDER_KEY: order.order_id},
-            ),
-        )
-        if made.value is None:
-            return (
-                yield from fail(
-                    "provider_error",
-                    f"Stripe could not set up the customer ({_why(made.failure)}); "
-                    "nothing was charged or bought.",
-                    alert="customer created in Partner Center without a Stripe customer",
+        if new.payment == "card_link" and new.payment_method is None:
+            got_card = yield from _wait_for_card(context, order, stripe_id, progress, key)
+            if not got_card:
+                return (
+                    yield from fail(
+                        "payment_declined",
+                        "No payment method: the card-setup link was not completed within "
+                        f"{CARD_TIMEOUT.days} days. Nothing was charged or bought.",
+                    )
                 )
-            )
-        stripe_id = made.value.stripe_customer_id
-        yield from run(
-            context,
-            link_stripe_customer,
-            LinkStripe(
-                step_key=key("stripe-link"),
-                customer_id=order.customer_id,
-                stripe_customer_id=stripe_id,
-            ),
-        )
-        progress.done("stripe_customer", stripe_id)
-    if new is not None and new.payment_method is not None:
-        saved = yield from run(
-            context,
-            attach_card,
-            AttachCard(
-                step_key=key("card"),
-                stripe_customer_id=stripe_id,
-                payment_method_id=new.payment_method,
-            ),
-        )
-        if saved.value is None or saved.value.decline is not None:
-            why = (
-                saved.value.decline.message
-                if saved.value is not None and saved.value.decline is not None
-                else _why(saved.failure)
-            )
-            return (
-                yield from fail(
-                    "payment_declined",
-                    f"The card was refused: {why}. Nothing was charged or bought; "
-                    "order again with another card.",
-                )
-            )
-        progress.done("card_saved")
-    elif new is not None and new.payment == "card_link":
-        got_card = yield from _wait_for_card(context, order, stripe_id, progress, key)
-        if not got_card:
-            return (
-                yield from fail(
-                    "payment_declined",
-                    "No payment method: the card-setup link was not completed within "
-                    f"{CARD_TIMEOUT.days} days. Nothing was charged or bought.",
-                )
-            )
 
     # 4. money before Microsoft -------------------------------------------------------------
     charged = yield from run(
@@ -465,7 +499,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     progress.pc_orders = bought.value.partner_center_order_ids
     progress.status = "provisioning"
     progress.done("checkout", ", ".join(progress.pc_orders))
-    yield from run(
+    marked: Call[Any, Any] | None = call(
         context,
         set_order_status,
         SetOrderStatus(
@@ -479,11 +513,14 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     wait = FIRST_POLL
     subscriptions: tuple[str, ...] = bought.value.subscription_ids
     while True:
-        polled = yield from run(
+        poll = call(
             context,
             read_provisioning,
             ReadProvisioning(tenant_id=tenant_id, partner_center_order_ids=progress.pc_orders),
         )
+        # The first poll goes with the status change (one action), the others alone.
+        polled = (yield from settle_all(*([marked] if marked else []), poll))[-1]
+        marked = None
         if polled.value is not None:
             subscriptions = polled.value.subscription_ids or subscriptions
             if polled.value.done:
@@ -505,25 +542,6 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     usable_at = context.current_utc_datetime
 
     # 6. record, welcome, stop the clock, KPI ------------------------------------------------
-    recorded = yield from run(
-        context,
-        record_order_subscriptions,
-        RecordSubscriptions(
-            step_key=key("record"),
-            customer_id=order.customer_id,
-            tenant_id=tenant_id,
-            partner_center_order_ids=progress.pc_orders,
-        ),
-        retry="patient",
-    )
-    progress.status = "provisioned"
-    progress.done("recorded", None if recorded.ok else _why(recorded.failure))
-    yield from run(
-        context,
-        set_order_status,
-        SetOrderStatus(step_key=key("status-provisioned"), order_id=order.order_id,
-                       status="provisioned"),
-    )  # fmt: skip
     notice: Welcome | OrderProvisioned
     if new is not None:
         notice = Welcome(
@@ -549,30 +567,52 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             total=order.first_total,
             provisioned_at=usable_at,
         )
-    welcomed = yield from run(
-        context,
-        send_notice,
-        SendNotice(
-            step_key=key("welcome"),
-            notice=notice,
-            customer_id=order.customer_id,
-            contacts=_addressees(order),
+    # The licences are usable: the rest runs together.
+    recorded, _, welcomed, _, _ = yield from settle_all(
+        call(
+            context,
+            record_order_subscriptions,
+            RecordSubscriptions(
+                step_key=key("record"),
+                customer_id=order.customer_id,
+                tenant_id=tenant_id,
+                partner_center_order_ids=progress.pc_orders,
+            ),
+            retry="patient",
         ),
-    )
+        call(
+            context,
+            set_order_status,
+            SetOrderStatus(step_key=key("status-provisioned"), order_id=order.order_id,
+                           status="provisioned"),
+        ),
+        call(
+            context,
+            send_notice,
+            SendNotice(
+                step_key=key("welcome"),
+                notice=notice,
+                customer_id=order.customer_id,
+                contacts=_addressees(order),
+            ),
+        ),
+        _clock_call(context, order, "met", key("sla-met"), at=usable_at),
+        call(
+            context,
+            record_time_to_value,
+            RecordTimeToValue(
+                step_key=key("kpi"),
+                customer_id=order.customer_id,
+                order_id=order.order_id,
+                received_at=order.received_at,
+                usable_at=usable_at,
+                lines=len(order.lines),
+            ),
+        ),
+    )  # fmt: skip
+    progress.status = "provisioned"
+    progress.done("recorded", None if recorded.ok else _why(recorded.failure))
     progress.done("welcomed", None if welcomed.ok else _why(welcomed.failure))
-    yield from _clock(context, order, "met", key("sla-met"), at=usable_at)
-    yield from run(
-        context,
-        record_time_to_value,
-        RecordTimeToValue(
-            step_key=key("kpi"),
-            customer_id=order.customer_id,
-            order_id=order.order_id,
-            received_at=order.received_at,
-            usable_at=usable_at,
-            lines=len(order.lines),
-        ),
-    )
     set_status(context, progress.view())
     return progress.view().model_dump(mode="json")
 
@@ -684,7 +724,18 @@ def _clock(
 ) -> Generator[Any, Any, None]:
     """A signal to the order's onboarding clock (docs/architecture.md, "Promises on an SLA
     clock"); the clock's own instance applies it."""
-    yield from run(
+    yield from settle_all(_clock_call(context, order, action, key, at=at))
+
+
+def _clock_call(
+    context: df.DurableOrchestrationContext,
+    order: Onboarding,
+    action: SlaAction,
+    key: str,
+    *,
+    at: Any = None,
+) -> Call[Any, Any]:
+    return call(
         context,
         signal_sla_clock,
         SignalClock(

@@ -5,8 +5,9 @@ bought (docs/rules.md, section "Onboarding").
   cart is checked out (docs/rules.md#first-invoice);
 * a line without a custom term end date starts its term on the order day and its first
   billing period is a whole one (per seat per billing period, the offer's sell price);
-* a coterminous line (a `custom_term_end_date`, Microsoft's allowed end dates: a calendar
-  month end or the end of one of the customer's subscriptions) ends its term on that date:
+* a coterminous line (a `custom_term_end_date`, Microsoft's allowed end dates: the term's
+  calendar-month-aligned end or the end of one of the customer's subscriptions) ends its
+  term on that date:
   its billing periods are counted back from the term's end, and the first one, which holds
   the order day, is charged for the days from the order day to its end, rounded once
   (docs/rules.md#coterminous-first-charge, docs/rules.md#daily-proration).
@@ -45,19 +46,30 @@ def coterm_refusal(
     start: date, term: TermDuration, end: date, subscription_ends: Iterable[date] = ()
 ) -> str | None:
     """Why `end` cannot be a line's custom term end date when its term starts on `start`
-    (None: it can). Microsoft allows the last day of a calendar month or the end date of one
-    of the customer's active subscriptions, within the new term
+    (None: it can). Microsoft allows the term's calendar-month-aligned end or the end date of
+    one of the customer's active subscriptions within the term
     (docs/rules.md#coterminous-end-dates)."""
     if end < start:
         return f"{end} is before the term starts on {start}"
     latest = add_months(start, TERM_MONTHS[term]) - timedelta(days=1)
     if end > latest:
         return f"{end} is after the {term} term's own end {latest}"
-    if not is_month_end(end) and end not in set(subscription_ends):
+    aligned = calendar_aligned_end(latest)
+    if end != aligned and end not in set(subscription_ends):
         return (
-            f"{end} is neither a calendar month end nor the end of a subscription of the customer"
+            f"{end} is neither the term's calendar-month-aligned end {aligned} nor the end of "
+            "one of the customer's subscriptions"
         )
     return None
+
+
+def calendar_aligned_end(natural_end: date) -> date:
+    """The calendar-month-aligned end of a term whose last day is `natural_end`: that day
+    when it is a month end, else the last day of the month before (Microsoft's example: an
+    annual term bought on 2023-02-04 may end on 2024-01-31)."""
+    if is_month_end(natural_end):
+        return natural_end
+    return natural_end.replace(day=1) - timedelta(days=1)
 
 
 def first_charge(

@@ -52,6 +52,8 @@ BUSINESS_422 = {
     "request_licence_change": "the fields a change takes depend on its kind (quantity or "
     "change_by, exactly one; target_catalog_item_id for an upgrade only; auto_renew for an "
     "auto-renew change only), and the NCE rules refuse some outright (docs/licence-changes.md)",
+    "place_order": "a domain taken, an offer not sold in the market or currency, a term or "
+    "billing cycle it does not have, an unknown customer, a custom term end date not allowed",
 }
 REQUEST_LINE_BYTES = 8000  # under aiohttp's 8190, with room for the method and the key
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]

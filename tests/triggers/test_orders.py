@@ -163,11 +163,13 @@ def test_an_existing_customers_coterminous_line_is_prorated_to_the_minor_unit(bo
     assert order.new_customer is None
 
 
-def test_a_line_may_end_on_a_month_end(book):
+def test_a_line_may_end_on_the_calendar_month_end_of_its_term(book):
     body = new_order()
-    body["lines"][0]["custom_term_end_date"] = "2026-06-30"
+    body["lines"][0]["custom_term_end_date"] = "2026-12-31"
     order = priced(book, body)
-    # docs/rules.md#coterminous-first-charge: [2026-01-01, 2026-02-01), 27 of 31 days
+    # docs/rules.md#coterminous-end-dates: bought on 2026-01-05, the term may end on the month
+    # end before its natural last day 2027-01-04; docs/rules.md#coterminous-first-charge:
+    # [2026-01-01, 2026-02-01), 27 of 31 days
     assert order.lines[0].first_charge == usd(3135)  # 720 x 5 x 27/31 = 3135.48
 
 
@@ -231,6 +233,8 @@ def test_a_line_billed_longer_than_its_term_is_refused_naming_the_line():
         (with_line(custom_term_end_date="2026-06-14"), "custom_term_end_date_not_allowed",
          "lines[1].custom_term_end_date"),
         (with_line(custom_term_end_date="2027-01-31"), "custom_term_end_date_not_allowed",
+         "lines[1].custom_term_end_date"),
+        (with_line(custom_term_end_date="2026-06-30"), "custom_term_end_date_not_allowed",
          "lines[1].custom_term_end_date"),
         (new_order(locale="xx"), "unknown_locale", "customer.locale"),
         ({"order_id": "o", "customer_id": "nobody", "lines": new_order()["lines"]},

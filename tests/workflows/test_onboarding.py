@@ -213,12 +213,24 @@ def test_a_new_customer_is_created_attested_charged_then_bought_and_welcomed():
     assert order.index("create_partner_center_customer") < order.index("attest_customer_agreement")
     assert order.index("attach_card") < order.index("charge_lines")
     assert [s.step for s in done.steps] == [
-        "reserved", "domain_checked", "customer_created", "mca_attested", "stripe_customer",
-        "card_saved", "first_invoice", "checkout", "provisioned", "recorded", "welcomed",
+        "reserved", "domain_checked", "stripe_customer", "customer_created", "card_saved",
+        "mca_attested", "first_invoice", "checkout", "provisioned", "recorded", "welcomed",
     ]  # fmt: skip
     assert signals(run) == ["start", "met"]
     assert [n["notice"]["kind"] for n in inputs(run, "send_notice")] == ["welcome"]
     assert [s["status"] for s in inputs(run, "set_order_status")] == ["provisioning", "provisioned"]
+
+
+def test_steps_that_do_not_wait_on_each_other_run_together():
+    run, _ = start()
+    # the clock, the domain and the Stripe customer; the tenant, the Stripe link and the card;
+    # the provisioning status with the first poll; the five closing steps
+    assert run.context.yields.count("AllTask") == 4
+    order = names(run)
+    assert order[1:4] == ["signal_sla_clock", "check_domain", "set_up_stripe_customer"]
+    assert order[4:7] == ["create_partner_center_customer", "link_stripe_customer", "attach_card"]
+    assert order[-5:] == ["record_order_subscriptions", "set_order_status", "send_notice",
+                          "signal_sla_clock", "record_time_to_value"]  # fmt: skip
 
 
 def test_every_write_carries_a_key_of_its_own_step_in_this_order():

@@ -3,7 +3,12 @@ from datetime import date
 import pytest
 
 from shared.models.money import Money
-from shared.policy.onboarding import coterm_refusal, first_charge, is_month_end
+from shared.policy.onboarding import (
+    calendar_aligned_end,
+    coterm_refusal,
+    first_charge,
+    is_month_end,
+)
 from shared.policy.terms import Period
 
 # Microsoft Learn, "Align subscription end dates": a new subscription may end with an existing
@@ -53,9 +58,15 @@ def test_the_first_charge_of_a_line(price, qty, term, cycle, start, end, period,
 @pytest.mark.parametrize(
     ("start", "term", "end", "ends", "refused"),
     [
-        (date(2026, 1, 5), "P1Y", date(2026, 6, 30), (), None),
+        # the natural last day 2027-01-04 aligns to the month end before it
+        (date(2026, 1, 5), "P1Y", date(2026, 12, 31), (), None),
+        (date(2026, 1, 5), "P1Y", date(2026, 6, 30), (), "neither the term's calendar"),
         (date(2026, 1, 5), "P1Y", date(2026, 6, 14), (date(2026, 6, 14),), None),
-        (date(2026, 1, 5), "P1Y", date(2026, 6, 14), (), "neither a calendar month end"),
+        (date(2026, 1, 5), "P1Y", date(2026, 6, 14), (), "neither the term's calendar"),
+        # Microsoft's example: bought 2023-02-04, the annual term may end 2024-01-31
+        (date(2023, 2, 4), "P1Y", date(2024, 1, 31), (), None),
+        # a term whose natural last day is a month end keeps it
+        (date(2026, 3, 1), "P1M", date(2026, 3, 31), (), None),
         (date(2026, 1, 5), "P1M", date(2026, 2, 28), (), "after the P1M term's own end"),
         (date(2026, 1, 5), "P1Y", date(2025, 12, 31), (), "before the term starts"),
         (date(2026, 1, 5), "P1Y", date(2027, 1, 4), (date(2027, 1, 4),), None),
@@ -78,3 +89,4 @@ def test_a_refused_end_date_or_no_seat_is_not_charged():
 
 def test_month_ends():
     assert is_month_end(date(2028, 2, 29)) and not is_month_end(date(2026, 2, 27))
+    assert calendar_aligned_end(date(2027, 1, 4)) == date(2026, 12, 31)
