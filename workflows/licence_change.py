@@ -541,9 +541,7 @@ def _apply(
     )
     _progress(context, change.id, "applying", plan.step)
     ref = {"customer_id": loaded.tenant_id, "subscription_id": change.subscription_id}
-    if plan.step == "charge_then_patch":
-        return (yield from _charge_then(context, loaded, sub, plan, amount, ref))
-    if plan.step == "upgrade":
+    if plan.step in ("charge_then_patch", "upgrade"):
         return (yield from _charge_then(context, loaded, sub, plan, amount, ref))
     if plan.step == "schedule":
         assert plan.quantity_at_renewal is not None
@@ -783,6 +781,12 @@ def _charge_then(
             else None
         )
         after: Subscription | None = None
+        if written:
+            # The source as Partner Center has it now (its new offer, or fewer seats), so the
+            # book's mirror follows; a partial upgrade's new subscription is adopted by the
+            # book sync.
+            reread = yield from run(context, read_subscription, SubscriptionRef(**ref))
+            after = reread.value.subscription if reread.ok and reread.value else None
     else:
         assert plan.quantity_now is not None
         done = yield from run(
@@ -859,6 +863,9 @@ def _charge_then(
             subscription=after,
             seats_added=plan.seats_added,
             new_subscription_id=new_subscription,
+            unit_price=loaded.target_unit_price
+            if plan.step == "upgrade" and new_subscription == change.subscription_id
+            else None,
         )
     )
 

@@ -9,12 +9,14 @@ import concurrent.futures
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from shared.book import Book
-from shared.models import Money, SubscriptionRecord
+from shared.models import Money, Offer, SubscriptionRecord
+from shared.models.pricing import FixedPrice, Markup, PriceList
 from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
 from shared.payments import StripePayments
 from shared.payments.models import ChargeLine
@@ -323,3 +325,61 @@ def test_a_large_change_nobody_approves_is_rejected_and_the_customer_told(
     assert done["status"] == "rejected" and done["approval"]["timed_out"], done
     assert quantity(stack, who) == 2
     assert [i for i in invoices(stack, who) if i["metadata"].get("change_id")] == []
+
+
+def priced_upgrade(stack: LocalStack, ns: Namespace, who: Customer, target_minor: int) -> None:
+    """The target offer in the book's catalogue and the customer's own price list selling it
+    at a fixed price (docs/rules.md#price-rules)."""
+    book = Book(stack.settings)
+    for item, rank in ((E3, 1), (E5, 2)):
+        book.offers.save(
+            Offer(catalog_item_id=item, country="US", name=item, term_duration="P1Y",
+                  billing_cycle="monthly", unit_cost=Money(amount_minor=2000, currency="USD"),
+                  family="Microsoft 365 E", rank=rank)
+        )  # fmt: skip
+    key = f"{E5}:P1Y:monthly"
+    book.price_lists.save(
+        PriceList(id=ns.id("prices"), currency="USD", default=Markup(rate=Decimal("0.1")),
+                  offers={key: FixedPrice(price=Money(amount_minor=target_minor, currency="USD"))},
+                  allow_below_cost=True)
+    )  # fmt: skip
+    book.customers.update(who.id, lambda c: c.model_copy(update={"price_list_id": ns.id("prices")}))
+
+
+@pytest.mark.parametrize(("seats", "full"), [(None, True), (2, False)])
+def test_an_upgrade_charges_the_price_difference_first_and_then_transitions(
+    stack: LocalStack, ns: Namespace, seats: int | None, full: bool
+):
+    # docs/rules.md#upgrade, #change-order;
+    # https://learn.microsoft.com/en-us/partner-center/developer/transition-a-new-commerce-subscription
+    who = make(stack, ns, "upg", quantity=5, offer=E3)
+    priced_upgrade(stack, ns, who, target_minor=5000)
+    stack.advance(timedelta(days=10))
+    body: dict[str, Any] = {"kind": "upgrade", "target_catalog_item_id": E5}
+    if seats is not None:
+        body["quantity"] = seats
+    accepted = ask(stack, who, ns.id("upg"), **body)
+    assert accepted.status_code == 202, accepted.text
+    assert "no cancellation window" in accepted.json()["notes"][0]
+    done = final(stack, ns.id("upg"))
+    assert done["status"] == "applied", done
+    moved = seats or 5
+    source = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
+    if full:
+        assert (source.offer_id, source.quantity) == (E5, 5)
+        assert done["new_subscription_id"] == who.subscription_id
+        mirror = Book(stack.settings).subscriptions.get(who.id, who.subscription_id).record
+        assert mirror.unit_price == Money(amount_minor=5000, currency="USD"), (
+            mirror,
+            stack.instance(change_instance_id(ns.id("upg")), history=True),
+        )
+    else:
+        assert (source.offer_id, source.quantity) == (E3, 3)
+        target = stack.partner_center.get_subscription(who.tenant, done["new_subscription_id"])
+        assert (target.offer_id, target.quantity) == (E5, 2)
+    difference = Money(amount_minor=2000, currency="USD")
+    effective = datetime.fromisoformat(done["effective"])
+    expected_minor = prorated_amount(difference, source, effective, moved).amount_minor
+    assert done["charge"]["amount_minor"] == expected_minor
+    paid = [i for i in invoices(stack, who) if i["metadata"].get("change_id") == ns.id("upg")]
+    assert [(i["status"], i["amount_paid"]) for i in paid] == [("paid", expected_minor)]
