@@ -383,3 +383,34 @@ def test_an_upgrade_charges_the_price_difference_first_and_then_transitions(
     assert done["charge"]["amount_minor"] == expected_minor
     paid = [i for i in invoices(stack, who) if i["metadata"].get("change_id") == ns.id("upg")]
     assert [(i["status"], i["amount_paid"]) for i in paid] == [("paid", expected_minor)]
+
+
+def test_auto_renew_off_asked_in_the_renewal_lock_is_held_and_applied_on_the_new_term(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/rules.md#renewal-lock, #auto-renew: never lost, applied once the renewal is done.
+    who = make(stack, ns, "lock", quantity=2)
+    term_end = stack.partner_center.get_subscription(who.tenant, who.subscription_id).term_end
+    stack.advance(term_end - stack.now() - timedelta(hours=12))
+    assert ask(stack, who, ns.id("lock"), kind="auto_renew", auto_renew=False).status_code == 202
+    done = final(stack, ns.id("lock"), timeout=180)
+    assert done["status"] == "applied", done
+    assert datetime.fromisoformat(done["effective"]) >= term_end + timedelta(hours=24)
+    sub = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
+    assert sub.auto_renew_enabled is False and sub.term_end > term_end  # renewed, then off
+
+
+def test_a_decrease_asked_while_the_renewal_processes_is_held_then_applied_in_the_new_window(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/rules.md#renewal-processing (409 800082 while queued), #seat-windows: the renewal
+    # opens a new 168 h window; https://learn.microsoft.com/en-us/partner-center/developer/error-codes
+    who = make(stack, ns, "renewing", quantity=4)
+    term_end = stack.partner_center.get_subscription(who.tenant, who.subscription_id).term_end
+    stack.advance(term_end - stack.now() + timedelta(minutes=10))
+    assert ask(stack, who, ns.id("ren"), kind="quantity", change_by=-1).status_code == 202
+    done = final(stack, ns.id("ren"), timeout=180)
+    assert done["status"] == "applied", done
+    assert datetime.fromisoformat(done["effective"]) >= term_end + timedelta(hours=24)
+    assert quantity(stack, who) == 3
+    assert [n["amount"] for n in credit_notes(stack, who)] == [-done["charge"]["amount_minor"]]
