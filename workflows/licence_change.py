@@ -237,6 +237,15 @@ def licence_change(context: df.DurableOrchestrationContext) -> Generator[Any, An
         sub = read.value.subscription
         now = context.current_utc_datetime
         plan = yield from _plan(context, loaded, sub, now)
+        if plan.step == "refuse" and plan.rule == "stale-copy" and sub.status == "active":
+            # Still the old term, past the 24 h renewal processing usually takes: Partner
+            # Center has not finished renewing it. Wait a little more (bounded by MAX_HOLDS).
+            plan = Plan(
+                "hold",
+                "renewal-processing",
+                "Partner Center is still renewing the subscription",
+                retry_at=now + RENEWAL_PROCESSING_WAIT,
+            )
         if plan.step == "hold":
             holds += 1
             if holds > MAX_HOLDS:

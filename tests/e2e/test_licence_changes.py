@@ -394,7 +394,7 @@ def test_auto_renew_off_asked_in_the_renewal_lock_is_held_and_applied_on_the_new
     stack.advance(term_end - stack.now() - timedelta(hours=12))
     assert ask(stack, who, ns.id("lock"), kind="auto_renew", auto_renew=False).status_code == 202
     done = final(stack, ns.id("lock"), timeout=180)
-    assert done["status"] == "applied", done
+    assert done["status"] == "applied", (done["rule"], done["reason"])
     assert datetime.fromisoformat(done["effective"]) >= term_end + timedelta(hours=24)
     sub = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
     assert sub.auto_renew_enabled is False and sub.term_end > term_end  # renewed, then off
