@@ -33,6 +33,10 @@ starts the queue or raises `wake`, and every episode reads the book before it wa
 change recorded while the queue was busy (its `wake` perhaps lost when the queue continued as
 new) is found by the next episode's read. Two requests racing to start the queue collapse onto
 one instance (a start of a running instance id is refused; the loser raises `wake`).
+
+Holds: a change that cannot be written now (renewal lock, renewal processing, a renewal still
+running past its 24 hours) waits on a durable timer and is planned again on a new read, at
+most MAX_HOLDS times; it is never dropped.
 """
 
 from __future__ import annotations
