@@ -113,6 +113,8 @@ class RecordChange(WriteInput):
     # Partner Center's answer after the change: the book's mirror follows it.
     subscription: Subscription | None = None
     seats_added: int = Field(default=0, ge=0)
+    # A full upgrade: the subscription's sell price from now on (the target offer's).
+    unit_price: Money | None = None
 
 
 class Recorded(DomainModel):
@@ -224,14 +226,21 @@ def record_licence_change(request: RecordChange, ctx: ActivityContext) -> Record
             new = new.model_copy(update={"completed_at": request.at})
         return LicenceChange.model_validate(new.model_dump())
 
-    stored = book.licence_changes.update(request.change_id, change)
-    record = stored.record
+    customer_id = book.licence_changes.get(request.change_id).record.customer_id
+    # The mirror first: a change read as final has its subscription recorded already.
     if request.subscription is not None:
-        apply_partner_center_subscription(book, record.customer_id, request.subscription)
+        apply_partner_center_subscription(book, customer_id, request.subscription)
+        if request.unit_price is not None:
+            price = request.unit_price
+            book.subscriptions.update(
+                customer_id,
+                request.subscription.id,
+                lambda r: r.model_copy(update={"unit_price": price}),
+            )
         if request.seats_added:
             batch = SeatBatch(quantity=request.seats_added, added_at=request.at)
             book.subscriptions.update(
-                record.customer_id,
+                customer_id,
                 request.subscription.id,
                 lambda r: (
                     r
@@ -239,6 +248,7 @@ def record_licence_change(request: RecordChange, ctx: ActivityContext) -> Record
                     else r.model_copy(update={"seat_batches": (*r.seat_batches, batch)})
                 ),
             )
+    record = book.licence_changes.update(request.change_id, change).record
     if record.is_final and record.completed_at is not None:
         book.kpi_events.record(
             KpiEvent(

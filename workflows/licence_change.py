@@ -33,6 +33,10 @@ starts the queue or raises `wake`, and every episode reads the book before it wa
 change recorded while the queue was busy (its `wake` perhaps lost when the queue continued as
 new) is found by the next episode's read. Two requests racing to start the queue collapse onto
 one instance (a start of a running instance id is refused; the loser raises `wake`).
+
+Holds: a change that cannot be written now (renewal lock, renewal processing, a renewal still
+running past its 24 hours) waits on a durable timer and is planned again on a new read, at
+most MAX_HOLDS times; it is never dropped.
 """
 
 from __future__ import annotations
@@ -237,6 +241,15 @@ def licence_change(context: df.DurableOrchestrationContext) -> Generator[Any, An
         sub = read.value.subscription
         now = context.current_utc_datetime
         plan = yield from _plan(context, loaded, sub, now)
+        if plan.step == "refuse" and plan.rule == "stale-copy" and sub.status == "active":
+            # Still the old term, past the 24 h renewal processing usually takes: Partner
+            # Center has not finished renewing it. Wait a little more (bounded by MAX_HOLDS).
+            plan = Plan(
+                "hold",
+                "renewal-processing",
+                "Partner Center is still renewing the subscription",
+                retry_at=now + RENEWAL_PROCESSING_WAIT,
+            )
         if plan.step == "hold":
             holds += 1
             if holds > MAX_HOLDS:
@@ -541,9 +554,7 @@ def _apply(
     )
     _progress(context, change.id, "applying", plan.step)
     ref = {"customer_id": loaded.tenant_id, "subscription_id": change.subscription_id}
-    if plan.step == "charge_then_patch":
-        return (yield from _charge_then(context, loaded, sub, plan, amount, ref))
-    if plan.step == "upgrade":
+    if plan.step in ("charge_then_patch", "upgrade"):
         return (yield from _charge_then(context, loaded, sub, plan, amount, ref))
     if plan.step == "schedule":
         assert plan.quantity_at_renewal is not None
@@ -783,6 +794,12 @@ def _charge_then(
             else None
         )
         after: Subscription | None = None
+        if written:
+            # The source as Partner Center has it now (its new offer, or fewer seats), so the
+            # book's mirror follows; a partial upgrade's new subscription is adopted by the
+            # book sync.
+            reread = yield from run(context, read_subscription, SubscriptionRef(**ref))
+            after = reread.value.subscription if reread.ok and reread.value else None
     else:
         assert plan.quantity_now is not None
         done = yield from run(
@@ -859,6 +876,9 @@ def _charge_then(
             subscription=after,
             seats_added=plan.seats_added,
             new_subscription_id=new_subscription,
+            unit_price=loaded.target_unit_price
+            if plan.step == "upgrade" and new_subscription == change.subscription_id
+            else None,
         )
     )
 

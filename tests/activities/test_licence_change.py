@@ -87,6 +87,7 @@ def test_a_change_applied_is_recorded_once_with_its_kpi_and_the_seats_added(book
         "rule": "add-seats",
         "subscription": after,
         "seats_added": 3,
+        "unit_price": {"amount_minor": 700, "currency": "EUR"},
     }
     for _ in range(2):  # a retried step
         recorded = ok(record_licence_change.run(request))
@@ -96,6 +97,7 @@ def test_a_change_applied_is_recorded_once_with_its_kpi_and_the_seats_added(book
     mirror = book.subscriptions.get("c-1", "sub-1").record
     assert mirror.subscription.quantity == 8
     assert [b.quantity for b in mirror.seat_batches] == [3]
+    assert mirror.unit_price == Money(amount_minor=700, currency="EUR")
     timeline = [e.summary for e in book.timeline.page("c-1").items]
     assert any("5 -> 8 seats): applied" in s for s in timeline)
 

@@ -9,12 +9,14 @@ import concurrent.futures
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from shared.book import Book
-from shared.models import Money, SubscriptionRecord
+from shared.models import Money, Offer, SubscriptionRecord
+from shared.models.pricing import FixedPrice, Markup, PriceList
 from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
 from shared.payments import StripePayments
 from shared.payments.models import ChargeLine
@@ -160,8 +162,18 @@ def credit_notes(stack: LocalStack, who: Customer) -> list[dict[str, Any]]:
     return notes
 
 
-def subjects(stack: LocalStack, who: Customer) -> list[str]:
-    return [m["subject"] for m in Inbox(stack.mail).messages(to=who.email)]
+def mailed(stack: LocalStack, who: Customer, text: str, timeout: float = 60) -> str:
+    """The subject of the customer's mail containing `text`, once the mail sandbox has it
+    (the notice is sent after the change's final state is recorded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in Inbox(stack.mail).messages(to=who.email):
+            if text in message["subject"]:
+                subject: str = message["subject"]
+                return subject
+        time.sleep(0.3)
+    seen = [m["subject"] for m in Inbox(stack.mail).messages(to=who.email)]
+    raise AssertionError(f"no mail to {who.email} says {text!r}: {seen}")
 
 
 def expected(stack: LocalStack, who: Customer, at: datetime, seats: int) -> int:
@@ -189,7 +201,7 @@ def test_seats_added_mid_term_are_charged_then_applied(stack: LocalStack, ns: Na
     assert done["rule"] == "docs/rules.md#add-seats"
     clock = wait_for_clock(stack, ns.id("up-1"))
     assert clock["phase"] == "closed" and clock["started_at"] == done["requested_at"]
-    assert any("13" in s or "licen" in s.lower() for s in subjects(stack, who))
+    assert mailed(stack, who, "now 13 licences")
 
 
 def test_seats_removed_on_day_3_are_applied_and_credited(stack: LocalStack, ns: Namespace):
@@ -205,6 +217,7 @@ def test_seats_removed_on_day_3_are_applied_and_credited(stack: LocalStack, ns: 
     notes = credit_notes(stack, who)
     assert [(n["amount"], n["id"]) for n in notes] == [(credit, done["credit_note_id"])]
     assert "can be removed until" in done["reason"]
+    assert mailed(stack, who, "now 8 licences")
 
 
 def test_seats_removed_on_day_9_are_scheduled_for_the_next_term_without_credit(
@@ -222,6 +235,7 @@ def test_seats_removed_on_day_9_are_scheduled_for_the_next_term_without_credit(
     assert datetime.fromisoformat(done["effective"]) == sub.term_end
     assert credit_notes(stack, who) == [] and done["charge"] is None
     assert "window closed" in done["reason"]
+    assert mailed(stack, who, "your change takes effect on")
 
 
 def test_ten_concurrent_one_seat_decreases_on_five_refundable_seats_apply_exactly_five(
@@ -301,6 +315,7 @@ def test_a_downgrade_is_refused_by_partner_centers_eligibility(stack: LocalStack
     sub = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
     assert sub.offer_id == E5
     assert [i for i in invoices(stack, who) if i["metadata"].get("change_id")] == []
+    assert mailed(stack, who, "was declined")
 
 
 def test_what_the_rules_refuse_outright_is_a_422_naming_the_field(stack: LocalStack, ns: Namespace):
@@ -323,3 +338,93 @@ def test_a_large_change_nobody_approves_is_rejected_and_the_customer_told(
     assert done["status"] == "rejected" and done["approval"]["timed_out"], done
     assert quantity(stack, who) == 2
     assert [i for i in invoices(stack, who) if i["metadata"].get("change_id")] == []
+    assert mailed(stack, who, "was declined")
+
+
+def priced_upgrade(stack: LocalStack, ns: Namespace, who: Customer, target_minor: int) -> None:
+    """The target offer in the book's catalogue and the customer's own price list selling it
+    at a fixed price (docs/rules.md#price-rules)."""
+    book = Book(stack.settings)
+    for item, rank in ((E3, 1), (E5, 2)):
+        book.offers.save(
+            Offer(catalog_item_id=item, country="US", name=item, term_duration="P1Y",
+                  billing_cycle="monthly", unit_cost=Money(amount_minor=2000, currency="USD"),
+                  family="Microsoft 365 E", rank=rank)
+        )  # fmt: skip
+    key = f"{E5}:P1Y:monthly"
+    book.price_lists.save(
+        PriceList(id=ns.id("prices"), currency="USD", default=Markup(rate=Decimal("0.1")),
+                  offers={key: FixedPrice(price=Money(amount_minor=target_minor, currency="USD"))},
+                  allow_below_cost=True)
+    )  # fmt: skip
+    book.customers.update(who.id, lambda c: c.model_copy(update={"price_list_id": ns.id("prices")}))
+
+
+@pytest.mark.parametrize(("seats", "full"), [(None, True), (2, False)])
+def test_an_upgrade_charges_the_price_difference_first_and_then_transitions(
+    stack: LocalStack, ns: Namespace, seats: int | None, full: bool
+):
+    # docs/rules.md#upgrade, #change-order;
+    # https://learn.microsoft.com/en-us/partner-center/developer/transition-a-new-commerce-subscription
+    who = make(stack, ns, "upg", quantity=5, offer=E3)
+    priced_upgrade(stack, ns, who, target_minor=5000)
+    stack.advance(timedelta(days=10))
+    body: dict[str, Any] = {"kind": "upgrade", "target_catalog_item_id": E5}
+    if seats is not None:
+        body["quantity"] = seats
+    accepted = ask(stack, who, ns.id("upg"), **body)
+    assert accepted.status_code == 202, accepted.text
+    assert "no cancellation window" in accepted.json()["notes"][0]
+    done = final(stack, ns.id("upg"))
+    assert done["status"] == "applied", done
+    moved = seats or 5
+    source = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
+    if full:
+        assert (source.offer_id, source.quantity) == (E5, 5)
+        assert done["new_subscription_id"] == who.subscription_id
+        mirror = Book(stack.settings).subscriptions.get(who.id, who.subscription_id).record
+        assert mirror.unit_price == Money(amount_minor=5000, currency="USD"), (
+            mirror,
+            stack.instance(change_instance_id(ns.id("upg")), history=True),
+        )
+    else:
+        assert (source.offer_id, source.quantity) == (E3, 3)
+        target = stack.partner_center.get_subscription(who.tenant, done["new_subscription_id"])
+        assert (target.offer_id, target.quantity) == (E5, 2)
+    difference = Money(amount_minor=2000, currency="USD")
+    effective = datetime.fromisoformat(done["effective"])
+    expected_minor = prorated_amount(difference, source, effective, moved).amount_minor
+    assert done["charge"]["amount_minor"] == expected_minor
+    paid = [i for i in invoices(stack, who) if i["metadata"].get("change_id") == ns.id("upg")]
+    assert [(i["status"], i["amount_paid"]) for i in paid] == [("paid", expected_minor)]
+
+
+def test_auto_renew_off_asked_in_the_renewal_lock_is_held_and_applied_on_the_new_term(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/rules.md#renewal-lock, #auto-renew: never lost, applied once the renewal is done.
+    who = make(stack, ns, "lock", quantity=2)
+    term_end = stack.partner_center.get_subscription(who.tenant, who.subscription_id).term_end
+    stack.advance(term_end - stack.now() - timedelta(hours=12))
+    assert ask(stack, who, ns.id("lock"), kind="auto_renew", auto_renew=False).status_code == 202
+    done = final(stack, ns.id("lock"), timeout=180)
+    assert done["status"] == "applied", (done["rule"], done["reason"])
+    assert datetime.fromisoformat(done["effective"]) >= term_end + timedelta(hours=24)
+    sub = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
+    assert sub.auto_renew_enabled is False and sub.term_end > term_end  # renewed, then off
+
+
+def test_a_decrease_asked_while_the_renewal_processes_is_held_then_applied_in_the_new_window(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/rules.md#renewal-processing (409 800082 while queued), #seat-windows: the renewal
+    # opens a new 168 h window; https://learn.microsoft.com/en-us/partner-center/developer/error-codes
+    who = make(stack, ns, "renewing", quantity=4)
+    term_end = stack.partner_center.get_subscription(who.tenant, who.subscription_id).term_end
+    stack.advance(term_end - stack.now() + timedelta(minutes=10))
+    assert ask(stack, who, ns.id("ren"), kind="quantity", change_by=-1).status_code == 202
+    done = final(stack, ns.id("ren"), timeout=180)
+    assert done["status"] == "applied", done
+    assert datetime.fromisoformat(done["effective"]) >= term_end + timedelta(hours=24)
+    assert quantity(stack, who) == 3
+    assert [n["amount"] for n in credit_notes(stack, who)] == [-done["charge"]["amount_minor"]]

@@ -476,3 +476,21 @@ def test_a_change_whose_workflow_failed_is_closed_as_failed_and_the_queue_moves_
     with pytest.raises(AssertionError, match="waits forever"):
         drive(licence_change_queue, outcomes, input={"subscription_id": "sub-1"})
     assert [r["status"] for r in recorded] == ["failed"]
+
+
+def test_a_renewal_that_outlasts_its_24_hours_is_waited_for_not_refused():
+    # docs/rules.md#renewal-processing, #stale-copy: an active subscription still on its old
+    # term a day after its end is still renewing.
+    old = subscription(bought=T0 - 366 * D, quantity=10)
+    world = World(old, change(quantity=12))
+    reads = [old, subscription(bought=old.term_end + H, quantity=10)]
+
+    def read(_: Any) -> Any:
+        return succeeded(
+            SubscriptionState(subscription=reads.pop(0) if len(reads) > 1 else reads[0])
+        )
+
+    run = drive(licence_change, world.outcomes() | {"read_subscription": read},
+                input={"change_id": "chg-1"}, instance_id=INSTANCE)  # fmt: skip
+    assert run.output["status"] == "applied"
+    assert world.reasons[0].startswith("held until") and "still renewing" in world.reasons[0]
