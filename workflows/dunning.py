@@ -149,6 +149,7 @@ def dunning(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict
             if winner is not timer:
                 timer.cancel()
                 name = next(n for n, task in waits.items() if task is winner)
+                _delivered(context, name)
                 waits[name] = context.wait_for_external_event(name)
                 news = event_model(DunningNews, winner.result)
                 key = news.event_key
@@ -192,6 +193,18 @@ def dunning(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict
         "declines": len(closed.case.attempts),
         "notices": closed.case.notices_sent,
     }
+
+
+def _delivered(context: df.DurableOrchestrationContext, name: str) -> None:
+    """Forget an event of `name` the Python SDK held back for a wait not yet scheduled (it
+    arrived while an activity ran), now that a wait received it. The SDK keeps such an event
+    in `deferred_tasks` and hands it again to every later wait of the same name, so the next
+    wait would complete at once with the old event, and again, without end ("Potential
+    duplicate Task completion", then maximum recursion depth, as devhost showed). What is in
+    `deferred_tasks` is rebuilt from the history on every replay: deterministic."""
+    deferred = getattr(context, "deferred_tasks", None)
+    if isinstance(deferred, dict):
+        deferred.pop(name, None)
 
 
 def _act(

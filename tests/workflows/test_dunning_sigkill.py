@@ -118,3 +118,80 @@ def test_a_host_killed_mid_notice_and_mid_charge_charges_once_and_mails_once(
     record = book.dunning.get(inv.id).record
     assert record.status == "recovered" and len(record.case.attempts) == 1
     assert record.case.notices_sent == 1
+
+
+def test_signals_of_one_name_in_quick_succession_are_each_taken_once(
+    app_values: dict[str, str],
+    mail: MailSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+):
+    """The Python SDK holds back an event that arrives while no wait of its name is
+    scheduled and, unless the workflow forgets it once received, hands it to every later
+    wait of that name (workflows/dunning.py, `_delivered`): the same `payment_failed` raised
+    twelve times, a quarter second apart, must leave the case to finish as it would."""
+    prefix = f"q{uuid.uuid4().hex[:16]}"
+    env = {
+        **app_values,
+        "CSPFLOW_TABLE_PREFIX": prefix,
+        "TASKHUB_NAME": "dunningsignals",
+        "DUNNING_KILL_LOG": str(tmp_path / "kills.log"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    settings = get_settings()
+    stripe = StripePayments.from_settings(settings)
+    cus = stripe.create_customer(f"{prefix}/c", partner_customer_id="c-q", name="Quick Ltd")
+    Book(settings).customers.add(
+        book_customer(
+            "c-q",
+            stripe_customer_id=cus.id,
+            contacts=[{"name": "Bea Billing", "email": "bea@quick.example", "role": "billing"}],
+        )
+    )
+    stripe.attach_payment_method(
+        f"{prefix}/pm", cus.id, "pm_card_sandbox_decline_first_1_insufficient_funds"
+    )
+    inv = stripe.create_invoice(f"{prefix}/i", cus.id, currency="EUR")
+    stripe.add_invoice_item(
+        f"{prefix}/i", cus.id, invoice_id=inv.id, amount=4200, currency="EUR", description="x"
+    )
+    stripe.finalize_invoice(f"{prefix}/i", inv.id)
+    assert stripe.pay_invoice(f"{prefix}/p", inv.id).decline is not None
+    instance = f"dunning-{inv.id}"
+    host = start_host(
+        app_copy(APP, tmp_path / "app"),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--virtual-clock",
+        env=env,
+    )
+    try:
+        started = requests.post(
+            f"{host.url}{DURABLE}/orchestrators/dunning/{instance}",
+            json={"stripe_invoice_id": inv.id, "stripe_customer_id": cus.id, "event_key": "e1"},
+            timeout=30,
+        )
+        assert started.status_code == 202, started.text
+        for _ in range(12):
+            time.sleep(0.25)
+            requests.post(
+                f"{host.url}{DURABLE}/instances/{instance}/raiseEvent/payment_failed",
+                json={"event_key": "e1"},
+                timeout=30,
+            )
+        deadline = time.monotonic() + 120
+        while True:
+            status = requests.get(f"{host.url}{DURABLE}/instances/{instance}", timeout=30).json()
+            if status["runtimeStatus"] == "Completed":
+                break
+            assert status["runtimeStatus"] in ("Running", "Pending"), status
+            assert time.monotonic() < deadline, status
+            time.sleep(0.3)
+    finally:
+        host.stop()
+    output = status["output"]
+    output = json.loads(output) if isinstance(output, str) else output
+    assert output["status"] == "recovered"
+    assert stripe.payment_attempts(inv.id) == 2
