@@ -32,6 +32,7 @@ NoticeKind = Literal[
     "sla_breached",
     "sla_escalated",
     "ops_alert",
+    "invoice_issued",
 ]
 
 

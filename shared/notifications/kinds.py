@@ -295,6 +295,25 @@ class PaymentFailed(CustomerNotice):
     suspension_at: UtcDateTime | None = None
 
 
+class InvoiceIssued(CustomerNotice):
+    """The period's invoice: what it totals, when it is due, how it is collected, and the
+    link to Stripe's hosted invoice page (docs/billing.md)."""
+
+    kind: Literal["invoice_issued"] = "invoice_issued"
+    invoice_number: Identifier
+    period: Identifier
+    total: Money
+    collection: Literal["charged", "due"]
+    due_at: UtcDateTime | None = None
+    invoice_url: ActionUrl
+
+    @model_validator(mode="after")
+    def _due_date_for_an_invoice_to_pay(self) -> InvoiceIssued:
+        if (self.collection == "due") != (self.due_at is not None):
+            raise ValueError("due_at is given exactly for an invoice the customer pays")
+        return self
+
+
 class PaymentRetryScheduled(CustomerNotice):
     kind: Literal["payment_retry_scheduled"] = "payment_retry_scheduled"
     invoice_number: Identifier
@@ -420,7 +439,8 @@ Notice: TypeAlias = Annotated[
     | SlaAtRisk
     | SlaBreached
     | SlaEscalated
-    | OpsAlert,
+    | OpsAlert
+    | InvoiceIssued,
     Field(discriminator="kind"),
 ]
 """Any notice, told apart by its `kind` (how it crosses a Durable boundary)."""
@@ -449,6 +469,7 @@ NoticeModel: TypeAlias = (
     | SlaBreached
     | SlaEscalated
     | OpsAlert
+    | InvoiceIssued
 )
 
 
@@ -489,4 +510,5 @@ KINDS: dict[NoticeKind, KindInfo] = {
     "sla_breached": KindInfo(SlaBreached, ("ops",), essential=True),
     "sla_escalated": KindInfo(SlaEscalated, ("ops",), essential=True),
     "ops_alert": KindInfo(OpsAlert, ("ops",), essential=True),
+    "invoice_issued": KindInfo(InvoiceIssued, ("billing",), essential=True),
 }
