@@ -40,6 +40,7 @@ from shared.models.billing_run import (
 )
 from shared.models.money import Money
 from shared.models.party import Customer
+from shared.notifications.recipients import Addressee
 from shared.payments import StripePayments
 from shared.payments.models import IssueLine
 from shared.policy.billing import billing_window, offers_to_price, plan_invoice
@@ -77,6 +78,9 @@ class PlannedInvoice(DomainModel):
     stripe_customer_id: str | None = None
     skip_reason: str | None = None
     already: CustomerBilled | None = None
+    # Who the invoice notice goes to: the customer's name and contacts (the book's).
+    customer_name: str = ""
+    contacts: tuple[Addressee, ...] = ()
 
 
 class IssueInvoice(WriteInput):
@@ -178,7 +182,17 @@ def plan_customer_invoice(ask: PlanCustomerInvoice, ctx: ActivityContext) -> Pla
     )
     if plan.lines and customer.stripe_customer_id is None:
         return PlannedInvoice(plan=plan, skip_reason="the customer has no Stripe customer")
-    return PlannedInvoice(plan=plan, stripe_customer_id=customer.stripe_customer_id)
+    return PlannedInvoice(
+        plan=plan,
+        stripe_customer_id=customer.stripe_customer_id,
+        customer_name=customer.company_name[:200],
+        contacts=tuple(
+            Addressee(
+                name=c.name, email=c.email, role=c.role, time_zone=customer.calendar.time_zone
+            )
+            for c in customer.contacts
+        ),
+    )
 
 
 def _list_prices(

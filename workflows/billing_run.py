@@ -11,8 +11,9 @@ One run bills the customers whose billing day it is (docs/billing.md):
    retried after its interval, with the same idempotency keys).
 3. `bill_customer` plans the invoice from the book (`plan_customer_invoice`, pure policy in
    shared/policy/billing.py), issues and collects it (`issue_invoice`, retried by the
-   standard policy when Stripe is unreachable) and records what it did
-   (`record_customer_billed`). A customer whose invoice failed for a technical reason after
+   standard policy when Stripe is unreachable), sends the invoice notice with the link to
+   Stripe's hosted invoice page (`send_notice`, kind `invoice_issued`) and records what it
+   did (`record_customer_billed`). A customer whose invoice failed for a technical reason after
    its retries, or who cannot be billed (no Stripe customer, a price below cost), is on the
    run's report with the reason: never silently skipped.
 4. The report (invoices issued, totals and margin per currency, customers skipped with the
@@ -28,6 +29,7 @@ resumes from its history: the customers billed are not billed again.
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -45,6 +47,7 @@ from activities.billing import (
     record_billing_run,
     record_customer_billed,
 )
+from activities.notifications import SendNotice, send_notice
 from shared.models.billing_run import (
     BillCustomer,
     BillingProgress,
@@ -53,6 +56,7 @@ from shared.models.billing_run import (
     BillingTotals,
     CustomerBilled,
 )
+from shared.notifications.kinds import InvoiceIssued
 from workflows.durable import (
     Outcome,
     call_sub,
@@ -192,7 +196,34 @@ def _bill(
     )
     if issued.value is None:
         return outcome("failed", f"issuing invoice {plan.invoice_id}: {_reason(issued)}")
-    return issued.value
+    billed = issued.value
+    if billed.hosted_invoice_url and planned.value.contacts and billed.total is not None:
+        notice = InvoiceIssued(
+            customer_name=planned.value.customer_name or ask.customer_id,
+            invoice_number=plan.invoice_id,
+            period=plan.period,
+            total=billed.total,
+            collection="due" if plan.collection == "send_invoice" else "charged",
+            due_at=(
+                context.current_utc_datetime + timedelta(days=plan.days_until_due or 0)
+                if plan.collection == "send_invoice"
+                else None
+            ),
+            invoice_url=billed.hosted_invoice_url,  # type: ignore[arg-type]
+        )
+        sent = yield from run(
+            context,
+            send_notice,
+            SendNotice(
+                step_key=step_key(context, "notice"),
+                notice=notice,
+                customer_id=ask.customer_id,
+                contacts=planned.value.contacts,
+            ),
+        )
+        # A notice that could not be sent does not undo the invoice: it is on the report.
+        billed = billed.model_copy(update={"notified": sent.value is not None})
+    return billed
 
 
 CUSTOMER = suborchestrator(bill_customer, BillCustomer, CustomerBilled)

@@ -143,6 +143,8 @@ class CustomerBilled(DomainModel):
     margin: Money | None = None
     lines: int = Field(default=0, ge=0)
     not_billed: tuple[NotBilled, ...] = ()
+    # Whether the invoice notice (with the hosted invoice page) was sent.
+    notified: bool = False
 
 
 class SkippedCustomer(DomainModel):

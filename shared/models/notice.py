@@ -33,6 +33,7 @@ NoticeKind = Literal[
     "sla_escalated",
     "ops_alert",
     "payment_method_requested",
+    "invoice_issued",
 ]
 
 

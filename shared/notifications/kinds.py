@@ -310,6 +310,25 @@ class PaymentFailed(CustomerNotice):
     update_url: ActionUrl | None = None
 
 
+class InvoiceIssued(CustomerNotice):
+    """The period's invoice: what it totals, when it is due, how it is collected, and the
+    link to Stripe's hosted invoice page (docs/billing.md)."""
+
+    kind: Literal["invoice_issued"] = "invoice_issued"
+    invoice_number: Identifier
+    period: Identifier
+    total: Money
+    collection: Literal["charged", "due"]
+    due_at: UtcDateTime | None = None
+    invoice_url: ActionUrl
+
+    @model_validator(mode="after")
+    def _due_date_for_an_invoice_to_pay(self) -> InvoiceIssued:
+        if (self.collection == "due") != (self.due_at is not None):
+            raise ValueError("due_at is given exactly for an invoice the customer pays")
+        return self
+
+
 class PaymentRetryScheduled(CustomerNotice):
     kind: Literal["payment_retry_scheduled"] = "payment_retry_scheduled"
     invoice_number: Identifier
@@ -436,7 +455,8 @@ Notice: TypeAlias = Annotated[
     | SlaBreached
     | SlaEscalated
     | OpsAlert
-    | PaymentMethodRequested,
+    | PaymentMethodRequested
+    | InvoiceIssued,
     Field(discriminator="kind"),
 ]
 """Any notice, told apart by its `kind` (how it crosses a Durable boundary)."""
@@ -466,6 +486,7 @@ NoticeModel: TypeAlias = (
     | SlaEscalated
     | OpsAlert
     | PaymentMethodRequested
+    | InvoiceIssued
 )
 
 
@@ -509,4 +530,5 @@ KINDS: dict[NoticeKind, KindInfo] = {
     "payment_method_requested": KindInfo(
         PaymentMethodRequested, ("primary", "billing"), essential=True
     ),
+    "invoice_issued": KindInfo(InvoiceIssued, ("billing",), essential=True),
 }

@@ -86,6 +86,8 @@ def test_the_hand_worked_month_bills_exactly_the_expected_invoices_and_a_rerun_b
         if b.customer_id in month.EXPECTED
     }
     assert {cid: b.outcome for cid, b in ours.items()} == dict.fromkeys(month.EXPECTED, "issued")
+    # each got the invoice notice, with the link to Stripe's hosted invoice page
+    assert {cid: b.notified for cid, b in ours.items()} == dict.fromkeys(month.EXPECTED, True)
     assert {cid: b.margin.amount_minor for cid, b in ours.items() if b.margin} == {
         cid: expected["margin"] for cid, expected in month.EXPECTED.items()
     }

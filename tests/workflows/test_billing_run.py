@@ -278,3 +278,43 @@ def test_a_plan_that_cannot_be_made_fails_the_customer_with_the_reason():
     result = bill_one(retries_spent(DOWN))
     assert result.output["outcome"] == "failed"
     assert result.output["reason"].startswith("planning the invoice:")
+
+
+CONTACTS = [{"name": "Ada", "email": "ada@contoso.example", "role": "billing"}]
+
+
+def issued_with_link(request: dict[str, Any]) -> Any:
+    billed = issued(request)["value"]
+    return succeeded({**billed, "hosted_invoice_url": "https://invoice.stripe.com/i/x"})
+
+
+def test_the_invoice_notice_links_the_hosted_invoice_page_and_a_failed_one_is_reported():
+    planned = succeeded(
+        {
+            "plan": PLAN.model_dump(mode="json"),
+            "stripe_customer_id": "cus_1",
+            "customer_name": "Contoso BV",
+            "contacts": CONTACTS,
+        }
+    )
+    result = bill_one(
+        planned,
+        issue_invoice=issued_with_link,
+        send_notice=succeeded({"key": f"{INSTANCE}/notice", "kind": "invoice_issued"}),
+    )
+    assert [c.name for c in result.calls] == [
+        "plan_customer_invoice",
+        "issue_invoice",
+        "send_notice",
+        "record_customer_billed",
+    ]
+    notice = result.calls[2].input
+    assert notice["step_key"] == f"{INSTANCE}/notice"
+    assert notice["notice"]["kind"] == "invoice_issued"
+    assert notice["notice"]["invoice_url"] == "https://invoice.stripe.com/i/x"
+    assert (notice["notice"]["collection"], notice["notice"]["due_at"]) == ("charged", None)
+    assert notice["notice"]["total"] == {"amount_minor": 237838, "currency": "EUR"}
+    assert result.output["notified"] is True
+
+    failed = bill_one(planned, issue_invoice=issued_with_link, send_notice=retries_spent(DOWN))
+    assert (failed.output["outcome"], failed.output["notified"]) == ("issued", False)

@@ -17,7 +17,8 @@ import requests
 
 from bench.billing import PERIOD, seed_book
 from devhost.azurite import Azurite
-from devhost.sandbox_wiring import StripeCredentials, stripe_settings
+from devhost.sandbox_wiring import StripeCredentials, mail_settings, stripe_settings
+from shared.book import Book
 from shared.config import Settings
 from shared.models.billing_run import BillingRunReport
 from tests.devhost.host_process import ROOT, HostProcess, start_host
@@ -37,11 +38,12 @@ def stripe_sandbox(tmp_path: Path, clock: Any) -> Iterator[Any]:
 
 
 def test_a_host_killed_mid_run_resumes_and_bills_each_customer_once(
-    stripe_sandbox: Any, azurite: Azurite, tmp_path: Path
+    stripe_sandbox: Any, mail: Any, azurite: Azurite, tmp_path: Path
 ):
     prefix = f"t{uuid.uuid4().hex[:16]}"
     values = {
         **stripe_settings(stripe_sandbox.base_url, StripeCredentials(API_KEY, WEBHOOK_SECRET)),
+        **mail_settings(mail.options.data_dir),
         "AzureWebJobsStorage": azurite.connection_string,
         "CSPFLOW_TABLE_PREFIX": prefix,
         "CSPFLOW_BOOK_SYNC_SCHEDULE": "off",
@@ -84,6 +86,8 @@ def test_a_host_killed_mid_run_resumes_and_bills_each_customer_once(
     assert report.complete and report.totals.customers == CUSTOMERS
     assert report.totals.issued + report.totals.already_issued == CUSTOMERS
     assert report.totals.failed_count == report.totals.skipped_count == 0
+    rows = Book(settings).billed_customers.of_run("2027-03-d01", limit=100).items
+    assert len(rows) == CUSTOMERS and all(row.notified for row in rows)  # each notice once
 
 
 def invoiced(sdk: Any) -> list[str]:

@@ -14,6 +14,7 @@ from shared.notifications.kinds import (
     ApprovalRequested,
     CardExpiring,
     CardRef,
+    InvoiceIssued,
     LicenceChangeApplied,
     LicenceChangeScheduled,
     NoticeKind,
@@ -187,6 +188,15 @@ SAMPLES: dict[NoticeKind, NoticeModel] = {
         card=VISA,
         next_retry_at=at(13, 3, 0),
         suspension_at=at(24, 22, 30),
+    ),
+    "invoice_issued": InvoiceIssued(
+        customer_name=CUSTOMER,
+        invoice_number="contoso-2030-06",
+        period="2030-06",
+        total=eur(237_838),
+        collection="due",
+        due_at=at(30, 12, 0),
+        invoice_url=AnyHttpUrl("https://invoice.stripe.com/i/acct_1Demo/test_aW52b2ljZQ"),
     ),
     "payment_retry_scheduled": PaymentRetryScheduled(
         customer_name=CUSTOMER,
