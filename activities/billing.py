@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import azure.durable_functions as df
 from pydantic import Field
 
-from activities.boundary import ActivityContext, WriteInput, activity
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.book import Book
 from shared.clock import app_clock
 from shared.config import Settings
@@ -97,24 +97,10 @@ class RecordBillingRun(WriteInput):
     report: BillingRunReport
 
 
-# The process's clients, one per settings object (Settings holds unhashable values, such as
-# the notify lists' addresses, so it cannot key an lru_cache): a table client's connection
-# pool and Stripe's HTTP session shared by every activity on a worker.
-_CLIENTS: dict[int, tuple[Settings, Book, StripePayments]] = {}
-
-
 def _clients(settings: Settings) -> tuple[Book, StripePayments]:
-    held = _CLIENTS.get(id(settings))
-    if held is None or held[0] is not settings:
-        if len(_CLIENTS) >= 4:
-            _CLIENTS.clear()
-        held = (
-            settings,
-            Book(settings, clock=app_clock(settings)),
-            StripePayments.from_settings(settings),
-        )
-        _CLIENTS[id(settings)] = held
-    return held[1], held[2]
+    """The process's book and StripePayments (activities/boundary.py, per_settings)."""
+    book = per_settings("book", settings, lambda s: Book(s, clock=app_clock(s)))
+    return book, per_settings("stripe", settings, StripePayments.from_settings)
 
 
 def _book(settings: Settings) -> Book:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Literal
 
 import azure.durable_functions as df
 from pydantic import ValidationError
 
-from activities.boundary import ActivityContext, WriteInput, activity
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.book import Book, ConcurrencyConflict, Stored
 from shared.book.partner_center import (
     adopt_partner_center_customer,
@@ -105,14 +104,12 @@ class EmptyPartnerCenter(PermanentError):
     code = "partner_center_empty"
 
 
-@lru_cache(maxsize=4)
 def _book(settings: Settings) -> Book:
-    return Book(settings, clock=app_clock(settings))
+    return per_settings("book", settings, lambda s: Book(s, clock=app_clock(s)))
 
 
-@lru_cache(maxsize=4)
 def _partner_center(settings: Settings) -> PartnerCenterClient:
-    return PartnerCenterClient.from_settings(settings)
+    return per_settings("partner_center", settings, PartnerCenterClient.from_settings)
 
 
 @activity(bp)
@@ -129,9 +126,8 @@ def read_customer_page(request: ReadCustomerPage, ctx: ActivityContext) -> Custo
     )
 
 
-@lru_cache(maxsize=4)
 def _enqueuer(settings: Settings) -> Enqueuer:
-    return Enqueuer(settings)
+    return per_settings("enqueuer", settings, Enqueuer)
 
 
 def _announce(settings: Settings, tenant_id: str, subscription_ids: list[str]) -> None:

@@ -197,12 +197,15 @@ T = TypeVar("T")
 
 
 def per_settings(kind: str, settings: Settings, make: Callable[[Settings], T]) -> T:
-    """One `make(settings)` per Settings object, e.g. a client whose token cache and
-    connection pool every invocation on a worker shares. Keyed by identity: Settings holds
-    lists of addresses (`NameEmail`), which are not hashable, so it is no `lru_cache` key."""
+    """One `make(settings)` per Settings object and kind: the book, a Partner Center or Stripe
+    client, whose connection pool and token cache every invocation on a worker shares. Keyed
+    by identity, which is free (hashing Settings serialises them); the process has one
+    Settings at a time (tests make more: the oldest are forgotten)."""
     with _PER_SETTINGS_LOCK:
         found = _PER_SETTINGS.get((kind, id(settings)))
         if found is None or found[0] is not settings:
+            if len(_PER_SETTINGS) >= 32:
+                _PER_SETTINGS.clear()
             found = (settings, make(settings))
             _PER_SETTINGS[(kind, id(settings))] = found
     value: T = found[1]

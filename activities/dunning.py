@@ -27,7 +27,7 @@ from typing import Literal
 import azure.durable_functions as df
 from pydantic import Field
 
-from activities.boundary import ActivityContext, WriteInput, activity
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.book import Book
 from shared.book.partner_center import apply_partner_center_subscription
 from shared.errors import PermanentError
@@ -129,16 +129,17 @@ class Close(CaseStep):
 # -- helpers -------------------------------------------------------------------------------
 
 
+# The process's clients, shared by every activity on a worker (activities/boundary.py).
 def _book(ctx: ActivityContext) -> Book:
-    return Book(ctx.settings)
+    return per_settings("book", ctx.settings, Book)
 
 
 def _stripe(ctx: ActivityContext) -> StripePayments:
-    return StripePayments.from_settings(ctx.settings)
+    return per_settings("stripe", ctx.settings, StripePayments.from_settings)
 
 
 def _partner_center(ctx: ActivityContext) -> PartnerCenterClient:
-    return PartnerCenterClient.from_settings(ctx.settings)
+    return per_settings("partner_center", ctx.settings, PartnerCenterClient.from_settings)
 
 
 def _planned(record: DunningCaseRecord, at: datetime) -> DunningCaseRecord:

@@ -29,7 +29,7 @@ from datetime import datetime
 import azure.durable_functions as df
 from pydantic import Field
 
-from activities.boundary import ActivityContext, WriteInput, activity
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.book import Book
 from shared.book.partner_center import adopt_partner_center_subscriptions
 from shared.clock import app_clock
@@ -52,30 +52,12 @@ from shared.partner_center.models import Address, AgreementContact, CartLine, Ne
 bp = df.Blueprint()
 
 
-_book_of: dict[int, tuple[Settings, Book]] = {}
-
-
 def _book(settings: Settings) -> Book:
-    """One per Settings (by identity: Settings holding addresses is not hashable), so a
-    worker's activities share its connection pool."""
-    held = _book_of.get(id(settings))
-    if held is None or held[0] is not settings:
-        held = (settings, Book(settings, clock=app_clock(settings)))
-        _book_of[id(settings)] = held
-    return held[1]
-
-
-_partner_center_of: dict[int, tuple[Settings, PartnerCenterClient]] = {}
+    return per_settings("book", settings, lambda s: Book(s, clock=app_clock(s)))
 
 
 def _partner_center(settings: Settings) -> PartnerCenterClient:
-    """One per Settings (by identity: Settings holding addresses is not hashable), so a
-    worker's activities share its connection pool."""
-    held = _partner_center_of.get(id(settings))
-    if held is None or held[0] is not settings:
-        held = (settings, PartnerCenterClient.from_settings(settings))
-        _partner_center_of[id(settings)] = held
-    return held[1]
+    return per_settings("partner_center", settings, PartnerCenterClient.from_settings)
 
 
 class OrderNotReservable(PermanentError):

@@ -41,7 +41,6 @@ bp = df.Blueprint()
 
 
 def _stripe(settings: Settings) -> StripePayments:
-    # Not an lru_cache: Settings holds unhashable address lists (activities/boundary.py).
     return per_settings("stripe", settings, StripePayments.from_settings)
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 import azure.durable_functions as df
 from pydantic import Field
 
-from activities.boundary import ActivityContext, WriteInput, activity
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.book import Book
 from shared.clock import app_clock
 from shared.config import Settings
@@ -70,21 +70,10 @@ class ReconcileInvoice(WriteInput):
     period: PeriodName
 
 
-_CLIENTS: dict[int, tuple[Settings, Book, PartnerCenterClient]] = {}
-
-
 def _clients(settings: Settings) -> tuple[Book, PartnerCenterClient]:
-    held = _CLIENTS.get(id(settings))
-    if held is None or held[0] is not settings:
-        if len(_CLIENTS) >= 4:
-            _CLIENTS.clear()
-        held = (
-            settings,
-            Book(settings, clock=app_clock(settings)),
-            PartnerCenterClient.from_settings(settings),
-        )
-        _CLIENTS[id(settings)] = held
-    return held[1], held[2]
+    """The process's book and PartnerCenterClient (activities/boundary.py, per_settings)."""
+    book = per_settings("book", settings, lambda s: Book(s, clock=app_clock(s)))
+    return book, per_settings("partner_center", settings, PartnerCenterClient.from_settings)
 
 
 @activity(bp)

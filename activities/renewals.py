@@ -25,12 +25,11 @@ effect each.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import azure.durable_functions as df
 from pydantic import Field
 
-from activities.boundary import ActivityContext, WriteInput, activity
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.book import Book
 from shared.book.partner_center import apply_partner_center_subscription
 from shared.clock import app_clock
@@ -123,27 +122,16 @@ class Unpriced(PermanentError):
     code = "unpriced"
 
 
-# One book and one Partner Center client per Settings (an MSAL token cache and a connection
-# pool shared by every activity on a worker). Settings are not always hashable (their
-# NameEmail recipients are not), so the last Settings seen is remembered by identity.
-_clients: dict[str, tuple[Settings, Any]] = {}
-
-
-def _per_settings(name: str, settings: Settings, make: Any) -> Any:
-    held = _clients.get(name)
-    if held is None or held[0] is not settings:
-        held = (settings, make(settings))
-        _clients[name] = held
-    return held[1]
+# One book and one Partner Center client per Settings (activities/boundary.py, per_settings).
 
 
 def _book(settings: Settings) -> Book:
-    book: Book = _per_settings("book", settings, lambda s: Book(s, clock=app_clock(s)))
+    book: Book = per_settings("book", settings, lambda s: Book(s, clock=app_clock(s)))
     return book
 
 
 def _partner_center(settings: Settings) -> PartnerCenterClient:
-    client: PartnerCenterClient = _per_settings(
+    client: PartnerCenterClient = per_settings(
         "partner_center", settings, PartnerCenterClient.from_settings
     )
     return client
