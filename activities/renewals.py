@@ -24,6 +24,7 @@ effect each.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import azure.durable_functions as df
@@ -58,12 +59,15 @@ from shared.notifications.kinds import RenewalDecisionConfirmed, RenewalReminder
 from shared.partner_center import PartnerCenterClient
 from shared.policy.renewal import (
     NextTerm,
+    RenewalRules,
+    RenewalWrites,
     decision_deadline,
     due_reminder,
     outcome_without_answer,
     reminder_schedule,
     renewal_lock_at,
     renewal_writes,
+    take_answer,
 )
 from shared.policy.renewal import (
     confirm_renewal as confirm_policy,
@@ -326,6 +330,8 @@ def plan_renewal_decision(request: PlanDecision, ctx: ActivityContext) -> Decisi
         )
     wanted = planned_next_term(read, renewal)
     writes = renewal_writes(read, renewal.decision, wanted, now, rules_of(settings))
+    if not writes.possible and renewal.applied_at is None:
+        writes = _refused(book, start, read, renewal, writes, now, rules_of(settings))
     return DecisionPlan(
         decision=renewal.decision,
         decided_by=renewal.decided_by,
@@ -336,6 +342,51 @@ def plan_renewal_decision(request: PlanDecision, ctx: ActivityContext) -> Decisi
         auto_renew=writes.auto_renew,
         schedule=None if writes.schedule is None else _instructions(writes.schedule),
     )
+
+
+def _refused(
+    book: Book,
+    start: RenewalStart,
+    read: Subscription,
+    renewal: Renewal,
+    writes: RenewalWrites,
+    now: datetime,
+    rules: RenewalRules,
+) -> RenewalWrites:
+    """A decision in force that was never applied (held off by renewal processing until the
+    lock began): refused with the reason and the next possible action
+    (shared/policy/renewal.take_answer), recorded on the renewal, and ops alerted."""
+    assert renewal.decision is not None
+    choice = "turn_off_auto_renew" if renewal.decision == "expire" else renewal.decision
+    answer = take_answer(read, choice, now, rules)
+    reason = writes.reason
+    if answer.next_action is not None:
+        until = (
+            ""
+            if answer.next_action_until is None
+            else f" (until {answer.next_action_until:%Y-%m-%d %H:%M} UTC)"
+        )
+        reason = f"{reason}; next: {answer.next_action}{until}"
+    reason = reason[:500]
+
+    def refused(r: Renewal) -> Renewal:
+        return r if r.applied_at is not None else r.model_copy(update={"refused": reason})
+
+    book.renewals.update(start.subscription_id, start.term_end, refused)
+    book.alerts.raise_alert(
+        OpsAlert(
+            id=f"renewal-refused:{id_of(renewal)}",
+            at=now,
+            kind="renewal",
+            summary=(
+                f"the {renewal.decision} decision on subscription {read.id} (customer "
+                f"{start.customer_id}, term end {start.term_end:%Y-%m-%d}) could not be applied "
+                f"before the lock: {reason}"
+            )[:500],
+            subject_id=id_of(renewal),
+        )
+    )
+    return replace(writes, reason=reason)
 
 
 @activity(bp)

@@ -172,6 +172,7 @@ def view_of(
         decided_at=renewal.decided_at,
         change=renewal.change,
         applied=renewal.applied,
+        refused=renewal.refused,
         outcome=renewal.outcome,
     )
 
@@ -219,6 +220,7 @@ def record_decision(
                 "used_links": current.used_links + ((link_id,) if link_id else ()),
                 "applied_at": None,
                 "applied": None,
+                "refused": None,
             }
         )
 

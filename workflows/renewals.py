@@ -47,6 +47,7 @@ from activities.renewals import (
 )
 from activities.sla_clocks import SignalClock, signal_sla_clock
 from activities.subscriptions import (
+    RENEWAL_PROCESSING,
     ScheduleNextTerm,
     SetAutoRenew,
     SubscriptionRef,
@@ -80,6 +81,10 @@ UPDATED_EVENT = "subscription_updated"
 FIRST_LOOK = timedelta(hours=1)
 POLL_EVERY = timedelta(hours=6)
 LAST_LOOK = timedelta(hours=72)
+# How long a decision Partner Center answered 409 800082 (renewal processing) is held before
+# it is decided again on a fresh read (Microsoft: "wait about 2 minutes and resubmit"; the
+# licence-change workflow holds as long).
+HOLD = timedelta(minutes=30)
 
 
 def instance_id(subscription_id: str, term_end: datetime) -> str:
@@ -203,22 +208,36 @@ class _State:
         ref = SubscriptionRef(
             customer_id=self.plan.tenant_id, subscription_id=self.start.subscription_id
         )
-        read = (yield from run(context, read_subscription, ref, retry="patient")).unwrap()
-        plan = (
-            yield from run(
+        while True:
+            read = (yield from run(context, read_subscription, ref, retry="patient")).unwrap()
+            plan = (
+                yield from run(
+                    context,
+                    plan_renewal_decision,
+                    PlanDecision(
+                        step_key=step_key(context, f"plan-{n}"),
+                        start=self.start,
+                        read=read.subscription,
+                        by_default=by_default,
+                    ),
+                )
+            ).unwrap()
+            if plan.decision is None or plan.decided_by is None:
+                return None
+            applied, held = yield from self.write(context, n, plan, read.subscription)
+            if not held:
+                break
+            # Partner Center is processing a renewal (409 800082): the decision is held and
+            # decided again on a fresh read after a while; once the lock has begun the plan
+            # refuses it with the next possible action (docs/rules.md#renewal-processing).
+            self.applies += 1
+            n = self.applies
+            until = min(context.current_utc_datetime + HOLD, self.plan.lock_at)
+            set_status(
                 context,
-                plan_renewal_decision,
-                PlanDecision(
-                    step_key=step_key(context, f"plan-{n}"),
-                    start=self.start,
-                    read=read.subscription,
-                    by_default=by_default,
-                ),
+                RenewalStatus(phase="held", next_wake=until, decision=plan.decision),
             )
-        ).unwrap()
-        if plan.decision is None or plan.decided_by is None:
-            return None
-        applied = yield from self.write(context, n, plan, read.subscription)
+            yield timer_toward(context, until)
         self.decided = True
         self.decision = applied.decision
         if applied.applied and not self.clock_met:
@@ -236,7 +255,7 @@ class _State:
                     ),
                 ),
             )
-        if not by_default and applied.decided_by == "customer":
+        if applied.applied and not by_default and applied.decided_by == "customer":
             yield from run(
                 context,
                 tell_renewal_decision,
@@ -250,9 +269,10 @@ class _State:
         n: int,
         plan: DecisionPlan,
         sub: Subscription,
-    ) -> Generator[Any, Any, DecisionApplied]:
+    ) -> Generator[Any, Any, tuple[DecisionApplied, bool]]:
         """The writes the plan names (activities/subscriptions.py), then the renewal marked
-        applied; a refusal (the lock began, renewal processing) leaves it unapplied."""
+        applied; a refusal (the lock began) leaves it unapplied; renewal processing (409
+        800082) leaves it unapplied and held (True)."""
         assert plan.decision is not None and plan.decided_by is not None
         unapplied = DecisionApplied(
             decision=plan.decision,
@@ -263,7 +283,7 @@ class _State:
             rule=plan.rule,
         )
         if not plan.possible:
-            return unapplied
+            return unapplied, False
         target = {"customer_id": self.plan.tenant_id, "subscription_id": self.start.subscription_id}
         done: list[str] = []
         writes: list[tuple[Any, Any, str]] = []
@@ -285,9 +305,10 @@ class _State:
         for activity, payload, what in writes:
             outcome = yield from run(context, activity, payload, retry="patient")
             if outcome.failure is not None:
+                held = outcome.failure.code == RENEWAL_PROCESSING
                 return unapplied.model_copy(
                     update={"summary": f"Partner Center refused: {outcome.failure.message}"[:500]}
-                )
+                ), held
             assert outcome.value is not None
             sub = outcome.value.subscription
             done.append(what)
@@ -298,7 +319,7 @@ class _State:
         applied: DecisionApplied = (
             yield from run(context, record_renewal_applied, record)
         ).unwrap()
-        return applied
+        return applied, False
 
 
 def _confirm(

@@ -123,6 +123,11 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         # the same MS-RequestId is processed once the order is done.
         busy = PcError(409, ORDER_PROCESSING, "The order is being processed; retry shortly.")
         return json_response(busy.body(), 409, echo)
+    if write and c.throttle.should_be_renewing():
+        # The renewal being processed, as Partner Center answers it at any time it has one
+        # queued: unprocessed and not remembered, so a later resubmission is processed.
+        renewing = PcError(409, NOT_READY, "The subscription is being renewed; retry later.")
+        return json_response(renewing.body(), 409, echo)
     # Replays are keyed by the id and the operation, so an id reused by mistake for a
     # different write is processed rather than answered with another call's response.
     key = (

@@ -38,6 +38,7 @@ class Faults:
     # (its API answers in hundreds of milliseconds, not the sandbox's few), for benchmarks.
     latency_ms: int = 0
     processing_next: int = 0  # the next N writes answer 409 800060 (order being processed)
+    renewing_next: int = 0  # the next N writes answer 409 800082 (renewal being processed)
 
     def update(self, values: dict[str, Any]) -> None:
         known = {f.name: f.type for f in fields(self)}
@@ -123,6 +124,13 @@ class Throttle:
         with self._lock:
             if self.faults.processing_next > 0:
                 self.faults.processing_next -= 1
+                return True
+            return False
+
+    def should_be_renewing(self) -> bool:
+        with self._lock:
+            if self.faults.renewing_next > 0:
+                self.faults.renewing_next -= 1
                 return True
             return False
 

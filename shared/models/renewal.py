@@ -53,6 +53,9 @@ class Renewal(DomainModel):
     # When the decision in force was applied in Partner Center, and what was done.
     applied_at: UtcDateTime | None = None
     applied: str | None = Field(default=None, max_length=500)
+    # The decision in force could not be applied before the lock (Partner Center held it off,
+    # 409 renewal processing, until the lock began): why, and the next possible action.
+    refused: str | None = Field(default=None, max_length=500)
     # The next term as Partner Center held it once the decision was applied (what the
     # confirmation compares the renewed term with).
     expected: NextTermChange | None = None
@@ -146,7 +149,7 @@ class RenewalConfirmed(DomainModel):
 class RenewalStatus(DomainModel):
     """The workflow's custom status."""
 
-    phase: Literal["reminding", "waiting_for_term_end", "confirming", "closed"]
+    phase: Literal["reminding", "held", "waiting_for_term_end", "confirming", "closed"]
     next_wake: UtcDateTime | None = None
     decision: RenewalDecision | None = None
     outcome: RenewalOutcome | None = None
@@ -201,6 +204,7 @@ class RenewalView(DomainModel):
     decided_at: UtcDateTime | None = None
     change: NextTermChange | None = None
     applied: str | None = None
+    refused: str | None = None
     outcome: RenewalOutcome | None = None
 
 

@@ -139,3 +139,33 @@ def test_a_term_is_planned_reminded_once_cancelled_before_the_lock_and_recorded_
     assert repeat["summary"] == "recorded before"
     kpi = book.kpi_events.find("renewal_outcome", id_of(renewal), start.term_end)
     assert kpi is not None and kpi.outcome == "cancelled"
+
+
+def test_a_decision_never_applied_by_the_lock_is_refused_with_the_next_action_and_ops_alerted(
+    pc: Harness, book: Book
+):
+    # docs/rules.md#renewal-processing, #renewal-lock: a cancellation Partner Center held off
+    # (409 800082) until the lock began is refused, never dropped silently.
+    start = bought(pc, book)
+    payload = {"start": start.model_dump(mode="json")}
+    run(open_renewal, "open", **payload)
+    pc.advance_to(start.term_end - timedelta(days=3))
+    renewal = book.renewals.get(start.subscription_id, start.term_end).record
+    stored = book.subscriptions.get(start.customer_id, start.subscription_id).record
+    answer, _ = record_decision(
+        book, renewal, stored, DecisionRequest(choice="cancel"), by="customer",
+        now=pc.clock.now(), rules=rules_of(get_settings()),
+    )  # fmt: skip
+    assert answer.accepted
+    tenant = str(book.customers.get(start.customer_id).record.tenant_id)
+    ref = {"customer_id": tenant, "subscription_id": start.subscription_id}
+    pc.advance_to(start.term_end - timedelta(hours=24))  # the lock
+    read = read_subscription.run(ref)["value"]["subscription"]
+    plan = run(plan_renewal_decision, "plan-9", read=read, by_default=False, **payload)
+    assert plan["possible"] is False and plan["rule"] == "renewal-lock"
+    assert "next: cancel inside the new term's 7-day cancellation window" in plan["reason"]
+    refused = book.renewals.get(start.subscription_id, start.term_end).record
+    assert refused.refused == plan["reason"] and refused.applied_at is None
+    alert = book.alerts.find(pc.clock.now(), f"renewal-refused:{id_of(refused)}")
+    assert alert is not None and alert.kind == "renewal"
+    assert pc.client.get_subscription(tenant, start.subscription_id).auto_renew_enabled is True

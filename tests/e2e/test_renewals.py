@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
 
 from shared.book import Book
 from shared.book.partner_center import apply_partner_center_subscription
@@ -205,3 +206,66 @@ def test_a_small_book_renews_as_decided_and_nothing_else(stack: LocalStack, ns: 
     assert changed.quantity == 2
     told = inbox.messages(to=ns.email("owing"))
     assert any("Decide by" not in m["subject"] for m in told)  # told auto-renew went off
+
+
+def partner_center_faults(stack: LocalStack, **values: Any) -> None:
+    """The Partner Center sandbox's fault injection (sandbox/partner_center/README.md)."""
+    answer = requests.post(
+        stack.sandbox_url("partner-center") + "/_sandbox/faults",
+        json=values,
+        verify=str(stack.settings.partner_center_ca_bundle),
+        timeout=10,
+    )
+    answer.raise_for_status()
+
+
+def test_a_decision_partner_center_answers_renewal_processing_is_held_and_applied_before_the_lock(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/rules.md#renewal-processing: 409 800082, "wait and resubmit"; the decision is held
+    # on a durable timer and applied once Partner Center takes it, never lost.
+    book = Book(stack.settings)
+    tenant, sid = make(stack, ns, "busy", "P1Y", True)
+    cid = ns.id("busy")
+    book.customers.add(
+        book_customer(cid, tenant_id=tenant, billing_currency="USD",
+                      contacts=[{"name": "Ada Lee", "email": ns.email("busy")}])
+    )  # fmt: skip
+    read = stack.partner_center.get_subscription(tenant, sid)
+    book.subscriptions.add(
+        SubscriptionRecord(
+            customer_id=cid, subscription=read, unit_price=Money(amount_minor=720, currency="USD")
+        )
+    )
+    term_end = read.term_end
+    stack.advance(term_end - stack.now() - timedelta(days=20))
+    assert stack.api("POST", "/api/ops/renewal-sweeps").status_code == 200
+    iid = f"renewal-{sid}-{term_end:%Y%m%d}"
+    wait_until("the renewal to start", lambda: (stack.instance(iid) or {}).get("customStatus"))
+    partner_center_faults(stack, renewing_next=2)
+    try:
+        decided_at = stack.now()
+        answer = stack.api(
+            "POST",
+            f"/api/renewals/{renewal_id(sid, f'{term_end:%Y%m%d}')}/decision",
+            json={"choice": "cancel"},
+        )
+        assert answer.status_code == 200 and answer.json()["accepted"], answer.text
+
+        def applied() -> Any:
+            renewal = book.renewals.get(sid, term_end).record
+            return renewal if renewal.applied_at is not None else None
+
+        renewal = wait_until("the held decision to be applied", applied, timeout=200)
+    finally:
+        partner_center_faults(stack, renewing_next=0)
+    # two 409s, each held 30 minutes, then taken: before the lock, and nothing refused
+    assert renewal.applied_at >= decided_at + timedelta(minutes=60), renewal
+    assert renewal.applied_at <= term_end - timedelta(hours=24) and renewal.refused is None
+    assert stack.partner_center.get_subscription(tenant, sid).auto_renew_enabled is False
+    wait_until(
+        "the renewal to finish",
+        lambda: (stack.instance(iid) or {}).get("runtimeStatus") == "Completed",
+        timeout=200,
+    )
+    assert book.renewals.get(sid, term_end).record.outcome == "cancelled"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from shared.errors import Failure
 from shared.models.renewal import (
     DecisionApplied,
     DecisionPlan,
@@ -29,7 +30,7 @@ from shared.policy.renewal import (
     reminder_schedule,
     renewal_lock_at,
 )
-from tests.orchestrator_driver import Event, drive, succeeded
+from tests.orchestrator_driver import Event, drive, refused, succeeded
 from workflows.durable import MAX_TIMER
 from workflows.renewals import DECISION_EVENT, UPDATED_EVENT, instance_id, renewal
 
@@ -70,6 +71,9 @@ class World:
         self.sla: list[tuple[str, datetime]] = []
         self.confirms: list[datetime] = []
         self.settles_at = TERM_END + timedelta(hours=30)
+        # Partner Center answers writes 409 800082 (renewal processing) until this moment.
+        self.renewing_until = TERM_END - 400 * DAY
+        self.refused: list[tuple[datetime, str]] = []
 
     def open(self, data: Any) -> Any:
         schedule = reminder_schedule(self.sub, self.ctx)
@@ -104,6 +108,19 @@ class World:
         elif self.decision is None:  # the `decision` event: the customer chose to cancel
             self.decision = "turn_off_auto_renew"
         self.planned = (self.now(), self.decision, data["by_default"])
+        if self.now() >= renewal_lock_at(self.sub) and not self.applied:
+            # as shared/policy/renewal.take_answer words it
+            reason = "the renewal lock has begun; next: cancel inside the new term's window"
+            self.refused.append((self.now(), reason))
+            return succeeded(
+                DecisionPlan(
+                    decision=self.decision,  # type: ignore[arg-type]
+                    decided_by=by,  # type: ignore[arg-type]
+                    possible=False,
+                    reason=reason,
+                    rule="renewal-lock",
+                )
+            )
         off = self.decision == "turn_off_auto_renew" and self.sub.auto_renew_enabled
         return succeeded(
             DecisionPlan(
@@ -119,6 +136,15 @@ class World:
     def set_auto_renew(self, data: Any) -> Any:
         assert data["customer_id"] == "tenant-1" and data["enabled"] is False
         self.writes.append((self.now(), data["step_key"]))
+        if self.now() < self.renewing_until:
+            return refused(
+                Failure(
+                    kind="permanent",
+                    error_type="RenewalInProgress",
+                    code="renewal_processing",
+                    message="renewal processing: the subscription is being renewed",
+                )
+            )
         self.sub = self.sub.model_copy(update={"auto_renew_enabled": False})
         return succeeded({"subscription": self.sub.model_dump(mode="json", by_alias=True)})
 
@@ -158,6 +184,7 @@ def run_renewal(
     start_at: datetime = TERM_END - 90 * DAY,
     decided: bool = False,
     settles_at: datetime | None = None,
+    renewing_until: datetime | None = None,
 ) -> tuple[Any, World]:
     holder: dict[str, Any] = {}
     world = World(
@@ -168,6 +195,8 @@ def run_renewal(
     )
     if settles_at is not None:
         world.settles_at = settles_at
+    if renewing_until is not None:
+        world.renewing_until = renewing_until
     outcomes = {
         "open_renewal": world.open,
         "send_renewal_reminder": world.remind,
@@ -288,3 +317,52 @@ def test_a_burst_of_subscription_updated_events_brings_one_look_per_poll_interva
     # remaining events each waking at most one look per interval
     assert len(world.confirms) <= 2 * 7
     assert world.confirms[0] == TERM_END + timedelta(minutes=10)
+
+
+HOUR = timedelta(hours=1)
+
+
+def test_a_decision_partner_center_answers_renewal_processing_is_held_then_applied():
+    # docs/rules.md#renewal-processing: 409 800082, "wait and resubmit"; the decision is never
+    # lost: held on a durable timer and decided again on a fresh read until Partner Center
+    # takes it.
+    decided_at = TERM_END - 40 * DAY
+    events = [Event(decided_at, DECISION_EVENT, {"decisions": 1})]
+    run, world = run_renewal(events, renewing_until=decided_at + 70 * timedelta(minutes=1))
+    keys = [key for _, key in world.writes]
+    assert [at for at, _ in world.writes] == [
+        decided_at,
+        decided_at + 30 * timedelta(minutes=1),
+        decided_at + 60 * timedelta(minutes=1),
+        decided_at + 90 * timedelta(minutes=1),
+    ]
+    assert len(set(keys)) == 4  # each try decided on its own fresh read, its own step key
+    assert world.applied[0] == (
+        decided_at + 90 * timedelta(minutes=1),
+        "turn_off_auto_renew",
+        False,
+    )
+    assert world.sla == [
+        ("start", TERM_END - 62 * DAY),
+        ("met", decided_at + 90 * timedelta(minutes=1)),
+    ]
+    assert world.told == [decided_at + 90 * timedelta(minutes=1)]  # once, when applied
+    assert world.refused == []
+    assert run.output["outcome"] == "renewed"  # the world's own confirmation
+
+
+def test_a_decision_held_by_renewal_processing_until_the_lock_is_refused_with_the_next_action():
+    decided_at = TERM_END - 3 * DAY  # a day before the deadline
+    events = [Event(decided_at, DECISION_EVENT, {"decisions": 1})]
+    run, world = run_renewal(events, renewing_until=TERM_END)
+    lock = renewal_lock_at(world.sub)
+    # held every 30 minutes until the lock, then decided again: refused, never dropped
+    assert [at for at, _ in world.writes] == [
+        decided_at + n * 30 * timedelta(minutes=1) for n in range(2 * 48)
+    ]
+    assert world.refused == [
+        (lock, "the renewal lock has begun; next: cancel inside the new term's window")
+    ]
+    assert world.applied == [] and world.told == []  # nothing held in Partner Center
+    assert ("met", lock) not in world.sla
+    assert run.output["settled"] is True

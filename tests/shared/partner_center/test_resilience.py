@@ -176,6 +176,23 @@ def test_renewal_processing_is_handed_to_the_orchestrator_at_once_and_the_retry_
     assert renewed.quantity == 11 and renewed.term_end > sub.term_end
 
 
+def test_the_sandbox_can_answer_renewal_processing_before_the_term_end_and_processes_nothing(pc):
+    # Partner Center answers 409 800082 whenever it has a renewal queued (docs/rules.md
+    # #renewal-processing); the fault `renewing_next` plays it at any moment.
+    customer_id = pc.customer()
+    sid = pc.buy(customer_id)
+    request_id = request_id_for("renewal-9", "auto-renew-1")
+    pc.faults(renewing_next=1)
+    with pytest.raises(RenewalProcessingError):
+        pc.client.set_auto_renew(customer_id, sid, False, request_id=request_id)
+    assert pc.client.get_subscription(customer_id, sid).auto_renew_enabled is True
+    # the same MS-RequestId resubmitted is processed, not answered the remembered 409
+    assert (
+        pc.client.set_auto_renew(customer_id, sid, False, request_id=request_id).auto_renew_enabled
+        is False
+    )
+
+
 def test_a_cart_being_processed_is_waited_out_briefly_in_the_client(pc):
     customer_id = pc.customer()
     before = pc.state()["counts"]["cart"]
