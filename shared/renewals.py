@@ -65,9 +65,14 @@ def id_of(renewal: Renewal) -> str:
 
 
 def context_of(book: Book, customer_id: str, renewal: Renewal | None = None) -> RenewalContext:
+    """What the policy knows of the customer: in dunning, a change asked, and its own
+    reminder offsets when its record has them (docs/rules.md#reminder-cadence)."""
+    found = book.customers.find(customer_id)
+    days = None if found is None else found.record.renewal_reminder_days
     return RenewalContext(
         customer_in_dunning=book.dunning.customer_in_dunning(customer_id),
         change_requested=renewal is not None and renewal.decision == "renew_with_changes",
+        reminder_offsets=None if days is None else tuple(timedelta(days=d) for d in days),
     )
 
 

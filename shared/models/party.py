@@ -184,6 +184,12 @@ class Customer(DomainModel):
     # (docs/rules.md#billing-window); 28 at most, so every month has it.
     billing_day: int = Field(default=1, ge=1, le=28)
     tax: TaxProfile = TaxProfile()
+    # Days before the decision deadline this customer's annual and three-year terms are
+    # reminded, over the partner's CSPFLOW_RENEWAL_REMINDER_DAYS (docs/rules.md#reminder-cadence);
+    # None: the partner's.
+    renewal_reminder_days: tuple[Annotated[int, Field(ge=1, le=365)], ...] | None = Field(
+        default=None, min_length=1, max_length=6
+    )
 
     @field_validator("domain", mode="before")
     @classmethod

@@ -56,6 +56,9 @@ class RenewalContext:
     change_requested: bool = False
     spare_seats: int = 0  # seats bought but not assigned to users
     customer_asked: bool = False  # opted in to reminders for every term
+    # The customer's own offsets for annual and three-year terms, over the partner's
+    # (`RenewalRules.long_term_offsets`); None: the partner's.
+    reminder_offsets: tuple[timedelta, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def reminder_schedule(
             return ()
         offsets = rules.monthly_offsets
     else:
-        offsets = rules.long_term_offsets
+        offsets = rules.long_term_offsets if ctx.reminder_offsets is None else ctx.reminder_offsets
     deadline = decision_deadline(sub, rules)
     term_start = current_term_start(sub)
     reminders = [Reminder(deadline - offset, offset, deadline) for offset in offsets]

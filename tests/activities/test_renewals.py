@@ -169,3 +169,13 @@ def test_a_decision_never_applied_by_the_lock_is_refused_with_the_next_action_an
     alert = book.alerts.find(pc.clock.now(), f"renewal-refused:{id_of(refused)}")
     assert alert is not None and alert.kind == "renewal"
     assert pc.client.get_subscription(tenant, start.subscription_id).auto_renew_enabled is True
+
+
+def test_a_customer_with_its_own_reminder_offsets_is_planned_on_them(pc: Harness, book: Book):
+    # docs/rules.md#reminder-cadence: offsets configurable per partner and per customer
+    start = bought(pc, book)
+    book.customers.update(
+        start.customer_id, lambda c: c.model_copy(update={"renewal_reminder_days": (90, 45, 10)})
+    )
+    plan = run(open_renewal, "open", start=start.model_dump(mode="json"))
+    assert [r["days_before"] for r in plan["reminders"]] == [90, 45, 10]

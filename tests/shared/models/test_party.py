@@ -29,6 +29,13 @@ def test_customer_defaults_to_standard_sla_and_card_payment():
     assert customer.billing_contact.name == "Bob"
 
 
+def test_a_customer_may_have_its_own_renewal_reminder_offsets():
+    # docs/rules.md#reminder-cadence: None is the partner's offsets
+    assert Customer.model_validate(customer_data()).renewal_reminder_days is None
+    own = Customer.model_validate(customer_data(renewal_reminder_days=[90, 14]))
+    assert own.renewal_reminder_days == (90, 14)
+
+
 def test_billing_contact_falls_back_to_the_primary():
     customer = Customer.model_validate(
         customer_data(contacts=[{"name": "Cy", "email": "cy@x.com", "role": "technical"}])
@@ -64,6 +71,9 @@ def test_domain_is_read_case_insensitively():
         ({"stripe_customer_id": "acct_123"}, "stripe_customer_id"),
         ({"id": "has space"}, "id"),
         ({"nickname": "extra"}, "nickname"),
+        ({"renewal_reminder_days": [0]}, "renewal_reminder_days.0"),
+        ({"renewal_reminder_days": [60, 400]}, "renewal_reminder_days.1"),
+        ({"renewal_reminder_days": []}, "renewal_reminder_days"),
     ],
 )
 def test_bad_customer_input_names_the_field(rejects, override, field):

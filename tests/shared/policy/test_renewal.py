@@ -146,6 +146,26 @@ def test_offsets_are_configurable_and_never_before_the_term_start():
     assert [r.before_deadline.days for r in monthly] == [3]
 
 
+# docs/rules.md#reminder-cadence: the partner's offsets, or the customer's own for its annual
+# and three-year terms; a monthly roll-over keeps the partner's monthly cadence.
+@pytest.mark.parametrize(
+    ("term", "customer_days", "ctx_extra", "expected", "source"),
+    [
+        ("P1Y", None, {}, [60, 30, 7], "the partner's default: " + CADENCE),
+        ("P1Y", (90, 14), {}, [90, 14], "the customer's own offsets: " + CADENCE),
+        ("P3Y", (45,), {}, [45], "a three-year term, the customer's: " + CADENCE),
+        ("P1Y", (400, 20), {}, [20], "never before the term start: " + SCHEDULE),
+        ("P1M", (90, 14), {"customer_asked": True}, [7], "monthly keeps the partner's: " + MONTHLY),
+        ("P1M", (90, 14), {}, [], "a monthly roll-over still gets none: " + MONTHLY),
+    ],
+)
+def test_reminder_offsets_per_customer(term, customer_days, ctx_extra, expected, source):
+    offsets = None if customer_days is None else tuple(d * D for d in customer_days)
+    ctx = RenewalContext(reminder_offsets=offsets, **ctx_extra)
+    schedule = reminder_schedule(sub(term), ctx)
+    assert sorted((r.before_deadline.days for r in schedule), reverse=True) == expected, source
+
+
 DEADLINE = ANNUAL_END - 48 * H
 
 
