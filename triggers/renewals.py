@@ -44,6 +44,7 @@ from shared.models.renewal import (
     DecisionRequest,
     DecisionTaken,
     Renewal,
+    RenewalChoice,
     RenewalDecidedBy,
     RenewalStart,
     RenewalView,
@@ -420,7 +421,18 @@ def open_decision_link(call: Call[None]) -> Reply:
     )
 
 
-DECISION_FORM = RawBody(schema=DecisionRequest, media_type="application/x-www-form-urlencoded")
+class DecisionForm(DomainModel):
+    """The link page's form, as it is posted: text fields, an empty one meaning not given (a
+    form has no null). Read into a DecisionRequest, whose rules then apply."""
+
+    choice: RenewalChoice
+    quantity: str = Field(default="", pattern=r"^[0-9]{0,6}$")
+    offer_id: str = Field(default="", max_length=100)
+    term_duration: Literal["", "P1M", "P1Y", "P3Y"] = ""
+    billing_cycle: Literal["", "monthly", "annual", "triennial"] = ""
+
+
+DECISION_FORM = RawBody(schema=DecisionForm, media_type="application/x-www-form-urlencoded")
 
 
 @API.route(
@@ -430,7 +442,7 @@ DECISION_FORM = RawBody(schema=DecisionRequest, media_type="application/x-www-fo
     summary="A mailed decision link: the customer's choice",
     raw_body=DECISION_FORM,
     responses={200: LinkPage},
-    problems=(400, 503),
+    problems=(400, 422, 503),
     auth=func.AuthLevel.ANONYMOUS,
     durable_client=True,
     tags=("renewals",),
@@ -462,15 +474,23 @@ def _read_choice(call: Call[None]) -> DecisionRequest:
         if content_type == "application/json":
             data: Any = json.loads(call.raw or b"{}")
         else:
-            data = {k: v for k, v in parse_qsl(call.raw.decode("utf-8")) if v != ""}
+            form = DecisionForm.model_validate(dict(parse_qsl(call.raw.decode("utf-8"))))
+            data = {k: v for k, v in form.model_dump().items() if v != ""}
             if "quantity" in data:
                 data["quantity"] = int(data["quantity"])
-        return DecisionRequest.model_validate(data)
     except (ValueError, UnicodeDecodeError) as exc:
         if isinstance(exc, ValidationError) and exc.errors():
             loc = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "choice"
             raise BadRequest("invalid_choice", exc.errors()[0]["msg"], field=loc) from exc
         raise BadRequest("invalid_choice", "the choice cannot be read", field="choice") from exc
+    try:
+        return DecisionRequest.model_validate(data)
+    except ValidationError as exc:
+        # Readable, but the fields do not fit the choice (a renewal as it is names no change;
+        # a change names one): a rule about the combination, as the partner API answers it.
+        error = exc.errors()[0]
+        loc = ".".join(str(p) for p in error["loc"]) or "choice"
+        raise Refused("choice_fields", error["msg"], field=loc) from exc
 
 
 def _html(page: LinkPage) -> str:

@@ -52,6 +52,9 @@ BUSINESS_422 = {
     "request_licence_change": "the fields a change takes depend on its kind (quantity or "
     "change_by, exactly one; target_catalog_item_id for an upgrade only; auto_renew for an "
     "auto-renew change only), and the NCE rules refuse some outright (docs/licence-changes.md)",
+    "decide_renewal": "only a change names the next term's quantity, offer, term or billing "
+    "cycle, and a change names one of them (docs/renewals.md)",
+    "decide_by_link": "the same rule as decide_renewal, for the link page's form",
     "place_order": "a domain taken, an offer not sold in the market or currency, a term or "
     "billing cycle it does not have, an unknown customer, a custom term end date not allowed",
 }

@@ -242,3 +242,45 @@ def test_a_decision_after_the_lock_is_refused_with_the_next_action_and_changes_n
     )  # fmt: skip
     assert answer.accepted and taken.decision == "renew_with_changes"
     assert taken.change is not None and taken.change.quantity == 2 and taken.decisions == 1
+
+
+# -- the link page's form ---------------------------------------------------------------------
+
+
+def form_call(body: str) -> Any:
+    from triggers.api import API, Call
+
+    req = func.HttpRequest(
+        "POST",
+        "http://localhost/api/r/t",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        body=body.encode(),
+    )
+    route = next(r for r in API.routes if r.name == "decide_by_link")
+    return Call(req=req, route=route, body=None, raw=body.encode())
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "field"),
+    [
+        ("choice=renew&billing_cycle=annual", 422, "choice"),  # only a change names one
+        ("choice=change", 422, "choice"),  # a change names something
+        ("choice=change&quantity=abc", 400, "quantity"),  # a form's number is digits
+        ("choice=later", 400, "choice"),
+    ],
+)
+def test_a_form_that_cannot_be_a_decision_is_refused_naming_the_field(form, status, field):
+    from triggers.api import ApiProblem
+    from triggers.renewals import _read_choice
+
+    with pytest.raises(ApiProblem) as refused:
+        _read_choice(form_call(form))
+    assert refused.value.status == status
+    assert refused.value.errors[0].field == field
+
+
+def test_a_form_with_empty_fields_reads_as_the_decision_it_names():
+    from triggers.renewals import _read_choice
+
+    taken = _read_choice(form_call("choice=change&quantity=3&offer_id=&billing_cycle="))
+    assert taken == DecisionRequest(choice="change", quantity=3)

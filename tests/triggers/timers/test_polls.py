@@ -17,7 +17,11 @@ from shared.models.intake import PollWatermark
 from tests.app_functions import functions_by_name, user_function
 from tests.sandbox.stripe.harness import API_KEY
 from tests.triggers.intake_world import World, book_customer
+from triggers.billing import SCHEDULE as BILLING_SCHEDULE
 from triggers.book_sync import SCHEDULE as BOOK_SYNC_SCHEDULE
+from triggers.dunning import SCHEDULE as CARD_EXPIRY_SCHEDULE
+from triggers.reconciliation import SCHEDULE as RECONCILIATION_SCHEDULE
+from triggers.renewals import SCHEDULE as RENEWAL_SCHEDULE
 from triggers.timers import HOURLY_AUDIT, HOURLY_POISON, HOURLY_STRIPE
 from triggers.timers.polls import (
     audit_notices,
@@ -212,6 +216,7 @@ def test_a_poison_queue_holding_messages_raises_one_alert_a_day(world: World):
 
 
 def test_the_timers_are_registered_on_their_schedules():
+    # every timer of the app, so a new one is seen here and in docs/intake.md's list
     schedules = {
         name: fn.get_trigger().schedule  # type: ignore[union-attr]
         for name, fn in functions_by_name().items()
@@ -219,6 +224,11 @@ def test_the_timers_are_registered_on_their_schedules():
     }
     assert schedules == {
         "book_sync_nightly": BOOK_SYNC_SCHEDULE,  # what time alone changes (docs/book.md#sync)
+        # the lifecycle's own sweeps (docs/renewals.md, dunning.md, billing.md)
+        "renewal_sweep": RENEWAL_SCHEDULE,
+        "card_expiry_monthly": CARD_EXPIRY_SCHEDULE,
+        "billing_run_timer": BILLING_SCHEDULE,
+        "reconciliation_monthly": RECONCILIATION_SCHEDULE,
         "partner_center_audit_poll": HOURLY_AUDIT,
         "stripe_events_poll": HOURLY_STRIPE,
         "poison_queue_watch": HOURLY_POISON,
