@@ -1,5 +1,9 @@
 """The sandbox speaks Stripe's REST conventions, checked through the real SDK and raw HTTP."""
 
+import socket
+import time
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 import stripe
@@ -147,6 +151,30 @@ def test_the_same_idempotency_key_with_other_params_is_an_idempotency_error(sand
         client(sandbox.base_url).v1.customers.create(
             {"name": "Northwind"}, {"idempotency_key": "k-2"}
         )
+
+
+def test_a_request_cut_off_before_its_body_arrived_leaves_its_idempotency_key_unused(sandbox):
+    # A client killed mid-send (a host SIGKILLed during a billing run): the endpoint never
+    # ran, so Stripe saves nothing under the key and the retry with the whole body executes
+    # (https://docs.stripe.com/api/idempotent_requests: results are saved only once an
+    # endpoint began executing), not a 400 for "other parameters" than the empty ones.
+    url = urlsplit(sandbox.base_url)
+    body = "name=Contoso"
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(
+            (
+                f"POST /v1/customers HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                f"Authorization: Bearer {API_KEY}\r\nIdempotency-Key: k-cut\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n{body[:4]}"
+            ).encode()
+        )
+        time.sleep(0.2)  # the sandbox is reading the body when the client dies
+    time.sleep(0.2)
+    retried = _post(sandbox.base_url, "/v1/customers", {"name": "Contoso"}, key="k-cut")
+    assert retried.status_code == 200, retried.text
+    assert "Idempotent-Replayed" not in retried.headers
+    assert retried.json()["name"] == "Contoso"
 
 
 def test_the_same_idempotency_key_on_another_endpoint_is_an_idempotency_error(sandbox):
