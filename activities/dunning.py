@@ -275,6 +275,7 @@ def _attempt(
         failure_code=decline.code if decline else "card_declined",
         decline_code=decline.decline_code if decline else None,
         advice_code=decline.advice_code if decline else None,
+        charge_id=decline.charge_id if decline else None,
     )
 
 
@@ -336,6 +337,7 @@ def open_dunning_case(request: OpenCase, ctx: ActivityContext) -> DunningCaseRec
         failure_code=decline.code if decline else "card_declined",
         decline_code=decline.decline_code if decline else None,
         advice_code=decline.advice_code if decline else None,
+        charge_id=decline.charge_id if decline else None,
     )
     case = DunningCase(
         invoice_id=request.invoice_id,
@@ -378,6 +380,8 @@ def refresh_dunning_case(request: Refresh, ctx: ActivityContext) -> DunningCaseR
     invoice = stripe.get_invoice(_stripe_invoice(record))
     if (settled := _settled(book, record, invoice, request.at)) is not None:
         return settled
+    if request.reason == "payment_failed":
+        return _failed_elsewhere(book, stripe, record, request)
     card = _new_card(stripe, record, request)
 
     def change(r: DunningCaseRecord) -> DunningCaseRecord:
@@ -388,6 +392,36 @@ def refresh_dunning_case(request: Refresh, ctx: ActivityContext) -> DunningCaseR
             request.at,
             "card_updated",
             f"new card {card}: charged at once",
+        )
+
+    return _update(book, request.invoice_id, request.at, change)
+
+
+def _failed_elsewhere(
+    book: Book, stripe: StripePayments, record: DunningCaseRecord, request: Refresh
+) -> DunningCaseRecord:
+    """Another `invoice.payment_failed` for the invoice: the latest decline recorded as an
+    attempt on the card it was made with (the customer's own try on the pay link counts
+    toward the cap of charges per card, docs/rules.md#per-card-cap), unless it is a charge
+    the case knows (the failure that opened it, a retry of its own that Stripe reports)
+    or Stripe does not say which charge it was."""
+    decline = stripe.last_decline(_stripe_invoice(record))
+    if decline is None or decline.charge_id is None:
+        return record
+    charge_id = decline.charge_id
+
+    def change(r: DunningCaseRecord) -> DunningCaseRecord:
+        if any(a.charge_id == charge_id for a in r.case.attempts):
+            return r
+        card = decline.payment_method_id or r.case.payment_method_id
+        attempt = _attempt(r, request.at, card, decline)
+        r = _case(r, attempts=(*r.case.attempts, attempt))
+        return _noted(
+            r,
+            request.at,
+            "payment_failed",
+            f"payment on {card} failed outside the ladder (charge {charge_id}): "
+            f"{attempt.decline_code or attempt.failure_code} ({classify_attempt(attempt)})",
         )
 
     return _update(book, request.invoice_id, request.at, change)

@@ -224,6 +224,36 @@ def test_a_new_default_card_is_seen_and_a_payment_by_link_closes_the_case(book, 
     assert case.stripe.payment_attempts(case.stripe_invoice) == 1
 
 
+def test_another_failure_of_the_invoice_is_recorded_once_as_an_attempt_on_its_card(book, pc):
+    case = make_case(book, pc, "pm_card_sandbox_fail_after_0_insufficient_funds")
+    opened = case.open()
+    assert opened.case.attempts[0].charge_id is not None
+    at = case.failed_at + DAY
+    # Stripe reports the failure that opened the case again: nothing new.
+    same = value(refresh_dunning_case.run(case.on_case("refresh-1", at, reason="payment_failed")))
+    assert len(same.case.attempts) == 1
+    # The customer tries again on the pay link with the same card and is declined.
+    case.stripe.pay_invoice(f"{case.customer_id}/p-link", case.stripe_invoice)
+    tried = value(refresh_dunning_case.run(case.on_case("refresh-2", at, reason="payment_failed")))
+    assert len(tried.case.attempts) == 2
+    second = tried.case.attempts[1]
+    assert (second.payment_method_id, second.decline_code) == (
+        opened.case.payment_method_id,
+        "insufficient_funds",
+    )
+    assert second.charge_id not in (None, opened.case.attempts[0].charge_id)
+    assert tried.history[-1].action == "payment_failed"
+    # The same news again (a replay, a duplicate event) records nothing more.
+    again = value(refresh_dunning_case.run(case.on_case("refresh-3", at, reason="payment_failed")))
+    assert again.case.attempts == tried.case.attempts
+    # The case's own retry, declined, is not counted twice when Stripe reports it.
+    retried = value(charge_dunning_invoice.run(case.on_case("charge-3", at, attempt=3)))
+    reported = value(
+        refresh_dunning_case.run(case.on_case("refresh-4", at, reason="payment_failed"))
+    )
+    assert len(retried.case.attempts) == len(reported.case.attempts) == 3
+
+
 def test_suspension_reactivation_and_auto_renew_in_partner_center(book, pc, inbox):
     case = make_case(book, pc, "pm_card_sandbox_fail_after_0_insufficient_funds")
     case.open()

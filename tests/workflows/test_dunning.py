@@ -81,6 +81,8 @@ class World:
     written_off_at: datetime | None = None
     sla: list[str] = field(default_factory=list)
     closed: int = 0
+    link_tries: list[datetime] = field(default_factory=list)  # declined on the pay link
+    tries_recorded: int = 0
 
     def outcomes(self) -> dict[str, Any]:
         return {
@@ -145,11 +147,27 @@ class World:
         assert self.record is not None
         if self._paid(at):
             return self._mark_paid(at)
+        if data["reason"] == "payment_failed":
+            # The customer's own declined tries (the pay link) Stripe reported: each recorded
+            # once, as the activity knows a charge it recorded by its id.
+            return self._record_tries(at)
         if self.default != self.record.case.payment_method_id:
             return self._save(
                 self._case(payment_method_id=self.default, payment_method_changed_at=at)
             )
         return succeeded(self.record)
+
+    def _record_tries(self, at: datetime) -> dict[str, Any]:
+        assert self.record is not None
+        tried = [t for t in self.link_tries if t <= at][self.tries_recorded :]
+        if not tried:
+            return succeeded(self.record)
+        self.tries_recorded += len(tried)
+        card = self.record.case.payment_method_id
+        for t in tried:
+            self.cards[card].charges.append(t)
+        new = tuple(self._attempt(t, card, "insufficient_funds") for t in tried)
+        return self._save(self._case(attempts=(*self.record.case.attempts, *new)))
 
     def charge(self, data: dict[str, Any]) -> dict[str, Any]:
         at = datetime.fromisoformat(data["at"])
@@ -306,6 +324,32 @@ def test_a_signal_whose_event_key_was_seen_is_ignored():
     refreshes = [c for c in done.calls if c.name == "refresh_dunning_case"]
     assert len(refreshes) == 1
     assert done.output["status"] == "recovered"
+
+
+def test_the_customers_own_declined_tries_count_toward_the_cap_of_7_charges_in_30_days():
+    """docs/rules.md#per-card-cap: the customer's declined tries on the pay link, each
+    reported by Stripe as another invoice.payment_failed, are charges on that card too."""
+    world = World({"pm_1": Card("pm_1", ["insufficient_funds"], forever=True)}, "pm_1")
+    world.link_tries = [T0 + timedelta(days=1, hours=h) for h in (2, 3, 4)]
+    events = [
+        Event(t + timedelta(minutes=1), "payment_failed", {"event_key": f"evt_link_{n}"})
+        for n, t in enumerate(world.link_tries)
+    ]
+    # Stripe's event for one of those tries delivered twice: recorded once.
+    events.append(Event(T0 + timedelta(days=1, hours=5), "payment_failed", events[-1].data))
+    done = run(world, events)
+
+    refreshes = [c.input for c in done.calls if c.name == "refresh_dunning_case"]
+    assert [r["reason"] for r in refreshes] == ["payment_failed"] * 3
+    assert world.record is not None
+    attempts = world.record.case.attempts
+    assert sum(1 for a in attempts if a.attempted_at in world.link_tries) == 3
+    charged = sorted(world.cards["pm_1"].charges)
+    assert len(charged) == len(attempts)
+    for first in charged:
+        assert sum(1 for t in charged if first <= t < first + timedelta(days=30)) <= 7
+    alone = run(World({"pm_1": Card("pm_1", ["insufficient_funds"], forever=True)}, "pm_1"))
+    assert len(charges(done)) < len(charges(alone))
 
 
 def test_an_invoice_already_paid_when_the_case_opens_closes_it_without_a_charge_or_notice():

@@ -109,6 +109,9 @@ class Step:
     # delivered only to a running instance, or kept only for an instance the inbox already
     # holds events for.
     speculative: bool = False
+    # A start that finds the instance running signals it `event` instead (a second
+    # `invoice.payment_failed` for an invoice whose dunning case runs).
+    or_signal: bool = False
 
 
 @dataclass(frozen=True)
@@ -314,6 +317,7 @@ def payment_failed(message: EventMessage, ctx: Context) -> Plan:
             "currency": invoice.currency,
         },
         customer_id,
+        or_signal=True,
     )
     return Plan(f"{book}; dunning of invoice {invoice.id}", (start,))
 
@@ -454,7 +458,8 @@ ROUTES: tuple[Row, ...] = (
         "stripe",
         ("invoice.payment_failed",),
         "the invoice's status re-read from Stripe; `payment failed` on the timeline",
-        "start `dunning` for the invoice, if it is still open",
+        "start `dunning` for the invoice, if it is still open; signal `payment_failed` to "
+        "the invoice's running dunning",
         payment_failed,
     ),
     Row(

@@ -213,6 +213,26 @@ def test_payment_failed_starts_dunning_of_the_invoice_and_notes_it(world: World)
     assert world.book.invoices.get(customer_id, "inv-7").record.status == "open"
 
 
+def test_a_second_payment_failure_for_the_invoice_signals_its_running_dunning(world: World):
+    cus, inv = failing_invoice(world, {"cspflow_invoice_id": "inv-8"})
+    customer_id = book_customer(world, stripe_customer=cus)
+    book_invoice(world, customer_id, inv, "inv-8")
+    first = stripe_message_of(latest_event(world, "invoice.payment_failed", id=inv))
+    fake = FakeOrchestrations()
+    assert "started dunning dunning-inv-8" in consume(world, first, fake, {DUNNING})
+    # The customer tries again on the pay link and is declined: Stripe's second event.
+    world.payments.pay_invoice("r:second", inv)
+    second = stripe_message_of(latest_event(world, "invoice.payment_failed", id=inv))
+    assert second.key != first.key
+
+    outcome = consume(world, second, fake, {DUNNING})
+
+    assert "dunning dunning-inv-8 running: signalled payment_failed" in outcome
+    [(instance, event, data)] = fake.signals
+    assert (instance, event, data["event_key"]) == ("dunning-inv-8", "payment_failed", second.key)
+    assert fake.starts == ["dunning-inv-8", "dunning-inv-8"]
+
+
 def test_payment_failed_without_the_dunning_workflow_keeps_the_start(world: World):
     _cus, inv = failing_invoice(world)
     message = stripe_message_of(latest_event(world, "invoice.payment_failed", id=inv))
