@@ -125,6 +125,15 @@ class World:
         if self.record is not None:
             return succeeded(self.record)
         at = datetime.fromisoformat(data["failed_at"])
+        if data.get("overdue"):  # invoice terms: nothing was charged, nothing will be
+            case = DunningCase(
+                invoice_id=data["invoice_id"],
+                opened_at=at,
+                payment_method_id="none",
+                overdue=True,
+                next_renewal_lock_at=self.renewal_lock_at,
+            )
+            return self._save(DunningCaseRecord(customer_id="c-1", case=case, amount_due=AMOUNT))
         code = self.cards[self.default].charge(at)
         assert code is not None, "the first charge failed: that is why dunning started"
         case = DunningCase(
@@ -231,11 +240,13 @@ class World:
         return succeeded(Queued(queue="q", clock_id="c"))
 
 
-def run(world: World, events: tuple[Event, ...] | list[Event] = ()) -> Any:
+def run(
+    world: World, events: tuple[Event, ...] | list[Event] = (), start: dict[str, Any] = START
+) -> Any:
     return drive(
         dunning,
         world.outcomes(),
-        input=START,
+        input=start,
         instance_id=f"dunning-{INVOICE}",
         events=list(events),
     )
@@ -393,6 +404,44 @@ def test_never_paid_warned_auto_renew_off_before_the_lock_suspended_after_grace_
         for c in charges(done)
     )
     assert len(charges(done)) == len(DEFAULT_RULES.retry_after)
+
+
+OVERDUE = {**START, "overdue": True, "event_key": "evt_overdue", "event_type": "invoice.overdue"}
+
+
+def test_an_overdue_invoice_is_told_warned_suspended_after_grace_and_written_off_never_charged():
+    """Invoice terms (send_invoice): no decline and no automatic charge, only the notices
+    with the pay link, then grace and suspension (docs/rules.md#grace-then-suspend)."""
+    lock = T0 + 10 * DAY
+    world = World({"pm_1": Card("pm_1", [])}, "pm_1", renewal_lock_at=lock)
+    done = run(world, start=OVERDUE)
+    assert done.output["status"] == "written_off"
+    assert charges(done) == [] and world.cards["pm_1"].charges == []
+    assert [(n, ask) for _, n, ask in world.notices] == [
+        (1, "pay"),
+        (2, "pay"),
+        (3, "pay"),
+        (4, "pay"),
+    ]
+    assert world.notices[0][0] - T0 < timedelta(seconds=1)  # told at once
+    assert world.auto_renew_off_at is not None and world.auto_renew_off_at < lock
+    assert world.suspended_at is not None
+    assert world.suspended_at >= T0 + DEFAULT_RULES.grace_period
+    assert all(at < world.suspended_at for at, _, _ in world.notices)
+    assert world.written_off_at is not None
+    assert world.written_off_at >= T0 + DEFAULT_RULES.write_off_after
+    assert world.sla == ["start", "met"]
+
+
+def test_an_overdue_invoice_paid_by_transfer_closes_the_case_with_no_charge():
+    world = World({"pm_1": Card("pm_1", [])}, "pm_1")
+    paid_at = T0 + 5 * DAY
+    world.paid_by_link_at = paid_at
+    done = run(world, [Event(paid_at, "invoice_paid", {"event_key": "evt_paid"})], OVERDUE)
+    assert done.output["status"] == "recovered"
+    assert charges(done) == [] and world.cards["pm_1"].charges == []
+    assert [n for _, n, _ in world.notices] == [1, 2]  # day 0 and day 3
+    assert world.suspended_at is None
 
 
 def test_paid_while_suspended_is_reactivated_at_once():
