@@ -463,7 +463,7 @@ HARD = ["lost_card", "stolen_card", "expired_card", "do_not_try_again", "incorre
 
 
 @st.composite
-def worlds(draw: st.DrawFn) -> tuple[World, list[Event], datetime | None]:
+def worlds(draw: st.DrawFn) -> tuple[World, list[Event], datetime | None, bool]:
     first = draw(st.lists(st.sampled_from(SOFT + HARD), min_size=1, max_size=10))
     forever = draw(st.booleans())
     cards = {"pm_1": Card("pm_1", first, forever=forever)}
@@ -484,26 +484,29 @@ def worlds(draw: st.DrawFn) -> tuple[World, list[Event], datetime | None]:
     for n in draw(st.lists(st.integers(1, 80 * 24), max_size=3)):
         # duplicates and Stripe's own failure events for our attempts
         events.append(Event(T0 + timedelta(hours=n), "payment_failed", {"event_key": f"e{n}"}))
-    return world, events, (T0 + timedelta(hours=new_card)) if new_card else None
+    card_at = (T0 + timedelta(hours=new_card)) if new_card else None
+    return world, events, card_at, draw(st.booleans())  # overdue on invoice terms, or not
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_the_workflow_keeps_the_ladder_whatever_the_declines_and_the_customer_do(drawn):
-    world, events, card_at = drawn
+    world, events, card_at, overdue = drawn
     switch = _Switch(world, card_at or datetime.max.replace(tzinfo=T0.tzinfo), "pm_2")
     done = drive(
         dunning,
         {**world.outcomes(), "refresh_dunning_case": switch.refresh},
-        input=START,
+        input=OVERDUE if overdue else START,
         instance_id=f"dunning-{INVOICE}",
         events=events,
     )
     # Always a terminal state, closed once.
     assert done.output["status"] in ("recovered", "written_off")
     assert world.closed == 1
-    # Never a charge after the payment landed.
+    # Never a charge after the payment landed; never any charge on an overdue invoice.
     assert world.charged_after_payment == []
+    if overdue:
+        assert charges(done) == [] and all(c.charges == [] for c in world.cards.values())
     for card in world.cards.values():
         # Never a retry on a card after a hard (or needs-action) decline on it.
         said = [card.answer(i) for i in range(len(card.charges))]
