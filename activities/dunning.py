@@ -91,6 +91,8 @@ class OpenCase(WriteInput):
     stripe_invoice_id: str = Field(min_length=1, max_length=255)
     stripe_customer_id: str = Field(min_length=1, max_length=255)
     failed_at: UtcDateTime
+    # `invoice.overdue` (invoice terms) rather than a failed payment: no decline to read.
+    overdue: bool = False
 
 
 class CaseStep(WriteInput):
@@ -275,6 +277,7 @@ def _attempt(
         failure_code=decline.code if decline else "card_declined",
         decline_code=decline.decline_code if decline else None,
         advice_code=decline.advice_code if decline else None,
+        charge_id=decline.charge_id if decline else None,
     )
 
 
@@ -324,6 +327,8 @@ def open_dunning_case(request: OpenCase, ctx: ActivityContext) -> DunningCaseRec
     if customer is None:
         raise UnknownCustomer(f"Stripe customer {request.stripe_customer_id} is not in the book")
     invoice = stripe.get_invoice(request.stripe_invoice_id)
+    if request.overdue:
+        return _open_overdue(book, request, customer.record.id, invoice)
     decline = stripe.last_decline(request.stripe_invoice_id)
     default_pm = stripe.get_customer(request.stripe_customer_id).default_payment_method_id
     payment_method = default_pm or "none"
@@ -336,6 +341,7 @@ def open_dunning_case(request: OpenCase, ctx: ActivityContext) -> DunningCaseRec
         failure_code=decline.code if decline else "card_declined",
         decline_code=decline.decline_code if decline else None,
         advice_code=decline.advice_code if decline else None,
+        charge_id=decline.charge_id if decline else None,
     )
     case = DunningCase(
         invoice_id=request.invoice_id,
@@ -366,6 +372,39 @@ def open_dunning_case(request: OpenCase, ctx: ActivityContext) -> DunningCaseRec
     return stored
 
 
+def _open_overdue(
+    book: Book, request: OpenCase, customer_id: str, invoice: StripeInvoice
+) -> DunningCaseRecord:
+    """The case of an invoice on invoice terms past its due date: no attempt and no card to
+    charge (cspflow does not charge what the customer was asked to pay by transfer); the
+    ladder is its notices with the pay link, then grace and suspension."""
+    case = DunningCase(
+        invoice_id=request.invoice_id,
+        opened_at=request.failed_at,
+        payment_method_id="none",
+        overdue=True,
+        next_renewal_lock_at=_next_renewal_lock(book, customer_id, request.failed_at),
+    )
+    record = DunningCaseRecord(
+        customer_id=customer_id,
+        case=case,
+        stripe_invoice_id=invoice.id,
+        stripe_customer_id=request.stripe_customer_id,
+        invoice_number=invoice.number,
+        amount_due=_amount(invoice),
+        history=(
+            DunningHistoryEntry(
+                at=request.failed_at,
+                action="opened",
+                detail=f"invoice of {_amount(invoice)} overdue (invoice terms): no charge",
+            ),
+        ),
+    )
+    if invoice.status == "paid":
+        record = _mark_paid(record, request.failed_at, "paid before the case opened")
+    return book.dunning.open(_planned(record, request.failed_at)).record
+
+
 @activity(bp)
 def refresh_dunning_case(request: Refresh, ctx: ActivityContext) -> DunningCaseRecord:
     """Stripe's word on the case now: the invoice paid (by any route: the pay link, a new
@@ -378,6 +417,8 @@ def refresh_dunning_case(request: Refresh, ctx: ActivityContext) -> DunningCaseR
     invoice = stripe.get_invoice(_stripe_invoice(record))
     if (settled := _settled(book, record, invoice, request.at)) is not None:
         return settled
+    if request.reason == "payment_failed":
+        return _failed_elsewhere(book, stripe, record, request)
     card = _new_card(stripe, record, request)
 
     def change(r: DunningCaseRecord) -> DunningCaseRecord:
@@ -388,6 +429,36 @@ def refresh_dunning_case(request: Refresh, ctx: ActivityContext) -> DunningCaseR
             request.at,
             "card_updated",
             f"new card {card}: charged at once",
+        )
+
+    return _update(book, request.invoice_id, request.at, change)
+
+
+def _failed_elsewhere(
+    book: Book, stripe: StripePayments, record: DunningCaseRecord, request: Refresh
+) -> DunningCaseRecord:
+    """Another `invoice.payment_failed` for the invoice: the latest decline recorded as an
+    attempt on the card it was made with (the customer's own try on the pay link counts
+    toward the cap of charges per card, docs/rules.md#per-card-cap), unless it is a charge
+    the case knows (the failure that opened it, a retry of its own that Stripe reports)
+    or Stripe does not say which charge it was."""
+    decline = stripe.last_decline(_stripe_invoice(record))
+    if decline is None or decline.charge_id is None:
+        return record
+    charge_id = decline.charge_id
+
+    def change(r: DunningCaseRecord) -> DunningCaseRecord:
+        if any(a.charge_id == charge_id for a in r.case.attempts):
+            return r
+        card = decline.payment_method_id or r.case.payment_method_id
+        attempt = _attempt(r, request.at, card, decline)
+        r = _case(r, attempts=(*r.case.attempts, attempt))
+        return _noted(
+            r,
+            request.at,
+            "payment_failed",
+            f"payment on {card} failed outside the ladder (charge {charge_id}): "
+            f"{attempt.decline_code or attempt.failure_code} ({classify_attempt(attempt)})",
         )
 
     return _update(book, request.invoice_id, request.at, change)
@@ -473,7 +544,7 @@ def send_dunning_notice(request: Notify, ctx: ActivityContext) -> DunningCaseRec
     case = record.case
     pay_url = invoice.hosted_invoice_url or stripe.pay_link(invoice.id)
     suspension_at = None if case.suspended else case.opened_at + DEFAULT_RULES.grace_period
-    last = max(case.attempts, key=lambda a: a.attempted_at)
+    last = max(case.attempts, key=lambda a: a.attempted_at, default=None)
     notice: PaymentFailed | SuspensionWarning
     if request.final and suspension_at is not None and suspension_at > request.at:
         notice = SuspensionWarning(
@@ -502,8 +573,8 @@ def send_dunning_notice(request: Notify, ctx: ActivityContext) -> DunningCaseRec
             customer_name=customer.company_name[:200],
             invoice_number=_number(record),
             amount_due=_amount(invoice),
-            reason=_reason(last),
-            failed_at=last.attempted_at,
+            reason=_reason(last) if last is not None else "other",
+            failed_at=last.attempted_at if last is not None else case.opened_at,
             pay_url=pay_url,  # type: ignore[arg-type]
             card=card,
             next_retry_at=retry_at if retry_at and retry_at > request.at else None,
@@ -814,7 +885,9 @@ def close_dunning_case(request: Close, ctx: ActivityContext) -> DunningCaseRecor
                 "days_to_recover": str((ended - case.opened_at).days) if recovered else "",
                 "attempts": str(len(case.attempts) + (1 if recovered else 0)),
                 "notices": str(case.notices_sent),
-                "first_decline": classify_attempt(case.attempts[0]),
+                "first_decline": (
+                    classify_attempt(case.attempts[0]) if case.attempts else "overdue"
+                ),
             },
         )
     )

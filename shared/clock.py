@@ -71,6 +71,11 @@ def _require_aware(when: datetime) -> None:
         raise ValueError("clock times must be timezone-aware (UTC)")
 
 
+# How long HttpClock reuses a reading: a process that moves the clock waits this long before
+# it counts on the app's triggers and activities seeing the new time.
+HTTP_CLOCK_CACHE_S = 0.05
+
+
 class HttpClock:
     """The time another process keeps, read over HTTP: devhost's virtual clock in a
     simulation (`GET <url>` answers `{"now": "<ISO 8601>"}`). A reading is reused for
@@ -79,7 +84,9 @@ class HttpClock:
 
     virtual = True
 
-    def __init__(self, url: str, cache_s: float = 0.05, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, url: str, cache_s: float = HTTP_CLOCK_CACHE_S, timeout_s: float = 5.0
+    ) -> None:
         self._url = url
         self._cache_s = cache_s
         self._timeout_s = timeout_s

@@ -74,7 +74,8 @@ SLA_KIND = "payment_first_contact"
 
 
 class DunningStart(BaseModel):
-    """Event intake's start payload for `invoice.payment_failed` (docs/intake.md)."""
+    """Event intake's start payload for `invoice.payment_failed` or `invoice.overdue`
+    (docs/intake.md)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -82,6 +83,8 @@ class DunningStart(BaseModel):
     invoice_id: str | None = Field(default=None, max_length=64)
     stripe_customer_id: str = Field(min_length=1, max_length=255)
     event_key: str | None = None
+    # Started by `invoice.overdue` (invoice terms): no decline, no automatic charge.
+    overdue: bool = False
 
 
 class DunningNews(BaseModel):
@@ -121,6 +124,7 @@ def dunning(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict
             stripe_invoice_id=start.stripe_invoice_id,
             stripe_customer_id=start.stripe_customer_id,
             failed_at=context.current_utc_datetime,
+            overdue=start.overdue,
         ),
     )
     if opened.value is None:

@@ -64,6 +64,15 @@ class DunningCases(Repository[DunningCaseRecord]):
                 summary=f"dunning of invoice {invoice} closed: {record.status}",
             )
         attempts = record.case.attempts
+        if not attempts:  # an overdue invoice on invoice terms: nothing was charged
+            return TimelineEntry(
+                customer_id=record.customer_id,
+                id=f"dunning:{invoice}:overdue",
+                at=at,
+                kind="dunning",
+                subject_id=invoice,
+                summary=f"invoice {invoice} is overdue: dunning opened",
+            )
         last = attempts[-1]
         reason = last.decline_code or last.failure_code or last.outcome
         return TimelineEntry(

@@ -77,6 +77,9 @@ class PaymentAttempt(DomainModel):
     failure_code: str | None = None
     decline_code: str | None = None
     advice_code: str | None = None
+    # Stripe's charge, when known: a failure Stripe reports again (invoice.payment_failed for
+    # a charge cspflow made) is recognised as the attempt already recorded.
+    charge_id: str | None = Field(default=None, max_length=255)
 
     @model_validator(mode="after")
     def _failure_fields_only_on_failure(self) -> PaymentAttempt:

@@ -39,8 +39,11 @@ class DunningCase(DomainModel):
 
     invoice_id: str = Field(min_length=1, max_length=64)
     opened_at: UtcDateTime
-    attempts: tuple[PaymentAttempt, ...] = Field(min_length=1)
+    attempts: tuple[PaymentAttempt, ...] = ()
     payment_method_id: str = Field(min_length=1, max_length=255)
+    # Opened because an invoice on invoice terms (`send_invoice`) passed its due date: no
+    # decline to start from and no automatic charge; notices, then grace and suspension.
+    overdue: bool = False
     payment_method_changed_at: UtcDateTime | None = None
     notices_sent: int = Field(default=0, ge=0)
     suspended: bool = False
@@ -51,6 +54,8 @@ class DunningCase(DomainModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> DunningCase:
+        if not self.attempts and not self.overdue:
+            raise ValueError("a case opened by a failed payment starts with that attempt")
         if any(a.outcome == "succeeded" for a in self.attempts):
             raise ValueError("a succeeded attempt closes the case: record it as paid_at")
         if any(a.invoice_id != self.invoice_id for a in self.attempts):

@@ -43,6 +43,15 @@ class InvoicePaid(_Event):
     invoice: Invoice
 
 
+class InvoiceOverdue(_Event):
+    """An invoice on invoice terms (`send_invoice`) is past its due date, as many days after
+    it as the account's automation says
+    (https://docs.stripe.com/api/events/types#event_types-invoice.overdue)."""
+
+    kind: Literal["invoice.overdue"] = "invoice.overdue"
+    invoice: Invoice
+
+
 class InvoicePaymentActionRequired(_Event):
     """The customer must authenticate (3-D Secure) before the invoice can be paid."""
 
@@ -121,6 +130,7 @@ PaymentEvent = Annotated[
     InvoicePaymentFailed
     | InvoicePaid
     | InvoicePaymentActionRequired
+    | InvoiceOverdue
     | CardExpiring
     | PaymentMethodUpdated
     | PaymentMethodAttached
@@ -186,6 +196,7 @@ def to_domain(event: dict[str, Any]) -> PaymentEvent:
         "invoice.paid",
         "invoice.payment_succeeded",
         "invoice.payment_action_required",
+        "invoice.overdue",
     ):
         invoice = {**obj, "customer_id": expandable_id(obj["customer"])}
         return PAYMENT_EVENT.validate_python({**base, "kind": kind, "invoice": invoice})

@@ -75,6 +75,7 @@ class Decline(_Model):
     decline_class: DeclineClass
     charge_id: str | None = None
     payment_intent_id: str | None = None
+    payment_method_id: str | None = None  # the card that was declined
 
     @classmethod
     def from_error(cls, error: dict[str, Any]) -> Decline:
@@ -90,6 +91,7 @@ class Decline(_Model):
             ),
             charge_id=error.get("charge"),
             payment_intent_id=pi.get("id") if isinstance(pi, dict) else pi,
+            payment_method_id=expandable_id(error.get("payment_method")),
         )
 
 

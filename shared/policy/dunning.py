@@ -214,7 +214,11 @@ class DunningStep:
 
 
 def next_retry_at(case: DunningCase, rules: DunningRules = DEFAULT_RULES) -> datetime | None:
-    """When the next charge may run, or None while a new payment method is needed."""
+    """When the next charge may run, or None while a new payment method is needed (or never,
+    for an overdue invoice on invoice terms: cspflow does not charge what the customer was
+    asked to pay by transfer)."""
+    if case.overdue or not case.attempts:
+        return None
     attempts = sorted(case.attempts, key=lambda a: a.attempted_at)
     last = attempts[-1]
     changed = case.payment_method_changed_at
@@ -293,8 +297,8 @@ def next_step(case: DunningCase, now: datetime, rules: DunningRules = DEFAULT_RU
     if case.written_off:
         return DunningStep("close", now, "written off")
 
-    last = max(case.attempts, key=lambda a: a.attempted_at)
-    ask = _ASK[classify_attempt(last)]
+    last = max(case.attempts, key=lambda a: a.attempted_at, default=None)
+    ask = _ASK[classify_attempt(last)] if last is not None else "pay"
     candidates: list[DunningStep] = []
 
     retry_at = next_retry_at(case, rules)

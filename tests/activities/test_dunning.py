@@ -7,6 +7,7 @@ card-expiry notice. docs/rules.md#hard-decline-stop, #paid, #write-off, #card-ex
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ class Case:
     def step(self, name: str) -> str:
         return f"{self.key}/{name}"
 
-    def open(self) -> DunningCaseRecord:
+    def open(self, overdue: bool = False) -> DunningCaseRecord:
         return value(
             open_dunning_case.run(
                 {
@@ -82,6 +83,7 @@ class Case:
                     "stripe_invoice_id": self.stripe_invoice,
                     "stripe_customer_id": self.stripe_customer,
                     "failed_at": self.failed_at.isoformat(),
+                    "overdue": overdue,
                 }
             )
         )
@@ -222,6 +224,65 @@ def test_a_new_default_card_is_seen_and_a_payment_by_link_closes_the_case(book, 
     charged = value(charge_dunning_invoice.run(case.on_case("charge-2", at, attempt=2)))
     assert charged.case.paid_at == at
     assert case.stripe.payment_attempts(case.stripe_invoice) == 1
+
+
+def test_another_failure_of_the_invoice_is_recorded_once_as_an_attempt_on_its_card(book, pc):
+    case = make_case(book, pc, "pm_card_sandbox_fail_after_0_insufficient_funds")
+    opened = case.open()
+    assert opened.case.attempts[0].charge_id is not None
+    at = case.failed_at + DAY
+    # Stripe reports the failure that opened the case again: nothing new.
+    same = value(refresh_dunning_case.run(case.on_case("refresh-1", at, reason="payment_failed")))
+    assert len(same.case.attempts) == 1
+    # The customer tries again on the pay link with the same card and is declined.
+    case.stripe.pay_invoice(f"{case.customer_id}/p-link", case.stripe_invoice)
+    tried = value(refresh_dunning_case.run(case.on_case("refresh-2", at, reason="payment_failed")))
+    assert len(tried.case.attempts) == 2
+    second = tried.case.attempts[1]
+    assert (second.payment_method_id, second.decline_code) == (
+        opened.case.payment_method_id,
+        "insufficient_funds",
+    )
+    assert second.charge_id not in (None, opened.case.attempts[0].charge_id)
+    assert tried.history[-1].action == "payment_failed"
+    # The same news again (a replay, a duplicate event) records nothing more.
+    again = value(refresh_dunning_case.run(case.on_case("refresh-3", at, reason="payment_failed")))
+    assert again.case.attempts == tried.case.attempts
+    # The case's own retry, declined, is not counted twice when Stripe reports it.
+    retried = value(charge_dunning_invoice.run(case.on_case("charge-3", at, attempt=3)))
+    reported = value(
+        refresh_dunning_case.run(case.on_case("refresh-4", at, reason="payment_failed"))
+    )
+    assert len(retried.case.attempts) == len(reported.case.attempts) == 3
+
+
+def test_an_overdue_invoice_opens_a_case_with_no_attempt_and_mails_the_pay_link(book, pc, inbox):
+    case = make_case(book, pc, "pm_card_visa", fail=False)
+    stripe = case.stripe
+    inv = stripe.create_invoice(
+        f"{case.customer_id}/sent", case.stripe_customer, currency="EUR", days_until_due=14
+    )
+    stripe.add_invoice_item(
+        f"{case.customer_id}/sent",
+        case.stripe_customer,
+        invoice_id=inv.id,
+        amount=3450,
+        currency="EUR",
+        description="M365",
+    )
+    stripe.finalize_invoice(f"{case.customer_id}/sent", inv.id)
+    case = dataclasses.replace(case, stripe_invoice=inv.id)
+    opened = case.open(overdue=True)
+    assert opened.case.overdue and opened.case.attempts == ()
+    assert opened.next_step is not None and opened.next_step.action == "send_payment_failed_notice"
+    assert opened.amount_due is not None and opened.amount_due.amount_minor == 3450
+    noticed = value(send_dunning_notice.run(case.on_case("notice-1", case.failed_at, number=1)))
+    assert noticed.case.notices_sent == 1
+    hosted = stripe.get_invoice(inv.id).hosted_invoice_url
+    assert hosted and hosted in inbox.read(inbox.messages()[0]["id"])["text"]
+    # Nothing was charged, and nothing will be: the card on file is never used.
+    assert stripe.payment_attempts(inv.id) == 0
+    assert next_retry_at(noticed.case) is None
 
 
 def test_suspension_reactivation_and_auto_renew_in_partner_center(book, pc, inbox):

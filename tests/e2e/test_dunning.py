@@ -98,9 +98,11 @@ def a_customer(
     *,
     terms: tuple[str, ...] = ("P1Y",),
     before_failure: timedelta = timedelta(0),
+    sent: bool = False,
 ) -> Customer:
     """A customer with subscriptions of `terms` bought `before_failure` ago and `card` on
-    file, whose invoice's first charge has just been declined."""
+    file, whose invoice's first charge has just been declined (`sent`: an invoice on invoice
+    terms, due in 14 days, not charged)."""
     pc = stack.partner_center
     created = pc.create_customer(new_customer(ns.domain_prefix()), request_id=ns.request_id("c"))
     tenant = created.customer.id
@@ -148,7 +150,13 @@ def a_customer(
     for sub in subscriptions:
         apply_partner_center_subscription(book, customer_id, pc.get_subscription(tenant, sub))
     payments.attach_payment_method(ns.request_id("pm"), cus.id, card)
-    inv = payments.create_invoice(ns.request_id("i"), cus.id, currency="EUR", metadata=ns.metadata)
+    inv = payments.create_invoice(
+        ns.request_id("i"),
+        cus.id,
+        currency="EUR",
+        metadata=ns.metadata,
+        days_until_due=14 if sent else None,
+    )
     payments.add_invoice_item(
         ns.request_id("i"),
         cus.id,
@@ -158,8 +166,9 @@ def a_customer(
         description="M365",
     )
     payments.finalize_invoice(ns.request_id("i"), inv.id)
-    first = payments.pay_invoice(ns.request_id("p"), inv.id)
-    assert first.decline is not None
+    if not sent:
+        first = payments.pay_invoice(ns.request_id("p"), inv.id)
+        assert first.decline is not None
     return Customer(stack, ns, customer_id, tenant, subscriptions, cus.id, inv.id, payments)
 
 
@@ -302,12 +311,14 @@ def test_paid_while_suspended_is_reactivated_at_once(stack: LocalStack, ns: Name
     assert who.kinds()[-2:] == ["suspended", "reactivated"]
 
 
-def test_a_second_failure_event_for_the_invoice_starts_no_second_case(
+def test_a_second_failure_event_for_the_invoice_is_signalled_to_its_case_and_counted_once(
     stack: LocalStack, ns: Namespace
 ):
     who = a_customer(stack, ns, "pm_card_sandbox_decline_first_2_insufficient_funds")
     output = who.finished()
-    assert output["status"] == "recovered"
+    # The failure and the first retry, each once: Stripe's event for the retry, signalled to
+    # the case, is known by its charge and not counted again.
+    assert (output["status"], output["declines"]) == ("recovered", 2)
     # Stripe sent a failure event for the first charge and for the first retry: one case.
     events = stack.stripe.v1.events.list({"type": "invoice.payment_failed", "limit": 100}).data
     mine = [e for e in events if e.data.object["id"] == who.invoice]
@@ -320,10 +331,13 @@ def test_a_second_failure_event_for_the_invoice_starts_no_second_case(
 
     outcomes = [outcome(e.id) for e in mine]
     assert sum(f"started dunning {who.instance}" in o for o in outcomes) == 1
-    # The other met the case running, or (virtual time runs fast) the invoice already paid.
+    # The other was signalled to the running case, or met it done, or (virtual time runs
+    # fast) found the invoice already paid.
     assert (
         sum(
-            f"dunning {who.instance} already started" in o or "is paid now: no dunning" in o
+            f"dunning {who.instance} running: signalled payment_failed" in o
+            or f"dunning {who.instance} already started" in o
+            or "is paid now: no dunning" in o
             for o in outcomes
         )
         == 1
@@ -408,3 +422,31 @@ def test_a_card_expiring_this_month_updated_after_the_pre_dunning_notice_never_f
     payments.finalize_invoice(ns.request_id("i"), inv.id)
     assert payments.pay_invoice(ns.request_id("p"), inv.id).paid
     assert len(inbox.messages(to=ns.email())) == 1
+
+
+def test_an_overdue_invoice_on_invoice_terms_is_dunned_without_a_charge_and_paid_by_link(
+    stack: LocalStack, ns: Namespace
+):
+    """A `send_invoice` invoice past its due date: the Stripe sandbox sends `invoice.overdue`
+    when its clock passes the due date, intake starts the case, the customer is told with
+    the pay link and pays there; the card on file is never charged."""
+    who = a_customer(stack, ns, "pm_card_visa", sent=True)
+    assert who.payments.get_invoice(who.invoice).status == "open"
+    assert stack.instance(who.instance) is None  # not overdue yet: no case
+    stack.advance(15 * DAY)  # due in 14 days
+    notice = eventually(lambda: who.mail(), "no notice about the overdue invoice", 180)[0]
+    assert dict(notice["headers"])["X-Cspflow-Notice"] == "payment_failed"
+    assert f"/i/{who.invoice}" in notice["text"]
+    case = who.case()
+    assert case is not None and case["attempts"] == []
+    paid = requests.post(
+        f"{stack.sandbox_url('stripe')}/i/{who.invoice}",
+        data={"payment_method": "pm_card_visa"},
+        timeout=10,
+    )
+    assert paid.status_code == 200, paid.text
+    output = who.finished()
+    assert (output["status"], output["declines"]) == ("recovered", 0)
+    # One charge only: the customer's own, on the pay link.
+    assert [c.status for c in who.charges()] == ["succeeded"]
+    assert "suspended" not in who.kinds()

@@ -81,6 +81,8 @@ class World:
     written_off_at: datetime | None = None
     sla: list[str] = field(default_factory=list)
     closed: int = 0
+    link_tries: list[datetime] = field(default_factory=list)  # declined on the pay link
+    tries_recorded: int = 0
 
     def outcomes(self) -> dict[str, Any]:
         return {
@@ -123,6 +125,15 @@ class World:
         if self.record is not None:
             return succeeded(self.record)
         at = datetime.fromisoformat(data["failed_at"])
+        if data.get("overdue"):  # invoice terms: nothing was charged, nothing will be
+            case = DunningCase(
+                invoice_id=data["invoice_id"],
+                opened_at=at,
+                payment_method_id="none",
+                overdue=True,
+                next_renewal_lock_at=self.renewal_lock_at,
+            )
+            return self._save(DunningCaseRecord(customer_id="c-1", case=case, amount_due=AMOUNT))
         code = self.cards[self.default].charge(at)
         assert code is not None, "the first charge failed: that is why dunning started"
         case = DunningCase(
@@ -145,11 +156,27 @@ class World:
         assert self.record is not None
         if self._paid(at):
             return self._mark_paid(at)
+        if data["reason"] == "payment_failed":
+            # The customer's own declined tries (the pay link) Stripe reported: each recorded
+            # once, as the activity knows a charge it recorded by its id.
+            return self._record_tries(at)
         if self.default != self.record.case.payment_method_id:
             return self._save(
                 self._case(payment_method_id=self.default, payment_method_changed_at=at)
             )
         return succeeded(self.record)
+
+    def _record_tries(self, at: datetime) -> dict[str, Any]:
+        assert self.record is not None
+        tried = [t for t in self.link_tries if t <= at][self.tries_recorded :]
+        if not tried:
+            return succeeded(self.record)
+        self.tries_recorded += len(tried)
+        card = self.record.case.payment_method_id
+        for t in tried:
+            self.cards[card].charges.append(t)
+        new = tuple(self._attempt(t, card, "insufficient_funds") for t in tried)
+        return self._save(self._case(attempts=(*self.record.case.attempts, *new)))
 
     def charge(self, data: dict[str, Any]) -> dict[str, Any]:
         at = datetime.fromisoformat(data["at"])
@@ -213,11 +240,13 @@ class World:
         return succeeded(Queued(queue="q", clock_id="c"))
 
 
-def run(world: World, events: tuple[Event, ...] | list[Event] = ()) -> Any:
+def run(
+    world: World, events: tuple[Event, ...] | list[Event] = (), start: dict[str, Any] = START
+) -> Any:
     return drive(
         dunning,
         world.outcomes(),
-        input=START,
+        input=start,
         instance_id=f"dunning-{INVOICE}",
         events=list(events),
     )
@@ -308,6 +337,32 @@ def test_a_signal_whose_event_key_was_seen_is_ignored():
     assert done.output["status"] == "recovered"
 
 
+def test_the_customers_own_declined_tries_count_toward_the_cap_of_7_charges_in_30_days():
+    """docs/rules.md#per-card-cap: the customer's declined tries on the pay link, each
+    reported by Stripe as another invoice.payment_failed, are charges on that card too."""
+    world = World({"pm_1": Card("pm_1", ["insufficient_funds"], forever=True)}, "pm_1")
+    world.link_tries = [T0 + timedelta(days=1, hours=h) for h in (2, 3, 4)]
+    events = [
+        Event(t + timedelta(minutes=1), "payment_failed", {"event_key": f"evt_link_{n}"})
+        for n, t in enumerate(world.link_tries)
+    ]
+    # Stripe's event for one of those tries delivered twice: recorded once.
+    events.append(Event(T0 + timedelta(days=1, hours=5), "payment_failed", events[-1].data))
+    done = run(world, events)
+
+    refreshes = [c.input for c in done.calls if c.name == "refresh_dunning_case"]
+    assert [r["reason"] for r in refreshes] == ["payment_failed"] * 3
+    assert world.record is not None
+    attempts = world.record.case.attempts
+    assert sum(1 for a in attempts if a.attempted_at in world.link_tries) == 3
+    charged = sorted(world.cards["pm_1"].charges)
+    assert len(charged) == len(attempts)
+    for first in charged:
+        assert sum(1 for t in charged if first <= t < first + timedelta(days=30)) <= 7
+    alone = run(World({"pm_1": Card("pm_1", ["insufficient_funds"], forever=True)}, "pm_1"))
+    assert len(charges(done)) < len(charges(alone))
+
+
 def test_an_invoice_already_paid_when_the_case_opens_closes_it_without_a_charge_or_notice():
     world = World({"pm_1": Card("pm_1", ["insufficient_funds"])}, "pm_1")
     world.paid_by_link_at = T0 - timedelta(minutes=1)
@@ -351,6 +406,44 @@ def test_never_paid_warned_auto_renew_off_before_the_lock_suspended_after_grace_
     assert len(charges(done)) == len(DEFAULT_RULES.retry_after)
 
 
+OVERDUE = {**START, "overdue": True, "event_key": "evt_overdue", "event_type": "invoice.overdue"}
+
+
+def test_an_overdue_invoice_is_told_warned_suspended_after_grace_and_written_off_never_charged():
+    """Invoice terms (send_invoice): no decline and no automatic charge, only the notices
+    with the pay link, then grace and suspension (docs/rules.md#grace-then-suspend)."""
+    lock = T0 + 10 * DAY
+    world = World({"pm_1": Card("pm_1", [])}, "pm_1", renewal_lock_at=lock)
+    done = run(world, start=OVERDUE)
+    assert done.output["status"] == "written_off"
+    assert charges(done) == [] and world.cards["pm_1"].charges == []
+    assert [(n, ask) for _, n, ask in world.notices] == [
+        (1, "pay"),
+        (2, "pay"),
+        (3, "pay"),
+        (4, "pay"),
+    ]
+    assert world.notices[0][0] - T0 < timedelta(seconds=1)  # told at once
+    assert world.auto_renew_off_at is not None and world.auto_renew_off_at < lock
+    assert world.suspended_at is not None
+    assert world.suspended_at >= T0 + DEFAULT_RULES.grace_period
+    assert all(at < world.suspended_at for at, _, _ in world.notices)
+    assert world.written_off_at is not None
+    assert world.written_off_at >= T0 + DEFAULT_RULES.write_off_after
+    assert world.sla == ["start", "met"]
+
+
+def test_an_overdue_invoice_paid_by_transfer_closes_the_case_with_no_charge():
+    world = World({"pm_1": Card("pm_1", [])}, "pm_1")
+    paid_at = T0 + 5 * DAY
+    world.paid_by_link_at = paid_at
+    done = run(world, [Event(paid_at, "invoice_paid", {"event_key": "evt_paid"})], OVERDUE)
+    assert done.output["status"] == "recovered"
+    assert charges(done) == [] and world.cards["pm_1"].charges == []
+    assert [n for _, n, _ in world.notices] == [1, 2]  # day 0 and day 3
+    assert world.suspended_at is None
+
+
 def test_paid_while_suspended_is_reactivated_at_once():
     world = World({"pm_1": Card("pm_1", ["insufficient_funds"], forever=True)}, "pm_1")
     paid_at = T0 + 20 * DAY
@@ -370,7 +463,7 @@ HARD = ["lost_card", "stolen_card", "expired_card", "do_not_try_again", "incorre
 
 
 @st.composite
-def worlds(draw: st.DrawFn) -> tuple[World, list[Event], datetime | None]:
+def worlds(draw: st.DrawFn) -> tuple[World, list[Event], datetime | None, bool]:
     first = draw(st.lists(st.sampled_from(SOFT + HARD), min_size=1, max_size=10))
     forever = draw(st.booleans())
     cards = {"pm_1": Card("pm_1", first, forever=forever)}
@@ -391,26 +484,29 @@ def worlds(draw: st.DrawFn) -> tuple[World, list[Event], datetime | None]:
     for n in draw(st.lists(st.integers(1, 80 * 24), max_size=3)):
         # duplicates and Stripe's own failure events for our attempts
         events.append(Event(T0 + timedelta(hours=n), "payment_failed", {"event_key": f"e{n}"}))
-    return world, events, (T0 + timedelta(hours=new_card)) if new_card else None
+    card_at = (T0 + timedelta(hours=new_card)) if new_card else None
+    return world, events, card_at, draw(st.booleans())  # overdue on invoice terms, or not
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_the_workflow_keeps_the_ladder_whatever_the_declines_and_the_customer_do(drawn):
-    world, events, card_at = drawn
+    world, events, card_at, overdue = drawn
     switch = _Switch(world, card_at or datetime.max.replace(tzinfo=T0.tzinfo), "pm_2")
     done = drive(
         dunning,
         {**world.outcomes(), "refresh_dunning_case": switch.refresh},
-        input=START,
+        input=OVERDUE if overdue else START,
         instance_id=f"dunning-{INVOICE}",
         events=events,
     )
     # Always a terminal state, closed once.
     assert done.output["status"] in ("recovered", "written_off")
     assert world.closed == 1
-    # Never a charge after the payment landed.
+    # Never a charge after the payment landed; never any charge on an overdue invoice.
     assert world.charged_after_payment == []
+    if overdue:
+        assert charges(done) == [] and all(c.charges == [] for c in world.cards.values())
     for card in world.cards.values():
         # Never a retry on a card after a hard (or needs-action) decline on it.
         said = [card.answer(i) for i in range(len(card.charges))]

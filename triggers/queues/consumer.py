@@ -189,7 +189,16 @@ class Consumer:
         if step.workflow in self.registered:
             if step.action == "start":
                 started = await self.orchestrations.start(step.workflow, step.instance_id, payload)
-                return f"started {target}" if started else f"{target} already started"
+                if started:
+                    return f"started {target}"
+                if not step.or_signal:
+                    return f"{target} already started"
+                raised = await self.orchestrations.signal(step.instance_id, step.event, payload)
+                return (
+                    f"{target} running: signalled {step.event}"
+                    if raised
+                    else f"{target} already started"
+                )
             raised = await self.orchestrations.signal(step.instance_id, step.event, payload)
             return f"signalled {target} {step.event}" if raised else f"{target} not running"
         return await asyncio.to_thread(self._keep, step, message, payload)

@@ -56,6 +56,7 @@ from shared.payments.events import (
     PAYMENT_EVENT,
     CardUpdateCompleted,
     DisputeCreated,
+    InvoiceOverdue,
     InvoicePaid,
     InvoicePaymentFailed,
     PaymentEvent,
@@ -109,6 +110,9 @@ class Step:
     # delivered only to a running instance, or kept only for an instance the inbox already
     # holds events for.
     speculative: bool = False
+    # A start that finds the instance running signals it `event` instead (a second
+    # `invoice.payment_failed` for an invoice whose dunning case runs).
+    or_signal: bool = False
 
 
 @dataclass(frozen=True)
@@ -314,8 +318,37 @@ def payment_failed(message: EventMessage, ctx: Context) -> Plan:
             "currency": invoice.currency,
         },
         customer_id,
+        or_signal=True,
     )
     return Plan(f"{book}; dunning of invoice {invoice.id}", (start,))
+
+
+def invoice_overdue(message: EventMessage, ctx: Context) -> Plan:
+    """An invoice on invoice terms past its due date: dunned like a failed payment, without
+    a decline and without charging (docs/dunning.md, "Overdue invoices")."""
+    event = stripe_event(message, ctx)
+    assert isinstance(event, InvoiceOverdue)
+    invoice = ctx.stripe.get_invoice(event.invoice.id)
+    customer_id, book = _sync_invoice(ctx, invoice)
+    _note(ctx, customer_id, message, invoice.id, f"invoice {invoice.id} is overdue")
+    if invoice.status != "open":  # paid (or voided) since: nothing to dun
+        return Plan(f"{book}; invoice {invoice.id} is {invoice.status} now: no dunning")
+    start = Step(
+        DUNNING,
+        "start",
+        dunning_instance(_dunning_id(invoice)),
+        "invoice_overdue",
+        {
+            "stripe_invoice_id": invoice.id,
+            "invoice_id": invoice.metadata.get(INVOICE_KEY),
+            "stripe_customer_id": invoice.customer_id,
+            "amount_due": invoice.amount_due,
+            "currency": invoice.currency,
+            "overdue": True,
+        },
+        customer_id,
+    )
+    return Plan(f"{book}; dunning of overdue invoice {invoice.id}", (start,))
 
 
 def invoice_paid(message: EventMessage, ctx: Context) -> Plan:
@@ -454,8 +487,16 @@ ROUTES: tuple[Row, ...] = (
         "stripe",
         ("invoice.payment_failed",),
         "the invoice's status re-read from Stripe; `payment failed` on the timeline",
-        "start `dunning` for the invoice, if it is still open",
+        "start `dunning` for the invoice, if it is still open; signal `payment_failed` to "
+        "the invoice's running dunning",
         payment_failed,
+    ),
+    Row(
+        "stripe",
+        ("invoice.overdue",),
+        "the invoice's status re-read from Stripe; `overdue` on the timeline",
+        "start `dunning` for the invoice (overdue: no automatic charge), if it is still open",
+        invoice_overdue,
     ),
     Row(
         "stripe",

@@ -345,7 +345,7 @@ def test_a_retry_never_precedes_the_last_charge():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"attempts": ()}, "at least 1"),
+        ({"attempts": ()}, "starts with that attempt"),
         ({"attempts": (attempt(T0).model_copy(update={"invoice_id": "inv-2"}),)}, "case's invoice"),
     ],
 )
@@ -528,3 +528,18 @@ def test_ladder_terminates_never_suspends_before_grace_and_respects_the_card(
     assert the_case.paid_at is not None or the_case.written_off
     if the_case.paid_at is not None:
         assert not the_case.suspended and not the_case.auto_renew_off
+
+
+OVERDUE = "https://docs.stripe.com/api/events/types#event_types-invoice.overdue"
+
+
+def test_an_overdue_invoice_on_invoice_terms_is_never_charged_only_told_then_suspended():
+    # An invoice the customer was asked to pay by transfer (send_invoice) passed its due
+    # date: no decline to read, no card to charge; notices, then grace and suspension.
+    case = DunningCase(invoice_id="inv-1", opened_at=T0, payment_method_id="none", overdue=True)
+    assert next_retry_at(case) is None, OVERDUE
+    first = next_step(case, T0)
+    assert (first.action, first.at, first.ask) == ("send_payment_failed_notice", T0, "pay")
+    told = case.model_copy(update={"notices_sent": 4})
+    assert next_step(told, T0 + D).action == "suspend"
+    assert next_step(told, T0 + D).at == T0 + DunningRules().grace_period

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -52,6 +53,7 @@ def test_every_row_has_a_test_here_and_is_in_docs_intake():
         "subscription-updated",
         "invoice-ready",
         "invoice.payment_failed",
+        "invoice.overdue",
         "invoice.paid",
         "invoice.payment_succeeded",
         "payment_method.attached",
@@ -211,6 +213,76 @@ def test_payment_failed_starts_dunning_of_the_invoice_and_notes_it(world: World)
     entry = world.book.timeline.entry(customer_id, f"stripe:{message.key}")
     assert entry is not None and "failed" in entry.summary
     assert world.book.invoices.get(customer_id, "inv-7").record.status == "open"
+
+
+def test_a_second_payment_failure_for_the_invoice_signals_its_running_dunning(world: World):
+    cus, inv = failing_invoice(world, {"cspflow_invoice_id": "inv-8"})
+    customer_id = book_customer(world, stripe_customer=cus)
+    book_invoice(world, customer_id, inv, "inv-8")
+    first = stripe_message_of(latest_event(world, "invoice.payment_failed", id=inv))
+    fake = FakeOrchestrations()
+    assert "started dunning dunning-inv-8" in consume(world, first, fake, {DUNNING})
+    # The customer tries again on the pay link and is declined: Stripe's second event.
+    world.payments.pay_invoice("r:second", inv)
+    second = stripe_message_of(latest_event(world, "invoice.payment_failed", id=inv))
+    assert second.key != first.key
+
+    outcome = consume(world, second, fake, {DUNNING})
+
+    assert "dunning dunning-inv-8 running: signalled payment_failed" in outcome
+    [(instance, event, data)] = fake.signals
+    assert (instance, event, data["event_key"]) == ("dunning-inv-8", "payment_failed", second.key)
+    assert fake.starts == ["dunning-inv-8", "dunning-inv-8"]
+
+
+def overdue_event(world: World, invoice_id: str) -> dict[str, Any]:
+    """Stripe's `invoice.overdue` for the invoice as it is now (the sandbox emits it when its
+    clock passes the due date: tests/sandbox/stripe/test_invoice_events.py)."""
+    invoice = world.sdk.v1.invoices.retrieve(invoice_id).to_dict()
+    return {
+        "id": f"evt_overdue_{invoice_id}",
+        "type": "invoice.overdue",
+        "created": int(NOW.timestamp()),
+        "livemode": False,
+        "data": {"object": invoice},
+    }
+
+
+def sent_invoice(world: World, metadata: dict[str, str]) -> tuple[str, str]:
+    """A Stripe customer and an open invoice on invoice terms (send_invoice), unpaid."""
+    payments: StripePayments = world.payments
+    tag = datetime.now(UTC).strftime("%H%M%S%f")
+    cus = payments.create_customer(f"r:{tag}:c", partner_customer_id="c", name="Contoso")
+    inv = payments.create_invoice(
+        f"r:{tag}:i", cus.id, currency="EUR", metadata=metadata, days_until_due=14
+    )
+    payments.add_invoice_item(
+        f"r:{tag}:i", cus.id, invoice_id=inv.id, amount=5_000, currency="EUR", description="x"
+    )
+    payments.finalize_invoice(f"r:{tag}:i", inv.id)
+    return cus.id, inv.id
+
+
+def test_an_overdue_invoice_on_invoice_terms_starts_dunning_without_a_charge(world: World):
+    cus, inv = sent_invoice(world, {"cspflow_invoice_id": "inv-od"})
+    customer_id = book_customer(world, stripe_customer=cus)
+    book_invoice(world, customer_id, inv, "inv-od")
+    message = stripe_message_of(overdue_event(world, inv))
+    fake = FakeOrchestrations()
+
+    outcome = consume(world, message, fake, {DUNNING})
+
+    assert "started dunning dunning-inv-od" in outcome
+    name, data = fake.started["dunning-inv-od"]
+    assert (name, data["stripe_invoice_id"], data["overdue"]) == (DUNNING, inv, True)
+    entry = world.book.timeline.entry(customer_id, f"stripe:{message.key}")
+    assert entry is not None and "overdue" in entry.summary
+    # Paid by transfer before the event is processed: no case.
+    world.sdk.v1.invoices.pay(inv, {"paid_out_of_band": True})
+    late = stripe_message_of({**overdue_event(world, inv), "id": "evt_overdue_late"})
+    fresh = FakeOrchestrations()
+    assert "is paid now: no dunning" in consume(world, late, fresh, {DUNNING})
+    assert fresh.started == {}
 
 
 def test_payment_failed_without_the_dunning_workflow_keeps_the_start(world: World):
