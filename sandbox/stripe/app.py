@@ -6,7 +6,8 @@ transaction, and has `expand[]` applied to its answer. POSTs honour `Idempotency
 Stripe does (https://docs.stripe.com/api/idempotent_requests): the first result that came out
 of executing the endpoint (2xx, a 402 card error or a 5xx) is saved and replayed with
 `Idempotent-Replayed: true`; the same key with other parameters or another endpoint is a 400
-`idempotency_error`; requests that failed validation are not saved.
+`idempotency_error`; requests that failed validation, or never started executing (a body the
+client stopped sending: its process killed mid-request), are not saved.
 """
 
 from __future__ import annotations
@@ -242,6 +243,7 @@ class Api:
         api_key = ""
         now: datetime | None = None
         canonical = ""
+        executing = False  # only a result the endpoint produced is saved under the key
         if self._latency_s and path.startswith("/v1/"):
             await asyncio.sleep(self._latency_s)
         try:
@@ -275,6 +277,7 @@ class Api:
                 request_id=request_id,
                 idempotency_key=key,
             )
+            executing = True
             status, body = 200, self._execute(ctx, handler, params, args)
         except StripeError as exc:
             status, body = exc.status, exc.body()
@@ -283,7 +286,15 @@ class Api:
             status = 500
             body = {"error": {"type": "api_error", "message": "An unknown error occurred."}}
         text = json.dumps(body, indent=2)
-        if key is not None and (200 <= status < 300 or status == 402 or status >= 500):
+        # "Results are only saved if an API endpoint started executing"
+        # (https://docs.stripe.com/api/idempotent_requests): a body cut off by a lost
+        # connection (the 500 above) is not the answer to the client's retry with the whole
+        # body, which would otherwise be refused as the same key with other parameters.
+        if (
+            key is not None
+            and executing
+            and (200 <= status < 300 or status == 402 or status >= 500)
+        ):
             at = (now if now is not None else self.config.clock.now()).timestamp()
             self.config.store.remember(api_key, key, (method, path, canonical), (status, text), at)
         return web.Response(
