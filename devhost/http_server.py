@@ -170,7 +170,10 @@ class FunctionsFront:
         )
 
     async def set_clock(self, request: web.Request) -> web.Response:
-        """Move a virtual clock: `{"advance": seconds}` or `{"set": ISO time}` (admin key)."""
+        """Move a virtual clock: `{"advance": seconds}` or `{"set": ISO time}` (admin key).
+        `{"hold": true}` keeps it from jumping when the host is idle (someone outside the
+        host, such as a test playing a customer, acts "at once" over several requests) and
+        answers the `hold` token; `{"release": token}` lets it jump again."""
         if not self._authorized(request, Level.ADMIN):
             return web.Response(status=401)
         if not _is_virtual(self._clock):
@@ -189,9 +192,19 @@ class FunctionsFront:
             elif isinstance(doc, dict) and "set" in doc:
                 when = datetime.fromisoformat(str(doc["set"]))
                 self._clock.set(when)
+            elif isinstance(doc, dict) and doc.get("hold") is True:
+                token = self._clock.hold()
+                return web.json_response(
+                    {"now": self._clock.now().isoformat(), "virtual": True, "hold": token}
+                )
+            elif isinstance(doc, dict) and "release" in doc:
+                self._clock.release(int(doc["release"]))
             else:
                 return problem(
-                    400, "Missing field", 'send {"advance": seconds} or {"set": "ISO time"}'
+                    400,
+                    "Missing field",
+                    'send {"advance": seconds}, {"set": "ISO time"}, {"hold": true} or '
+                    '{"release": token}',
                 )
         except (TypeError, ValueError) as exc:
             return problem(400, "Invalid clock change", str(exc))

@@ -65,3 +65,24 @@ def test_a_disabled_timer_never_fires_and_never_moves_a_virtual_clock(tmp_path: 
     assert not record.exists()
     assert first == later, "the clock jumped with only a disabled timer"
     assert "disabled" in log
+
+
+def test_a_held_virtual_clock_does_not_jump_until_released(tmp_path: Path) -> None:
+    """`POST /admin/clock {"hold": true}`: someone outside the host acts over several requests
+    while the host is idle, and no day passes meanwhile; `{"release": token}` lets it jump."""
+    app, record = _app(tmp_path, "0 0 9 * * *")
+    with running_host(app, "--virtual-clock") as host:
+        held = requests.post(f"{host.url}/admin/clock", json={"hold": True}, timeout=10)
+        assert held.status_code == 200, held.text
+        first = requests.get(f"{host.url}/admin/clock", timeout=10).json()
+        time.sleep(1.0)
+        later = requests.get(f"{host.url}/admin/clock", timeout=10).json()
+        seen = len(jsonl_records(record))
+        released = requests.post(
+            f"{host.url}/admin/clock", json={"release": held.json()["hold"]}, timeout=10
+        )
+        assert released.status_code == 200, released.text
+        wait_until(lambda: len(jsonl_records(record)) >= seen + 2, timeout=30)
+        after = requests.get(f"{host.url}/admin/clock", timeout=10).json()
+    assert first == later, "the clock jumped while held"
+    assert datetime.fromisoformat(after["now"]) > datetime.fromisoformat(later["now"])

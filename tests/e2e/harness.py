@@ -298,6 +298,20 @@ class LocalStack:
         time.sleep(HTTP_CLOCK_CACHE_S * 2)
         return datetime.fromisoformat(resp.json()["now"])
 
+    @contextmanager
+    def clock_held(self) -> Iterator[None]:
+        """The shared clock does not jump while inside (devhost's `{"hold": true}`): for a
+        test playing a person who acts at once over several requests, between which an idle
+        host would otherwise jump to the next due timer. Timers do not fire while held."""
+        resp = self.api("POST", "/admin/clock", json={"hold": True}, key="master")
+        assert resp.status_code == 200, resp.text
+        token = resp.json()["hold"]
+        try:
+            yield
+        finally:
+            released = self.api("POST", "/admin/clock", json={"release": token}, key="master")
+            assert released.status_code == 200, released.text
+
     # Durable instances, through the management API --------------------------------------------
     def instance(self, instance_id: str, *, history: bool = False) -> dict[str, Any] | None:
         """The instance's status (None if there is none)."""
