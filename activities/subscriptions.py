@@ -31,6 +31,8 @@ What the caller branches on:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import azure.durable_functions as df
@@ -119,10 +121,16 @@ def _client(ctx: ActivityContext) -> PartnerCenterClient:
     return per_settings("partner_center", ctx.settings, PartnerCenterClient.from_settings)
 
 
-def _held(exc: RenewalProcessingError) -> RenewalInProgress:
-    held = RenewalInProgress(f"renewal processing: {exc}")
-    held.retry_after_s = exc.retry_after_s  # type: ignore[attr-defined]
-    return held
+@contextmanager
+def _renewal_held() -> Iterator[None]:
+    """Partner Center's 409 for renewal processing, as the permanent failure a workflow holds
+    its change on (and decides again after), with the wait Partner Center asked for."""
+    try:
+        yield
+    except RenewalProcessingError as exc:
+        held = RenewalInProgress(f"renewal processing: {exc}")
+        held.retry_after_s = exc.retry_after_s  # type: ignore[attr-defined]
+        raise held from None
 
 
 @activity(bp)
@@ -143,79 +151,67 @@ def read_transition_eligibilities(ref: SubscriptionRef, ctx: ActivityContext) ->
 
 @activity(bp)
 def set_quantity(change: SetQuantity, ctx: ActivityContext) -> SubscriptionState:
-    try:
+    with _renewal_held():
         subscription = _client(ctx).set_quantity(
             change.customer_id,
             change.subscription_id,
             change.quantity,
             request_id=ctx.request_id("set-quantity"),
         )
-    except RenewalProcessingError as exc:
-        raise _held(exc) from None
     return SubscriptionState(subscription=subscription)
 
 
 @activity(bp)
 def set_auto_renew(change: SetAutoRenew, ctx: ActivityContext) -> SubscriptionState:
-    try:
+    with _renewal_held():
         subscription = _client(ctx).set_auto_renew(
             change.customer_id,
             change.subscription_id,
             change.enabled,
             request_id=ctx.request_id("set-auto-renew"),
         )
-    except RenewalProcessingError as exc:
-        raise _held(exc) from None
     return SubscriptionState(subscription=subscription)
 
 
 @activity(bp)
 def schedule_next_term(change: ScheduleNextTerm, ctx: ActivityContext) -> SubscriptionState:
-    try:
+    with _renewal_held():
         subscription = _client(ctx).schedule_next_term(
             change.customer_id,
             change.subscription_id,
             change.instructions,
             request_id=ctx.request_id("schedule-next-term"),
         )
-    except RenewalProcessingError as exc:
-        raise _held(exc) from None
     return SubscriptionState(subscription=subscription)
 
 
 @activity(bp)
 def suspend_subscription(change: SubscriptionWrite, ctx: ActivityContext) -> SubscriptionState:
-    try:
+    with _renewal_held():
         subscription = _client(ctx).suspend(
             change.customer_id, change.subscription_id, request_id=ctx.request_id("suspend")
         )
-    except RenewalProcessingError as exc:
-        raise _held(exc) from None
     return SubscriptionState(subscription=subscription)
 
 
 @activity(bp)
 def reactivate_subscription(change: Reactivate, ctx: ActivityContext) -> SubscriptionState:
-    try:
+    with _renewal_held():
         subscription = _client(ctx).reactivate(
             change.customer_id,
             change.subscription_id,
             auto_renew=change.auto_renew,
             request_id=ctx.request_id("reactivate"),
         )
-    except RenewalProcessingError as exc:
-        raise _held(exc) from None
     return SubscriptionState(subscription=subscription)
 
 
 @activity(bp)
 def cancel_subscription(change: SubscriptionWrite, ctx: ActivityContext) -> SubscriptionState:
-    try:
+    with _renewal_held():
         subscription = _client(ctx).cancel(
             change.customer_id, change.subscription_id, request_id=ctx.request_id("cancel")
         )
-    except RenewalProcessingError as exc:
-        raise _held(exc) from None
     return SubscriptionState(subscription=subscription)
 
 
@@ -227,13 +223,11 @@ def transition_subscription(change: TransitionSubscription, ctx: ActivityContext
         transition_type=change.transition_type,
         to_subscription_id=change.to_subscription_id,
     )
-    try:
+    with _renewal_held():
         transition = _client(ctx).transition(
             change.customer_id,
             change.subscription_id,
             request,
             request_id=ctx.request_id("transition"),
         )
-    except RenewalProcessingError as exc:
-        raise _held(exc) from None
     return TransitionDone(transition=transition)
