@@ -25,7 +25,10 @@ import itertools
 import threading
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
+
+from devhost.clock_file import ClockFile
 
 # devhost imports nothing from the app it serves: an app folder may well have its own
 # top-level `shared` package (a common layout for Functions apps), and it must be the one
@@ -118,11 +121,25 @@ class VirtualClock(HostClock):
 
     virtual = True
 
-    def __init__(self, start: datetime | None = None) -> None:
+    def __init__(self, start: datetime | None = None, *, publish: Path | None = None) -> None:
+        """`publish`: also keep the reading in this file for other processes
+        (devhost/clock_file.py)."""
         super().__init__()
         start = start or datetime.now(UTC)
         _require_aware(start)
         self._now = start
+        self._file = ClockFile(publish) if publish is not None else None
+        self._publish()
+
+    @property
+    def file_path(self) -> Path | None:
+        """Where the reading is published, if it is."""
+        return self._file.path if self._file is not None else None
+
+    def _publish(self) -> None:
+        # Under self._cond (or before the clock is shared): the file has one writer.
+        if self._file is not None:
+            self._file.write(self._now)
 
     def now(self) -> datetime:
         with self._cond:
@@ -134,6 +151,7 @@ class VirtualClock(HostClock):
             if when < self._now:
                 raise ValueError(f"clock cannot go back from {self._now} to {when}")
             self._now = when
+            self._publish()
             self._cond.notify_all()
 
     def advance(self, delta: timedelta) -> datetime:
@@ -141,6 +159,7 @@ class VirtualClock(HostClock):
             raise ValueError("clock cannot go back")
         with self._cond:
             self._now += delta
+            self._publish()
             self._cond.notify_all()
             return self._now
 
@@ -162,6 +181,7 @@ class VirtualClock(HostClock):
                 # Something registered is already due: its owner has to run first.
                 return False
             self._now = target
+            self._publish()
             self._cond.notify_all()
             return True
 

@@ -109,11 +109,13 @@ class Host:
                 ) from exc
             raise
         self.keys = KeyRing.from_environ(os.environ) if options.enable_auth else None
-        self.clock: HostClock = VirtualClock() if options.virtual_clock else RealClock()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.clock: HostClock = (
+            VirtualClock(publish=self.state_dir / "clock") if options.virtual_clock else RealClock()
+        )
         self.app: LoadedApp = load_app(self.app_dir)
         for fn in self.app.functions:
             check_bindings(fn)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self.engine = DurableEngine(self.app, self.state_dir / "durable.sqlite", clock=self.clock)
         self.urls = Urls(self.config.hub_name, self.keys)
         needs_storage = bool(self.app.queue_functions) or any(

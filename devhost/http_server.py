@@ -164,10 +164,17 @@ class FunctionsFront:
             hold()
 
     async def get_clock(self, request: web.Request) -> web.Response:
-        # Anonymous on purpose: sandboxes' RemoteClock reads it without a key.
-        return web.json_response(
-            {"now": self._clock.now().isoformat(), "virtual": _is_virtual(self._clock)}
-        )
+        # Anonymous on purpose: sandboxes' RemoteClock reads it without a key. `file`: the
+        # same reading as a memory-mapped file, for readers on this machine
+        # (devhost/clock_file.py).
+        answer: dict[str, Any] = {
+            "now": self._clock.now().isoformat(),
+            "virtual": _is_virtual(self._clock),
+        }
+        published = getattr(self._clock, "file_path", None)
+        if published is not None:
+            answer["file"] = str(published)
+        return web.json_response(answer)
 
     async def set_clock(self, request: web.Request) -> web.Response:
         """Move a virtual clock: `{"advance": seconds}` or `{"set": ISO time}` (admin key).

@@ -97,7 +97,6 @@ ACKNOWLEDGED_BY = "duty-manager"
 ACKNOWLEDGE = next(r for r in API.routes if r.name == acknowledge_clock.__name__)
 POLL_S = 0.005  # virtual time, read in memory
 POLL_BOOK_S = 0.05  # the book, read in Azurite
-HTTP_CLOCK_CACHE_S = 0.06
 
 
 @dataclass(frozen=True)
@@ -423,10 +422,6 @@ def _act(
             else:
                 await _acknowledge(client, p.clock_id)
 
-    if any(p.plan.startswith("acked") for p in due):
-        # The route reads the app's clock, an HttpClock that reuses a reading for 50 ms of
-        # wall time (shared/clock.py): one taken just before time jumped here would be stale.
-        time.sleep(HTTP_CLOCK_CACHE_S)
     asyncio.run(signals())
 
     def applied() -> bool:

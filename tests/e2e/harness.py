@@ -35,7 +35,6 @@ from urllib.parse import quote
 import requests
 from stripe import StripeClient
 
-from shared.clock import HTTP_CLOCK_CACHE_S
 from shared.config import Settings
 from shared.partner_center import PartnerCenterClient, request_id_for
 
@@ -289,13 +288,12 @@ class LocalStack:
 
     def advance(self, delta: timedelta) -> datetime:
         """Move the shared clock forward by `delta`; returns the new time. Every part of the
-        stack sees it on return: a sandbox reads the clock anew for every request, the app's
-        clock (shared/clock.py, HttpClock) reuses a reading for a few milliseconds."""
+        stack sees it on return: the app and the sandboxes read devhost's clock file
+        (devhost/clock_file.py), or ask it over HTTP for every reading."""
         resp = self.api(
             "POST", "/admin/clock", json={"advance": delta.total_seconds()}, key="master"
         )
         assert resp.status_code == 200, resp.text
-        time.sleep(HTTP_CLOCK_CACHE_S * 2)
         return datetime.fromisoformat(resp.json()["now"])
 
     @contextmanager

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.clock import Clock, HttpClock, ManualClock, SystemClock, app_clock
+from devhost.clock_file import ClockFile
+from shared.clock import Clock, HttpClock, ManualClock, MappedClock, SystemClock, app_clock
 from shared.errors import TransientError
 
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -55,7 +56,10 @@ def clock_server():
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             state["hits"] += 1
-            body = json.dumps({"now": state["now"], "virtual": True}).encode()
+            answer = {"now": state["now"], "virtual": True}
+            if "file" in state:
+                answer["file"] = state["file"]
+            body = json.dumps(answer).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -71,14 +75,47 @@ def clock_server():
     server.shutdown()
 
 
-def test_an_http_clock_reads_the_hosts_time_and_reuses_a_fresh_reading(clock_server):
+def test_an_http_clock_never_answers_with_a_reading_fetched_before_the_call(clock_server):
     url, state = clock_server
-    clock = HttpClock(url, cache_s=60)
+    clock = HttpClock(url)
     assert clock.now() == datetime(2027, 1, 5, 10, tzinfo=UTC)
-    state["now"] = "2027-01-06T10:00:00+00:00"
-    assert clock.now() == datetime(2027, 1, 5, 10, tzinfo=UTC)  # cached
+    state["now"] = "2027-01-06T10:00:00+00:00"  # the host's clock jumped
+    assert clock.now() == datetime(2027, 1, 6, 10, tzinfo=UTC)
+    assert state["hits"] == 2
+
+
+def test_an_http_clock_reads_the_clock_file_the_host_names_without_asking_again(
+    clock_server, tmp_path
+):
+    url, state = clock_server
+    published = ClockFile(tmp_path / "clock")
+    published.write(datetime(2027, 3, 1, 9, 30, 0, 250, tzinfo=UTC))
+    state["file"] = str(tmp_path / "clock")
+    clock = HttpClock(url)
+    clock.now()  # the one request: it names the file
+    assert clock.now() == datetime(2027, 3, 1, 9, 30, 0, 250, tzinfo=UTC)
+    published.write(datetime(2027, 3, 2, tzinfo=UTC))
+    assert clock.now() == datetime(2027, 3, 2, tzinfo=UTC)
     assert state["hits"] == 1
-    assert HttpClock(url, cache_s=0).now() == datetime(2027, 1, 6, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("named", ["/nonexistent/clock", "not a file"])
+def test_an_http_clock_keeps_to_http_when_the_named_file_cannot_be_mapped(
+    clock_server, tmp_path, named
+):
+    url, state = clock_server
+    state["file"] = named
+    clock = HttpClock(url)
+    clock.now()
+    state["now"] = "2027-01-06T10:00:00+00:00"
+    assert clock.now() == datetime(2027, 1, 6, 10, tzinfo=UTC)
+    assert state["hits"] == 2
+
+
+def test_a_file_that_is_not_a_clock_file_is_refused(tmp_path):
+    (tmp_path / "other").write_bytes(b"x" * 24)
+    with pytest.raises(ValueError, match="not a clock file"):
+        MappedClock(str(tmp_path / "other"))
 
 
 def test_an_http_clock_that_does_not_answer_is_a_transient_failure():

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from devhost.clock import VirtualClock
 from sandbox.common.clock import RemoteClock
 
 START = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
@@ -24,6 +25,7 @@ class ServedClock:
         self.now = START
         self.reads = 0
         self.delay_s = 0.0
+        self.file: str | None = None
         self._lock = threading.Lock()
         clock = self
 
@@ -31,7 +33,10 @@ class ServedClock:
             def do_GET(self) -> None:
                 with clock._lock:
                     clock.reads += 1
-                    body = json.dumps({"now": clock.now.isoformat()}).encode()
+                    answer = {"now": clock.now.isoformat()}
+                    if clock.file is not None:
+                        answer["file"] = clock.file
+                    body = json.dumps(answer).encode()
                 time.sleep(clock.delay_s)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -84,3 +89,24 @@ def test_calls_made_while_a_reading_is_fetched_share_one_more_round_trip_at_most
         t.join(timeout=10)
     assert readings == [START] * 8
     assert served.reads <= 2
+
+
+def test_a_clock_file_named_by_the_host_is_read_without_another_request(
+    served: ServedClock, tmp_path
+):
+    published = VirtualClock(START, publish=tmp_path / "clock")
+    served.file = str(tmp_path / "clock")
+    clock = RemoteClock(served.url)
+    clock.now()
+    published.advance(timedelta(days=3))
+    assert clock.now() == START + timedelta(days=3)
+    assert served.reads == 1
+
+
+def test_a_clock_file_that_cannot_be_mapped_leaves_the_clock_on_http(served: ServedClock):
+    served.file = "/nonexistent/clock"
+    clock = RemoteClock(served.url)
+    clock.now()
+    served.jump(timedelta(days=1))
+    assert clock.now() == START + timedelta(days=1)
+    assert served.reads == 2
