@@ -148,6 +148,7 @@ def test_the_app_indexes_as_the_python_worker_would():
         "billing_run_status",
         "billing_run_timer",
         "billing_run",
+        "billing_lane",
         "bill_customer",
         "list_due_customers",
         "plan_customer_invoice",

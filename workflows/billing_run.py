@@ -6,9 +6,14 @@ One run bills the customers whose billing day it is (docs/billing.md):
    episode of the run, which then continues as new with the next page and its running
    totals, so the run's history is one page long whatever the size of the book.
 2. Each due customer is billed by its own orchestration, `bill_customer`, whose instance id
-   is `billing-<customer id>-<period>`: at most `in_flight` at a time (in waves), a cap that
-   keeps Stripe's request rate under its limits (a 429 is a transient failure: the step is
-   retried after its interval, with the same idempotency keys).
+   is `billing-<customer id>-<period>`: at most `in_flight` at a time, a cap that keeps
+   Stripe's request rate under its limits (a 429 is a transient failure: the step is
+   retried after its interval, with the same idempotency keys). The page's customers are
+   dealt round-robin into `in_flight` lanes (`billing_lane`, a sub-orchestration each) that
+   bill their customers one after another, all lanes at once: a lane starts its next
+   customer the moment the last one is done. (Waves of `in_flight` customers, the only
+   bounded fan-out one orchestrator can yield, wait for each wave's slowest customer;
+   measured in bench/billing.py.)
 3. `bill_customer` plans the invoice from the book (`plan_customer_invoice`, pure policy in
    shared/policy/billing.py), issues and collects it (`issue_invoice`, retried by the
    standard policy when Stripe is unreachable), sends the invoice notice with the link to
@@ -30,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 import azure.durable_functions as df
@@ -50,6 +54,8 @@ from activities.billing import (
 from activities.notifications import SendNotice, send_notice
 from shared.models.billing_run import (
     BillCustomer,
+    BillingLane,
+    BillingLaneResult,
     BillingProgress,
     BillingRun,
     BillingRunReport,
@@ -65,7 +71,8 @@ from workflows.durable import (
     read_input,
     run,
     set_status,
-    settle_bounded,
+    settle,
+    settle_all,
     step_key,
     suborchestrator,
 )
@@ -79,6 +86,10 @@ def run_instance_id(period: str, billing_day: int) -> str:
 
 def customer_instance_id(customer_id: str, period: str) -> str:
     return f"billing-{customer_id}-{period}"
+
+
+def lane_instance_id(run_instance_id: str, page: int, lane: int) -> str:
+    return f"{run_instance_id}-p{page}-lane{lane:03d}"
 
 
 @orchestration(bp)
@@ -96,34 +107,33 @@ def billing_run(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
     if page.value is None:
         error = f"the book's customers after {billing.after or 'the start'}: {_reason(page)}"
         return (yield from _finish(context, billing, started_at, billing.totals, error))
-    starts = [
-        partial(
-            call_sub,
-            context,
-            CUSTOMER,
-            BillCustomer(
-                run_id=billing.run_id,
-                period=billing.period,
-                customer_id=customer_id,
-                partner_country=billing.partner_country,
-            ),
-            instance_id=customer_instance_id(customer_id, billing.period),
-        )
-        for customer_id in page.value.customer_ids
-    ]
-    outcomes = yield from settle_bounded(starts, billing.in_flight)
-    totals = billing.totals
-    for customer_id, outcome in zip(page.value.customer_ids, outcomes, strict=True):
-        totals = totals.add(
-            outcome.value
-            if outcome.value is not None
-            else CustomerBilled(
-                run_id=billing.run_id,
-                customer_id=customer_id,
-                outcome="failed",
-                reason=f"billing orchestration: {_reason(outcome)}",
+    ids = page.value.customer_ids
+    lanes = [tuple(ids[n :: billing.in_flight]) for n in range(min(billing.in_flight, len(ids)))]
+    outcomes = yield from settle_all(
+        *(
+            call_sub(
+                context,
+                LANE,
+                BillingLane(
+                    run_id=billing.run_id,
+                    period=billing.period,
+                    partner_country=billing.partner_country,
+                    customer_ids=lane,
+                ),
+                instance_id=lane_instance_id(context.instance_id, billing.page, n),
             )
+            for n, lane in enumerate(lanes)
         )
+    )
+    billed: dict[str, CustomerBilled] = {}
+    for lane, outcome in zip(lanes, outcomes, strict=True):
+        if outcome.value is not None:
+            billed |= {b.customer_id: b for b in outcome.value.billed}
+        else:  # a lane is a loop over sub-orchestrations: a failure here is a bug, reported
+            billed |= {c: _failed(billing.run_id, c, "billing lane", outcome) for c in lane}
+    totals = billing.totals
+    for customer_id in ids:
+        totals = totals.add(billed[customer_id])
     if page.value.next is None:
         return (yield from _finish(context, billing, started_at, totals, None))
     continue_as_new(
@@ -138,6 +148,42 @@ def billing_run(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
         ),
     )
     return None
+
+
+@orchestration(bp)
+def billing_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
+    """One lane of a page: its customers' `bill_customer` orchestrations, one after another."""
+    lane = read_input(context, BillingLane)
+    billed: list[CustomerBilled] = []
+    for customer_id in lane.customer_ids:
+        outcome = yield from settle(
+            call_sub(
+                context,
+                CUSTOMER,
+                BillCustomer(
+                    run_id=lane.run_id,
+                    period=lane.period,
+                    customer_id=customer_id,
+                    partner_country=lane.partner_country,
+                ),
+                instance_id=customer_instance_id(customer_id, lane.period),
+            )
+        )
+        billed.append(
+            outcome.value
+            if outcome.value is not None
+            else _failed(lane.run_id, customer_id, "billing orchestration", outcome)
+        )
+    return BillingLaneResult(billed=tuple(billed)).model_dump(mode="json")
+
+
+def _failed(run_id: str, customer_id: str, what: str, outcome: Outcome[Any]) -> CustomerBilled:
+    return CustomerBilled(
+        run_id=run_id,
+        customer_id=customer_id,
+        outcome="failed",
+        reason=f"{what}: {_reason(outcome)}",
+    )
 
 
 @orchestration(bp)
@@ -227,6 +273,7 @@ def _bill(
 
 
 CUSTOMER = suborchestrator(bill_customer, BillCustomer, CustomerBilled)
+LANE = suborchestrator(billing_lane, BillingLane, BillingLaneResult)
 ORCHESTRATOR = billing_run.__name__
 
 

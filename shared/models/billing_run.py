@@ -236,6 +236,22 @@ class BillCustomer(DomainModel):
     partner_country: str = Field(pattern=r"^[A-Z]{2}$")
 
 
+class BillingLane(DomainModel):
+    """The input of one lane of a billing run's page: its customers, billed one after
+    another."""
+
+    run_id: str = Field(min_length=1, max_length=64)
+    period: PeriodName
+    partner_country: str = Field(pattern=r"^[A-Z]{2}$")
+    customer_ids: tuple[str, ...] = Field(min_length=1, max_length=1000)
+
+
+class BillingLaneResult(DomainModel):
+    """What a lane's customers' orchestrations returned, in the lane's order."""
+
+    billed: tuple[CustomerBilled, ...]
+
+
 class BillingRunReport(DomainModel):
     run_id: str = Field(min_length=1, max_length=64)
     period: PeriodName

@@ -1,7 +1,8 @@
 """The billing run, driven as a generator (tests/orchestrator_driver.py): a page of the book
-per episode, one `bill_customer` orchestration per customer and period within the cap, a
-customer who cannot be billed reported with the reason, the report's totals and margin per
-currency; and `bill_customer`'s decisions: plan, issue, record; nothing issued twice."""
+per episode, dealt into at most `in_flight` lanes that bill their customers one after
+another (one `bill_customer` orchestration per customer and period), a customer who cannot
+be billed reported with the reason, the report's totals and margin per currency; and
+`bill_customer`'s decisions: plan, issue, record; nothing issued twice."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from shared.models.money import Money
 from shared.policy.billing import plan_invoice
 from tests import billing_month as month
 from tests.orchestrator_driver import T0, drive, retries_spent, succeeded
-from workflows.billing_run import CUSTOMER, bill_customer, billing_run
+from workflows.billing_run import CUSTOMER, LANE, bill_customer, billing_lane, billing_run
 from workflows.durable import RETRY_POLICIES
 
 RUN = "2027-03-d01"
@@ -44,6 +45,7 @@ class FakeBook:
         self.failing = {self.ids[i] for i in failing or set()}
         self.skipped = {self.ids[i] for i in skipped or set()}
         self.pages: list[dict[str, Any]] = []
+        self.lanes: list[dict[str, Any]] = []
 
     def page(self, request: dict[str, Any]) -> Any:
         self.pages.append(request)
@@ -78,10 +80,23 @@ class FakeBook:
             )
         return billed.model_dump(mode="json")
 
+    def lane(self, request: dict[str, Any]) -> Any:
+        """A lane as `billing_lane` runs it: each of its customers billed in turn."""
+        self.lanes.append(request)
+        billed = []
+        for cid in request["customer_ids"]:
+            one = self.bill({**request, "customer_id": cid})
+            if isinstance(one, Exception):
+                one = CustomerBilled(
+                    run_id=RUN, customer_id=cid, outcome="failed", reason=f"lane: {one}"
+                ).model_dump(mode="json")
+            billed.append(one)
+        return {"billed": billed}
+
     def outcomes(self, **overrides: Any) -> dict[str, Any]:
         steps: dict[str, Any] = {
             "list_due_customers": self.page,
-            CUSTOMER.name: self.bill,
+            LANE.name: self.lane,
             "record_billing_run": lambda request: succeeded(request["report"]),
         }
         return steps | overrides
@@ -106,26 +121,96 @@ def test_each_page_of_the_book_is_one_episode_and_every_customer_is_billed_once(
     fake = FakeBook(250)
     result = bill(fake)
     assert [e.input.get("page", 0) for e in result.episodes] == [0, 1, 2]
-    assert [len(e.calls) for e in result.episodes] == [101, 101, 52]  # page, customers, report
-    billed = [c.input["customer_id"] for c in result.calls if c.name == CUSTOMER.name]
+    assert [len(e.calls) for e in result.episodes] == [11, 11, 12]  # page, lanes, (report)
+    billed = sorted(c for lane in fake.lanes for c in lane["customer_ids"])
     assert billed == fake.ids
 
 
-def test_one_orchestration_per_customer_and_period_at_most_in_flight_at_a_time():
-    result = bill(FakeBook(25))
+def test_a_page_is_dealt_round_robin_into_in_flight_lanes_run_at_once():
+    fake = FakeBook(25)
+    result = bill(fake)
+    lanes = [c for c in result.calls if c.name == LANE.name]
+    assert [c.instance_id for c in lanes][:2] == [
+        "billing-run-2027-03-d01-p0-lane000",
+        "billing-run-2027-03-d01-p0-lane001",
+    ]
+    assert len(lanes) == 10  # the cap: 10 customers in flight, one per lane
+    assert lanes[0].input == {
+        "run_id": RUN,
+        "period": "2027-03",
+        "partner_country": "NL",
+        "customer_ids": ["cust-0000", "cust-0010", "cust-0020"],
+    }
+    assert result.context.yields.count("AllTask") == 1  # all lanes yielded together
+
+
+def test_a_page_smaller_than_the_cap_has_a_lane_per_customer():
+    fake = FakeBook(3)
+    bill(fake)
+    assert [lane["customer_ids"] for lane in fake.lanes] == [
+        ["cust-0000"],
+        ["cust-0001"],
+        ["cust-0002"],
+    ]
+
+
+def test_a_lane_bills_its_customers_one_after_another_one_orchestration_each():
+    fake = FakeBook(3)
+    result = drive(
+        billing_lane,
+        {CUSTOMER.name: fake.bill},
+        instance_id="billing-run-2027-03-d01-p0-lane000",
+        input={
+            "run_id": RUN,
+            "period": "2027-03",
+            "partner_country": "NL",
+            "customer_ids": fake.ids,
+        },
+    )
     subs = [c for c in result.calls if c.name == CUSTOMER.name]
-    assert [c.instance_id for c in subs][:2] == [
+    assert [c.instance_id for c in subs] == [
         "billing-cust-0000-2027-03",
         "billing-cust-0001-2027-03",
+        "billing-cust-0002-2027-03",
     ]
-    # waves of 10: the customers' orchestrations are yielded together, 10 at a time
-    assert result.context.yields.count("AllTask") == 3
     assert subs[0].input == {
         "run_id": RUN,
         "period": "2027-03",
         "customer_id": "cust-0000",
         "partner_country": "NL",
     }
+    assert "AllTask" not in result.context.yields  # one customer at a time
+    assert [b["customer_id"] for b in result.output["billed"]] == fake.ids
+
+
+def test_a_customer_orchestration_that_failed_is_reported_failed_and_its_lane_goes_on():
+    from tests.orchestrator_driver import SubOrchestrationFailed
+
+    fake = FakeBook(3)
+
+    def flaky(request: dict[str, Any]) -> Any:
+        if request["customer_id"] == "cust-0001":
+            return SubOrchestrationFailed("Orchestrator function 'bill_customer' failed: boom")
+        return fake.bill(request)
+
+    result = drive(
+        billing_lane,
+        {CUSTOMER.name: flaky},
+        instance_id="billing-run-2027-03-d01-p0-lane000",
+        input={
+            "run_id": RUN,
+            "period": "2027-03",
+            "partner_country": "NL",
+            "customer_ids": fake.ids,
+        },
+    )
+    outcomes = [(b["customer_id"], b["outcome"]) for b in result.output["billed"]]
+    assert outcomes == [
+        ("cust-0000", "issued"),
+        ("cust-0001", "failed"),
+        ("cust-0002", "issued"),
+    ]
+    assert "billing orchestration" in result.output["billed"][1]["reason"]
 
 
 def test_the_report_totals_per_currency_and_names_every_customer_not_billed():
@@ -147,20 +232,20 @@ def test_the_report_totals_per_currency_and_names_every_customer_not_billed():
     assert report.started_at == T0 and report.finished_at > T0
 
 
-def test_a_customer_orchestration_that_failed_is_reported_failed_and_the_others_go_on():
+def test_a_lane_that_failed_reports_its_customers_failed_and_the_other_lanes_count():
     from tests.orchestrator_driver import SubOrchestrationFailed
 
     fake = FakeBook(3)
 
-    def flaky(request: dict[str, Any]) -> Any:
-        if request["customer_id"] == "cust-0001":
-            return SubOrchestrationFailed("Orchestrator function 'bill_customer' failed: boom")
-        return fake.bill(request)
+    def broken(request: dict[str, Any]) -> Any:
+        if request["customer_ids"] == ["cust-0001"]:
+            return SubOrchestrationFailed("Orchestrator function 'billing_lane' failed: boom")
+        return fake.lane(request)
 
-    report = BillingRunReport.model_validate(bill(fake, **{CUSTOMER.name: flaky}).output)
+    report = BillingRunReport.model_validate(bill(fake, **{LANE.name: broken}).output)
     assert report.totals.issued == 2
     (failed,) = report.totals.skipped
-    assert failed.customer_id == "cust-0001" and "billing orchestration" in failed.reason
+    assert failed.customer_id == "cust-0001" and "billing lane" in failed.reason
 
 
 def test_a_book_that_cannot_be_read_ends_the_run_with_the_reason_on_its_report():
