@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from activities.boundary import ActivityContext, WriteInput, activity
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
+from shared.config import Settings
 from shared.notifications import Addressee, Notice, NoticeResult, Notifier
 from shared.notifications.kinds import Identifier
 
@@ -39,10 +40,17 @@ class SendNotice(WriteInput):
     contacts: tuple[Addressee, ...] = ()
 
 
+def notifier(settings: Settings) -> Notifier:
+    """The process's notifier for these settings: its notice log, book and their connection
+    pools shared by every activity that mails (a new one per notice opened new connections
+    to storage and parsed the settings again, each time)."""
+    return per_settings("notifier", settings, Notifier.from_settings)
+
+
 @activity(bp)
 def send_notice(request: SendNotice, ctx: ActivityContext) -> NoticeResult:
     """Reserve, render, send and mark each delivery of one notice."""
-    return Notifier.from_settings(ctx.settings).send(
+    return notifier(ctx.settings).send(
         request.step_key,
         request.notice,
         customer_id=request.customer_id,

@@ -16,12 +16,12 @@ from datetime import datetime
 import azure.durable_functions as df
 
 from activities.boundary import ActivityContext, WriteInput, activity
+from activities.notifications import notifier
 from shared.book import Book
 from shared.models import DomainModel, KpiEvent
 from shared.models.party import Customer
 from shared.models.sla import ClockView, SlaClock, SlaKind, SlaSignal, WakeView
 from shared.models.sla import sla_instance_id as clock_id
-from shared.notifications import Notifier
 from shared.notifications.kinds import SlaAtRisk, SlaBreached, SlaEscalated
 from shared.policy.sla import (
     DEFAULT_RULES,
@@ -219,7 +219,7 @@ def _notify(
     else:
         level = len(clock.escalated_to) + 1
         notice = SlaEscalated.model_validate({**common, "escalated_at": wake.at, "level": level})
-    Notifier.from_settings(ctx.settings).send(key, notice, customer_id=clock.customer_id)
+    notifier(ctx.settings).send(key, notice, customer_id=clock.customer_id)
 
 
 def _alert(ctx: ActivityContext, key: str, clock: SlaClock, wake: Wake) -> None:

@@ -138,6 +138,7 @@ class SmtpTransport:
         self.ca_bundle = ca_bundle
         self.timeout_s = timeout_s
         self.local_hostname = local_hostname
+        self._tls: ssl.SSLContext | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpTransport:
@@ -180,8 +181,7 @@ class SmtpTransport:
             if self.starttls:
                 if not smtp.has_extn("starttls"):
                     raise MailRefused(f"{self.host}:{self.port} does not offer STARTTLS")
-                context = ssl.create_default_context(cafile=self.ca_bundle)
-                smtp.starttls(context=context)
+                smtp.starttls(context=self._tls_context())
                 smtp.ehlo()
             if self.username:
                 smtp.login(self.username, self._password)
@@ -195,6 +195,13 @@ class SmtpTransport:
             raise _answer(exc.smtp_code, exc.smtp_error, "EHLO") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise MailUnavailable(f"{self.host}:{self.port}: {first_line(exc)}") from exc
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # Made once: loading the CA bundle costs milliseconds of CPU, and a context is safe to
+        # share between connections and threads once configured.
+        if self._tls is None:
+            self._tls = ssl.create_default_context(cafile=self.ca_bundle)
+        return self._tls
 
     def _envelope(self, smtp: smtplib.SMTP, message: OutgoingMessage) -> None:
         try:
