@@ -383,19 +383,21 @@ def record_order_subscriptions(
 
 @activity(bp)
 def set_order_status(request: SetOrderStatus, ctx: ActivityContext) -> StatusSet:
-    book = _book(ctx.settings)
-    stored = book.orders.get(request.order_id)
-    if stored.record.status != request.status:
-        book.orders.update(
-            request.order_id,
-            lambda o: o.model_copy(
+    # One read: `update` reads the order and writes nothing when it is already so.
+    _book(ctx.settings).orders.update(
+        request.order_id,
+        lambda o: (
+            o
+            if o.status == request.status
+            else o.model_copy(
                 update={
                     "status": request.status,
                     "partner_center_order_id": request.partner_center_order_id
                     or o.partner_center_order_id,
                 }
-            ),
-        )
+            )
+        ),
+    )
     return StatusSet(order_id=request.order_id, status=request.status)
 
 

@@ -41,6 +41,7 @@ from shared.models.billing_run import (
 )
 from shared.policy.billing import period_of
 from triggers.api import API, Call, NotFound, Reply, Unavailable
+from triggers.reads import book
 from workflows.billing_run import ORCHESTRATOR, run_instance_id
 
 log = logging.getLogger("cspflow.triggers.billing")
@@ -185,7 +186,7 @@ async def billing_run_status(call: Call[None], client: df.DurableOrchestrationCl
     `<period>-d<billing day>` (`2027-03-d01`)."""
     run_id = call.route_values.get("run_id", "")
     try:
-        view = await view_billing_run(client, run_id, Book(get_settings()))
+        view = await view_billing_run(client, run_id, book())
     except TransientError as exc:
         raise Unavailable("storage_unavailable", str(exc), retry_after_s=POLL_AFTER_S) from exc
     if view is None:

@@ -47,6 +47,7 @@ from shared.models.book_sync import (
     RunState,
 )
 from triggers.api import API, Call, NotFound, Reply, Unavailable
+from triggers.reads import book
 from workflows.book_sync import INSTANCE_ID, ORCHESTRATOR
 
 log = logging.getLogger("cspflow.triggers.book_sync")
@@ -153,7 +154,7 @@ async def book_sync_status(call: Call[None], client: df.DurableOrchestrationClie
     terminated."""
     run_id = call.route_values.get("run_id", "")
     try:
-        view = await view_book_sync(client, run_id, Book(get_settings()))
+        view = await view_book_sync(client, run_id, book())
     except TransientError as exc:
         raise Unavailable("storage_unavailable", str(exc), retry_after_s=POLL_AFTER_S) from exc
     if view is None:

@@ -26,7 +26,6 @@ import azure.durable_functions as df
 
 from shared.book import Book
 from shared.book.catalogue import STANDARD_PRICE_LIST
-from shared.config import get_settings
 from shared.errors import TransientError
 from shared.models import Customer, Offer, OrderLine
 from shared.models.onboarding import (
@@ -41,12 +40,11 @@ from shared.models.onboarding import (
 )
 from shared.models.pricing import PriceList
 from shared.notifications.locales import supported_locale
-from shared.partner_center import PartnerCenterClient
 from shared.policy.onboarding import coterm_refusal, first_charge
 from shared.policy.pricing import BelowCostError, offer_sell_price
 from shared.policy.sla import sla_state
 from triggers.api import API, Call, NotFound, Refused, Reply
-from triggers.reads import book, now, storage, valid_id
+from triggers.reads import book, now, partner_center, storage, valid_id
 from workflows.onboarding import ORCHESTRATOR, instance_id
 
 log = logging.getLogger("cspflow.triggers.orders")
@@ -61,7 +59,7 @@ def partner_center_domain_free(domain: str) -> bool | None:
     """Whether Partner Center has the domain free; None when it cannot say now (the workflow
     checks again before creating the customer)."""
     try:
-        return PartnerCenterClient.from_settings(get_settings()).domain_available(domain)
+        return partner_center().domain_available(domain)
     except TransientError as exc:
         log.warning("domain check of %s deferred to the workflow: %s", domain, exc)
         return None

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import Field
 
@@ -31,6 +31,7 @@ from shared.clock import app_clock
 from shared.config import Settings, get_settings
 from shared.models import Customer, SubscriptionRecord
 from shared.models.money import CURRENCY_EXPONENTS
+from shared.partner_center import PartnerCenterClient
 from triggers.api import NotFound, Unavailable
 
 RETRY_AFTER_S = 5
@@ -53,22 +54,29 @@ Currency = Annotated[
 CustomerKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="A customer id")]
 
 
-class _Books:
-    """The book of the current Settings, made once per Settings."""
+T = TypeVar("T")
 
-    def __init__(self) -> None:
+
+class PerSettings(Generic[T]):
+    """`make(settings)` once per Settings: the book or a Partner Center client whose
+    connection pool (and token cache) every request on this worker shares, not one per
+    request (activities have the same: activities/boundary.py `per_settings`)."""
+
+    def __init__(self, make: Callable[[Settings], T]) -> None:
+        self._make = make
         self._lock = threading.Lock()
-        self._for: tuple[Settings, Book] | None = None
+        self._for: tuple[Settings, T] | None = None
 
-    def __call__(self) -> Book:
+    def __call__(self) -> T:
         settings = get_settings()
         with self._lock:
             if self._for is None or self._for[0] is not settings:
-                self._for = (settings, Book(settings, clock=app_clock(settings)))
+                self._for = (settings, self._make(settings))
             return self._for[1]
 
 
-book = _Books()
+book: PerSettings[Book] = PerSettings(lambda s: Book(s, clock=app_clock(s)))
+partner_center: PerSettings[PartnerCenterClient] = PerSettings(PartnerCenterClient.from_settings)
 
 
 def now() -> datetime:

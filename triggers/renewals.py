@@ -185,7 +185,7 @@ if SCHEDULE != "off":
     ) -> None:
         """The daily renewal sweep (CSPFLOW_RENEWAL_SWEEP_SCHEDULE); past due runs once."""
         now = await asyncio.to_thread(app_clock(get_settings()).now)
-        report = await sweep(client, Book(get_settings(), clock=app_clock(get_settings())), now)
+        report = await sweep(client, book(), now)
         log.info("renewal sweep: %s", report.model_dump_json())
 
 

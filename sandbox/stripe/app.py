@@ -167,6 +167,7 @@ class Config:
     clock: Clock
     base_url: str = ""
     webhook_url: str | None = None
+    webhook_events: frozenset[str] | None = None  # the endpoint's enabled_events; None: all
     rate_limit_per_s: int | None = None  # Stripe's test-mode limit is 25 read/write per second
     on_event: Callable[[], None] = lambda: None
     schedule: BillingSchedule = field(default_factory=BillingSchedule)
@@ -187,6 +188,7 @@ class Api:
             base_url=c.base_url,
             api_version=kw.pop("api_version", DEFAULT_API_VERSION),
             webhook_url=c.webhook_url,
+            webhook_events=c.webhook_events,
             on_event=c.on_event,
             schedule=c.schedule,
             **kw,

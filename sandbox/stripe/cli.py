@@ -1,5 +1,6 @@
 """`python -m sandbox stripe --port N --data DIR [--clock-url URL]
 [--webhook-url URL --webhook-secret whsec_... [--webhook-secret whsec_...]]
+[--webhook-events TYPE,TYPE...]
 [--webhook-retries live|test] [--webhook-duplicate-rate R] [--webhook-out-of-order-rate R]
 [--seed N] [--rate-limit N] [--seed-data demo|none|book:N]
 [--auto-retries N] [--auto-retry-window-days D] [--will-be-due-days D] [--overdue-days D]`."""
@@ -28,6 +29,11 @@ def _rate(text: str) -> float:
 def main(argv: list[str]) -> int:
     p = parser("python -m sandbox stripe", "A local Stripe API for cspflow (test mode).")
     p.add_argument("--webhook-url", default=None, help="endpoint that receives signed events")
+    p.add_argument(
+        "--webhook-events",
+        default="*",
+        help="the endpoint's enabled_events, comma-separated (default *: every type)",
+    )
     p.add_argument(
         "--webhook-secret",
         action="append",
@@ -107,6 +113,7 @@ def main(argv: list[str]) -> int:
         clock=clock,
         port=args.port,
         webhook_url=ns.webhook_url,
+        webhook_events=enabled_events(ns.webhook_events),
         webhook_secrets=tuple(ns.webhook_secret),
         webhook_retries=ns.webhook_retries,
         webhook_duplicate_rate=ns.webhook_duplicate_rate,
@@ -118,6 +125,13 @@ def main(argv: list[str]) -> int:
     )
     asyncio.run(_run(options))
     return 0
+
+
+def enabled_events(text: str) -> frozenset[str] | None:
+    """`*` (every type) or the comma-separated types, as a webhook endpoint's
+    `enabled_events`: https://docs.stripe.com/api/webhook_endpoints/create"""
+    types = frozenset(t.strip() for t in text.split(",") if t.strip())
+    return None if not types or "*" in types else types
 
 
 async def _run(options: Options) -> None:

@@ -40,6 +40,8 @@ class Ctx:
     base_url: str
     api_version: str
     webhook_url: str | None
+    # The endpoint's `enabled_events`: the types delivered to it (None: every type, `*`).
+    webhook_events: frozenset[str] | None = None
     schedule: BillingSchedule = field(default_factory=BillingSchedule)
     request_id: str | None = None
     idempotency_key: str | None = None
@@ -61,7 +63,9 @@ class Ctx:
             idempotency_key=self.idempotency_key,
             previous_attributes=previous,
         )
-        if self.webhook_url is not None:
+        if self.webhook_url is not None and (
+            self.webhook_events is None or type_ in self.webhook_events
+        ):
             evt["pending_webhooks"] = 1
             self.store.enqueue_delivery(evt["id"], self.webhook_url, self.now.timestamp())
         self.store.insert(evt)

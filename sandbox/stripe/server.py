@@ -36,6 +36,7 @@ class Options:
     clock: Clock
     port: int = 0
     webhook_url: str | None = None
+    webhook_events: frozenset[str] | None = None  # the endpoint's enabled_events; None: all
     webhook_secrets: tuple[str, ...] = ()  # more than one while rotating
     webhook_retries: RetryMode = "live"
     webhook_timeout_s: float = 10.0
@@ -78,6 +79,7 @@ async def start(options: Options) -> Running:
         store=store,
         clock=options.clock,
         webhook_url=options.webhook_url,
+        webhook_events=options.webhook_events,
         rate_limit_per_s=options.rate_limit_per_s,
         schedule=options.schedule,
     )

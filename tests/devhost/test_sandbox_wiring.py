@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from devhost.sandbox_wiring import (
+    STRIPE_WEBHOOK_EVENTS,
     STRIPE_WEBHOOK_ROUTE,
     StripeCredentials,
     WiringError,
@@ -27,6 +28,7 @@ from tests.sandbox.mail.harness import Inbox
 from tests.sandbox.partner_center.conftest import pc, pc_keys
 from tests.sandbox.partner_center.harness import Harness
 from tests.shared.notifications.test_transport import message
+from triggers.queues.routing import acted_on
 
 __all__ = ["pc", "pc_keys"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +88,15 @@ def test_stripe_settings_and_args_share_the_webhook_secret(monkeypatch: pytest.M
         f"http://127.0.0.1:7071/api/{STRIPE_WEBHOOK_ROUTE}",
         "--webhook-secret",
         credentials.webhook_secret,
+        "--webhook-events",
+        ",".join(STRIPE_WEBHOOK_EVENTS),
     ]
+
+
+def test_the_stripe_endpoint_is_registered_for_exactly_the_events_the_app_acts_on():
+    # Stripe's advice: subscribe only to the events the integration needs
+    # (https://docs.stripe.com/webhooks#best-practices).
+    assert acted_on("stripe") == STRIPE_WEBHOOK_EVENTS
 
 
 def test_make_run_overrides_every_sandbox_placeholder_in_the_example(tmp_path: Path):

@@ -544,6 +544,12 @@ _BY_TYPE: dict[tuple[str, str], Row] = {
 }
 
 
+def acted_on(source: str) -> tuple[str, ...]:
+    """The event types of `source` that cspflow acts on, sorted: what its Stripe webhook
+    endpoint is registered for (`enabled_events`, docs/intake.md)."""
+    return tuple(sorted(event for (s, event) in _BY_TYPE if s == source))
+
+
 def route_of(message: EventMessage) -> Row:
     """The row for the message's event (the not-acted-on row of its source when none)."""
     return _BY_TYPE.get((message.source, message.type)) or NOT_ACTED[message.source]

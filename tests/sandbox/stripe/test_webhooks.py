@@ -8,6 +8,7 @@ import pytest
 import requests
 import stripe
 
+from sandbox.stripe.cli import enabled_events
 from sandbox.stripe.webhooks import next_attempt
 from shared.clock import ManualClock
 
@@ -42,6 +43,35 @@ def test_every_event_is_delivered_signed_and_verifies_with_the_sdk(wired, endpoi
     assert event.type == "customer.created"
     assert event.data.object.id == cus.id
     assert got.signature is not None and got.signature.startswith("t=") and ",v1=" in got.signature
+
+
+def test_an_endpoint_registered_for_some_types_gets_only_those_and_every_event_is_kept(
+    tmp_path, clock, endpoint
+):
+    # A webhook endpoint's `enabled_events`: https://docs.stripe.com/api/webhook_endpoints/create
+    with running_sandbox(
+        tmp_path, clock, webhook_url=endpoint.url, webhook_events=frozenset({"customer.updated"})
+    ) as sb:
+        sdk = client(sb.base_url)
+        cus = sdk.v1.customers.create({"name": "Contoso"})
+        sdk.v1.customers.update(cus.id, {"name": "Contoso Ltd"})
+        wait_for(lambda: len(endpoint.received) == 1)
+        kept = [e.type for e in sdk.v1.events.list({"limit": 10}).data]
+    assert [json.loads(got.body)["type"] for got in endpoint.received] == ["customer.updated"]
+    assert sorted(kept) == ["customer.created", "customer.updated"]
+
+
+@pytest.mark.parametrize(
+    ("given", "enabled"),
+    [
+        ("*", None),
+        ("", None),
+        ("invoice.paid, invoice.payment_failed", {"invoice.paid", "invoice.payment_failed"}),
+        ("invoice.paid,*", None),
+    ],
+)
+def test_the_command_line_readsenabled_events_as_stripe_does(given, enabled):
+    assert enabled_events(given) == (frozenset(enabled) if enabled is not None else None)
 
 
 def test_a_delivery_does_not_verify_with_another_secret(wired, endpoint):
