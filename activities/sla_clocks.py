@@ -14,10 +14,12 @@ import json
 from datetime import datetime
 
 import azure.durable_functions as df
+from azure.storage.queue import QueueClient
 
-from activities.boundary import ActivityContext, WriteInput, activity
+from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from activities.notifications import notifier
 from shared.book import Book
+from shared.config import Settings
 from shared.models import DomainModel, KpiEvent
 from shared.models.party import Customer
 from shared.models.sla import ClockView, SlaClock, SlaKind, SlaSignal, WakeView
@@ -138,11 +140,17 @@ def wake_sla_clock(request: WakeClock, ctx: ActivityContext) -> ClockView:
     return _view(stored, hours, ctx)
 
 
+def _queue(settings: Settings, name: str) -> QueueClient:
+    """The queue's client, made (and the queue created) once per process and settings, not
+    a new connection pool and a create request for every message."""
+    return per_settings(f"queue:{name}", settings, lambda s: trigger_queue(s, name))
+
+
 @activity(bp)
 def signal_sla_clock(request: SignalClock, ctx: ActivityContext) -> Queued:
     """Put a signal for a promise's clock on the SLA signal queue (triggers/sla.py starts or
     signals the clock). A repeat is harmless: every transition is idempotent."""
-    trigger_queue(ctx.settings, SLA_SIGNALS_QUEUE).send_message(request.signal.model_dump_json())
+    _queue(ctx.settings, SLA_SIGNALS_QUEUE).send_message(request.signal.model_dump_json())
     return Queued(
         queue=SLA_SIGNALS_QUEUE, clock_id=clock_id(request.signal.kind, request.signal.subject_id)
     )
@@ -224,7 +232,7 @@ def _notify(
 
 def _alert(ctx: ActivityContext, key: str, clock: SlaClock, wake: Wake) -> None:
     """One message on the ops queue: which clock, what happened, who is to act."""
-    trigger_queue(ctx.settings, OPS_QUEUE).send_message(
+    _queue(ctx.settings, OPS_QUEUE).send_message(
         json.dumps(
             {
                 "id": key,

@@ -154,18 +154,22 @@ def test_a_page_smaller_than_the_cap_has_a_lane_per_customer():
     ]
 
 
+def lane_of(customer_ids: list[str]) -> dict[str, Any]:
+    return {
+        "run_id": RUN,
+        "period": "2027-03",
+        "partner_country": "NL",
+        "customer_ids": customer_ids,
+    }
+
+
 def test_a_lane_bills_its_customers_one_after_another_one_orchestration_each():
     fake = FakeBook(3)
     result = drive(
         billing_lane,
         {CUSTOMER.name: fake.bill},
         instance_id="billing-run-2027-03-d01-p0-lane000",
-        input={
-            "run_id": RUN,
-            "period": "2027-03",
-            "partner_country": "NL",
-            "customer_ids": fake.ids,
-        },
+        input=lane_of(fake.ids),
     )
     subs = [c for c in result.calls if c.name == CUSTOMER.name]
     assert [c.instance_id for c in subs] == [
@@ -197,12 +201,7 @@ def test_a_customer_orchestration_that_failed_is_reported_failed_and_its_lane_go
         billing_lane,
         {CUSTOMER.name: flaky},
         instance_id="billing-run-2027-03-d01-p0-lane000",
-        input={
-            "run_id": RUN,
-            "period": "2027-03",
-            "partner_country": "NL",
-            "customer_ids": fake.ids,
-        },
+        input=lane_of(fake.ids),
     )
     outcomes = [(b["customer_id"], b["outcome"]) for b in result.output["billed"]]
     assert outcomes == [
