@@ -9,7 +9,9 @@ activities/subscriptions.py, charges and refunds in activities/payments.py.
   Center's fresh read (a read).
 - `record_licence_change`: the change's new state in the book (its timeline entry comes with
   it), and, once it is final, the lead-time KPI event; the subscription's mirror updated from
-  Partner Center's answer, with the seats added as a new batch.
+  Partner Center's answer, with the seats added as a new batch; once applied with money
+  moved, the charge or credit it made recorded in the book's `Charges` (its id the change's,
+  so recording the state again writes the same row) for the reconciliation.
 - `find_creditable_invoice`: where a decrease's credit note goes: the customer's latest paid
   invoice that can still carry it (a read; the credit note is activities.payments'
   `credit_invoice`, refunded to the card for a customer charged automatically, left on the
@@ -35,6 +37,7 @@ from shared.models.licence_change import Approval, ChangeStatus, LicenceChange
 from shared.models.subscription import SeatBatch
 from shared.notifications import Addressee
 from shared.payments import StripePayments
+from shared.policy.charges import change_charge
 from shared.policy.pricing import BelowCostError, sell_price
 
 bp = df.Blueprint()
@@ -249,6 +252,12 @@ def record_licence_change(request: RecordChange, ctx: ActivityContext) -> Record
                 ),
             )
     record = book.licence_changes.update(request.change_id, change).record
+    if record.status == "applied" and record.charge is not None:
+        # The money it moved, for the reconciliation (docs/billing.md, "Reconciliation").
+        sub = book.subscriptions.find(customer_id, record.subscription_id)
+        charged = change_charge(record, sub.record.term_end if sub is not None else None)
+        if charged is not None:
+            book.charges.record(charged)
     if record.is_final and record.completed_at is not None:
         book.kpi_events.record(
             KpiEvent(
