@@ -3,7 +3,8 @@
 - `resolve_partner_invoice`: which Partner Center invoice and period to reconcile (the
   invoice `invoice-ready` named, or the invoice of a period), a read.
 - `reconcile_invoice`: the invoice's billed reconciliation lines read through the Graph
-  export, each matched to what cspflow billed (shared/policy/reconciliation.py), the lines
+  export, each matched to what cspflow billed (the billing run's invoices and the charges
+  made outside it, the book's `Charges`; shared/policy/reconciliation.py), the lines
   and the summary saved in the book (`Reconciliations`), the period's `billing_accuracy` KPI
   event recorded once, and an ops alert raised once when the leakage reaches the partner's
   threshold. Run again, it writes the same rows (nothing when equal).
@@ -191,8 +192,9 @@ def _billed(
 ) -> tuple[list[BilledLine], dict[str, Money]]:
     """What cspflow billed the customers Microsoft's lines name for service starting in the
     period's calendar month (this period's invoice and the one before: a customer billed on
-    the 15th was billed the first half of the month by last period's invoice), and each of
-    their subscriptions' sell price."""
+    the 15th was billed the first half of the month by last period's invoice; and the
+    charges and credits made outside the run: orders' first periods, licence changes), and
+    each of their subscriptions' sell price."""
     first = date.fromisoformat(f"{period}-01")
     end = add_months(first, 1)
     previous = period_of(add_months(first, -1))
@@ -226,7 +228,37 @@ def _billed(
                         unit_cost=costs.get(line.subscription_id),
                     )
                 )
+        billed.extend(_charged(book, customer.id, first, end, costs))
     return billed, sell
+
+
+def _charged(
+    book: Book, customer_id: str, first: date, end: date, costs: dict[str, Money | None]
+) -> Iterator[BilledLine]:
+    """The charges and credits cspflow made the customer outside the billing run for service
+    starting in `[first, end)` (the book's `Charges`)."""
+    after: str | None = None
+    while True:
+        page = book.charges.of_customer(
+            customer_id, starting_from=first, starting_before=end, limit=1000, next=after
+        )
+        for charge in page.items:
+            yield BilledLine(
+                customer_id=customer_id,
+                invoice_id=(charge.stripe_credit_note_id or charge.stripe_invoice_id or charge.id)[
+                    :64
+                ],
+                subscription_id=charge.subscription_id,
+                kind=charge.kind,
+                quantity=charge.quantity,
+                amount=charge.amount,
+                period_start=charge.period_start.date(),
+                period_end=charge.period_end.date(),
+                unit_cost=costs.get(charge.subscription_id),
+                to_subscription_id=charge.to_subscription_id,
+            )
+        if (after := page.next) is None:
+            return
 
 
 def _subscription_pages(book: Book, customer_id: str) -> Iterator[list[SubscriptionRecord]]:
