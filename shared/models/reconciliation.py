@@ -48,6 +48,10 @@ class MicrosoftLine(DomainModel):
     subtotal: Money
     charge_start: date
     charge_end: date  # inclusive, as Microsoft gives it
+    # Microsoft's cost per seat for a whole period of the offer this line charged, in the
+    # customer's currency (the catalogue), when known: the price check's cost, rather than
+    # the subscription's current offer (an upgraded subscription's earlier lines).
+    unit_cost: Money | None = None
 
 
 class BilledLine(DomainModel):

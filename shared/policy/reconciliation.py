@@ -224,7 +224,7 @@ def _classify(
                 "over_billed": unit * extra,
             }
         )
-    cost = found.unit_cost
+    cost = ms.unit_cost or found.unit_cost
     if kind in NOT_PRICED or cost is None:
         return base
     if _ratio(ms) != 1:

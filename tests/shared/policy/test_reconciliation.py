@@ -321,3 +321,14 @@ def test_an_upgrades_credit_is_not_matched_twice_nor_to_another_quantity():
     other = MICROSOFT[6].model_copy(update={"line_no": 9, "quantity": 2})
     lines = reconcile(PERIOD, [*MICROSOFT, extra, other], CHARGED, SELL_ALL)
     assert [line.classification for line in lines[8:]] == ["over_billing", "over_billing"]
+
+
+def test_the_cost_is_that_of_the_offer_microsoft_charged_on_the_line():
+    # Northwind's sub-c3 was bought as one offer (cost 4.00, sold at 5.00) and upgraded
+    # since: the catalogue's cost of its offer now (6.00) is not what the "new" line charged.
+    line = MICROSOFT[0].model_copy(update={"unit_cost": month.eur("4.00")})
+    upgraded = CHARGED[0].model_copy(update={"unit_cost": month.eur("6.00")})
+    assert reconcile(PERIOD, [line], [upgraded], SELL_ALL)[0].classification == "matched"
+    assert reconcile(PERIOD, [MICROSOFT[0]], [upgraded], SELL_ALL)[0].classification == (
+        "price_anomaly"
+    )
