@@ -272,9 +272,7 @@ def _charged(
         for charge in page.items:
             yield BilledLine(
                 customer_id=customer_id,
-                invoice_id=(charge.stripe_credit_note_id or charge.stripe_invoice_id or charge.id)[
-                    :64
-                ],
+                invoice_id=(charge.stripe_document or charge.id)[:64],
                 subscription_id=charge.subscription_id,
                 kind=charge.kind,
                 quantity=charge.quantity,

@@ -5,9 +5,11 @@ upgrade's price difference), recorded by the step that made it (docs/billing.md,
 
 Table `Charges`
     PartitionKey = customer id; RowKey = `<service start, YYYY-MM-DD>|<charge id>`; columns
-    Kind, SubscriptionId.
+    Kind, SubscriptionId, StripeDocument (its credit note, or its invoice).
     Serves: a customer's charges for service starting in a range of days (one partition, a
-    RowKey range: the reconciliation of a month); one charge (point read). The charge id is
+    RowKey range: the reconciliation of a month); one charge (point read); the charge of a
+    subscription on a Stripe invoice or credit note (the partition filtered on
+    StripeDocument: a customer's dispute names it). The charge id is
     derived from what made it (the order and subscription, the licence change), so the step
     that records it again, retried or replayed, finds it already done.
 """
@@ -37,7 +39,11 @@ class Charges(Repository[Charge]):
         return key(record.customer_id), f"{day_key(record.period_start)}|{key(record.id)}"
 
     def columns(self, record: Charge) -> dict[str, Any]:
-        return {"Kind": record.kind, "SubscriptionId": record.subscription_id}
+        return {
+            "Kind": record.kind,
+            "SubscriptionId": record.subscription_id,
+            "StripeDocument": record.stripe_document or "",
+        }
 
     def record(self, charge: Charge) -> Recorded[Charge]:
         """Record a charge made; the same charge again is already done, another under the
@@ -46,6 +52,20 @@ class Charges(Repository[Charge]):
 
     def find(self, customer_id: str, start: date, charge_id: str) -> Stored[Charge] | None:
         return self._find((key(customer_id), _row(start, charge_id)))
+
+    def by_stripe_document(
+        self, customer_id: str, document_id: str, subscription_id: str
+    ) -> Charge | None:
+        """The customer's charge of a subscription on a Stripe invoice or credit note (what a
+        customer disputes names): one partition, filtered on StripeDocument."""
+        found, _ = self.table.query(
+            "PartitionKey eq @pk and StripeDocument eq @doc and SubscriptionId eq @sub",
+            {"pk": key(customer_id), "doc": document_id, "sub": subscription_id},
+            limit=1,
+            cursor=None,
+            what=f"charge on {document_id} of customer {customer_id}",
+        )
+        return self._stored(found[0]).record if found else None
 
     def of_customer(
         self,

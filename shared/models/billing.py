@@ -105,6 +105,11 @@ class Charge(DomainModel):
             raise ValueError(f"a {self.kind} is a charge: its amount is not negative")
         return self
 
+    @property
+    def stripe_document(self) -> str | None:
+        """The Stripe document the customer has for it: its credit note, or its invoice."""
+        return self.stripe_credit_note_id or self.stripe_invoice_id
+
 
 PaymentOutcome = Literal["succeeded", "failed", "requires_action"]
 

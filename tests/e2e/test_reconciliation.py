@@ -353,3 +353,25 @@ def test_a_month_of_orders_and_changes_made_through_cspflow_is_all_matched_and_a
     expected_minor = int(exact + Fraction(1, 2))
     assert leak["leakage"] == {"amount_minor": expected_minor, "currency": "USD"}, leak
     assert [line["leakage"] for line in lines if line["classification"] == "matched"] == [None] * 8
+
+    # The customer disputes the seats-added charge (its Stripe invoice): the next
+    # reconciliation links the matched addQuantity line to it.
+    dispute = {"dispute_id": ns.id("d-add"), "customer_id": customer_id,
+               "subscription_id": basic, "reason": "We asked for one seat, not two"}  # fmt: skip
+    opened = stack.api("POST", f"/api/invoices/{added['invoice_id']}/disputes", json=dispute)
+    assert opened.status_code == 201, opened.text
+    again = stack.api("POST", "/api/ops/reconciliations", json={"period": period})
+    assert again.status_code == 202, again.text
+    deadline = time.monotonic() + 120
+    while True:
+        lines = stack.api(
+            "GET", f"/api/reconciliation/{period}", params={"customer_id": customer_id}
+        ).json()["lines"]["items"]
+        disputed = [line for line in lines if line["disputes"]]
+        if disputed:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert [(d["charge_type"], d["classification"], d["disputes"]) for d in disputed] == [
+        ("addQuantity", "matched", [ns.id("d-add")])
+    ]

@@ -51,3 +51,18 @@ def test_a_customers_charges_are_read_by_the_day_their_service_starts(book: Book
 def test_a_charge_is_signed_by_its_kind(kind: str, minor: int, error: str):
     with pytest.raises(ValueError, match=error):
         charge(kind=kind, amount=eur(minor).model_dump())
+
+
+def test_the_charge_a_stripe_invoice_or_credit_note_names_is_found_for_its_subscription(
+    book: Book,
+):
+    book.charges.record(charge("up", stripe_invoice_id="in_up"))
+    book.charges.record(
+        charge("down", kind="remove_quantity", amount=eur(-345).model_dump(),
+               stripe_invoice_id=None, stripe_credit_note_id="cn_down")
+    )  # fmt: skip
+    up = book.charges.by_stripe_document("c-1", "in_up", "sub-1")
+    down = book.charges.by_stripe_document("c-1", "cn_down", "sub-1")
+    assert (up and up.id, down and down.id) == ("up", "down")
+    assert book.charges.by_stripe_document("c-1", "in_up", "sub-2") is None
+    assert book.charges.by_stripe_document("c-2", "in_up", "sub-1") is None
