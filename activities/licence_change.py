@@ -231,6 +231,14 @@ def record_licence_change(request: RecordChange, ctx: ActivityContext) -> Record
 
     stored = book.licence_changes.get(request.change_id).record
     customer_id = stored.customer_id
+    # The money it moved, for the reconciliation (docs/billing.md, "Reconciliation"): before
+    # the change reads as applied, so whoever sees it applied finds its charge.
+    applied = change(stored)
+    if applied.status == "applied" and applied.charge is not None:
+        sub = book.subscriptions.find(customer_id, applied.subscription_id)
+        charged = change_charge(applied, sub.record.term_end if sub is not None else None)
+        if charged is not None:
+            book.charges.record(charged)
     # The mirror first: a change read as final has its subscription recorded already.
     if request.subscription is not None:
         apply_partner_center_subscription(book, customer_id, request.subscription)
@@ -252,14 +260,6 @@ def record_licence_change(request: RecordChange, ctx: ActivityContext) -> Record
                     else r.model_copy(update={"seat_batches": (*r.seat_batches, batch)})
                 ),
             )
-    # The money it moved, for the reconciliation (docs/billing.md, "Reconciliation"): before
-    # the change reads as applied, so whoever sees it applied finds its charge.
-    applied = change(stored)
-    if applied.status == "applied" and applied.charge is not None:
-        sub = book.subscriptions.find(customer_id, applied.subscription_id)
-        charged = change_charge(applied, sub.record.term_end if sub is not None else None)
-        if charged is not None:
-            book.charges.record(charged)
     record = book.licence_changes.update(request.change_id, change).record
     if record.is_final and record.completed_at is not None:
         book.kpi_events.record(
