@@ -102,6 +102,24 @@ def test_a_change_applied_is_recorded_once_with_its_kpi_and_the_seats_added(book
     assert any("5 -> 8 seats): applied" in s for s in timeline)
 
 
+def test_a_decreases_credit_goes_to_the_latest_paid_invoice_that_can_carry_it(app_env, sandbox):
+    cus = customer_with("pm_card_visa", step="chg-credit")
+    paid = charge(cus, [line("sub-1", 2000)], step="chg-credit/first")
+    assert paid.status == "paid"
+    found = ok(
+        find_creditable_invoice.run(
+            {"stripe_customer_id": cus, "amount": {"amount_minor": 1500, "currency": "EUR"}}
+        )
+    )
+    assert found == {"invoice_id": paid.invoice.id}
+    too_much = ok(
+        find_creditable_invoice.run(
+            {"stripe_customer_id": cus, "amount": {"amount_minor": 2001, "currency": "EUR"}}
+        )
+    )
+    assert too_much == {"invoice_id": None}
+
+
 def test_a_change_applied_with_money_moved_records_its_charge_once(book: Book):
     book.licence_changes.request(licence_change())
     at = T0 + timedelta(minutes=3)
@@ -126,21 +144,3 @@ def test_a_change_applied_with_money_moved_records_its_charge_once(book: Book):
         ("change-chg-1", "add_quantity", 3, Money(amount_minor=1380, currency="EUR"), "in_2")
     ]
     assert charges[0].period_end == book.subscriptions.get("c-1", "sub-1").record.term_end
-
-
-def test_a_decreases_credit_goes_to_the_latest_paid_invoice_that_can_carry_it(app_env, sandbox):
-    cus = customer_with("pm_card_visa", step="chg-credit")
-    paid = charge(cus, [line("sub-1", 2000)], step="chg-credit/first")
-    assert paid.status == "paid"
-    found = ok(
-        find_creditable_invoice.run(
-            {"stripe_customer_id": cus, "amount": {"amount_minor": 1500, "currency": "EUR"}}
-        )
-    )
-    assert found == {"invoice_id": paid.invoice.id}
-    too_much = ok(
-        find_creditable_invoice.run(
-            {"stripe_customer_id": cus, "amount": {"amount_minor": 2001, "currency": "EUR"}}
-        )
-    )
-    assert too_much == {"invoice_id": None}
