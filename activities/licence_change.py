@@ -9,7 +9,9 @@ activities/subscriptions.py, charges and refunds in activities/payments.py.
   Center's fresh read (a read).
 - `record_licence_change`: the change's new state in the book (its timeline entry comes with
   it), and, once it is final, the lead-time KPI event; the subscription's mirror updated from
-  Partner Center's answer, with the seats added as a new batch.
+  Partner Center's answer, with the seats added as a new batch; once applied with money
+  moved, the charge or credit it made recorded in the book's `Charges` (its id the change's,
+  so recording the state again writes the same row) for the reconciliation.
 - `find_creditable_invoice`: where a decrease's credit note goes: the customer's latest paid
   invoice that can still carry it (a read; the credit note is activities.payments'
   `credit_invoice`, refunded to the card for a customer charged automatically, left on the
@@ -35,6 +37,7 @@ from shared.models.licence_change import Approval, ChangeStatus, LicenceChange
 from shared.models.subscription import SeatBatch
 from shared.notifications import Addressee
 from shared.payments import StripePayments
+from shared.policy.charges import change_charge
 from shared.policy.pricing import BelowCostError, sell_price
 
 bp = df.Blueprint()
@@ -226,7 +229,16 @@ def record_licence_change(request: RecordChange, ctx: ActivityContext) -> Record
             new = new.model_copy(update={"completed_at": request.at})
         return LicenceChange.model_validate(new.model_dump())
 
-    customer_id = book.licence_changes.get(request.change_id).record.customer_id
+    stored = book.licence_changes.get(request.change_id).record
+    customer_id = stored.customer_id
+    # The money it moved, for the reconciliation (docs/billing.md, "Reconciliation"): before
+    # the change reads as applied, so whoever sees it applied finds its charge.
+    applied = change(stored)
+    if applied.status == "applied" and applied.charge is not None:
+        sub = book.subscriptions.find(customer_id, applied.subscription_id)
+        charged = change_charge(applied, sub.record.term_end if sub is not None else None)
+        if charged is not None:
+            book.charges.record(charged)
     # The mirror first: a change read as final has its subscription recorded already.
     if request.subscription is not None:
         apply_partner_center_subscription(book, customer_id, request.subscription)

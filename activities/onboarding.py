@@ -10,7 +10,8 @@
 - `buy_lines`: the NCE lines put in one cart and checked out, each write with its
   MS-RequestId, so a lost checkout answer retried is replayed, not bought again.
 - `read_provisioning`: how far Partner Center is with provisioning the orders (a read).
-- `record_order_subscriptions`: the orders' subscriptions added to the book.
+- `record_order_subscriptions`: the orders' subscriptions added to the book, with the first
+  invoice's charge of each (the book's `Charges`, for the reconciliation) and its sell price.
 - `set_order_status`: the order's status in the book (and on the customer's timeline).
 - `cancel_bought`: what was bought cancelled inside Microsoft's cancellation window (a
   compensation). Cancelling belongs with the subscription writes of licence changes; this
@@ -24,6 +25,7 @@ notices are `activities/notifications.py`; the SLA clock `activities/sla_clocks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import azure.durable_functions as df
@@ -40,14 +42,17 @@ from shared.models import (
     Customer,
     DomainModel,
     KpiEvent,
+    Money,
     Order,
+    Subscription,
     SubscriptionRecord,
 )
 from shared.models.intake import OpsAlert
-from shared.models.onboarding import Onboarding
+from shared.models.onboarding import Onboarding, PricedLine
 from shared.models.order import OrderStatus
 from shared.partner_center import PartnerCenterClient
 from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
+from shared.policy.charges import order_charges
 
 bp = df.Blueprint()
 
@@ -146,6 +151,12 @@ class RecordSubscriptions(WriteInput):
     customer_id: str
     tenant_id: str
     partner_center_order_ids: tuple[str, ...] = Field(min_length=1)
+    # The first invoice's charges, recorded per subscription for the reconciliation: the
+    # order, its priced lines, the Stripe invoice that charged them and when.
+    order_id: str | None = None
+    lines: tuple[PricedLine, ...] = ()
+    stripe_invoice_id: str | None = None
+    charged_at: datetime | None = None
 
 
 class SubscriptionsRecorded(DomainModel):
@@ -375,10 +386,39 @@ def record_order_subscriptions(
     outcomes = adopt_partner_center_subscriptions(
         book, request.customer_id, [s for s in reads if s.id not in have]
     )
+    _record_charges(book, request, reads)
     return SubscriptionsRecorded(
         subscription_ids=tuple(s.id for s in reads),
         added=sum(1 for o in outcomes if o.created),
     )
+
+
+def _record_charges(book: Book, request: RecordSubscriptions, reads: list[Subscription]) -> None:
+    """The first invoice's charge of each subscription (docs/billing.md, "Reconciliation"),
+    and its sell price per seat per billing period on the book's record when it has none."""
+    if request.order_id is None or request.charged_at is None:
+        return
+    for charged, priced in order_charges(
+        request.order_id,
+        request.customer_id,
+        request.lines,
+        reads,
+        stripe_invoice_id=request.stripe_invoice_id,
+        charged_at=request.charged_at,
+    ):
+        book.charges.record(charged)
+        book.subscriptions.update(
+            request.customer_id, charged.subscription_id, _priced(priced.line.unit_price)
+        )
+
+
+def _priced(price: Money) -> Callable[[SubscriptionRecord], SubscriptionRecord]:
+    def change(record: SubscriptionRecord) -> SubscriptionRecord:
+        if record.unit_price is not None:
+            return record
+        return record.model_copy(update={"unit_price": price})
+
+    return change
 
 
 @activity(bp)

@@ -3,7 +3,8 @@
 - `resolve_partner_invoice`: which Partner Center invoice and period to reconcile (the
   invoice `invoice-ready` named, or the invoice of a period), a read.
 - `reconcile_invoice`: the invoice's billed reconciliation lines read through the Graph
-  export, each matched to what cspflow billed (shared/policy/reconciliation.py), the lines
+  export, each matched to what cspflow billed (the billing run's invoices and the charges
+  made outside it, the book's `Charges`; shared/policy/reconciliation.py), the lines
   and the summary saved in the book (`Reconciliations`), the period's `billing_accuracy` KPI
   event recorded once, and an ops alert raised once when the leakage reaches the partner's
   threshold. Run again, it writes the same rows (nothing when equal).
@@ -99,8 +100,10 @@ def reconcile_invoice(ask: ReconcileInvoice, ctx: ActivityContext) -> Reconcilia
     book, partner_center = _clients(ctx.settings)
     items = partner_center.billed_reconciliation(ask.invoice_id)
     customers = _customers_of(book, {item.customer_id for item in items})
-    microsoft = [_microsoft_line(n, item, customers) for n, item in enumerate(items)]
-    billed, sell = _billed(book, ask.period, customers)
+    billed, sell, plans = _billed(book, ask.period, customers)
+    microsoft = _priced(
+        book, [_microsoft_line(n, item, customers) for n, item in enumerate(items)], plans
+    )
     lines = reconcile(ask.period, microsoft, billed, sell)
     lines = _with_disputes(book, ask.period, lines)
     with ThreadPoolExecutor(WRITE_THREADS) as pool:
@@ -186,18 +189,43 @@ def _microsoft_line(n: int, item: ReconLineItem, customers: dict[str, Customer])
     )
 
 
+Plan = tuple[Customer, Subscription]
+
+
+def _priced(book: Book, lines: list[MicrosoftLine], plans: dict[str, Plan]) -> list[MicrosoftLine]:
+    """Each line with Microsoft's cost of the offer it charged (the catalogue's, for the
+    subscription's term and billing cycle in its customer's market and currency)."""
+    found: dict[tuple[object, ...], Money | None] = {}
+    out: list[MicrosoftLine] = []
+    for line in lines:
+        plan = plans.get(line.subscription_id)
+        offer_id = ":".join(line.offer_id.split(":")[:3])
+        if plan is None or offer_id.count(":") != 2:
+            out.append(line)
+            continue
+        customer, sub = plan
+        key = (customer.country, customer.billing_currency, offer_id, sub.term_duration,
+               sub.billing_cycle)  # fmt: skip
+        if key not in found:
+            found[key] = _unit_cost(book, customer, sub.model_copy(update={"offer_id": offer_id}))
+        out.append(line.model_copy(update={"unit_cost": found[key]}))
+    return out
+
+
 def _billed(
     book: Book, period: str, customers: dict[str, Customer]
-) -> tuple[list[BilledLine], dict[str, Money]]:
+) -> tuple[list[BilledLine], dict[str, Money], dict[str, Plan]]:
     """What cspflow billed the customers Microsoft's lines name for service starting in the
     period's calendar month (this period's invoice and the one before: a customer billed on
-    the 15th was billed the first half of the month by last period's invoice), and each of
-    their subscriptions' sell price."""
+    the 15th was billed the first half of the month by last period's invoice; and the
+    charges and credits made outside the run: orders' first periods, licence changes), and
+    each of their subscriptions' sell price."""
     first = date.fromisoformat(f"{period}-01")
     end = add_months(first, 1)
     previous = period_of(add_months(first, -1))
     billed: list[BilledLine] = []
     sell: dict[str, Money] = {}
+    plans: dict[str, Plan] = {}
     for customer in customers.values():
         costs: dict[str, Money | None] = {}
         for records in _subscription_pages(book, customer.id):
@@ -205,6 +233,7 @@ def _billed(
                 if record.unit_price is not None:
                     sell[record.id] = record.unit_price
                 costs[record.id] = _unit_cost(book, customer, record.subscription)
+                plans[record.id] = (customer, record.subscription)
         for name in (f"{customer.id}-{period}", f"{customer.id}-{previous}"):
             stored = book.invoices.find(customer.id, name[:64])
             if stored is None:
@@ -226,7 +255,35 @@ def _billed(
                         unit_cost=costs.get(line.subscription_id),
                     )
                 )
-    return billed, sell
+        billed.extend(_charged(book, customer.id, first, end, costs))
+    return billed, sell, plans
+
+
+def _charged(
+    book: Book, customer_id: str, first: date, end: date, costs: dict[str, Money | None]
+) -> Iterator[BilledLine]:
+    """The charges and credits cspflow made the customer outside the billing run for service
+    starting in `[first, end)` (the book's `Charges`)."""
+    after: str | None = None
+    while True:
+        page = book.charges.of_customer(
+            customer_id, starting_from=first, starting_before=end, limit=1000, next=after
+        )
+        for charge in page.items:
+            yield BilledLine(
+                customer_id=customer_id,
+                invoice_id=(charge.stripe_document or charge.id)[:64],
+                subscription_id=charge.subscription_id,
+                kind=charge.kind,
+                quantity=charge.quantity,
+                amount=charge.amount,
+                period_start=charge.period_start.date(),
+                period_end=charge.period_end.date(),
+                unit_cost=costs.get(charge.subscription_id),
+                to_subscription_id=charge.to_subscription_id,
+            )
+        if (after := page.next) is None:
+            return
 
 
 def _subscription_pages(book: Book, customer_id: str) -> Iterator[list[SubscriptionRecord]]:

@@ -28,7 +28,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import Field
 
-from shared.book import RecordExists
+from shared.book import Book, RecordExists
 from shared.clock import app_clock
 from shared.config import get_settings
 from shared.models import DomainModel
@@ -275,8 +275,9 @@ def get_reconciliation_csv(call: Call[None]) -> CsvBody:
     tags=TAGS,
 )
 def open_dispute(call: Call[DisputeRequest]) -> Reply:
-    """The dispute names the invoice (path), the customer, and the subscription whose line
-    it disputes; `dispute_id` is the client's, so the same dispute sent twice is one (another
+    """The dispute names the invoice (path: a billing run's invoice, or the Stripe invoice or
+    credit note of a charge or credit made outside the run), the customer, and the
+    subscription whose line it disputes; `dispute_id` is the client's, so the same dispute sent twice is one (another
     dispute under the same id is 409). The reconciliation of the invoice's period links the
     line to it (`disputes`). 404 naming the field when the invoice or the line is not the
     customer's."""
@@ -284,24 +285,12 @@ def open_dispute(call: Call[DisputeRequest]) -> Reply:
     invoice_id = call.route_values.get("invoice_id", "")
     with storage():
         the_book = book()
-        stored = the_book.invoices.find(body.customer_id, invoice_id)
-        if stored is None:
-            raise NotFound(
-                f"customer {body.customer_id} has no invoice {invoice_id!r}", field="invoice_id"
-            )
-        invoice = stored.record
-        line = next((x for x in invoice.lines if x.subscription_id == body.subscription_id), None)
-        if line is None:
-            raise NotFound(
-                f"invoice {invoice_id} has no line for subscription {body.subscription_id}",
-                field="subscription_id",
-            )
         dispute = Dispute(
             id=body.dispute_id,
             customer_id=body.customer_id,
             invoice_id=invoice_id,
             subscription_id=body.subscription_id,
-            period=period_of(line.period_start.date()),
+            period=_disputed_period(the_book, body.customer_id, invoice_id, body.subscription_id),
             reason=body.reason,
             opened_at=now(),
         )
@@ -321,6 +310,26 @@ def open_dispute(call: Call[DisputeRequest]) -> Reply:
                 raise Conflict("dispute_exists", str(exc), field="dispute_id") from exc
     location = call.url_for("reconciliation", dispute.period)
     return Reply(201, dispute, {"Location": location})
+
+
+def _disputed_period(
+    the_book: Book, customer_id: str, invoice_id: str, subscription_id: str
+) -> str:
+    """The period of the line disputed: on a billing run's invoice in the book, or a charge
+    or credit made outside the run, named by its Stripe invoice or credit note."""
+    stored = the_book.invoices.find(customer_id, invoice_id)
+    if stored is None:
+        charge = the_book.charges.by_stripe_document(customer_id, invoice_id, subscription_id)
+        if charge is not None:
+            return period_of(charge.period_start.date())
+        raise NotFound(f"customer {customer_id} has no invoice {invoice_id!r}", field="invoice_id")
+    line = next((x for x in stored.record.lines if x.subscription_id == subscription_id), None)
+    if line is None:
+        raise NotFound(
+            f"invoice {invoice_id} has no line for subscription {subscription_id}",
+            field="subscription_id",
+        )
+    return period_of(line.period_start.date())
 
 
 def reconciliation_schedule(environ: dict[str, str] | None = None) -> str:

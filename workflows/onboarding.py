@@ -17,7 +17,8 @@ metadata `cspflow_order_id`). In order, each step an activity keyed by `<instanc
    bought (the open invoice voided); on invoice terms the invoice is sent and the order goes on;
 5. one cart of the lines checked out; provisioning waited for on durable timers, backing off,
    bounded;
-6. the subscriptions recorded in the book, the order provisioned, the welcome sent, the SLA
+6. the subscriptions recorded in the book (with the first invoice's charge of each, for the
+   reconciliation), the order provisioned, the welcome sent, the SLA
    clock met, the `time_to_value` KPI event recorded.
 
 Compensation: a failure after payment refunds what was paid (a credit note on the first
@@ -474,6 +475,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             )
         )
     paid = charged.value.amount_paid
+    charged_at = context.current_utc_datetime
     progress.done("first_invoice", f"{charged.value.status} {invoice.id}")
 
     # 5. buy, then wait for provisioning ----------------------------------------------------
@@ -577,6 +579,10 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 customer_id=order.customer_id,
                 tenant_id=tenant_id,
                 partner_center_order_ids=progress.pc_orders,
+                order_id=order.order_id,
+                lines=order.lines,
+                stripe_invoice_id=invoice.id,
+                charged_at=charged_at,
             ),
             retry="patient",
         ),

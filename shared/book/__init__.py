@@ -26,6 +26,7 @@ from shared.book.alerts import OpsAlerts
 from shared.book.billing_runs import BilledCustomers, BillingRuns
 from shared.book.book_syncs import BookSyncs
 from shared.book.catalogue import Offers, PriceLists
+from shared.book.charges import Charges
 from shared.book.customers import Customers
 from shared.book.dunning import DunningCases
 from shared.book.errors import (
@@ -110,3 +111,4 @@ class Book:
         self.reconciliations = ReconciliationSummaries(*parts)
         self.reconciled_lines = ReconciledLines(*parts)
         self.disputes = Disputes(*parts)
+        self.charges = Charges(*parts)

@@ -14,7 +14,9 @@ from shared.models._base import DomainModel, UtcDateTime
 from shared.models.money import CurrencyCode, Money
 
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
-ChargeKind = Literal["new", "renew", "cycle", "add_quantity", "remove_quantity", "upgrade", "tax"]
+ChargeKind = Literal[
+    "new", "renew", "cycle", "add_quantity", "remove_quantity", "upgrade", "tax", "cancel"
+]
 
 
 class InvoiceLine(DomainModel):
@@ -58,6 +60,55 @@ class Invoice(DomainModel):
         for line in self.lines:
             total += line.amount
         return total
+
+
+ChargeSource = Literal["order", "licence_change"]
+
+
+class Charge(DomainModel):
+    """A charge or credit cspflow made to a customer for a subscription outside the billing
+    run, recorded when it is made: an order's first billing period (`new`), seats added
+    (`add_quantity`), seats removed inside the cancellation window (`remove_quantity`), a
+    cancellation's refund (`cancel`), an upgrade's price difference (`upgrade`). What the
+    reconciliation matches Microsoft's lines of the same charge types against
+    (docs/billing.md, "Reconciliation").
+
+    `amount` is what the customer paid (positive) or was credited (negative); `quantity` the
+    seats it was for; `[period_start, period_end)` the service it pays for. An upgrade into
+    another subscription (a partial upgrade) names it in `to_subscription_id`."""
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    customer_id: str = Field(min_length=1, max_length=64)
+    subscription_id: str = Field(min_length=1, max_length=64)
+    kind: ChargeKind
+    quantity: int = Field(ge=0)
+    amount: Money
+    period_start: UtcDateTime
+    period_end: UtcDateTime
+    charged_at: UtcDateTime
+    source: ChargeSource
+    reference: str = Field(min_length=1, max_length=100)  # the order or licence change id
+    stripe_invoice_id: str | None = Field(default=None, max_length=100)
+    stripe_credit_note_id: str | None = Field(default=None, max_length=100)
+    to_subscription_id: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Charge:
+        if self.kind == "tax":
+            raise ValueError("tax is not a charge for a subscription")
+        if self.period_end <= self.period_start:
+            raise ValueError("period_end must be after period_start")
+        credit = self.kind in ("remove_quantity", "cancel")
+        if credit and self.amount.amount_minor > 0:
+            raise ValueError(f"a {self.kind} is a credit: its amount is not positive")
+        if not credit and self.amount.is_negative():
+            raise ValueError(f"a {self.kind} is a charge: its amount is not negative")
+        return self
+
+    @property
+    def stripe_document(self) -> str | None:
+        """The Stripe document the customer has for it: its credit note, or its invoice."""
+        return self.stripe_credit_note_id or self.stripe_invoice_id
 
 
 PaymentOutcome = Literal["succeeded", "failed", "requires_action"]

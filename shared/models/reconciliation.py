@@ -48,10 +48,17 @@ class MicrosoftLine(DomainModel):
     subtotal: Money
     charge_start: date
     charge_end: date  # inclusive, as Microsoft gives it
+    # Microsoft's cost per seat for a whole period of the offer this line charged, in the
+    # customer's currency (the catalogue), when known: the price check's cost, rather than
+    # the subscription's current offer (an upgraded subscription's earlier lines).
+    unit_cost: Money | None = None
 
 
 class BilledLine(DomainModel):
-    """One line cspflow billed its customer (an invoice line in the book)."""
+    """One line cspflow billed its customer: a billing run's invoice line, or a charge or
+    credit made outside the run (the book's `Charges`: `invoice_id` is then its Stripe
+    invoice or credit note). A credit's amount is negative, its quantity the seats credited;
+    an upgrade into another subscription names it (`to_subscription_id`)."""
 
     customer_id: str = Field(min_length=1, max_length=64)
     invoice_id: str = Field(min_length=1, max_length=64)
@@ -63,6 +70,7 @@ class BilledLine(DomainModel):
     period_end: date  # exclusive
     # Microsoft's cost per seat for the same period in the line's currency (the catalogue).
     unit_cost: Money | None = None
+    to_subscription_id: str | None = Field(default=None, max_length=64)
 
     @property
     def unit_price(self) -> Money:

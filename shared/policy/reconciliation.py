@@ -1,9 +1,11 @@
 """Reconciliation: every line Microsoft billed the partner matched to what cspflow billed its
 customer, and classified (docs/rules.md#reconciliation). Pure: lines in, lines out.
 
-A Microsoft line is matched to a billed line of the same customer, subscription, charge kind
-(`CHARGE_KINDS`: Microsoft's charge types as cspflow's invoice lines name them) and service
-period start; then:
+What cspflow billed is the billing run's invoice lines and the charges and credits it made
+outside the run (an order's first period, seats added or removed, a cancellation's refund, an
+upgrade's price difference: the book's `Charges`). A Microsoft line is matched to a billed line
+of the same customer, subscription, charge kind (`CHARGE_KINDS`: Microsoft's charge types as
+cspflow names them) and service period start; then, for a charge:
 
 - same quantity, billed at or above Microsoft's cost with a markup: `matched`;
 - billed for fewer seats, or not at all: `missed_billing`, the leakage priced at the
@@ -11,6 +13,13 @@ period start; then:
   (its effective over its list unit price);
 - billed for more seats (or a credit not passed on): `over_billing`, by how much;
 - the same seats sold below Microsoft's cost, or at cost (the markup missing): `price_anomaly`;
+- for a credit (seats removed, a cancellation): the same seats credited, `matched`; fewer
+  (or none), `over_billing` (the customer paid for seats Microsoft refunded); more,
+  `missed_billing` (the customer was refunded seats Microsoft still charges);
+- an upgrade is one charge of the price difference on cspflow's side and two lines on
+  Microsoft's (the old offer's seats credited, `removeQuantity`, and the new offer's charged,
+  `convert`, on the new subscription for a partial upgrade): the convert line is matched to
+  the charge, the credit line to the same upgrade as its other half;
 - a Microsoft line for a customer the book does not know: `unmatched_microsoft`;
 - a line cspflow billed that Microsoft charged nothing for: `unmatched_cspflow`.
 
@@ -43,11 +52,16 @@ CHARGE_KINDS: dict[str, ChargeKind] = {
     "cyclecharge": "cycle",
     "addquantity": "add_quantity",
     "removequantity": "remove_quantity",
-    "cancelimmediate": "remove_quantity",
+    "cancelimmediate": "cancel",
+    "cancel": "cancel",
+    "refund": "cancel",
     "convert": "upgrade",
     "changebillingplan": "upgrade",
 }
-CREDITS = frozenset({"remove_quantity"})
+CREDITS = frozenset({"remove_quantity", "cancel"})
+# Kinds whose amount is not seats at a price (an upgrade's difference, a credit): no price
+# check against Microsoft's cost.
+NOT_PRICED = CREDITS | {"upgrade"}
 
 
 def charge_kind(charge_type: str) -> ChargeKind | None:
@@ -72,14 +86,21 @@ def reconcile(
     `sell_prices`: each subscription's sell price per seat per billing period (the book's),
     which prices the leakage of a line nobody billed."""
     pool: dict[tuple[str, str, str, object], list[BilledLine]] = {}
+    # Each upgrade by its source subscription: the other half of Microsoft's two lines.
+    upgrades: dict[tuple[str, str, object], list[BilledLine]] = {}
     for line in billed:
         if line.kind == "tax":
             continue
-        key = (line.customer_id, line.subscription_id, line.kind, line.period_start)
+        sub = line.to_subscription_id or line.subscription_id
+        key = (line.customer_id, sub, line.kind, line.period_start)
         pool.setdefault(key, []).append(line)
+        if line.kind == "upgrade":
+            upgrades.setdefault(
+                (line.customer_id, line.subscription_id, line.period_start), []
+            ).append(line)
     out: list[ReconciledLine] = []
     for ms in sorted(microsoft, key=lambda m: m.line_no):
-        out.append(_classify(period, ms, pool, sell_prices))
+        out.append(_classify(period, ms, pool, upgrades, sell_prices))
     next_no = max((m.line_no for m in microsoft), default=-1) + 1
     left = sorted(
         (line for lines in pool.values() for line in lines),
@@ -109,6 +130,7 @@ def _classify(
     period: str,
     ms: MicrosoftLine,
     pool: dict[tuple[str, str, str, object], list[BilledLine]],
+    upgrades: dict[tuple[str, str, object], list[BilledLine]],
     sell_prices: Mapping[str, Money],
 ) -> ReconciledLine:
     base = ReconciledLine(
@@ -142,6 +164,19 @@ def _classify(
     candidates = pool.get((ms.customer_id, ms.subscription_id, kind, ms.charge_start), [])
     found = candidates.pop(0) if candidates else None
     seats = abs(ms.quantity)
+    if found is None and kind == "remove_quantity":
+        halves = upgrades.get((ms.customer_id, ms.subscription_id, ms.charge_start), [])
+        upgrade = next((u for u in halves if u.quantity == seats), None)
+        if upgrade is not None:
+            halves.remove(upgrade)
+            return base.model_copy(
+                update={
+                    "invoice_id": upgrade.invoice_id,
+                    "billed_quantity": upgrade.quantity,
+                    "reason": "the old offer's seats credited by an upgrade billed as its "
+                    "price difference",
+                }
+            )
     if found is None:
         if kind in CREDITS:
             return base.model_copy(
@@ -168,13 +203,16 @@ def _classify(
         }
     )
     unit = found.unit_price
+    if kind in CREDITS:
+        return _credit(base, found, seats)
     if found.quantity < seats:
         missing = seats - found.quantity
         return base.model_copy(
             update={
                 "classification": "missed_billing",
                 "reason": f"{missing} seat(s) charged by Microsoft were not billed",
-                "leakage": (unit * missing).scaled(_ratio(ms)),
+                # the billed unit price is for the days Microsoft charged too
+                "leakage": unit * missing,
             }
         )
     if found.quantity > seats:
@@ -186,14 +224,47 @@ def _classify(
                 "over_billed": unit * extra,
             }
         )
-    cost = found.unit_cost
-    if cost is not None and cost.currency == unit.currency and unit <= cost:
+    cost = ms.unit_cost or found.unit_cost
+    if kind in NOT_PRICED or cost is None:
+        return base
+    if _ratio(ms) != 1:
+        # a part of a period (seats added mid-cycle, a coterminous first period): the
+        # subscription's price for a whole period against the cost of one
+        whole = sell_prices.get(ms.subscription_id)
+        if whole is None:
+            return base
+        unit = whole
+    if cost.currency == unit.currency and unit <= cost:
         reason = (
             f"sold at {unit}, below Microsoft's cost {cost}"
             if unit < cost
             else f"sold at Microsoft's cost {cost}: no markup"
         )
         return base.model_copy(update={"classification": "price_anomaly", "reason": reason})
+    return base
+
+
+def _credit(base: ReconciledLine, found: BilledLine, seats: int) -> ReconciledLine:
+    """A credit Microsoft gave the partner against the credit cspflow gave the customer."""
+    unit = -found.unit_price
+    if found.quantity < seats:
+        short = seats - found.quantity
+        return base.model_copy(
+            update={
+                "classification": "over_billing",
+                "reason": f"Microsoft credited {short} seat(s) more than the customer was",
+                "over_billed": unit * short,
+            }
+        )
+    if found.quantity > seats:
+        extra = found.quantity - seats
+        return base.model_copy(
+            update={
+                "classification": "missed_billing",
+                "reason": f"the customer was credited {extra} seat(s) Microsoft did not credit",
+                "leakage": unit * extra,
+            }
+        )
     return base
 
 

@@ -118,3 +118,29 @@ def test_a_decreases_credit_goes_to_the_latest_paid_invoice_that_can_carry_it(ap
         )
     )
     assert too_much == {"invoice_id": None}
+
+
+def test_a_change_applied_with_money_moved_records_its_charge_once(book: Book):
+    book.licence_changes.request(licence_change())
+    at = T0 + timedelta(minutes=3)
+    request = {
+        "step_key": "licence-change-chg-1/record-final-applied",
+        "change_id": "chg-1",
+        "status": "applied",
+        "at": at.isoformat(),
+        "quantity_before": 5,
+        "quantity_after": 8,
+        "effective_at": at.isoformat(),
+        "charge": {"amount_minor": 1380, "currency": "EUR"},
+        "invoice_id": "in_2",
+        "rule": "add-seats",
+    }
+    for _ in range(2):  # a retried step
+        ok(record_licence_change.run(request))
+    charges = book.charges.of_customer(
+        "c-1", starting_from=at.date(), starting_before=at.date() + timedelta(days=1)
+    ).items
+    assert [(c.id, c.kind, c.quantity, c.amount, c.stripe_invoice_id) for c in charges] == [
+        ("change-chg-1", "add_quantity", 3, Money(amount_minor=1380, currency="EUR"), "in_2")
+    ]
+    assert charges[0].period_end == book.subscriptions.get("c-1", "sub-1").record.term_end

@@ -208,11 +208,26 @@ def test_a_lost_checkout_answer_does_not_buy_twice(book, pc):
         "customer_id": data.customer_id,
         "tenant_id": tenant,
         "partner_center_order_ids": bought.partner_center_order_ids,
+        "order_id": data.order_id,
+        "lines": [line.model_dump(mode="json") for line in data.lines],
+        "stripe_invoice_id": "in_first",
+        "charged_at": data.received_at.isoformat(),
     }
     assert ok(record_order_subscriptions.run(record))["added"] == 2
     assert ok(record_order_subscriptions.run(record))["added"] == 0
     held = book.subscriptions.of_customer(data.customer_id).items
     assert sorted(r.subscription.quantity for r in held) == [2, 5]
+    # The first invoice's charge of each subscription, once, for the reconciliation; and
+    # each subscription's sell price.
+    day = data.received_at.date()
+    charges = book.charges.of_customer(
+        data.customer_id, starting_from=day, starting_before=day + timedelta(days=1)
+    ).items
+    assert sorted((c.kind, c.quantity, c.amount.amount_minor, c.stripe_invoice_id)
+                  for c in charges) == [("new", 2, 1440, "in_first"), ("new", 5, 3600, "in_first")]  # fmt: skip
+    assert {c.subscription_id for c in charges} == {r.id for r in held}
+    assert {r.unit_price.amount_minor for r in held if r.unit_price} == {720}
+    assert all(r.unit_price is not None for r in held)
 
     cancelled = ok(cancel_bought.run({"step_key": f"order-{data.order_id}/cancel",
                                       "tenant_id": tenant,

@@ -27,6 +27,7 @@ from shared.models import (
     Offer,
     SubscriptionRecord,
 )
+from shared.models.billing import Charge
 from shared.models.reconciliation import ReconciliationSummary
 from tests.sandbox.partner_center.harness import BASIC, START, Harness
 
@@ -186,3 +187,45 @@ def test_a_price_at_microsofts_cost_is_flagged(book, pc, billed_month):
 def test_a_period_partner_center_has_not_invoiced_is_refused_with_the_reason(book, pc):
     envelope = resolve_partner_invoice.run({"period": "2031-01"})
     assert not envelope["ok"] and "invoice of 2031-01" in envelope["failure"]["message"]
+
+
+def test_charges_made_outside_the_billing_run_are_what_microsofts_lines_are_matched_to(book, pc):
+    """The order's first period and two seats added on 5 March, charged by cspflow when they
+    happened (the book's Charges, no billing run invoice): both of Microsoft's lines matched.
+    Microsoft: 3 x 6.00 for 2 March..1 April, then 2 seats x 6.00 x 28/31 = 5.4194 each."""
+    tenant = pc.customer()
+    sid = pc.buy(tenant, quantity=3)
+    customer = Customer(
+        id="c-" + tenant[:8], partner_id="p", company_name="Contoso", tenant_id=UUID(tenant),
+        domain="contoso.example", contacts=(Contact(name="Ada", email="ada@contoso.example"),),
+        billing_currency="USD", country="US",
+    )  # fmt: skip
+    book.customers.add(customer)
+    book.subscriptions.add(
+        SubscriptionRecord(
+            customer_id=customer.id,
+            subscription=pc.client.get_subscription(tenant, sid),
+            unit_price=usd("7.00"),
+        )
+    )
+    pc.advance(timedelta(days=3))
+    pc.client.set_quantity(tenant, sid, 5, request_id=str(uuid.uuid4()))
+    common = {"customer_id": customer.id, "subscription_id": sid, "charged_at": START,
+              "period_end": _day(date(2026, 4, 2))}  # fmt: skip
+    book.charges.record(
+        Charge(id="order-o1-" + sid, kind="new", quantity=3, amount=usd("21.00"),
+               period_start=_day(date(2026, 3, 2)), source="order", reference="o1",
+               stripe_invoice_id="in_first", **common)
+    )  # fmt: skip
+    book.charges.record(
+        Charge(id="change-ch1", kind="add_quantity", quantity=2, amount=usd("12.65"),
+               period_start=START + timedelta(days=3), source="licence_change",
+               reference="ch1", stripe_invoice_id="in_seats", **common)
+    )  # fmt: skip
+    summary = reconcile(close_march(pc))
+    assert (summary.lines, summary.matched, summary.leakage) == (2, 2, ())
+    lines = book.reconciled_lines.of_period(PERIOD).items
+    assert [(x.charge_type, x.invoice_id, x.billed_amount) for x in lines] == [
+        ("new", "in_first", usd("21.00")),
+        ("addQuantity", "in_seats", usd("12.65")),
+    ]

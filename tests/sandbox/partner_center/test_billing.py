@@ -291,3 +291,76 @@ def test_a_suspension_keeps_next_charge_instructions_and_drops_scheduled_ones(pc
     raw = pc.client._raw_subscription(customer_id, sid)
     assert raw["nextChargeInstructions"] == instructions
     assert raw["scheduledNextTermInstructions"] is None
+
+
+def _lines(pc, sid):
+    """A subscription's charges as the reconciliation reads them: charge type, quantity,
+    effective unit price, subtotal and the service period (its end inclusive)."""
+    return [
+        (
+            c["chargeType"],
+            c["quantity"],
+            Decimal(c["effectiveUnitPrice"]),
+            Decimal(c["subtotal"]),
+            c["chargeStartDate"][:10],
+            c["chargeEndDate"][:10],
+        )
+        for c in pc.state()["ledger"]
+        if c["subscriptionId"] == sid
+    ]
+
+
+def _share(price: str, days: int, of: int) -> Decimal:
+    return (Decimal(price) * days / of).quantize(Decimal("0.0001"))
+
+
+def _down(effective: Decimal, quantity: int) -> Decimal:
+    return effective.quantize(Decimal("0.01"), rounding="ROUND_DOWN") * quantity
+
+
+def test_each_charge_type_cspflow_reconciles_has_its_amount_and_service_period(pc):
+    """The lines the reconciliation matches cspflow's charges against
+    (https://learn.microsoft.com/en-us/partner-center/billing/recon-file-charge-types):
+    new, addQuantity, removeQuantity, cancelImmediate, and an upgrade's removeQuantity of the
+    old offer with the convert of the new (in place, or on a new subscription for part of the
+    seats), each from the day it happened to the end of the billing cycle; then the next
+    cycle's cycleCharge. Bought 2 March: the cycle is 2 March..1 April, 31 days; on 5 March
+    28 days are left."""
+    customer_id = pc.customer()
+    basic = pc.buy(customer_id, quantity=5)
+    full = pc.buy(customer_id, offer=E3, quantity=4)
+    part = pc.buy(customer_id, offer=E3, quantity=5)
+    gone = pc.buy(customer_id, quantity=2)
+    pc.advance(timedelta(days=3))
+    pc.client.set_quantity(customer_id, basic, 7, request_id=rid())
+    pc.client.set_quantity(customer_id, basic, 6, request_id=rid())
+    pc.client.cancel(customer_id, gone, request_id=rid())
+    pc.client.transition(customer_id, full, TransitionRequest(to_catalog_item_id=E5, quantity=4),
+                         request_id=rid())  # fmt: skip
+    moved = pc.client.transition(
+        customer_id, part, TransitionRequest(to_catalog_item_id=E5, quantity=2), request_id=rid()
+    )
+    basic28, e3_28, e5_28 = _share("6.00", 28, 31), _share("23.00", 28, 31), _share("38.00", 28, 31)
+    bought, cycle_end, today = "2026-03-02", "2026-04-01", "2026-03-05"
+    assert _lines(pc, basic) == [
+        ("new", 5, Decimal("6.0000"), Decimal("30.00"), bought, cycle_end),
+        ("addQuantity", 2, basic28, _down(basic28, 2), today, cycle_end),
+        ("removeQuantity", 1, -basic28, _down(-basic28, 1), today, cycle_end),
+    ]
+    assert _lines(pc, gone)[1] == (
+        "cancelImmediate", 2, -basic28, _down(-basic28, 2), today, cycle_end
+    )  # fmt: skip
+    assert _lines(pc, full)[1:] == [
+        ("removeQuantity", 4, -e3_28, _down(-e3_28, 4), today, cycle_end),
+        ("convert", 4, e5_28, _down(e5_28, 4), today, cycle_end),
+    ]
+    assert _lines(pc, part)[1:] == [
+        ("removeQuantity", 2, -e3_28, _down(-e3_28, 2), today, cycle_end),
+    ]
+    new_sub = moved.to_subscription_id
+    assert new_sub is not None and [line[:2] for line in _lines(pc, new_sub)] == [("convert", 2)]
+    assert _lines(pc, new_sub)[0][4] == today
+    pc.advance_to(START.replace(day=2, month=4, hour=12))
+    assert _lines(pc, basic)[-1] == (
+        "cycleCharge", 6, Decimal("6.0000"), Decimal("36.00"), "2026-04-02", "2026-05-01"
+    )  # fmt: skip

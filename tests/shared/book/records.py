@@ -21,6 +21,7 @@ from shared.models import (
     Subscription,
     SubscriptionRecord,
 )
+from shared.models.billing import Charge
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 V = TypeVar("V")
@@ -223,3 +224,21 @@ def processed_event(event_id: str = "evt_1", **overrides: Any) -> ProcessedEvent
         "processed_at": T0 + timedelta(seconds=2),
     }
     return ProcessedEvent.model_validate(data | overrides)
+
+
+def charge(charge_id: str = "change-1", customer_id: str = "c-1", **overrides: Any) -> Charge:
+    data = {
+        "id": charge_id,
+        "customer_id": customer_id,
+        "subscription_id": "sub-1",
+        "kind": "add_quantity",
+        "quantity": 2,
+        "amount": eur(690).model_dump(),
+        "period_start": T0,
+        "period_end": T0 + timedelta(days=29),
+        "charged_at": T0,
+        "source": "licence_change",
+        "reference": charge_id,
+        "stripe_invoice_id": "in_1",
+    }
+    return Charge.model_validate(data | overrides)
