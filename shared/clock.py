@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import requests
 
 from shared.errors import TransientError
+from shared.proxies import TRUST_ENVIRONMENT
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -121,6 +122,7 @@ class HttpClock:
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
         self._session = requests.Session()
+        self._session.trust_env = TRUST_ENVIRONMENT  # proxies read once (shared/proxies.py)
         self._mapped: MappedClock | None = None
         # The last reading over HTTP and the monotonic time its fetch began.
         self._cached: tuple[float, datetime] | None = None

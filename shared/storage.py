@@ -24,6 +24,7 @@ from azure.storage.queue import (
 )
 
 from shared.config import Settings
+from shared.proxies import TRUST_ENVIRONMENT
 
 # Webhook events are acknowledged fast and enqueued on one queue per source; each queue's
 # consumer acts on them (triggers/queues/, docs/intake.md). A message that keeps failing is
@@ -47,7 +48,13 @@ COMMANDS_TABLE = "Commands"
 
 # The SDKs' own retries would hold an activity for minutes against a dead endpoint; the
 # Durable retry policy is the one that retries.
-_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 1, "connection_timeout": 5, "read_timeout": 20}
+# `use_env_settings`: proxies from the environment read once (shared/proxies.py).
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 1,
+    "connection_timeout": 5,
+    "read_timeout": 20,
+    "use_env_settings": TRUST_ENVIRONMENT,
+}
 
 
 def table_name(settings: Settings, table: str) -> str:

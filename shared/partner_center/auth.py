@@ -24,6 +24,7 @@ import requests
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
 from shared.partner_center.errors import AuthError, RetryableError
+from shared.proxies import TRUST_ENVIRONMENT
 
 
 class TrustingSession(requests.Session):
@@ -35,6 +36,7 @@ class TrustingSession(requests.Session):
 
     def __init__(self, ca_bundle: Path | None) -> None:
         super().__init__()
+        self.trust_env = TRUST_ENVIRONMENT  # proxies read once (shared/proxies.py)
         self._ca_bundle = str(ca_bundle) if ca_bundle is not None else None
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:

@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+import requests
 import stripe
 from stripe import StripeClient
 from stripe.params import (
@@ -39,6 +40,7 @@ from stripe.params.checkout import SessionCreateParams
 from shared.config import Settings
 from shared.errors import ConfigurationError
 from shared.models.money import CurrencyMismatchError, Money, currency_exponent
+from shared.proxies import TRUST_ENVIRONMENT
 
 from .errors import PaymentRejected, PaymentsUnavailable
 from .idempotency import derive_key
@@ -82,7 +84,7 @@ class StripePayments:
             api_key,
             base_addresses={"api": api_base.rstrip("/")},
             max_network_retries=max_network_retries,
-            http_client=http_client or stripe.RequestsClient(timeout=timeout_s),
+            http_client=http_client or stripe.RequestsClient(timeout=timeout_s, session=_session()),
         )
 
     @classmethod
@@ -694,6 +696,12 @@ class StripePayments:
 
 
 # helpers ---------------------------------------------------------------------------------
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = TRUST_ENVIRONMENT  # proxies read once (shared/proxies.py)
+    return session
+
+
 def _meta(obj: stripe.StripeObject) -> dict[str, str]:
     return dict(obj.to_dict().get("metadata") or {})
 
