@@ -158,7 +158,7 @@ DAY = timedelta(days=1)
 
 @dataclass(frozen=True)
 class DunningRules:
-    retry_after: tuple[timedelta, ...] = (1 * DAY, 3 * DAY, 5 * DAY, 8 * DAY, 12 * DAY, 18 * DAY)
+    retry_after: tuple[timedelta, ...] = (1 * DAY, 3 * DAY, 6 * DAY, 10 * DAY, 14 * DAY, 18 * DAY)
     max_attempts_per_card: int = 7
     attempt_window: timedelta = 30 * DAY
     notice_after: tuple[timedelta, ...] = (timedelta(0), 3 * DAY, 7 * DAY, 12 * DAY)

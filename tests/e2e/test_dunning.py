@@ -296,7 +296,8 @@ def test_never_paid_warned_auto_renew_off_before_the_lock_suspended_after_grace_
 
 
 def test_paid_while_suspended_is_reactivated_at_once(stack: LocalStack, ns: Namespace):
-    # Declines through the retry of day 12; the retry of day 18 pays, after the suspension.
+    # Declines through the retry of day 14 (run before the suspension due that day); the retry
+    # of day 18 pays, after the suspension.
     who = a_customer(stack, ns, "pm_card_sandbox_decline_first_6_insufficient_funds")
     output = who.finished(timeout=300)
     assert output["status"] == "recovered"

@@ -299,12 +299,12 @@ def test_no_more_than_seven_charges_per_card_in_any_30_days():
 @pytest.mark.parametrize(
     ("lock_in", "overrides", "expected_days", "source"),
     [
-        (None, {}, [1, 3, 5, 8, 12, 18], "the configured schedule; docs/rules.md#retry-schedule"),
-        (40 * D, {}, [1, 3, 5, 8, 12, 18], "the lock is after the last retry"),
-        (10 * D, {}, [0.5, 1.5, 2.5, 4, 6, 9], "squeezed to end by lock - 24 h; " + CANCEL_POLICY),
-        (10 * D, {"auto_renew_off": True}, [1, 3, 5, 8, 12, 18], "no renewal at stake any more"),
-        (10 * D, {"suspended": True}, [1, 3, 5, 8, 12, 18], "suspension turned auto-renew off"),
-        (H, {}, [1, 3, 5, 8, 12, 18], "too late to squeeze: auto-renew goes off at once"),
+        (None, {}, [1, 3, 6, 10, 14, 18], "the configured schedule; docs/rules.md#retry-schedule"),
+        (40 * D, {}, [1, 3, 6, 10, 14, 18], "the lock is after the last retry"),
+        (10 * D, {}, [0.5, 1.5, 3, 5, 7, 9], "squeezed to end by lock - 24 h; " + CANCEL_POLICY),
+        (10 * D, {"auto_renew_off": True}, [1, 3, 6, 10, 14, 18], "no renewal at stake any more"),
+        (10 * D, {"suspended": True}, [1, 3, 6, 10, 14, 18], "suspension turned auto-renew off"),
+        (H, {}, [1, 3, 6, 10, 14, 18], "too late to squeeze: auto-renew goes off at once"),
     ],
 )
 def test_retries_finish_before_the_renewal_lock_when_they_can(
