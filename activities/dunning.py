@@ -46,8 +46,11 @@ from shared.models.subscription import SubscriptionRecord
 from shared.notifications import Addressee, Notifier
 from shared.notifications import Notice as NoticeModel
 from shared.notifications.kinds import (
+    AutoRenewOffUnpaid,
     CardExpiring,
+    CardExpiringReminder,
     CardRef,
+    InvoiceOverdue,
     PaymentFailed,
     PaymentFailureReason,
     Reactivated,
@@ -63,6 +66,7 @@ from shared.policy.dunning import (
     DEFAULT_RULES,
     CustomerAsk,
     card_expiry_notice_due,
+    card_expiry_reminder_due,
     classify_attempt,
     next_retry_at,
     next_step,
@@ -545,7 +549,7 @@ def send_dunning_notice(request: Notify, ctx: ActivityContext) -> DunningCaseRec
     pay_url = invoice.hosted_invoice_url or stripe.pay_link(invoice.id)
     suspension_at = None if case.suspended else case.opened_at + DEFAULT_RULES.grace_period
     last = max(case.attempts, key=lambda a: a.attempted_at, default=None)
-    notice: PaymentFailed | SuspensionWarning
+    notice: PaymentFailed | SuspensionWarning | InvoiceOverdue
     if request.final and suspension_at is not None and suspension_at > request.at:
         notice = SuspensionWarning(
             customer_name=customer.company_name[:200],
@@ -553,6 +557,16 @@ def send_dunning_notice(request: Notify, ctx: ActivityContext) -> DunningCaseRec
             amount_due=_amount(invoice),
             suspension_at=suspension_at,
             pay_url=pay_url,  # type: ignore[arg-type]
+        )
+    elif case.overdue and not case.attempts:
+        # Invoice terms, no payment tried: the invoice is overdue, nothing "failed".
+        notice = InvoiceOverdue(
+            customer_name=customer.company_name[:200],
+            invoice_number=_number(record),
+            amount_due=_amount(invoice),
+            due_at=invoice.due_date,
+            pay_url=pay_url,  # type: ignore[arg-type]
+            suspension_at=suspension_at if suspension_at and suspension_at > request.at else None,
         )
     else:
         update_url = None
@@ -633,6 +647,10 @@ def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningC
             apply_partner_center_subscription(book, record.customer_id, read)
             changed.append(sub.id)
 
+    undelivered = None
+    if not request.enabled and changed and not record.case.auto_renew_off:
+        undelivered = _tell_auto_renew_off(ctx, request, book, record, customer, tuple(changed))
+
     def change(r: DunningCaseRecord) -> DunningCaseRecord:
         if request.enabled:
             if not r.case.auto_renew_off:
@@ -649,10 +667,41 @@ def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningC
             r,
             request.at,
             "turn_off_auto_renew",
-            f"auto-renew off before the lock: {list(kept)} {refused}",
+            f"auto-renew off before the lock: {list(kept)} {refused} {undelivered or ''}",
         )
 
     return _update(book, request.invoice_id, request.at, change)
+
+
+def _tell_auto_renew_off(
+    ctx: ActivityContext,
+    request: AutoRenew,
+    book: Book,
+    record: DunningCaseRecord,
+    customer: Customer,
+    changed: tuple[str, ...],
+) -> str | None:
+    """The customer told that auto-renew is off for these subscriptions while the invoice is
+    unpaid, when the first of them ends, and that paying turns it back on (once: the step's
+    key)."""
+    stripe = _stripe(ctx)
+    invoice = stripe.get_invoice(_stripe_invoice(record))
+    ends = [
+        s.subscription.term_end for s in _subscriptions(book, record.customer_id) if s.id in changed
+    ]
+    return _tell(
+        ctx,
+        f"{request.step_key}-notice",
+        AutoRenewOffUnpaid(
+            customer_name=customer.company_name[:200],
+            invoice_number=_number(record),
+            amount_due=_amount(invoice),
+            pay_url=invoice.hosted_invoice_url or stripe.pay_link(invoice.id),  # type: ignore[arg-type]
+            term_ends_at=min(ends) if ends else None,
+            products=_products(book, record.customer_id, changed),
+        ),
+        customer,
+    )
 
 
 @activity(bp)
@@ -910,9 +959,11 @@ class ExpiryScanned(DomainModel):
 @activity(bp)
 def warn_expiring_card(request: ExpiryScan, ctx: ActivityContext) -> ExpiryScanned:
     """The customer's default card, when it expires within `card_expiry_notice_before`: the
-    card-update link mailed ahead of time, once per card and expiry (the step key names the
-    card and its expiry; docs/rules.md#card-expiry). Stripe sends no
-    `customer.source.expiring` for PaymentMethods, so cspflow lists the cards itself."""
+    card-update link mailed ahead of time, once per card and expiry, and in its last
+    `card_expiry_reminder_before` the reminder, once, while it is still the default (a card
+    replaced in time is the default no more). The step keys name the card and its expiry
+    (docs/rules.md#card-expiry). Stripe sends no `customer.source.expiring` for
+    PaymentMethods, so cspflow lists the cards itself."""
     book, stripe = _book(ctx), _stripe(ctx)
     customer = book.customers.get(request.customer_id).record
     if customer.stripe_customer_id is None:
@@ -921,9 +972,13 @@ def warn_expiring_card(request: ExpiryScan, ctx: ActivityContext) -> ExpiryScann
     for card in stripe.list_cards(customer.stripe_customer_id):
         if not card.is_default:
             continue
-        if not card_expiry_notice_due(card.exp_month, card.exp_year, request.at, None):
+        reminder = card_expiry_reminder_due(card.exp_month, card.exp_year, request.at)
+        if not reminder and not card_expiry_notice_due(
+            card.exp_month, card.exp_year, request.at, None
+        ):
             continue
-        key = f"card-expiry-{customer.id}/{card.payment_method_id}-{card.exp_year}{card.exp_month:02d}"
+        expiry = f"{card.payment_method_id}-{card.exp_year}{card.exp_month:02d}"
+        key = f"card-expiry{'-reminder' if reminder else ''}-{customer.id}/{expiry}"
         link = stripe.card_update_link(
             key,
             customer.stripe_customer_id,
@@ -931,22 +986,22 @@ def warn_expiring_card(request: ExpiryScan, ctx: ActivityContext) -> ExpiryScann
             metadata={CARD_UPDATE_KEY: "card_expiry"},
         )
         brand = card.brand if card.brand in _BRANDS else "unknown"
+        ref = CardRef.model_validate(
+            {
+                "brand": brand,
+                "last4": card.last4,
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+            }
+        )
+        kind = CardExpiringReminder if reminder else CardExpiring
+        notice = kind(
+            customer_name=customer.company_name[:200],
+            card=ref,
+            update_url=link.url,  # type: ignore[arg-type]
+        )
         Notifier.from_settings(ctx.settings).send(
-            key,
-            CardExpiring(
-                customer_name=customer.company_name[:200],
-                card=CardRef.model_validate(
-                    {
-                        "brand": brand,
-                        "last4": card.last4,
-                        "exp_month": card.exp_month,
-                        "exp_year": card.exp_year,
-                    }
-                ),
-                update_url=link.url,  # type: ignore[arg-type]
-            ),
-            customer_id=customer.id,
-            contacts=_contacts(customer),
+            key, notice, customer_id=customer.id, contacts=_contacts(customer)
         )
         sent.append(card.payment_method_id)
     return ExpiryScanned(customer_id=customer.id, notices=tuple(sent))
