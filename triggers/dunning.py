@@ -10,7 +10,8 @@
   `card-expiry-<YYYYMM>-reminders`; workflows/dunning.py), twice a month.
 
 Cases are started by event intake (`invoice.payment_failed`, triggers/queues/routing.py),
-never through the API.
+never through the API. A start intake kept in the book's `WorkflowInbox` while dunning was
+not deployed (docs/intake.md) is started by the daily timer `dunning_parked_starts`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import Field
 
-from shared.book import InvalidKey
+from shared.book import Book, InvalidKey
 from shared.clock import app_clock
 from shared.config import get_settings
 from shared.models import DomainModel, UtcDateTime
@@ -42,8 +43,9 @@ from shared.policy.dunning import classify_attempt
 from triggers.api import API, Call, NotFound, Reply
 from triggers.api.paging import Page, Paging
 from triggers.api.replies import DurableCheckStatus, check_status_reply
+from triggers.queues.consumer import DurableOrchestrations, Orchestrations
 from triggers.reads import book, storage, valid_id
-from workflows.dunning import CardExpirySweep, card_expiry_sweep
+from workflows.dunning import CardExpirySweep, card_expiry_sweep, dunning
 
 bp = df.Blueprint()
 log = logging.getLogger("cspflow.dunning")
@@ -260,3 +262,47 @@ if SCHEDULE != "off":
         (CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE)."""
         now = await asyncio.to_thread(app_clock(get_settings()).now)
         log.info("card-expiry sweep %s", await start_card_expiry_sweep(client, now))
+
+
+# -- starts kept before dunning was deployed ---------------------------------------------------
+
+CASE_ORCHESTRATOR = dunning.__name__
+PARKED_SCHEDULE = "0 15 6 * * *"  # 06:15 UTC every day
+_INSTANCE_PREFIX = f"{CASE_ORCHESTRATOR}-"
+
+
+async def start_parked_cases(book: Book, orchestrations: Orchestrations) -> list[str]:
+    """The dunning starts event intake kept in the `WorkflowInbox` while dunning was not
+    deployed (docs/intake.md): each case started now, with the payload intake kept, unless
+    the book already holds its case or its instance runs or ran (a start is idempotent on
+    the instance id, so a second run starts nothing). Signals kept for those instances are
+    not raised: the case re-reads the invoice and the card from Stripe when it opens. The
+    instance ids started."""
+    started: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await asyncio.to_thread(
+            book.workflow_inbox.of_workflow, CASE_ORCHESTRATOR, limit=100, next=cursor
+        )
+        for kept in page.items:
+            if kept.action != "start" or not kept.instance_id.startswith(_INSTANCE_PREFIX):
+                continue
+            case_id = kept.instance_id.removeprefix(_INSTANCE_PREFIX)
+            if await asyncio.to_thread(book.dunning.find, case_id) is not None:
+                continue
+            if await orchestrations.start(CASE_ORCHESTRATOR, kept.instance_id, kept.payload):
+                started.append(kept.instance_id)
+        if page.next is None:
+            return started
+        cursor = page.next
+
+
+@bp.timer_trigger(schedule=PARKED_SCHEDULE, arg_name="timer", use_monitor=True)
+@bp.durable_client_input(client_name="client")
+async def dunning_parked_starts(
+    timer: func.TimerRequest, client: df.DurableOrchestrationClient
+) -> None:
+    """Starts the dunning cases kept in the WorkflowInbox (daily; nothing once all ran)."""
+    started = await start_parked_cases(book(), DurableOrchestrations(client))
+    if started:
+        log.info("dunning: started %d kept case(s): %s", len(started), ", ".join(started[:20]))
