@@ -267,7 +267,8 @@ if SCHEDULE != "off":
 # -- starts kept before dunning was deployed ---------------------------------------------------
 
 CASE_ORCHESTRATOR = dunning.__name__
-PARKED_SCHEDULE = "0 15 6 * * *"  # 06:15 UTC every day
+PARKED_SETTING = "CSPFLOW_DUNNING_PARKED_STARTS_SCHEDULE"
+DEFAULT_PARKED_SCHEDULE = "0 15 6 * * *"  # 06:15 UTC every day
 _INSTANCE_PREFIX = f"{CASE_ORCHESTRATOR}-"
 
 
@@ -297,12 +298,23 @@ async def start_parked_cases(book: Book, orchestrations: Orchestrations) -> list
         cursor = page.next
 
 
-@bp.timer_trigger(schedule=PARKED_SCHEDULE, arg_name="timer", use_monitor=True)
-@bp.durable_client_input(client_name="client")
-async def dunning_parked_starts(
-    timer: func.TimerRequest, client: df.DurableOrchestrationClient
-) -> None:
-    """Starts the dunning cases kept in the WorkflowInbox (daily; nothing once all ran)."""
-    started = await start_parked_cases(book(), DurableOrchestrations(client))
-    if started:
-        log.info("dunning: started %d kept case(s): %s", len(started), ", ".join(started[:20]))
+def parked_schedule(environ: dict[str, str] | None = None) -> str:
+    """The kept starts' timer schedule, read when the app is indexed: the setting, or daily at
+    06:15 UTC when it is unset or not a schedule; `off` registers no timer."""
+    value = (os.environ if environ is None else environ).get(PARKED_SETTING, "").strip()
+    return value if _SCHEDULE.fullmatch(value) else DEFAULT_PARKED_SCHEDULE
+
+
+PARKED_SCHEDULE = parked_schedule()
+if PARKED_SCHEDULE != "off":
+
+    @bp.timer_trigger(schedule=PARKED_SCHEDULE, arg_name="timer", use_monitor=True)
+    @bp.durable_client_input(client_name="client")
+    async def dunning_parked_starts(
+        timer: func.TimerRequest, client: df.DurableOrchestrationClient
+    ) -> None:
+        """Starts the dunning cases kept in the WorkflowInbox (daily; nothing once all ran;
+        CSPFLOW_DUNNING_PARKED_STARTS_SCHEDULE)."""
+        started = await start_parked_cases(book(), DurableOrchestrations(client))
+        if started:
+            log.info("dunning: started %d kept case(s): %s", len(started), ", ".join(started[:20]))
