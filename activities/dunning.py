@@ -13,9 +13,10 @@ record, not the orchestrator's memory, is the truth a retried or replayed step m
   the subscriptions suspended or turned off are kept in the record, so reactivation and
   restoring auto-renew touch exactly those.
 
-Partner Center subscription writes belong to `activities/subscriptions.py` once it exists;
-until then the few dunning needs (suspend, reactivate, auto-renew, cancel) are here, on the
-shared Partner Center client.
+Partner Center subscription writes are activities/subscriptions.py's (`write_suspend`,
+`write_reactivate`, `write_auto_renew`, `write_cancel`: the same writes its activities make),
+called here once per subscription with the request ids this module always used. A renewal
+being processed (409) is waited out: the step is retried with the same request ids.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import azure.durable_functions as df
 from pydantic import Field
 
 from activities.boundary import ActivityContext, WriteInput, activity, per_settings
+from activities.subscriptions import write_auto_renew, write_cancel, write_reactivate, write_suspend
 from shared.book import Book
 from shared.book.partner_center import apply_partner_center_subscription
 from shared.errors import PermanentError
@@ -58,7 +60,6 @@ from shared.notifications.kinds import (
     SuspensionWarning,
     WrittenOff,
 )
-from shared.partner_center import PartnerCenterClient
 from shared.payments import PaymentRejected, StripePayments
 from shared.payments.models import Decline
 from shared.payments.models import Invoice as StripeInvoice
@@ -142,10 +143,6 @@ def _book(ctx: ActivityContext) -> Book:
 
 def _stripe(ctx: ActivityContext) -> StripePayments:
     return per_settings("stripe", ctx.settings, StripePayments.from_settings)
-
-
-def _partner_center(ctx: ActivityContext) -> PartnerCenterClient:
-    return per_settings("partner_center", ctx.settings, PartnerCenterClient.from_settings)
 
 
 def _planned(record: DunningCaseRecord, at: datetime) -> DunningCaseRecord:
@@ -618,7 +615,7 @@ def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningC
     """Off: every active subscription of the customer that would renew gets auto-renew off
     in Partner Center before the lock (docs/rules.md#auto-renew-before-lock), and is kept in
     the record. On: exactly those get it back (docs/rules.md#paid)."""
-    book, pc = _book(ctx), _partner_center(ctx)
+    book = _book(ctx)
     record = book.dunning.get(request.invoice_id).record
     customer = _customer(book, record)
     tenant = str(customer.tenant_id) if customer.tenant_id else None
@@ -635,11 +632,8 @@ def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningC
                 continue
             verb = "on" if request.enabled else "off"
             try:
-                read = pc.set_auto_renew(
-                    tenant,
-                    sub.id,
-                    request.enabled,
-                    request_id=ctx.request_id(f"auto-renew-{verb}-{sub.id}"),
+                read = write_auto_renew(
+                    ctx, tenant, sub.id, request.enabled, operation=f"auto-renew-{verb}-{sub.id}"
                 )
             except PermanentError as exc:  # Partner Center's answer: noted, the case goes on
                 refused.append(f"{sub.id}: {exc}"[:120])
@@ -708,7 +702,7 @@ def _tell_auto_renew_off(
 def suspend_for_dunning(request: CaseStep, ctx: ActivityContext) -> DunningCaseRecord:
     """After grace: the customer's active subscriptions suspended in Partner Center (which
     turns auto-renew off; docs/rules.md#grace-then-suspend), then the customer told."""
-    book, pc = _book(ctx), _partner_center(ctx)
+    book = _book(ctx)
     record = book.dunning.get(request.invoice_id).record
     if record.status != "open" or record.case.suspended or record.case.paid_at is not None:
         return record
@@ -722,7 +716,7 @@ def suspend_for_dunning(request: CaseStep, ctx: ActivityContext) -> DunningCaseR
             if sub.subscription.status != "active":
                 continue
             try:
-                read = pc.suspend(tenant, sub.id, request_id=ctx.request_id(f"suspend-{sub.id}"))
+                read = write_suspend(ctx, tenant, sub.id, operation=f"suspend-{sub.id}")
             except PermanentError as exc:  # Partner Center's answer: noted, the case goes on
                 refused.append(f"{sub.id}: {exc}"[:120])
                 continue
@@ -771,7 +765,7 @@ def suspend_for_dunning(request: CaseStep, ctx: ActivityContext) -> DunningCaseR
 def reactivate_after_payment(request: CaseStep, ctx: ActivityContext) -> DunningCaseRecord:
     """Paid: the subscriptions this case suspended reactivated at once, auto-renew as it was
     before dunning, and the customer told (docs/rules.md#paid)."""
-    book, pc = _book(ctx), _partner_center(ctx)
+    book = _book(ctx)
     record = book.dunning.get(request.invoice_id).record
     if not record.case.suspended:
         return record
@@ -781,11 +775,12 @@ def reactivate_after_payment(request: CaseStep, ctx: ActivityContext) -> Dunning
     if tenant is not None:
         for sub_id in record.suspended_subscriptions:
             try:
-                read = pc.reactivate(
+                read = write_reactivate(
+                    ctx,
                     tenant,
                     sub_id,
                     auto_renew=sub_id in record.auto_renew_turned_off,
-                    request_id=ctx.request_id(f"reactivate-{sub_id}"),
+                    operation=f"reactivate-{sub_id}",
                 )
             except PermanentError as exc:  # ended meanwhile, say: noted for ops
                 refused.append(f"{sub_id}: {exc}"[:120])
@@ -831,7 +826,7 @@ def write_off_dunning_case(request: CaseStep, ctx: ActivityContext) -> DunningCa
     """Collection gave up: the invoice marked uncollectible in Stripe (still payable), the
     subscriptions cancelled where still inside their cancellation window when the partner's
     settings say so, else left to expire (auto-renew is off), the customer told."""
-    book, stripe, pc = _book(ctx), _stripe(ctx), _partner_center(ctx)
+    book, stripe = _book(ctx), _stripe(ctx)
     record = book.dunning.get(request.invoice_id).record
     if record.case.written_off or record.case.paid_at is not None:
         return record
@@ -852,10 +847,8 @@ def write_off_dunning_case(request: CaseStep, ctx: ActivityContext) -> DunningCa
             window = sub.subscription.cancellation_allowed_until_date
             if sub.id in record.suspended_subscriptions and window and window > request.at:
                 try:
-                    read = pc.cancel(
-                        str(customer.tenant_id),
-                        sub.id,
-                        request_id=ctx.request_id(f"cancel-{sub.id}"),
+                    read = write_cancel(
+                        ctx, str(customer.tenant_id), sub.id, operation=f"cancel-{sub.id}"
                     )
                 except PermanentError:  # refused: it is left to expire, auto-renew off
                     continue
