@@ -613,22 +613,38 @@ def send_dunning_notice(request: Notify, ctx: ActivityContext) -> DunningCaseRec
 @activity(bp)
 def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningCaseRecord:
     """Off: every active subscription of the customer that would renew gets auto-renew off
-    in Partner Center before the lock (docs/rules.md#auto-renew-before-lock), and is kept in
-    the record. On: exactly those get it back (docs/rules.md#paid)."""
+    in Partner Center before the lock (docs/rules.md#auto-renew-before-lock), is kept in the
+    record, and the customer is told. On: exactly those get it back (docs/rules.md#paid).
+
+    The subscriptions to turn off are written to the record before Partner Center is asked:
+    a step run again after a host died midway finds them there (the book then already says
+    auto-renew is off, so it could not tell them from the ones that were off before dunning),
+    asks Partner Center again with the same request ids (answered the first result), and
+    still tells the customer, once (the notice's key)."""
     book = _book(ctx)
     record = book.dunning.get(request.invoice_id).record
     customer = _customer(book, record)
     tenant = str(customer.tenant_id) if customer.tenant_id else None
     changed: list[str] = []
     refused: list[str] = []
+    refused_ids: set[str] = set()
+    if not request.enabled and not record.case.auto_renew_off and tenant is not None:
+        planned = record.auto_renew_turned_off or tuple(
+            sub.id
+            for sub in _subscriptions(book, record.customer_id)
+            if sub.subscription.status == "active" and sub.subscription.auto_renew_enabled
+        )
+        if planned and not record.auto_renew_turned_off:
+            record = book.dunning.update(
+                request.invoice_id,
+                lambda r: r.model_copy(update={"auto_renew_turned_off": planned}),
+            ).record
+        targets = set(record.auto_renew_turned_off)
+    else:
+        targets = set(record.auto_renew_turned_off) if request.enabled else set()
     if tenant is not None:
         for sub in _subscriptions(book, record.customer_id):
-            s = sub.subscription
-            if request.enabled:
-                wanted = sub.id in record.auto_renew_turned_off and s.status == "active"
-            else:
-                wanted = s.status == "active" and s.auto_renew_enabled
-            if not wanted:
+            if sub.id not in targets or sub.subscription.status != "active":
                 continue
             verb = "on" if request.enabled else "off"
             try:
@@ -637,6 +653,7 @@ def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningC
                 )
             except PermanentError as exc:  # Partner Center's answer: noted, the case goes on
                 refused.append(f"{sub.id}: {exc}"[:120])
+                refused_ids.add(sub.id)
                 continue
             apply_partner_center_subscription(book, record.customer_id, read)
             changed.append(sub.id)
@@ -655,7 +672,9 @@ def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningC
             )
         if r.case.auto_renew_off:
             return r
-        kept = tuple(dict.fromkeys((*r.auto_renew_turned_off, *changed)))
+        kept = tuple(
+            s for s in dict.fromkeys((*r.auto_renew_turned_off, *changed)) if s not in refused_ids
+        )
         r = _case(r, auto_renew_off=True).model_copy(update={"auto_renew_turned_off": kept})
         return _noted(
             r,

@@ -330,6 +330,33 @@ def test_suspension_reactivation_and_auto_renew_in_partner_center(book, pc, inbo
     assert back.next_step is not None and back.next_step.action == "close"
 
 
+def test_auto_renew_off_run_again_after_a_host_died_midway_keeps_its_subscriptions_and_tells(
+    book, pc, inbox, monkeypatch
+):
+    # The host dies after Partner Center turned auto-renew off, before the notice and the
+    # record: the step run again still knows which subscriptions it turned off (to restore
+    # them on payment) and tells the customer, once.
+    case = make_case(book, pc, "pm_card_sandbox_fail_after_0_insufficient_funds")
+    case.open()
+    at = case.failed_at + 10 * DAY
+    step = case.on_case("auto-renew-off-1", at, enabled=False)
+
+    def host_dies(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("host killed")
+
+    monkeypatch.setattr("activities.dunning._tell_auto_renew_off", host_dies)
+    with pytest.raises(SystemExit):
+        set_dunning_auto_renew.run(step)
+    assert not pc.client.get_subscription(case.tenant, case.subscription_id).auto_renew_enabled
+    assert notices(inbox) == []
+    monkeypatch.undo()
+
+    off = value(set_dunning_auto_renew.run(step))
+    assert off.case.auto_renew_off and off.auto_renew_turned_off == (case.subscription_id,)
+    assert notices(inbox) == ["auto_renew_off_unpaid"]
+    assert case.subscription_id in str(off.history[-1].detail)
+
+
 def test_write_off_marks_the_invoice_uncollectible_and_records_the_amount(book, pc, inbox):
     case = make_case(book, pc, "pm_card_sandbox_fail_after_0_insufficient_funds")
     case.open()
