@@ -13,9 +13,10 @@ record, not the orchestrator's memory, is the truth a retried or replayed step m
   the subscriptions suspended or turned off are kept in the record, so reactivation and
   restoring auto-renew touch exactly those.
 
-Partner Center subscription writes belong to `activities/subscriptions.py` once it exists;
-until then the few dunning needs (suspend, reactivate, auto-renew, cancel) are here, on the
-shared Partner Center client.
+Partner Center subscription writes are activities/subscriptions.py's (`write_suspend`,
+`write_reactivate`, `write_auto_renew`, `write_cancel`: the same writes its activities make),
+called here once per subscription with the request ids this module always used. A renewal
+being processed (409) is waited out: the step is retried with the same request ids.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import azure.durable_functions as df
 from pydantic import Field
 
 from activities.boundary import ActivityContext, WriteInput, activity, per_settings
+from activities.subscriptions import write_auto_renew, write_cancel, write_reactivate, write_suspend
 from shared.book import Book
 from shared.book.partner_center import apply_partner_center_subscription
 from shared.errors import PermanentError
@@ -46,8 +48,11 @@ from shared.models.subscription import SubscriptionRecord
 from shared.notifications import Addressee, Notifier
 from shared.notifications import Notice as NoticeModel
 from shared.notifications.kinds import (
+    AutoRenewOffUnpaid,
     CardExpiring,
+    CardExpiringReminder,
     CardRef,
+    InvoiceOverdue,
     PaymentFailed,
     PaymentFailureReason,
     Reactivated,
@@ -55,7 +60,6 @@ from shared.notifications.kinds import (
     SuspensionWarning,
     WrittenOff,
 )
-from shared.partner_center import PartnerCenterClient
 from shared.payments import PaymentRejected, StripePayments
 from shared.payments.models import Decline
 from shared.payments.models import Invoice as StripeInvoice
@@ -63,6 +67,7 @@ from shared.policy.dunning import (
     DEFAULT_RULES,
     CustomerAsk,
     card_expiry_notice_due,
+    card_expiry_reminder_due,
     classify_attempt,
     next_retry_at,
     next_step,
@@ -138,10 +143,6 @@ def _book(ctx: ActivityContext) -> Book:
 
 def _stripe(ctx: ActivityContext) -> StripePayments:
     return per_settings("stripe", ctx.settings, StripePayments.from_settings)
-
-
-def _partner_center(ctx: ActivityContext) -> PartnerCenterClient:
-    return per_settings("partner_center", ctx.settings, PartnerCenterClient.from_settings)
 
 
 def _planned(record: DunningCaseRecord, at: datetime) -> DunningCaseRecord:
@@ -545,7 +546,7 @@ def send_dunning_notice(request: Notify, ctx: ActivityContext) -> DunningCaseRec
     pay_url = invoice.hosted_invoice_url or stripe.pay_link(invoice.id)
     suspension_at = None if case.suspended else case.opened_at + DEFAULT_RULES.grace_period
     last = max(case.attempts, key=lambda a: a.attempted_at, default=None)
-    notice: PaymentFailed | SuspensionWarning
+    notice: PaymentFailed | SuspensionWarning | InvoiceOverdue
     if request.final and suspension_at is not None and suspension_at > request.at:
         notice = SuspensionWarning(
             customer_name=customer.company_name[:200],
@@ -553,6 +554,16 @@ def send_dunning_notice(request: Notify, ctx: ActivityContext) -> DunningCaseRec
             amount_due=_amount(invoice),
             suspension_at=suspension_at,
             pay_url=pay_url,  # type: ignore[arg-type]
+        )
+    elif case.overdue and not case.attempts:
+        # Invoice terms, no payment tried: the invoice is overdue, nothing "failed".
+        notice = InvoiceOverdue(
+            customer_name=customer.company_name[:200],
+            invoice_number=_number(record),
+            amount_due=_amount(invoice),
+            due_at=invoice.due_date,
+            pay_url=pay_url,  # type: ignore[arg-type]
+            suspension_at=suspension_at if suspension_at and suspension_at > request.at else None,
         )
     else:
         update_url = None
@@ -602,36 +613,54 @@ def send_dunning_notice(request: Notify, ctx: ActivityContext) -> DunningCaseRec
 @activity(bp)
 def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningCaseRecord:
     """Off: every active subscription of the customer that would renew gets auto-renew off
-    in Partner Center before the lock (docs/rules.md#auto-renew-before-lock), and is kept in
-    the record. On: exactly those get it back (docs/rules.md#paid)."""
-    book, pc = _book(ctx), _partner_center(ctx)
+    in Partner Center before the lock (docs/rules.md#auto-renew-before-lock), is kept in the
+    record, and the customer is told. On: exactly those get it back (docs/rules.md#paid).
+
+    The subscriptions to turn off are written to the record before Partner Center is asked:
+    a step run again after a host died midway finds them there (the book then already says
+    auto-renew is off, so it could not tell them from the ones that were off before dunning),
+    asks Partner Center again with the same request ids (answered the first result), and
+    still tells the customer, once (the notice's key)."""
+    book = _book(ctx)
     record = book.dunning.get(request.invoice_id).record
     customer = _customer(book, record)
     tenant = str(customer.tenant_id) if customer.tenant_id else None
     changed: list[str] = []
     refused: list[str] = []
+    refused_ids: set[str] = set()
+    if not request.enabled and not record.case.auto_renew_off and tenant is not None:
+        planned = record.auto_renew_turned_off or tuple(
+            sub.id
+            for sub in _subscriptions(book, record.customer_id)
+            if sub.subscription.status == "active" and sub.subscription.auto_renew_enabled
+        )
+        if planned and not record.auto_renew_turned_off:
+            record = book.dunning.update(
+                request.invoice_id,
+                lambda r: r.model_copy(update={"auto_renew_turned_off": planned}),
+            ).record
+        targets = set(record.auto_renew_turned_off)
+    else:
+        targets = set(record.auto_renew_turned_off) if request.enabled else set()
     if tenant is not None:
         for sub in _subscriptions(book, record.customer_id):
-            s = sub.subscription
-            if request.enabled:
-                wanted = sub.id in record.auto_renew_turned_off and s.status == "active"
-            else:
-                wanted = s.status == "active" and s.auto_renew_enabled
-            if not wanted:
+            if sub.id not in targets or sub.subscription.status != "active":
                 continue
             verb = "on" if request.enabled else "off"
             try:
-                read = pc.set_auto_renew(
-                    tenant,
-                    sub.id,
-                    request.enabled,
-                    request_id=ctx.request_id(f"auto-renew-{verb}-{sub.id}"),
+                read = write_auto_renew(
+                    ctx, tenant, sub.id, request.enabled, operation=f"auto-renew-{verb}-{sub.id}"
                 )
             except PermanentError as exc:  # Partner Center's answer: noted, the case goes on
                 refused.append(f"{sub.id}: {exc}"[:120])
+                refused_ids.add(sub.id)
                 continue
             apply_partner_center_subscription(book, record.customer_id, read)
             changed.append(sub.id)
+
+    undelivered = None
+    if not request.enabled and changed and not record.case.auto_renew_off:
+        undelivered = _tell_auto_renew_off(ctx, request, book, record, customer, tuple(changed))
 
     def change(r: DunningCaseRecord) -> DunningCaseRecord:
         if request.enabled:
@@ -643,23 +672,56 @@ def set_dunning_auto_renew(request: AutoRenew, ctx: ActivityContext) -> DunningC
             )
         if r.case.auto_renew_off:
             return r
-        kept = tuple(dict.fromkeys((*r.auto_renew_turned_off, *changed)))
+        kept = tuple(
+            s for s in dict.fromkeys((*r.auto_renew_turned_off, *changed)) if s not in refused_ids
+        )
         r = _case(r, auto_renew_off=True).model_copy(update={"auto_renew_turned_off": kept})
         return _noted(
             r,
             request.at,
             "turn_off_auto_renew",
-            f"auto-renew off before the lock: {list(kept)} {refused}",
+            f"auto-renew off before the lock: {list(kept)} {refused} {undelivered or ''}",
         )
 
     return _update(book, request.invoice_id, request.at, change)
+
+
+def _tell_auto_renew_off(
+    ctx: ActivityContext,
+    request: AutoRenew,
+    book: Book,
+    record: DunningCaseRecord,
+    customer: Customer,
+    changed: tuple[str, ...],
+) -> str | None:
+    """The customer told that auto-renew is off for these subscriptions while the invoice is
+    unpaid, when the first of them ends, and that paying turns it back on (once: the step's
+    key)."""
+    stripe = _stripe(ctx)
+    invoice = stripe.get_invoice(_stripe_invoice(record))
+    ends = [
+        s.subscription.term_end for s in _subscriptions(book, record.customer_id) if s.id in changed
+    ]
+    return _tell(
+        ctx,
+        f"{request.step_key}-notice",
+        AutoRenewOffUnpaid(
+            customer_name=customer.company_name[:200],
+            invoice_number=_number(record),
+            amount_due=_amount(invoice),
+            pay_url=invoice.hosted_invoice_url or stripe.pay_link(invoice.id),  # type: ignore[arg-type]
+            term_ends_at=min(ends) if ends else None,
+            products=_products(book, record.customer_id, changed),
+        ),
+        customer,
+    )
 
 
 @activity(bp)
 def suspend_for_dunning(request: CaseStep, ctx: ActivityContext) -> DunningCaseRecord:
     """After grace: the customer's active subscriptions suspended in Partner Center (which
     turns auto-renew off; docs/rules.md#grace-then-suspend), then the customer told."""
-    book, pc = _book(ctx), _partner_center(ctx)
+    book = _book(ctx)
     record = book.dunning.get(request.invoice_id).record
     if record.status != "open" or record.case.suspended or record.case.paid_at is not None:
         return record
@@ -673,7 +735,7 @@ def suspend_for_dunning(request: CaseStep, ctx: ActivityContext) -> DunningCaseR
             if sub.subscription.status != "active":
                 continue
             try:
-                read = pc.suspend(tenant, sub.id, request_id=ctx.request_id(f"suspend-{sub.id}"))
+                read = write_suspend(ctx, tenant, sub.id, operation=f"suspend-{sub.id}")
             except PermanentError as exc:  # Partner Center's answer: noted, the case goes on
                 refused.append(f"{sub.id}: {exc}"[:120])
                 continue
@@ -722,7 +784,7 @@ def suspend_for_dunning(request: CaseStep, ctx: ActivityContext) -> DunningCaseR
 def reactivate_after_payment(request: CaseStep, ctx: ActivityContext) -> DunningCaseRecord:
     """Paid: the subscriptions this case suspended reactivated at once, auto-renew as it was
     before dunning, and the customer told (docs/rules.md#paid)."""
-    book, pc = _book(ctx), _partner_center(ctx)
+    book = _book(ctx)
     record = book.dunning.get(request.invoice_id).record
     if not record.case.suspended:
         return record
@@ -732,11 +794,12 @@ def reactivate_after_payment(request: CaseStep, ctx: ActivityContext) -> Dunning
     if tenant is not None:
         for sub_id in record.suspended_subscriptions:
             try:
-                read = pc.reactivate(
+                read = write_reactivate(
+                    ctx,
                     tenant,
                     sub_id,
                     auto_renew=sub_id in record.auto_renew_turned_off,
-                    request_id=ctx.request_id(f"reactivate-{sub_id}"),
+                    operation=f"reactivate-{sub_id}",
                 )
             except PermanentError as exc:  # ended meanwhile, say: noted for ops
                 refused.append(f"{sub_id}: {exc}"[:120])
@@ -782,7 +845,7 @@ def write_off_dunning_case(request: CaseStep, ctx: ActivityContext) -> DunningCa
     """Collection gave up: the invoice marked uncollectible in Stripe (still payable), the
     subscriptions cancelled where still inside their cancellation window when the partner's
     settings say so, else left to expire (auto-renew is off), the customer told."""
-    book, stripe, pc = _book(ctx), _stripe(ctx), _partner_center(ctx)
+    book, stripe = _book(ctx), _stripe(ctx)
     record = book.dunning.get(request.invoice_id).record
     if record.case.written_off or record.case.paid_at is not None:
         return record
@@ -803,10 +866,8 @@ def write_off_dunning_case(request: CaseStep, ctx: ActivityContext) -> DunningCa
             window = sub.subscription.cancellation_allowed_until_date
             if sub.id in record.suspended_subscriptions and window and window > request.at:
                 try:
-                    read = pc.cancel(
-                        str(customer.tenant_id),
-                        sub.id,
-                        request_id=ctx.request_id(f"cancel-{sub.id}"),
+                    read = write_cancel(
+                        ctx, str(customer.tenant_id), sub.id, operation=f"cancel-{sub.id}"
                     )
                 except PermanentError:  # refused: it is left to expire, auto-renew off
                     continue
@@ -910,9 +971,11 @@ class ExpiryScanned(DomainModel):
 @activity(bp)
 def warn_expiring_card(request: ExpiryScan, ctx: ActivityContext) -> ExpiryScanned:
     """The customer's default card, when it expires within `card_expiry_notice_before`: the
-    card-update link mailed ahead of time, once per card and expiry (the step key names the
-    card and its expiry; docs/rules.md#card-expiry). Stripe sends no
-    `customer.source.expiring` for PaymentMethods, so cspflow lists the cards itself."""
+    card-update link mailed ahead of time, once per card and expiry, and in its last
+    `card_expiry_reminder_before` the reminder, once, while it is still the default (a card
+    replaced in time is the default no more). The step keys name the card and its expiry
+    (docs/rules.md#card-expiry). Stripe sends no `customer.source.expiring` for
+    PaymentMethods, so cspflow lists the cards itself."""
     book, stripe = _book(ctx), _stripe(ctx)
     customer = book.customers.get(request.customer_id).record
     if customer.stripe_customer_id is None:
@@ -921,9 +984,13 @@ def warn_expiring_card(request: ExpiryScan, ctx: ActivityContext) -> ExpiryScann
     for card in stripe.list_cards(customer.stripe_customer_id):
         if not card.is_default:
             continue
-        if not card_expiry_notice_due(card.exp_month, card.exp_year, request.at, None):
+        reminder = card_expiry_reminder_due(card.exp_month, card.exp_year, request.at)
+        if not reminder and not card_expiry_notice_due(
+            card.exp_month, card.exp_year, request.at, None
+        ):
             continue
-        key = f"card-expiry-{customer.id}/{card.payment_method_id}-{card.exp_year}{card.exp_month:02d}"
+        expiry = f"{card.payment_method_id}-{card.exp_year}{card.exp_month:02d}"
+        key = f"card-expiry{'-reminder' if reminder else ''}-{customer.id}/{expiry}"
         link = stripe.card_update_link(
             key,
             customer.stripe_customer_id,
@@ -931,22 +998,22 @@ def warn_expiring_card(request: ExpiryScan, ctx: ActivityContext) -> ExpiryScann
             metadata={CARD_UPDATE_KEY: "card_expiry"},
         )
         brand = card.brand if card.brand in _BRANDS else "unknown"
+        ref = CardRef.model_validate(
+            {
+                "brand": brand,
+                "last4": card.last4,
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+            }
+        )
+        kind = CardExpiringReminder if reminder else CardExpiring
+        notice = kind(
+            customer_name=customer.company_name[:200],
+            card=ref,
+            update_url=link.url,  # type: ignore[arg-type]
+        )
         Notifier.from_settings(ctx.settings).send(
-            key,
-            CardExpiring(
-                customer_name=customer.company_name[:200],
-                card=CardRef.model_validate(
-                    {
-                        "brand": brand,
-                        "last4": card.last4,
-                        "exp_month": card.exp_month,
-                        "exp_year": card.exp_year,
-                    }
-                ),
-                update_url=link.url,  # type: ignore[arg-type]
-            ),
-            customer_id=customer.id,
-            contacts=_contacts(customer),
+            key, notice, customer_id=customer.id, contacts=_contacts(customer)
         )
         sent.append(card.payment_method_id)
     return ExpiryScanned(customer_id=customer.id, notices=tuple(sent))

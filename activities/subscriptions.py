@@ -164,11 +164,8 @@ def set_quantity(change: SetQuantity, ctx: ActivityContext) -> SubscriptionState
 @activity(bp)
 def set_auto_renew(change: SetAutoRenew, ctx: ActivityContext) -> SubscriptionState:
     with _renewal_held():
-        subscription = _client(ctx).set_auto_renew(
-            change.customer_id,
-            change.subscription_id,
-            change.enabled,
-            request_id=ctx.request_id("set-auto-renew"),
+        subscription = write_auto_renew(
+            ctx, change.customer_id, change.subscription_id, change.enabled
         )
     return SubscriptionState(subscription=subscription)
 
@@ -188,20 +185,15 @@ def schedule_next_term(change: ScheduleNextTerm, ctx: ActivityContext) -> Subscr
 @activity(bp)
 def suspend_subscription(change: SubscriptionWrite, ctx: ActivityContext) -> SubscriptionState:
     with _renewal_held():
-        subscription = _client(ctx).suspend(
-            change.customer_id, change.subscription_id, request_id=ctx.request_id("suspend")
-        )
+        subscription = write_suspend(ctx, change.customer_id, change.subscription_id)
     return SubscriptionState(subscription=subscription)
 
 
 @activity(bp)
 def reactivate_subscription(change: Reactivate, ctx: ActivityContext) -> SubscriptionState:
     with _renewal_held():
-        subscription = _client(ctx).reactivate(
-            change.customer_id,
-            change.subscription_id,
-            auto_renew=change.auto_renew,
-            request_id=ctx.request_id("reactivate"),
+        subscription = write_reactivate(
+            ctx, change.customer_id, change.subscription_id, auto_renew=change.auto_renew
         )
     return SubscriptionState(subscription=subscription)
 
@@ -209,9 +201,7 @@ def reactivate_subscription(change: Reactivate, ctx: ActivityContext) -> Subscri
 @activity(bp)
 def cancel_subscription(change: SubscriptionWrite, ctx: ActivityContext) -> SubscriptionState:
     with _renewal_held():
-        subscription = _client(ctx).cancel(
-            change.customer_id, change.subscription_id, request_id=ctx.request_id("cancel")
-        )
+        subscription = write_cancel(ctx, change.customer_id, change.subscription_id)
     return SubscriptionState(subscription=subscription)
 
 
@@ -231,3 +221,51 @@ def transition_subscription(change: TransitionSubscription, ctx: ActivityContext
             request_id=ctx.request_id("transition"),
         )
     return TransitionDone(transition=transition)
+
+
+# -- the writes themselves ---------------------------------------------------------------------
+# Each Partner Center subscription write the activities above make, in one place, for a step
+# that makes several (dunning suspends, reactivates, cancels or turns off auto-renew for every
+# subscription of a customer in one step: activities/dunning.py). `operation` names the write
+# within its step (its `MS-RequestId` is derived from the step key and it). The 409 of a
+# renewal being processed comes out as `RenewalProcessingError` (transient); the activities
+# above turn it into the held `RenewalInProgress`, a caller that can simply wait retries the
+# step with the same request ids.
+
+
+def write_auto_renew(
+    ctx: ActivityContext,
+    customer_id: str,
+    subscription_id: str,
+    enabled: bool,
+    *,
+    operation: str = "set-auto-renew",
+) -> Subscription:
+    return _client(ctx).set_auto_renew(
+        customer_id, subscription_id, enabled, request_id=ctx.request_id(operation)
+    )
+
+
+def write_suspend(
+    ctx: ActivityContext, customer_id: str, subscription_id: str, *, operation: str = "suspend"
+) -> Subscription:
+    return _client(ctx).suspend(customer_id, subscription_id, request_id=ctx.request_id(operation))
+
+
+def write_reactivate(
+    ctx: ActivityContext,
+    customer_id: str,
+    subscription_id: str,
+    *,
+    auto_renew: bool,
+    operation: str = "reactivate",
+) -> Subscription:
+    return _client(ctx).reactivate(
+        customer_id, subscription_id, auto_renew=auto_renew, request_id=ctx.request_id(operation)
+    )
+
+
+def write_cancel(
+    ctx: ActivityContext, customer_id: str, subscription_id: str, *, operation: str = "cancel"
+) -> Subscription:
+    return _client(ctx).cancel(customer_id, subscription_id, request_id=ctx.request_id(operation))

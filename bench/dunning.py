@@ -57,7 +57,7 @@ from bench.table import print_table
 from shared.models.billing import PaymentAttempt
 from shared.models.dunning import DunningCase, DunningCaseRecord
 from shared.models.money import Money
-from shared.policy.dunning import classify_decline
+from shared.policy.dunning import DEFAULT_RULES, classify_decline
 from tests.orchestrator_driver import T0, Event, drive, succeeded
 from workflows.dunning import dunning
 
@@ -76,7 +76,9 @@ MIX = (
     ("lost_card", 0.05, 0.0, (0, 0)),
     ("stolen_card", 0.05, 0.0, (0, 0)),
 )
-NOTICE_DAYS = (0, 3, 7, 12)  # shared.policy.dunning.DEFAULT_RULES.notice_after
+# The second reminder is the ladder's third notice: its day comes from the policy, so a ladder
+# that reminds earlier is paid earlier by the customers who pay after it.
+SECOND_REMINDER = DEFAULT_RULES.notice_after[2]
 
 
 @dataclass(frozen=True)
@@ -267,7 +269,7 @@ def cspflow(invoice: Failed) -> Outcome:
     if invoice.pays_by_link_after is not None:
         world.paid_at = T0 + invoice.pays_by_link_after
     elif invoice.pays_after_reminder is not None:
-        world.paid_at = T0 + DAY * NOTICE_DAYS[2] + invoice.pays_after_reminder
+        world.paid_at = T0 + SECOND_REMINDER + invoice.pays_after_reminder
     if world.paid_at is not None:
         events.append(Event(world.paid_at, "invoice_paid", {"event_key": "paid"}))
     if invoice.new_card_after is not None and invoice.hard:

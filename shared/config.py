@@ -139,10 +139,13 @@ class Settings(BaseSettings):
     # Dunning (workflows/dunning.py, docs/dunning.md): where Stripe's card-update page sends
     # the customer back to; at write-off, whether subscriptions still inside their
     # cancellation window are cancelled (else they are left to expire, auto-renew off); when
-    # the card-expiry sweep runs (NCRONTAB in UTC with seconds, monthly; or "off").
+    # the card-expiry sweep runs (NCRONTAB in UTC with seconds: the 1st and the 22nd; or "off").
     dunning_card_update_return_url: AnyHttpUrl = AnyHttpUrl("https://cspflow.example/card-updated")
     dunning_write_off_cancel: bool = False
-    dunning_card_expiry_schedule: str = Field(default="0 0 6 1 * *", pattern=_NCRONTAB_OR_OFF)
+    dunning_card_expiry_schedule: str = Field(default="0 0 6 1,22 * *", pattern=_NCRONTAB_OR_OFF)
+    # When the starts event intake kept for dunning before it was deployed are started
+    # (NCRONTAB in UTC with seconds, daily; or "off").
+    dunning_parked_starts_schedule: str = Field(default="0 15 6 * * *", pattern=_NCRONTAB_OR_OFF)
     # The billing run (workflows/billing_run.py, docs/billing.md): how often its timer looks
     # whether a billing day has begun in the partner's time zone (NCRONTAB in UTC, or "off");
     # the partner's country (EU reverse charge, docs/rules.md#reverse-charge) and time zone;

@@ -143,6 +143,7 @@ def test_the_app_indexes_as_the_python_worker_would():
         "card_customers_page",
         "start_card_expiry_sweep_request",
         "card_expiry_monthly",
+        "dunning_parked_starts",
         # the billing run (docs/billing.md)
         "start_billing_run_request",
         "billing_run_status",

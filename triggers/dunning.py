@@ -4,12 +4,14 @@
   `OpenDunningCases` index: one partition holding only what is open);
 - `GET /api/dunning/{invoice_id}`: one case (open or closed) with its attempts, notices,
   history and the next step with its date;
-- `POST /api/ops/card-expiry-sweeps` and the monthly timer `card_expiry_monthly`
-  (`CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE`, NCRONTAB in UTC, or `off`): this month's
-  card-expiry sweep (`card-expiry-<YYYYMM>`, workflows/dunning.py), once a month.
+- `POST /api/ops/card-expiry-sweeps` and the timer `card_expiry_monthly`
+  (`CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE`, NCRONTAB in UTC, or `off`; the 1st and the 22nd):
+  the card-expiry sweep (`card-expiry-<YYYYMM>`, from the 22nd
+  `card-expiry-<YYYYMM>-reminders`; workflows/dunning.py), twice a month.
 
 Cases are started by event intake (`invoice.payment_failed`, triggers/queues/routing.py),
-never through the API.
+never through the API. A start intake kept in the book's `WorkflowInbox` while dunning was
+not deployed (docs/intake.md) is started by the daily timer `dunning_parked_starts`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import Field
 
-from shared.book import InvalidKey
+from shared.book import Book, InvalidKey
 from shared.clock import app_clock
 from shared.config import get_settings
 from shared.models import DomainModel, UtcDateTime
@@ -41,8 +43,9 @@ from shared.policy.dunning import classify_attempt
 from triggers.api import API, Call, NotFound, Reply
 from triggers.api.paging import Page, Paging
 from triggers.api.replies import DurableCheckStatus, check_status_reply
+from triggers.queues.consumer import DurableOrchestrations, Orchestrations
 from triggers.reads import book, storage, valid_id
-from workflows.dunning import CardExpirySweep, card_expiry_sweep
+from workflows.dunning import CardExpirySweep, card_expiry_sweep, dunning
 
 bp = df.Blueprint()
 log = logging.getLogger("cspflow.dunning")
@@ -179,7 +182,9 @@ def get_dunning_case(call: Call[None]) -> DunningCaseOut:
 
 SWEEP_ORCHESTRATOR = card_expiry_sweep.__name__
 SCHEDULE_SETTING = "CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE"
-DEFAULT_SCHEDULE = "0 0 6 1 * *"  # 06:00 UTC on the 1st of every month
+# 06:00 UTC on the 1st (the notices) and the 22nd (the reminders) of every month
+DEFAULT_SCHEDULE = "0 0 6 1,22 * *"
+REMINDER_DAY = 22  # a sweep from this day of the month on is the month's reminder sweep
 _SCHEDULE = re.compile(r"^(off|\S+( \S+){5})$")
 _DONE_OR_RUNNING = (
     df.OrchestrationRuntimeStatus.Running,
@@ -190,11 +195,14 @@ _DONE_OR_RUNNING = (
 
 
 def sweep_instance(now: datetime) -> str:
-    return f"card-expiry-{now:%Y%m}"
+    """The month's sweep (`card-expiry-<YYYYMM>`), or from the 22nd its reminder sweep
+    (`card-expiry-<YYYYMM>-reminders`): twice a month, whoever asks."""
+    suffix = "-reminders" if now.day >= REMINDER_DAY else ""
+    return f"card-expiry-{now:%Y%m}{suffix}"
 
 
 async def start_card_expiry_sweep(client: df.DurableOrchestrationClient, now: datetime) -> str:
-    """Start the month's sweep unless it runs or ran (once a month, whoever asks); its id."""
+    """Start the sweep unless it runs or ran (twice a month, whoever asks); its id."""
     instance = sweep_instance(now)
 
     async def needs_start() -> bool:
@@ -219,7 +227,7 @@ async def start_card_expiry_sweep(client: df.DurableOrchestrationClient, now: da
     bp,
     "POST",
     "ops/card-expiry-sweeps",
-    summary="Mail the card-update link to customers whose card expires within 30 days",
+    summary="Mail the card-update link to customers whose card expires within a month",
     responses={202: DurableCheckStatus},
     durable_client=True,
     tags=("dunning",),
@@ -227,15 +235,17 @@ async def start_card_expiry_sweep(client: df.DurableOrchestrationClient, now: da
 async def start_card_expiry_sweep_request(
     call: Call[None], client: df.DurableOrchestrationClient
 ) -> Reply:
-    """Starts this month's card-expiry sweep (what the monthly timer does), or answers the
-    one that runs or ran this month. `Location` is its Durable status."""
+    """Starts the card-expiry sweep (what the timer does on the 1st and the 22nd), or answers
+    the one that runs or ran (the month's, or from the 22nd its reminder sweep). `Location`
+    is its Durable status."""
     now = await asyncio.to_thread(app_clock(get_settings()).now)
     return check_status_reply(client, call, await start_card_expiry_sweep(client, now))
 
 
 def sweep_schedule(environ: dict[str, str] | None = None) -> str:
-    """The timer's schedule, read when the app is indexed: the setting, or the 1st of the
-    month at 06:00 UTC when it is unset or not a schedule; `off` registers no timer."""
+    """The timer's schedule, read when the app is indexed: the setting, or the 1st and the
+    22nd of the month at 06:00 UTC when it is unset or not a schedule; `off` registers no
+    timer."""
     value = (os.environ if environ is None else environ).get(SCHEDULE_SETTING, "").strip()
     return value if _SCHEDULE.fullmatch(value) else DEFAULT_SCHEDULE
 
@@ -248,6 +258,63 @@ if SCHEDULE != "off":
     async def card_expiry_monthly(
         timer: func.TimerRequest, client: df.DurableOrchestrationClient
     ) -> None:
-        """Starts the card-expiry sweep every month (CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE)."""
+        """Starts the card-expiry sweep on the 1st and the 22nd of every month
+        (CSPFLOW_DUNNING_CARD_EXPIRY_SCHEDULE)."""
         now = await asyncio.to_thread(app_clock(get_settings()).now)
         log.info("card-expiry sweep %s", await start_card_expiry_sweep(client, now))
+
+
+# -- starts kept before dunning was deployed ---------------------------------------------------
+
+CASE_ORCHESTRATOR = dunning.__name__
+PARKED_SETTING = "CSPFLOW_DUNNING_PARKED_STARTS_SCHEDULE"
+DEFAULT_PARKED_SCHEDULE = "0 15 6 * * *"  # 06:15 UTC every day
+_INSTANCE_PREFIX = f"{CASE_ORCHESTRATOR}-"
+
+
+async def start_parked_cases(book: Book, orchestrations: Orchestrations) -> list[str]:
+    """The dunning starts event intake kept in the `WorkflowInbox` while dunning was not
+    deployed (docs/intake.md): each case started now, with the payload intake kept, unless
+    the book already holds its case or its instance runs or ran (a start is idempotent on
+    the instance id, so a second run starts nothing). Signals kept for those instances are
+    not raised: the case re-reads the invoice and the card from Stripe when it opens. The
+    instance ids started."""
+    started: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await asyncio.to_thread(
+            book.workflow_inbox.of_workflow, CASE_ORCHESTRATOR, limit=100, next=cursor
+        )
+        for kept in page.items:
+            if kept.action != "start" or not kept.instance_id.startswith(_INSTANCE_PREFIX):
+                continue
+            case_id = kept.instance_id.removeprefix(_INSTANCE_PREFIX)
+            if await asyncio.to_thread(book.dunning.find, case_id) is not None:
+                continue
+            if await orchestrations.start(CASE_ORCHESTRATOR, kept.instance_id, kept.payload):
+                started.append(kept.instance_id)
+        if page.next is None:
+            return started
+        cursor = page.next
+
+
+def parked_schedule(environ: dict[str, str] | None = None) -> str:
+    """The kept starts' timer schedule, read when the app is indexed: the setting, or daily at
+    06:15 UTC when it is unset or not a schedule; `off` registers no timer."""
+    value = (os.environ if environ is None else environ).get(PARKED_SETTING, "").strip()
+    return value if _SCHEDULE.fullmatch(value) else DEFAULT_PARKED_SCHEDULE
+
+
+PARKED_SCHEDULE = parked_schedule()
+if PARKED_SCHEDULE != "off":
+
+    @bp.timer_trigger(schedule=PARKED_SCHEDULE, arg_name="timer", use_monitor=True)
+    @bp.durable_client_input(client_name="client")
+    async def dunning_parked_starts(
+        timer: func.TimerRequest, client: df.DurableOrchestrationClient
+    ) -> None:
+        """Starts the dunning cases kept in the WorkflowInbox (daily; nothing once all ran;
+        CSPFLOW_DUNNING_PARKED_STARTS_SCHEDULE)."""
+        started = await start_parked_cases(book(), DurableOrchestrations(client))
+        if started:
+            log.info("dunning: started %d kept case(s): %s", len(started), ", ".join(started[:20]))

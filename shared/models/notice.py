@@ -34,6 +34,9 @@ NoticeKind = Literal[
     "ops_alert",
     "payment_method_requested",
     "invoice_issued",
+    "invoice_overdue",
+    "auto_renew_off_unpaid",
+    "card_expiring_reminder",
 ]
 
 

@@ -386,6 +386,37 @@ class WrittenOff(CustomerNotice):
     subscriptions_cancelled: bool
 
 
+class InvoiceOverdue(CustomerNotice):
+    """An invoice on invoice terms (paid by transfer) is past its due date: the pay link, and
+    what happens next and when (docs/dunning.md, "Overdue invoices on invoice terms")."""
+
+    kind: Literal["invoice_overdue"] = "invoice_overdue"
+    invoice_number: Identifier
+    amount_due: Money
+    due_at: UtcDateTime | None = None
+    pay_url: ActionUrl
+    suspension_at: UtcDateTime | None = None
+
+
+class AutoRenewOffUnpaid(CustomerNotice):
+    """An unpaid invoice near a renewal: auto-renew turned off so no new term is committed,
+    and turned back on once the invoice is paid (docs/rules.md#auto-renew-before-lock)."""
+
+    kind: Literal["auto_renew_off_unpaid"] = "auto_renew_off_unpaid"
+    invoice_number: Identifier
+    amount_due: Money
+    pay_url: ActionUrl
+    term_ends_at: UtcDateTime | None = None
+    products: tuple[ShortText, ...] = ()
+
+
+class CardExpiringReminder(CardExpiring):
+    """The reminder of `card_expiring`, days before the card expires, when it is still the
+    default (docs/rules.md#card-expiry)."""
+
+    kind: Literal["card_expiring_reminder"] = "card_expiring_reminder"  # type: ignore[assignment]
+
+
 # SLA and operations (partner side) --------------------------------------------------------
 class SlaNotice(DomainModel):
     customer_name: ShortText
@@ -456,7 +487,10 @@ Notice: TypeAlias = Annotated[
     | SlaEscalated
     | OpsAlert
     | PaymentMethodRequested
-    | InvoiceIssued,
+    | InvoiceIssued
+    | InvoiceOverdue
+    | AutoRenewOffUnpaid
+    | CardExpiringReminder,
     Field(discriminator="kind"),
 ]
 """Any notice, told apart by its `kind` (how it crosses a Durable boundary)."""
@@ -487,6 +521,9 @@ NoticeModel: TypeAlias = (
     | OpsAlert
     | PaymentMethodRequested
     | InvoiceIssued
+    | InvoiceOverdue
+    | AutoRenewOffUnpaid
+    | CardExpiringReminder
 )
 
 
@@ -531,4 +568,7 @@ KINDS: dict[NoticeKind, KindInfo] = {
         PaymentMethodRequested, ("primary", "billing"), essential=True
     ),
     "invoice_issued": KindInfo(InvoiceIssued, ("billing",), essential=True),
+    "invoice_overdue": KindInfo(InvoiceOverdue, ("billing",), essential=True),
+    "auto_renew_off_unpaid": KindInfo(AutoRenewOffUnpaid, ("billing", "primary"), essential=True),
+    "card_expiring_reminder": KindInfo(CardExpiringReminder, ("billing",), essential=True),
 }

@@ -135,6 +135,8 @@ class Invoice(_Model):
     hosted_invoice_url: str | None
     created: Timestamp
     metadata: dict[str, str]
+    # When an invoice on invoice terms (`send_invoice`) is due; None for a charged one.
+    due_date: Timestamp | None = None
 
 
 class InvoiceItem(_Model):

@@ -158,14 +158,17 @@ DAY = timedelta(days=1)
 
 @dataclass(frozen=True)
 class DunningRules:
-    retry_after: tuple[timedelta, ...] = (1 * DAY, 3 * DAY, 5 * DAY, 8 * DAY, 12 * DAY, 18 * DAY)
+    retry_after: tuple[timedelta, ...] = (1 * DAY, 3 * DAY, 6 * DAY, 10 * DAY, 14 * DAY, 18 * DAY)
     max_attempts_per_card: int = 7
     attempt_window: timedelta = 30 * DAY
     notice_after: tuple[timedelta, ...] = (timedelta(0), 3 * DAY, 7 * DAY, 12 * DAY)
     grace_period: timedelta = 14 * DAY
     renewal_margin: timedelta = timedelta(hours=24)
     write_off_after: timedelta = 60 * DAY
-    card_expiry_notice_before: timedelta = 30 * DAY
+    # A month before the card expires (31 days: the sweep on the 1st reaches a card expiring
+    # at the end of a 31-day month), and a reminder in its last days (docs/rules.md#card-expiry).
+    card_expiry_notice_before: timedelta = 31 * DAY
+    card_expiry_reminder_before: timedelta = 10 * DAY
 
     def __post_init__(self) -> None:
         if self.max_attempts_per_card < 1:
@@ -358,3 +361,13 @@ def card_expiry_notice_due(
     if not opens <= now < expires:
         return False
     return last_notice_at is None or last_notice_at < opens
+
+
+def card_expiry_reminder_due(
+    exp_month: int, exp_year: int, now: datetime, rules: DunningRules = DEFAULT_RULES
+) -> bool:
+    """Whether the card is in the last `card_expiry_reminder_before` before it expires: the
+    reminder of the "card expiring soon" notice, sent once per card and expiry while the
+    card is still the default (docs/rules.md#card-expiry)."""
+    expires = card_expires_at(exp_month, exp_year)
+    return expires - rules.card_expiry_reminder_before <= now < expires

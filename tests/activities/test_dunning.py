@@ -278,8 +278,15 @@ def test_an_overdue_invoice_opens_a_case_with_no_attempt_and_mails_the_pay_link(
     assert opened.amount_due is not None and opened.amount_due.amount_minor == 3450
     noticed = value(send_dunning_notice.run(case.on_case("notice-1", case.failed_at, number=1)))
     assert noticed.case.notices_sent == 1
+    # Its own notice: the invoice is overdue (nothing "failed"), with its due date, the pay
+    # link and when the suspension comes.
+    assert notices(inbox) == ["invoice_overdue"]
+    [message] = inbox.messages()
+    assert "is overdue" in message["subject"], message
+    text = inbox.read(message["id"])["text"]
     hosted = stripe.get_invoice(inv.id).hosted_invoice_url
-    assert hosted and hosted in inbox.read(inbox.messages()[0]["id"])["text"]
+    assert hosted and hosted in text
+    assert "was due on" in text and "suspended" in text
     # Nothing was charged, and nothing will be: the card on file is never used.
     assert stripe.payment_attempts(inv.id) == 0
     assert next_retry_at(noticed.case) is None
@@ -292,6 +299,12 @@ def test_suspension_reactivation_and_auto_renew_in_partner_center(book, pc, inbo
     off = value(set_dunning_auto_renew.run(case.on_case("auto-renew-off-1", at, enabled=False)))
     assert off.case.auto_renew_off and off.auto_renew_turned_off == (case.subscription_id,)
     assert not pc.client.get_subscription(case.tenant, case.subscription_id).auto_renew_enabled
+    # The customer is told, once, even when the step runs again.
+    again = value(set_dunning_auto_renew.run(case.on_case("auto-renew-off-1", at, enabled=False)))
+    assert again.auto_renew_turned_off == (case.subscription_id,)
+    assert notices(inbox) == ["auto_renew_off_unpaid"]
+    told = inbox.read(inbox.messages()[0]["id"])["text"]
+    assert "turned off automatic renewal" in told and "back on" in told
 
     at += 5 * DAY
     suspended = value(suspend_for_dunning.run(case.on_case("suspend", at)))
@@ -303,7 +316,7 @@ def test_suspension_reactivation_and_auto_renew_in_partner_center(book, pc, inbo
         book.subscriptions.get(case.customer_id, case.subscription_id).record.subscription.status
         == "suspended"
     )
-    assert notices(inbox) == ["suspended"]
+    assert sorted(notices(inbox)) == ["auto_renew_off_unpaid", "suspended"]
 
     case.stripe._client.v1.invoices.pay(case.stripe_invoice, {"paid_out_of_band": True})
     at += DAY
@@ -315,6 +328,33 @@ def test_suspension_reactivation_and_auto_renew_in_partner_center(book, pc, inbo
     read = pc.client.get_subscription(case.tenant, case.subscription_id)
     assert read.status == "active" and read.auto_renew_enabled  # as before dunning
     assert back.next_step is not None and back.next_step.action == "close"
+
+
+def test_auto_renew_off_run_again_after_a_host_died_midway_keeps_its_subscriptions_and_tells(
+    book, pc, inbox, monkeypatch
+):
+    # The host dies after Partner Center turned auto-renew off, before the notice and the
+    # record: the step run again still knows which subscriptions it turned off (to restore
+    # them on payment) and tells the customer, once.
+    case = make_case(book, pc, "pm_card_sandbox_fail_after_0_insufficient_funds")
+    case.open()
+    at = case.failed_at + 10 * DAY
+    step = case.on_case("auto-renew-off-1", at, enabled=False)
+
+    def host_dies(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("host killed")
+
+    monkeypatch.setattr("activities.dunning._tell_auto_renew_off", host_dies)
+    with pytest.raises(SystemExit):
+        set_dunning_auto_renew.run(step)
+    assert not pc.client.get_subscription(case.tenant, case.subscription_id).auto_renew_enabled
+    assert notices(inbox) == []
+    monkeypatch.undo()
+
+    off = value(set_dunning_auto_renew.run(step))
+    assert off.case.auto_renew_off and off.auto_renew_turned_off == (case.subscription_id,)
+    assert notices(inbox) == ["auto_renew_off_unpaid"]
+    assert case.subscription_id in str(off.history[-1].detail)
 
 
 def test_write_off_marks_the_invoice_uncollectible_and_records_the_amount(book, pc, inbox):
@@ -336,7 +376,7 @@ def test_write_off_marks_the_invoice_uncollectible_and_records_the_amount(book, 
     assert notices(inbox) == ["written_off"]
 
 
-def test_a_default_card_expiring_within_30_days_gets_one_notice_with_the_update_link(
+def test_a_default_card_expiring_within_a_month_gets_one_notice_and_one_reminder(
     book, pc, inbox, clock
 ):
     now = clock.now()
@@ -346,18 +386,45 @@ def test_a_default_card_expiring_within_30_days_gets_one_notice_with_the_update_
     request = {
         "step_key": "card-expiry-sweep/x",
         "customer_id": case.customer_id,
-        "at": (nxt - 5 * DAY).isoformat(),
+        "at": (nxt - 25 * DAY).isoformat(),
     }
     first = warn_expiring_card.run(request)
     assert first["ok"], first
     assert len(first["value"]["notices"]) == 1
     again = warn_expiring_card.run(request)
     assert again["ok"]
-    [message] = [m for m in inbox.messages() if m["to"] == ["bea@contoso.example"]]
-    assert "/c/cs_" in inbox.read(message["id"])["text"]
+    assert notices(inbox) == ["card_expiring"]
+    assert "/c/cs_" in inbox.read(inbox.messages()[0]["id"])["text"]
+    # In its last 10 days, still the default: the reminder, once.
+    late = {
+        **request,
+        "step_key": "card-expiry-sweep-reminders/x",
+        "at": (nxt - 5 * DAY).isoformat(),
+    }
+    reminded = warn_expiring_card.run(late)
+    assert reminded["ok"] and len(reminded["value"]["notices"]) == 1
+    warn_expiring_card.run(late)
+    assert sorted(notices(inbox)) == ["card_expiring", "card_expiring_reminder"]
+    assert all("/c/cs_" in inbox.read(m["id"])["text"] for m in inbox.messages())
     # Out of the window (two months before expiry): no notice.
     early = warn_expiring_card.run({**request, "at": (now - 40 * DAY).isoformat()})
     assert early["value"]["notices"] == []
+
+
+def test_a_card_replaced_before_its_last_days_gets_no_reminder(book, pc, inbox, clock):
+    now = clock.now()
+    nxt = (now.replace(day=1) + 40 * DAY).replace(day=1)
+    card = f"pm_card_sandbox_expires_{now.year}_{now.month:02d}"
+    case = make_case(book, pc, card, with_subscription=False, fail=False)
+    request = {"step_key": "s/x", "customer_id": case.customer_id}
+    warn_expiring_card.run({**request, "at": (nxt - 25 * DAY).isoformat()})
+    # The customer saves a new card (made the invoices' default) before the last 10 days.
+    case.stripe.attach_payment_method(
+        f"{case.customer_id}/new", case.stripe_customer, "pm_card_visa"
+    )
+    late = warn_expiring_card.run({**request, "at": (nxt - 5 * DAY).isoformat()})
+    assert late["ok"] and late["value"]["notices"] == []
+    assert notices(inbox) == ["card_expiring"]
 
 
 def test_a_card_attached_during_the_case_is_charged_next_and_made_the_default(book, pc):

@@ -292,11 +292,13 @@ def test_never_paid_warned_auto_renew_off_before_the_lock_suspended_after_grace_
     assert yearly.status == "suspended" and not yearly.auto_renew_enabled
     kinds = who.kinds()
     assert kinds[:3] == ["payment_failed"] * 3
-    assert kinds[3:] == ["suspension_warning", "suspended", "written_off"]
+    # Told when auto-renew went off (about day 9), before the suspension warning (day 12).
+    assert kinds[3:] == ["auto_renew_off_unpaid", "suspension_warning", "suspended", "written_off"]
 
 
 def test_paid_while_suspended_is_reactivated_at_once(stack: LocalStack, ns: Namespace):
-    # Declines through the retry of day 12; the retry of day 18 pays, after the suspension.
+    # Declines through the retry of day 14 (run before the suspension due that day); the retry
+    # of day 18 pays, after the suspension.
     who = a_customer(stack, ns, "pm_card_sandbox_decline_first_6_insufficient_funds")
     output = who.finished(timeout=300)
     assert output["status"] == "recovered"
@@ -371,6 +373,9 @@ def test_an_invoice_paid_before_the_failure_is_acted_on_is_never_charged_or_dunn
 def test_a_card_expiring_this_month_updated_after_the_pre_dunning_notice_never_fails(
     stack: LocalStack, ns: Namespace
 ):
+    """The sweep of the month mails the card-update link; the customer who saves a new card
+    through it is not reminded on the 22nd and is charged on the new card next month, while
+    a customer who did nothing gets the reminder, once."""
     # A fresh month for this test's sweep (one sweep a month), a card expiring at its end.
     now = stack.now()
     month_start = (now.replace(day=1) + 32 * DAY).replace(day=2, hour=0, minute=0, second=0)
@@ -390,6 +395,17 @@ def test_a_card_expiring_this_month_updated_after_the_pre_dunning_notice_never_f
     )
     old = payments.attach_payment_method(ns.request_id("pm"), cus.id, card).card
     assert old is not None
+    # A second customer with a card expiring this month, who does nothing.
+    idle_id, idle_email = ns.id("idle"), ns.email("idle")
+    idle = payments.create_customer(ns.request_id("s2"), partner_customer_id=idle_id, name="G")
+    book.customers.add(
+        customer_record(
+            idle_id,
+            stripe_customer_id=idle.id,
+            contacts=[{"name": "Ida Idle", "email": idle_email, "role": "billing"}],
+        )
+    )
+    payments.attach_payment_method(ns.request_id("pm2"), idle.id, card)
 
     started = stack.api("POST", "/api/ops/card-expiry-sweeps")
     assert started.status_code == 202, started.text
@@ -413,6 +429,21 @@ def test_a_card_expiring_this_month_updated_after_the_pre_dunning_notice_never_f
         ),
         "the saved card never became the default",
     )
+    # The sweep of the 22nd: the reminder for the idle customer's card, nothing for the card
+    # replaced in time; a second request that day mails nothing more.
+    now = stack.now()
+    stack.advance(now.replace(day=22, hour=7, minute=0, second=0) - now)
+    reminders = stack.api("POST", "/api/ops/card-expiry-sweeps")
+    assert reminders.status_code == 202, reminders.text
+    assert reminders.json()["id"].endswith("-reminders")
+    stack.wait_for_instance(reminders.json()["id"], "Completed", timeout=120)
+    kinds = [
+        dict(inbox.read(m["id"])["headers"])["X-Cspflow-Notice"]
+        for m in inbox.messages(to=idle_email)
+    ]
+    assert sorted(kinds) == ["card_expiring", "card_expiring_reminder"]
+    assert stack.api("POST", "/api/ops/card-expiry-sweeps").json()["id"] == reminders.json()["id"]
+    assert len(inbox.messages(to=idle_email)) == 2
     # Next month the old card has expired; the invoice is paid by the new one.
     stack.advance(32 * DAY)
     inv = payments.create_invoice(ns.request_id("i"), cus.id, currency="EUR")
@@ -435,7 +466,7 @@ def test_an_overdue_invoice_on_invoice_terms_is_dunned_without_a_charge_and_paid
     assert stack.instance(who.instance) is None  # not overdue yet: no case
     stack.advance(15 * DAY)  # due in 14 days
     notice = eventually(lambda: who.mail(), "no notice about the overdue invoice", 180)[0]
-    assert dict(notice["headers"])["X-Cspflow-Notice"] == "payment_failed"
+    assert dict(notice["headers"])["X-Cspflow-Notice"] == "invoice_overdue"
     assert f"/i/{who.invoice}" in notice["text"]
     case = who.case()
     assert case is not None and case["attempts"] == []

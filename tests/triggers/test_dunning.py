@@ -5,9 +5,11 @@ any id that is not a case's (docs/api.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -18,10 +20,12 @@ from devhost.azurite import Azurite
 from shared.book import Book
 from shared.config import Settings
 from shared.models.dunning import DunningNextStep
+from shared.models.intake import PendingWorkflowEvent
 from tests.app_functions import user_function
 from tests.devhost.azurite_fixture import azurite_service
 from tests.orchestrator_driver import T0
 from tests.shared.book.records import dunning_case
+from triggers.dunning import start_parked_cases
 
 __all__ = ["azurite_service"]
 
@@ -90,3 +94,61 @@ def test_an_id_that_is_no_case_is_a_404_naming_invoice_id(book: Book, invoice_id
 def test_a_state_other_than_open_is_refused_naming_it(book: Book):
     status, body = get("list_dunning_cases", "http://127.0.0.1/api/dunning", {"state": "closed"})
     assert status == 400 and "state" in json.dumps(body), body
+
+
+# -- starts kept in the WorkflowInbox before dunning was deployed (docs/intake.md) -------------
+
+
+@dataclass
+class Orchestrator:
+    """The Durable client as intake uses it: a start happens once per instance id."""
+
+    instances: dict[str, Any] = field(default_factory=dict)
+
+    async def start(self, name: str, instance_id: str, data: Any) -> bool:
+        if instance_id in self.instances:
+            return False
+        self.instances[instance_id] = (name, data)
+        return True
+
+    async def signal(self, instance_id: str, event: str, data: Any) -> bool:
+        raise AssertionError("kept signals are not raised")
+
+
+def kept(workflow: str, instance_id: str, action: str = "start", key: str = "evt_1") -> Any:
+    return PendingWorkflowEvent.model_validate(
+        {
+            "workflow": workflow,
+            "instance_id": instance_id,
+            "action": action,
+            "event": "start" if action == "start" else "invoice_paid",
+            "event_key": key,
+            "source": "stripe",
+            "payload": {
+                "stripe_invoice_id": instance_id.removeprefix("dunning-"),
+                "stripe_customer_id": "cus_1",
+                "event_key": key,
+            },
+            "recorded_at": T0.isoformat(),
+        }
+    )
+
+
+def test_a_case_start_kept_before_dunning_was_deployed_is_started_once(book: Book):
+    inbox = book.workflow_inbox
+    inbox.record(kept("dunning", "dunning-in_kept", key="evt_failed"))
+    inbox.record(kept("dunning", "dunning-in_kept", action="signal", key="evt_paid"))
+    inbox.record(kept("dunning", "dunning-in_opened", key="evt_other"))
+    inbox.record(kept("renewal", "renewal-sub-1-20261231", key="evt_renewal"))
+    book.dunning.open(dunning_case("in_opened"))  # its case opened meanwhile
+    durable = Orchestrator()
+
+    started = asyncio.run(start_parked_cases(book, durable))
+
+    assert started == ["dunning-in_kept"]
+    name, payload = durable.instances["dunning-in_kept"]
+    assert name == "dunning"
+    assert payload["stripe_invoice_id"] == "in_kept" and payload["event_key"] == "evt_failed"
+    # The next day's run finds it started: nothing more.
+    assert asyncio.run(start_parked_cases(book, durable)) == []
+    assert list(durable.instances) == ["dunning-in_kept"]

@@ -12,6 +12,7 @@ from shared.policy.dunning import (
     DunningRules,
     card_expires_at,
     card_expiry_notice_due,
+    card_expiry_reminder_due,
     classify_decline,
     next_retry_at,
     next_step,
@@ -36,6 +37,10 @@ VISA_CAP = (
 CANCEL_POLICY = (
     "https://learn.microsoft.com/en-us/partner-center/customers/new-commerce-cancellation-policy"
     ": partner owes the term after 7 days"
+)
+CHARGEBEE_REMINDER = (
+    "Chargebee's card expiry reminder emails, https://www.chargebee.com/docs/payments/2.0/kb/"
+    "billing/does-chargebee-automatically-update-an-expired-card"
 )
 LIFECYCLE = (
     "https://learn.microsoft.com/partner-center/subscription-lifecycle: "
@@ -299,12 +304,12 @@ def test_no_more_than_seven_charges_per_card_in_any_30_days():
 @pytest.mark.parametrize(
     ("lock_in", "overrides", "expected_days", "source"),
     [
-        (None, {}, [1, 3, 5, 8, 12, 18], "the configured schedule; docs/rules.md#retry-schedule"),
-        (40 * D, {}, [1, 3, 5, 8, 12, 18], "the lock is after the last retry"),
-        (10 * D, {}, [0.5, 1.5, 2.5, 4, 6, 9], "squeezed to end by lock - 24 h; " + CANCEL_POLICY),
-        (10 * D, {"auto_renew_off": True}, [1, 3, 5, 8, 12, 18], "no renewal at stake any more"),
-        (10 * D, {"suspended": True}, [1, 3, 5, 8, 12, 18], "suspension turned auto-renew off"),
-        (H, {}, [1, 3, 5, 8, 12, 18], "too late to squeeze: auto-renew goes off at once"),
+        (None, {}, [1, 3, 6, 10, 14, 18], "the configured schedule; docs/rules.md#retry-schedule"),
+        (40 * D, {}, [1, 3, 6, 10, 14, 18], "the lock is after the last retry"),
+        (10 * D, {}, [0.5, 1.5, 3, 5, 7, 9], "squeezed to end by lock - 24 h; " + CANCEL_POLICY),
+        (10 * D, {"auto_renew_off": True}, [1, 3, 6, 10, 14, 18], "no renewal at stake any more"),
+        (10 * D, {"suspended": True}, [1, 3, 6, 10, 14, 18], "suspension turned auto-renew off"),
+        (H, {}, [1, 3, 6, 10, 14, 18], "too late to squeeze: auto-renew goes off at once"),
     ],
 )
 def test_retries_finish_before_the_renewal_lock_when_they_can(
@@ -405,7 +410,13 @@ def test_expiry_month_must_exist():
 @pytest.mark.parametrize(
     ("now", "last_notice_at", "due", "source"),
     [
-        (datetime(2026, 5, 1, tzinfo=UTC), None, False, "more than 30 days ahead"),
+        (datetime(2026, 4, 30, 23, tzinfo=UTC), None, False, "more than 31 days ahead"),
+        (
+            datetime(2026, 5, 1, 6, tzinfo=UTC),
+            None,
+            True,
+            "the sweep of the 1st reaches a card expiring at the end of a 31-day month",
+        ),
         (
             datetime(2026, 5, 2, tzinfo=UTC),
             None,
@@ -435,6 +446,33 @@ def test_expiry_month_must_exist():
 )
 def test_card_expiring_soon_notice(now, last_notice_at, due, source):
     assert card_expiry_notice_due(5, 2026, now, last_notice_at) is due, source
+
+
+# docs/rules.md#card-expiry: the reminder, in the last 10 days before the card expires
+@pytest.mark.parametrize(
+    ("month", "year", "now", "due", "source"),
+    [
+        (5, 2026, datetime(2026, 5, 21, 23, tzinfo=UTC), False, "more than 10 days ahead"),
+        (
+            5,
+            2026,
+            datetime(2026, 5, 22, 6, tzinfo=UTC),
+            True,
+            "the sweep of the 22nd, 9 days 18 hours before a 31-day month ends; reminders as "
+            + CHARGEBEE_REMINDER,
+        ),
+        (
+            2,
+            2027,
+            datetime(2027, 2, 22, 6, tzinfo=UTC),
+            True,
+            "the sweep of the 22nd in February, 6 days 18 hours ahead",
+        ),
+        (5, 2026, datetime(2026, 6, 1, tzinfo=UTC), False, "expired: the ladder takes over"),
+    ],
+)
+def test_card_expiring_reminder(month, year, now, due, source):
+    assert card_expiry_reminder_due(month, year, now) is due, source
 
 
 # --- properties: the ladder terminates and never suspends before grace -------------------

@@ -19,6 +19,7 @@ from tests.sandbox.stripe.harness import API_KEY
 from tests.triggers.intake_world import World, book_customer
 from triggers.billing import SCHEDULE as BILLING_SCHEDULE
 from triggers.book_sync import SCHEDULE as BOOK_SYNC_SCHEDULE
+from triggers.dunning import PARKED_SCHEDULE as PARKED_DUNNING_SCHEDULE
 from triggers.dunning import SCHEDULE as CARD_EXPIRY_SCHEDULE
 from triggers.reconciliation import SCHEDULE as RECONCILIATION_SCHEDULE
 from triggers.renewals import SCHEDULE as RENEWAL_SCHEDULE
@@ -227,6 +228,7 @@ def test_the_timers_are_registered_on_their_schedules():
         # the lifecycle's own sweeps (docs/renewals.md, dunning.md, billing.md)
         "renewal_sweep": RENEWAL_SCHEDULE,
         "card_expiry_monthly": CARD_EXPIRY_SCHEDULE,
+        "dunning_parked_starts": PARKED_DUNNING_SCHEDULE,  # kept starts (docs/dunning.md)
         "billing_run_timer": BILLING_SCHEDULE,
         "reconciliation_monthly": RECONCILIATION_SCHEDULE,
         "partner_center_audit_poll": HOURLY_AUDIT,
