@@ -94,7 +94,9 @@ from shared.notifications.kinds import (
     ApprovalDecided,
     ApprovalRequested,
     LicenceChangeApplied,
+    LicenceChangeNotApplied,
     LicenceChangeScheduled,
+    NotAppliedReason,
 )
 from shared.policy.licence_change import (
     ApprovalThresholds,
@@ -234,6 +236,7 @@ def licence_change(context: df.DurableOrchestrationContext) -> Generator[Any, An
                     context,
                     loaded,
                     "failed",
+                    why="provider_error",
                     reason=f"Partner Center could not be read: {_describe(read.failure)}",
                 )
             )
@@ -254,7 +257,14 @@ def licence_change(context: df.DurableOrchestrationContext) -> Generator[Any, An
             holds += 1
             if holds > MAX_HOLDS:
                 return (
-                    yield from _close(context, loaded, "failed", rule=plan.rule, reason=plan.reason)
+                    yield from _close(
+                        context,
+                        loaded,
+                        "failed",
+                        why=_refused_because(plan),
+                        rule=plan.rule,
+                        reason=plan.reason,
+                    )
                 )
             retry_at = plan.retry_at or now + RENEWAL_PROCESSING_WAIT
             yield from _record(
@@ -271,7 +281,14 @@ def licence_change(context: df.DurableOrchestrationContext) -> Generator[Any, An
             continue
         if plan.step == "refuse":
             return (
-                yield from _close(context, loaded, "rejected", rule=plan.rule, reason=plan.reason)
+                yield from _close(
+                    context,
+                    loaded,
+                    "rejected",
+                    why=_refused_because(plan),
+                    rule=plan.rule,
+                    reason=plan.reason,
+                )
             )
         if plan.step == "no_change":
             return (
@@ -471,18 +488,18 @@ def _approval(
         }
     )
     yield from _clock(context, loaded, "resume", "sla-resume", at=at)
-    notice = ApprovalDecided(
-        customer_name=loaded.company_name,
-        change_id=change.id,
-        product=loaded.product,
-        from_quantity=sub.quantity,
-        to_quantity=_quantity_after(plan, sub),
-        approved=approved,
-        decided_at=at,
-        note=decided.reason,
-    )
-    yield from _notify(context, loaded, "notice-approval-decided", notice)
     if approved:
+        notice = ApprovalDecided(
+            customer_name=loaded.company_name,
+            change_id=change.id,
+            product=loaded.product,
+            from_quantity=sub.quantity,
+            to_quantity=_quantity_after(plan, sub),
+            approved=True,
+            decided_at=at,
+            note=decided.reason,
+        )
+        yield from _notify(context, loaded, "notice-approval-decided", notice)
         yield from _record(
             context, change.id, "applying", step="approved", approval=decided, reason=why
         )
@@ -502,6 +519,15 @@ def _approval(
         reason=reason,
     )
     yield from _clock(context, loaded, "cancel", "sla-cancel", at=at)
+    refused = _not_applied(
+        loaded,
+        change,
+        sub.quantity,
+        "approval_timed_out" if decision is None else "approval_rejected",
+        decided_at=at,
+        note=decision.reason if decision is not None else None,
+    )
+    yield from _notify(context, loaded, "notice-approval-decided", refused)
     return False
 
 
@@ -696,6 +722,7 @@ def _charge_then(
                 context,
                 loaded,
                 "failed",
+                why="partner_setup",
                 rule=plan.rule,
                 reason="the subscription has no sell price in the book: price it before "
                 "changing it",
@@ -707,6 +734,7 @@ def _charge_then(
                 context,
                 loaded,
                 "failed",
+                why="partner_setup",
                 rule=plan.rule,
                 reason="the customer has no Stripe customer to charge",
             )
@@ -746,6 +774,7 @@ def _charge_then(
                     context,
                     loaded,
                     "failed",
+                    why="payment_failed",
                     rule=plan.rule,
                     reason=f"the charge could not be made: {_describe(charged.failure)}",
                 )
@@ -758,6 +787,7 @@ def _charge_then(
                     context,
                     loaded,
                     "failed",
+                    why="card_declined",
                     rule=plan.rule,
                     reason=f"no seats were changed: the card was declined ({why})",
                     invoice_id=charged.value.invoice.id,
@@ -854,6 +884,8 @@ def _charge_then(
                 context,
                 loaded,
                 "failed",
+                why="partner_refused",
+                refunded=amount if refund_id is not None else None,
                 rule=plan.rule,
                 reason="Partner Center did not apply the change"
                 f" ({_describe(failure)}); the charge was refunded",
@@ -926,11 +958,15 @@ def _failed_write(
     plan: Plan,
     failure: Failure | None,
 ) -> Generator[Any, Any, Any]:
+    why: NotAppliedReason
     if failure is not None and failure.code == RENEWAL_PROCESSING:
-        reason = "Partner Center is processing the renewal; ask again in the new term"
+        why, reason = (
+            "renewal_processing",
+            "Partner Center is processing the renewal; ask again in the new term",
+        )
     else:
-        reason = f"Partner Center refused the change: {_describe(failure)}"
-    return (yield from _close(context, loaded, "failed", rule=plan.rule, reason=reason))
+        why, reason = "partner_refused", f"Partner Center refused the change: {_describe(failure)}"
+    return (yield from _close(context, loaded, "failed", why=why, rule=plan.rule, reason=reason))
 
 
 # -- recording, notices, the clock ---------------------------------------------------------------
@@ -940,9 +976,14 @@ def _close(
     context: df.DurableOrchestrationContext,
     loaded: ChangeContext,
     status: ChangeStatus,
+    *,
+    why: NotAppliedReason | None = None,
+    refunded: Money | None = None,
     **fields: Any,
 ) -> Generator[Any, Any, Any]:
-    """The change's final state: recorded, the customer told, the clock closed."""
+    """The change's final state: recorded, the customer told, the clock closed. A change not
+    made (`rejected`, `failed`) says `why` in the notice's vocabulary, and what was
+    `refunded`."""
     change = loaded.change
     recorded = yield from _record(context, change.id, status, step=f"final-{status}", **fields)
     final: LicenceChange = recorded or change
@@ -954,14 +995,21 @@ def _close(
         "sla-close",
         at=at,
     )
-    notice = _outcome_notice(loaded, final, status)
+    notice = _outcome_notice(loaded, final, status, why=why, refunded=refunded)
     if notice is not None:
         yield from _notify(context, loaded, f"notice-{status}", notice)
     _progress(context, change.id, status, "done")
     return ChangeDone(change_id=change.id, status=status).model_dump(mode="json")
 
 
-def _outcome_notice(loaded: ChangeContext, change: LicenceChange, status: ChangeStatus) -> Any:
+def _outcome_notice(
+    loaded: ChangeContext,
+    change: LicenceChange,
+    status: ChangeStatus,
+    *,
+    why: NotAppliedReason | None = None,
+    refunded: Money | None = None,
+) -> Any:
     before = change.quantity_before if change.quantity_before is not None else 0
     after = change.quantity_after if change.quantity_after is not None else before
     if status == "applied" and change.effective_at is not None:
@@ -985,19 +1033,51 @@ def _outcome_notice(loaded: ChangeContext, change: LicenceChange, status: Change
             reason="outside_cancellation_window",
         )
     if status in ("rejected", "failed"):
-        # Told in the approver's words when the approver decided; otherwise as an approval
-        # refused by the rules, with the reason as the note.
-        return ApprovalDecided(
-            customer_name=loaded.company_name,
-            change_id=change.id,
-            product=loaded.product,
-            from_quantity=before,
-            to_quantity=_asked_quantity(change, before),
-            approved=False,
+        return _not_applied(
+            loaded,
+            change,
+            before,
+            why or ("not_allowed" if status == "rejected" else "partner_refused"),
             decided_at=change.completed_at or change.requested_at,
-            note=(change.reason or status)[:1000],
+            refunded=refunded,
+            # The rules' own sentence (never an external system's error text).
+            note=change.reason if why in ("not_allowed", "renewal_lock") else None,
         )
     return None
+
+
+def _refused_because(plan: Plan) -> NotAppliedReason:
+    if plan.rule == "renewal-lock":
+        return "renewal_lock"
+    if plan.rule == "renewal-processing":
+        return "renewal_processing"
+    return "not_allowed"
+
+
+def _not_applied(
+    loaded: ChangeContext,
+    change: LicenceChange,
+    before: int,
+    why: NotAppliedReason,
+    *,
+    decided_at: datetime,
+    refunded: Money | None = None,
+    note: str | None = None,
+) -> LicenceChangeNotApplied:
+    """The customer's notice of a change not made: what was not done and why."""
+    return LicenceChangeNotApplied(
+        customer_name=loaded.company_name,
+        change_id=change.id,
+        change=change.kind,
+        product=loaded.product,
+        from_quantity=before,
+        to_quantity=_asked_quantity(change, before),
+        auto_renew=change.auto_renew,
+        reason=why,
+        decided_at=decided_at,
+        refunded=refunded if refunded is not None and refunded.amount_minor > 0 else None,
+        note=note[:1000] if note else None,
+    )
 
 
 def _asked_quantity(change: LicenceChange, before: int) -> int:

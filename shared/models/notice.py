@@ -34,6 +34,7 @@ NoticeKind = Literal[
     "ops_alert",
     "payment_method_requested",
     "invoice_issued",
+    "licence_change_not_applied",
 ]
 
 

@@ -315,7 +315,7 @@ def test_a_downgrade_is_refused_by_partner_centers_eligibility(stack: LocalStack
     sub = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
     assert sub.offer_id == E5
     assert [i for i in invoices(stack, who) if i["metadata"].get("change_id")] == []
-    assert mailed(stack, who, "was declined")
+    assert mailed(stack, who, "was not made")
 
 
 def test_what_the_rules_refuse_outright_is_a_422_naming_the_field(stack: LocalStack, ns: Namespace):
@@ -338,7 +338,7 @@ def test_a_large_change_nobody_approves_is_rejected_and_the_customer_told(
     assert done["status"] == "rejected" and done["approval"]["timed_out"], done
     assert quantity(stack, who) == 2
     assert [i for i in invoices(stack, who) if i["metadata"].get("change_id")] == []
-    assert mailed(stack, who, "was declined")
+    assert mailed(stack, who, "was not made")
 
 
 def priced_upgrade(stack: LocalStack, ns: Namespace, who: Customer, target_minor: int) -> None:

@@ -29,6 +29,7 @@ from tests.orchestrator_driver import (
 )
 from workflows.licence_change import (
     APPROVAL,
+    MAX_HOLDS,
     WAKE,
     change_instance_id,
     licence_change,
@@ -111,6 +112,7 @@ class World:
         self.statuses: list[str] = []
         self.reasons: list[str] = []
         self.notices: list[str] = []
+        self.sent: list[dict[str, Any]] = []
         self.clock: list[str] = []
 
     def loaded(self, _: Any) -> dict[str, Any]:
@@ -220,6 +222,7 @@ class World:
 
     def notice(self, data: dict[str, Any]) -> Any:
         self.notices.append(data["notice"]["kind"])
+        self.sent.append(data["notice"])
         return succeeded({"key": data["step_key"], "kind": data["notice"]["kind"]})
 
     def signal(self, data: dict[str, Any]) -> Any:
@@ -278,7 +281,15 @@ def test_a_declined_card_applies_no_seats_and_says_why():
     assert world.drive().output["status"] == "failed"
     assert world.steps == ["charge_lines"]
     assert "insufficient funds" in (world.change.reason or "")
-    assert world.notices == ["approval_decided"] and world.clock == ["start", "cancel"]
+    assert world.notices == ["licence_change_not_applied"] and world.clock == ["start", "cancel"]
+    told = world.sent[0]
+    assert (told["reason"], told["change"], told["from_quantity"], told["to_quantity"]) == (
+        "card_declined",
+        "quantity",
+        10,
+        12,
+    )
+    assert told["refunded"] is None and told["note"] is None  # no external error text
 
 
 @pytest.mark.parametrize(
@@ -300,6 +311,45 @@ def test_a_patch_that_fails_for_good_is_refunded(patch_fails):
         "amount": None,
     }
     assert "refunded" in (world.change.reason or "")
+    (told,) = world.sent
+    assert (told["kind"], told["reason"]) == ("licence_change_not_applied", "partner_refused")
+    assert told["refunded"] == {"amount_minor": 5600, "currency": "USD"}
+
+
+def test_a_write_refused_for_renewal_processing_tells_the_customer_to_ask_in_the_new_term():
+    # docs/rules.md#renewal-processing: 409 800082 answered to the PATCH of a decrease.
+    processing = refused(
+        Failure(kind="permanent", error_type="BusinessError", code="renewal_processing",
+                message="800082")
+    )  # fmt: skip
+    world = World(subscription(), change(quantity=8), patch_fails=processing)
+    assert world.drive().output["status"] == "failed"
+    assert world.steps == ["set_quantity"]
+    (told,) = world.sent
+    assert (told["kind"], told["reason"]) == ("licence_change_not_applied", "renewal_processing")
+
+
+def test_a_change_the_fresh_read_refuses_is_not_made_and_the_rule_is_given():
+    # docs/rules.md#remove-seats: a subscription keeps at least one seat (the API checked
+    # the book's copy; Partner Center's read is what decides).
+    world = World(subscription(quantity=1), change(quantity=None, change_by=-1))
+    assert world.drive().output["status"] == "rejected"
+    assert world.steps == []
+    (told,) = world.sent
+    assert (told["kind"], told["reason"]) == ("licence_change_not_applied", "not_allowed")
+    assert told["note"] == world.change.reason and told["note"]
+
+
+def test_a_change_held_past_its_last_renewal_wait_fails_and_says_the_renewal_stopped_it():
+    # docs/rules.md#renewal-processing: a renewal that never finishes (Partner Center keeps
+    # the old term) ends the change after MAX_HOLDS waits, never silently.
+    stuck = subscription(bought=T0 - 366 * D, quantity=10)
+    world = World(stuck, change(quantity=12))
+    run = world.drive()
+    assert run.output["status"] == "failed"
+    assert len(run.timers) == MAX_HOLDS and world.steps == []
+    (told,) = world.sent
+    assert (told["kind"], told["reason"]) == ("licence_change_not_applied", "renewal_processing")
 
 
 def test_a_lost_patch_answer_that_did_apply_is_not_refunded():
@@ -399,15 +449,22 @@ def test_a_rejected_approval_changes_nothing_and_tells_the_customer():
     no = Event(T0 + H, APPROVAL, {"decision": "reject", "by": "steven", "reason": "too many"})
     assert world.drive(events=[no]).output["status"] == "rejected"
     assert world.steps == []
-    assert world.notices == ["approval_requested", "approval_decided"]
+    assert world.notices == ["approval_requested", "licence_change_not_applied"]
     assert world.change.reason == "not approved by steven: too many"
+    told = world.sent[-1]
+    assert (told["reason"], told["note"]) == ("approval_rejected", "too many")
 
 
 def test_an_approval_nobody_gives_is_reminded_then_times_out_as_a_rejection():
     world = World(subscription(), change(quantity=70), seats_limit=50)
     run = world.drive()
     assert run.output["status"] == "rejected"
-    assert world.notices == ["approval_requested", "approval_requested", "approval_decided"]
+    assert world.notices == [
+        "approval_requested",
+        "approval_requested",
+        "licence_change_not_applied",
+    ]
+    assert world.sent[-1]["reason"] == "approval_timed_out"
     assert world.change.approval is not None and world.change.approval.timed_out
     assert world.steps == []
 

@@ -16,6 +16,7 @@ from shared.notifications.kinds import (
     CardRef,
     InvoiceIssued,
     LicenceChangeApplied,
+    LicenceChangeNotApplied,
     LicenceChangeScheduled,
     NoticeKind,
     NoticeModel,
@@ -288,6 +289,18 @@ SAMPLES: dict[NoticeKind, NoticeModel] = {
         failure='charge_invoice: PaymentsUnavailable: Stripe answered 503 "try again later"',
         customer_name=CUSTOMER,
         status_url=url("ops/instances/dunning-in_1Demo42"),
+    ),
+    "licence_change_not_applied": LicenceChangeNotApplied(
+        customer_name=CUSTOMER,
+        change_id="chg-9c04",
+        change="quantity",
+        product="Microsoft 365 Business Premium",
+        from_quantity=25,
+        to_quantity=30,
+        reason="partner_refused",
+        decided_at=at(5, 14, 2),
+        refunded=eur(10_833),
+        note="Microsoft sells at most 300 licences of this product to one customer.",
     ),
 }
 assert set(SAMPLES) == set(KINDS), set(KINDS) - set(SAMPLES)
