@@ -76,9 +76,11 @@ from activities.subscriptions import (
     SetQuantity,
     SubscriptionRef,
     SubscriptionWrite,
+    TransitionRef,
     TransitionSubscription,
     cancel_subscription,
     read_subscription,
+    read_transition,
     read_transition_eligibilities,
     schedule_next_term,
     set_auto_renew,
@@ -98,6 +100,7 @@ from shared.notifications.kinds import (
     LicenceChangeScheduled,
     NotAppliedReason,
 )
+from shared.partner_center.models import Transition
 from shared.policy.licence_change import (
     ApprovalThresholds,
     Plan,
@@ -823,13 +826,17 @@ def _charge_then(
             if moved.ok and moved.value is not None
             else None
         )
+        adopted = None
         after: Subscription | None = None
         if written:
             # The source as Partner Center has it now (its new offer, or fewer seats), so the
-            # book's mirror follows; a partial upgrade's new subscription is adopted by the
-            # book sync.
+            # book's mirror follows; a partial upgrade's new subscription goes to the book
+            # once the transition completed, so the customer's list and renewals see it now.
             reread = yield from run(context, read_subscription, SubscriptionRef(**ref))
             after = reread.value.subscription if reread.ok and reread.value else None
+            assert moved.value is not None
+            if new_subscription not in (None, change.subscription_id):
+                adopted = yield from _completed_target(context, ref, moved.value.transition)
     else:
         assert plan.quantity_now is not None
         done = yield from run(
@@ -840,6 +847,7 @@ def _charge_then(
         )
         written, failure = done.ok, done.failure
         new_subscription = None
+        adopted = None
         after = done.value.subscription if done.ok and done.value is not None else None
         if not written:
             # A lost answer: the PATCH may have gone through. Partner Center decides.
@@ -911,8 +919,37 @@ def _charge_then(
             unit_price=loaded.target_unit_price
             if plan.step == "upgrade" and new_subscription == change.subscription_id
             else None,
+            new_subscription=adopted,
+            new_unit_price=loaded.target_unit_price if adopted is not None else None,
         )
     )
+
+
+TRANSITION_READS = (timedelta(seconds=0), *(timedelta(seconds=15 * 2**i) for i in range(6)))
+
+
+def _completed_target(
+    context: df.DurableOrchestrationContext, ref: dict[str, str], transition: Transition
+) -> Generator[Any, Any, Subscription | None]:
+    """A partial upgrade's new subscription, read once Partner Center lists the transition
+    completed (it answers `Started`): read at once, then on durable timers backing off from
+    15 s to 8 min (about 16 min in all). None when it has not completed by then: the book
+    sync adopts the subscription later."""
+    if transition.operation_id is None:
+        return None
+    for wait in TRANSITION_READS:
+        if wait:
+            until = context.current_utc_datetime + wait
+            while context.current_utc_datetime < until:
+                yield timer_toward(context, until)
+        read = yield from run(
+            context,
+            read_transition,
+            TransitionRef(operation_id=transition.operation_id, **ref),
+        )
+        if read.ok and read.value is not None and read.value.completed:
+            return read.value.to_subscription
+    return None
 
 
 def _credit(

@@ -113,6 +113,7 @@ class World:
         self.reasons: list[str] = []
         self.notices: list[str] = []
         self.sent: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = []
         self.clock: list[str] = []
 
     def loaded(self, _: Any) -> dict[str, Any]:
@@ -136,6 +137,7 @@ class World:
                 timeout_hours=72,
             ),
             approval_url="http://127.0.0.1:7071/approvals",
+            target_unit_price=self.context.get("target_price"),
         )
         return succeeded(ctx)
 
@@ -143,11 +145,22 @@ class World:
         return succeeded(SubscriptionState(subscription=self.sub))
 
     def record(self, data: dict[str, Any]) -> dict[str, Any]:
+        self.records.append(data)
         update = {
             k: v
             for k, v in data.items()
             if v is not None
-            and k not in ("step_key", "at", "subscription", "seats_added", "change_id")
+            and k
+            not in (
+                "step_key",
+                "at",
+                "subscription",
+                "seats_added",
+                "change_id",
+                "new_subscription",
+                "new_unit_price",
+                "unit_price",
+            )
         }
         self.change = LicenceChange.model_validate(self.change.model_dump(mode="json") | update)
         self.statuses.append(self.change.status)
@@ -551,3 +564,53 @@ def test_a_renewal_that_outlasts_its_24_hours_is_waited_for_not_refused():
                 input={"change_id": "chg-1"}, instance_id=INSTANCE)  # fmt: skip
     assert run.output["status"] == "applied"
     assert world.reasons[0].startswith("held until") and "still renewing" in world.reasons[0]
+
+
+# -- upgrades -----------------------------------------------------------------------------------
+
+E3 = "CFQ7TTC0LF8Q:0001:CFQ7TTC0K39X"
+E5 = "CFQ7TTC0LF8R:0001:CFQ7TTC0KCSV"
+
+
+def test_a_partial_upgrades_new_subscription_is_recorded_once_the_transition_completes():
+    # https://learn.microsoft.com/en-us/partner-center/developer/transition-a-new-commerce-subscription:
+    # Partner Center answers the transition `Started`; its record turns `Completed`.
+    source = subscription(quantity=5, offerId=E3)
+    world = World(source, change(kind="upgrade", quantity=2, target_catalog_item_id=E5),
+                  target_price=Money(amount_minor=5000, currency="USD"))  # fmt: skip
+    new = subscription(quantity=2, id="sub-2", offerId=E5)
+    transition = {
+        "operationId": "op-1",
+        "fromSubscriptionId": "sub-1",
+        "toSubscriptionId": "sub-2",
+        "toCatalogItemId": E5,
+        "quantity": 2,
+        "transitionType": "transition_only",
+    }
+    reads = [
+        {"transition": transition | {"status": "Started"}, "completed": False},
+        {"transition": transition | {"status": "Completed"}, "completed": True,
+         "to_subscription": new.model_dump(mode="json", by_alias=True)},
+    ]  # fmt: skip
+    asked: list[dict[str, Any]] = []
+
+    def read_transition(data: dict[str, Any]) -> Any:
+        asked.append(data)
+        return succeeded(reads.pop(0))
+
+    eligible = {"catalogItemId": E5, "eligibilities": [{"isEligible": True}]}
+    outcomes = world.outcomes() | {
+        "read_transition_eligibilities": lambda _: succeeded({"targets": [eligible]}),
+        "transition_subscription": lambda _: succeeded(
+            {"transition": transition | {"status": "Started"}}
+        ),
+        "read_transition": read_transition,
+    }
+    run = drive(licence_change, outcomes, input={"change_id": "chg-1"}, instance_id=INSTANCE)
+    assert run.output["status"] == "applied"
+    assert [a["operation_id"] for a in asked] == ["op-1", "op-1"]
+    assert len(run.timers) == 1  # read at once, then again after a durable timer
+    final = world.records[-1]
+    assert final["new_subscription_id"] == "sub-2"
+    assert final["new_subscription"]["id"] == "sub-2"
+    assert final["new_unit_price"] == {"amount_minor": 5000, "currency": "USD"}
