@@ -82,6 +82,7 @@ def test_the_app_indexes_as_the_python_worker_would():
         # Partner Center subscription operations (activities/subscriptions.py)
         "read_subscription",
         "read_transition_eligibilities",
+        "read_transition",
         "set_quantity",
         "set_auto_renew",
         "schedule_next_term",
