@@ -114,6 +114,7 @@ def test_the_app_indexes_as_the_python_worker_would():
         # onboarding (workflows/onboarding.py, triggers/orders.py)
         "place_order",
         "get_order",
+        "card_setup_done",
         "onboarding",
         "reserve_order",
         "check_domain",

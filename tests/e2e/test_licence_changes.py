@@ -356,6 +356,22 @@ def test_what_the_rules_refuse_outright_is_a_422_naming_the_field(stack: LocalSt
     problem = answer.json()
     assert (problem["code"], problem["errors"][0]["field"]) == ("remove-seats", "quantity")
     assert stack.api("GET", f"/api/changes/{ns.id('zero')}").status_code == 404
+    # docs/rules.md#seat-limits: Business Basic holds at most 300 seats (the SKU's
+    # maximumQuantity, kept on the book's offer by the catalogue import).
+    offers = Book(stack.settings).offers
+    basic = Offer(catalog_item_id=BASIC, country="US", name="Microsoft 365 Business Basic",
+                  term_duration="P1Y", billing_cycle="monthly", family="CFQ7TTC0LH18", rank=1,
+                  unit_cost=Money(amount_minor=600, currency="USD"), max_quantity=300)  # fmt: skip
+    offers.save(basic)
+    try:
+        above = ask(stack, who, ns.id("301"), kind="quantity", quantity=301)
+        more = ask(stack, who, ns.id("plus299"), kind="quantity", change_by=299)
+    finally:
+        offers.remove(basic)
+    assert above.status_code == 422, above.text
+    assert (above.json()["code"], above.json()["errors"][0]["field"]) == ("seat-limits", "quantity")
+    assert more.status_code == 422, more.text
+    assert (more.json()["code"], more.json()["errors"][0]["field"]) == ("seat-limits", "change_by")
 
 
 def test_a_large_change_nobody_approves_is_reminded_then_rejected_and_the_customer_told(
