@@ -91,6 +91,9 @@ class ChangeContext(DomainModel):
     seat_batches: tuple[SeatBatch, ...]
     thresholds: Thresholds
     approval_url: str
+    # The book's copy of the subscription's seats (what a notice says when Partner Center's
+    # read is not at hand).
+    quantity: int | None = None
 
 
 class RecordChange(WriteInput):
@@ -179,6 +182,7 @@ def load_licence_change(ref: ChangeRef, ctx: ActivityContext) -> ChangeContext:
             for c in customer.contacts
         ),
         unit_price=sub.unit_price,
+        quantity=sub.subscription.quantity,
         product=sub.subscription.offer_name
         or sub.subscription.friendly_name
         or sub.subscription.offer_id,

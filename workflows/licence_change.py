@@ -202,15 +202,34 @@ def licence_change_queue(context: df.DurableOrchestrationContext) -> Generator[A
     )
     if not outcome.ok:
         # A change whose workflow failed is closed as failed, so the queue moves on and the
-        # customer's next change is not stuck behind it.
-        yield from _record(
+        # customer's next change is not stuck behind it; the customer is told it was not made.
+        recorded = yield from _record(
             context,
             change.id,
             "failed",
             step="queue-failed",
             reason=f"the change could not be completed: {_describe(outcome.failure)}",
         )
+        yield from _tell_failed(context, recorded or change)
     context.continue_as_new(queue.model_dump(mode="json"))
+    return None
+
+
+def _tell_failed(
+    context: df.DurableOrchestrationContext, change: LicenceChange
+) -> Generator[Any, Any, None]:
+    """The notice of a change whose workflow failed for good (the operators see the failed
+    instance): not made, on our side. Keyed by the change, as the queue's instance outlives
+    it."""
+    loaded = yield from run(context, load_licence_change, ChangeRef(change_id=change.id))
+    if not loaded.ok or loaded.value is None:
+        return None
+    found = loaded.value
+    before = change.quantity_before if change.quantity_before is not None else found.quantity
+    notice = _not_applied(
+        found, change, before or 0, "internal", decided_at=context.current_utc_datetime
+    )
+    yield from _notify(context, found, f"notice-failed-{_safe(change.id)}", notice)
     return None
 
 

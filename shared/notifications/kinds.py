@@ -240,6 +240,7 @@ NotAppliedReason = Literal[
     "approval_timed_out",  # nobody approved it before the deadline
     "provider_error",  # Microsoft's systems did not answer
     "partner_setup",  # the partner's own records lack something (a price, a payment account)
+    "internal",  # the change's workflow failed for good; the operators see it
 ]
 ChangeKindName = Literal["quantity", "upgrade", "auto_renew", "cancel"]
 

@@ -138,6 +138,7 @@ class World:
             ),
             approval_url="http://127.0.0.1:7071/approvals",
             target_unit_price=self.context.get("target_price"),
+            quantity=self.sub.quantity,
         )
         return succeeded(ctx)
 
@@ -538,14 +539,24 @@ def test_a_change_whose_workflow_failed_is_closed_as_failed_and_the_queue_moves_
         recorded.append(data)
         return succeeded(Recorded(change=change(status="failed")))
 
+    world = World(subscription(), change(quantity=12))
     outcomes = {
         "next_licence_change": lambda _: succeeded(NextChange(change=queued.pop(0))),
         "licence_change": SubOrchestrationFailed("boom"),
         "record_licence_change": record,
+        "load_licence_change": world.loaded,
+        "send_notice": world.notice,
     }
     with pytest.raises(AssertionError, match="waits forever"):
         drive(licence_change_queue, outcomes, input={"subscription_id": "sub-1"})
     assert [r["status"] for r in recorded] == ["failed"]
+    # The customer is told it was not made, under a key of the change (the queue outlives it).
+    (told,) = world.sent
+    assert (told["kind"], told["reason"], told["from_quantity"]) == (
+        "licence_change_not_applied",
+        "internal",
+        10,
+    )
 
 
 def test_a_renewal_that_outlasts_its_24_hours_is_waited_for_not_refused():
