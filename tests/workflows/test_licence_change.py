@@ -330,6 +330,38 @@ def test_a_patch_that_fails_for_good_is_refunded(patch_fails):
     assert told["refunded"] == {"amount_minor": 5600, "currency": "USD"}
 
 
+STRIPE_DOWN = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
+PC_DOWN = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
+
+
+@pytest.mark.parametrize(
+    ("context", "outcomes", "reason"),
+    [
+        # Partner Center could not be read: nothing decided, nothing done.
+        ({}, {"read_subscription": retries_spent(PC_DOWN)}, "provider_error"),
+        # The charge could not be made (Stripe unavailable past the retries): no seats.
+        ({}, {"charge_lines": retries_spent(STRIPE_DOWN)}, "payment_failed"),
+        # The book has no sell price, or no Stripe customer, for the subscription.
+        ({"price": None}, {}, "partner_setup"),
+        ({"stripe": None}, {}, "partner_setup"),
+    ],
+)
+def test_a_seat_increase_that_cannot_be_charged_or_decided_is_not_made_and_says_why(
+    context, outcomes, reason
+):
+    world = World(subscription(), change(quantity=12), **context)
+    run = drive(licence_change, world.outcomes() | outcomes, input={"change_id": "chg-1"},
+                instance_id=INSTANCE)  # fmt: skip
+    assert run.output["status"] == "failed"
+    assert "set_quantity" not in world.steps
+    (told,) = world.sent
+    assert (told["kind"], told["reason"], told["refunded"]) == (
+        "licence_change_not_applied",
+        reason,
+        None,
+    )
+
+
 def test_a_write_refused_for_renewal_processing_tells_the_customer_to_ask_in_the_new_term():
     # docs/rules.md#renewal-processing: 409 800082 answered to the PATCH of a decrease.
     processing = refused(
