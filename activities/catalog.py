@@ -92,6 +92,8 @@ def market_offers(
                             "unit_cost": cost.model_dump(),
                             "family": availability.product_id,
                             "rank": 0,
+                            "min_quantity": max(sku.minimum_quantity, 1),
+                            "max_quantity": sku.maximum_quantity or None,
                         }
                     )
                     before = known.get(f"{offer.key}|{currency}")

@@ -94,6 +94,9 @@ class ChangeContext(DomainModel):
     seat_batches: tuple[SeatBatch, ...]
     thresholds: Thresholds
     approval_url: str
+    # The book's copy of the subscription's seats (what a notice says when Partner Center's
+    # read is not at hand).
+    quantity: int | None = None
 
 
 class RecordChange(WriteInput):
@@ -118,6 +121,10 @@ class RecordChange(WriteInput):
     seats_added: int = Field(default=0, ge=0)
     # A full upgrade: the subscription's sell price from now on (the target offer's).
     unit_price: Money | None = None
+    # A partial upgrade: the new subscription the seats moved into, as Partner Center has it
+    # once the transition completed, and its sell price (the target offer's).
+    new_subscription: Subscription | None = None
+    new_unit_price: Money | None = None
 
 
 class Recorded(DomainModel):
@@ -178,6 +185,7 @@ def load_licence_change(ref: ChangeRef, ctx: ActivityContext) -> ChangeContext:
             for c in customer.contacts
         ),
         unit_price=sub.unit_price,
+        quantity=sub.subscription.quantity,
         product=sub.subscription.offer_name
         or sub.subscription.friendly_name
         or sub.subscription.offer_id,
@@ -259,6 +267,15 @@ def record_licence_change(request: RecordChange, ctx: ActivityContext) -> Record
                     if batch in r.seat_batches
                     else r.model_copy(update={"seat_batches": (*r.seat_batches, batch)})
                 ),
+            )
+    if request.new_subscription is not None:
+        apply_partner_center_subscription(book, customer_id, request.new_subscription)
+        if request.new_unit_price is not None:
+            target_price = request.new_unit_price
+            book.subscriptions.update(
+                customer_id,
+                request.new_subscription.id,
+                lambda r: r.model_copy(update={"unit_price": target_price}),
             )
     record = book.licence_changes.update(request.change_id, change).record
     if record.is_final and record.completed_at is not None:

@@ -8,6 +8,9 @@ Reads (no step key):
   workflow decides on this read, never on the book's copy.
 - `read_transition_eligibilities`: the offers Partner Center lets the subscription move to
   now (Microsoft Learn, transition-a-new-commerce-subscription).
+- `read_transition`: a transition's state by its operation id and, once completed, the
+  subscription the seats moved into (a partial upgrade's new subscription), read fresh so
+  the book records it when the transition completes.
 
 Writes (a `WriteInput` each; every Partner Center write sends `MS-RequestId` derived from the
 step key, so a retried step, a replayed orchestration or a restarted host is answered the
@@ -117,6 +120,21 @@ class TransitionDone(DomainModel):
     transition: Transition
 
 
+class TransitionRef(SubscriptionRef):
+    """A transition of the subscription, by the operation id Partner Center answered."""
+
+    operation_id: str = Field(min_length=1, max_length=100)
+
+
+class TransitionResult(DomainModel):
+    """The transition as Partner Center lists it (None: not listed yet); once `completed`,
+    the subscription the seats moved into."""
+
+    transition: Transition | None
+    completed: bool
+    to_subscription: Subscription | None = None
+
+
 def _client(ctx: ActivityContext) -> PartnerCenterClient:
     return per_settings("partner_center", ctx.settings, PartnerCenterClient.from_settings)
 
@@ -147,6 +165,23 @@ def read_transition_eligibilities(ref: SubscriptionRef, ctx: ActivityContext) ->
     """The offers the subscription may move to now (immediate eligibility)."""
     targets = _client(ctx).transition_eligibilities(ref.customer_id, ref.subscription_id)
     return Eligibilities(targets=tuple(targets))
+
+
+@activity(bp)
+def read_transition(ref: TransitionRef, ctx: ActivityContext) -> TransitionResult:
+    """The transition's state and, once it completed, its target subscription read fresh
+    (Partner Center answers a transition `Started`; its record turns `Completed`)."""
+    client = _client(ctx)
+    listed = client.transitions(ref.customer_id, ref.subscription_id, ref.operation_id)
+    transition = next((t for t in listed if t.operation_id == ref.operation_id), None)
+    if transition is None or transition.status.lower() != "completed":
+        return TransitionResult(transition=transition, completed=False)
+    target = transition.to_subscription_id or ref.subscription_id
+    return TransitionResult(
+        transition=transition,
+        completed=True,
+        to_subscription=client.get_subscription(ref.customer_id, target),
+    )
 
 
 @activity(bp)

@@ -231,6 +231,10 @@ class Settings(BaseSettings):
     renewal_monthly_reminder_days: Annotated[tuple[int, ...], NoDecode] = (7,)
     link_signing_key: SecretStr = SecretStr("")
     public_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:7071")
+    # Onboarding (docs/onboarding.md): where a customer lands after saving a card through an
+    # order's card-setup link: the partner's storefront page when set, else cspflow's own
+    # `<public_base_url>/api/orders/<order id>/card-setup/done`.
+    onboarding_card_setup_return_url: AnyHttpUrl | None = None
 
     @model_validator(mode="after")
     def _complete_in_azure(self) -> Settings:

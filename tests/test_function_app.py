@@ -82,6 +82,7 @@ def test_the_app_indexes_as_the_python_worker_would():
         # Partner Center subscription operations (activities/subscriptions.py)
         "read_subscription",
         "read_transition_eligibilities",
+        "read_transition",
         "set_quantity",
         "set_auto_renew",
         "schedule_next_term",
@@ -113,6 +114,7 @@ def test_the_app_indexes_as_the_python_worker_would():
         # onboarding (workflows/onboarding.py, triggers/orders.py)
         "place_order",
         "get_order",
+        "card_setup_done",
         "onboarding",
         "reserve_order",
         "check_domain",

@@ -84,6 +84,13 @@ class CatalogOffer(DomainModel):
     price_level: PriceLevel | None
     below_cost: bool
     unpriced_reason: str | None
+    min_quantity: int = Field(
+        default=1, description="Fewest seats one subscription holds (docs/rules.md#seat-limits)"
+    )
+    max_quantity: int | None = Field(
+        default=None,
+        description="Most seats one subscription holds; null when the catalogue does not say",
+    )
 
 
 def _catalog_offer(offer: Offer, price_list: PriceList, customer: Customer | None) -> CatalogOffer:
@@ -98,6 +105,8 @@ def _catalog_offer(offer: Offer, price_list: PriceList, customer: Customer | Non
         "billing_cycle": offer.billing_cycle,
         "family": offer.family,
         "rank": offer.rank,
+        "min_quantity": offer.min_quantity,
+        "max_quantity": offer.max_quantity,
         "cost": offer.unit_cost,
         "price_list_id": price_list.id,
     }

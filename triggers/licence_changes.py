@@ -198,6 +198,7 @@ def _accept(customer_id: str, subscription_id: str, body: ChangeRequest) -> Lice
             quantity=body.quantity,
             change_by=body.change_by,
             upgrade_allowed=_upgrade_allowed(book(), customer_id, record, body),
+            max_quantity=_max_quantity(book(), customer_id, record),
         )
         if refusal is not None:
             raise ApiProblem(
@@ -252,6 +253,23 @@ def _upgrade_allowed(
     if current is None or target is None:
         return None
     return current.family == target.family and target.rank > current.rank
+
+
+def _max_quantity(the_book: Book, customer_id: str, record: Any) -> int | None:
+    """The most seats one subscription of its offer may hold, from the book's catalogue
+    (docs/rules.md#seat-limits); None when the catalogue does not say."""
+    customer = the_book.customers.find(customer_id)
+    if customer is None or customer.record.country is None:
+        return None
+    sub = record.subscription
+    offer = the_book.offers.find(
+        customer.record.country,
+        customer.record.billing_currency,
+        sub.offer_id,
+        sub.term_duration,
+        sub.billing_cycle,
+    )
+    return None if offer is None else offer.max_quantity
 
 
 async def wake_queue(client: df.DurableOrchestrationClient, subscription_id: str) -> None:

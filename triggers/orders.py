@@ -21,13 +21,17 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import Any
+from urllib.parse import quote
 
 import azure.durable_functions as df
+import azure.functions as func
+from pydantic import Field
 
 from shared.book import Book
 from shared.book.catalogue import STANDARD_PRICE_LIST
+from shared.config import Settings, get_settings
 from shared.errors import TransientError
-from shared.models import Customer, Offer, OrderLine
+from shared.models import Customer, DomainModel, Offer, OrderLine
 from shared.models.onboarding import (
     Onboarding,
     OrderAccepted,
@@ -39,7 +43,8 @@ from shared.models.onboarding import (
     SlaView,
 )
 from shared.models.pricing import PriceList
-from shared.notifications.locales import supported_locale
+from shared.notifications.locales import language_of, supported_locale
+from shared.notifications.render import Brand, environment, translations
 from shared.policy.onboarding import coterm_refusal, first_charge
 from shared.policy.pricing import BelowCostError, offer_sell_price
 from shared.policy.sla import sla_state
@@ -166,6 +171,9 @@ def _priced(
     )
     if offer is None:
         raise _unsold(the_book, where, line, country, currency)
+    seats = offer.quantity_refusal(line.quantity)
+    if seats is not None:  # docs/rules.md#seat-limits
+        raise Refused("quantity_not_offered", seats, field=f"{where}.quantity")
     try:
         price = offer_sell_price(price_list, offer, customer_id if existing else None).price
     except BelowCostError as exc:
@@ -275,6 +283,9 @@ async def place_order(call: Call[PlaceOrder], client: df.DurableOrchestrationCli
             return price_order(book(), body, now(), partner_center_domain_free)
 
     order = await asyncio.to_thread(priced)
+    order = order.model_copy(
+        update={"card_setup_return_url": card_setup_return_url(get_settings(), order.order_id)}
+    )
     await start_onboarding(client, order)
     accepted = OrderAccepted(
         order_id=order.order_id,
@@ -375,3 +386,68 @@ async def get_order(call: Call[None], client: df.DurableOrchestrationClient) -> 
     if view is None:
         raise NotFound(f"there is no order {order_id!r}", field="order_id")
     return view
+
+
+# -- the card-setup link's return page ----------------------------------------------------------
+
+
+def card_setup_return_url(settings: Settings, order_id: str) -> str:
+    """Where the card-setup page sends the customer once the card is saved: the partner's
+    storefront page when configured, else cspflow's own page for the order."""
+    if settings.onboarding_card_setup_return_url is not None:
+        return str(settings.onboarding_card_setup_return_url)
+    base = str(settings.public_base_url).rstrip("/")
+    return f"{base}/api/orders/{quote(order_id, safe='')}/card-setup/done"
+
+
+class CardSavedPage(DomainModel):
+    """The page after a card was saved through an order's card-setup link."""
+
+    order_id: str
+    locale: str
+    title: str
+    html: str = Field(description="The page as a browser is shown it")
+
+
+def card_saved_page(settings: Settings, order_id: str, locale: str) -> CardSavedPage:
+    """The page in the customer's locale: the card is saved, what happens next."""
+    lang = language_of(locale)
+    env = environment(lang)
+    page = env.get_template("_card_saved_page.html").render(
+        order_id=order_id, lang=lang, locale=locale, brand=Brand.from_settings(settings)
+    )
+    title = translations(lang).gettext("Your card is saved")
+    return CardSavedPage(order_id=order_id, locale=locale, title=title, html=page)
+
+
+@API.route(
+    bp,
+    "GET",
+    "orders/{order_id}/card-setup/done",
+    summary="Where the card-setup link returns the customer: the card is saved, what is next",
+    responses={200: CardSavedPage},
+    problems=(503,),
+    auth=func.AuthLevel.ANONYMOUS,
+    durable_client=True,
+    tags=("orders",),
+)
+async def card_setup_done(call: Call[None], client: df.DurableOrchestrationClient) -> Reply:
+    """HTML for a browser (`Accept: text/html`), JSON otherwise, in the order's locale. It
+    shows nothing of the order but its id (the link is not secret: Stripe's page returns
+    here), and the same page for an order it does not know, in English."""
+    order_id = call.route_values.get("order_id", "")
+    if not valid_id(order_id, _ORDER_ID):
+        raise NotFound(f"there is no order {order_id[:100]!r}", field="order_id")
+    status = await client.get_status(instance_id(order_id), show_input=True)
+    locale = "en"
+    if status is not None and status.input_:
+        data = status.input_
+        started = (
+            Onboarding.model_validate_json(data)
+            if isinstance(data, str)
+            else Onboarding.model_validate(data)
+        )
+        locale = started.locale
+    page = card_saved_page(get_settings(), order_id, locale)
+    accept = call.req.headers.get("accept", "") or ""
+    return Reply(200, page, html=page.html if "text/html" in accept else None)

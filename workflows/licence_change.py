@@ -76,9 +76,11 @@ from activities.subscriptions import (
     SetQuantity,
     SubscriptionRef,
     SubscriptionWrite,
+    TransitionRef,
     TransitionSubscription,
     cancel_subscription,
     read_subscription,
+    read_transition,
     read_transition_eligibilities,
     schedule_next_term,
     set_auto_renew,
@@ -94,8 +96,11 @@ from shared.notifications.kinds import (
     ApprovalDecided,
     ApprovalRequested,
     LicenceChangeApplied,
+    LicenceChangeNotApplied,
     LicenceChangeScheduled,
+    NotAppliedReason,
 )
+from shared.partner_center.models import Transition
 from shared.policy.licence_change import (
     ApprovalThresholds,
     Plan,
@@ -197,15 +202,34 @@ def licence_change_queue(context: df.DurableOrchestrationContext) -> Generator[A
     )
     if not outcome.ok:
         # A change whose workflow failed is closed as failed, so the queue moves on and the
-        # customer's next change is not stuck behind it.
-        yield from _record(
+        # customer's next change is not stuck behind it; the customer is told it was not made.
+        recorded = yield from _record(
             context,
             change.id,
             "failed",
             step="queue-failed",
             reason=f"the change could not be completed: {_describe(outcome.failure)}",
         )
+        yield from _tell_failed(context, recorded or change)
     context.continue_as_new(queue.model_dump(mode="json"))
+    return None
+
+
+def _tell_failed(
+    context: df.DurableOrchestrationContext, change: LicenceChange
+) -> Generator[Any, Any, None]:
+    """The notice of a change whose workflow failed for good (the operators see the failed
+    instance): not made, on our side. Keyed by the change, as the queue's instance outlives
+    it."""
+    loaded = yield from run(context, load_licence_change, ChangeRef(change_id=change.id))
+    if not loaded.ok or loaded.value is None:
+        return None
+    found = loaded.value
+    before = change.quantity_before if change.quantity_before is not None else found.quantity
+    notice = _not_applied(
+        found, change, before or 0, "internal", decided_at=context.current_utc_datetime
+    )
+    yield from _notify(context, found, f"notice-failed-{_safe(change.id)}", notice)
     return None
 
 
@@ -234,6 +258,7 @@ def licence_change(context: df.DurableOrchestrationContext) -> Generator[Any, An
                     context,
                     loaded,
                     "failed",
+                    why="provider_error",
                     reason=f"Partner Center could not be read: {_describe(read.failure)}",
                 )
             )
@@ -254,7 +279,14 @@ def licence_change(context: df.DurableOrchestrationContext) -> Generator[Any, An
             holds += 1
             if holds > MAX_HOLDS:
                 return (
-                    yield from _close(context, loaded, "failed", rule=plan.rule, reason=plan.reason)
+                    yield from _close(
+                        context,
+                        loaded,
+                        "failed",
+                        why=_refused_because(plan),
+                        rule=plan.rule,
+                        reason=plan.reason,
+                    )
                 )
             retry_at = plan.retry_at or now + RENEWAL_PROCESSING_WAIT
             yield from _record(
@@ -271,7 +303,14 @@ def licence_change(context: df.DurableOrchestrationContext) -> Generator[Any, An
             continue
         if plan.step == "refuse":
             return (
-                yield from _close(context, loaded, "rejected", rule=plan.rule, reason=plan.reason)
+                yield from _close(
+                    context,
+                    loaded,
+                    "rejected",
+                    why=_refused_because(plan),
+                    rule=plan.rule,
+                    reason=plan.reason,
+                )
             )
         if plan.step == "no_change":
             return (
@@ -471,18 +510,18 @@ def _approval(
         }
     )
     yield from _clock(context, loaded, "resume", "sla-resume", at=at)
-    notice = ApprovalDecided(
-        customer_name=loaded.company_name,
-        change_id=change.id,
-        product=loaded.product,
-        from_quantity=sub.quantity,
-        to_quantity=_quantity_after(plan, sub),
-        approved=approved,
-        decided_at=at,
-        note=decided.reason,
-    )
-    yield from _notify(context, loaded, "notice-approval-decided", notice)
     if approved:
+        notice = ApprovalDecided(
+            customer_name=loaded.company_name,
+            change_id=change.id,
+            product=loaded.product,
+            from_quantity=sub.quantity,
+            to_quantity=_quantity_after(plan, sub),
+            approved=True,
+            decided_at=at,
+            note=decided.reason,
+        )
+        yield from _notify(context, loaded, "notice-approval-decided", notice)
         yield from _record(
             context, change.id, "applying", step="approved", approval=decided, reason=why
         )
@@ -502,6 +541,15 @@ def _approval(
         reason=reason,
     )
     yield from _clock(context, loaded, "cancel", "sla-cancel", at=at)
+    refused = _not_applied(
+        loaded,
+        change,
+        sub.quantity,
+        "approval_timed_out" if decision is None else "approval_rejected",
+        decided_at=at,
+        note=decision.reason if decision is not None else None,
+    )
+    yield from _notify(context, loaded, "notice-approval-decided", refused)
     return False
 
 
@@ -696,6 +744,7 @@ def _charge_then(
                 context,
                 loaded,
                 "failed",
+                why="partner_setup",
                 rule=plan.rule,
                 reason="the subscription has no sell price in the book: price it before "
                 "changing it",
@@ -707,6 +756,7 @@ def _charge_then(
                 context,
                 loaded,
                 "failed",
+                why="partner_setup",
                 rule=plan.rule,
                 reason="the customer has no Stripe customer to charge",
             )
@@ -746,6 +796,7 @@ def _charge_then(
                     context,
                     loaded,
                     "failed",
+                    why="payment_failed",
                     rule=plan.rule,
                     reason=f"the charge could not be made: {_describe(charged.failure)}",
                 )
@@ -758,6 +809,7 @@ def _charge_then(
                     context,
                     loaded,
                     "failed",
+                    why="card_declined",
                     rule=plan.rule,
                     reason=f"no seats were changed: the card was declined ({why})",
                     invoice_id=charged.value.invoice.id,
@@ -793,13 +845,17 @@ def _charge_then(
             if moved.ok and moved.value is not None
             else None
         )
+        adopted = None
         after: Subscription | None = None
         if written:
             # The source as Partner Center has it now (its new offer, or fewer seats), so the
-            # book's mirror follows; a partial upgrade's new subscription is adopted by the
-            # book sync.
+            # book's mirror follows; a partial upgrade's new subscription goes to the book
+            # once the transition completed, so the customer's list and renewals see it now.
             reread = yield from run(context, read_subscription, SubscriptionRef(**ref))
             after = reread.value.subscription if reread.ok and reread.value else None
+            assert moved.value is not None
+            if new_subscription not in (None, change.subscription_id):
+                adopted = yield from _completed_target(context, ref, moved.value.transition)
     else:
         assert plan.quantity_now is not None
         done = yield from run(
@@ -810,6 +866,7 @@ def _charge_then(
         )
         written, failure = done.ok, done.failure
         new_subscription = None
+        adopted = None
         after = done.value.subscription if done.ok and done.value is not None else None
         if not written:
             # A lost answer: the PATCH may have gone through. Partner Center decides.
@@ -854,6 +911,8 @@ def _charge_then(
                 context,
                 loaded,
                 "failed",
+                why="partner_refused",
+                refunded=amount if refund_id is not None else None,
                 rule=plan.rule,
                 reason="Partner Center did not apply the change"
                 f" ({_describe(failure)}); the charge was refunded",
@@ -879,8 +938,37 @@ def _charge_then(
             unit_price=loaded.target_unit_price
             if plan.step == "upgrade" and new_subscription == change.subscription_id
             else None,
+            new_subscription=adopted,
+            new_unit_price=loaded.target_unit_price if adopted is not None else None,
         )
     )
+
+
+TRANSITION_READS = (timedelta(seconds=0), *(timedelta(seconds=15 * 2**i) for i in range(6)))
+
+
+def _completed_target(
+    context: df.DurableOrchestrationContext, ref: dict[str, str], transition: Transition
+) -> Generator[Any, Any, Subscription | None]:
+    """A partial upgrade's new subscription, read once Partner Center lists the transition
+    completed (it answers `Started`): read at once, then on durable timers backing off from
+    15 s to 8 min (about 16 min in all). None when it has not completed by then: the book
+    sync adopts the subscription later."""
+    if transition.operation_id is None:
+        return None
+    for wait in TRANSITION_READS:
+        if wait:
+            until = context.current_utc_datetime + wait
+            while context.current_utc_datetime < until:
+                yield timer_toward(context, until)
+        read = yield from run(
+            context,
+            read_transition,
+            TransitionRef(operation_id=transition.operation_id, **ref),
+        )
+        if read.ok and read.value is not None and read.value.completed:
+            return read.value.to_subscription
+    return None
 
 
 def _credit(
@@ -926,11 +1014,15 @@ def _failed_write(
     plan: Plan,
     failure: Failure | None,
 ) -> Generator[Any, Any, Any]:
+    why: NotAppliedReason
     if failure is not None and failure.code == RENEWAL_PROCESSING:
-        reason = "Partner Center is processing the renewal; ask again in the new term"
+        why, reason = (
+            "renewal_processing",
+            "Partner Center is processing the renewal; ask again in the new term",
+        )
     else:
-        reason = f"Partner Center refused the change: {_describe(failure)}"
-    return (yield from _close(context, loaded, "failed", rule=plan.rule, reason=reason))
+        why, reason = "partner_refused", f"Partner Center refused the change: {_describe(failure)}"
+    return (yield from _close(context, loaded, "failed", why=why, rule=plan.rule, reason=reason))
 
 
 # -- recording, notices, the clock ---------------------------------------------------------------
@@ -940,9 +1032,14 @@ def _close(
     context: df.DurableOrchestrationContext,
     loaded: ChangeContext,
     status: ChangeStatus,
+    *,
+    why: NotAppliedReason | None = None,
+    refunded: Money | None = None,
     **fields: Any,
 ) -> Generator[Any, Any, Any]:
-    """The change's final state: recorded, the customer told, the clock closed."""
+    """The change's final state: recorded, the customer told, the clock closed. A change not
+    made (`rejected`, `failed`) says `why` in the notice's vocabulary, and what was
+    `refunded`."""
     change = loaded.change
     recorded = yield from _record(context, change.id, status, step=f"final-{status}", **fields)
     final: LicenceChange = recorded or change
@@ -954,14 +1051,21 @@ def _close(
         "sla-close",
         at=at,
     )
-    notice = _outcome_notice(loaded, final, status)
+    notice = _outcome_notice(loaded, final, status, why=why, refunded=refunded)
     if notice is not None:
         yield from _notify(context, loaded, f"notice-{status}", notice)
     _progress(context, change.id, status, "done")
     return ChangeDone(change_id=change.id, status=status).model_dump(mode="json")
 
 
-def _outcome_notice(loaded: ChangeContext, change: LicenceChange, status: ChangeStatus) -> Any:
+def _outcome_notice(
+    loaded: ChangeContext,
+    change: LicenceChange,
+    status: ChangeStatus,
+    *,
+    why: NotAppliedReason | None = None,
+    refunded: Money | None = None,
+) -> Any:
     before = change.quantity_before if change.quantity_before is not None else 0
     after = change.quantity_after if change.quantity_after is not None else before
     if status == "applied" and change.effective_at is not None:
@@ -985,19 +1089,51 @@ def _outcome_notice(loaded: ChangeContext, change: LicenceChange, status: Change
             reason="outside_cancellation_window",
         )
     if status in ("rejected", "failed"):
-        # Told in the approver's words when the approver decided; otherwise as an approval
-        # refused by the rules, with the reason as the note.
-        return ApprovalDecided(
-            customer_name=loaded.company_name,
-            change_id=change.id,
-            product=loaded.product,
-            from_quantity=before,
-            to_quantity=_asked_quantity(change, before),
-            approved=False,
+        return _not_applied(
+            loaded,
+            change,
+            before,
+            why or ("not_allowed" if status == "rejected" else "partner_refused"),
             decided_at=change.completed_at or change.requested_at,
-            note=(change.reason or status)[:1000],
+            refunded=refunded,
+            # The rules' own sentence (never an external system's error text).
+            note=change.reason if why in ("not_allowed", "renewal_lock") else None,
         )
     return None
+
+
+def _refused_because(plan: Plan) -> NotAppliedReason:
+    if plan.rule == "renewal-lock":
+        return "renewal_lock"
+    if plan.rule == "renewal-processing":
+        return "renewal_processing"
+    return "not_allowed"
+
+
+def _not_applied(
+    loaded: ChangeContext,
+    change: LicenceChange,
+    before: int,
+    why: NotAppliedReason,
+    *,
+    decided_at: datetime,
+    refunded: Money | None = None,
+    note: str | None = None,
+) -> LicenceChangeNotApplied:
+    """The customer's notice of a change not made: what was not done and why."""
+    return LicenceChangeNotApplied(
+        customer_name=loaded.company_name,
+        change_id=change.id,
+        change=change.kind,
+        product=loaded.product,
+        from_quantity=before,
+        to_quantity=_asked_quantity(change, before),
+        auto_renew=change.auto_renew,
+        reason=why,
+        decided_at=decided_at,
+        refunded=refunded if refunded is not None and refunded.amount_minor > 0 else None,
+        note=note[:1000] if note else None,
+    )
 
 
 def _asked_quantity(change: LicenceChange, before: int) -> int:

@@ -695,7 +695,7 @@ def _mail_card_link(
         CreateCardSetupLink(
             step_key=key(f"card-link{suffix}"),
             stripe_customer_id=stripe_id,
-            success_url="https://admin.microsoft.com/",
+            success_url=order.card_setup_return_url or "https://admin.microsoft.com/",
             metadata={ORDER_KEY: order.order_id},
         ),
     )

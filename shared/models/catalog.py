@@ -72,6 +72,10 @@ class Offer(DomainModel):
     # Standard 2, Premium 3). Partner Center's transitionEligibilities stays authoritative.
     family: str = Field(min_length=1, max_length=100)
     rank: int = Field(ge=0)
+    # Seats one subscription of the offer may hold: Partner Center's SKU `minimumQuantity`
+    # and `maximumQuantity` (docs/rules.md#seat-limits); None when the catalogue did not say.
+    min_quantity: int = Field(default=1, ge=1)
+    max_quantity: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> Offer:
@@ -84,7 +88,20 @@ class Offer(DomainModel):
             raise ValueError("unit_cost and unit_price must share a currency")
         if self.unit_cost.is_negative() or (price is not None and price.is_negative()):
             raise ValueError("prices cannot be negative")
+        if self.max_quantity is not None and self.max_quantity < self.min_quantity:
+            raise ValueError("max_quantity is below min_quantity")
         return self
+
+    def quantity_refusal(self, quantity: int) -> str | None:
+        """Why `quantity` seats cannot be one subscription of this offer (None: they can)."""
+        if quantity < self.min_quantity:
+            return f"{self.name} is sold from {self.min_quantity} seats, not {quantity}"
+        if self.max_quantity is not None and quantity > self.max_quantity:
+            return (
+                f"{self.name} is sold up to {self.max_quantity} seats per subscription, "
+                f"not {quantity}"
+            )
+        return None
 
     @property
     def product_id(self) -> str:

@@ -37,6 +37,7 @@ NoticeKind = Literal[
     "invoice_overdue",
     "auto_renew_off_unpaid",
     "card_expiring_reminder",
+    "licence_change_not_applied",
 ]
 
 

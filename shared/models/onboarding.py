@@ -127,6 +127,9 @@ class Onboarding(DomainModel):
     contacts: tuple[Contact, ...] = Field(min_length=1)
     locale: Locale = Field(default="en", pattern=LOCALE_PATTERN)
     net_days: int | None = Field(default=None, ge=0, le=90)
+    # Where the card-setup page sends the customer once the card is saved (None: an order
+    # accepted before this was recorded).
+    card_setup_return_url: str | None = Field(default=None, max_length=2000)
 
     @property
     def first_total(self) -> Money:

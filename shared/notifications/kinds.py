@@ -227,6 +227,40 @@ class LicenceChangeScheduled(CustomerNotice):
     reason: ScheduleReason
 
 
+# Why a licence change was not made: a fixed vocabulary the templates translate (never an
+# external system's error text).
+NotAppliedReason = Literal[
+    "card_declined",  # the charge for it was declined: nothing changed
+    "payment_failed",  # the charge could not be made: nothing changed
+    "partner_refused",  # Microsoft refused the write (what was charged is refunded)
+    "renewal_processing",  # Microsoft was renewing the subscription
+    "renewal_lock",  # the last 24 hours before the renewal: renewal settings are locked
+    "not_allowed",  # the NCE rules refuse it on Microsoft's current read
+    "approval_rejected",  # the partner's approver said no
+    "approval_timed_out",  # nobody approved it before the deadline
+    "provider_error",  # Microsoft's systems did not answer
+    "partner_setup",  # the partner's own records lack something (a price, a payment account)
+    "internal",  # the change's workflow failed for good; the operators see it
+]
+ChangeKindName = Literal["quantity", "upgrade", "auto_renew", "cancel"]
+
+
+class LicenceChangeNotApplied(CustomerNotice):
+    """A licence change that failed for good or was refused: what was not done, and why."""
+
+    kind: Literal["licence_change_not_applied"] = "licence_change_not_applied"
+    change_id: Identifier
+    change: ChangeKindName
+    product: ShortText
+    from_quantity: Quantity
+    to_quantity: Quantity  # what was asked (0 for a cancellation)
+    auto_renew: bool | None = None  # what was asked, for an auto-renew change
+    reason: NotAppliedReason
+    decided_at: UtcDateTime
+    refunded: Money | None = None  # what was charged for it and is being returned
+    note: LongText | None = None  # the approver's words, or the rule in the partner's words
+
+
 # Renewals ---------------------------------------------------------------------------------
 class RenewalReminder(CustomerNotice):
     kind: Literal["renewal_reminder"] = "renewal_reminder"
@@ -490,7 +524,8 @@ Notice: TypeAlias = Annotated[
     | InvoiceIssued
     | InvoiceOverdue
     | AutoRenewOffUnpaid
-    | CardExpiringReminder,
+    | CardExpiringReminder
+    | LicenceChangeNotApplied,
     Field(discriminator="kind"),
 ]
 """Any notice, told apart by its `kind` (how it crosses a Durable boundary)."""
@@ -524,6 +559,7 @@ NoticeModel: TypeAlias = (
     | InvoiceOverdue
     | AutoRenewOffUnpaid
     | CardExpiringReminder
+    | LicenceChangeNotApplied
 )
 
 
@@ -571,4 +607,7 @@ KINDS: dict[NoticeKind, KindInfo] = {
     "invoice_overdue": KindInfo(InvoiceOverdue, ("billing",), essential=True),
     "auto_renew_off_unpaid": KindInfo(AutoRenewOffUnpaid, ("billing", "primary"), essential=True),
     "card_expiring_reminder": KindInfo(CardExpiringReminder, ("billing",), essential=True),
+    "licence_change_not_applied": KindInfo(
+        LicenceChangeNotApplied, ("primary", "billing"), essential=True
+    ),
 }

@@ -44,6 +44,7 @@ from shared.notifications.errors import (
 from shared.notifications.kinds import (
     KINDS,
     ApprovalDecided,
+    LicenceChangeNotApplied,
     NoticeKind,
     NoticeModel,
     OpsAlert,
@@ -289,7 +290,7 @@ class Notifier:
         if isinstance(notice, OpsAlert):
             clean = mask_card_numbers(self.settings.redact(notice.failure))
             return notice.model_copy(update={"failure": clean})
-        if isinstance(notice, ApprovalDecided) and notice.note:
+        if isinstance(notice, ApprovalDecided | LicenceChangeNotApplied) and notice.note:
             clean = mask_card_numbers(self.settings.redact(notice.note))
             return notice.model_copy(update={"note": clean})
         return notice

@@ -278,11 +278,22 @@ def intake_refusal(
     quantity: int | None = None,
     change_by: int | None = None,
     upgrade_allowed: bool | None = None,
+    max_quantity: int | None = None,
     rules: NceRules = DEFAULT_RULES,
 ) -> Refusal | None:
     """What the rules refuse outright on the book's copy of the subscription, before anything
     starts. `upgrade_allowed`: whether the target offer is an upgrade of the subscription's
-    (None when the caller could not tell; the workflow asks Partner Center)."""
+    (None when the caller could not tell; the workflow asks Partner Center). `max_quantity`:
+    the most seats one subscription of its offer may hold (docs/rules.md#seat-limits; None
+    when the catalogue does not say)."""
+    if kind == "quantity" and max_quantity is not None:
+        wanted = quantity if quantity is not None else sub.quantity + (change_by or 0)
+        if wanted > max_quantity:
+            return Refusal(
+                "quantity" if quantity is not None else "change_by",
+                "seat-limits",
+                f"one subscription of this offer holds at most {max_quantity} seats, not {wanted}",
+            )
     if kind == "quantity":
         if quantity is not None and quantity < 1:
             return Refusal(

@@ -51,6 +51,9 @@ def test_a_market_is_imported_with_microsofts_cost_per_billing_period(book: Book
     assert premium.unit_cost.to_decimal() == Decimal("22.00")
     trial = book.offers.get("US", "USD", "CFQ7TTC0LCHC:0TRL:SBXTRIAL0001", "P1M", "monthly")
     assert trial.unit_cost.is_zero()
+    # The SKU's minimumQuantity and maximumQuantity (docs/rules.md#seat-limits).
+    assert (annual.min_quantity, annual.max_quantity) == (1, 300)
+    assert (trial.min_quantity, trial.max_quantity) == (1, 25)
 
 
 def test_a_second_import_writes_nothing_and_keeps_the_partners_families(book: Book):

@@ -102,6 +102,30 @@ def test_a_change_applied_is_recorded_once_with_its_kpi_and_the_seats_added(book
     assert any("5 -> 8 seats): applied" in s for s in timeline)
 
 
+def test_a_partial_upgrades_new_subscription_is_recorded_with_the_target_price(book: Book):
+    book.licence_changes.request(licence_change())
+    new = subscription("sub-9", quantity=2).model_dump(mode="json", by_alias=True)
+    request = {
+        "step_key": "licence-change-chg-1/record-final-applied",
+        "change_id": "chg-1",
+        "status": "applied",
+        "at": (T0 + timedelta(minutes=3)).isoformat(),
+        "effective_at": (T0 + timedelta(minutes=3)).isoformat(),
+        "new_subscription_id": "sub-9",
+        "new_subscription": new,
+        "new_unit_price": {"amount_minor": 1200, "currency": "EUR"},
+    }
+    for _ in range(2):  # a retried step
+        ok(record_licence_change.run(request))
+    added = book.subscriptions.get("c-1", "sub-9").record
+    assert added.subscription.quantity == 2
+    assert added.unit_price == Money(amount_minor=1200, currency="EUR")
+    assert sorted(r.subscription.id for r in book.subscriptions.of_customer("c-1").items) == [
+        "sub-1",
+        "sub-9",
+    ]
+
+
 def test_a_decreases_credit_goes_to_the_latest_paid_invoice_that_can_carry_it(app_env, sandbox):
     cus = customer_with("pm_card_visa", step="chg-credit")
     paid = charge(cus, [line("sub-1", 2000)], step="chg-credit/first")

@@ -13,6 +13,7 @@ from activities.subscriptions import (
     cancel_subscription,
     reactivate_subscription,
     read_subscription,
+    read_transition,
     read_transition_eligibilities,
     schedule_next_term,
     set_auto_renew,
@@ -178,6 +179,13 @@ def test_a_partial_upgrade_moves_seats_once_into_a_new_subscription(app_env, pc)
     again = value(transition_subscription.run(change))["transition"]
     assert first["toSubscriptionId"] == again["toSubscriptionId"] != sid
     assert pc.client.get_subscription(customer_id, sid).quantity == 3
+    # The transition's record, once completed, carries the new subscription, read fresh.
+    result = value(read_transition.run({**ref, "operation_id": first["operationId"]}))
+    assert result["completed"] is True and result["transition"]["status"] == "Completed"
+    new = result["to_subscription"]
+    assert (new["id"], new["offerId"], new["quantity"]) == (first["toSubscriptionId"], E5, 2)
+    unknown = value(read_transition.run({**ref, "operation_id": "no-such-operation"}))
+    assert unknown == {"transition": None, "completed": False, "to_subscription": None}
 
 
 def test_an_upgrade_to_an_offer_it_cannot_move_to_is_refused(app_env, pc):

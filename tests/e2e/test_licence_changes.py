@@ -98,7 +98,7 @@ def make(
     book = Book(stack.settings)
     book.customers.add(
         book_customer(ns.id(label), tenant_id=tenant, stripe_customer_id=cus.id,
-                      billing_currency="USD", country="US",
+                      company_name=ns.company(label.title()), billing_currency="USD", country="US",
                       contacts=[{"name": "Ada Lee", "email": email, "role": "primary"}])
     )  # fmt: skip
     book.subscriptions.add(
@@ -174,6 +174,36 @@ def mailed(stack: LocalStack, who: Customer, text: str, timeout: float = 60) -> 
         time.sleep(0.3)
     seen = [m["subject"] for m in Inbox(stack.mail).messages(to=who.email)]
     raise AssertionError(f"no mail to {who.email} says {text!r}: {seen}")
+
+
+def mail_text(stack: LocalStack, who: Customer, text: str, timeout: float = 60) -> str:
+    """The plain text of the customer's mail whose subject contains `text`."""
+    mailed(stack, who, text, timeout)
+    inbox = Inbox(stack.mail)
+    (found,) = [m for m in inbox.messages(to=who.email) if text in m["subject"]]
+    body: str = inbox.read(found["id"])["text"]
+    return body
+
+
+def approver_mails(stack: LocalStack, ns: Namespace, label: str) -> list[dict[str, Any]]:
+    """The partner's approval requests (and reminders) about this test's customer."""
+    approvers = stack.app_settings["CSPFLOW_NOTIFY_APPROVERS_TO"]
+    address = approvers.split("<")[-1].rstrip(">").strip()
+    about = f"Approval needed: {ns.company(label.title())},"
+    return [m for m in Inbox(stack.mail).messages(to=address) if m["subject"].startswith(about)]
+
+
+def until(what: str, check: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"{what} did not happen in {timeout} s"
+        time.sleep(0.2)
+    return found
+
+
+def status_of(stack: LocalStack, change_id: str) -> str:
+    found: str = stack.api("GET", f"/api/changes/{change_id}").json()["status"]
+    return found
 
 
 def expected(stack: LocalStack, who: Customer, at: datetime, seats: int) -> int:
@@ -275,27 +305,22 @@ def test_a_cancellation_on_day_2_is_refunded_and_on_day_10_refused_toward_auto_r
     early = make(stack, ns, "cancel2", quantity=2)
     late = make(stack, ns, "cancel10", quantity=2)
     stack.advance(timedelta(days=1))
-    assert ask(stack, early, ns.id("c2"), kind="cancel").status_code == 202
-    # Cancellations wait for the partner's approval (docs/rules.md#change-approval).
-    deadline = time.monotonic() + 60
-    while stack.api("GET", f"/api/changes/{ns.id('c2')}").json()["status"] != "pending_approval":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    pending = stack.api("GET", "/api/approvals", params={"state": "pending"}).json()
-    assert ns.id("c2") in [p["approval_id"] for p in pending["items"]]
-    decided = stack.api("POST", f"/api/approvals/{ns.id('c2')}",
-                        json={"decision": "approve", "by": "steven"})  # fmt: skip
-    assert decided.status_code in (202, 409), decided.text
-    done = final(stack, ns.id("c2"))
-    if decided.status_code == 202:  # approved before the idle clock reached the timeout
-        assert done["status"] == "applied", done
-        sub = stack.partner_center.get_subscription(early.tenant, early.subscription_id)
-        assert sub.status == "deleted"
-        assert [n["amount"] for n in credit_notes(stack, early)] == [
-            -done["charge"]["amount_minor"]
-        ]
-    else:
-        assert done["status"] == "rejected" and done["approval"]["timed_out"]
+    # Cancellations wait for the partner's approval (docs/rules.md#change-approval); the
+    # approver acts with the clock held (an idle host would jump to the timeout).
+    with stack.clock_held():
+        assert ask(stack, early, ns.id("c2"), kind="cancel").status_code == 202
+        wait_pending(stack, ns, "cancel2", ns.id("c2"))
+        decided = stack.api("POST", f"/api/approvals/{ns.id('c2')}",
+                            json={"decision": "approve", "by": "steven"})  # fmt: skip
+        assert decided.status_code == 202, decided.text
+        done = final(stack, ns.id("c2"))
+    assert done["status"] == "applied", done
+    sub = stack.partner_center.get_subscription(early.tenant, early.subscription_id)
+    assert sub.status == "deleted"
+    assert [n["amount"] for n in credit_notes(stack, early)] == [-done["charge"]["amount_minor"]]
+    assert -done["charge"]["amount_minor"] == expected(
+        stack, early, datetime.fromisoformat(done["effective"]), 2
+    )
     stack.advance(timedelta(days=9))
     refused = ask(stack, late, ns.id("c10"), kind="cancel")
     assert refused.status_code == 422, refused.text
@@ -315,7 +340,7 @@ def test_a_downgrade_is_refused_by_partner_centers_eligibility(stack: LocalStack
     sub = stack.partner_center.get_subscription(who.tenant, who.subscription_id)
     assert sub.offer_id == E5
     assert [i for i in invoices(stack, who) if i["metadata"].get("change_id")] == []
-    assert mailed(stack, who, "was declined")
+    assert mailed(stack, who, "was not made")
 
 
 def test_what_the_rules_refuse_outright_is_a_422_naming_the_field(stack: LocalStack, ns: Namespace):
@@ -326,19 +351,127 @@ def test_what_the_rules_refuse_outright_is_a_422_naming_the_field(stack: LocalSt
     problem = answer.json()
     assert (problem["code"], problem["errors"][0]["field"]) == ("remove-seats", "quantity")
     assert stack.api("GET", f"/api/changes/{ns.id('zero')}").status_code == 404
+    # docs/rules.md#seat-limits: Business Basic holds at most 300 seats (the SKU's
+    # maximumQuantity, kept on the book's offer by the catalogue import).
+    offers = Book(stack.settings).offers
+    basic = Offer(catalog_item_id=BASIC, country="US", name="Microsoft 365 Business Basic",
+                  term_duration="P1Y", billing_cycle="monthly", family="CFQ7TTC0LH18", rank=1,
+                  unit_cost=Money(amount_minor=600, currency="USD"), max_quantity=300)  # fmt: skip
+    offers.save(basic)
+    try:
+        above = ask(stack, who, ns.id("301"), kind="quantity", quantity=301)
+        more = ask(stack, who, ns.id("plus299"), kind="quantity", change_by=299)
+    finally:
+        offers.remove(basic)
+    assert above.status_code == 422, above.text
+    assert (above.json()["code"], above.json()["errors"][0]["field"]) == ("seat-limits", "quantity")
+    assert more.status_code == 422, more.text
+    assert (more.json()["code"], more.json()["errors"][0]["field"]) == ("seat-limits", "change_by")
 
 
-def test_a_large_change_nobody_approves_is_rejected_and_the_customer_told(
+def test_a_large_change_nobody_approves_is_reminded_then_rejected_and_the_customer_told(
     stack: LocalStack, ns: Namespace
 ):
-    # docs/rules.md#change-approval: 60 seats added, above the 50 allowed.
+    # docs/rules.md#change-approval: 60 seats added, above the 50 allowed; the approver is
+    # reminded after 24 h, the change rejected at 72 h (the idle clock jumps to both).
     who = make(stack, ns, "big", quantity=2)
     assert ask(stack, who, ns.id("big"), kind="quantity", quantity=62).status_code == 202
     done = final(stack, ns.id("big"))
     assert done["status"] == "rejected" and done["approval"]["timed_out"], done
     assert quantity(stack, who) == 2
     assert [i for i in invoices(stack, who) if i["metadata"].get("change_id")] == []
-    assert mailed(stack, who, "was declined")
+    assert len(approver_mails(stack, ns, "big")) == 2  # the request and the reminder
+    text = mail_text(stack, who, "was not made")
+    assert "from 2 to 62 licences" in text and "before the deadline for a decision" in text
+
+
+def wait_pending(stack: LocalStack, ns: Namespace, label: str, change_id: str) -> dict[str, Any]:
+    """The change waiting for approval: listed as pending, the approver mailed."""
+    until(f"{change_id} pending", lambda: status_of(stack, change_id) == "pending_approval")
+    pending = stack.api("GET", "/api/approvals", params={"state": "pending"}).json()
+    listed: list[dict[str, Any]] = [p for p in pending["items"] if p["approval_id"] == change_id]
+    assert len(listed) == 1, pending
+    until("the approval request mail", lambda: approver_mails(stack, ns, label))
+    return listed[0]
+
+
+def test_a_large_change_approved_is_reminded_charged_and_applied(stack: LocalStack, ns: Namespace):
+    # docs/rules.md#change-approval, #add-seats, #seat-increase-charge; MANAGE
+    who = make(stack, ns, "approved", quantity=2)
+    change_id = ns.id("approved")
+    # The approver acts while the test watches: the clock is held (an idle host would jump
+    # to the reminder and the timeout between two requests) and moved by hand to the reminder.
+    with stack.clock_held():
+        assert ask(stack, who, change_id, kind="quantity", quantity=62).status_code == 202
+        listed = wait_pending(stack, ns, "approved", change_id)
+        assert listed["approval_id"] == change_id
+        assert len(approver_mails(stack, ns, "approved")) == 1
+        stack.advance(timedelta(hours=24, minutes=1))
+        until("the reminder", lambda: len(approver_mails(stack, ns, "approved")) == 2)
+        assert status_of(stack, change_id) == "pending_approval"
+        decided = stack.api("POST", f"/api/approvals/{change_id}",
+                            json={"decision": "approve", "by": "steven"})  # fmt: skip
+        assert decided.status_code == 202, decided.text
+        done = final(stack, change_id)
+    assert done["status"] == "applied", done
+    assert done["approval"]["decision"] == "approve" and done["approval"]["decided_by"] == "steven"
+    assert quantity(stack, who) == 62
+    charged = [i for i in invoices(stack, who) if i["metadata"].get("change_id") == change_id]
+    assert [(i["status"], i["amount_paid"]) for i in charged] == [
+        ("paid", done["charge"]["amount_minor"])
+    ]
+    assert done["charge"]["amount_minor"] == expected(
+        stack, who, datetime.fromisoformat(done["effective"]), 60
+    )
+    assert mailed(stack, who, "was approved")
+    assert mailed(stack, who, "now 62 licences")
+    assert stack.api("POST", f"/api/approvals/{change_id}",
+                     json={"decision": "reject", "by": "steven"}).status_code == 409  # fmt: skip
+
+
+def test_a_large_change_rejected_changes_nothing_and_the_customer_is_told_why(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/rules.md#change-approval
+    who = make(stack, ns, "rejected", quantity=2)
+    change_id = ns.id("rejected")
+    with stack.clock_held():
+        assert ask(stack, who, change_id, kind="quantity", quantity=62).status_code == 202
+        wait_pending(stack, ns, "rejected", change_id)
+        decided = stack.api(
+            "POST",
+            f"/api/approvals/{change_id}",
+            json={"decision": "reject", "by": "steven", "reason": "Call us about an annual plan"},
+        )
+        assert decided.status_code == 202, decided.text
+        done = final(stack, change_id)
+    assert done["status"] == "rejected", done
+    assert done["approval"]["decision"] == "reject" and not done["approval"]["timed_out"]
+    assert quantity(stack, who) == 2
+    assert [i for i in invoices(stack, who) if i["metadata"].get("change_id")] == []
+    assert credit_notes(stack, who) == []
+    pending = stack.api("GET", "/api/approvals", params={"state": "pending"}).json()
+    assert change_id not in [p["approval_id"] for p in pending["items"]]
+    text = mail_text(stack, who, "was not made")
+    assert "The change was not approved." in text and "Call us about an annual plan" in text
+
+
+def test_a_declined_card_adds_no_seats_and_the_customer_is_told_why(
+    stack: LocalStack, ns: Namespace
+):
+    # docs/rules.md#add-seats: collected first, so a decline changes nothing at Microsoft.
+    who = make(stack, ns, "declined", card="pm_card_chargeCustomerFail")
+    stack.advance(timedelta(days=5))
+    assert ask(stack, who, ns.id("declined"), kind="quantity", quantity=12).status_code == 202
+    done = final(stack, ns.id("declined"))
+    assert done["status"] == "failed" and "declined" in done["reason"], done
+    assert quantity(stack, who) == 10
+    tried = [i for i in invoices(stack, who) if i["metadata"].get("change_id") == ns.id("declined")]
+    assert [i["amount_paid"] for i in tried] == [0] * len(tried)
+    text = mail_text(stack, who, "was not made")
+    assert "from 10 to 12 licences" in text
+    assert "Your bank declined the payment for the change." in text
+    assert "Update your payment method and ask again." in text
 
 
 def priced_upgrade(stack: LocalStack, ns: Namespace, who: Customer, target_minor: int) -> None:
@@ -391,6 +524,15 @@ def test_an_upgrade_charges_the_price_difference_first_and_then_transitions(
         assert (source.offer_id, source.quantity) == (E3, 3)
         target = stack.partner_center.get_subscription(who.tenant, done["new_subscription_id"])
         assert (target.offer_id, target.quantity) == (E5, 2)
+        # In the book at once (not at the next book sync), with the target's sell price, so
+        # the customer's subscriptions list and the renewals see it.
+        added = Book(stack.settings).subscriptions.get(who.id, target.id).record
+        assert (added.subscription.offer_id, added.subscription.quantity) == (E5, 2)
+        assert added.unit_price == Money(amount_minor=5000, currency="USD")
+        listed = stack.api("GET", f"/api/customers/{who.id}/subscriptions").json()["items"]
+        assert sorted((i["subscription_id"], i["quantity"]) for i in listed) == sorted(
+            [(who.subscription_id, 3), (target.id, 2)]
+        )
     difference = Money(amount_minor=2000, currency="USD")
     effective = datetime.fromisoformat(done["effective"])
     expected_minor = prorated_amount(difference, source, effective, moved).amount_minor

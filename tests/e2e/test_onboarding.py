@@ -9,6 +9,7 @@ docs/rules.md#coterminous-first-charge."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date, timedelta
 from fractions import Fraction
@@ -282,6 +283,15 @@ def test_a_card_setup_link_is_mailed_and_the_order_goes_on_once_the_card_is_save
         # reaches the workflow through event intake as `card_updated`
         saved = requests.post(links[0], data={"payment_method": "pm_card_visa"}, timeout=10)
         assert saved.status_code == 200, saved.text
+        # Stripe's page sends the customer back to cspflow's own page for the order (no
+        # storefront return URL is configured): the card is saved, what happens next. (The
+        # link carries CSPFLOW_PUBLIC_BASE_URL, not the test stack's port: read its path.)
+        back = re.search(r"id='next' href='https?://[^/']+(/[^']*)'", saved.text)
+        assert back is not None, saved.text
+        assert back.group(1) == f"/api/orders/{body['order_id']}/card-setup/done"
+        page = stack.api("GET", back.group(1), headers={"Accept": "text/html"}, key=None)
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert "Your card is saved" in page.text and body["order_id"] in page.text
         while (view := ok(stack.api("GET", f"/api/orders/{body['order_id']}")))[
             "status"
         ] == "awaiting_payment_method":
@@ -298,11 +308,27 @@ def test_a_card_setup_link_is_mailed_and_the_order_goes_on_once_the_card_is_save
 def test_a_checkout_partner_center_refuses_after_payment_refunds_what_was_paid(
     stack: LocalStack, ns: Namespace, priced: dict[tuple[str, str, str], int]
 ):
-    # Partner Center sells Business Basic up to 300 seats: the cart refuses 301 (a 400 with
-    # Microsoft's code), after the first invoice was paid
+    # Partner Center sells Business Basic up to 300 seats (the SKU's maximumQuantity): the
+    # catalogue says so, and the order is refused before anything starts
+    # (docs/rules.md#seat-limits) ...
     body = new_order(ns, "refund")
     body["lines"] = [{**LINES[0], "quantity": 301}]
-    done = place(stack, body)
+    refused = stack.api("POST", "/api/orders", json=body)
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert (problem["code"], problem["errors"][0]["field"]) == (
+        "quantity_not_offered",
+        "lines[0].quantity",
+    )
+    # ... unless the book's catalogue is stale: then the cart refuses 301 (a 400 with
+    # Microsoft's code), after the first invoice was paid.
+    offers = Book(stack.settings).offers
+    basic = offers.get("US", "USD", BASIC, "P1Y", "monthly")
+    offers.save(basic.model_copy(update={"max_quantity": None}))
+    try:
+        done = place(stack, body)
+    finally:
+        offers.save(basic)
     assert done["status"] == "failed" and "did not take the order" in done["reason"]
     assert [s["step"] for s in done["steps"]][-1] == "refunded"
     tenant = done["tenant_id"]

@@ -93,6 +93,18 @@ def test_a_price_under_cost_is_flagged_if_allowed_and_withheld_if_not(
     assert (monthly["sell_price"]["amount_minor"], monthly["below_cost"]) == (700, False)
 
 
+def test_each_offer_says_how_many_seats_one_subscription_may_hold(book: Book):
+    # docs/rules.md#seat-limits: the SKU's minimumQuantity and maximumQuantity, for the
+    # storefront's quantity field.
+    book.offers.save(offer(600).model_copy(update={"max_quantity": 300}))
+    book.offers.save(offer(7200, "annual"))  # the catalogue did not say
+    book.price_lists.save(fixed_list(True))
+    items = {i["offer_id"]: i for i in catalog()["items"]}
+    monthly, annual = items[f"{BASIC}:P1Y:monthly"], items[f"{BASIC}:P1Y:annual"]
+    assert (monthly["min_quantity"], monthly["max_quantity"]) == (1, 300)
+    assert (annual["min_quantity"], annual["max_quantity"]) == (1, None)
+
+
 def put(list_id: str, body: dict[str, Any]) -> tuple[int, Any]:
     request = func.HttpRequest(
         "PUT",

@@ -27,7 +27,13 @@ from tests.devhost.azurite_fixture import azurite_service
 from tests.shared.book.records import subscription_record
 from triggers.api import ApiProblem
 from triggers.api.parsing import parse_json, validate_body
-from triggers.orders import order_view, price_order, start_onboarding
+from triggers.orders import (
+    card_saved_page,
+    card_setup_return_url,
+    order_view,
+    price_order,
+    start_onboarding,
+)
 
 __all__ = ["azurite_service"]
 
@@ -41,9 +47,13 @@ def usd(minor: int) -> Money:
     return Money(amount_minor=minor, currency="USD")
 
 
-def offer(item: str, term: str, cycle: str, cost: int, name: str = "Business Basic") -> Offer:
+def offer(
+    item: str, term: str, cycle: str, cost: int, name: str = "Business Basic", **seats: int
+) -> Offer:
     return Offer.model_validate(
         {
+            "max_quantity": 300,
+            **seats,
             "catalog_item_id": item,
             "country": "US",
             "name": name,
@@ -67,7 +77,7 @@ def book(azurite: Azurite, configure: Callable[..., Settings]) -> Book:
         offer(BASIC, "P1Y", "monthly", 600),
         offer(BASIC, "P1Y", "annual", 7200),
         offer(BASIC, "P1M", "monthly", 720),
-        offer(STANDARD, "P1Y", "annual", 12000, "Business Standard"),
+        offer(STANDARD, "P1Y", "annual", 12000, "Business Standard", min_quantity=2),
     ):
         the_book.offers.save(o)
     the_book.price_lists.save(
@@ -236,6 +246,10 @@ def test_a_line_billed_longer_than_its_term_is_refused_naming_the_line():
          "lines[1].custom_term_end_date"),
         (with_line(custom_term_end_date="2026-06-30"), "custom_term_end_date_not_allowed",
          "lines[1].custom_term_end_date"),
+        # docs/rules.md#seat-limits: the SKU's maximumQuantity and minimumQuantity
+        (with_line(quantity=301), "quantity_not_offered", "lines[1].quantity"),
+        (with_line(catalog_item_id=STANDARD, term_duration="P1Y", billing_cycle="annual",
+                   quantity=1), "quantity_not_offered", "lines[1].quantity"),
         (new_order(locale="xx"), "unknown_locale", "customer.locale"),
         ({"order_id": "o", "customer_id": "nobody", "lines": new_order()["lines"]},
          "unknown_customer", "customer_id"),
@@ -323,3 +337,34 @@ def test_the_order_is_read_back_with_its_steps_and_reason(book):
     assert [s.step for s in view.steps] == ["reserved"] and len(view.lines) == 3
     nothing = asyncio.run(DurableClient().get_status("order-nope", show_input=True))
     assert order_view(nothing, book, "nope", NOW) is None
+
+
+# The card-setup link's return page (docs/onboarding.md, "A card-setup link").
+def test_a_saved_card_returns_to_cspflows_own_page_unless_the_partner_set_its_storefront(
+    configure,
+):
+    settings = configure(CSPFLOW_PUBLIC_BASE_URL="https://cspflow.contoso-cloud.example")
+    assert card_setup_return_url(settings, "ord-1") == (
+        "https://cspflow.contoso-cloud.example/api/orders/ord-1/card-setup/done"
+    )
+    settings = configure(
+        CSPFLOW_ONBOARDING_CARD_SETUP_RETURN_URL="https://shop.contoso-cloud.example/thanks"
+    )
+    assert card_setup_return_url(settings, "ord-1") == "https://shop.contoso-cloud.example/thanks"
+
+
+@pytest.mark.parametrize(
+    ("locale", "title", "next_step"),
+    [
+        ("en", "Your card is saved", "We will email you as soon as your licences are ready."),
+        ("nl-NL", "Uw kaart is opgeslagen", "We mailen u zodra uw licenties klaar zijn."),
+    ],
+)
+def test_the_card_saved_page_says_what_happens_next_in_the_customers_locale(
+    configure, locale, title, next_step
+):
+    page = card_saved_page(configure(CSPFLOW_PARTNER_NAME="Contoso Cloud"), "ord-<1>", locale)
+    assert page.title == title
+    assert f"<title>{title}</title>" in page.html and f'lang="{locale[:2]}"' in page.html
+    assert next_step in page.html and "Contoso Cloud" in page.html
+    assert "ord-&lt;1&gt;" in page.html and "ord-<1>" not in page.html  # escaped

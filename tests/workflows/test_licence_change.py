@@ -29,6 +29,7 @@ from tests.orchestrator_driver import (
 )
 from workflows.licence_change import (
     APPROVAL,
+    MAX_HOLDS,
     WAKE,
     change_instance_id,
     licence_change,
@@ -111,6 +112,8 @@ class World:
         self.statuses: list[str] = []
         self.reasons: list[str] = []
         self.notices: list[str] = []
+        self.sent: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = []
         self.clock: list[str] = []
 
     def loaded(self, _: Any) -> dict[str, Any]:
@@ -134,6 +137,8 @@ class World:
                 timeout_hours=72,
             ),
             approval_url="http://127.0.0.1:7071/approvals",
+            target_unit_price=self.context.get("target_price"),
+            quantity=self.sub.quantity,
         )
         return succeeded(ctx)
 
@@ -141,11 +146,22 @@ class World:
         return succeeded(SubscriptionState(subscription=self.sub))
 
     def record(self, data: dict[str, Any]) -> dict[str, Any]:
+        self.records.append(data)
         update = {
             k: v
             for k, v in data.items()
             if v is not None
-            and k not in ("step_key", "at", "subscription", "seats_added", "change_id")
+            and k
+            not in (
+                "step_key",
+                "at",
+                "subscription",
+                "seats_added",
+                "change_id",
+                "new_subscription",
+                "new_unit_price",
+                "unit_price",
+            )
         }
         self.change = LicenceChange.model_validate(self.change.model_dump(mode="json") | update)
         self.statuses.append(self.change.status)
@@ -220,6 +236,7 @@ class World:
 
     def notice(self, data: dict[str, Any]) -> Any:
         self.notices.append(data["notice"]["kind"])
+        self.sent.append(data["notice"])
         return succeeded({"key": data["step_key"], "kind": data["notice"]["kind"]})
 
     def signal(self, data: dict[str, Any]) -> Any:
@@ -278,7 +295,15 @@ def test_a_declined_card_applies_no_seats_and_says_why():
     assert world.drive().output["status"] == "failed"
     assert world.steps == ["charge_lines"]
     assert "insufficient funds" in (world.change.reason or "")
-    assert world.notices == ["approval_decided"] and world.clock == ["start", "cancel"]
+    assert world.notices == ["licence_change_not_applied"] and world.clock == ["start", "cancel"]
+    told = world.sent[0]
+    assert (told["reason"], told["change"], told["from_quantity"], told["to_quantity"]) == (
+        "card_declined",
+        "quantity",
+        10,
+        12,
+    )
+    assert told["refunded"] is None and told["note"] is None  # no external error text
 
 
 @pytest.mark.parametrize(
@@ -300,6 +325,77 @@ def test_a_patch_that_fails_for_good_is_refunded(patch_fails):
         "amount": None,
     }
     assert "refunded" in (world.change.reason or "")
+    (told,) = world.sent
+    assert (told["kind"], told["reason"]) == ("licence_change_not_applied", "partner_refused")
+    assert told["refunded"] == {"amount_minor": 5600, "currency": "USD"}
+
+
+STRIPE_DOWN = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
+PC_DOWN = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
+
+
+@pytest.mark.parametrize(
+    ("context", "outcomes", "reason"),
+    [
+        # Partner Center could not be read: nothing decided, nothing done.
+        ({}, {"read_subscription": retries_spent(PC_DOWN)}, "provider_error"),
+        # The charge could not be made (Stripe unavailable past the retries): no seats.
+        ({}, {"charge_lines": retries_spent(STRIPE_DOWN)}, "payment_failed"),
+        # The book has no sell price, or no Stripe customer, for the subscription.
+        ({"price": None}, {}, "partner_setup"),
+        ({"stripe": None}, {}, "partner_setup"),
+    ],
+)
+def test_a_seat_increase_that_cannot_be_charged_or_decided_is_not_made_and_says_why(
+    context, outcomes, reason
+):
+    world = World(subscription(), change(quantity=12), **context)
+    run = drive(licence_change, world.outcomes() | outcomes, input={"change_id": "chg-1"},
+                instance_id=INSTANCE)  # fmt: skip
+    assert run.output["status"] == "failed"
+    assert "set_quantity" not in world.steps
+    (told,) = world.sent
+    assert (told["kind"], told["reason"], told["refunded"]) == (
+        "licence_change_not_applied",
+        reason,
+        None,
+    )
+
+
+def test_a_write_refused_for_renewal_processing_tells_the_customer_to_ask_in_the_new_term():
+    # docs/rules.md#renewal-processing: 409 800082 answered to the PATCH of a decrease.
+    processing = refused(
+        Failure(kind="permanent", error_type="BusinessError", code="renewal_processing",
+                message="800082")
+    )  # fmt: skip
+    world = World(subscription(), change(quantity=8), patch_fails=processing)
+    assert world.drive().output["status"] == "failed"
+    assert world.steps == ["set_quantity"]
+    (told,) = world.sent
+    assert (told["kind"], told["reason"]) == ("licence_change_not_applied", "renewal_processing")
+
+
+def test_a_change_the_fresh_read_refuses_is_not_made_and_the_rule_is_given():
+    # docs/rules.md#remove-seats: a subscription keeps at least one seat (the API checked
+    # the book's copy; Partner Center's read is what decides).
+    world = World(subscription(quantity=1), change(quantity=None, change_by=-1))
+    assert world.drive().output["status"] == "rejected"
+    assert world.steps == []
+    (told,) = world.sent
+    assert (told["kind"], told["reason"]) == ("licence_change_not_applied", "not_allowed")
+    assert told["note"] == world.change.reason and told["note"]
+
+
+def test_a_change_held_past_its_last_renewal_wait_fails_and_says_the_renewal_stopped_it():
+    # docs/rules.md#renewal-processing: a renewal that never finishes (Partner Center keeps
+    # the old term) ends the change after MAX_HOLDS waits, never silently.
+    stuck = subscription(bought=T0 - 366 * D, quantity=10)
+    world = World(stuck, change(quantity=12))
+    run = world.drive()
+    assert run.output["status"] == "failed"
+    assert len(run.timers) == MAX_HOLDS and world.steps == []
+    (told,) = world.sent
+    assert (told["kind"], told["reason"]) == ("licence_change_not_applied", "renewal_processing")
 
 
 def test_a_lost_patch_answer_that_did_apply_is_not_refunded():
@@ -399,15 +495,22 @@ def test_a_rejected_approval_changes_nothing_and_tells_the_customer():
     no = Event(T0 + H, APPROVAL, {"decision": "reject", "by": "steven", "reason": "too many"})
     assert world.drive(events=[no]).output["status"] == "rejected"
     assert world.steps == []
-    assert world.notices == ["approval_requested", "approval_decided"]
+    assert world.notices == ["approval_requested", "licence_change_not_applied"]
     assert world.change.reason == "not approved by steven: too many"
+    told = world.sent[-1]
+    assert (told["reason"], told["note"]) == ("approval_rejected", "too many")
 
 
 def test_an_approval_nobody_gives_is_reminded_then_times_out_as_a_rejection():
     world = World(subscription(), change(quantity=70), seats_limit=50)
     run = world.drive()
     assert run.output["status"] == "rejected"
-    assert world.notices == ["approval_requested", "approval_requested", "approval_decided"]
+    assert world.notices == [
+        "approval_requested",
+        "approval_requested",
+        "licence_change_not_applied",
+    ]
+    assert world.sent[-1]["reason"] == "approval_timed_out"
     assert world.change.approval is not None and world.change.approval.timed_out
     assert world.steps == []
 
@@ -468,14 +571,24 @@ def test_a_change_whose_workflow_failed_is_closed_as_failed_and_the_queue_moves_
         recorded.append(data)
         return succeeded(Recorded(change=change(status="failed")))
 
+    world = World(subscription(), change(quantity=12))
     outcomes = {
         "next_licence_change": lambda _: succeeded(NextChange(change=queued.pop(0))),
         "licence_change": SubOrchestrationFailed("boom"),
         "record_licence_change": record,
+        "load_licence_change": world.loaded,
+        "send_notice": world.notice,
     }
     with pytest.raises(AssertionError, match="waits forever"):
         drive(licence_change_queue, outcomes, input={"subscription_id": "sub-1"})
     assert [r["status"] for r in recorded] == ["failed"]
+    # The customer is told it was not made, under a key of the change (the queue outlives it).
+    (told,) = world.sent
+    assert (told["kind"], told["reason"], told["from_quantity"]) == (
+        "licence_change_not_applied",
+        "internal",
+        10,
+    )
 
 
 def test_a_renewal_that_outlasts_its_24_hours_is_waited_for_not_refused():
@@ -494,3 +607,53 @@ def test_a_renewal_that_outlasts_its_24_hours_is_waited_for_not_refused():
                 input={"change_id": "chg-1"}, instance_id=INSTANCE)  # fmt: skip
     assert run.output["status"] == "applied"
     assert world.reasons[0].startswith("held until") and "still renewing" in world.reasons[0]
+
+
+# -- upgrades -----------------------------------------------------------------------------------
+
+E3 = "CFQ7TTC0LF8Q:0001:CFQ7TTC0K39X"
+E5 = "CFQ7TTC0LF8R:0001:CFQ7TTC0KCSV"
+
+
+def test_a_partial_upgrades_new_subscription_is_recorded_once_the_transition_completes():
+    # https://learn.microsoft.com/en-us/partner-center/developer/transition-a-new-commerce-subscription:
+    # Partner Center answers the transition `Started`; its record turns `Completed`.
+    source = subscription(quantity=5, offerId=E3)
+    world = World(source, change(kind="upgrade", quantity=2, target_catalog_item_id=E5),
+                  target_price=Money(amount_minor=5000, currency="USD"))  # fmt: skip
+    new = subscription(quantity=2, id="sub-2", offerId=E5)
+    transition = {
+        "operationId": "op-1",
+        "fromSubscriptionId": "sub-1",
+        "toSubscriptionId": "sub-2",
+        "toCatalogItemId": E5,
+        "quantity": 2,
+        "transitionType": "transition_only",
+    }
+    reads = [
+        {"transition": transition | {"status": "Started"}, "completed": False},
+        {"transition": transition | {"status": "Completed"}, "completed": True,
+         "to_subscription": new.model_dump(mode="json", by_alias=True)},
+    ]  # fmt: skip
+    asked: list[dict[str, Any]] = []
+
+    def read_transition(data: dict[str, Any]) -> Any:
+        asked.append(data)
+        return succeeded(reads.pop(0))
+
+    eligible = {"catalogItemId": E5, "eligibilities": [{"isEligible": True}]}
+    outcomes = world.outcomes() | {
+        "read_transition_eligibilities": lambda _: succeeded({"targets": [eligible]}),
+        "transition_subscription": lambda _: succeeded(
+            {"transition": transition | {"status": "Started"}}
+        ),
+        "read_transition": read_transition,
+    }
+    run = drive(licence_change, outcomes, input={"change_id": "chg-1"}, instance_id=INSTANCE)
+    assert run.output["status"] == "applied"
+    assert [a["operation_id"] for a in asked] == ["op-1", "op-1"]
+    assert len(run.timers) == 1  # read at once, then again after a durable timer
+    final = world.records[-1]
+    assert final["new_subscription_id"] == "sub-2"
+    assert final["new_subscription"]["id"] == "sub-2"
+    assert final["new_unit_price"] == {"amount_minor": 5000, "currency": "USD"}

@@ -19,6 +19,7 @@ from shared.notifications.kinds import (
     InvoiceIssued,
     InvoiceOverdue,
     LicenceChangeApplied,
+    LicenceChangeNotApplied,
     LicenceChangeScheduled,
     NoticeKind,
     NoticeModel,
@@ -313,6 +314,17 @@ SAMPLES: dict[NoticeKind, NoticeModel] = {
         card=VISA,
         update_url=url("billing/card?t=one-action-token-r"),
         next_charge_at=at(1, 6, 0, month=8),
+    ),
+    "licence_change_not_applied": LicenceChangeNotApplied(
+        change_id="chg-9c04",
+        change="quantity",
+        product="Microsoft 365 Business Premium",
+        from_quantity=25,
+        to_quantity=30,
+        reason="partner_refused",
+        decided_at=at(5, 14, 2),
+        refunded=eur(10_833),
+        note="Microsoft sells at most 300 licences of this product to one customer.",
     ),
 }
 assert set(SAMPLES) == set(KINDS), set(KINDS) - set(SAMPLES)

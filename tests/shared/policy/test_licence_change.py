@@ -293,8 +293,13 @@ def test_large_changes_and_cancellations_wait_for_approval(plan, kind, amount, t
             "downgrade",
         ),
         (sub(), {"kind": "cancel", "now": BOUGHT + 10 * D}, "kind", "cancel"),
+        # docs/rules.md#seat-limits: the SKU's maximumQuantity (Learn, product-resources)
+        (sub(), {"kind": "quantity", "quantity": 301, "max_quantity": 300}, "quantity",
+         "seat-limits"),
+        (sub(quantity=300), {"kind": "quantity", "change_by": 1, "max_quantity": 300},
+         "change_by", "seat-limits"),
     ],
-)
+)  # fmt: skip
 def test_what_the_rules_refuse_outright_names_the_field_and_the_rule(
     subscription, ask, field, rule
 ):
@@ -313,6 +318,7 @@ def test_what_the_rules_refuse_outright_names_the_field_and_the_rule(
         {"kind": "upgrade", "upgrade_allowed": True},
         {"kind": "upgrade"},
         {"kind": "cancel"},
+        {"kind": "quantity", "quantity": 300, "max_quantity": 300},
     ],
 )
 def test_what_the_rules_may_allow_is_left_to_the_workflow(ask):
