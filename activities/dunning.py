@@ -29,6 +29,7 @@ import azure.durable_functions as df
 from pydantic import Field
 
 from activities.boundary import ActivityContext, WriteInput, activity, per_settings
+from activities.notifications import notifier
 from activities.subscriptions import write_auto_renew, write_cancel, write_reactivate, write_suspend
 from shared.book import Book
 from shared.book.partner_center import apply_partner_center_subscription
@@ -45,7 +46,7 @@ from shared.models.dunning import (
 from shared.models.money import Money
 from shared.models.party import Customer
 from shared.models.subscription import SubscriptionRecord
-from shared.notifications import Addressee, Notifier
+from shared.notifications import Addressee
 from shared.notifications import Notice as NoticeModel
 from shared.notifications.kinds import (
     AutoRenewOffUnpaid,
@@ -210,7 +211,7 @@ def _tell(ctx: ActivityContext, key: str, notice: NoticeModel, customer: Custome
     why not. A notice nobody could receive (no address, every address refused) is recorded
     in the case's history, never the end of the case: the ladder goes on."""
     try:
-        Notifier.from_settings(ctx.settings).send(
+        notifier(ctx.settings).send(
             key, notice, customer_id=customer.id, contacts=_contacts(customer)
         )
     except PermanentError as exc:
@@ -1012,7 +1013,7 @@ def warn_expiring_card(request: ExpiryScan, ctx: ActivityContext) -> ExpiryScann
             card=ref,
             update_url=link.url,  # type: ignore[arg-type]
         )
-        Notifier.from_settings(ctx.settings).send(
+        notifier(ctx.settings).send(
             key, notice, customer_id=customer.id, contacts=_contacts(customer)
         )
         sent.append(card.payment_method_id)

@@ -316,6 +316,7 @@ SAMPLES: dict[NoticeKind, NoticeModel] = {
         next_charge_at=at(1, 6, 0, month=8),
     ),
     "licence_change_not_applied": LicenceChangeNotApplied(
+        customer_name=CUSTOMER,
         change_id="chg-9c04",
         change="quantity",
         product="Microsoft 365 Business Premium",
