@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from urllib.request import getproxies
 
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
@@ -50,7 +51,11 @@ class QueueClients:
         queue_name = resolve_refs(queue_name, self._environ, f"queue {queue_name!r}")
         service = self._services.get(conn)
         if service is None:
-            service = QueueServiceClient.from_connection_string(conn)
+            # Proxy settings read once: an aiohttp session that trusts the environment reads
+            # every variable and the netrc for each poll (a few percent of the host's CPU).
+            service = QueueServiceClient.from_connection_string(
+                conn, use_env_settings=bool(getproxies())
+            )
             self._services[conn] = service
         return service.get_queue_client(queue_name)
 
