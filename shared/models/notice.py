@@ -34,6 +34,7 @@ NoticeKind = Literal[
     "ops_alert",
     "payment_method_requested",
     "invoice_issued",
+    "renewal_decision_not_applied",
 ]
 
 
