@@ -15,6 +15,9 @@ effect each.
 - `record_renewal_applied`: the copy after the writes in the book, the renewal marked applied.
 - `tell_renewal_decision`: the customer told the decision in force (a default taken for them,
   or the confirmation of theirs).
+- `tell_renewal_not_applied`: the customer told that the decision in force (or the changes
+  scheduled for the next term) did not reach Partner Center before the lock: why, what
+  happens at term end, and the next possible action with until when and its cost.
 - `confirm_renewal`: after the term end, Partner Center's copy read; once the renewal has
   settled, the outcome recorded once with its `renewal_outcome` KPI event, and an ops alert
   when it went against the recorded decision.
@@ -31,12 +34,13 @@ import azure.durable_functions as df
 from pydantic import Field
 
 from activities.boundary import ActivityContext, WriteInput, activity, per_settings
+from activities.notifications import notifier
 from shared.book import Book
 from shared.book.partner_center import apply_partner_center_subscription
 from shared.clock import app_clock
 from shared.config import Settings
 from shared.errors import PermanentError
-from shared.models import Customer, KpiEvent, SubscriptionRecord
+from shared.models import Customer, KpiEvent, Money, SubscriptionRecord
 from shared.models.intake import OpsAlert
 from shared.models.renewal import (
     DecisionApplied,
@@ -54,8 +58,13 @@ from shared.models.subscription import (
     ScheduledProduct,
     Subscription,
 )
-from shared.notifications import Addressee, Notifier
-from shared.notifications.kinds import RenewalDecisionConfirmed, RenewalReminder
+from shared.notifications import Addressee
+from shared.notifications.kinds import (
+    RenewalDecisionConfirmed,
+    RenewalDecisionNotApplied,
+    RenewalNotAppliedReason,
+    RenewalReminder,
+)
 from shared.partner_center import PartnerCenterClient
 from shared.policy.renewal import (
     NextTerm,
@@ -63,6 +72,7 @@ from shared.policy.renewal import (
     RenewalWrites,
     decision_deadline,
     due_reminder,
+    next_term,
     outcome_without_answer,
     reminder_schedule,
     renewal_lock_at,
@@ -110,6 +120,11 @@ class RecordApplied(WriteInput):
 
 class TellDecision(WriteInput):
     start: RenewalStart
+
+
+class TellNotApplied(WriteInput):
+    start: RenewalStart
+    reason: RenewalNotAppliedReason
 
 
 class ConfirmRenewal(WriteInput):
@@ -264,7 +279,7 @@ def send_renewal_reminder(request: SendReminder, ctx: ActivityContext) -> Remind
         decision_url=url,  # type: ignore[arg-type]
         turns_auto_renew_off=default.action == "turn_off_auto_renew",
     )
-    Notifier.from_settings(settings).send(
+    notifier(settings).send(
         request.step_key, notice, customer_id=customer.id, contacts=_contacts(customer)
     )
     at = request.reminder.at
@@ -454,10 +469,65 @@ def tell_renewal_decision(request: TellDecision, ctx: ActivityContext) -> Remind
         renewal_price=None if cancel else next_term_price(book, customer, record, term),
         changeable_until=min(decision_deadline(sub, rules), start.term_end),
     )
-    Notifier.from_settings(settings).send(
+    notifier(settings).send(
         request.step_key, notice, customer_id=customer.id, contacts=_contacts(customer)
     )
     return ReminderResult(sent=True, reason=f"told: {renewal.decision}")
+
+
+# Days of a billing period, for what a day of the new term costs (NCE prorates by day:
+# docs/rules.md#cancellation-window).
+PERIOD_DAYS = {"monthly": 30, "annual": 365, "triennial": 1095}
+
+
+@activity(bp)
+def tell_renewal_not_applied(request: TellNotApplied, ctx: ActivityContext) -> ReminderResult:
+    """Tell the customer the decision in force did not reach Partner Center before the
+    renewal lock (`reason`), what happens at term end as Partner Center holds it now, and
+    the next possible action (shared/policy/renewal.take_answer at the lock), with until when
+    and what each day of the new term costs."""
+    settings, book, start = ctx.settings, _book(ctx.settings), request.start
+    renewal = book.renewals.get(start.subscription_id, start.term_end).record
+    record = _record(book, start)
+    if renewal.decision is None or record is None:
+        return ReminderResult(sent=False, reason="nothing decided")
+    customer = book.customers.get(start.customer_id).record
+    sub = record.subscription
+    rules = rules_of(settings)
+    lock = renewal_lock_at(sub, rules)
+    choice = "turn_off_auto_renew" if renewal.decision == "expire" else renewal.decision
+    answer = take_answer(sub, choice, max(_now(settings), lock), rules)
+    renews = sub.status == "active" and sub.auto_renew_enabled
+    term = next_term(sub)  # as Partner Center holds it: the decision did not reach it
+    cost = None
+    if renews and answer.next_step in ("cancel_in_window", "remove_seats_in_window"):
+        price = next_term_price(book, customer, record, term)
+        if price is not None:
+            days = PERIOD_DAYS.get(term.billing_cycle, 30)
+            cost = Money(
+                amount_minor=(price.amount_minor + days // 2) // days, currency=price.currency
+            )
+    cancel = renewal.decision in ("turn_off_auto_renew", "expire")
+    notice = RenewalDecisionNotApplied(
+        customer_name=customer.company_name,
+        subscription_id=sub.id,
+        product=(sub.friendly_name or sub.offer_name or sub.offer_id)[:200],
+        decision="cancel"
+        if cancel
+        else "change"
+        if renewal.decision == "renew_with_changes"
+        else "renew",
+        reason=request.reason,
+        term_end=start.term_end,
+        renews=renews,
+        next_step=answer.next_step,
+        next_step_until=answer.next_action_until,
+        cost_per_day=cost,
+    )
+    notifier(settings).send(
+        request.step_key, notice, customer_id=customer.id, contacts=_contacts(customer)
+    )
+    return ReminderResult(sent=True, reason=f"told: {request.reason}")
 
 
 @activity(bp)
@@ -491,8 +561,13 @@ def confirm_renewal(request: ConfirmRenewal, ctx: ActivityContext) -> RenewalCon
         scheduled=False,
     )
     # The outcome and "against the decision" weigh what someone decided; a default is
-    # what happens anyway (auto-renew kept, or turned off for a customer in dunning: lapsed).
-    decided = renewal.decision if renewal.decided_by in ("customer", "partner") else None
+    # what happens anyway (auto-renew kept, or turned off for a customer in dunning: lapsed),
+    # except renewing with the changes already scheduled: a renewal with changes.
+    decided = (
+        renewal.decision
+        if renewal.decided_by in ("customer", "partner") or renewal.decision == "renew_with_changes"
+        else None
+    )
     seen = confirm_policy(start.term_end, before, decided, sub, now, rules_of(settings))
     rid = id_of(renewal)
     if not seen.settled:

@@ -71,6 +71,8 @@ def test_the_app_indexes_as_the_python_worker_would():
         "plan_renewal_decision",
         "record_renewal_applied",
         "tell_renewal_decision",
+        "tell_renewal_not_applied",
+        "set_renewal_reminders",
         "confirm_renewal",
         "start_renewal_sweep",
         "renewal_sweep",

@@ -8,6 +8,7 @@
   sweep missed while the app was down runs once it is back (past due);
 - the partner API: `GET /api/renewals?due_within_days=60&state=undecided`,
   `GET /api/renewals/{renewal_id}`, `POST /api/renewals/{renewal_id}/decision`;
+- a customer's own reminder offsets: `PUT /api/customers/{customer_id}/renewal-reminders`;
 - the mailed link: `GET /api/r/{token}` (what renews and the choices) and `POST /api/r/{token}`
   (the choice, as a form or JSON). Anonymous: the signed token is the credential
   (shared/signed_links.py). A tampered, expired or used link, or one whose renewal is not its
@@ -27,17 +28,17 @@ import logging
 import os
 import re
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 import azure.durable_functions as df
 import azure.functions as func
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from shared.book import Book
 from shared.clock import app_clock
 from shared.config import get_settings
-from shared.models import SubscriptionRecord
+from shared.models import Customer, SubscriptionRecord
 from shared.models._base import DomainModel
 from shared.models.renewal import (
     DecisionEvent,
@@ -356,6 +357,65 @@ async def decide_renewal(
             field="choice",
         )
     return Reply(200, taken)
+
+
+# -- a customer's own reminder offsets ----------------------------------------------------------
+
+
+class ReminderDays(DomainModel):
+    """A customer's own renewal reminder offsets: days before the decision deadline, for its
+    annual and three-year terms, over the partner's (docs/rules.md#reminder-cadence); null:
+    the partner's again."""
+
+    days: (
+        Annotated[
+            tuple[Annotated[int, Field(ge=1, le=365)], ...],
+            Field(min_length=1, max_length=6, json_schema_extra={"uniqueItems": True}),
+        ]
+        | None
+    )
+
+    @field_validator("days")
+    @classmethod
+    def _each_day_once(cls, days: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if days is not None and len(set(days)) != len(days):
+            raise ValueError("each day at most once")
+        return None if days is None else tuple(sorted(days, reverse=True))
+
+
+class CustomerReminderDays(DomainModel):
+    customer_id: str
+    days: tuple[int, ...] | None  # the customer's own; null: the partner's
+    in_force: tuple[int, ...]  # what its annual and three-year terms are reminded at
+
+
+@API.route(
+    bp,
+    "PUT",
+    "customers/{customer_id}/renewal-reminders",
+    summary="Set a customer's own renewal reminder offsets (days before the decision deadline)",
+    request=ReminderDays,
+    responses={200: CustomerReminderDays},
+    problems=(503,),
+    tags=("renewals",),
+)
+def set_renewal_reminders(call: Call[ReminderDays]) -> CustomerReminderDays:
+    """The offsets replace the partner's (`CSPFLOW_RENEWAL_REMINDER_DAYS`) for this
+    customer's annual and three-year terms from the next plan of a renewal on; `null`
+    restores the partner's. 422 naming `days` for an offset outside 1-365, a repeated one, or
+    more than six."""
+    cid = call.route_values.get("customer_id", "")
+    days = call.body.days
+    with storage():
+        the_book = book()
+        if the_book.customers.find(cid) is None:
+            raise NotFound(f"no customer {cid!r}", field="customer_id")
+        the_book.customers.update(
+            cid,
+            lambda c: Customer.model_validate(c.model_dump() | {"renewal_reminder_days": days}),
+        )
+    partner = tuple(sorted(get_settings().renewal_reminder_days, reverse=True))
+    return CustomerReminderDays(customer_id=cid, days=days, in_force=days or partner)
 
 
 # -- the mailed link ------------------------------------------------------------------------

@@ -38,12 +38,14 @@ from activities.renewals import (
     RecordApplied,
     SendReminder,
     TellDecision,
+    TellNotApplied,
     confirm_renewal,
     open_renewal,
     plan_renewal_decision,
     record_renewal_applied,
     send_renewal_reminder,
     tell_renewal_decision,
+    tell_renewal_not_applied,
 )
 from activities.sla_clocks import SignalClock, signal_sla_clock
 from activities.subscriptions import (
@@ -65,6 +67,7 @@ from shared.models.renewal import (
 )
 from shared.models.sla import SlaSignal
 from shared.models.subscription import Subscription
+from shared.notifications.kinds import RenewalNotAppliedReason
 from workflows.durable import (
     orchestration,
     read_input,
@@ -208,6 +211,7 @@ class _State:
         ref = SubscriptionRef(
             customer_id=self.plan.tenant_id, subscription_id=self.start.subscription_id
         )
+        held_once = False
         while True:
             read = (yield from run(context, read_subscription, ref, retry="patient")).unwrap()
             plan = (
@@ -227,6 +231,7 @@ class _State:
             applied, held = yield from self.write(context, n, plan, read.subscription)
             if not held:
                 break
+            held_once = True
             # Partner Center is processing a renewal (409 800082): the decision is held and
             # decided again on a fresh read after a while; once the lock has begun the plan
             # refuses it with the next possible action (docs/rules.md#renewal-processing).
@@ -240,6 +245,17 @@ class _State:
             yield timer_toward(context, until)
         self.decided = True
         self.decision = applied.decision
+        reason = self.not_applied(applied, plan, held_once=held_once, by_default=by_default)
+        if reason is not None:
+            yield from run(
+                context,
+                tell_renewal_not_applied,
+                TellNotApplied(
+                    step_key=step_key(context, f"tell-not-applied-{n}"),
+                    start=self.start,
+                    reason=reason,
+                ),
+            )
         if applied.applied and not self.clock_met:
             self.clock_met = True
             yield from run(
@@ -262,6 +278,23 @@ class _State:
                 TellDecision(step_key=step_key(context, f"tell-{n}"), start=self.start),
             )
         return applied
+
+    def not_applied(
+        self, applied: DecisionApplied, plan: DecisionPlan, *, held_once: bool, by_default: bool
+    ) -> RenewalNotAppliedReason | None:
+        """Why the customer is told a decision did not reach Partner Center before the lock
+        (None: nothing to tell). Told: someone's decision refused at the lock (held off by
+        renewal processing, or Partner Center refused the write), and changes scheduled for
+        the next term that a mid-term change wiped and that could not be scheduled again
+        at the deadline (docs/rules.md#scheduled-changes-dropped)."""
+        if applied.applied or (plan.rule == "renewal-processing" and not held_once):
+            return None  # applied, or the term already moved: nothing was refused
+        reapplied = by_default and self.clock_met and plan.possible
+        if reapplied and plan.schedule is not None:
+            return "changes_dropped"
+        if applied.decided_by not in ("customer", "partner"):
+            return None
+        return "renewal_processing" if held_once else "partner_center_refused"
 
     def write(
         self,

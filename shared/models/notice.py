@@ -38,6 +38,7 @@ NoticeKind = Literal[
     "auto_renew_off_unpaid",
     "card_expiring_reminder",
     "licence_change_not_applied",
+    "renewal_decision_not_applied",
 ]
 
 

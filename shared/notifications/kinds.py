@@ -298,6 +298,39 @@ class RenewalDecisionConfirmed(CustomerNotice):
     decision_url: ActionUrl | None = None  # to change the decision until then
 
 
+# Why a decision in force did not reach Partner Center before the renewal lock
+# (docs/renewals.md): held off by renewal processing (409 800082) until the lock; a mid-term
+# change wiped the next term's scheduled changes and they could not be scheduled again;
+# Partner Center refused the write.
+RenewalNotAppliedReason = Literal["renewal_processing", "changes_dropped", "partner_center_refused"]
+# What the customer can still do (shared/policy/renewal.take_answer, docs/rules.md#cancellation-window).
+NextStep = Literal["cancel_in_window", "remove_seats_in_window", "buy_again"]
+
+
+class RenewalDecisionNotApplied(CustomerNotice):
+    """A decision (or the changes scheduled for the next term) that could not be applied
+    before the renewal lock: why, what happens at term end, and the next possible action."""
+
+    kind: Literal["renewal_decision_not_applied"] = "renewal_decision_not_applied"
+    subscription_id: Identifier
+    product: ShortText
+    decision: RenewalDecision
+    reason: RenewalNotAppliedReason
+    term_end: UtcDateTime
+    renews: bool  # what happens at term end now
+    next_step: NextStep | None = None
+    next_step_until: UtcDateTime | None = None
+    cost_per_day: Money | None = None  # what each day of the new term costs, all seats
+
+    @model_validator(mode="after")
+    def _window_has_an_end(self) -> RenewalDecisionNotApplied:
+        if self.next_step in ("cancel_in_window", "remove_seats_in_window") and (
+            self.next_step_until is None
+        ):
+            raise ValueError("a step inside the 7-day window names until when")
+        return self
+
+
 RenewalResult = Literal["renewed", "cancelled", "expired"]
 
 
@@ -525,7 +558,8 @@ Notice: TypeAlias = Annotated[
     | InvoiceOverdue
     | AutoRenewOffUnpaid
     | CardExpiringReminder
-    | LicenceChangeNotApplied,
+    | LicenceChangeNotApplied
+    | RenewalDecisionNotApplied,
     Field(discriminator="kind"),
 ]
 """Any notice, told apart by its `kind` (how it crosses a Durable boundary)."""
@@ -560,6 +594,7 @@ NoticeModel: TypeAlias = (
     | AutoRenewOffUnpaid
     | CardExpiringReminder
     | LicenceChangeNotApplied
+    | RenewalDecisionNotApplied
 )
 
 
@@ -609,5 +644,8 @@ KINDS: dict[NoticeKind, KindInfo] = {
     "card_expiring_reminder": KindInfo(CardExpiringReminder, ("billing",), essential=True),
     "licence_change_not_applied": KindInfo(
         LicenceChangeNotApplied, ("primary", "billing"), essential=True
+    ),
+    "renewal_decision_not_applied": KindInfo(
+        RenewalDecisionNotApplied, ("primary", "billing"), essential=True
     ),
 }

@@ -217,6 +217,11 @@ class AnswerTaken:
     rule: str  # the docs/rules.md anchor that decided
     next_action: str | None = None
     next_action_until: datetime | None = None
+    # The next action as a notice names it (shared/notifications/kinds.NextStep).
+    next_step: NextStep | None = None
+
+
+NextStep = Literal["cancel_in_window", "remove_seats_in_window", "buy_again"]
 
 
 def take_answer(
@@ -250,6 +255,7 @@ def take_answer(
                 "new term less the days it ran, which are billed"
             ),
             next_action_until=window_end,
+            next_step="cancel_in_window",
         )
     if choice == "renew_with_changes":
         return AnswerTaken(
@@ -261,6 +267,7 @@ def take_answer(
                 "its 7-day window (the days they ran are billed)"
             ),
             next_action_until=window_end if renews else None,
+            next_step="remove_seats_in_window" if renews else "buy_again",
         )
     if renews:
         return AnswerTaken(True, "the subscription renews as it is", "renewal-lock")
@@ -269,6 +276,7 @@ def take_answer(
         locked,
         "renewal-lock",
         next_action="buy the subscription again once this term has ended",
+        next_step="buy_again",
     )
 
 

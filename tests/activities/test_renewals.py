@@ -21,6 +21,7 @@ from activities.renewals import (
     plan_renewal_decision,
     record_renewal_applied,
     send_renewal_reminder,
+    tell_renewal_not_applied,
 )
 from activities.subscriptions import read_subscription, set_auto_renew
 from shared.book import Book
@@ -142,7 +143,7 @@ def test_a_term_is_planned_reminded_once_cancelled_before_the_lock_and_recorded_
 
 
 def test_a_decision_never_applied_by_the_lock_is_refused_with_the_next_action_and_ops_alerted(
-    pc: Harness, book: Book
+    pc: Harness, book: Book, mail: Any
 ):
     # docs/rules.md#renewal-processing, #renewal-lock: a cancellation Partner Center held off
     # (409 800082) until the lock began is refused, never dropped silently.
@@ -169,6 +170,19 @@ def test_a_decision_never_applied_by_the_lock_is_refused_with_the_next_action_an
     alert = book.alerts.find(pc.clock.now(), f"renewal-refused:{id_of(refused)}")
     assert alert is not None and alert.kind == "renewal"
     assert pc.client.get_subscription(tenant, start.subscription_id).auto_renew_enabled is True
+    # the customer told once: why, that it renews, and the cancellation window with its cost
+    told = run(tell_renewal_not_applied, "tell-not-applied-9", reason="renewal_processing",
+               **payload)  # fmt: skip
+    again = run(tell_renewal_not_applied, "tell-not-applied-9", reason="renewal_processing",
+                **payload)  # fmt: skip
+    assert told["sent"] and again["sent"]
+    inbox = Inbox(mail.base_url)
+    [message] = [m for m in inbox.messages() if "could not be applied" in m["subject"]]
+    text = str(inbox.read(message["id"]))
+    assert "already processing the renewal" in text and "as it is now" in text
+    assert "within the first 7 days of the new term" in text
+    # a day of the new term: 10 seats at 7.20 a month, over 30 days
+    assert "2.40" in text
 
 
 def test_a_customer_with_its_own_reminder_offsets_is_planned_on_them(pc: Harness, book: Book):

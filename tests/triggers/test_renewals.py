@@ -284,3 +284,59 @@ def test_a_form_with_empty_fields_reads_as_the_decision_it_names():
 
     taken = _read_choice(form_call("choice=change&quantity=3&offer_id=&billing_cycle="))
     assert taken == DecisionRequest(choice="change", quantity=3)
+
+
+# -- a customer's own reminder offsets ------------------------------------------------------
+
+
+def put_reminders(customer_id: str, body: Any) -> tuple[int, Any]:
+    request = func.HttpRequest(
+        "PUT",
+        f"http://127.0.0.1/api/customers/{customer_id}/renewal-reminders",
+        headers={"content-type": "application/json"},
+        body=json.dumps(body).encode(),
+        route_params={"customer_id": customer_id},
+    )
+    response: func.HttpResponse = user_function("set_renewal_reminders")(request)
+    return response.status_code, json.loads(response.get_body() or b"null")
+
+
+def test_a_customers_own_reminder_offsets_are_set_through_the_api_and_cleared_with_null(
+    settings, renewals
+):
+    # docs/rules.md#reminder-cadence: offsets configurable per partner and per customer
+    status, body = put_reminders("c-1", {"days": [10, 90, 45]})
+    assert status == 200, body
+    assert (body["days"], body["in_force"]) == ([90, 45, 10], [90, 45, 10])
+    book = Book(settings)
+    assert book.customers.get("c-1").record.renewal_reminder_days == (90, 45, 10)
+    assert book.customers.get("c-2").record.renewal_reminder_days is None  # only c-1's
+    status, body = put_reminders("c-1", {"days": None})
+    assert status == 200 and body["days"] is None and body["in_force"] == [60, 30, 7]
+    assert book.customers.get("c-1").record.renewal_reminder_days is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"days": [0]},  # before the deadline, at least a day
+        {"days": [400]},  # within a year
+        {"days": [30, 30]},  # each day once
+        {"days": [90, 60, 45, 30, 14, 7, 1]},  # six at most
+        {"days": []},
+        {"days": ["soon"]},
+        {},  # say null to restore the partner's
+    ],
+)
+def test_bad_reminder_offsets_are_refused_naming_the_field_and_change_nothing(
+    settings, renewals, body
+):
+    status, problem = put_reminders("c-1", body)
+    assert status in (400, 422), problem
+    assert problem["errors"][0]["field"].startswith("days"), problem
+    assert Book(settings).customers.get("c-1").record.renewal_reminder_days is None
+
+
+def test_reminder_offsets_for_an_unknown_customer_are_a_404(settings, renewals):
+    status, problem = put_reminders("nobody", {"days": [30]})
+    assert status == 404 and problem["errors"][0]["field"] == "customer_id"

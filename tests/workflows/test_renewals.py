@@ -22,7 +22,11 @@ from shared.models.renewal import (
     RenewalPlan,
     RenewalStart,
 )
-from shared.models.subscription import Subscription
+from shared.models.subscription import (
+    ScheduledNextTermInstructions,
+    ScheduledProduct,
+    Subscription,
+)
 from shared.policy.renewal import (
     RenewalContext,
     decision_deadline,
@@ -36,6 +40,16 @@ from workflows.renewals import DECISION_EVENT, UPDATED_EVENT, instance_id, renew
 
 TERM_END = datetime(2027, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
+NEXT_TERM = ScheduledNextTermInstructions(
+    product=ScheduledProduct(
+        product_id="CFQ7TTC0LH18",
+        sku_id="0001",
+        availability_id="CFQ7TTC0LDLX",
+        billing_cycle="monthly",
+        term_duration="P1Y",
+    ),
+    quantity=8,
+)
 
 
 def subscription(term: str = "P1Y", auto_renew: bool = True) -> Subscription:
@@ -74,6 +88,11 @@ class World:
         # Partner Center answers writes 409 800082 (renewal processing) until this moment.
         self.renewing_until = TERM_END - 400 * DAY
         self.refused: list[tuple[datetime, str]] = []
+        self.told_not_applied: list[tuple[datetime, str]] = []
+        # A decided change is scheduled for the next term; from this moment Partner Center
+        # refuses to schedule it (a mid-term change wiped it and made it impossible).
+        self.schedules = False
+        self.schedule_refused_from = TERM_END + 400 * DAY
 
     def open(self, data: Any) -> Any:
         schedule = reminder_schedule(self.sub, self.ctx)
@@ -122,16 +141,35 @@ class World:
                 )
             )
         off = self.decision == "turn_off_auto_renew" and self.sub.auto_renew_enabled
+        change = self.schedules and self.decision == "renew_with_changes"
         return succeeded(
             DecisionPlan(
                 decision=self.decision,  # type: ignore[arg-type]
                 decided_by=by,  # type: ignore[arg-type]
                 possible=True,
                 reason="ok",
-                rule="decision-deadline",
+                rule="scheduled-changes-dropped" if change else "decision-deadline",
                 auto_renew=False if off else None,
+                schedule=NEXT_TERM if change else None,
             )
         )
+
+    def schedule_next_term(self, data: Any) -> Any:
+        self.writes.append((self.now(), data["step_key"]))
+        if self.now() >= self.schedule_refused_from:
+            return refused(
+                Failure(
+                    kind="permanent",
+                    error_type="PartnerCenterError",
+                    code="invalid_request",
+                    message="the scheduled product is no longer valid for this subscription",
+                )
+            )
+        return succeeded({"subscription": self.sub.model_dump(mode="json", by_alias=True)})
+
+    def tell_not_applied(self, data: Any) -> Any:
+        self.told_not_applied.append((self.now(), data["reason"]))
+        return succeeded(ReminderResult(sent=True, reason="told"))
 
     def set_auto_renew(self, data: Any) -> Any:
         assert data["customer_id"] == "tenant-1" and data["enabled"] is False
@@ -185,6 +223,7 @@ def run_renewal(
     decided: bool = False,
     settles_at: datetime | None = None,
     renewing_until: datetime | None = None,
+    schedule_refused_from: datetime | None = None,
 ) -> tuple[Any, World]:
     holder: dict[str, Any] = {}
     world = World(
@@ -197,6 +236,9 @@ def run_renewal(
         world.settles_at = settles_at
     if renewing_until is not None:
         world.renewing_until = renewing_until
+    if schedule_refused_from is not None:
+        world.schedules = True
+        world.schedule_refused_from = schedule_refused_from
     outcomes = {
         "open_renewal": world.open,
         "send_renewal_reminder": world.remind,
@@ -205,6 +247,8 @@ def run_renewal(
         "set_auto_renew": world.set_auto_renew,
         "record_renewal_applied": world.record,
         "tell_renewal_decision": world.tell,
+        "tell_renewal_not_applied": world.tell_not_applied,
+        "schedule_next_term": world.schedule_next_term,
         "signal_sla_clock": world.signal,
         "confirm_renewal": world.confirm,
     }
@@ -365,4 +409,22 @@ def test_a_decision_held_by_renewal_processing_until_the_lock_is_refused_with_th
     ]
     assert world.applied == [] and world.told == []  # nothing held in Partner Center
     assert ("met", lock) not in world.sla
+    # the customer told, once: why, and the next possible action (the activity's notice)
+    assert world.told_not_applied == [(lock, "renewal_processing")]
     assert run.output["settled"] is True
+
+
+def test_a_change_a_mid_term_write_wiped_and_that_cannot_be_scheduled_again_is_told():
+    # docs/rules.md#scheduled-changes-dropped: the decided change was scheduled when it came;
+    # at the deadline it is scheduled again, and Partner Center now refuses it.
+    run, world = run_renewal(decided=True, schedule_refused_from=TERM_END - 10 * DAY)
+    deadline = TERM_END - 2 * DAY
+    assert [at for at, _ in world.writes] == [TERM_END - 90 * DAY, deadline]
+    assert world.told == [TERM_END - 90 * DAY]  # the change confirmed when it was applied
+    assert world.told_not_applied == [(deadline, "changes_dropped")]
+    assert run.output["settled"] is True
+
+
+def test_a_change_scheduled_again_at_the_deadline_tells_nothing_more():
+    _, world = run_renewal(decided=True, schedule_refused_from=TERM_END + DAY)
+    assert len(world.writes) == 2 and world.told_not_applied == []

@@ -33,6 +33,7 @@ from shared.notifications.kinds import (
     ProductLine,
     Reactivated,
     RenewalDecisionConfirmed,
+    RenewalDecisionNotApplied,
     RenewalOutcome,
     RenewalReminder,
     SlaAtRisk,
@@ -326,6 +327,18 @@ SAMPLES: dict[NoticeKind, NoticeModel] = {
         decided_at=at(5, 14, 2),
         refunded=eur(10_833),
         note="Microsoft sells at most 300 licences of this product to one customer.",
+    ),
+    "renewal_decision_not_applied": RenewalDecisionNotApplied(
+        customer_name=CUSTOMER,
+        subscription_id="sub-4c1d",
+        product="Microsoft 365 Business Premium",
+        decision="cancel",
+        reason="renewal_processing",
+        term_end=at(30, 23, 59),
+        renews=True,
+        next_step="cancel_in_window",
+        next_step_until=at(7, 23, 59, month=7),
+        cost_per_day=eur(2_170),
     ),
 }
 assert set(SAMPLES) == set(KINDS), set(KINDS) - set(SAMPLES)

@@ -303,6 +303,22 @@ def test_an_answer_is_taken_until_the_lock_then_refused_with_the_next_possible_a
         assert answer.next_action is not None and answer.next_action.startswith(next_action)
 
 
+@pytest.mark.parametrize(
+    ("subscription", "choice", "next_step", "source"),
+    [
+        (sub(), "turn_off_auto_renew", "cancel_in_window", WINDOW),
+        (sub(), "renew_with_changes", "remove_seats_in_window", WINDOW),
+        (sub(autoRenewEnabled=False), "renew_with_changes", "buy_again", LOCK),
+        (sub(autoRenewEnabled=False), "renew", "buy_again", LOCK),
+        (sub(), "renew", None, LOCK),  # taken: nothing to do
+    ],
+)
+def test_a_refused_answer_names_its_next_step_as_the_customer_is_told_it(
+    subscription, choice, next_step, source
+):
+    assert take_answer(subscription, choice, ANNUAL_END - 12 * H).next_step == next_step, source
+
+
 def test_a_cancellation_refused_at_the_lock_names_the_end_of_the_new_terms_window():
     answer = take_answer(sub(), "turn_off_auto_renew", ANNUAL_END - 1 * H)
     # renewal processing (24 h) and then 168 h: docs/rules.md#renewal-processing
