@@ -36,6 +36,7 @@ import azure.functions as func
 from pydantic import Field, ValidationError, field_validator
 
 from shared.book import Book
+from shared.book.subscriptions import RENEWABLE
 from shared.clock import app_clock
 from shared.config import get_settings
 from shared.models import Customer, SubscriptionRecord
@@ -109,7 +110,53 @@ def window_days() -> int:
 
 
 def due_subscriptions(the_book: Book, now: datetime, days: int) -> list[SubscriptionRecord]:
-    """Every subscription whose term ends within `days` of `now`, through the index."""
+    """Every subscription whose term ends within `days` of `now`, through the index; and
+    those of customers whose own reminder offsets reach further ahead than the partner's,
+    within their own window (a customer's 90-day reminder when the partner's earliest is 60
+    must not wait for the partner's window to reach the term)."""
+    found = _due_in_window(the_book, now, days)
+    seen = {record.id for record in found}
+    for customer_id, own in _customers_reaching_further(the_book, days):
+        end = now + timedelta(days=own)
+        for record in _subscriptions_of(the_book, customer_id):
+            if (
+                record.id not in seen
+                and record.subscription.status in RENEWABLE
+                and now <= record.term_end < end
+            ):
+                found.append(record)
+                seen.add(record.id)
+    return found
+
+
+def _customers_reaching_further(the_book: Book, days: int) -> list[tuple[str, int]]:
+    """(customer, its window in days) for every customer whose own offsets need a window
+    longer than `days`: one paged read of the customers, a few requests a day."""
+    further: list[tuple[str, int]] = []
+    cursor: str | None = None
+    while True:
+        page = the_book.customers.page(limit=SWEEP_PAGE, next=cursor)
+        for customer in page.items:
+            own = customer.renewal_reminder_days
+            if own and max(own) + SWEEP_SLACK_DAYS > days:
+                further.append((customer.id, max(own) + SWEEP_SLACK_DAYS))
+        cursor = page.next
+        if cursor is None:
+            return further
+
+
+def _subscriptions_of(the_book: Book, customer_id: str) -> list[SubscriptionRecord]:
+    found: list[SubscriptionRecord] = []
+    cursor: str | None = None
+    while True:
+        page = the_book.subscriptions.of_customer(customer_id, limit=SWEEP_PAGE, next=cursor)
+        found.extend(page.items)
+        cursor = page.next
+        if cursor is None:
+            return found
+
+
+def _due_in_window(the_book: Book, now: datetime, days: int) -> list[SubscriptionRecord]:
     found: list[SubscriptionRecord] = []
     cursor: str | None = None
     while True:

@@ -658,6 +658,7 @@ def expected_reminder_days(h: Holding, term_end: datetime) -> list[date]:
 
 
 @pytest.mark.slow  # a year of daily sweeps: about 1 s of virtual-clock steps per 4 days
+@pytest.mark.timeout(900)  # 3 to 5 minutes on a loaded 2-core machine; the default is 300 s
 def test_a_year_of_a_book_renews_each_term_as_decided_and_nothing_else(
     stack: LocalStack, ns: Namespace
 ):

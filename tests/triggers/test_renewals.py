@@ -220,6 +220,33 @@ def test_a_sweep_starts_one_renewal_per_due_term_and_a_second_sweep_starts_nothi
     assert later.started == 1 and any("sub-later" in iid for iid in client.started)
 
 
+def test_a_customer_whose_own_reminders_reach_further_has_its_terms_swept_that_far_ahead(
+    settings,
+):
+    # docs/rules.md#reminder-cadence: offsets per customer. A 90-day reminder when the
+    # partner's earliest is 60 days: the sweep reaches that customer's terms 93 days ahead.
+    book = Book(settings)
+    book.customers.add(customer("c-far").model_copy(update={"renewal_reminder_days": (90, 14)}))
+    book.customers.add(customer("c-near"))
+    for cid, sid, days in (
+        ("c-far", "sub-far-80", 80),
+        ("c-far", "sub-far-120", 120),  # beyond even its own window: a later sweep
+        ("c-near", "sub-near-80", 80),  # the partner's window: not yet
+    ):
+        book.subscriptions.add(
+            SubscriptionRecord(
+                customer_id=cid, subscription=subscription(sid, term_end=NOW + timedelta(days=days))
+            )
+        )
+    client = FakeDurable()
+    report = asyncio.run(sweep(client, book, NOW))
+    swept = {iid.rsplit("-", 1)[0] for iid in client.started}
+    assert "renewal-sub-far-80" in swept
+    assert not swept & {"renewal-sub-far-120", "renewal-sub-near-80"}
+    again = asyncio.run(sweep(client, book, NOW + timedelta(hours=1)))
+    assert report.started >= 1 and again.started == 0
+
+
 def test_a_decision_after_the_lock_is_refused_with_the_next_action_and_changes_nothing(
     settings, renewals
 ):
