@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Literal
 
 import azure.durable_functions as df
 from pydantic import Field
@@ -458,12 +459,8 @@ def tell_renewal_decision(request: TellDecision, ctx: ActivityContext) -> Remind
     notice = RenewalDecisionConfirmed(
         customer_name=customer.company_name,
         subscription_id=sub.id,
-        product=(sub.friendly_name or sub.offer_name or sub.offer_id)[:200],
-        decision="cancel"
-        if cancel
-        else "change"
-        if renewal.decision == "renew_with_changes"
-        else "renew",
+        product=_product(sub),
+        decision=_decision_word(renewal.decision),
         quantity=0 if cancel else term.quantity,
         term_end=start.term_end,
         renewal_price=None if cancel else next_term_price(book, customer, record, term),
@@ -473,6 +470,17 @@ def tell_renewal_decision(request: TellDecision, ctx: ActivityContext) -> Remind
         request.step_key, notice, customer_id=customer.id, contacts=_contacts(customer)
     )
     return ReminderResult(sent=True, reason=f"told: {renewal.decision}")
+
+
+def _product(sub: Subscription) -> str:
+    return (sub.friendly_name or sub.offer_name or sub.offer_id)[:200]
+
+
+def _decision_word(decision: str) -> Literal["cancel", "change", "renew"]:
+    """The customer's decision as the notices word it."""
+    if decision in ("turn_off_auto_renew", "expire"):
+        return "cancel"
+    return "change" if decision == "renew_with_changes" else "renew"
 
 
 # Days of a billing period, for what a day of the new term costs (NCE prorates by day:
@@ -507,16 +515,11 @@ def tell_renewal_not_applied(request: TellNotApplied, ctx: ActivityContext) -> R
             cost = Money(
                 amount_minor=(price.amount_minor + days // 2) // days, currency=price.currency
             )
-    cancel = renewal.decision in ("turn_off_auto_renew", "expire")
     notice = RenewalDecisionNotApplied(
         customer_name=customer.company_name,
         subscription_id=sub.id,
-        product=(sub.friendly_name or sub.offer_name or sub.offer_id)[:200],
-        decision="cancel"
-        if cancel
-        else "change"
-        if renewal.decision == "renew_with_changes"
-        else "renew",
+        product=_product(sub),
+        decision=_decision_word(renewal.decision),
         reason=request.reason,
         term_end=start.term_end,
         renews=renews,
