@@ -126,6 +126,26 @@ def test_a_cancellation_credits_every_seat_and_a_partial_upgrade_names_its_new_s
         # a credit no paid invoice could carry: the customer was not credited
         {**APPLIED, "quantity": 4, "quantity_before": 5, "quantity_after": 4, "charge": eur(-690)},
         {**APPLIED, "quantity_before": 5, "quantity_after": 8, "charge": eur(1380)},  # no invoice
+        # an upgrade's difference that no invoice carried: not charged
+        {
+            **APPLIED,
+            "kind": "upgrade",
+            "quantity": None,
+            "target_catalog_item_id": BASIC,
+            "quantity_before": 5,
+            "quantity_after": 5,
+            "charge": eur(2500),
+        },
+        # a seat change that moved no money either way
+        {**APPLIED, "quantity_before": 5, "quantity_after": 5, "charge": eur(0)},
+        # seats added, but how many is not known: nothing to reconcile a quantity against
+        {
+            **APPLIED,
+            "quantity_before": None,
+            "quantity_after": 8,
+            "charge": eur(1380),
+            "invoice_id": "in_2",
+        },
     ],
 )
 def test_a_change_that_moved_no_money_records_no_charge(change: dict[str, Any]):

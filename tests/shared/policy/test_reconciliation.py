@@ -293,6 +293,13 @@ def test_a_seat_change_priced_below_cost_is_flagged_on_the_whole_periods_price()
     assert cheap.classification == "price_anomaly" and "below Microsoft's cost" in cheap.reason
 
 
+def test_a_seat_change_whose_subscription_has_no_sell_price_is_matched_without_a_price_check():
+    # A part of a period is priced on the subscription's whole-period price; without one in
+    # the book there is nothing to compare with the cost: matched, and not called cheap.
+    line = reconcile(PERIOD, MICROSOFT[1:2], CHARGED[1:2], {})[0]
+    assert line.classification == "matched"
+
+
 def test_a_credit_given_for_fewer_seats_than_microsoft_credited_is_over_billing():
     # Microsoft credited 2 seats, the customer 1 (3.61 EUR): 3.61 EUR over-billed.
     two = MICROSOFT[2].model_copy(update={"quantity": 2})
