@@ -559,6 +559,9 @@ def in_book(book: Book, cid: str, read: Subscription) -> None:
         )
 
 
+RETRY_LOOK_AFTER_S = 5.0  # real seconds a renewal may stay busy before a retry is looked for
+
+
 class Year:
     """The held clock, moved day by day, and what the test waits for between moves."""
 
@@ -575,6 +578,7 @@ class Year:
         # The earliest wake-up of this book's renewals at the last settle: a move before it
         # fires none of their timers.
         self.next_due: datetime | None = None
+        self.retried: list[str] = []  # the renewals whose failed activity the clock moved to
 
     def move_to(self, when: datetime) -> None:
         """The clock moved to `when` (held: the timers due by then fire), and settled. The
@@ -611,7 +615,42 @@ class Year:
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"at {self.now}: still busy: {busy}")
+            if time.monotonic() > deadline - timeout + RETRY_LOOK_AFTER_S:
+                self._fire_retries(busy)
             time.sleep(0.05)
+
+    def _fire_retries(self, busy: list[str]) -> None:
+        """An activity that failed for a passing reason (a slow reply on a loaded machine) is
+        retried after a durable timer (workflows/durable.py RETRY_POLICIES), and the held
+        clock would never reach it: when every busy renewal waits on such a timer, the clock
+        moves to the latest of them (minutes, never a day), as time would."""
+        fire_at: list[datetime] = []
+        for iid in busy:
+            pending = self._pending_timer(iid)
+            if pending is None:
+                return  # one still runs: wait for it
+            fire_at.append(pending)
+        when = max(fire_at)
+        assert when - self.now < timedelta(hours=1), f"{busy} wait until {when}, not a retry"
+        print(f"at {self.now}: {busy} retry a failed activity at {when}")
+        self.retried += busy
+        moved = self.stack.api("POST", "/admin/clock", json={"set": when.isoformat()}, key="master")
+        assert moved.status_code == 200, moved.text
+        self.now = when
+
+    def _pending_timer(self, iid: str) -> datetime | None:
+        """The fire time of the durable timer `iid` waits on after a failed activity (a
+        retry), or None when it waits on no such timer."""
+        status = self.stack.instance(iid, history=True) or {}
+        events = status.get("historyEvents") or []
+        created = [e for e in events if e["EventType"] == "TimerCreated"]
+        fired = {e.get("FireAt") for e in events if e["EventType"] == "TimerFired"}
+        pending = [e["FireAt"] for e in created if e["FireAt"] not in fired]
+        failed = any(e["EventType"] == "TaskFailed" for e in events)
+        if not pending or not failed:
+            return None
+        when = min(datetime.fromisoformat(f.replace("Z", "+00:00")) for f in pending)
+        return when if when > self.now else None
 
     def _ours(self, iid: str) -> bool:
         return any(sid in iid for sid in self.mine)
@@ -626,6 +665,17 @@ class Year:
         _, _, sid = self.subs[label]
         found = self.book.renewals.find(sid, term_end)
         return 0 if found is None else len(found.record.reminders_sent)
+
+
+def slow_mail_server(stack: LocalStack) -> None:
+    """The mail sandbox's next greeting comes later than the app's SMTP timeout."""
+    seconds = stack.settings.smtp_timeout_s + 2
+    answer = requests.post(
+        stack.mail + "/api/faults",
+        json={"slow": {"phase": "ehlo", "seconds": seconds, "times": 1}},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
 
 
 def link_in(inbox: Inbox, mail: dict[str, Any]) -> str:
@@ -692,9 +742,15 @@ def test_a_year_of_a_book_renews_each_term_as_decided_and_nothing_else(
     refused: dict[str, dict[str, Any]] = {}
     sweeps = 0
     started = time.monotonic()
+    # The first reminder day's first mail finds the mail server too slow to greet: that
+    # reminder is retried (a durable timer) and still arrives once, on its day.
+    slow_day = min(expected_reminder_days(h, first_end[label])[0]
+                   for label, h in YEAR_BOOK.items() if h.reminders)  # fmt: skip
     with stack.clock_held():
         day = (stack.now() + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         while day <= year_end:
+            if day.date() == slow_day:
+                slow_mail_server(stack)
             year.move_to(day)
             year.sweep()
             sweeps += 1
@@ -704,6 +760,7 @@ def test_a_year_of_a_book_renews_each_term_as_decided_and_nothing_else(
             day += timedelta(days=1)
     elapsed = time.monotonic() - started
     assert sweeps >= 365
+    assert year.retried, "the reminder the slow mail server failed was not retried"
 
     for label, h in YEAR_BOOK.items():
         cid, tenant, sid = subs[label]
