@@ -33,7 +33,6 @@ STRIPE_WEBHOOK_EVENTS = (
     "invoice.overdue",
     "invoice.paid",
     "invoice.payment_failed",
-    "invoice.payment_succeeded",
     "payment_method.attached",
     "payment_method.automatically_updated",
 )

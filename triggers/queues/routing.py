@@ -271,6 +271,8 @@ def _sync_invoice(ctx: Context, invoice: StripeInvoice) -> tuple[str | None, str
     if stored is None:
         return customer_id, f"invoice {invoice.id} is not in the book"
     status: InvoiceStatus = invoice.status
+    if stored.record.status == status:  # e.g. the billing run recorded the payment it made
+        return customer_id, f"book invoice {stored.record.id} already {status}"
     ctx.book.invoices.update(
         customer_id,
         stored.record.id,
@@ -500,7 +502,11 @@ ROUTES: tuple[Row, ...] = (
     ),
     Row(
         "stripe",
-        ("invoice.paid", "invoice.payment_succeeded"),
+        # Not `invoice.payment_succeeded` as well: Stripe sends `invoice.paid` for every
+        # payment that settles an invoice, and for one paid out of band
+        # (https://docs.stripe.com/api/events/types#event_types-invoice.paid), so acting on
+        # both did the same work twice for every paid invoice.
+        ("invoice.paid",),
         "the invoice's status re-read from Stripe (paid: on the timeline)",
         "signal `invoice_paid` to the invoice's dunning and to the order's onboarding",
         invoice_paid,

@@ -55,7 +55,6 @@ def test_every_row_has_a_test_here_and_is_in_docs_intake():
         "invoice.payment_failed",
         "invoice.overdue",
         "invoice.paid",
-        "invoice.payment_succeeded",
         "payment_method.attached",
         "payment_method.automatically_updated",
         "checkout.session.completed",
@@ -305,17 +304,27 @@ def test_a_payment_failure_processed_after_the_invoice_was_paid_starts_no_dunnin
     assert fake.started == {}
 
 
-@pytest.mark.parametrize("event_type", ["invoice.paid", "invoice.payment_succeeded"])
-def test_invoice_paid_marks_the_book_invoice_paid_and_signals_its_dunning(
-    world: World, event_type: str
-):
+def test_invoice_payment_succeeded_is_recorded_only_as_invoice_paid_says_the_same(world: World):
+    """https://docs.stripe.com/api/events/types#event_types-invoice.paid: sent for every
+    payment that settles an invoice (and one paid out of band)."""
+    cus, inv = failing_invoice(world, {"cspflow_invoice_id": "inv-8"})
+    customer_id = book_customer(world, stripe_customer=cus)
+    book_invoice(world, customer_id, inv, "inv-8")
+    world.payments.attach_payment_method("r:good", cus, "pm_card_visa")
+    world.payments.pay_invoice("r:p2", inv)
+    message = stripe_message_of(latest_event(world, "invoice.payment_succeeded", id=inv))
+    assert route_of(message) is NOT_ACTED["stripe"]
+    assert latest_event(world, "invoice.paid", id=inv) is not None
+
+
+def test_invoice_paid_marks_the_book_invoice_paid_and_signals_its_dunning(world: World):
     cus, inv = failing_invoice(world, {"cspflow_invoice_id": "inv-9", "cspflow_order_id": "o-9"})
     customer_id = book_customer(world, stripe_customer=cus)
     book_invoice(world, customer_id, inv, "inv-9")
     world.payments.attach_payment_method("r:good", cus, "pm_card_visa")
     world.payments.pay_invoice("r:p2", inv)
-    message = stripe_message_of(latest_event(world, event_type, id=inv))
-    assert route_of(message).events == ("invoice.paid", "invoice.payment_succeeded")
+    message = stripe_message_of(latest_event(world, "invoice.paid", id=inv))
+    assert route_of(message).events == ("invoice.paid",)
 
     fake = FakeOrchestrations(running={"dunning-inv-9", "order-o-9"})
     outcome = consume(world, message, fake, {DUNNING, ONBOARDING})
@@ -327,6 +336,25 @@ def test_invoice_paid_marks_the_book_invoice_paid_and_signals_its_dunning(
         ("dunning-inv-9", "invoice_paid"),
         ("order-o-9", "invoice_paid"),
     ]
+
+
+def test_invoice_paid_the_book_already_has_paid_writes_nothing_and_still_signals(world: World):
+    cus, inv = failing_invoice(world, {"cspflow_invoice_id": "inv-6"})
+    customer_id = book_customer(world, stripe_customer=cus)
+    book_invoice(world, customer_id, inv, "inv-6")
+    world.payments.attach_payment_method("r:good", cus, "pm_card_visa")
+    world.payments.pay_invoice("r:p2", inv)
+    paid = world.book.invoices.update(
+        customer_id, "inv-6", lambda r: r.model_copy(update={"status": "paid"})
+    )  # as the billing run records the payment it made
+    message = stripe_message_of(latest_event(world, "invoice.paid", id=inv))
+
+    fake = FakeOrchestrations(running={"dunning-inv-6"})
+    outcome = consume(world, message, fake, {DUNNING})
+
+    assert "book invoice inv-6 already paid" in outcome
+    assert world.book.invoices.get(customer_id, "inv-6").etag == paid.etag
+    assert [(i, e) for i, e, _ in fake.signals] == [("dunning-inv-6", "invoice_paid")]
 
 
 def test_invoice_paid_without_workflows_keeps_a_signal_only_for_a_kept_dunning(world: World):
