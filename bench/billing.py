@@ -93,10 +93,10 @@ def measure(stack: LocalStack, customers: int, latency_ms: int) -> list[Row]:
     concurrency = stack.settings.billing_in_flight
     stripe = StripePayments.from_settings(stack.settings)
     ids = seed(stack, customers)
-    _latency(stack, latency_ms)
+    stack.slow_stripe(latency_ms)
     bare_s, bare_calls = bare(stripe, ids, concurrency)
     report, run_s = billing_run(stack)
-    _latency(stack, 0)
+    stack.slow_stripe(0)
     totals = report.totals
     if totals.issued != customers or totals.skipped or not report.complete:
         raise RuntimeError(f"the run did not issue every invoice once: {report}")
@@ -263,13 +263,6 @@ def match(stack: LocalStack, customer_ids: list[str]) -> tuple[float, int]:
     if any(line.classification != "matched" for line in lines):
         raise RuntimeError("the run's own lines did not all match")
     return seconds, len(lines)
-
-
-def _latency(stack: LocalStack, ms: int) -> None:
-    answer = stack.http.post(
-        stack.sandbox_url("stripe") + "/_sandbox/latency", data={"ms": str(ms)}, timeout=10
-    )
-    answer.raise_for_status()
 
 
 def _row(measure: str, value: float, goal: float | None = None, *, note: str = "") -> Row:

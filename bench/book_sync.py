@@ -97,7 +97,7 @@ def measure(stack: LocalStack, customers: int, latency_ms: int, contrast: bool) 
     client.customer_page(1)  # a token, and a connection, as the sync's workers have theirs
     book = Book(stack.settings)
 
-    _latency(stack, latency_ms)
+    stack.slow_partner_center(latency_ms)
     bare_first = bare_calls(client, concurrency, billing_profiles=True)
     first, first_s = sync(stack)
     if first.adopted.count != customers or not first.complete:
@@ -126,7 +126,7 @@ def measure(stack: LocalStack, customers: int, latency_ms: int, contrast: bool) 
              note="the nightly case: reads only"),
     ]  # fmt: skip
     if contrast:
-        _latency(stack, 0)
+        stack.slow_partner_center(0)
         bare_fast = bare_calls(client, concurrency, billing_profiles=False)
         _, fast_s = sync(stack)
         rows += [
@@ -193,16 +193,6 @@ def sync(stack: LocalStack) -> tuple[BookSyncReport, float]:
     if view.get("state") != "completed":
         raise RuntimeError(f"the sync did not complete: {view}")
     return BookSyncReport.model_validate(view["report"]), seconds
-
-
-def _latency(stack: LocalStack, ms: int) -> None:
-    answer = stack.http.post(
-        stack.sandbox_url("partner-center") + "/_sandbox/faults",
-        json={"latency_ms": ms},
-        verify=str(stack.settings.partner_center_ca_bundle),
-        timeout=10,
-    )
-    answer.raise_for_status()
 
 
 def _host_concurrency() -> int:

@@ -142,18 +142,8 @@ def measure(stack: LocalStack, orders: int, at_once: int, latent_orders: int) ->
 
 
 def latency(stack: LocalStack, partner_center_ms: int, stripe_ms: int) -> None:
-    """Every sandbox request answered that much later (their fault and latency controls)."""
-    answer = stack.http.post(
-        stack.sandbox_url("partner-center") + "/_sandbox/faults",
-        json={"latency_ms": partner_center_ms},
-        verify=str(stack.settings.partner_center_ca_bundle),
-        timeout=10,
-    )
-    answer.raise_for_status()
-    answer = stack.http.post(
-        stack.sandbox_url("stripe") + "/_sandbox/latency", data={"ms": str(stripe_ms)}, timeout=10
-    )
-    answer.raise_for_status()
+    stack.slow_partner_center(partner_center_ms)
+    stack.slow_stripe(stripe_ms)
 
 
 def prepare(stack: LocalStack) -> None:

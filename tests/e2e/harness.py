@@ -397,6 +397,24 @@ class LocalStack:
         return resp.status_code == 200
 
     # the sandboxes' own state ------------------------------------------------------------------
+    def slow_partner_center(self, ms: int) -> None:
+        """Every Partner Center sandbox request answered `ms` later (its `latency_ms` fault):
+        Partner Center's own pace, for benchmarks; 0 restores the sandbox's."""
+        answer = self.http.post(
+            self.sandbox_url("partner-center") + "/_sandbox/faults",
+            json={"latency_ms": ms},
+            verify=str(self.settings.partner_center_ca_bundle),
+            timeout=10,
+        )
+        answer.raise_for_status()
+
+    def slow_stripe(self, ms: int) -> None:
+        """Every Stripe sandbox request answered `ms` later (`/_sandbox/latency`)."""
+        answer = self.http.post(
+            self.sandbox_url("stripe") + "/_sandbox/latency", data={"ms": str(ms)}, timeout=10
+        )
+        answer.raise_for_status()
+
     def sandbox_url(self, name: str) -> str:
         """A sandbox's base URL (every sandbox is part of the stack: one missing is a fault)."""
         sandbox = self.info["sandboxes"].get(name)

@@ -220,11 +220,14 @@ def test_a_lost_card_is_never_retried_and_a_new_card_from_the_update_link_pays_a
     stack: LocalStack, ns: Namespace
 ):
     who = a_customer(stack, ns, "pm_card_sandbox_fail_after_0_lost_card")
-    notice = eventually(lambda: who.mail(), "no failed-payment notice")[0]
-    link = re.search(r"(http://127\.0\.0\.1:\d+/c/cs_\w+)", notice["text"])
-    assert link is not None, notice["text"]
-    assert f"/i/{who.invoice}" in notice["text"]
-    saved = requests.post(link.group(1), data={"payment_method": "pm_card_visa"}, timeout=10)
+    # The customer acts on the mail at once: the clock is held, or an idle host could jump
+    # past the card-update link's expiry (a day) to the case's next timer meanwhile.
+    with stack.clock_held():
+        notice = eventually(lambda: who.mail(), "no failed-payment notice")[0]
+        link = re.search(r"(http://127\.0\.0\.1:\d+/c/cs_\w+)", notice["text"])
+        assert link is not None, notice["text"]
+        assert f"/i/{who.invoice}" in notice["text"]
+        saved = requests.post(link.group(1), data={"payment_method": "pm_card_visa"}, timeout=10)
     assert saved.status_code == 200, saved.text
     output = who.finished()
     assert output["status"] == "recovered"
@@ -412,15 +415,16 @@ def test_a_card_expiring_this_month_updated_after_the_pre_dunning_notice_never_f
     status = stack.wait_for_instance(started.json()["id"], "Completed", timeout=120)
     assert status["output"]["warned"] >= 1
     inbox = Inbox(stack.mail)
-    [message] = [inbox.read(m["id"]) for m in inbox.messages(to=ns.email())]
-    assert dict(message["headers"])["X-Cspflow-Notice"] == "card_expiring"
-    link = re.search(r"(http://127\.0\.0\.1:\d+/c/cs_\w+)", message["text"])
-    assert link is not None, message["text"]
-    # A second sweep request this month mails nothing more.
-    again = stack.api("POST", "/api/ops/card-expiry-sweeps")
-    assert again.status_code == 202 and again.json()["id"] == started.json()["id"]
+    with stack.clock_held():  # the customer acts at once, before the link expires
+        [message] = [inbox.read(m["id"]) for m in inbox.messages(to=ns.email())]
+        assert dict(message["headers"])["X-Cspflow-Notice"] == "card_expiring"
+        link = re.search(r"(http://127\.0\.0\.1:\d+/c/cs_\w+)", message["text"])
+        assert link is not None, message["text"]
+        # A second sweep request this month mails nothing more.
+        again = stack.api("POST", "/api/ops/card-expiry-sweeps")
+        assert again.status_code == 202 and again.json()["id"] == started.json()["id"]
 
-    saved = requests.post(link.group(1), data={"payment_method": "pm_card_visa"}, timeout=10)
+        saved = requests.post(link.group(1), data={"payment_method": "pm_card_visa"}, timeout=10)
     assert saved.status_code == 200, saved.text
     eventually(
         lambda: (
