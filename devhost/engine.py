@@ -51,7 +51,6 @@ Deliberate choices, each documented where it is made:
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 import json
@@ -60,7 +59,6 @@ import queue
 import re
 import threading
 import time
-import traceback
 import uuid
 from collections import deque
 from collections.abc import Iterable
@@ -69,10 +67,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
-from azure.functions.durable_functions import ActivityTriggerConverter
-
 from devhost.activity_pool import ActivityPool
+from devhost.activity_workers import EventLoopThread, WorkerProcesses, run_activity
 from devhost.app import FunctionNotFoundError, LoadedApp
 from devhost.clock import HostClock, RealClock
 from devhost.errors import (
@@ -272,11 +268,15 @@ class DurableEngine:
         synchronous: str = "NORMAL",
         compact_context: bool = True,
         fast_replay: bool = True,
+        worker_processes: int = 0,
     ) -> None:
         if fast_replay:
             memoize_timestamp_parsing()
         self.app = app
         self.compact_context = compact_context
+        # 0: activities on the engine's own threads; n: in n worker processes
+        # (devhost.activity_workers, FUNCTIONS_WORKER_PROCESS_COUNT).
+        self.worker_processes = worker_processes
         self.clock = clock or RealClock()
         self.settings = settings or EngineSettings.from_host_json(app.durable_settings)
         self._store = Store(db_path, synchronous=synchronous)
@@ -293,8 +293,8 @@ class DurableEngine:
         self._to_dispatch: list[_Work] = []
         self._seq = itertools.count(1)
         self._thread: threading.Thread | None = None
-        self._pool: ActivityPool[_Work] | None = None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._pool: ActivityPool[_Work] | WorkerProcesses | None = None
+        self._loop = EventLoopThread("devhost-activity-loop")
         self._stopping = False
         self._failure: Exception | None = None
         self._load()
@@ -307,11 +307,21 @@ class DurableEngine:
             if self._thread is not None:
                 return
             self._stopping = False
-            self._pool = ActivityPool(
-                self.settings.max_concurrent_activities,
-                self._run_activity,
-                name="devhost-activity",
-            )
+            if self.worker_processes:
+                self._pool = WorkerProcesses(
+                    self.app,
+                    self.worker_processes,
+                    -(-self.settings.max_concurrent_activities // self.worker_processes),
+                    self._complete,
+                    seq_of=lambda work: work.seq,
+                    call_of=lambda work: (work.name, work.input),
+                )
+            else:
+                self._pool = ActivityPool(
+                    self.settings.max_concurrent_activities,
+                    self._run_activity,
+                    name="devhost-activity",
+                )
             self._to_dispatch.extend(sorted(self._work.values(), key=lambda w: w.seq))
             self._thread = threading.Thread(target=self._run, name="devhost-engine", daemon=True)
             freeze_heap()  # thawed by `stop()`, which joins this thread
@@ -330,9 +340,7 @@ class DurableEngine:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        if self._async_loop is not None:
-            self._async_loop.call_soon_threadsafe(self._async_loop.stop)
-            self._async_loop = None
+        self._loop.stop()
         with self._lock:
             if self._failure is None:
                 batch = Batch()
@@ -1342,41 +1350,12 @@ class DurableEngine:
         pool.submit(work)
 
     def _run_activity(self, work: _Work) -> None:
-        try:
-            if work.name == HTTP_ACTIVITY:
-                raise NotImplementedError(
-                    "context.call_http is not supported by devhost; call an activity that "
-                    "makes the request instead"
-                )
-            entry = self.app.activities[work.name]
-            value = ActivityTriggerConverter.decode(
-                func.meta.Datum(
-                    type="json", value=work.input if work.input is not None else "null"
-                ),
-                trigger_metadata=None,
-            )
-            result = entry.user_function(**{entry.trigger_param: value})
-            if asyncio.iscoroutine(result):
-                result = asyncio.run_coroutine_threadsafe(result, self._loop()).result()
-            text = ActivityTriggerConverter.encode(result, expected_type=None).value
-            self._completions.put((work, True, str(text), ""))
-        except Exception as exc:
-            message = str(exc) or type(exc).__name__
-            details = "".join(traceback.format_exception(exc))
-            self._completions.put(
-                (work, False, f"Activity function '{work.name}' failed: {message}", details)
-            )
-        self._wake.set()
+        ok, payload, details = run_activity(self.app, work.name, work.input, self._loop)
+        self._complete(work, ok, payload, details)
 
-    def _loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._async_loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(
-                    target=loop.run_forever, name="devhost-activity-loop", daemon=True
-                ).start()
-                self._async_loop = loop
-            return self._async_loop
+    def _complete(self, work: _Work, ok: bool, payload: str, details: str) -> None:
+        self._completions.put((work, ok, payload, details))
+        self._wake.set()
 
     def _drain_completions(self, batch: Batch) -> bool:
         # The results collected by one drain are recorded at one instant, the drain's: the

@@ -43,6 +43,7 @@ from devhost.settings import (
     is_disabled,
     load_host_config,
     load_local_settings,
+    worker_process_count,
 )
 
 log = logging.getLogger("devhost")
@@ -116,7 +117,12 @@ class Host:
         self.app: LoadedApp = load_app(self.app_dir)
         for fn in self.app.functions:
             check_bindings(fn)
-        self.engine = DurableEngine(self.app, self.state_dir / "durable.sqlite", clock=self.clock)
+        self.engine = DurableEngine(
+            self.app,
+            self.state_dir / "durable.sqlite",
+            clock=self.clock,
+            worker_processes=worker_process_count(os.environ),
+        )
         self.urls = Urls(self.config.hub_name, self.keys)
         needs_storage = bool(self.app.queue_functions) or any(
             b.type == "queue" for fn in self.app.functions for b in fn.get_bindings()

@@ -82,6 +82,26 @@ def apply_values(values: Mapping[str, str], environ: MutableMapping[str, str]) -
     return skipped
 
 
+WORKER_PROCESS_COUNT = "FUNCTIONS_WORKER_PROCESS_COUNT"
+MAX_WORKER_PROCESSES = 10  # the Functions host's own limit for the setting
+
+
+def worker_process_count(environ: Mapping[str, str]) -> int:
+    """How many worker processes run the app's activities: the app setting
+    `FUNCTIONS_WORKER_PROCESS_COUNT` (1 to 10, as in Azure:
+    https://learn.microsoft.com/en-us/azure/azure-functions/functions-app-settings#functions_worker_process_count).
+    Unset: 0, devhost's own default, every activity on the host's threads."""
+    raw = environ.get(WORKER_PROCESS_COUNT, "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WORKER_PROCESSES:
+        raise SettingsError(
+            f"{WORKER_PROCESS_COUNT} must be a whole number from 1 to {MAX_WORKER_PROCESSES}, "
+            f"not {raw!r}"
+        )
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class QueueOptions:
     """host.json `extensions.queues` with the documented defaults (WebJobs QueuesOptions)."""
