@@ -25,6 +25,7 @@ notices are `activities/notifications.py`; the SLA clock `activities/sla_clocks.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
@@ -33,6 +34,7 @@ from pydantic import Field
 
 from activities.boundary import ActivityContext, WriteInput, activity, per_settings
 from shared.book import Book
+from shared.book.errors import RecordExists
 from shared.book.partner_center import adopt_partner_center_subscriptions
 from shared.clock import app_clock
 from shared.config import Settings
@@ -212,39 +214,45 @@ class AlertRaised(DomainModel):
 @activity(bp)
 def reserve_order(request: ReserveOrder, ctx: ActivityContext) -> Reserved:
     """The order in the book (and, for a new customer, the customer, before Partner Center
-    has a tenant for it). A retry finds both already there and changes nothing."""
+    has a tenant for it). A retry finds both already there and changes nothing.
+
+    Each record is inserted first and read only when the insert finds it taken (a retry, or
+    the customer already updated by a later step): on the first run, which is every order's,
+    that is two reads fewer on the order's critical path."""
     book, order = _book(ctx.settings), request.order
     new = order.new_customer
-    if new is not None and book.customers.find(order.customer_id) is None:
+    if new is not None:
         terms = new.payment_terms
-        book.customers.ensure(
-            Customer(
-                id=order.customer_id,
-                partner_id=ctx.settings.partner_center_tenant_id or "partner",
-                company_name=new.company_name,
-                domain=new.domain,
-                contacts=new.contacts,
-                billing_currency=new.billing_currency,
-                payment_terms=terms,
-                sla_tier=new.sla_tier,
-                calendar=_calendar(new.country),
-                country=new.country,
+        with contextlib.suppress(RecordExists):  # there already: a retry of this step
+            book.customers.ensure(
+                Customer(
+                    id=order.customer_id,
+                    partner_id=ctx.settings.partner_center_tenant_id or "partner",
+                    company_name=new.company_name,
+                    domain=new.domain,
+                    contacts=new.contacts,
+                    billing_currency=new.billing_currency,
+                    payment_terms=terms,
+                    sla_tier=new.sla_tier,
+                    calendar=_calendar(new.country),
+                    country=new.country,
+                )
             )
-        )
-    stored = book.orders.find(order.order_id)
-    if stored is not None:
-        if stored.record.customer_id != order.customer_id:
-            raise OrderNotReservable(f"order {order.order_id} is another customer's")
-        return Reserved(customer_id=order.customer_id, status=stored.record.status)
-    book.orders.place(
-        Order(
-            id=order.order_id,
-            customer_id=order.customer_id,
-            created_at=order.received_at,
-            lines=tuple(p.line for p in order.lines),
-        )
+    placed = Order(
+        id=order.order_id,
+        customer_id=order.customer_id,
+        created_at=order.received_at,
+        lines=tuple(p.line for p in order.lines),
     )
-    return Reserved(customer_id=order.customer_id, status="received")
+    try:
+        recorded = book.orders.place(placed)
+    except RecordExists:  # placed before and changed since (its status moved on)
+        stored = book.orders.get(order.order_id).record
+    else:
+        stored = recorded.record
+    if stored.customer_id != order.customer_id:
+        raise OrderNotReservable(f"order {order.order_id} is another customer's")
+    return Reserved(customer_id=order.customer_id, status=stored.status)
 
 
 @activity(bp)

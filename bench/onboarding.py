@@ -6,7 +6,11 @@ function_app.py on its virtual clock; times are wall times), the sandbox's provi
 at zero, the US catalogue imported and the standard price list in force. Measured in one run:
 
 1. one at a time, `ORDERS` times: a new customer's order with two lines, from
-   `POST /api/orders` until its instance has completed provisioned (polled every 20 ms);
+   `POST /api/orders` until the workflow found its licences usable (its `provisioned` step,
+   which `GET /api/orders/{id}` shows as the order's status from then on: the interval the
+   `time_to_value` KPI measures, read from the step's time on the host's wall clock), and
+   until its instance has completed (the subscriptions recorded, the welcome sent, the SLA
+   clock met; polled every 20 ms);
 2. one at a time, the same times: the Partner Center and Stripe calls one onboarding makes,
    made bare with the app's own clients one after another (domain check, customer, MCA,
    Stripe customer, card, invoice with its lines, finalize, pay, cart, checkout,
@@ -14,12 +18,16 @@ at zero, the US catalogue imported and the standard price list in force. Measure
    goal: the onboarding's median at most 2x the bare median (the host's part no larger than
    the external calls' part);
 3. `AT_ONCE` orders posted at once: all must complete provisioned; orders per second, and
-   the p50 and p90 of order-to-provisioned;
+   the p50 and p90 of order to completed;
 4. for scale, steps 1 and 2 again (`LATENT_ORDERS` times) with the sandboxes answering as
    slowly as the real services at their quickest (`PARTNER_CENTER_MS`, `STRIPE_MS`): the
    sandboxes answer in a millisecond on loopback, so the goal above sets cspflow's own work
    against almost nothing; this row shows the same ratio against calls that take time.
    Reported, no goal: the issue's goal is the zero-latency row.
+
+The stack keeps the wall clock: nothing here waits on a durable timer (provisioning is done
+at the first read), and on a virtual clock the host would jump days whenever it idles between
+two orders, running the daily sweeps in the middle of the next order.
 
 `run()` prints the table and writes bench/out/onboarding.json: rows {"measure", "value",
 "goal", "note"}.
@@ -35,7 +43,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.book_sync import goals_met
 from bench.table import print_table
@@ -65,6 +73,12 @@ LINES: list[dict[str, Any]] = [
 ]  # fmt: skip
 PRICE_LIST = {"currencies": {"USD": {"default": {"kind": "markup", "rate": "0.20"}}}}
 
+
+class Posted(NamedTuple):
+    perf: float
+    wall: float
+
+
 Row = dict[str, object]
 
 
@@ -76,7 +90,7 @@ def run(
 ) -> list[Row]:
     with (
         tempfile.TemporaryDirectory(prefix="onboarding-bench-") as tmp,
-        start_stack(Path(tmp) / "stack", ROOT) as stack,
+        start_stack(Path(tmp) / "stack", ROOT, virtual_clock=False) as stack,
     ):
         rows = measure(stack, orders, at_once, latent_orders)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +108,9 @@ def run(
 def measure(stack: LocalStack, orders: int, at_once: int, latent_orders: int) -> list[Row]:
     prepare(stack)
     run_id = uuid.uuid4().hex[:6]
-    onboarded = [onboard(stack, order(f"b{run_id}s{n}")) for n in range(orders)]
+    timed = [onboard(stack, order(f"b{run_id}s{n}")) for n in range(orders)]
+    onboarded = [provisioned for provisioned, _ in timed]
+    completed = [done for _, done in timed]
     pc = PartnerCenterClient.from_settings(stack.settings)
     stripe = StripePayments.from_settings(stack.settings)
     agreed = stack.now()
@@ -105,13 +121,15 @@ def measure(stack: LocalStack, orders: int, at_once: int, latent_orders: int) ->
     started = time.perf_counter()
     with ThreadPoolExecutor(min(at_once, 16)) as pool:
         posted = list(pool.map(lambda body: post(stack, body), bodies))
-    done = wait_all(stack, {body["order_id"]: at for body, at in zip(bodies, posted, strict=True)})
+    done = wait_all(stack, {body["order_id"]: at for body, at in zip(bodies, posted, strict=True)})[
+        1
+    ]
     total = time.perf_counter() - started
     latencies = sorted(done.values())
 
     latency(stack, PARTNER_CENTER_MS, STRIPE_MS)
     try:
-        slow_host = [onboard(stack, order(f"b{run_id}l{n}")) for n in range(latent_orders)]
+        slow_host = [onboard(stack, order(f"b{run_id}l{n}"))[0] for n in range(latent_orders)]
         slow_bare = [bare_calls(pc, stripe, f"b{run_id}y{n}", agreed) for n in range(latent_orders)]
     finally:
         latency(stack, 0, 0)
@@ -120,20 +138,26 @@ def measure(stack: LocalStack, orders: int, at_once: int, latent_orders: int) ->
              note=f"Partner Center and Stripe with the app's clients, one after another; "
                   f"{orders} runs, max {max(bare):.2f}"),
         _row("one onboarding, order to provisioned, median s", statistics.median(onboarded),
-             note=f"POST /api/orders until the instance completed; {orders} runs, "
-                  f"max {max(onboarded):.2f}"),
+             note=f"POST /api/orders until the order reads provisioned (licences usable); "
+                  f"{orders} runs, max {max(onboarded):.2f}"),
         _row("onboarding / its bare calls", ratio, GOAL_RATIO,
              note="the host's part no larger than the external calls' part"),
+        _row("one onboarding, order to completed, median s", statistics.median(completed),
+             note=f"and on until the subscriptions are recorded, the welcome sent and the "
+                  f"SLA clock met; {orders} runs, max {max(completed):.2f}"),
+        _row("completed / the bare calls", statistics.median(completed) / statistics.median(bare),
+             note="the whole instance against the same calls; no goal"),
         _row(f"{at_once} at once: completed provisioned", len(done),
              note=f"of {at_once}"),
         _row(f"{at_once} at once: orders per second", len(done) / total,
              note=f"{total:.1f} s from the first POST to the last provisioned"),
-        _row(f"{at_once} at once: order to provisioned p50, s", _pct(latencies, 50)),
-        _row(f"{at_once} at once: order to provisioned p90, s", _pct(latencies, 90)),
+        _row(f"{at_once} at once: order to completed p50, s", _pct(latencies, 50)),
+        _row(f"{at_once} at once: order to completed p90, s", _pct(latencies, 90)),
         _row("slow services: bare calls, median s", statistics.median(slow_bare),
              note=f"Partner Center answering in {PARTNER_CENTER_MS} ms, Stripe in {STRIPE_MS} ms; "
                   f"{latent_orders} runs"),
-        _row("slow services: one onboarding, median s", statistics.median(slow_host),
+        _row("slow services: one onboarding, to provisioned, median s",
+             statistics.median(slow_host),
              note=f"{latent_orders} runs, max {max(slow_host):.2f}"),
         _row("slow services: onboarding / its bare calls",
              statistics.median(slow_host) / statistics.median(slow_bare),
@@ -175,25 +199,32 @@ def order(prefix: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def post(stack: LocalStack, body: dict[str, Any]) -> float:
+def post(stack: LocalStack, body: dict[str, Any]) -> Posted:
+    """The order posted; when it was posted (perf counter, and wall clock for the host's
+    timestamps)."""
+    at = Posted(time.perf_counter(), time.time())
     answer = stack.api("POST", "/api/orders", json=body)
     if answer.status_code != 202:
         raise RuntimeError(f"POST /api/orders: {answer.status_code} {answer.text}")
-    return time.perf_counter()
+    return at
 
 
-def onboard(stack: LocalStack, body: dict[str, Any]) -> float:
-    started = time.perf_counter()
-    post(stack, body)
-    wait_all(stack, {body["order_id"]: started})
-    return time.perf_counter() - started
+def onboard(stack: LocalStack, body: dict[str, Any]) -> tuple[float, float]:
+    """Seconds from the POST to the licences usable, and to its instance completed."""
+    posted = post(stack, body)
+    provisioned, completed = wait_all(stack, {body["order_id"]: posted})
+    return provisioned[body["order_id"]], completed[body["order_id"]]
 
 
 def wait_all(
-    stack: LocalStack, started: dict[str, float], timeout_s: float = 600
-) -> dict[str, float]:
-    """Each order's seconds from its POST to its instance seen completed provisioned."""
-    pending = dict(started)
+    stack: LocalStack, posted: dict[str, Posted], timeout_s: float = 600
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each order's seconds from its POST to the moment the workflow found its licences
+    usable (its `provisioned` step's time: the host's wall clock, the end of the
+    `time_to_value` KPI, read from its published status), and to its instance seen completed
+    provisioned (polled every POLL_S)."""
+    pending = dict(posted)
+    provisioned: dict[str, float] = {}
     done: dict[str, float] = {}
     deadline = time.perf_counter() + timeout_s
     while pending:
@@ -203,14 +234,17 @@ def wait_all(
             status = stack.instance(f"order-{order_id}")
             if status is None or status["runtimeStatus"] not in ("Completed", "Failed"):
                 continue
-            if (
-                status["runtimeStatus"] != "Completed"
-                or status["output"]["status"] != "provisioned"
-            ):
-                raise RuntimeError(f"order {order_id} did not provision: {status.get('output')}")
-            done[order_id] = time.perf_counter() - pending.pop(order_id)
+            output = status["output"] or {}
+            if status["runtimeStatus"] != "Completed" or output.get("status") != "provisioned":
+                raise RuntimeError(f"order {order_id} did not provision: {output}")
+            started = pending.pop(order_id)
+            done[order_id] = time.perf_counter() - started.perf
+            usable = next(s["at"] for s in output["steps"] if s["step"] == "provisioned")
+            provisioned[order_id] = (
+                datetime.fromisoformat(usable.replace("Z", "+00:00")).timestamp() - started.wall
+            )
         time.sleep(POLL_S)
-    return done
+    return provisioned, done
 
 
 def bare_calls(

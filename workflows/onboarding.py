@@ -540,6 +540,9 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             )
         yield context.create_timer(context.current_utc_datetime + wait)
         wait = min(wait * 2, LONGEST_POLL)
+    # The licences are usable: the storefront sees `provisioned` now (published with the
+    # episode that schedules the closing steps), not after the book and the welcome mail.
+    progress.status = "provisioned"
     progress.done("provisioned")
     usable_at = context.current_utc_datetime
 
@@ -616,7 +619,6 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             ),
         ),
     )  # fmt: skip
-    progress.status = "provisioned"
     progress.done("recorded", None if recorded.ok else _why(recorded.failure))
     progress.done("welcomed", None if welcomed.ok else _why(welcomed.failure))
     set_status(context, progress.view())

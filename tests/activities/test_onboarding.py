@@ -118,6 +118,17 @@ def test_the_order_and_its_new_customer_are_reserved_once(book, pc):
     assert [line.quantity for line in stored.lines] == [5, 2] and stored.status == "received"
 
 
+def test_a_reserve_retried_after_later_steps_changed_both_records_changes_nothing(book, pc):
+    data = order(pc)
+    ok(reserve_order.run(payload(data, "reserve")))
+    tenant = tenant_of(data)
+    book.orders.update(data.order_id, lambda o: o.model_copy(update={"status": "provisioning"}))
+    again = ok(reserve_order.run(payload(data, "reserve")))
+    assert again == {"customer_id": data.customer_id, "status": "provisioning"}
+    assert str(book.customers.get(data.customer_id).record.tenant_id) == tenant
+    assert book.orders.get(data.order_id).record.status == "provisioning"
+
+
 def test_an_order_id_holding_another_customers_order_is_refused(book, pc):
     data = order(pc)
     ok(reserve_order.run(payload(data, "reserve")))

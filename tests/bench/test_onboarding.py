@@ -22,5 +22,9 @@ def test_the_bench_runs_small_and_writes_measure_value_goal_note_rows(tmp_path, 
     assert float(str(by_measure["3 at once: orders per second"])) > 0
     # the sandboxes slowed to the real services' pace: both sides take at least that long
     assert float(str(by_measure["slow services: bare calls, median s"])) > 1.0
-    assert float(str(by_measure["slow services: one onboarding, median s"])) > 1.0
+    assert float(str(by_measure["slow services: one onboarding, to provisioned, median s"])) > 1.0
+    # an order reads provisioned before its closing steps have all run, never after
+    assert 0 < float(str(by_measure["one onboarding, order to provisioned, median s"])) <= float(
+        str(by_measure["one onboarding, order to completed, median s"])
+    )
     assert "Onboarding: 2 orders one at a time" in capsys.readouterr().out

@@ -221,6 +221,17 @@ def test_a_new_customer_is_created_attested_charged_then_bought_and_welcomed():
     assert [s["status"] for s in inputs(run, "set_order_status")] == ["provisioning", "provisioned"]
 
 
+def test_the_order_reads_provisioned_once_the_licences_are_usable_not_after_the_bookkeeping():
+    run, _ = start()
+    published = [OrderProgress.model_validate(s) for s in run.custom_statuses]
+    first = next(i for i, p in enumerate(published) if p.status == "provisioned")
+    # the status that says so is the one that records the "provisioned" step ...
+    assert [s.step for s in published[first].steps][-1] == "provisioned"
+    # ... published before the closing steps (the book, the welcome) have run
+    assert not {"recorded", "welcomed"} & {s.step for s in published[first].steps}
+    assert all(p.status != "provisioned" for p in published[:first])
+
+
 def test_steps_that_do_not_wait_on_each_other_run_together():
     run, _ = start()
     # the clock, the domain and the Stripe customer; the tenant, the Stripe link and the card;
