@@ -266,6 +266,18 @@ def test_a_domain_partner_center_has_is_refused_and_one_it_cannot_check_is_left_
     assert priced(book, new_order(), lambda d: None).customer_id == "fabrikam"
 
 
+def test_the_reads_run_together_but_the_first_field_at_fault_is_still_the_one_named(book):
+    # a taken domain and a line not sold in the country: the domain comes first
+    taken_and_unsold = new_order(country="DE")
+    assert refusal(book, taken_and_unsold, lambda d: False) == (
+        422, "domain_taken", "customer.domain"
+    )  # fmt: skip
+    # no price list for the currency and an unsold line: the currency comes first
+    assert refusal(book, new_order(country="DE", billing_currency="EUR")) == (
+        422, "no_price_list", "customer.billing_currency"
+    )  # fmt: skip
+
+
 def test_a_domain_the_book_has_is_refused(book):
     book.customers.save(
         Customer.model_validate(
