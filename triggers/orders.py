@@ -29,7 +29,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import Field
 
-from shared.book import Book, Stored
+from shared.book import Book, Stored, every
 from shared.book.catalogue import STANDARD_PRICE_LIST
 from shared.config import Settings, get_settings
 from shared.errors import TransientError
@@ -282,12 +282,7 @@ def _midnight(day: date) -> datetime:
 
 
 def _all_subscriptions(the_book: Book, customer_id: str) -> list[Any]:
-    page = the_book.subscriptions.of_customer(customer_id)
-    found = list(page.items)
-    while page.next is not None:
-        page = the_book.subscriptions.of_customer(customer_id, next=page.next)
-        found += page.items
-    return found
+    return list(every(lambda cursor: the_book.subscriptions.of_customer(customer_id, next=cursor)))
 
 
 async def start_onboarding(client: df.DurableOrchestrationClient, order: Onboarding) -> bool:

@@ -35,7 +35,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import Field, ValidationError, field_validator
 
-from shared.book import Book
+from shared.book import Book, every
 from shared.book.subscriptions import RENEWABLE
 from shared.clock import app_clock
 from shared.config import get_settings
@@ -133,40 +133,28 @@ def _customers_reaching_further(the_book: Book, days: int) -> list[tuple[str, in
     """(customer, its window in days) for every customer whose own offsets need a window
     longer than `days`: one paged read of the customers, a few requests a day."""
     further: list[tuple[str, int]] = []
-    cursor: str | None = None
-    while True:
-        page = the_book.customers.page(limit=SWEEP_PAGE, next=cursor)
-        for customer in page.items:
-            own = customer.renewal_reminder_days
-            if own and max(own) + SWEEP_SLACK_DAYS > days:
-                further.append((customer.id, max(own) + SWEEP_SLACK_DAYS))
-        cursor = page.next
-        if cursor is None:
-            return further
+    for customer in every(lambda cursor: the_book.customers.page(limit=SWEEP_PAGE, next=cursor)):
+        own = customer.renewal_reminder_days
+        if own and max(own) + SWEEP_SLACK_DAYS > days:
+            further.append((customer.id, max(own) + SWEEP_SLACK_DAYS))
+    return further
 
 
 def _subscriptions_of(the_book: Book, customer_id: str) -> list[SubscriptionRecord]:
-    found: list[SubscriptionRecord] = []
-    cursor: str | None = None
-    while True:
-        page = the_book.subscriptions.of_customer(customer_id, limit=SWEEP_PAGE, next=cursor)
-        found.extend(page.items)
-        cursor = page.next
-        if cursor is None:
-            return found
+    return list(
+        every(
+            lambda cursor: the_book.subscriptions.of_customer(
+                customer_id, limit=SWEEP_PAGE, next=cursor
+            )
+        )
+    )
 
 
 def _due_in_window(the_book: Book, now: datetime, days: int) -> list[SubscriptionRecord]:
-    found: list[SubscriptionRecord] = []
-    cursor: str | None = None
-    while True:
-        page = the_book.subscriptions.due(
-            now, now + timedelta(days=days), limit=SWEEP_PAGE, next=cursor
-        )
-        found.extend(page.items)
-        cursor = page.next
-        if cursor is None:
-            return found
+    end = now + timedelta(days=days)
+    return list(
+        every(lambda cursor: the_book.subscriptions.due(now, end, limit=SWEEP_PAGE, next=cursor))
+    )
 
 
 async def sweep(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from azure.data.tables import TableServiceClient
 
-from shared.book._repository import Page, Recorded, Stored, Tables
+from shared.book._repository import Page, Recorded, Stored, Tables, every
 from shared.book.alerts import OpsAlerts
 from shared.book.billing_runs import BilledCustomers, BillingRuns
 from shared.book.book_syncs import BookSyncs
@@ -69,6 +69,7 @@ __all__ = [
     "RecordTooLarge",
     "Recorded",
     "Stored",
+    "every",
 ]
 
 

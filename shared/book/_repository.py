@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,6 +87,18 @@ class Page(Generic[T]):
 
     items: list[T]
     next: str | None = None
+
+
+def every(read: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a paged listing, page after page: `read(cursor)` reads one page (None:
+    the first), as `lambda next: book.subscriptions.of_customer(c, next=next)`."""
+    cursor: str | None = None
+    while True:
+        page = read(cursor)
+        yield from page.items
+        cursor = page.next
+        if cursor is None:
+            return
 
 
 @dataclass(frozen=True)

@@ -578,7 +578,6 @@ class Year:
         # The earliest wake-up of this book's renewals at the last settle: a move before it
         # fires none of their timers.
         self.next_due: datetime | None = None
-        self.retried: list[str] = []  # the renewals whose failed activity the clock moved to
 
     def move_to(self, when: datetime) -> None:
         """The clock moved to `when` (held: the timers due by then fire), and settled. The
@@ -633,7 +632,6 @@ class Year:
         when = max(fire_at)
         assert when - self.now < timedelta(hours=1), f"{busy} wait until {when}, not a retry"
         print(f"at {self.now}: {busy} retry a failed activity at {when}")
-        self.retried += busy
         moved = self.stack.api("POST", "/admin/clock", json={"set": when.isoformat()}, key="master")
         assert moved.status_code == 200, moved.text
         self.now = when
