@@ -17,5 +17,10 @@ def test_every_reads_page_after_page_until_a_page_has_no_cursor():
 
 def test_every_reads_a_single_page_once():
     asked: list[str | None] = []
-    assert list(every(lambda cursor: asked.append(cursor) or Page(["a"]))) == ["a"]
+
+    def read(cursor: str | None) -> Page[str]:
+        asked.append(cursor)
+        return Page(["a"])
+
+    assert list(every(read)) == ["a"]
     assert asked == [None]
