@@ -2,11 +2,12 @@
 
 - `reserve_order`: the customer (a new one) and the order in the book, before anything else.
 - `check_domain`: whether Partner Center still has the initial domain free (a read).
-- `create_partner_center_customer`: the customer tenant, once per step key (MS-RequestId),
-  its tenant id recorded in the book.
+- `create_partner_center_customer`: the customer tenant, once per step key (MS-RequestId)
+  (an instance from before version 1.1 also records its id in the book here).
 - `attest_customer_agreement`: the Microsoft Customer Agreement attested by the customer's
   primary contact, dated; once (an attestation already there is the answer).
-- `link_stripe_customer`: the Stripe customer recorded on the book's customer.
+- `link_stripe_customer`: the Stripe customer and the Partner Center tenant recorded on the
+  book's customer, in one write.
 - `buy_lines`: the NCE lines put in one cart and checked out, each write with its
   MS-RequestId, so a lost checkout answer retried is replayed, not bought again.
 - `read_provisioning`: how far Partner Center is with provisioning the orders (a read).
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import datetime
+from uuid import UUID
 
 import azure.durable_functions as df
 from pydantic import Field
@@ -95,6 +97,9 @@ class DomainChecked(DomainModel):
 
 class CreateTenant(WriteInput):
     order: Onboarding
+    # Instances from version 1.1 record the tenant with the Stripe link (`LinkStripe`), one
+    # write after the create instead of two racing for the same customer record.
+    record: bool = True
 
 
 class TenantCreated(DomainModel):
@@ -118,12 +123,14 @@ class Attested(DomainModel):
 
 class LinkStripe(WriteInput):
     customer_id: str
-    stripe_customer_id: str = Field(pattern=r"^cus_[A-Za-z0-9]+$")
+    stripe_customer_id: str | None = Field(default=None, pattern=r"^cus_[A-Za-z0-9]+$")
+    tenant_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class Linked(DomainModel):
     customer_id: str
-    stripe_customer_id: str
+    stripe_customer_id: str | None
+    tenant_id: str | None = None
 
 
 class BuyLines(WriteInput):
@@ -294,10 +301,8 @@ def create_partner_center_customer(request: CreateTenant, ctx: ActivityContext) 
         request_id=ctx.request_id("customer.create"),
     )
     tenant_id = created.customer.id
-    _book(ctx.settings).customers.update(
-        order.customer_id,
-        lambda c: c if c.tenant_id is not None else c.model_copy(update={"tenant_id": tenant_id}),
-    )
+    if request.record:
+        _book(ctx.settings).customers.update(order.customer_id, _with_tenant(tenant_id))
     return TenantCreated(tenant_id=tenant_id, domain=created.customer.domain)
 
 
@@ -324,11 +329,21 @@ def attest_customer_agreement(request: AttestAgreement, ctx: ActivityContext) ->
 
 @activity(bp)
 def link_stripe_customer(request: LinkStripe, ctx: ActivityContext) -> Linked:
-    _book(ctx.settings).customers.update(
-        request.customer_id,
-        lambda c: c.model_copy(update={"stripe_customer_id": request.stripe_customer_id}),
+    """The Stripe customer and the tenant (each when given) on the book's customer, in one
+    write; a tenant already recorded is kept."""
+    stripe_id, tenant_id = request.stripe_customer_id, request.tenant_id
+
+    def change(customer: Customer) -> Customer:
+        if tenant_id is not None:
+            customer = _with_tenant(tenant_id)(customer)
+        if stripe_id is not None and customer.stripe_customer_id != stripe_id:
+            customer = customer.model_copy(update={"stripe_customer_id": stripe_id})
+        return customer
+
+    _book(ctx.settings).customers.update(request.customer_id, change)
+    return Linked(
+        customer_id=request.customer_id, stripe_customer_id=stripe_id, tenant_id=tenant_id
     )
-    return Linked(customer_id=request.customer_id, stripe_customer_id=request.stripe_customer_id)
 
 
 @activity(bp)
@@ -500,6 +515,18 @@ def raise_order_alert(request: RaiseOrderAlert, ctx: ActivityContext) -> AlertRa
 
 
 # helpers -----------------------------------------------------------------------------------
+def _with_tenant(tenant_id: str) -> Callable[[Customer], Customer]:
+    """The tenant on the customer, unless it has one already."""
+
+    def change(customer: Customer) -> Customer:
+        if customer.tenant_id is not None:
+            return customer
+        # A UUID, as the model has it (model_copy does not validate what it is given).
+        return customer.model_copy(update={"tenant_id": UUID(tenant_id)})
+
+    return change
+
+
 def _calendar(country: str) -> BusinessCalendar:
     try:
         return BusinessCalendar(country=country)

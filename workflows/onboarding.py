@@ -29,7 +29,7 @@ and refunds; whatever cannot be undone raises an ops alert. Every failure ends t
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import Any
 
@@ -103,6 +103,7 @@ from shared.notifications.kinds import (
 )
 from workflows.durable import (
     Call,
+    at_least,
     call,
     orchestration,
     read_input,
@@ -125,6 +126,9 @@ PROVISIONING_LIMIT = timedelta(hours=24)
 # the order fails as "no payment method" when that one has expired too.
 CARD_REMINDER = timedelta(days=1)
 CARD_TIMEOUT = timedelta(days=2)
+# The version (host.json defaultVersion) from which the first steps run in three groups and
+# the checkout marks the order provisioning (docs/onboarding.md, "Steps run together").
+GROUPED = "1.1"
 
 
 def instance_id(order_id: str) -> str:
@@ -142,6 +146,13 @@ class _Progress:
         self.pc_orders: tuple[str, ...] = ()
         self.invoice: FirstInvoice | None = None
         self.reason: str | None = None
+        # Not published: whether the SLA clock was started (a failure cancels it); a tenant
+        # and a Stripe customer made but not yet in the book (a failure records the tenant);
+        # what the book could not record (an ops alert at the end).
+        self.clock_started = False
+        self.unrecorded_tenant: str | None = None
+        self.unlinked_stripe: str | None = None
+        self.book_gaps: list[str] = []
 
     def done(self, step: StepName, detail: str | None = None) -> None:
         self.steps.append(StepDone(step=step, at=self.context.current_utc_datetime, detail=detail))
@@ -178,6 +189,20 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     ) -> Generator[Any, Any, dict[str, Any]]:
         """Undo what can be undone, then end the order failed with `words`."""
         undone: list[str] = []
+        if progress.unrecorded_tenant is not None:
+            # The tenant exists at Microsoft whatever becomes of the order: the book knows it.
+            out_link = yield from run(
+                context,
+                link_stripe_customer,
+                LinkStripe(step_key=key("tenant-record"), customer_id=order.customer_id,
+                           tenant_id=progress.unrecorded_tenant),
+                retry="patient",
+            )  # fmt: skip
+            if not out_link.ok:
+                alert = (
+                    f"{alert + '; ' if alert else ''}tenant {progress.unrecorded_tenant} "
+                    "is not in the book"
+                )
         if bought and progress.tenant_id:
             out = yield from run(
                 context,
@@ -217,7 +242,8 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             SetOrderStatus(step_key=key("status-failed"), order_id=order.order_id,
                            status="failed"),
         )  # fmt: skip
-        yield from _clock(context, order, "cancel", key("sla-cancel"))
+        if progress.clock_started:
+            yield from _clock(context, order, "cancel", key("sla-cancel"))
         yield from run(
             context,
             send_notice,
@@ -248,79 +274,77 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
         set_status(context, progress.view())
         return progress.view().model_dump(mode="json")
 
-    # 1. reserve, then at once: the clock, the domain, the Stripe customer ----------------
-    reserved = yield from run(
-        context, reserve_order, ReserveOrder(step_key=key("reserve"), order=order)
-    )
-    if not reserved.ok:
-        progress.status, progress.reason = "failed", _why(reserved.failure)
-        set_status(context, progress.view())
-        return progress.view().model_dump(mode="json")
-    progress.done("reserved")
+    # 1-3. the book, the tenant, Stripe, the MCA ------------------------------------------
+    # Steps that do not wait on each other run together (one task_all each): the host's part
+    # of an order is its number of waits in a row. 1.1's grouping (GROUPED) has three:
+    #   the reserve and the domain check;
+    #   the tenant, the Stripe customer and the clock;
+    #   the MCA and the card;
+    # and the book's one write of the tenant and the Stripe customer goes with the first
+    # invoice (with the MCA when the order waits for a card-setup link).
+    # An instance started before 1.1 replays 1.0's four: the reserve; the clock, the domain
+    # and the Stripe customer; the tenant (recorded by its own step), the Stripe link and the
+    # card; the MCA.
+    grouped = at_least(context, GROUPED)
     new = order.new_customer
-    # Steps that do not depend on each other run together (one task_all each): the host's
-    # part of an order is its number of sequential steps.
-    first_calls: list[Call[Any, Any]] = [_clock_call(context, order, "start", key("sla-start"))]
-    if new is not None:
+    stripe_id = order.stripe_customer_id
+    made_stripe = False
+    waits_for_card = new is not None and new.payment == "card_link" and new.payment_method is None
+
+    def reserve() -> Call[Any, Any]:
+        return call(context, reserve_order, ReserveOrder(step_key=key("reserve"), order=order))
+
+    def domain() -> Call[Any, Any] | None:
         # The check is in the history once made: a replay, or the host restarted after the
         # create, reads the answer it got before the tenant existed.
-        first_calls.append(call(context, check_domain, CheckDomain(domain=new.domain)))
-    if order.stripe_customer_id is None:
-        first_calls.append(
-            call(
-                context,
-                set_up_stripe_customer,
-                SetUpStripeCustomer(
-                    step_key=key("stripe-customer"),
-                    customer_id=order.customer_id,
-                    name=order.company_name,
-                    email=str(order.contacts[0].email),
-                    metadata={ORDER_KEY: order.order_id},
-                ),
-            )
-        )
-    outcomes = yield from settle_all(*first_calls)
-    by_name = {o.activity: o for o in outcomes}
-    checked = by_name.get(check_domain.name)
-    if new is not None and checked is not None:
-        if checked.value is not None and not checked.value.available:
-            return (
-                yield from fail(
-                    "domain_unavailable",
-                    f"The domain {new.domain} is already taken in Microsoft's cloud: "
-                    "place the order again with another initial domain.",
-                )
-            )
-        progress.done("domain_checked")
-    stripe_id = order.stripe_customer_id
-    made = by_name.get(set_up_stripe_customer.name)
-    if made is not None:
-        if made.value is None:
-            return (
-                yield from fail(
-                    "provider_error",
-                    f"Stripe could not set up the customer ({_why(made.failure)}); "
-                    "nothing was charged or bought.",
-                )
-            )
-        stripe_id = made.value.stripe_customer_id
-        progress.done("stripe_customer", stripe_id)
-    assert stripe_id is not None
+        if new is None:
+            return None
+        return call(context, check_domain, CheckDomain(domain=new.domain))
 
-    # 2. at once: the Partner Center customer, the Stripe link, the card -------------------
-    second_calls: list[Call[Any, Any]] = []
-    if new is not None:
-        second_calls.append(
-            call(
+    def clock_start() -> Call[Any, Any]:
+        progress.clock_started = True
+        return _clock_call(context, order, "start", key("sla-start"))
+
+    def tenant() -> Call[Any, Any] | None:
+        if new is None:
+            return None
+        return call(
+            context,
+            create_partner_center_customer,
+            CreateTenant(step_key=key("partner-center-customer"), order=order, record=not grouped),
+            retry="patient",
+        )
+
+    def stripe_customer() -> Call[Any, Any] | None:
+        if stripe_id is not None:
+            return None
+        return call(
+            context,
+            set_up_stripe_customer,
+            SetUpStripeCustomer(
+                step_key=key("stripe-customer"),
+                customer_id=order.customer_id,
+                name=order.company_name,
+                email=str(order.contacts[0].email),
+                metadata={ORDER_KEY: order.order_id},
+            ),
+        )
+
+    def link() -> Call[Any, Any] | None:
+        if grouped and (progress.unlinked_stripe or progress.unrecorded_tenant):
+            return call(
                 context,
-                create_partner_center_customer,
-                CreateTenant(step_key=key("partner-center-customer"), order=order),
+                link_stripe_customer,
+                LinkStripe(
+                    step_key=key("stripe-link"),
+                    customer_id=order.customer_id,
+                    stripe_customer_id=progress.unlinked_stripe,
+                    tenant_id=progress.unrecorded_tenant,
+                ),
                 retry="patient",
             )
-        )
-    if made is not None:
-        second_calls.append(
-            call(
+        if not grouped and made_stripe:
+            return call(
                 context,
                 link_stripe_customer,
                 LinkStripe(
@@ -329,100 +353,153 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                     stripe_customer_id=stripe_id,
                 ),
             )
-        )
-    if new is not None and new.payment_method is not None:
-        second_calls.append(
-            call(
-                context,
-                attach_card,
-                AttachCard(
-                    step_key=key("card"),
-                    stripe_customer_id=stripe_id,
-                    payment_method_id=new.payment_method,
-                ),
-            )
-        )
-    by_name = {o.activity: o for o in (yield from settle_all(*second_calls))}
-    created = by_name.get(create_partner_center_customer.name)
-    if new is not None and created is not None:
-        if created.value is None:
-            if created.failure is not None and created.failure.code == "domain_unavailable":
-                return (
-                    yield from fail(
-                        "domain_unavailable",
-                        f"The domain {new.domain} is already taken in Microsoft's cloud: "
-                        "place the order again with another initial domain.",
-                    )
-                )
-            return (
-                yield from fail(
-                    "provider_error",
-                    "Partner Center could not create the customer "
-                    f"({_why(created.failure)}); nothing was charged or bought.",
-                )
-            )
-        progress.tenant_id = created.value.tenant_id
-        progress.done("customer_created", created.value.tenant_id)
-    saved = by_name.get(attach_card.name)
-    if saved is not None:
-        if saved.value is None or saved.value.decline is not None:
-            why = (
-                saved.value.decline.message
-                if saved.value is not None and saved.value.decline is not None
-                else _why(saved.failure)
-            )
-            return (
-                yield from fail(
-                    "payment_declined",
-                    f"The card was refused: {why}. Nothing was charged or bought; "
-                    "order again with another card.",
-                )
-            )
-        progress.done("card_saved")
-    tenant_id = progress.tenant_id
-    assert tenant_id is not None  # an existing customer comes with its tenant (the trigger)
+        return None
 
-    # 3. the MCA; a card through a card-setup link --------------------------------------
-    if new is not None:
-        primary = new.primary
-        first, _, last = primary.name.partition(" ")
-        attested = yield from run(
+    def card() -> Call[Any, Any] | None:
+        if new is None or new.payment_method is None:
+            return None
+        assert stripe_id is not None
+        return call(
+            context,
+            attach_card,
+            AttachCard(
+                step_key=key("card"),
+                stripe_customer_id=stripe_id,
+                payment_method_id=new.payment_method,
+            ),
+        )
+
+    def attest() -> Call[Any, Any] | None:
+        if new is None or progress.tenant_id is None:
+            return None
+        first, _, last = new.primary.name.partition(" ")
+        return call(
             context,
             attest_customer_agreement,
             AttestAgreement(
                 step_key=key("mca"),
-                tenant_id=tenant_id,
+                tenant_id=progress.tenant_id,
                 first_name=first,
                 last_name=last or first,
-                email=str(primary.email),
+                email=str(new.primary.email),
                 date_agreed=order.received_at,
             ),
             retry="patient",
         )
-        if not attested.ok:
-            return (
-                yield from fail(
-                    "provider_error",
-                    "Partner Center refused the Microsoft Customer Agreement attestation "
-                    f"({_why(attested.failure)}); nothing was charged or bought. The customer "
-                    "exists in Partner Center: attest the agreement there, then order again.",
-                    alert="customer created in Partner Center but the MCA is not attested",
+
+    groups: list[list[Callable[[], Call[Any, Any] | None]]] = (
+        [
+            [reserve, domain],
+            [tenant, stripe_customer, clock_start],
+            [attest, card, *([link] if waits_for_card else [])],
+        ]
+        if grouped
+        else [[reserve], [clock_start, domain, stripe_customer], [tenant, link, card], [attest]]
+    )
+    for group in groups:
+        calls = [c for c in (make() for make in group) if c is not None]
+        by_name = {o.activity: o for o in (yield from settle_all(*calls))}
+        # Each outcome is read in this order, whichever group it came in.
+        reserved = by_name.get(reserve_order.name)
+        if reserved is not None:
+            if not reserved.ok:  # nothing has happened yet: nothing to undo, nobody to tell
+                progress.status, progress.reason = "failed", _why(reserved.failure)
+                set_status(context, progress.view())
+                return progress.view().model_dump(mode="json")
+            progress.done("reserved")
+        checked = by_name.get(check_domain.name)
+        if new is not None and checked is not None:
+            if checked.value is not None and not checked.value.available:
+                return (yield from fail("domain_unavailable", _taken(new.domain)))
+            progress.done("domain_checked")
+        created = by_name.get(create_partner_center_customer.name)
+        if new is not None and created is not None:
+            if created.value is None:
+                if created.failure is not None and created.failure.code == "domain_unavailable":
+                    return (yield from fail("domain_unavailable", _taken(new.domain)))
+                return (
+                    yield from fail(
+                        "provider_error",
+                        "Partner Center could not create the customer "
+                        f"({_why(created.failure)}); nothing was charged or bought.",
+                    )
                 )
-            )
-        progress.done("mca_attested")
-        if new.payment == "card_link" and new.payment_method is None:
-            got_card = yield from _wait_for_card(context, order, stripe_id, progress, key)
-            if not got_card:
+            progress.tenant_id = created.value.tenant_id
+            progress.unrecorded_tenant = created.value.tenant_id if grouped else None
+            progress.done("customer_created", created.value.tenant_id)
+        made = by_name.get(set_up_stripe_customer.name)
+        if made is not None:
+            if made.value is None:
+                return (
+                    yield from fail(
+                        "provider_error",
+                        f"Stripe could not set up the customer ({_why(made.failure)}); "
+                        "nothing was charged or bought.",
+                    )
+                )
+            stripe_id, made_stripe = made.value.stripe_customer_id, True
+            progress.unlinked_stripe = stripe_id if grouped else None
+            progress.done("stripe_customer", stripe_id)
+        linked = by_name.get(link_stripe_customer.name)
+        if grouped and linked is not None:
+            if not linked.ok:
+                return (
+                    yield from fail(
+                        "provider_error",
+                        "cspflow could not record the customer's Partner Center tenant and "
+                        f"Stripe customer in its book ({_why(linked.failure)}); nothing was "
+                        "charged or bought.",
+                        alert=f"customer {order.customer_id}: tenant {progress.tenant_id}, "
+                        f"Stripe customer {stripe_id} not in the book",
+                    )
+                )
+            progress.unrecorded_tenant = progress.unlinked_stripe = None
+        saved = by_name.get(attach_card.name)
+        if saved is not None:
+            if saved.value is None or saved.value.decline is not None:
+                why = (
+                    saved.value.decline.message
+                    if saved.value is not None and saved.value.decline is not None
+                    else _why(saved.failure)
+                )
                 return (
                     yield from fail(
                         "payment_declined",
-                        "No payment method: the card-setup link was not completed within "
-                        f"{CARD_TIMEOUT.days} days. Nothing was charged or bought.",
+                        f"The card was refused: {why}. Nothing was charged or bought; "
+                        "order again with another card.",
                     )
                 )
+            progress.done("card_saved")
+        attested = by_name.get(attest_customer_agreement.name)
+        if attested is not None:
+            if not attested.ok:
+                return (
+                    yield from fail(
+                        "provider_error",
+                        "Partner Center refused the Microsoft Customer Agreement attestation "
+                        f"({_why(attested.failure)}); nothing was charged or bought. The "
+                        "customer exists in Partner Center: attest the agreement there, then "
+                        "order again.",
+                        alert="customer created in Partner Center but the MCA is not attested",
+                    )
+                )
+            progress.done("mca_attested")
+    tenant_id = progress.tenant_id
+    assert tenant_id is not None  # an existing customer comes with its tenant (the trigger)
+    assert stripe_id is not None
+    if waits_for_card:
+        got_card = yield from _wait_for_card(context, order, stripe_id, progress, key)
+        if not got_card:
+            return (
+                yield from fail(
+                    "payment_declined",
+                    "No payment method: the card-setup link was not completed within "
+                    f"{CARD_TIMEOUT.days} days. Nothing was charged or bought.",
+                )
+            )
 
-    # 4. money before Microsoft -------------------------------------------------------------
-    charged = yield from run(
+    # 4. money before Microsoft (and the book's link, when still to write) ----------------
+    charging = call(
         context,
         charge_lines,
         ChargeLines(
@@ -444,6 +521,16 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             days_until_due=order.net_days,
         ),
     )
+    linking = link() if grouped else None
+    charged, *link_outcome = yield from settle_all(charging, *([linking] if linking else []))
+    for linked_now in link_outcome:
+        if linked_now.ok:
+            progress.unrecorded_tenant = progress.unlinked_stripe = None
+        else:  # the money and the order go on; an operator completes the book
+            progress.book_gaps.append(
+                f"tenant {progress.tenant_id} and Stripe customer {stripe_id} not on customer "
+                f"{order.customer_id} ({_why(linked_now.failure)})"
+            )
     if charged.value is None:
         return (
             yield from fail(
@@ -501,16 +588,23 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     progress.pc_orders = bought.value.partner_center_order_ids
     progress.status = "provisioning"
     progress.done("checkout", ", ".join(progress.pc_orders))
-    marked: Call[Any, Any] | None = call(
-        context,
-        set_order_status,
-        SetOrderStatus(
-            step_key=key("status-provisioning"),
-            order_id=order.order_id,
-            status="provisioning",
-            partner_center_order_id=progress.pc_orders[0],
-        ),
-    )
+
+    def mark_provisioning() -> Call[Any, Any]:
+        return call(
+            context,
+            set_order_status,
+            SetOrderStatus(
+                step_key=key("status-provisioning"),
+                order_id=order.order_id,
+                status="provisioning",
+                partner_center_order_id=progress.pc_orders[0],
+            ),
+        )
+
+    # The book's order reads `provisioning` while Microsoft provisions: from 1.1 only when
+    # the first poll finds it not done (with the first timer: a provisioning done at once
+    # goes straight to `provisioned`); before, with the first poll.
+    marked: Call[Any, Any] | None = None if grouped else mark_provisioning()
     deadline = context.current_utc_datetime + PROVISIONING_LIMIT
     wait = FIRST_POLL
     subscriptions: tuple[str, ...] = bought.value.subscription_ids
@@ -520,13 +614,15 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             read_provisioning,
             ReadProvisioning(tenant_id=tenant_id, partner_center_order_ids=progress.pc_orders),
         )
-        # The first poll goes with the status change (one action), the others alone.
+        # Before 1.1 the first poll goes with the status change (one action); the others alone.
         polled = (yield from settle_all(*([marked] if marked else []), poll))[-1]
         marked = None
         if polled.value is not None:
             subscriptions = polled.value.subscription_ids or subscriptions
             if polled.value.done:
                 break
+        if grouped and wait == FIRST_POLL:
+            yield from settle_all(mark_provisioning())
         if context.current_utc_datetime + wait > deadline:
             return (
                 yield from fail(
@@ -593,7 +689,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             context,
             set_order_status,
             SetOrderStatus(step_key=key("status-provisioned"), order_id=order.order_id,
-                           status="provisioned"),
+                           status="provisioned", partner_center_order_id=progress.pc_orders[0]),
         ),
         call(
             context,
@@ -621,6 +717,20 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     )  # fmt: skip
     progress.done("recorded", None if recorded.ok else _why(recorded.failure))
     progress.done("welcomed", None if welcomed.ok else _why(welcomed.failure))
+    if not recorded.ok:
+        progress.book_gaps.append(f"subscriptions not recorded ({_why(recorded.failure)})")
+    if progress.book_gaps:
+        yield from run(
+            context,
+            raise_order_alert,
+            RaiseOrderAlert(
+                step_key=key("alert"),
+                order_id=order.order_id,
+                at=context.current_utc_datetime,
+                summary=f"order {order.order_id} is provisioned but the book is incomplete: "
+                + "; ".join(progress.book_gaps),
+            ),
+        )
     set_status(context, progress.view())
     return progress.view().model_dump(mode="json")
 
@@ -765,6 +875,13 @@ def _addressees(order: Onboarding) -> tuple[Addressee, ...]:
     return tuple(
         Addressee(name=c.name, email=c.email, role=c.role, locale=order.locale[:2])
         for c in order.contacts
+    )
+
+
+def _taken(domain: str) -> str:
+    return (
+        f"The domain {domain} is already taken in Microsoft's cloud: "
+        "place the order again with another initial domain."
     )
 
 

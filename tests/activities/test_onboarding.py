@@ -21,6 +21,7 @@ from activities.onboarding import (
     cancel_bought,
     check_domain,
     create_partner_center_customer,
+    link_stripe_customer,
     raise_order_alert,
     read_provisioning,
     record_order_subscriptions,
@@ -152,6 +153,30 @@ def test_the_tenant_is_created_once_and_recorded_on_the_customer(book, pc):
         ok(check_domain.run({"domain": f"{data.customer_id}.onmicrosoft.com"}))["available"]
         is False
     )
+
+
+def test_a_tenant_created_to_be_recorded_later_is_recorded_by_the_link_with_the_stripe_id(book, pc):
+    data = order(pc)
+    ok(reserve_order.run(payload(data, "reserve")))
+    made = ok(create_partner_center_customer.run(payload(data, "partner-center-customer",
+                                                         record=False)))  # fmt: skip
+    assert book.customers.get(data.customer_id).record.tenant_id is None
+    link = {"step_key": f"order-{data.order_id}/stripe-link", "customer_id": data.customer_id,
+            "stripe_customer_id": "cus_Linked", "tenant_id": made["tenant_id"]}  # fmt: skip
+    ok(link_stripe_customer.run(link))
+    ok(link_stripe_customer.run(link))  # a retry writes the same
+    customer = book.customers.get(data.customer_id).record
+    assert (str(customer.tenant_id), customer.stripe_customer_id) == (
+        made["tenant_id"],
+        "cus_Linked",
+    )
+    # found by both indexes, the tenant stored as the UUID the model has
+    assert book.customers.by_tenant(made["tenant_id"]) is not None
+    assert book.customers.by_stripe_customer("cus_Linked") is not None
+    # a tenant already there is kept: a link never moves a customer to another tenant
+    other = str(uuid.uuid4())
+    ok(link_stripe_customer.run(link | {"step_key": "x/other", "tenant_id": other}))
+    assert str(book.customers.get(data.customer_id).record.tenant_id) == made["tenant_id"]
 
 
 def test_a_domain_taken_meanwhile_is_a_permanent_domain_unavailable(book, pc):

@@ -117,7 +117,7 @@ def test_a_new_customer_with_three_products_is_onboarded_then_adds_a_coterminous
     assert view["status"] == "provisioned"
     assert view["sla"]["phase"] == "closed" and view["sla"]["state"] == "met"
     steps = [s["step"] for s in view["steps"]]
-    assert steps[:4] == ["reserved", "domain_checked", "stripe_customer", "customer_created"]
+    assert steps[:4] == ["reserved", "domain_checked", "customer_created", "stripe_customer"]
     tenant = view["tenant_id"]
 
     # Partner Center: the customer, its attestation, one order, the subscriptions
@@ -143,6 +143,10 @@ def test_a_new_customer_with_three_products_is_onboarded_then_adds_a_coterminous
     items = stack.stripe.v1.invoices.line_items.list(invoices[0].id).data
     assert sorted(i.amount for i in items) == expected
     assert view["first_invoice"]["stripe_invoice_id"] == invoices[0].id
+
+    # the book: the customer knows its tenant and its Stripe customer
+    held = stack.api("GET", f"/api/customers/{customer_id}").json()
+    assert (held["tenant_id"], held["stripe_customer_id"]) == (tenant, cus.id)
 
     # mail: one welcome to the primary contact
     inbox = Inbox(stack.mail)

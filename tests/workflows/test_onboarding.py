@@ -13,7 +13,7 @@ import pytest
 from shared.errors import Failure
 from shared.models.onboarding import Onboarding, OrderProgress
 from tests.orchestrator_driver import T0, Event, drive, refused, retries_spent, succeeded
-from workflows.onboarding import CARD_EVENT, CARD_REMINDER, CARD_TIMEOUT, onboarding
+from workflows.onboarding import CARD_EVENT, CARD_REMINDER, CARD_TIMEOUT, GROUPED, onboarding
 
 RECEIVED = T0
 INSTANCE = "order-o-1001"
@@ -177,12 +177,16 @@ def outcomes(**overrides: Any) -> dict[str, Any]:
 
 
 def start(
-    order: dict[str, Any] | None = None, events: list[Event] | None = None, **overrides: Any
+    order: dict[str, Any] | None = None,
+    events: list[Event] | None = None,
+    version: str = GROUPED,
+    **overrides: Any,
 ) -> tuple[Any, OrderProgress]:
     run = drive(
         onboarding,
         outcomes(**overrides),
         instance_id=INSTANCE,
+        version=version,
         input=order or order_input(),
         current_utc_datetime=RECEIVED + timedelta(seconds=1),
         events=list(events or ()),
@@ -213,12 +217,29 @@ def test_a_new_customer_is_created_attested_charged_then_bought_and_welcomed():
     assert order.index("create_partner_center_customer") < order.index("attest_customer_agreement")
     assert order.index("attach_card") < order.index("charge_lines")
     assert [s.step for s in done.steps] == [
-        "reserved", "domain_checked", "stripe_customer", "customer_created", "card_saved",
+        "reserved", "domain_checked", "customer_created", "stripe_customer", "card_saved",
         "mca_attested", "first_invoice", "checkout", "provisioned", "recorded", "welcomed",
     ]  # fmt: skip
     assert signals(run) == ["start", "met"]
     assert [n["notice"]["kind"] for n in inputs(run, "send_notice")] == ["welcome"]
     assert [s["status"] for s in inputs(run, "set_order_status")] == ["provisioning", "provisioned"]
+
+
+def test_a_provisioning_done_at_the_first_poll_goes_straight_to_provisioned():
+    run, done = start(read_provisioning=provisioning(0))
+    assert done.status == "provisioned" and not run.timers
+    (status,) = inputs(run, "set_order_status")
+    assert (status["status"], status["partner_center_order_id"]) == ("provisioned", "pco-1")
+
+
+def test_a_provisioning_that_takes_time_shows_in_the_book_while_the_timers_run():
+    run, _ = start(read_provisioning=provisioning(3))
+    order = names(run)
+    first_poll = order.index("read_provisioning")
+    assert order[first_poll + 1] == "set_order_status"
+    marked = inputs(run, "set_order_status")[0]
+    assert (marked["status"], marked["partner_center_order_id"]) == ("provisioning", "pco-1")
+    assert order.count("set_order_status") == 2  # provisioning once, then provisioned
 
 
 def test_the_order_reads_provisioned_once_the_licences_are_usable_not_after_the_bookkeeping():
@@ -234,14 +255,87 @@ def test_the_order_reads_provisioned_once_the_licences_are_usable_not_after_the_
 
 def test_steps_that_do_not_wait_on_each_other_run_together():
     run, _ = start()
-    # the clock, the domain and the Stripe customer; the tenant, the Stripe link and the card;
-    # the provisioning status with the first poll; the five closing steps
-    assert run.context.yields.count("AllTask") == 4
+    # the reserve and the domain; the tenant, the Stripe customer and the clock; the MCA and
+    # the card; the first invoice with the book's link; (the checkout and the first poll
+    # alone); the five closing steps
+    assert run.context.yields.count("AllTask") == 5
     order = names(run)
-    assert order[1:4] == ["signal_sla_clock", "check_domain", "set_up_stripe_customer"]
-    assert order[4:7] == ["create_partner_center_customer", "link_stripe_customer", "attach_card"]
+    assert order[:2] == ["reserve_order", "check_domain"]
+    assert order[2:5] == ["create_partner_center_customer", "set_up_stripe_customer",
+                          "signal_sla_clock"]  # fmt: skip
+    assert order[5:7] == ["attest_customer_agreement", "attach_card"]
+    assert order[7:11] == ["charge_lines", "link_stripe_customer", "buy_lines",
+                           "read_provisioning"]  # fmt: skip
     assert order[-5:] == ["record_order_subscriptions", "set_order_status", "send_notice",
                           "signal_sla_clock", "record_time_to_value"]  # fmt: skip
+
+
+def test_the_tenant_and_the_stripe_customer_reach_the_book_in_one_write_once_both_exist():
+    run, _ = start()
+    (created,) = inputs(run, "create_partner_center_customer")
+    assert created["record"] is False
+    (link,) = inputs(run, "link_stripe_customer")
+    assert (link["tenant_id"], link["stripe_customer_id"]) == ("tenant-1", "cus_New")
+
+
+def test_a_tenant_made_for_an_order_that_then_fails_is_still_recorded_in_the_book():
+    down = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
+    run, done = start(set_up_stripe_customer=retries_spent(down))
+    assert done.status == "failed" and "Stripe could not set up" in (done.reason or "")
+    (record,) = inputs(run, "link_stripe_customer")
+    assert record["step_key"] == f"{INSTANCE}/tenant-record"
+    assert (record["tenant_id"], record["stripe_customer_id"]) == ("tenant-1", None)
+    assert signals(run) == ["start", "cancel"]
+
+
+def test_a_book_that_cannot_record_the_tenant_delivers_the_order_and_tells_ops():
+    down = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
+    run, done = start(link_stripe_customer=retries_spent(down))
+    assert done.status == "provisioned"
+    (alert,) = inputs(run, "raise_order_alert")
+    assert "provisioned but the book is incomplete" in alert["summary"]
+    assert "tenant tenant-1 and Stripe customer cus_New" in alert["summary"]
+
+
+def test_subscriptions_the_book_could_not_record_are_an_ops_alert():
+    down = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
+    run, done = start(record_order_subscriptions=retries_spent(down))
+    assert done.status == "provisioned"
+    (alert,) = inputs(run, "raise_order_alert")
+    assert "subscriptions not recorded" in alert["summary"]
+
+
+def test_an_order_waiting_for_a_card_link_has_its_ids_in_the_book_before_it_waits():
+    order = order_input(payment_method=None, payment="card_link")
+    card = Event(RECEIVED + timedelta(hours=3), CARD_EVENT, {"stripe_customer_id": "cus_New"})
+    run, _ = start(order, events=[card])
+    order_ = names(run)
+    assert order_.index("link_stripe_customer") < order_.index("create_card_setup_link")
+    assert order_.count("link_stripe_customer") == 1
+
+
+def test_a_declined_first_invoice_still_leaves_the_tenant_in_the_book():
+    run, done = start(charge_lines=DECLINED)
+    assert done.status == "failed"
+    (link,) = inputs(run, "link_stripe_customer")  # with the charge; not again on failing
+    assert (link["tenant_id"], link["stripe_customer_id"]) == ("tenant-1", "cus_New")
+
+
+def test_an_instance_started_before_1_1_replays_its_four_waits_in_a_row():
+    # docs/architecture.md, "Changing a workflow that is running": what 1.0 scheduled, in
+    # 1.0's order, so that its history replays.
+    run, done = start(version="1.0")
+    assert done.status == "provisioned"
+    order = names(run)
+    assert order[:4] == ["reserve_order", "signal_sla_clock", "check_domain",
+                         "set_up_stripe_customer"]  # fmt: skip
+    assert order[4:8] == ["create_partner_center_customer", "link_stripe_customer",
+                          "attach_card", "attest_customer_agreement"]  # fmt: skip
+    assert order[8:12] == ["charge_lines", "buy_lines", "set_order_status", "read_provisioning"]
+    (created,) = inputs(run, "create_partner_center_customer")
+    assert created["record"] is True  # 1.0's tenant is recorded by its own step
+    assert [s["status"] for s in inputs(run, "set_order_status")] == ["provisioning", "provisioned"]
+    assert run.context.yields.count("AllTask") == 4
 
 
 def test_every_write_carries_a_key_of_its_own_step_in_this_order():
@@ -351,6 +445,7 @@ def test_a_taken_domain_fails_before_partner_center_creates_anything():
     assert done.status == "failed" and "already taken" in (done.reason or "")
     assert "create_partner_center_customer" not in names(run)
     assert inputs(run, "send_notice")[0]["notice"]["reason"] == "domain_unavailable"
+    assert signals(run) == []  # the clock had not started: nothing to cancel
 
 
 def test_partner_center_down_for_good_fails_the_order_with_nothing_charged():
@@ -419,14 +514,15 @@ def test_an_order_the_book_cannot_reserve_ends_failed_before_any_side_effect():
     conflict = Failure(kind="permanent", error_type="OrderNotReservable", code="order_conflict",
                        message="order o-1001 is another customer's")  # fmt: skip
     run, done = start(reserve_order=refused(conflict))
-    assert done.status == "failed" and names(run) == ["reserve_order"]
+    # the domain check, a read, went with the reserve
+    assert done.status == "failed" and names(run) == ["reserve_order", "check_domain"]
 
 
 def test_writes_to_microsoft_and_compensations_retry_patiently_the_rest_standardly():
     never = succeeded({"done": False, "pending": 3, "subscription_ids": SUBS})
     run, _ = start(read_provisioning=lambda data: never)
     patient = {"create_partner_center_customer", "attest_customer_agreement", "buy_lines",
-               "cancel_bought", "credit_invoice"}  # fmt: skip
+               "cancel_bought", "credit_invoice", "link_stripe_customer"}  # fmt: skip
     for call in run.calls:
         attempts = call.retry.max_number_of_attempts if call.retry else None
         assert attempts == (13 if call.name in patient else 5), call.name
