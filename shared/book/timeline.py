@@ -4,16 +4,24 @@ step, renewal, SLA clock and Partner Center correction, in time order.
 Table `Timeline`
     PartitionKey = customer id.
     RowKey = `t|<instant>|<entry id>`: the entry, in time order (fixed-width UTC instants).
-    RowKey = `i|<entry id>`: a marker naming the entry's row, so an entry id is recorded once.
+    RowKey = `i|<entry id>`: a marker naming the entry's row and carrying a copy of the
+        entry, so an entry id is recorded once.
 
 Queries served
     - a customer's timeline in time order, optionally from an instant on: one partition, a
       RowKey range (`t|<since>` .. `t}`), paged;
-    - one entry by id: the marker, then the entry (two point reads).
+    - one entry by id: its marker (one point read; a marker written before markers carried
+      the entry names the row, a second read).
 
-An entry and its marker are inserted in one entity group transaction (same partition), so a
-fact appended twice, even by a retried step that gives it another time, is recorded once: the
-second append finds the marker and answers "already done" with the entry written first.
+An append inserts the marker first: whoever inserts it owns the entry id, and the entry's row
+follows. A fact appended twice, even by a retried step that gives it another time, is
+recorded once: the second append finds the marker and answers "already done" with the entry
+written first. A writer stopped between the two inserts leaves a marker without its row; the
+next append of that id (the step retried, as Durable retries an activity whose host died)
+writes the row from the marker's copy. Two inserts, not one entity group transaction of the
+two rows: the SDK builds and parses a transaction as a multipart batch, which costs as much
+CPU as three single requests, and every book write appends to the timeline. A customer's
+first history (`append_all`) still goes in transactions of up to 50 entries.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.book._repository import DEFAULT_LIMIT, Page, Recorded, Tables
-from shared.book._table import json_properties, json_text
+from shared.book._table import JSON, json_properties, json_text
 from shared.book.keys import instant_key, key
 from shared.models.timeline import TimelineEntry
 
@@ -45,21 +53,33 @@ class Timeline:
 
     def append(self, entry: TimelineEntry) -> Recorded[TimelineEntry]:
         """Record `entry` unless an entry with its id is there already (then that one)."""
-        pk, row_key = key(entry.customer_id), self._row_key(entry)
-        marker = {"PartitionKey": pk, "RowKey": key(_MARKERS + entry.id), "Entry": row_key}
-        row = {
-            "PartitionKey": pk,
-            "RowKey": row_key,
-            "Kind": entry.kind,
-            **json_properties(entry.model_dump_json()),
-        }
+        pk, row_key, text = key(entry.customer_id), self._row_key(entry), entry.model_dump_json()
         what = self._what(entry.customer_id, entry.id)
-        if self.table.transact([("create", marker), ("create", row)], what):
+        marker_key = key(_MARKERS + entry.id)
+        if self.table.insert(self._marker(pk, marker_key, row_key, text), what) is not None:
+            self._insert_row(pk, row_key, entry.kind, text, what)
             return Recorded(entry, already_done=False)
-        existing = self.entry(entry.customer_id, entry.id)
-        if existing is None:  # pragma: no cover - a marker is never written without its entry
-            raise AssertionError(f"{what}: marker without entry")
+        marker = self.table.get(pk, marker_key, what)
+        if marker is None:  # pragma: no cover - markers are never deleted
+            raise AssertionError(f"{what}: the marker went away")
+        if JSON not in marker:  # a marker from before markers carried the entry
+            row = self.table.get(pk, marker["Entry"], what)
+            if row is None:  # pragma: no cover - such markers were written with their row
+                raise AssertionError(f"{what}: marker without entry")
+            return Recorded(TimelineEntry.model_validate_json(json_text(row)), already_done=True)
+        existing = TimelineEntry.model_validate_json(json_text(marker))
+        # The first writer may have stopped before the row: written now (a no-op if there).
+        self._insert_row(pk, marker["Entry"], existing.kind, json_text(marker), what)
         return Recorded(existing, already_done=True)
+
+    @staticmethod
+    def _marker(pk: str, marker_key: str, row_key: str, text: str) -> dict[str, object]:
+        return {"PartitionKey": pk, "RowKey": marker_key, "Entry": row_key,
+                **json_properties(text)}  # fmt: skip
+
+    def _insert_row(self, pk: str, row_key: str, kind: str, text: str, what: str) -> None:
+        row = {"PartitionKey": pk, "RowKey": row_key, "Kind": kind, **json_properties(text)}
+        self.table.insert(row, what)  # None: there already (a retry, or a racing writer)
 
     def append_all(self, entries: list[TimelineEntry]) -> None:
         """Record several entries of one customer at once: one entity group transaction when
@@ -74,13 +94,13 @@ class Timeline:
             operations: list[tuple[str, dict[str, object]]] = []
             for entry in entries:
                 pk, row_key = key(entry.customer_id), self._row_key(entry)
+                text = entry.model_dump_json()
                 operations.append(
-                    ("create", {"PartitionKey": pk, "RowKey": key(_MARKERS + entry.id),
-                                "Entry": row_key})
-                )  # fmt: skip
+                    ("create", self._marker(pk, key(_MARKERS + entry.id), row_key, text))
+                )
                 operations.append(
                     ("create", {"PartitionKey": pk, "RowKey": row_key, "Kind": entry.kind,
-                                **json_properties(entry.model_dump_json())})
+                                **json_properties(text)})
                 )  # fmt: skip
             what = f"{len(entries)} timeline entries of customer {entries[0].customer_id}"
             if self.table.transact(operations, what):
@@ -93,6 +113,8 @@ class Timeline:
         marker = self.table.get(pk, key(_MARKERS + entry_id), what)
         if marker is None:
             return None
+        if JSON in marker:
+            return TimelineEntry.model_validate_json(json_text(marker))
         row = self.table.get(pk, marker["Entry"], what)
         return None if row is None else TimelineEntry.model_validate_json(json_text(row))
 

@@ -3,6 +3,9 @@
 from datetime import timedelta
 
 from shared.book import Book
+from shared.book._table import json_properties
+from shared.book.keys import key
+from shared.book.timeline import _MARKERS, Timeline
 from shared.models import FieldChange, TimelineEntry
 from tests.shared.book.records import T0
 
@@ -47,3 +50,36 @@ def test_an_entry_keeps_its_changes_and_odd_ids(book: Book):
     found = book.timeline.entry("c-1", "pc/sync#1?")
     assert found is not None and found.changes == (change,)
     assert book.timeline.entry("c-1", "missing") is None
+
+
+def test_an_append_stopped_between_the_marker_and_the_row_is_completed_by_the_next(book: Book):
+    # the first writer inserted the marker (which carries the entry) and then stopped
+    first = entry("order:ord-9:placed", 10)
+    pk, row_key = key(first.customer_id), Timeline._row_key(first)
+    marker = Timeline._marker(pk, key(_MARKERS + first.id), row_key, first.model_dump_json())
+    assert book.timeline.table.insert(marker, "a marker alone") is not None
+    assert book.timeline.page("c-1").items == []
+    assert book.timeline.entry("c-1", first.id) == first  # the marker answers on its own
+    # the step is retried, at another time: the first entry's row is written, once
+    again = book.timeline.append(entry("order:ord-9:placed", 25))
+    assert again.already_done and again.record == first
+    assert book.timeline.page("c-1").items == [first]
+    assert book.timeline.append(entry("order:ord-9:placed", 40)).already_done
+    assert book.timeline.page("c-1").items == [first]
+
+
+def test_a_marker_written_before_markers_carried_the_entry_still_answers(book: Book):
+    old = entry("order:ord-8:placed", 10)
+    pk, row_key = key(old.customer_id), Timeline._row_key(old)
+    book.timeline.table.insert(
+        {"PartitionKey": pk, "RowKey": key(_MARKERS + old.id), "Entry": row_key}, "old marker"
+    )
+    book.timeline.table.insert(
+        {"PartitionKey": pk, "RowKey": row_key, "Kind": old.kind,
+         **json_properties(old.model_dump_json())},
+        "old row",
+    )  # fmt: skip
+    assert book.timeline.entry("c-1", old.id) == old
+    again = book.timeline.append(entry("order:ord-8:placed", 30))
+    assert again.already_done and again.record == old
+    assert book.timeline.page("c-1").items == [old]
