@@ -113,6 +113,7 @@ def _price_order(
                 field="customer.domain",
             )
         currency_field = "customer.billing_currency"
+        domain_free_at = at if free.result() is True else None
         ends: list[date] = []
         existing: Customer | None = None
         company_name, contacts, terms, locale = (
@@ -140,6 +141,7 @@ def _price_order(
         list_id = existing.price_list_id or STANDARD_PRICE_LIST
         priced_by = _pricing_reads(the_book, reads, body, list_id, country, currency)
         currency_field = "customer_id"
+        domain_free_at = None
         company_name, contacts, terms, locale = (
             existing.company_name, existing.contacts, existing.payment_terms, "en"
         )  # fmt: skip
@@ -174,6 +176,7 @@ def _price_order(
         contacts=contacts,
         locale=locale,
         net_days=terms.net_days if terms.collection == "send_invoice" else None,
+        domain_free_at=domain_free_at,
     )
 
 

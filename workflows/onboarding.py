@@ -276,12 +276,11 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
 
     # 1-3. the book, the tenant, Stripe, the MCA ------------------------------------------
     # Steps that do not wait on each other run together (one task_all each): the host's part
-    # of an order is its number of waits in a row. 1.1's grouping (GROUPED) has three:
-    #   the reserve and the domain check;
-    #   the tenant, the Stripe customer and the clock;
-    #   the MCA and the card;
-    # and the book's one write of the tenant and the Stripe customer goes with the first
-    # invoice (with the MCA when the order waits for a card-setup link).
+    # of an order is its number of waits in a row. 1.1's grouping (GROUPED) has two:
+    #   the reserve, the tenant and the Stripe customer (the domain checked first, with the
+    #   reserve, when the API could not ask Partner Center);
+    #   the MCA, the card, the clock, and the book's one write of the tenant and the Stripe
+    #   customer.
     # An instance started before 1.1 replays 1.0's four: the reserve; the clock, the domain
     # and the Stripe customer; the tenant (recorded by its own step), the Stripe link and the
     # card; the MCA.
@@ -290,6 +289,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     stripe_id = order.stripe_customer_id
     made_stripe = False
     waits_for_card = new is not None and new.payment == "card_link" and new.payment_method is None
+    checks_domain = new is not None and (not grouped or order.domain_free_at is None)
 
     def reserve() -> Call[Any, Any]:
         return call(context, reserve_order, ReserveOrder(step_key=key("reserve"), order=order))
@@ -297,7 +297,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     def domain() -> Call[Any, Any] | None:
         # The check is in the history once made: a replay, or the host restarted after the
         # create, reads the answer it got before the tenant existed.
-        if new is None:
+        if new is None or not checks_domain:
             return None
         return call(context, check_domain, CheckDomain(domain=new.domain))
 
@@ -387,26 +387,35 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             retry="patient",
         )
 
-    groups: list[list[Callable[[], Call[Any, Any] | None]]] = (
-        [
-            [reserve, domain],
-            [tenant, stripe_customer, clock_start],
-            [attest, card, *([link] if waits_for_card else [])],
-        ]
-        if grouped
-        else [[reserve], [clock_start, domain, stripe_customer], [tenant, link, card], [attest]]
-    )
+    Group = list[Callable[[], Call[Any, Any] | None]]
+    groups: list[Group]
+    if grouped:
+        # The API found the domain free a moment ago (a taken one still fails the create, as
+        # `domain_unavailable`); when it could not ask, the domain is checked with the
+        # reserve, before the tenant.
+        first: list[Group] = (
+            [[reserve, domain], [tenant, stripe_customer]]
+            if checks_domain
+            else [[reserve, tenant, stripe_customer]]
+        )
+        groups = [*first, [attest, card, clock_start, link]]
+    else:
+        groups = [[reserve], [clock_start, domain, stripe_customer], [tenant, link, card], [attest]]
     for group in groups:
         calls = [c for c in (make() for make in group) if c is not None]
         by_name = {o.activity: o for o in (yield from settle_all(*calls))}
         # Each outcome is read in this order, whichever group it came in.
         reserved = by_name.get(reserve_order.name)
-        if reserved is not None:
-            if not reserved.ok:  # nothing has happened yet: nothing to undo, nobody to tell
-                progress.status, progress.reason = "failed", _why(reserved.failure)
-                set_status(context, progress.view())
-                return progress.view().model_dump(mode="json")
+        unreserved = reserved.failure if reserved is not None and not reserved.ok else None
+        if reserved is not None and reserved.ok:
             progress.done("reserved")
+        if reserved is not None and new is not None and not checks_domain:
+            progress.done("domain_checked", "free when the order was received")
+        if unreserved is not None and not grouped:
+            # 1.0 reserved alone, first: nothing has happened, nothing to undo, nobody to tell
+            progress.status, progress.reason = "failed", _why(unreserved)
+            set_status(context, progress.view())
+            return progress.view().model_dump(mode="json")
         checked = by_name.get(check_domain.name)
         if new is not None and checked is not None:
             if checked.value is not None and not checked.value.available:
@@ -440,6 +449,18 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             stripe_id, made_stripe = made.value.stripe_customer_id, True
             progress.unlinked_stripe = stripe_id if grouped else None
             progress.done("stripe_customer", stripe_id)
+        if unreserved is not None:
+            # 1.1 reserves alongside the tenant and the Stripe customer (the API's command
+            # ledger has already made the order id the order's own, so only an outage of the
+            # book gets here): what was made is recorded where it can be, and a person told.
+            return (
+                yield from fail(
+                    "provider_error",
+                    f"cspflow could not record the order in its book ({_why(unreserved)}); "
+                    "nothing was charged or bought.",
+                    alert=f"order {order.order_id} is not in the book",
+                )
+            )
         linked = by_name.get(link_stripe_customer.name)
         if grouped and linked is not None:
             if not linked.ok:
@@ -498,8 +519,8 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 )
             )
 
-    # 4. money before Microsoft (and the book's link, when still to write) ----------------
-    charging = call(
+    # 4. money before Microsoft -------------------------------------------------------------
+    charged = yield from run(
         context,
         charge_lines,
         ChargeLines(
@@ -521,16 +542,6 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             days_until_due=order.net_days,
         ),
     )
-    linking = link() if grouped else None
-    charged, *link_outcome = yield from settle_all(charging, *([linking] if linking else []))
-    for linked_now in link_outcome:
-        if linked_now.ok:
-            progress.unrecorded_tenant = progress.unlinked_stripe = None
-        else:  # the money and the order go on; an operator completes the book
-            progress.book_gaps.append(
-                f"tenant {progress.tenant_id} and Stripe customer {stripe_id} not on customer "
-                f"{order.customer_id} ({_why(linked_now.failure)})"
-            )
     if charged.value is None:
         return (
             yield from fail(

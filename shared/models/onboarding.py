@@ -130,6 +130,9 @@ class Onboarding(DomainModel):
     # Where the card-setup page sends the customer once the card is saved (None: an order
     # accepted before this was recorded).
     card_setup_return_url: str | None = Field(default=None, max_length=2000)
+    # When the API found a new customer's initial domain free in Partner Center (None: it
+    # could not ask, or an existing customer): the workflow then does not ask again.
+    domain_free_at: UtcDateTime | None = None
 
     @property
     def first_total(self) -> Money:

@@ -263,7 +263,10 @@ def test_a_domain_partner_center_has_is_refused_and_one_it_cannot_check_is_left_
     book,
 ):
     assert refusal(book, new_order(), lambda d: False) == (422, "domain_taken", "customer.domain")
-    assert priced(book, new_order(), lambda d: None).customer_id == "fabrikam"
+    unchecked = priced(book, new_order(), lambda d: None)
+    assert unchecked.customer_id == "fabrikam" and unchecked.domain_free_at is None
+    # one Partner Center found free is not asked about again by the workflow
+    assert priced(book, new_order(), lambda d: True).domain_free_at == NOW
 
 
 def test_the_reads_run_together_but_the_first_field_at_fault_is_still_the_one_named(book):

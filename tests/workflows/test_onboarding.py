@@ -29,7 +29,9 @@ def usd(minor: int) -> dict[str, Any]:
     return {"amount_minor": minor, "currency": "USD"}
 
 
-def order_input(*, new: bool = True, **customer: Any) -> dict[str, Any]:
+def order_input(
+    *, new: bool = True, domain_free_at: datetime | None = RECEIVED, **customer: Any
+) -> dict[str, Any]:
     lines = [
         {
             "line": {
@@ -67,6 +69,8 @@ def order_input(*, new: bool = True, **customer: Any) -> dict[str, Any]:
             "payment_method": "pm_card_visa",
             **customer,
         }
+        # the API found the domain free as it accepted the order (None: it could not ask)
+        data["domain_free_at"] = domain_free_at.isoformat() if domain_free_at else None
     else:
         data |= {"tenant_id": "tenant-1", "stripe_customer_id": "cus_Existing"}
     return Onboarding.model_validate(data).model_dump(mode="json")
@@ -255,17 +259,26 @@ def test_the_order_reads_provisioned_once_the_licences_are_usable_not_after_the_
 
 def test_steps_that_do_not_wait_on_each_other_run_together():
     run, _ = start()
-    # the reserve and the domain; the tenant, the Stripe customer and the clock; the MCA and
-    # the card; the first invoice with the book's link; (the checkout and the first poll
-    # alone); the five closing steps
-    assert run.context.yields.count("AllTask") == 5
+    # the reserve, the tenant and the Stripe customer; the MCA, the card, the clock and the
+    # book's link; (the first invoice, the checkout and the first poll alone); the five
+    # closing steps
+    assert run.context.yields.count("AllTask") == 3
     order = names(run)
-    assert order[:2] == ["reserve_order", "check_domain"]
-    assert order[2:5] == ["create_partner_center_customer", "set_up_stripe_customer",
-                          "signal_sla_clock"]  # fmt: skip
-    assert order[5:7] == ["attest_customer_agreement", "attach_card"]
-    assert order[7:11] == ["charge_lines", "link_stripe_customer", "buy_lines",
-                           "read_provisioning"]  # fmt: skip
+    assert order[:3] == ["reserve_order", "create_partner_center_customer",
+                         "set_up_stripe_customer"]  # fmt: skip
+    assert order[3:7] == ["attest_customer_agreement", "attach_card", "signal_sla_clock",
+                          "link_stripe_customer"]  # fmt: skip
+    assert order[7:10] == ["charge_lines", "buy_lines", "read_provisioning"]
+    assert "check_domain" not in order  # the API found it free as it accepted the order
+
+
+def test_a_domain_the_api_could_not_check_is_checked_with_the_reserve_before_the_tenant():
+    run, done = start(order_input(domain_free_at=None))
+    assert done.status == "provisioned"
+    order = names(run)
+    assert order[:4] == ["reserve_order", "check_domain", "create_partner_center_customer",
+                         "set_up_stripe_customer"]  # fmt: skip
+    assert run.context.yields.count("AllTask") == 4
     assert order[-5:] == ["record_order_subscriptions", "set_order_status", "send_notice",
                           "signal_sla_clock", "record_time_to_value"]  # fmt: skip
 
@@ -285,16 +298,16 @@ def test_a_tenant_made_for_an_order_that_then_fails_is_still_recorded_in_the_boo
     (record,) = inputs(run, "link_stripe_customer")
     assert record["step_key"] == f"{INSTANCE}/tenant-record"
     assert (record["tenant_id"], record["stripe_customer_id"]) == ("tenant-1", None)
-    assert signals(run) == ["start", "cancel"]
+    assert signals(run) == []  # the clock starts with the MCA: nothing to cancel
 
 
-def test_a_book_that_cannot_record_the_tenant_delivers_the_order_and_tells_ops():
+def test_a_book_that_cannot_record_the_tenant_fails_the_order_before_any_charge_with_an_alert():
     down = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
     run, done = start(link_stripe_customer=retries_spent(down))
-    assert done.status == "provisioned"
+    assert done.status == "failed" and "could not record" in (done.reason or "")
+    assert "charge_lines" not in names(run)
     (alert,) = inputs(run, "raise_order_alert")
-    assert "provisioned but the book is incomplete" in alert["summary"]
-    assert "tenant tenant-1 and Stripe customer cus_New" in alert["summary"]
+    assert "tenant tenant-1" in alert["summary"] and "not in the book" in alert["summary"]
 
 
 def test_subscriptions_the_book_could_not_record_are_an_ops_alert():
@@ -314,10 +327,10 @@ def test_an_order_waiting_for_a_card_link_has_its_ids_in_the_book_before_it_wait
     assert order_.count("link_stripe_customer") == 1
 
 
-def test_a_declined_first_invoice_still_leaves_the_tenant_in_the_book():
+def test_a_declined_first_invoice_leaves_the_tenant_in_the_book():
     run, done = start(charge_lines=DECLINED)
     assert done.status == "failed"
-    (link,) = inputs(run, "link_stripe_customer")  # with the charge; not again on failing
+    (link,) = inputs(run, "link_stripe_customer")  # before the charge; not again on failing
     assert (link["tenant_id"], link["stripe_customer_id"]) == ("tenant-1", "cus_New")
 
 
@@ -438,9 +451,19 @@ def test_what_cannot_be_cancelled_is_an_ops_alert():
     assert "could not cancel sub-1" in alert["summary"]
 
 
+def test_a_domain_taken_by_the_time_the_tenant_is_made_fails_the_order_with_nothing_charged():
+    taken = Failure(kind="permanent", error_type="BusinessError", code="domain_unavailable",
+                    message="the domain is taken")  # fmt: skip
+    run, done = start(create_partner_center_customer=refused(taken))
+    assert done.status == "failed" and "already taken" in (done.reason or "")
+    assert "charge_lines" not in names(run)
+    assert inputs(run, "send_notice")[0]["notice"]["reason"] == "domain_unavailable"
+
+
 def test_a_taken_domain_fails_before_partner_center_creates_anything():
     run, done = start(
-        check_domain=succeeded({"domain": "fabrikam.onmicrosoft.com", "available": False})
+        order_input(domain_free_at=None),
+        check_domain=succeeded({"domain": "fabrikam.onmicrosoft.com", "available": False}),
     )
     assert done.status == "failed" and "already taken" in (done.reason or "")
     assert "create_partner_center_customer" not in names(run)
@@ -510,12 +533,23 @@ def test_a_card_setup_link_never_completed_fails_the_order_as_no_payment_method(
     )
 
 
-def test_an_order_the_book_cannot_reserve_ends_failed_before_any_side_effect():
+def test_an_order_the_book_cannot_reserve_fails_with_what_was_made_recorded_and_ops_told():
+    down = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
+    run, done = start(reserve_order=retries_spent(down))
+    assert done.status == "failed" and "could not record the order" in (done.reason or "")
+    assert "attest_customer_agreement" not in names(run) and "charge_lines" not in names(run)
+    (record,) = inputs(run, "link_stripe_customer")  # the tenant made alongside, if it can be
+    assert record["tenant_id"] == "tenant-1"
+    (alert,) = inputs(run, "raise_order_alert")
+    assert "not in the book" in alert["summary"]
+    assert [n["notice"]["kind"] for n in inputs(run, "send_notice")] == ["order_failed"]
+
+
+def test_before_1_1_an_order_the_book_cannot_reserve_ends_failed_before_any_side_effect():
     conflict = Failure(kind="permanent", error_type="OrderNotReservable", code="order_conflict",
                        message="order o-1001 is another customer's")  # fmt: skip
-    run, done = start(reserve_order=refused(conflict))
-    # the domain check, a read, went with the reserve
-    assert done.status == "failed" and names(run) == ["reserve_order", "check_domain"]
+    run, done = start(version="1.0", reserve_order=refused(conflict))
+    assert done.status == "failed" and names(run) == ["reserve_order"]
 
 
 def test_writes_to_microsoft_and_compensations_retry_patiently_the_rest_standardly():
