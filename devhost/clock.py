@@ -11,6 +11,10 @@ instead of `time.sleep`, so one virtual clock can drive them all:
   jumps past a registered wake-up.
 - `hold()` / `release(token)`: "I am busy right now" (work in progress outside the engine);
   a virtual clock does not jump while anything is held.
+- `add_probe(probe)` / `remove_probe(token)`: "ask me before you jump" for work that waits
+  somewhere a hold cannot cover (a message on a storage queue that its poller has not fetched
+  yet): a virtual clock calls each probe, outside its lock, before jumping, and stays put
+  while one answers True (the prober starts on that work at once).
 - `idle(next_due)`: the engine calls this when it has nothing runnable. A real clock just
   reports False (the caller sleeps); a virtual clock jumps to the earliest of `next_due` and
   the registered wake-ups (when nothing is held) and wakes every sleeper.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import itertools
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -57,6 +62,7 @@ class HostClock(ABC):
         self._cond = threading.Condition()
         self._wakeups: dict[int, datetime] = {}
         self._holds: set[int] = set()
+        self._probes: dict[int, Callable[[], bool]] = {}
         self._tokens = itertools.count(1)
 
     @abstractmethod
@@ -87,6 +93,18 @@ class HostClock(ABC):
         with self._cond:
             self._holds.discard(token)
             self._cond.notify_all()
+
+    def add_probe(self, probe: Callable[[], bool]) -> int:
+        """Register "is work waiting that would run now?"; returns a token for
+        `remove_probe`. A probe may block briefly (it is called without the clock's lock)."""
+        with self._cond:
+            token = next(self._tokens)
+            self._probes[token] = probe
+            return token
+
+    def remove_probe(self, token: int) -> None:
+        with self._cond:
+            self._probes.pop(token, None)
 
     def idle(self, next_due: datetime | None) -> bool:
         """Nothing runnable in the caller until `next_due`. True if time jumped."""
@@ -169,21 +187,33 @@ class VirtualClock(HostClock):
 
     def idle(self, next_due: datetime | None) -> bool:
         with self._cond:
-            if self._holds:
+            if self._jump_target(next_due) is None:
                 return False
-            candidates = list(self._wakeups.values())
-            if next_due is not None:
-                candidates.append(next_due)
-            if not candidates:
-                return False
-            target = min(candidates)
-            if target <= self._now:
-                # Something registered is already due: its owner has to run first.
+            probes = list(self._probes.values())
+        # Outside the lock: a probe may wait on an event loop whose tasks take holds.
+        if any(probe() for probe in probes):
+            return False
+        with self._cond:
+            target = self._jump_target(next_due)  # again: work may have started meanwhile
+            if target is None:
                 return False
             self._now = target
             self._publish()
             self._cond.notify_all()
             return True
+
+    def _jump_target(self, next_due: datetime | None) -> datetime | None:
+        """Where an idle clock would jump to now (under self._cond), or None: held, nothing
+        to jump to, or something registered already due (its owner has to run first)."""
+        if self._holds:
+            return None
+        candidates = list(self._wakeups.values())
+        if next_due is not None:
+            candidates.append(next_due)
+        if not candidates:
+            return None
+        target = min(candidates)
+        return target if target > self._now else None
 
     def sleep_until(self, when: datetime, wake: threading.Event | None = None) -> None:
         with self._cond:

@@ -55,6 +55,8 @@ LOOPBACK = "127.0.0.1"
 # Test hook: a short queue lease shows "no message lost" without waiting 10 minutes.
 QUEUE_LEASE_ENV = "DEVHOST_QUEUE_LEASE_SECONDS"
 DRAIN_TIMEOUT_S = 10.0
+# How long the virtual clock waits for the queues' answer before it jumps anyway.
+PROBE_TIMEOUT_S = 5.0
 # An HTTP request still in flight at a stop gets this long, not aiohttp's 60 s: `make run`
 # gives devhost 15 s to stop before it kills it, tests 30 s.
 HTTP_SHUTDOWN_S = 5.0
@@ -140,6 +142,8 @@ class Host:
         self._runners: list[web.AppRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._pollers: list[QueuePoller] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._probe: int | None = None
         self.base_url = ""
 
     async def invoke(self, fn: func.Function, trigger_value: Any) -> Any:
@@ -203,6 +207,25 @@ class Host:
             poller = self._poller(fn)
             self._pollers.append(poller)
             self._tasks.append(asyncio.create_task(poller.run(), name=f"queue:{poller.name}"))
+        if self._pollers and isinstance(self.clock, VirtualClock):
+            self._loop = asyncio.get_running_loop()
+            self._probe = self.clock.add_probe(self._queues_waiting)
+
+    def _queues_waiting(self) -> bool:
+        """The virtual clock's probe, asked (on the engine's thread) before it jumps: is a
+        message waiting on a queue-triggered function's queue? Its poller then fetches it."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+
+        async def any_waiting() -> bool:
+            return any(await asyncio.gather(*(p.waiting() for p in self._pollers)))
+
+        try:
+            return asyncio.run_coroutine_threadsafe(any_waiting(), loop).result(PROBE_TIMEOUT_S)
+        except Exception as exc:  # a stopping loop, a slow storage: time may move
+            log.debug("queue probe: %r", exc)
+            return False
 
     @staticmethod
     def _triggered(functions: list[func.Function]) -> list[func.Function]:
@@ -249,6 +272,9 @@ class Host:
         return int(runner.addresses[0][1])
 
     async def stop(self) -> None:
+        if self._probe is not None:
+            self.clock.remove_probe(self._probe)
+            self._probe = None
         # Like the host's drain mode: no new messages, running ones finish and are deleted.
         for poller in self._pollers:
             poller.drain(DRAIN_TIMEOUT_S)

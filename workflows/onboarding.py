@@ -2,21 +2,24 @@
 invoice, durably, on its SLA clock (docs/onboarding.md).
 
 Instance `order-<order id>` (triggers/orders.py; event intake signals it by the Stripe
-metadata `cspflow_order_id`). In order, each step an activity keyed by `<instance>/<step>`:
+metadata `cspflow_order_id`). Each step an activity keyed by `<instance>/<step>`; the steps
+that do not depend on each other run together (below, "1-3"):
 
-1. the order (and a new customer) reserved in the book; the onboarding SLA clock started at
-   the moment the order was received;
-2. a new customer: the domain still free, the Partner Center customer created, the Microsoft
-   Customer Agreement attested by its primary contact, dated the order day;
-3. the Stripe customer (cspflow's id in its metadata) and the card from the storefront saved
-   as its default; or a card-setup link mailed, and the workflow waits for the card
+1. the order (and a new customer) reserved in the book; the onboarding SLA clock started,
+   counting from the moment the order was received;
+2. a new customer: the domain free (as the API found it, else asked), the Partner Center
+   customer created, the Microsoft Customer Agreement attested by its primary contact, dated
+   the order day;
+3. the Stripe customer (cspflow's id in its metadata), recorded with the tenant on the book's
+   customer, and the card from the storefront saved as its default; or a card-setup link
+   mailed, and the workflow waits for the card
    (`card_updated`), with a reminder and a timeout that fails the order ("no payment
    method");
 4. money before Microsoft: the first billing period of every line
    (shared/policy/onboarding.py) invoiced and paid; a decline fails the order with nothing
    bought (the open invoice voided); on invoice terms the invoice is sent and the order goes on;
-5. one cart of the lines checked out; provisioning waited for on durable timers, backing off,
-   bounded;
+5. one cart of the lines checked out; provisioning read at once, then on durable timers,
+   backing off, bounded;
 6. the subscriptions recorded in the book (with the first invoice's charge of each, for the
    reconciliation), the order provisioned, the welcome sent, the SLA
    clock met, the `time_to_value` KPI event recorded.

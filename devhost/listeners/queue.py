@@ -10,6 +10,12 @@ Behaviour follows the WebJobs QueueListener/QueueProcessor and host.json `extens
 - success deletes the message; failure makes it visible again after `visibilityTimeout`, and
   once it has been dequeued `maxDequeueCount` times it moves to `<queue>-poison`;
 - messages are base64 (`messageEncoding`); one that does not decode goes straight to poison.
+
+On a virtual clock the poller is also asked before each jump whether its queue has a message
+waiting (`waiting()`, a peek): if so the clock stays put and the poller fetches at once, so a
+message an activity has just sent is handled at the time it was sent, not after a jump of
+days it would never have waited in Azure (where the poller backs off at most
+`maxPollingInterval` of real time).
 """
 
 from __future__ import annotations
@@ -95,6 +101,7 @@ class QueuePoller:
         self._running: set[asyncio.Task[None]] = set()
         self._room = asyncio.Condition()
         self._draining = asyncio.Event()
+        self._kicked = asyncio.Event()
         self._drain_timeout_s = 0.0
 
     async def run(self) -> None:
@@ -122,15 +129,38 @@ class QueuePoller:
                 if got:
                     delay = MIN_POLL_S
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._draining.wait(), delay)
-                delay = min(delay * 2, max_delay)
+                await self._back_off(delay)
+                delay = MIN_POLL_S if self._kicked.is_set() else min(delay * 2, max_delay)
+                self._kicked.clear()
             if self._running:
                 await asyncio.wait(set(self._running), timeout=self._drain_timeout_s)
         finally:
             for task in list(self._running):
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def _back_off(self, delay: float) -> None:
+        """Sleep `delay`, or less when draining starts or `waiting()` found a message."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._draining, self._kicked)]
+        try:
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def waiting(self) -> bool:
+        """Whether a message is visible on the queue now; if so, the poller fetches at once
+        instead of finishing its back-off. A storage error answers False (time may move)."""
+        if self._draining.is_set():
+            return False
+        try:
+            peeked = await self._queue.peek_messages(max_messages=1)
+        except Exception as exc:
+            log.debug("queue %s: peek failed: %s", self.name, exc)
+            return False
+        if peeked:
+            self._kicked.set()
+        return bool(peeked)
 
     def drain(self, timeout_s: float) -> None:
         """Stop fetching; `run()` returns once running messages finish (or after timeout_s)."""

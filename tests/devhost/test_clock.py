@@ -39,6 +39,48 @@ def test_a_hold_stops_the_clock_from_jumping() -> None:
     assert clock.idle(T0 + timedelta(days=1))
 
 
+def test_a_probe_that_finds_work_waiting_keeps_the_clock_until_it_finds_none() -> None:
+    clock = VirtualClock(T0)
+    waiting = [True]
+    asked: list[datetime] = []
+
+    def probe() -> bool:
+        asked.append(clock.now())
+        return waiting[0]
+
+    token = clock.add_probe(probe)
+    assert not clock.idle(T0 + timedelta(days=3))
+    assert clock.now() == T0
+    waiting[0] = False
+    assert clock.idle(T0 + timedelta(days=3))
+    assert asked == [T0, T0]  # asked before each jump, at the time it would jump from
+    clock.remove_probe(token)
+    waiting[0] = True
+    assert clock.idle(T0 + timedelta(days=4))
+
+
+def test_a_probe_is_asked_only_when_there_is_somewhere_to_jump_and_without_the_clocks_lock() -> (
+    None
+):
+    clock = VirtualClock(T0)
+    asked: list[bool] = []
+
+    def probe() -> bool:
+        # Another thread takes a hold while the probe runs (as a poller's invocation would):
+        # possible only if the clock's lock is free; the clock then does not jump.
+        holder = threading.Thread(target=clock.hold)
+        holder.start()
+        holder.join(timeout=5)
+        asked.append(not holder.is_alive())
+        return False
+
+    clock.add_probe(probe)
+    assert not clock.idle(None)  # nothing to jump to: nobody asked
+    assert asked == []
+    assert not clock.idle(T0 + timedelta(days=1))
+    assert asked == [True] and clock.now() == T0
+
+
 def test_idle_with_nothing_due_does_not_move() -> None:
     clock = VirtualClock(T0)
     assert not clock.idle(None)

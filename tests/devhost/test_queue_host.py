@@ -1,9 +1,13 @@
 """Queue triggers under `python -m devhost start` against a real Azurite: a host killed
-(SIGKILL) in the middle of a batch loses no message, and outputs and %Setting% names work."""
+(SIGKILL) in the middle of a batch loses no message, outputs and %Setting% names work, and a
+virtual clock does not jump past a message waiting on a queue."""
 
 import base64
 import contextlib
+import time
+import urllib.request
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,3 +87,30 @@ def test_a_host_started_without_the_storage_setting_says_what_to_set(tmp_path: P
     assert host.process.wait(timeout=30) == 1
     assert "AzureWebJobsStorage" in host.log()
     assert "local.settings.json" in host.log()
+
+
+def test_on_a_virtual_clock_a_message_runs_when_it_was_sent_not_after_the_next_jump(
+    tmp_path: Path, azurite: Azurite
+) -> None:
+    # An activity sends a message, then its orchestration waits three days: the idle host
+    # would jump the clock at once, while the message's poller is still backing off (up to
+    # maxPollingInterval, 2 s of real time). The clock asks the queues first.
+    queue = f"relay-{uuid.uuid4().hex[:10]}"
+    record = tmp_path / "record.jsonl"
+    app = app_copy(
+        FRONT_APPS / "relayed",
+        tmp_path / "app",
+        {"AzureWebJobsStorage": azurite.connection_string, "RELAY_QUEUE": queue,
+         "RECORD": str(record)},
+    )  # fmt: skip
+    _queue(azurite, queue)
+    with running_host(app, "--virtual-clock") as host:
+        time.sleep(3)  # the poller backs off to its longest wait
+        for _ in range(3):
+            assert urllib.request.urlopen(f"{host.url}/api/relay", timeout=30).status == 200
+            wait_until(lambda: bool(jsonl_records(record)), timeout=30)
+            (ran,) = jsonl_records(record)
+            record.unlink()
+            waited = datetime.fromisoformat(ran["ran_at"]) - datetime.fromisoformat(ran["sent_at"])
+            assert waited < timedelta(hours=1), waited
+            time.sleep(2.5)
