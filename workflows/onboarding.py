@@ -150,12 +150,10 @@ class _Progress:
         self.invoice: FirstInvoice | None = None
         self.reason: str | None = None
         # Not published: whether the SLA clock was started (a failure cancels it); a tenant
-        # and a Stripe customer made but not yet in the book (a failure records the tenant);
-        # what the book could not record (an ops alert at the end).
+        # and a Stripe customer made but not yet in the book (a failure records the tenant).
         self.clock_started = False
         self.unrecorded_tenant: str | None = None
         self.unlinked_stripe: str | None = None
-        self.book_gaps: list[str] = []
 
     def done(self, step: StepName, detail: str | None = None) -> None:
         self.steps.append(StepDone(step=step, at=self.context.current_utc_datetime, detail=detail))
@@ -264,16 +262,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             ),
         )
         if alert is not None:
-            yield from run(
-                context,
-                raise_order_alert,
-                RaiseOrderAlert(
-                    step_key=key("alert"),
-                    order_id=order.order_id,
-                    at=context.current_utc_datetime,
-                    summary=f"order {order.order_id} failed and needs a person: {alert}",
-                ),
-            )
+            yield from _alert(context, order, f"failed and needs a person: {alert}")
         set_status(context, progress.view())
         return progress.view().model_dump(mode="json")
 
@@ -732,18 +721,11 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     progress.done("recorded", None if recorded.ok else _why(recorded.failure))
     progress.done("welcomed", None if welcomed.ok else _why(welcomed.failure))
     if not recorded.ok:
-        progress.book_gaps.append(f"subscriptions not recorded ({_why(recorded.failure)})")
-    if progress.book_gaps:
-        yield from run(
+        yield from _alert(
             context,
-            raise_order_alert,
-            RaiseOrderAlert(
-                step_key=key("alert"),
-                order_id=order.order_id,
-                at=context.current_utc_datetime,
-                summary=f"order {order.order_id} is provisioned but the book is incomplete: "
-                + "; ".join(progress.book_gaps),
-            ),
+            order,
+            "is provisioned but the book is incomplete: "
+            f"subscriptions not recorded ({_why(recorded.failure)})",
         )
     set_status(context, progress.view())
     return progress.view().model_dump(mode="json")
@@ -881,6 +863,22 @@ def _clock_call(
                 owner="onboarding" if action == "start" else None,
                 by="onboarding" if action == "cancel" else None,
             ),
+        ),
+    )
+
+
+def _alert(
+    context: df.DurableOrchestrationContext, order: Onboarding, what: str
+) -> Generator[Any, Any, None]:
+    """An ops alert about the order (once per order: its key is the order's)."""
+    yield from run(
+        context,
+        raise_order_alert,
+        RaiseOrderAlert(
+            step_key=step_key(context, "alert"),
+            order_id=order.order_id,
+            at=context.current_utc_datetime,
+            summary=f"order {order.order_id} {what}",
         ),
     )
 
