@@ -1,6 +1,7 @@
 """Onboarding's activities (workflows/onboarding.py): one side effect each.
 
-- `reserve_order`: the customer (a new one) and the order in the book, before anything else.
+- `reserve_order`: the customer (a new one) and the order in the book, first thing (beside
+  the first writes to Partner Center and Stripe, from version 1.1).
 - `check_domain`: whether Partner Center still has the initial domain free (a read).
 - `create_partner_center_customer`: the customer tenant, once per step key (MS-RequestId)
   (an instance from before version 1.1 also records its id in the book here).
@@ -221,8 +222,8 @@ class AlertRaised(DomainModel):
 # activities --------------------------------------------------------------------------------
 @activity(bp)
 def reserve_order(request: ReserveOrder, ctx: ActivityContext) -> Reserved:
-    """The order in the book (and, for a new customer, the customer, before Partner Center
-    has a tenant for it). A retry finds both already there and changes nothing.
+    """The order in the book (and, for a new customer, the customer, without its tenant yet).
+    A retry finds both already there and changes nothing.
 
     Each record is inserted first and read only when the insert finds it taken (a retry, or
     the customer already updated by a later step): on the first run, which is every order's,
