@@ -129,8 +129,9 @@ PROVISIONING_LIMIT = timedelta(hours=24)
 # the order fails as "no payment method" when that one has expired too.
 CARD_REMINDER = timedelta(days=1)
 CARD_TIMEOUT = timedelta(days=2)
-# The version (host.json defaultVersion) from which the first steps run in three groups and
-# the checkout marks the order provisioning (docs/onboarding.md, "Steps run together").
+# The version (host.json defaultVersion) from which the first steps run in two groups and a
+# provisioning done at the first read goes straight to provisioned (docs/onboarding.md,
+# "The workflow").
 GROUPED = "1.1"
 
 
@@ -279,7 +280,6 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     grouped = at_least(context, GROUPED)
     new = order.new_customer
     stripe_id = order.stripe_customer_id
-    made_stripe = False
     waits_for_card = new is not None and new.payment == "card_link" and new.payment_method is None
     checks_domain = new is not None and (not grouped or order.domain_free_at is None)
 
@@ -323,29 +323,20 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
         )
 
     def link() -> Call[Any, Any] | None:
-        if grouped and (progress.unlinked_stripe or progress.unrecorded_tenant):
-            return call(
-                context,
-                link_stripe_customer,
-                LinkStripe(
-                    step_key=key("stripe-link"),
-                    customer_id=order.customer_id,
-                    stripe_customer_id=progress.unlinked_stripe,
-                    tenant_id=progress.unrecorded_tenant,
-                ),
-                retry="patient",
-            )
-        if not grouped and made_stripe:
-            return call(
-                context,
-                link_stripe_customer,
-                LinkStripe(
-                    step_key=key("stripe-link"),
-                    customer_id=order.customer_id,
-                    stripe_customer_id=stripe_id,
-                ),
-            )
-        return None
+        # (Before 1.1 the tenant is recorded by its own step, so it is never unrecorded here.)
+        if progress.unlinked_stripe is None and progress.unrecorded_tenant is None:
+            return None
+        return call(
+            context,
+            link_stripe_customer,
+            LinkStripe(
+                step_key=key("stripe-link"),
+                customer_id=order.customer_id,
+                stripe_customer_id=progress.unlinked_stripe,
+                tenant_id=progress.unrecorded_tenant,
+            ),
+            retry="patient" if grouped else "standard",
+        )
 
     def card() -> Call[Any, Any] | None:
         if new is None or new.payment_method is None:
@@ -438,8 +429,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                         "nothing was charged or bought.",
                     )
                 )
-            stripe_id, made_stripe = made.value.stripe_customer_id, True
-            progress.unlinked_stripe = stripe_id if grouped else None
+            stripe_id = progress.unlinked_stripe = made.value.stripe_customer_id
             progress.done("stripe_customer", stripe_id)
         if unreserved is not None:
             # 1.1 reserves alongside the tenant and the Stripe customer (the API's command
@@ -454,19 +444,19 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 )
             )
         linked = by_name.get(link_stripe_customer.name)
-        if grouped and linked is not None:
-            if not linked.ok:
-                return (
-                    yield from fail(
-                        "provider_error",
-                        "cspflow could not record the customer's Partner Center tenant and "
-                        f"Stripe customer in its book ({_why(linked.failure)}); nothing was "
-                        "charged or bought.",
-                        alert=f"customer {order.customer_id}: tenant {progress.tenant_id}, "
-                        f"Stripe customer {stripe_id} not in the book",
-                    )
-                )
+        if linked is not None and linked.ok:
             progress.unrecorded_tenant = progress.unlinked_stripe = None
+        elif grouped and linked is not None:  # (1.0 went on without the link)
+            return (
+                yield from fail(
+                    "provider_error",
+                    "cspflow could not record the customer's Partner Center tenant and "
+                    f"Stripe customer in its book ({_why(linked.failure)}); nothing was "
+                    "charged or bought.",
+                    alert=f"customer {order.customer_id}: tenant {progress.tenant_id}, "
+                    f"Stripe customer {stripe_id} not in the book",
+                )
+            )
         saved = by_name.get(attach_card.name)
         if saved is not None:
             if saved.value is None or saved.value.decline is not None:

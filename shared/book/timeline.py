@@ -27,6 +27,7 @@ first history (`append_all`) still goes in transactions of up to 50 entries.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from shared.book._repository import DEFAULT_LIMIT, Page, Recorded, Tables
 from shared.book._table import JSON, json_properties, json_text
@@ -60,26 +61,34 @@ class Timeline:
             self._insert_row(pk, row_key, entry.kind, text, what)
             return Recorded(entry, already_done=False)
         marker = self.table.get(pk, marker_key, what)
-        if marker is None:  # pragma: no cover - markers are never deleted
-            raise AssertionError(f"{what}: the marker went away")
-        if JSON not in marker:  # a marker from before markers carried the entry
-            row = self.table.get(pk, marker["Entry"], what)
-            if row is None:  # pragma: no cover - such markers were written with their row
-                raise AssertionError(f"{what}: marker without entry")
-            return Recorded(TimelineEntry.model_validate_json(json_text(row)), already_done=True)
-        existing = TimelineEntry.model_validate_json(json_text(marker))
-        # The first writer may have stopped before the row: written now (a no-op if there).
-        self._insert_row(pk, marker["Entry"], existing.kind, json_text(marker), what)
+        existing = None if marker is None else self._entry_of(pk, marker, what)
+        if marker is None or existing is None:  # pragma: no cover - never deleted
+            raise AssertionError(f"{what}: a marker without its entry")
+        if JSON in marker:
+            # The first writer may have stopped before the row: written now (a no-op if there).
+            self._insert_row(pk, marker["Entry"], existing.kind, json_text(marker), what)
         return Recorded(existing, already_done=True)
+
+    def _entry_of(self, pk: str, marker: dict[str, Any], what: str) -> TimelineEntry | None:
+        """The entry a marker stands for: its own copy, or (a marker from before markers
+        carried the entry) the row it names."""
+        if JSON in marker:
+            return TimelineEntry.model_validate_json(json_text(marker))
+        row = self.table.get(pk, marker["Entry"], what)
+        return None if row is None else TimelineEntry.model_validate_json(json_text(row))
 
     @staticmethod
     def _marker(pk: str, marker_key: str, row_key: str, text: str) -> dict[str, object]:
         return {"PartitionKey": pk, "RowKey": marker_key, "Entry": row_key,
                 **json_properties(text)}  # fmt: skip
 
+    @staticmethod
+    def _row(pk: str, row_key: str, kind: str, text: str) -> dict[str, object]:
+        return {"PartitionKey": pk, "RowKey": row_key, "Kind": kind, **json_properties(text)}
+
     def _insert_row(self, pk: str, row_key: str, kind: str, text: str, what: str) -> None:
-        row = {"PartitionKey": pk, "RowKey": row_key, "Kind": kind, **json_properties(text)}
-        self.table.insert(row, what)  # None: there already (a retry, or a racing writer)
+        # None: there already (a retry, or a racing writer)
+        self.table.insert(self._row(pk, row_key, kind, text), what)
 
     def append_all(self, entries: list[TimelineEntry]) -> None:
         """Record several entries of one customer at once: one entity group transaction when
@@ -98,10 +107,7 @@ class Timeline:
                 operations.append(
                     ("create", self._marker(pk, key(_MARKERS + entry.id), row_key, text))
                 )
-                operations.append(
-                    ("create", {"PartitionKey": pk, "RowKey": row_key, "Kind": entry.kind,
-                                **json_properties(text)})
-                )  # fmt: skip
+                operations.append(("create", self._row(pk, row_key, entry.kind, text)))
             what = f"{len(entries)} timeline entries of customer {entries[0].customer_id}"
             if self.table.transact(operations, what):
                 return
@@ -111,12 +117,7 @@ class Timeline:
     def entry(self, customer_id: str, entry_id: str) -> TimelineEntry | None:
         pk, what = key(customer_id), self._what(customer_id, entry_id)
         marker = self.table.get(pk, key(_MARKERS + entry_id), what)
-        if marker is None:
-            return None
-        if JSON in marker:
-            return TimelineEntry.model_validate_json(json_text(marker))
-        row = self.table.get(pk, marker["Entry"], what)
-        return None if row is None else TimelineEntry.model_validate_json(json_text(row))
+        return None if marker is None else self._entry_of(pk, marker, what)
 
     def page(
         self,
