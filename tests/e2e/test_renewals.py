@@ -178,16 +178,19 @@ def test_a_small_book_renews_as_decided_and_nothing_else(stack: LocalStack, ns: 
                        headers={"content-type": "application/json"})  # fmt: skip
     assert reused.json()["refusal"] == "used"
 
+    instances = {label: f"renewal-{subs[label][2]}-{terms[label]:%Y%m%d}" for label in subs}
+
     # Two sweeps the same day, the clock held between them: an idle host would jump to the
-    # first reminder's timer and the second sweep's window would then hold more terms.
+    # first reminder's timer and the second sweep's window would then hold more terms. The
+    # first starts every renewal of this book; the second finds them all already there (on
+    # the shared stack another test's monthly term may come due in between: not counted).
     with stack.clock_held():
         first = stack.api("POST", "/api/ops/renewal-sweeps")
         assert first.status_code == 200, first.text
+        started_first = {label: stack.instance(iid) is not None for label, iid in instances.items()}
         second = stack.api("POST", "/api/ops/renewal-sweeps")
-    assert second.json()["started"] == 0, second.json()  # the same day: nothing new
-    assert second.json()["already"] == first.json()["due"]
-
-    instances = {label: f"renewal-{subs[label][2]}-{terms[label]:%Y%m%d}" for label in subs}
+    assert all(started_first.values()), started_first
+    assert second.json()["already"] >= len(instances), second.json()
 
     def all_done() -> bool:
         statuses = [stack.instance(iid) for iid in instances.values()]
