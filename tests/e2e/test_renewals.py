@@ -643,6 +643,10 @@ class Year:
         """The fire time of the durable timer `iid` waits on after a failed activity (a
         retry), or None when it waits on no such timer."""
         status = self.stack.instance(iid, history=True) or {}
+        if self._waits(status):
+            # Its episode ended between the listing and this read: it now waits on its next
+            # wake-up (a timer of days), which is no retry; the next listing sees it waiting.
+            return None
         events = status.get("historyEvents") or []
         created = [e for e in events if e["EventType"] == "TimerCreated"]
         fired = {e.get("FireAt") for e in events if e["EventType"] == "TimerFired"}
