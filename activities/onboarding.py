@@ -10,7 +10,8 @@
 - `link_stripe_customer`: the Stripe customer and the Partner Center tenant recorded on the
   book's customer, in one write.
 - `buy_lines`: the NCE lines put in one cart and checked out, each write with its
-  MS-RequestId, so a lost checkout answer retried is replayed, not bought again.
+  MS-RequestId, so a lost checkout answer retried is replayed, not bought again; from
+  version 1.2 it also reads the orders' provisioning once, right after the checkout.
 - `read_provisioning`: how far Partner Center is with provisioning the orders (a read).
 - `record_order_subscriptions`: the orders' subscriptions added to the book, with the first
   invoice's charge of each (the book's `Charges`, for the reconciliation) and its sell price.
@@ -28,6 +29,7 @@ notices are `activities/notifications.py`; the SLA clock `activities/sla_clocks.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -57,10 +59,12 @@ from shared.models.intake import OpsAlert
 from shared.models.onboarding import Onboarding, PricedLine
 from shared.models.order import OrderStatus
 from shared.partner_center import PartnerCenterClient
+from shared.partner_center.errors import PartnerCenterError
 from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
 from shared.policy.charges import order_charges
 
 bp = df.Blueprint()
+log = logging.getLogger("cspflow.activities.onboarding")
 
 
 def _book(settings: Settings) -> Book:
@@ -135,9 +139,17 @@ class Linked(DomainModel):
     tenant_id: str | None = None
 
 
+class Provisioning(DomainModel):
+    done: bool
+    pending: int
+    subscription_ids: tuple[str, ...]
+
+
 class BuyLines(WriteInput):
     order: Onboarding
     tenant_id: str
+    # Read the orders' provisioning once, right after the checkout (as `read_provisioning`).
+    read_provisioning: bool = False
 
 
 class Bought(DomainModel):
@@ -145,17 +157,14 @@ class Bought(DomainModel):
     partner_center_order_ids: tuple[str, ...]
     subscription_ids: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    # The read asked for; None when not asked, or when Partner Center could not answer it
+    # (the workflow then polls on its timers, as it would have).
+    provisioning: Provisioning | None = None
 
 
 class ReadProvisioning(DomainModel):
     tenant_id: str
     partner_center_order_ids: tuple[str, ...] = Field(min_length=1)
-
-
-class Provisioning(DomainModel):
-    done: bool
-    pending: int
-    subscription_ids: tuple[str, ...]
 
 
 class RecordSubscriptions(WriteInput):
@@ -380,24 +389,41 @@ def buy_lines(request: BuyLines, ctx: ActivityContext) -> Bought:
         request_id=ctx.request_id("cart.create"),
     )
     result = pc.checkout(request.tenant_id, cart.id, request_id=ctx.request_id("cart.checkout"))
+    orders = tuple(o.id for o in result.orders)
+    provisioning: Provisioning | None = None
+    if request.read_provisioning and orders:
+        try:
+            provisioning = _provisioning(pc, request.tenant_id, orders)
+        except PartnerCenterError as exc:
+            # The purchase stands: a read that fails must not fail the step (its retry would
+            # repeat the cart and the checkout calls); the workflow's poll reads again.
+            log.warning("provisioning of %s not read after checkout: %s", orders, exc)
     return Bought(
         cart_id=cart.id,
-        partner_center_order_ids=tuple(o.id for o in result.orders),
+        partner_center_order_ids=orders,
         subscription_ids=tuple(
             li.subscription_id for o in result.orders for li in o.line_items if li.subscription_id
         ),
         errors=tuple(f"{e.code}: {e.description}" for e in result.order_errors),
+        provisioning=provisioning,
     )
 
 
 @activity(bp)
 def read_provisioning(request: ReadProvisioning, ctx: ActivityContext) -> Provisioning:
     """Each order's provisioning status (https://learn.microsoft.com/en-us/partner-center/developer/get-order-provisioning-status)."""
-    pc = _partner_center(ctx.settings)
+    return _provisioning(
+        _partner_center(ctx.settings), request.tenant_id, request.partner_center_order_ids
+    )
+
+
+def _provisioning(
+    pc: PartnerCenterClient, tenant_id: str, order_ids: tuple[str, ...]
+) -> Provisioning:
     pending = 0
     subscriptions: list[str] = []
-    for order_id in request.partner_center_order_ids:
-        for line in pc.order_provisioning_status(request.tenant_id, order_id):
+    for order_id in order_ids:
+        for line in pc.order_provisioning_status(tenant_id, order_id):
             if line.status.lower() != "fulfilled":
                 pending += 1
             if line.subscription_id:

@@ -1,7 +1,8 @@
 """Payments in Stripe, for every workflow: one side effect each, one typed input each.
 
 - `set_up_stripe_customer`: the customer's Stripe customer (cspflow's customer id in its
-  metadata, `shared.payments.client.PARTNER_CUSTOMER_KEY`), created once per step key.
+  metadata, `shared.payments.client.PARTNER_CUSTOMER_KEY`), created once per step key, with
+  the storefront's card saved as `attach_card` does when the input names one.
 - `attach_card`: a PaymentMethod from the storefront's card form saved and made the
   invoices' default; a card Stripe refuses comes back as its decline (a value, not a failure).
 - `create_card_setup_link`: a hosted page (Checkout in setup mode) where the customer saves a
@@ -67,16 +68,23 @@ class PaymentLine(DomainModel):
 
 
 class SetUpStripeCustomer(WriteInput):
-    """Create the Stripe customer of cspflow's customer `customer_id`."""
+    """Create the Stripe customer of cspflow's customer `customer_id`, and with
+    `payment_method_id` save that card for it as the invoices' default (as `attach_card`)."""
 
     customer_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=256)
     email: str | None = Field(default=None, max_length=512)
     metadata: dict[str, str] = Field(default_factory=dict)
+    payment_method_id: str | None = Field(default=None, min_length=3, max_length=255)
 
 
 class StripeCustomerSet(DomainModel):
+    """The Stripe customer; with a card asked for, the card saved or the decline that
+    refused it (the customer exists either way)."""
+
     stripe_customer_id: str
+    card: Card | None = None
+    decline: Decline | None = None
 
 
 class AttachCard(WriteInput):
@@ -217,15 +225,22 @@ class ReadInvoice(DomainModel):
 # activities ------------------------------------------------------------------------------
 @activity(bp)
 def set_up_stripe_customer(request: SetUpStripeCustomer, ctx: ActivityContext) -> StripeCustomerSet:
-    """The customer's Stripe customer, linked to cspflow's customer by metadata."""
-    customer = _stripe(ctx.settings).create_customer(
+    """The customer's Stripe customer, linked to cspflow's customer by metadata; and the
+    card, when asked, saved in the same step (one wait for the workflow instead of two). A
+    retry after the create gets the same customer back (its idempotency key) and saves the
+    card once."""
+    stripe = _stripe(ctx.settings)
+    customer = stripe.create_customer(
         request.step_key,
         partner_customer_id=request.customer_id,
         name=request.name,
         email=request.email,
         metadata=request.metadata,
     )
-    return StripeCustomerSet(stripe_customer_id=customer.id)
+    if request.payment_method_id is None:
+        return StripeCustomerSet(stripe_customer_id=customer.id)
+    saved = stripe.attach_payment_method(request.step_key, customer.id, request.payment_method_id)
+    return StripeCustomerSet(stripe_customer_id=customer.id, card=saved.card, decline=saved.decline)
 
 
 @activity(bp)

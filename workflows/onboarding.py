@@ -46,6 +46,7 @@ from activities.onboarding import (
     CheckDomain,
     CreateTenant,
     LinkStripe,
+    Provisioning,
     RaiseOrderAlert,
     ReadProvisioning,
     RecordSubscriptions,
@@ -67,6 +68,7 @@ from activities.onboarding import (
 )
 from activities.payments import (
     AttachCard,
+    Charged,
     ChargeLines,
     CompleteCardSetup,
     CreateCardSetupLink,
@@ -106,12 +108,14 @@ from shared.notifications.kinds import (
 )
 from workflows.durable import (
     Call,
+    Outcome,
     at_least,
     call,
     orchestration,
     read_input,
     run,
     set_status,
+    settle,
     settle_all,
     step_key,
 )
@@ -133,6 +137,10 @@ CARD_TIMEOUT = timedelta(days=2)
 # provisioning done at the first read goes straight to provisioned (docs/onboarding.md,
 # "The workflow").
 GROUPED = "1.1"
+# The version from which the card is saved with the Stripe customer, the first invoice is
+# collected alongside the MCA, the clock and the book's link, and the checkout reads the
+# provisioning once: four waits in a row from the order to licences found usable, not six.
+CHARGED_ALONGSIDE = "1.2"
 
 
 def instance_id(order_id: str) -> str:
@@ -155,6 +163,9 @@ class _Progress:
         self.clock_started = False
         self.unrecorded_tenant: str | None = None
         self.unlinked_stripe: str | None = None
+        # From 1.2: the first invoice's outcome while the steps that ran alongside it are
+        # read (a failure among them undoes it); taken up once they all succeeded.
+        self.charge_alongside: Outcome[Charged] | None = None
 
     def done(self, step: StepName, detail: str | None = None) -> None:
         self.steps.append(StepDone(step=step, at=self.context.current_utc_datetime, detail=detail))
@@ -191,13 +202,37 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     ) -> Generator[Any, Any, dict[str, Any]]:
         """Undo what can be undone, then end the order failed with `words`."""
         undone: list[str] = []
+        alongside, progress.charge_alongside = progress.charge_alongside, None
+        if alongside is not None:
+            # The first invoice went with the step that failed (1.2): what it took is
+            # refunded, an invoice it could not collect voided.
+            if alongside.value is None:
+                alert = (
+                    f"{alert + '; ' if alert else ''}the first invoice's state is unknown: "
+                    "check it in Stripe"
+                )
+            elif alongside.value.status == "declined":
+                yield from run(
+                    context,
+                    void_invoice,
+                    VoidInvoice(step_key=key("void"), invoice_id=alongside.value.invoice.id),
+                )
+            elif alongside.value.status == "sent":  # as a refused checkout's, below
+                alert = (
+                    f"{alert + '; ' if alert else ''}void the sent invoice "
+                    f"{alongside.value.invoice.id}"
+                )
+            elif refund is None:
+                refund, invoice_id = alongside.value.amount_paid, alongside.value.invoice.id
         if progress.unrecorded_tenant is not None:
-            # The tenant exists at Microsoft whatever becomes of the order: the book knows it.
+            # The tenant exists at Microsoft whatever becomes of the order: the book knows it
+            # (and the Stripe customer, when one was made and not yet recorded).
             out_link = yield from run(
                 context,
                 link_stripe_customer,
                 LinkStripe(step_key=key("tenant-record"), customer_id=order.customer_id,
-                           tenant_id=progress.unrecorded_tenant),
+                           tenant_id=progress.unrecorded_tenant,
+                           stripe_customer_id=progress.unlinked_stripe),
                 retry="patient",
             )  # fmt: skip
             if not out_link.ok:
@@ -267,17 +302,20 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
         set_status(context, progress.view())
         return progress.view().model_dump(mode="json")
 
-    # 1-3. the book, the tenant, Stripe, the MCA ------------------------------------------
+    # 1-4. the book, the tenant, Stripe, the MCA, the first invoice ------------------------
     # Steps that do not wait on each other run together (one task_all each): the host's part
-    # of an order is its number of waits in a row. 1.1's grouping (GROUPED) has two:
-    #   the reserve, the tenant and the Stripe customer (the domain checked first, with the
-    #   reserve, when the API could not ask Partner Center);
-    #   the MCA, the card, the clock, and the book's one write of the tenant and the Stripe
-    #   customer.
-    # An instance started before 1.1 replays 1.0's four: the reserve; the clock, the domain
-    # and the Stripe customer; the tenant (recorded by its own step), the Stripe link and the
-    # card; the MCA.
+    # of an order is its number of waits in a row. 1.2's grouping (CHARGED_ALONGSIDE) has two:
+    #   the reserve, the tenant and the Stripe customer with the card saved (the domain
+    #   checked first, with the reserve, when the API could not ask Partner Center);
+    #   the MCA, the clock, the book's one write of the tenant and the Stripe customer, and
+    #   the first invoice (which needs only the card: a failure of another step of the
+    #   group refunds it).
+    # An instance started on 1.1 replays its own: the same first group, with the card saved
+    # in the second and the first invoice after it. One started before 1.1 replays 1.0's
+    # four: the reserve; the clock, the domain and the Stripe customer; the tenant (recorded
+    # by its own step), the Stripe link and the card; the MCA.
     grouped = at_least(context, GROUPED)
+    alongside = at_least(context, CHARGED_ALONGSIDE)
     new = order.new_customer
     stripe_id = order.stripe_customer_id
     waits_for_card = new is not None and new.payment == "card_link" and new.payment_method is None
@@ -319,6 +357,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 name=order.company_name,
                 email=str(order.contacts[0].email),
                 metadata={ORDER_KEY: order.order_id},
+                payment_method_id=new.payment_method if alongside and new is not None else None,
             ),
         )
 
@@ -339,7 +378,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
         )
 
     def card() -> Call[Any, Any] | None:
-        if new is None or new.payment_method is None:
+        if new is None or new.payment_method is None or alongside:  # (1.2: with the customer)
             return None
         assert stripe_id is not None
         return call(
@@ -370,6 +409,31 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             retry="patient",
         )
 
+    def charge() -> Call[Any, Any]:
+        assert stripe_id is not None
+        return call(
+            context,
+            charge_lines,
+            ChargeLines(
+                step_key=key("first-invoice"),
+                stripe_customer_id=stripe_id,
+                currency=order.currency,
+                lines=tuple(
+                    PaymentLine(
+                        reference=p.line.catalog_item_id,
+                        description=f"{p.name} x {p.line.quantity}",
+                        amount=p.first_charge,
+                        period_start=p.period_start,
+                        period_end=p.period_end,
+                    )
+                    for p in order.lines
+                ),
+                description=f"Order {order.order_id}",
+                metadata={ORDER_KEY: order.order_id},
+                days_until_due=order.net_days,
+            ),
+        )
+
     Group = list[Callable[[], Call[Any, Any] | None]]
     groups: list[Group]
     if grouped:
@@ -381,12 +445,21 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             if checks_domain
             else [[reserve, tenant, stripe_customer]]
         )
-        groups = [*first, [attest, card, clock_start, link]]
+        # (A card to come through the card-setup link is waited for after the group.)
+        paying: Group = [charge] if alongside and not waits_for_card else []
+        groups = [*first, [attest, card, clock_start, link, *paying]]
     else:
         groups = [[reserve], [clock_start, domain, stripe_customer], [tenant, link, card], [attest]]
     for group in groups:
         calls = [c for c in (make() for make in group) if c is not None]
         by_name = {o.activity: o for o in (yield from settle_all(*calls))}
+        # Held where fail() finds it, so that a failure read below undoes it.
+        progress.charge_alongside = by_name.get(charge_lines.name)
+        nothing = (
+            "nothing was bought"
+            if progress.charge_alongside is not None
+            else "nothing was charged or bought"
+        )
         # Each outcome is read in this order, whichever group it came in.
         reserved = by_name.get(reserve_order.name)
         unreserved = reserved.failure if reserved is not None and not reserved.ok else None
@@ -431,6 +504,10 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 )
             stripe_id = progress.unlinked_stripe = made.value.stripe_customer_id
             progress.done("stripe_customer", stripe_id)
+            if made.value.decline is not None:  # (1.2: the card saved with the customer)
+                return (yield from fail("payment_declined", _refused(made.value.decline.message)))
+            if made.value.card is not None:
+                progress.done("card_saved")
         if unreserved is not None:
             # 1.1 reserves alongside the tenant and the Stripe customer (the API's command
             # ledger has already made the order id the order's own, so only an outage of the
@@ -451,8 +528,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 yield from fail(
                     "provider_error",
                     "cspflow could not record the customer's Partner Center tenant and "
-                    f"Stripe customer in its book ({_why(linked.failure)}); nothing was "
-                    "charged or bought.",
+                    f"Stripe customer in its book ({_why(linked.failure)}); {nothing}.",
                     alert=f"customer {order.customer_id}: tenant {progress.tenant_id}, "
                     f"Stripe customer {stripe_id} not in the book",
                 )
@@ -465,13 +541,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                     if saved.value is not None and saved.value.decline is not None
                     else _why(saved.failure)
                 )
-                return (
-                    yield from fail(
-                        "payment_declined",
-                        f"The card was refused: {why}. Nothing was charged or bought; "
-                        "order again with another card.",
-                    )
-                )
+                return (yield from fail("payment_declined", _refused(why)))
             progress.done("card_saved")
         attested = by_name.get(attest_customer_agreement.name)
         if attested is not None:
@@ -480,9 +550,8 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                     yield from fail(
                         "provider_error",
                         "Partner Center refused the Microsoft Customer Agreement attestation "
-                        f"({_why(attested.failure)}); nothing was charged or bought. The "
-                        "customer exists in Partner Center: attest the agreement there, then "
-                        "order again.",
+                        f"({_why(attested.failure)}); {nothing}. The customer exists in "
+                        "Partner Center: attest the agreement there, then order again.",
                         alert="customer created in Partner Center but the MCA is not attested",
                     )
                 )
@@ -502,28 +571,11 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             )
 
     # 4. money before Microsoft -------------------------------------------------------------
-    charged = yield from run(
-        context,
-        charge_lines,
-        ChargeLines(
-            step_key=key("first-invoice"),
-            stripe_customer_id=stripe_id,
-            currency=order.currency,
-            lines=tuple(
-                PaymentLine(
-                    reference=p.line.catalog_item_id,
-                    description=f"{p.name} x {p.line.quantity}",
-                    amount=p.first_charge,
-                    period_start=p.period_start,
-                    period_end=p.period_end,
-                )
-                for p in order.lines
-            ),
-            description=f"Order {order.order_id}",
-            metadata={ORDER_KEY: order.order_id},
-            days_until_due=order.net_days,
-        ),
-    )
+    charged: Outcome[Charged]
+    if progress.charge_alongside is not None:  # (1.2: with the MCA, all of which succeeded)
+        charged, progress.charge_alongside = progress.charge_alongside, None
+    else:
+        charged = yield from settle(charge())
     if charged.value is None:
         return (
             yield from fail(
@@ -562,7 +614,9 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     bought = yield from run(
         context,
         buy_lines,
-        BuyLines(step_key=key("checkout"), order=order, tenant_id=tenant_id),
+        BuyLines(
+            step_key=key("checkout"), order=order, tenant_id=tenant_id, read_provisioning=alongside
+        ),
         retry="patient",
     )
     if bought.value is None or not bought.value.partner_center_order_ids:
@@ -601,19 +655,24 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     deadline = context.current_utc_datetime + PROVISIONING_LIMIT
     wait = FIRST_POLL
     subscriptions: tuple[str, ...] = bought.value.subscription_ids
+    # From 1.2 the first read came with the checkout (None if it could not be made).
+    read: Provisioning | None = bought.value.provisioning
     while True:
-        poll = call(
-            context,
-            read_provisioning,
-            ReadProvisioning(tenant_id=tenant_id, partner_center_order_ids=progress.pc_orders),
-        )
-        # Before 1.1 the first poll goes with the status change (one action); the others alone.
-        polled = (yield from settle_all(*([marked] if marked else []), poll))[-1]
-        marked = None
-        if polled.value is not None:
-            subscriptions = polled.value.subscription_ids or subscriptions
-            if polled.value.done:
+        if read is None:
+            poll = call(
+                context,
+                read_provisioning,
+                ReadProvisioning(tenant_id=tenant_id, partner_center_order_ids=progress.pc_orders),
+            )
+            # Before 1.1 the first poll goes with the status change (one action); the others
+            # alone.
+            read = (yield from settle_all(*([marked] if marked else []), poll))[-1].value
+            marked = None
+        if read is not None:
+            subscriptions = read.subscription_ids or subscriptions
+            if read.done:
                 break
+        read = None
         if grouped and wait == FIRST_POLL:
             yield from settle_all(mark_provisioning())
         if context.current_utc_datetime + wait > deadline:
@@ -884,6 +943,13 @@ def _taken(domain: str) -> str:
     return (
         f"The domain {domain} is already taken in Microsoft's cloud: "
         "place the order again with another initial domain."
+    )
+
+
+def _refused(why: str) -> str:
+    return (
+        f"The card was refused: {why}. Nothing was charged or bought; "
+        "order again with another card."
     )
 
 

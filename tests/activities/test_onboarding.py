@@ -33,6 +33,8 @@ from shared.book import Book
 from shared.config import get_settings, reset_settings
 from shared.errors import StepError
 from shared.models.onboarding import Onboarding
+from shared.partner_center import PartnerCenterClient
+from shared.partner_center.errors import RetryableError
 from tests.sandbox.partner_center.harness import Harness
 
 BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
@@ -106,6 +108,18 @@ def payload(data: Onboarding, step: str, **more: Any) -> dict[str, Any]:
 def tenant_of(data: Onboarding) -> str:
     made = ok(create_partner_center_customer.run(payload(data, "partner-center-customer")))
     return str(made["tenant_id"])
+
+
+def ready_to_buy(data: Onboarding) -> str:
+    """The order reserved, its tenant made and the MCA attested: the tenant."""
+    ok(reserve_order.run(payload(data, "reserve")))
+    tenant = tenant_of(data)
+    ok(attest_customer_agreement.run({
+        "step_key": f"order-{data.order_id}/mca", "tenant_id": tenant, "first_name": "Ada",
+        "last_name": "Lovelace", "email": "ada@fabrikam.example",
+        "date_agreed": data.received_at.isoformat(),
+    }))  # fmt: skip
+    return tenant
 
 
 def test_the_order_and_its_new_customer_are_reserved_once(book, pc):
@@ -212,13 +226,7 @@ def test_the_mca_is_attested_once_by_the_contact_on_the_order_day(book, pc):
 
 def test_a_lost_checkout_answer_does_not_buy_twice(book, pc):
     data = order(pc)
-    ok(reserve_order.run(payload(data, "reserve")))
-    tenant = tenant_of(data)
-    ok(attest_customer_agreement.run({
-        "step_key": f"order-{data.order_id}/mca", "tenant_id": tenant, "first_name": "Ada",
-        "last_name": "Lovelace", "email": "ada@fabrikam.example",
-        "date_agreed": data.received_at.isoformat(),
-    }))  # fmt: skip
+    tenant = ready_to_buy(data)
     buy = payload(data, "checkout", tenant_id=tenant)
     # The cart and then the checkout are processed and their answers lost: each is a
     # transient failure, and the step run again (as its retry policy does) replays them.
@@ -270,6 +278,39 @@ def test_a_lost_checkout_answer_does_not_buy_twice(book, pc):
                                       "subscription_ids": list(read.subscription_ids)}))  # fmt: skip
     assert sorted(cancelled["cancelled"]) == sorted(read.subscription_ids)
     assert {s.status for s in pc.client.list_subscriptions(tenant)} == {"deleted"}
+
+
+def test_a_checkout_asked_to_read_the_provisioning_once_returns_it_with_the_purchase(book, pc):
+    data = order(pc)
+    tenant = ready_to_buy(data)
+    bought = Bought.model_validate(
+        ok(buy_lines.run(payload(data, "checkout", tenant_id=tenant, read_provisioning=True)))
+    )
+    # the sandbox provisions at once (no provisioning delay)
+    assert bought.provisioning is not None and bought.provisioning.done
+    assert len(bought.provisioning.subscription_ids) == 2
+    unasked = order(pc)
+    plain = Bought.model_validate(
+        ok(buy_lines.run(payload(unasked, "checkout", tenant_id=ready_to_buy(unasked))))
+    )
+    assert plain.provisioning is None
+
+
+def test_a_provisioning_read_that_fails_after_the_checkout_leaves_the_purchase_standing(
+    book, pc, monkeypatch
+):
+    data = order(pc)
+    tenant = ready_to_buy(data)
+
+    def unavailable(self: Any, tenant_id: str, order_id: str) -> Any:
+        raise RetryableError("Partner Center is unavailable", 503)
+
+    monkeypatch.setattr(PartnerCenterClient, "order_provisioning_status", unavailable)
+    bought = Bought.model_validate(
+        ok(buy_lines.run(payload(data, "checkout", tenant_id=tenant, read_provisioning=True)))
+    )
+    assert bought.provisioning is None  # the workflow's poll reads it on its timer
+    assert [o.id for o in pc.client.list_orders(tenant)] == list(bought.partner_center_order_ids)
 
 
 def test_the_order_status_moves_and_is_on_the_customers_timeline(book, pc):

@@ -101,6 +101,39 @@ def test_a_card_is_saved_as_the_invoices_default(app_env, sandbox):
     assert saved.invoice_settings.default_payment_method is not None
 
 
+def test_a_customer_made_with_a_card_has_it_saved_as_the_invoices_default_once(app_env, sandbox):
+    payload = {"step_key": "order-1/stripe-customer", "customer_id": "c-7", "name": "Fabrikam",
+               "payment_method_id": "pm_card_visa"}  # fmt: skip
+    first = StripeCustomerSet.model_validate(ok(set_up_stripe_customer.run(payload)))
+    again = StripeCustomerSet.model_validate(ok(set_up_stripe_customer.run(payload)))
+    assert again == first and first.decline is None
+    assert first.card is not None and first.card.is_default and first.card.last4 == "4242"
+    stripe = stripe_client(sandbox.base_url)
+    saved = stripe.v1.customers.retrieve(first.stripe_customer_id)
+    assert saved.invoice_settings is not None
+    assert saved.invoice_settings.default_payment_method == first.card.payment_method_id
+    cards = stripe.v1.customers.payment_methods.list(first.stripe_customer_id).data
+    assert [c.id for c in cards] == [first.card.payment_method_id]
+
+
+def test_a_card_refused_with_the_new_customer_is_its_decline_and_the_customer_stays(
+    app_env, sandbox
+):
+    made = StripeCustomerSet.model_validate(
+        ok(
+            set_up_stripe_customer.run(
+                {"step_key": "o/s", "customer_id": "c", "name": "F",
+                 "payment_method_id": "pm_card_chargeDeclinedInsufficientFunds"}
+            )
+        )
+    )  # fmt: skip
+    assert made.card is None and made.decline is not None
+    assert made.decline.decline_code == "insufficient_funds"
+    stripe = stripe_client(sandbox.base_url)
+    assert stripe.v1.customers.retrieve(made.stripe_customer_id).id == made.stripe_customer_id
+    assert stripe.v1.customers.payment_methods.list(made.stripe_customer_id).data == []
+
+
 def test_a_card_stripe_refuses_to_save_comes_back_as_its_decline(app_env, sandbox):
     # Stripe's decline test cards cannot be attached (https://docs.stripe.com/testing#declined-payments)
     made = ok(set_up_stripe_customer.run({"step_key": "o/s", "customer_id": "c", "name": "F"}))

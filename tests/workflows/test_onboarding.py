@@ -13,7 +13,14 @@ import pytest
 from shared.errors import Failure
 from shared.models.onboarding import Onboarding, OrderProgress
 from tests.orchestrator_driver import T0, Event, drive, refused, retries_spent, succeeded
-from workflows.onboarding import CARD_EVENT, CARD_REMINDER, CARD_TIMEOUT, GROUPED, onboarding
+from workflows.onboarding import (
+    CARD_EVENT,
+    CARD_REMINDER,
+    CARD_TIMEOUT,
+    CHARGED_ALONGSIDE,
+    GROUPED,
+    onboarding,
+)
 
 RECEIVED = T0
 INSTANCE = "order-o-1001"
@@ -119,6 +126,14 @@ CARD = {
 }
 BOUGHT = succeeded({"cart_id": "cart-1", "partner_center_order_ids": ["pco-1"]})
 SUBS = ["sub-1", "sub-2", "sub-3"]
+# The checkout with its own read of the provisioning (1.2), which found it done.
+BOUGHT_PROVISIONED = succeeded(
+    {
+        "cart_id": "cart-1",
+        "partner_center_order_ids": ["pco-1"],
+        "provisioning": {"done": True, "pending": 0, "subscription_ids": SUBS},
+    }
+)
 
 
 def provisioning(done_after: int) -> list[dict[str, Any]]:
@@ -140,7 +155,9 @@ def outcomes(**overrides: Any) -> dict[str, Any]:
         "attest_customer_agreement": succeeded(
             {"tenant_id": "tenant-1", "date_agreed": RECEIVED.isoformat(), "already": False}
         ),
-        "set_up_stripe_customer": succeeded({"stripe_customer_id": "cus_New"}),
+        "set_up_stripe_customer": lambda data: succeeded(
+            {"stripe_customer_id": "cus_New", "card": CARD if data["payment_method_id"] else None}
+        ),
         "link_stripe_customer": succeeded(
             {"customer_id": "fabrikam", "stripe_customer_id": "cus_New"}
         ),
@@ -183,7 +200,7 @@ def outcomes(**overrides: Any) -> dict[str, Any]:
 def start(
     order: dict[str, Any] | None = None,
     events: list[Event] | None = None,
-    version: str = GROUPED,
+    version: str = CHARGED_ALONGSIDE,
     **overrides: Any,
 ) -> tuple[Any, OrderProgress]:
     run = drive(
@@ -219,13 +236,40 @@ def test_a_new_customer_is_created_attested_charged_then_bought_and_welcomed():
     # money before Microsoft: the first invoice is paid before the cart is checked out
     assert order.index("charge_lines") < order.index("buy_lines")
     assert order.index("create_partner_center_customer") < order.index("attest_customer_agreement")
-    assert order.index("attach_card") < order.index("charge_lines")
+    # the card is saved with the Stripe customer, before the first invoice
+    assert order.index("set_up_stripe_customer") < order.index("charge_lines")
+    assert "attach_card" not in order
+    (stripe,) = inputs(run, "set_up_stripe_customer")
+    assert stripe["payment_method_id"] == "pm_card_visa"
     assert [s.step for s in done.steps] == [
         "reserved", "domain_checked", "customer_created", "stripe_customer", "card_saved",
         "mca_attested", "first_invoice", "checkout", "provisioned", "recorded", "welcomed",
     ]  # fmt: skip
     assert signals(run) == ["start", "met"]
     assert [n["notice"]["kind"] for n in inputs(run, "send_notice")] == ["welcome"]
+    assert [s["status"] for s in inputs(run, "set_order_status")] == ["provisioning", "provisioned"]
+
+
+def test_a_provisioning_the_checkout_found_done_goes_straight_to_provisioned_without_a_poll():
+    run, done = start(buy_lines=BOUGHT_PROVISIONED)
+    assert done.status == "provisioned" and not run.timers
+    assert "read_provisioning" not in names(run)
+    (bought,) = inputs(run, "buy_lines")
+    assert bought["read_provisioning"] is True
+    (status,) = inputs(run, "set_order_status")
+    assert (status["status"], status["partner_center_order_id"]) == ("provisioned", "pco-1")
+
+
+def test_a_provisioning_the_checkout_found_pending_is_polled_on_timers_from_then():
+    pending = {"done": False, "pending": 3, "subscription_ids": SUBS}
+    bought = succeeded({"cart_id": "cart-1", "partner_center_order_ids": ["pco-1"],
+                        "provisioning": pending})  # fmt: skip
+    run, done = start(buy_lines=bought, read_provisioning=provisioning(1))
+    assert done.status == "provisioned"
+    order = names(run)
+    # the checkout's read counts as the first: the book shows provisioning, then a timer
+    assert order[order.index("buy_lines") + 1] == "set_order_status"
+    assert order.count("read_provisioning") == 2 and len(run.timers) == 2
     assert [s["status"] for s in inputs(run, "set_order_status")] == ["provisioning", "provisioned"]
 
 
@@ -258,10 +302,24 @@ def test_the_order_reads_provisioned_once_the_licences_are_usable_not_after_the_
 
 
 def test_steps_that_do_not_wait_on_each_other_run_together():
-    run, _ = start()
-    # the reserve, the tenant and the Stripe customer; the MCA, the card, the clock and the
-    # book's link; (the first invoice, the checkout and the first poll alone); the five
-    # closing steps
+    run, _ = start(buy_lines=BOUGHT_PROVISIONED)
+    # the reserve, the tenant and the Stripe customer with its card; the MCA, the clock, the
+    # book's link and the first invoice; (the checkout with its provisioning read alone);
+    # the five closing steps
+    assert run.context.yields.count("AllTask") == 3
+    order = names(run)
+    assert order[:3] == ["reserve_order", "create_partner_center_customer",
+                         "set_up_stripe_customer"]  # fmt: skip
+    assert order[3:7] == ["attest_customer_agreement", "signal_sla_clock",
+                          "link_stripe_customer", "charge_lines"]  # fmt: skip
+    assert order[7:8] == ["buy_lines"]
+    assert "check_domain" not in order  # the API found it free as it accepted the order
+    assert "read_provisioning" not in order  # the checkout's own read found it done
+
+
+def test_an_instance_started_on_1_1_saves_the_card_with_the_mca_and_charges_after_them():
+    run, done = start(version=GROUPED)
+    assert done.status == "provisioned"
     assert run.context.yields.count("AllTask") == 3
     order = names(run)
     assert order[:3] == ["reserve_order", "create_partner_center_customer",
@@ -269,7 +327,10 @@ def test_steps_that_do_not_wait_on_each_other_run_together():
     assert order[3:7] == ["attest_customer_agreement", "attach_card", "signal_sla_clock",
                           "link_stripe_customer"]  # fmt: skip
     assert order[7:10] == ["charge_lines", "buy_lines", "read_provisioning"]
-    assert "check_domain" not in order  # the API found it free as it accepted the order
+    (stripe,) = inputs(run, "set_up_stripe_customer")
+    assert stripe["payment_method_id"] is None
+    (bought,) = inputs(run, "buy_lines")
+    assert bought["read_provisioning"] is False
 
 
 def test_a_domain_the_api_could_not_check_is_checked_with_the_reserve_before_the_tenant():
@@ -301,13 +362,70 @@ def test_a_tenant_made_for_an_order_that_then_fails_is_still_recorded_in_the_boo
     assert signals(run) == []  # the clock starts with the MCA: nothing to cancel
 
 
-def test_a_book_that_cannot_record_the_tenant_fails_the_order_before_any_charge_with_an_alert():
+def test_a_book_that_cannot_record_the_tenant_fails_the_order_refunding_the_first_invoice():
     down = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
     run, done = start(link_stripe_customer=retries_spent(down))
     assert done.status == "failed" and "could not record" in (done.reason or "")
+    assert "nothing was bought" in (done.reason or "") and "refunded" in (done.reason or "")
+    assert "buy_lines" not in names(run)
+    (credit,) = inputs(run, "credit_invoice")
+    assert credit["invoice_id"] == "in_First" and credit["amount"] == usd(TOTAL)
+    (alert,) = inputs(run, "raise_order_alert")
+    assert "tenant tenant-1" in alert["summary"] and "not in the book" in alert["summary"]
+
+
+def test_on_1_1_a_book_that_cannot_record_the_tenant_fails_the_order_before_any_charge():
+    down = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
+    run, done = start(version=GROUPED, link_stripe_customer=retries_spent(down))
+    assert done.status == "failed" and "nothing was charged or bought" in (done.reason or "")
     assert "charge_lines" not in names(run)
     (alert,) = inputs(run, "raise_order_alert")
     assert "tenant tenant-1" in alert["summary"] and "not in the book" in alert["summary"]
+
+
+def test_a_refused_mca_undoes_the_first_invoice_paid_alongside_it():
+    no = Failure(kind="permanent", error_type="BusinessError", code="600039", message="refused")
+    run, done = start(attest_customer_agreement=refused(no))
+    assert done.status == "failed" and "nothing was bought" in (done.reason or "")
+    (credit,) = inputs(run, "credit_invoice")
+    assert credit["invoice_id"] == "in_First" and credit["amount"] == usd(TOTAL)
+    assert "buy_lines" not in names(run) and "void_invoice" not in names(run)
+    (failed,) = inputs(run, "send_notice")
+    assert failed["notice"]["refunded"] == usd(TOTAL)
+    (alert,) = inputs(run, "raise_order_alert")  # the tenant has no MCA: a person attests
+    assert "MCA is not attested" in alert["summary"]
+
+
+def test_a_refused_mca_voids_a_first_invoice_declined_alongside_it():
+    no = Failure(kind="permanent", error_type="BusinessError", code="600039", message="refused")
+    run, done = start(attest_customer_agreement=refused(no), charge_lines=DECLINED)
+    assert done.status == "failed" and "Customer Agreement" in (done.reason or "")
+    assert [v["invoice_id"] for v in inputs(run, "void_invoice")] == ["in_First"]
+    assert "credit_invoice" not in names(run)
+
+
+def test_a_first_invoice_in_doubt_beside_a_refused_mca_is_an_ops_alert():
+    no = Failure(kind="permanent", error_type="BusinessError", code="600039", message="refused")
+    down = Failure(kind="transient", error_type="RetryableError", code="503", message="down")
+    run, done = start(attest_customer_agreement=refused(no), charge_lines=retries_spent(down))
+    assert done.status == "failed"
+    assert "credit_invoice" not in names(run) and "void_invoice" not in names(run)
+    (alert,) = inputs(run, "raise_order_alert")
+    assert "first invoice's state is unknown" in alert["summary"]
+
+
+def test_on_invoice_terms_a_sent_first_invoice_beside_a_refused_mca_is_voided_by_a_person():
+    no = Failure(kind="permanent", error_type="BusinessError", code="600039", message="refused")
+    sent = succeeded({"status": "sent", "invoice": invoice("open", 0)})
+    run, done = start(
+        order_input(payment_terms={"collection": "send_invoice", "net_days": 30}),
+        attest_customer_agreement=refused(no),
+        charge_lines=sent,
+    )
+    assert done.status == "failed"
+    assert "credit_invoice" not in names(run)
+    (alert,) = inputs(run, "raise_order_alert")
+    assert "void the sent invoice in_First" in alert["summary"]
 
 
 def test_subscriptions_the_book_could_not_record_are_an_ops_alert():
@@ -325,6 +443,8 @@ def test_an_order_waiting_for_a_card_link_has_its_ids_in_the_book_before_it_wait
     order_ = names(run)
     assert order_.index("link_stripe_customer") < order_.index("create_card_setup_link")
     assert order_.count("link_stripe_customer") == 1
+    # the first invoice waits for the card, not with the MCA
+    assert order_.index("complete_card_setup") < order_.index("charge_lines")
 
 
 def test_a_declined_first_invoice_leaves_the_tenant_in_the_book():
@@ -400,10 +520,27 @@ def test_a_card_refused_when_saved_fails_the_order_with_nothing_charged_or_bough
         "message": "Your card has insufficient funds.",
         "decline_class": "soft",
     }
-    run, done = start(attach_card=succeeded({"decline": declined}))
+    with_decline = succeeded({"stripe_customer_id": "cus_New", "decline": declined})
+    run, done = start(set_up_stripe_customer=with_decline)
     assert done.status == "failed" and "insufficient funds" in (done.reason or "")
     assert "charge_lines" not in names(run) and "buy_lines" not in names(run)
     assert [n["notice"]["kind"] for n in inputs(run, "send_notice")] == ["order_failed"]
+    assert signals(run) == []  # refused before the clock started
+    # the tenant and the Stripe customer made for it are in the book all the same
+    (record,) = inputs(run, "link_stripe_customer")
+    assert (record["tenant_id"], record["stripe_customer_id"]) == ("tenant-1", "cus_New")
+
+
+def test_on_1_1_a_card_refused_when_saved_fails_the_order_with_nothing_charged_or_bought():
+    declined = {
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+        "message": "Your card has insufficient funds.",
+        "decline_class": "soft",
+    }
+    run, done = start(version=GROUPED, attach_card=succeeded({"decline": declined}))
+    assert done.status == "failed" and "insufficient funds" in (done.reason or "")
+    assert "charge_lines" not in names(run) and "buy_lines" not in names(run)
     assert signals(run) == ["start", "cancel"]
 
 
