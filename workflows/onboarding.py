@@ -202,28 +202,28 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
     ) -> Generator[Any, Any, dict[str, Any]]:
         """Undo what can be undone, then end the order failed with `words`."""
         undone: list[str] = []
-        alongside, progress.charge_alongside = progress.charge_alongside, None
-        if alongside is not None:
+        first_invoice, progress.charge_alongside = progress.charge_alongside, None
+        if first_invoice is not None:
             # The first invoice went with the step that failed (1.2): what it took is
             # refunded, an invoice it could not collect voided.
-            if alongside.value is None:
+            if first_invoice.value is None:
                 alert = (
                     f"{alert + '; ' if alert else ''}the first invoice's state is unknown: "
                     "check it in Stripe"
                 )
-            elif alongside.value.status == "declined":
+            elif first_invoice.value.status == "declined":
                 yield from run(
                     context,
                     void_invoice,
-                    VoidInvoice(step_key=key("void"), invoice_id=alongside.value.invoice.id),
+                    VoidInvoice(step_key=key("void"), invoice_id=first_invoice.value.invoice.id),
                 )
-            elif alongside.value.status == "sent":  # as a refused checkout's, below
+            elif first_invoice.value.status == "sent":  # as a refused checkout's, below
                 alert = (
                     f"{alert + '; ' if alert else ''}void the sent invoice "
-                    f"{alongside.value.invoice.id}"
+                    f"{first_invoice.value.invoice.id}"
                 )
             elif refund is None:
-                refund, invoice_id = alongside.value.amount_paid, alongside.value.invoice.id
+                refund, invoice_id = first_invoice.value.amount_paid, first_invoice.value.invoice.id
         if progress.unrecorded_tenant is not None:
             # The tenant exists at Microsoft whatever becomes of the order: the book knows it
             # (and the Stripe customer, when one was made and not yet recorded).
