@@ -45,6 +45,11 @@ from shared.storage import OPS_QUEUE, SLA_SIGNALS_QUEUE, trigger_queue
 bp = df.Blueprint()
 
 
+def _book(settings: Settings) -> Book:
+    """One book per worker and Settings: its connection pool serves every clock's steps."""
+    return per_settings("book", settings, Book)
+
+
 class OpenClock(WriteInput):
     """The start signal a clock's orchestration was started with."""
 
@@ -77,7 +82,7 @@ def open_sla_clock(request: OpenClock, ctx: ActivityContext) -> ClockView:
     """The promise's clock in the book: opened now, or the one opened before (a second start
     is the same clock)."""
     signal = request.signal
-    book = Book(ctx.settings)
+    book = _book(ctx.settings)
     customer = book.customers.get(_customer_of(signal)).record
     clock = open_clock(
         signal.kind,
@@ -97,7 +102,7 @@ def apply_sla_signal(request: ApplySignal, ctx: ActivityContext) -> ClockView:
     """Met, pause, resume, cancel or acknowledge, applied to the record; a clock that closes
     records its `sla_outcome` KPI event (once)."""
     signal = request.signal
-    book = Book(ctx.settings)
+    book = _book(ctx.settings)
     current = book.sla_clocks.get(signal.kind, signal.subject_id).record
     customer = book.customers.get(current.customer_id).record
     hours = _hours(customer)
@@ -125,7 +130,7 @@ def apply_sla_signal(request: ApplySignal, ctx: ActivityContext) -> ClockView:
 def wake_sla_clock(request: WakeClock, ctx: ActivityContext) -> ClockView:
     """The clock's timer fired: mark it at risk, breached or escalated, and alert, unless the
     record says it no longer waits for this wake."""
-    book = Book(ctx.settings)
+    book = _book(ctx.settings)
     current = book.sla_clocks.get(request.kind, request.subject_id).record
     customer = book.customers.get(current.customer_id).record
     hours = _hours(customer)

@@ -45,6 +45,7 @@ from shared.policy.sla import DEFAULT_RULES, BusinessHours, business_time_betwee
 from shared.storage import SLA_SIGNALS_QUEUE
 from triggers.api import API, Call, Conflict, NotFound, Reply
 from triggers.api.paging import Page, Paging
+from triggers.reads import book
 from workflows.sla_clock import SIGNAL_EVENT, sla_clock
 
 bp = df.Blueprint()
@@ -211,9 +212,8 @@ async def acknowledge_clock(
     tags=("sla",),
 )
 def get_clock(call: Call[None]) -> ClockOut:
-    settings = get_settings()
     clock, now = _clock_and_now(call.route_values["clock_id"])
-    return _out(clock, now, _hours_of(Book(settings), clock.customer_id))
+    return _out(clock, now, _hours_of(book(), clock.customer_id))
 
 
 @API.route(
@@ -229,9 +229,9 @@ def get_clock(call: Call[None]) -> ClockOut:
 def list_clocks(call: Call[None]) -> Page[ClockOut]:
     filters: ClockFilter = call.query
     settings = get_settings()
-    book = Book(settings)
+    the_book = book()
     now = app_clock(settings).now()
-    page = book.sla_clocks.at_risk(
+    page = the_book.sla_clocks.at_risk(
         now + _duration(filters.within), limit=call.page.limit, next=call.page.after
     )  # running clocks only: a paused clock's time does not count
     horizon = now + _duration(filters.within)
@@ -246,7 +246,7 @@ def list_clocks(call: Call[None]) -> Page[ClockOut]:
         if not wanted:
             continue
         if clock.customer_id not in hours:
-            hours[clock.customer_id] = _hours_of(book, clock.customer_id)
+            hours[clock.customer_id] = _hours_of(the_book, clock.customer_id)
         items.append(_out(clock, now, hours[clock.customer_id]))
     items.sort(key=lambda c: (c.business_seconds_left or 0, c.deadline))
     return call.page.page(items, after=page.next)
@@ -264,17 +264,17 @@ def list_clocks(call: Call[None]) -> Page[ClockOut]:
 def customer_sla(call: Call[None]) -> CustomerSla:
     period: Period = call.query
     settings = get_settings()
-    book = Book(settings)
+    the_book = book()
     customer_id = call.route_values["customer_id"]
-    if book.customers.find(customer_id) is None:
+    if the_book.customers.find(customer_id) is None:
         raise NotFound(f"no customer {customer_id}", field="customer_id")
     now = app_clock(settings).now()
     until = period.until or now
-    hours = _hours_of(book, customer_id)
+    hours = _hours_of(the_book, customer_id)
     clocks: list[SlaClock] = []
     cursor: str | None = None
     while True:  # a customer's clocks: one partition, paged through
-        page = book.sla_clocks.of_customer(customer_id, limit=200, next=cursor)
+        page = the_book.sla_clocks.of_customer(customer_id, limit=200, next=cursor)
         clocks.extend(page.items)
         if page.next is None:
             break
@@ -298,7 +298,7 @@ def customer_sla(call: Call[None]) -> CustomerSla:
 def _clock_and_now(clock_id: str) -> tuple[SlaClock, datetime]:
     settings = get_settings()
     parsed = _parse_id(clock_id)
-    stored = Book(settings).sla_clocks.find(*parsed) if parsed else None
+    stored = book().sla_clocks.find(*parsed) if parsed else None
     if stored is None:
         raise NotFound(f"no SLA clock {clock_id}", field="clock_id")
     return stored.record, app_clock(settings).now()
