@@ -405,6 +405,29 @@ def test_a_card_change_goes_on_the_timeline_and_signals_the_customers_open_dunni
     assert entry is not None and "card" in entry.summary and customer_id in outcome
 
 
+def test_a_card_saved_as_onboarding_makes_the_stripe_customer_goes_on_its_timeline(world: World):
+    # The book names the Stripe customer a step later (docs/onboarding.md): the Stripe
+    # customer's metadata says whose it is.
+    customer_id = book_customer(world)
+    cus = world.payments.create_customer("r:made", partner_customer_id=customer_id, name="F")
+    world.payments.attach_payment_method("r:made-card", cus.id, "pm_card_visa")
+    message = stripe_message_of(latest_event(world, "payment_method.attached", customer=cus.id))
+    outcome = consume(world, message)
+    entry = world.book.timeline.entry(customer_id, f"stripe:{message.key}")
+    assert entry is not None and "card saved" in entry.summary and customer_id in outcome
+
+
+def test_a_card_of_a_stripe_customer_made_for_a_customer_who_has_another_is_not_theirs(
+    world: World,
+):
+    customer_id = book_customer(world, stripe_customer="cus_TheirOwn")
+    cus = world.payments.create_customer("r:other", partner_customer_id=customer_id, name="F")
+    world.payments.attach_payment_method("r:other-card", cus.id, "pm_card_visa")
+    message = stripe_message_of(latest_event(world, "payment_method.attached", customer=cus.id))
+    assert "not in the book" in consume(world, message)
+    assert world.book.timeline.entry(customer_id, f"stripe:{message.key}") is None
+
+
 def test_a_card_saved_through_a_card_update_link_signals_the_orders_onboarding(world: World):
     cus, _ = failing_invoice(world)
     customer_id = book_customer(world, stripe_customer=cus)
