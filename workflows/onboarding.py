@@ -25,8 +25,9 @@ that do not depend on each other run together (below, "1-3"):
    clock met, the `time_to_value` KPI event recorded.
 
 Compensation: a failure after payment refunds what was paid (a credit note on the first
-invoice); a failure after checkout cancels what was bought (inside Microsoft's 7-day window)
-and refunds; whatever cannot be undone raises an ops alert. Every failure ends the order
+invoice), or voids the first invoice sent on invoice terms; a failure after checkout cancels
+what was bought (inside Microsoft's 7-day window) and refunds; whatever cannot be undone
+raises an ops alert. Every failure ends the order
 `failed` with a reason a person can act on, tells the customer, and cancels the SLA clock.
 """
 
@@ -106,6 +107,7 @@ from shared.notifications.kinds import (
     ProductLine,
     Welcome,
 )
+from shared.payments.models import Invoice
 from workflows.durable import (
     Call,
     Outcome,
@@ -141,6 +143,9 @@ GROUPED = "1.1"
 # collected alongside the MCA, the clock and the book's link, and the checkout reads the
 # provisioning once: four waits in a row from the order to licences found usable, not six.
 CHARGED_ALONGSIDE = "1.2"
+# The version from which a failure voids a first invoice sent on invoice terms (and tells the
+# customer) instead of asking a person to: an order that bought nothing owes nothing.
+VOIDS_SENT = "1.3"
 
 
 def instance_id(order_id: str) -> str:
@@ -198,9 +203,11 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
         refund: Money | None = None,
         bought: tuple[str, ...] = (),
         invoice_id: str | None = None,
+        sent: Invoice | None = None,
         alert: str | None = None,
     ) -> Generator[Any, Any, dict[str, Any]]:
-        """Undo what can be undone, then end the order failed with `words`."""
+        """Undo what can be undone, then end the order failed with `words`. `sent`: the first
+        invoice, sent on invoice terms (voided)."""
         undone: list[str] = []
         first_invoice, progress.charge_alongside = progress.charge_alongside, None
         if first_invoice is not None:
@@ -217,13 +224,12 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                     void_invoice,
                     VoidInvoice(step_key=key("void"), invoice_id=first_invoice.value.invoice.id),
                 )
-            elif first_invoice.value.status == "sent":  # as a refused checkout's, below
-                alert = (
-                    f"{alert + '; ' if alert else ''}void the sent invoice "
-                    f"{first_invoice.value.invoice.id}"
-                )
+            elif first_invoice.value.status == "sent":
+                sent = first_invoice.value.invoice
             elif refund is None:
                 refund, invoice_id = first_invoice.value.amount_paid, first_invoice.value.invoice.id
+        if sent is not None and not at_least(context, VOIDS_SENT):
+            alert, sent = f"{alert + '; ' if alert else ''}void the sent invoice {sent.id}", None
         if progress.unrecorded_tenant is not None:
             # The tenant exists at Microsoft whatever becomes of the order: the book knows it
             # (and the Stripe customer, when one was made and not yet recorded).
@@ -252,6 +258,23 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 progress.done("cancelled_at_microsoft", ", ".join(out.value.cancelled))
             else:
                 alert = f"{alert + '; ' if alert else ''}could not cancel {', '.join(bought)}"
+        voided: str | None = None
+        if sent is not None:
+            out_void = yield from run(
+                context,
+                void_invoice,
+                VoidInvoice(step_key=key("void-sent"), invoice_id=sent.id),
+                retry="patient",
+            )
+            if out_void.ok:
+                voided = sent.number or sent.id
+                progress.done("invoice_voided", sent.id)
+                undone.append(f"invoice {voided} voided")
+            else:  # paid since (Stripe voids open invoices only), or Stripe down for an hour
+                alert = (
+                    f"{alert + '; ' if alert else ''}could not void the sent invoice {sent.id} "
+                    f"({_why(out_void.failure)}): void it in Stripe, or refund what was paid on it"
+                )
         refunded: Money | None = None
         if refund is not None and refund.amount_minor > 0 and invoice_id is not None:
             out_refund = yield from run(
@@ -292,6 +315,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                     reason=reason,
                     failed_at=context.current_utc_datetime,
                     refunded=refunded,
+                    voided_invoice=voided,
                 ),
                 customer_id=order.customer_id,
                 contacts=_addressees(order),
@@ -607,6 +631,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             )
         )
     paid = charged.value.amount_paid
+    sent = invoice if charged.value.status == "sent" else None  # on invoice terms
     charged_at = context.current_utc_datetime
     progress.done("first_invoice", f"{charged.value.status} {invoice.id}")
 
@@ -628,8 +653,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 f"Partner Center did not take the order ({why}).",
                 refund=paid,
                 invoice_id=invoice.id,
-                alert=None if paid.amount_minor > 0 or order.net_days is None
-                else f"void the sent invoice {invoice.id}",
+                sent=sent,
             )
         )  # fmt: skip
     progress.pc_orders = bought.value.partner_center_order_ids
@@ -682,6 +706,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                     f"Microsoft did not provision the order within {PROVISIONING_LIMIT}.",
                     refund=paid,
                     invoice_id=invoice.id,
+                    sent=sent,
                     bought=subscriptions,
                     alert=None if subscriptions else "bought, but no subscription id to cancel",
                 )

@@ -157,6 +157,7 @@ StepName = Literal[
     "recorded",
     "welcomed",
     "refunded",
+    "invoice_voided",
     "cancelled_at_microsoft",
 ]
 

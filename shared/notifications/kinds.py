@@ -163,6 +163,8 @@ class OrderFailed(CustomerNotice):
     reason: OrderFailureReason
     failed_at: UtcDateTime
     refunded: Money | None = None  # what was charged and is being returned
+    # The number of an invoice sent on invoice terms and voided: nothing is owed on it.
+    voided_invoice: ShortText | None = None
 
 
 class PaymentMethodRequested(CustomerNotice):

@@ -276,6 +276,20 @@ def test_a_declined_invoice_is_voided_once(app_env, sandbox):
     assert first.status == again.status == "void"
 
 
+def test_a_sent_invoice_is_voided_once_and_one_paid_since_is_refused(app_env, sandbox):
+    cus = customer_with("pm_card_visa")
+    sent = charge(cus, [line("x", 900)], days_until_due=30)
+    payload = {"step_key": "order-1/void-sent", "invoice_id": sent.invoice.id}
+    first = Invoice.model_validate(ok(void_invoice.run(payload)))
+    again = Invoice.model_validate(ok(void_invoice.run(payload)))
+    assert first.status == again.status == "void" and first.amount_paid == 0
+    # paid by bank transfer before the order failed: Stripe voids open invoices only
+    other = charge(cus, [line("y", 700)], step="order-2/first-invoice", days_until_due=30)
+    stripe_client(sandbox.base_url).v1.invoices.pay(other.invoice.id, {"paid_out_of_band": True})
+    failure = void_invoice.run({"step_key": "order-2/void-sent", "invoice_id": other.invoice.id})
+    assert failure["ok"] is False and failure["failure"]["kind"] == "permanent"
+
+
 def test_the_card_a_setup_link_saved_becomes_the_default(app_env, sandbox):
     made = ok(set_up_stripe_customer.run({"step_key": "o/s", "customer_id": "c", "name": "F"}))
     cus = made["stripe_customer_id"]

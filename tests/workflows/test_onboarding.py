@@ -19,6 +19,7 @@ from workflows.onboarding import (
     CARD_TIMEOUT,
     CHARGED_ALONGSIDE,
     GROUPED,
+    VOIDS_SENT,
     onboarding,
 )
 
@@ -200,7 +201,7 @@ def outcomes(**overrides: Any) -> dict[str, Any]:
 def start(
     order: dict[str, Any] | None = None,
     events: list[Event] | None = None,
-    version: str = CHARGED_ALONGSIDE,
+    version: str = VOIDS_SENT,
     **overrides: Any,
 ) -> tuple[Any, OrderProgress]:
     run = drive(
@@ -414,16 +415,74 @@ def test_a_first_invoice_in_doubt_beside_a_refused_mca_is_an_ops_alert():
     assert "first invoice's state is unknown" in alert["summary"]
 
 
-def test_on_invoice_terms_a_sent_first_invoice_beside_a_refused_mca_is_voided_by_a_person():
+SENT = succeeded({"status": "sent", "invoice": invoice("open", 0)})
+
+
+def on_terms() -> dict[str, Any]:
+    """An order on invoice terms (net 30): the first invoice is sent, not charged."""
+    order = order_input(payment_terms={"collection": "send_invoice", "net_days": 30})
+    data = Onboarding.model_validate(order).model_copy(update={"net_days": 30})
+    return data.model_dump(mode="json")
+
+
+def test_on_invoice_terms_a_sent_first_invoice_beside_a_refused_mca_is_voided():
     no = Failure(kind="permanent", error_type="BusinessError", code="600039", message="refused")
-    sent = succeeded({"status": "sent", "invoice": invoice("open", 0)})
-    run, done = start(
-        order_input(payment_terms={"collection": "send_invoice", "net_days": 30}),
-        attest_customer_agreement=refused(no),
-        charge_lines=sent,
-    )
+    run, done = start(on_terms(), attest_customer_agreement=refused(no), charge_lines=SENT)
     assert done.status == "failed"
+    assert [v["invoice_id"] for v in inputs(run, "void_invoice")] == ["in_First"]
     assert "credit_invoice" not in names(run)
+    assert "invoice F-0001 voided" in (done.reason or "")
+    (failed,) = inputs(run, "send_notice")
+    assert failed["notice"]["voided_invoice"] == "F-0001" and failed["notice"]["refunded"] is None
+    (alert,) = inputs(run, "raise_order_alert")  # the MCA's, not the invoice's
+    assert "MCA is not attested" in alert["summary"] and "void" not in alert["summary"]
+
+
+def test_on_invoice_terms_a_checkout_refused_voids_the_sent_invoice_and_tells_the_customer():
+    no = Failure(kind="permanent", error_type="BusinessError", code="800002", message="refused")
+    run, done = start(on_terms(), charge_lines=SENT, buy_lines=refused(no))
+    assert done.status == "failed"
+    (void,) = inputs(run, "void_invoice")
+    assert void["invoice_id"] == "in_First" and void["step_key"].endswith("/void-sent")
+    assert "credit_invoice" not in names(run) and "raise_order_alert" not in names(run)
+    assert [s.step for s in done.steps][-1] == "invoice_voided"
+    (failed,) = inputs(run, "send_notice")
+    assert failed["notice"]["voided_invoice"] == "F-0001"
+
+
+def test_on_invoice_terms_provisioning_that_never_completes_is_cancelled_and_its_invoice_voided():
+    never = succeeded({"done": False, "pending": 3, "subscription_ids": SUBS})
+    run, done = start(on_terms(), charge_lines=SENT, read_provisioning=lambda data: never)
+    assert done.status == "failed"
+    assert [c["subscription_ids"] for c in inputs(run, "cancel_bought")] == [SUBS]
+    assert [v["invoice_id"] for v in inputs(run, "void_invoice")] == ["in_First"]
+    assert [s.step for s in done.steps][-2:] == ["cancelled_at_microsoft", "invoice_voided"]
+    assert "credit_invoice" not in names(run)
+
+
+def test_a_sent_invoice_stripe_will_not_void_is_an_ops_alert():
+    no = Failure(kind="permanent", error_type="BusinessError", code="800002", message="refused")
+    paid_since = Failure(kind="permanent", error_type="PaymentRejected", code="invoice_not_open",
+                         message="This invoice is already paid")  # fmt: skip
+    run, done = start(
+        on_terms(), charge_lines=SENT, buy_lines=refused(no), void_invoice=refused(paid_since)
+    )
+    assert done.status == "failed" and "voided" not in (done.reason or "")
+    (alert,) = inputs(run, "raise_order_alert")
+    assert "could not void the sent invoice in_First" in alert["summary"]
+    assert "already paid" in alert["summary"]
+    assert inputs(run, "send_notice")[0]["notice"]["voided_invoice"] is None
+
+
+@pytest.mark.parametrize("mca_refused", [True, False], ids=["mca-refused", "checkout-refused"])
+def test_an_instance_started_on_1_2_leaves_a_sent_invoice_to_a_person(mca_refused):
+    no = Failure(kind="permanent", error_type="BusinessError", code="800002", message="refused")
+    failing: dict[str, Any] = {
+        "attest_customer_agreement" if mca_refused else "buy_lines": refused(no)
+    }
+    run, done = start(on_terms(), version=CHARGED_ALONGSIDE, charge_lines=SENT, **failing)
+    assert done.status == "failed"
+    assert "void_invoice" not in names(run) and "credit_invoice" not in names(run)
     (alert,) = inputs(run, "raise_order_alert")
     assert "void the sent invoice in_First" in alert["summary"]
 
@@ -627,12 +686,8 @@ def test_an_existing_customer_is_charged_and_bought_for_without_a_new_tenant_or_
 
 
 def test_on_invoice_terms_the_invoice_is_sent_and_the_order_goes_on():
-    sent = succeeded({"status": "sent", "invoice": invoice("open", 0)})
-    order = order_input(payment_method=None,
-                        payment_terms={"collection": "send_invoice", "net_days": 30})  # fmt: skip
-    data = Onboarding.model_validate(order).model_copy(update={"net_days": 30})
-    run, done = start(data.model_dump(mode="json"), charge_lines=sent)
-    assert done.status == "provisioned"
+    run, done = start(on_terms(), charge_lines=SENT)
+    assert done.status == "provisioned" and "void_invoice" not in names(run)
     assert inputs(run, "charge_lines")[0]["days_until_due"] == 30
 
 

@@ -66,6 +66,24 @@ def test_the_dutch_notices_are_in_dutch_and_the_english_ones_in_english():
         assert ("Dear " in en.text) or ("Hello " in en.text)
 
 
+@pytest.mark.parametrize(
+    ("locale", "says"),
+    [
+        ("en", "The invoice F-2030-0042 we sent you for this order is cancelled"),
+        ("nl", "De factuur F-2030-0042 die wij u voor deze bestelling stuurden, is geannuleerd"),
+    ],
+)
+def test_an_order_failed_on_invoice_terms_says_its_sent_invoice_is_cancelled(locale, says):
+    notice = SAMPLES["order_failed"].model_copy(
+        update={"refunded": None, "voided_invoice": "F-2030-0042"}
+    )
+    out = render(notice, reader("order_failed", locale), BRAND)
+    assert says in out.text and says in out.html
+    # without one, no such sentence (the golden file's sample)
+    plain = render(SAMPLES["order_failed"], reader("order_failed", locale), BRAND)
+    assert "F-2030-0042" not in plain.text
+
+
 def test_what_a_reader_supplied_is_escaped_in_html_and_plain_in_text():
     notice = Welcome(
         customer_name='Fabrikam <script>alert("x")</script> & Co',
