@@ -44,9 +44,8 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from shared.book import Book, Stored
+from shared.book import Book
 from shared.book.partner_center import apply_partner_center_subscription
-from shared.models import Customer
 from shared.models.billing import InvoiceStatus
 from shared.models.events import EventSource
 from shared.models.intake import EventMessage, OpsAlert, WorkflowAction
@@ -301,19 +300,23 @@ def _note(
     )
 
 
-def _made_for(ctx: Context, stripe_customer_id: str) -> Stored[Customer] | None:
-    """The book's customer a Stripe customer was made for (cspflow's id in its metadata,
-    `PARTNER_CUSTOMER_KEY`), when the book does not name the Stripe customer yet: onboarding
-    saves a new customer's card as it makes the Stripe customer, a step before the book
-    records the Stripe id (docs/onboarding.md). None for a customer that names another one."""
+def _made_for(ctx: Context, stripe_customer_id: str) -> str | None:
+    """The id of the book's customer a Stripe customer was made for (cspflow's id in its
+    metadata, `PARTNER_CUSTOMER_KEY`), when the book does not name the Stripe customer yet:
+    onboarding saves a new customer's card as it makes the Stripe customer, a step before the
+    book records the Stripe id, and beside the reserve that puts a new customer in the book
+    (docs/onboarding.md), so the customer may not be there yet either: its timeline is keyed
+    by the id and shows the entry once it is. None for a customer that names another one."""
     try:
         made_for = ctx.stripe.get_customer(stripe_customer_id).partner_customer_id
     except PaymentRejected:  # no such customer (deleted since): nobody's
         return None
-    stored = ctx.book.customers.find(made_for) if made_for else None
-    if stored is None or stored.record.stripe_customer_id not in (None, stripe_customer_id):
+    if not made_for:
         return None
-    return stored
+    stored = ctx.book.customers.find(made_for)
+    if stored is not None and stored.record.stripe_customer_id not in (None, stripe_customer_id):
+        return None
+    return made_for
 
 
 def payment_failed(message: EventMessage, ctx: Context) -> Plan:
@@ -411,12 +414,10 @@ def card_changed(message: EventMessage, ctx: Context) -> Plan:
     metadata = event.metadata if isinstance(event, CardUpdateCompleted) else {}
     if event.customer_id is None:
         return Plan("a card with no customer: nothing to update")
-    customer = ctx.book.customers.by_stripe_customer(event.customer_id) or _made_for(
-        ctx, event.customer_id
-    )
-    if customer is None:
+    named = ctx.book.customers.by_stripe_customer(event.customer_id)
+    customer_id = named.record.id if named is not None else _made_for(ctx, event.customer_id)
+    if customer_id is None:
         return Plan(f"Stripe customer {event.customer_id} is not in the book")
-    customer_id = customer.record.id
     if isinstance(event, CardUpdateCompleted):
         what, subject = "new card saved through a card update link", event.setup_intent_id
         if metadata.get(CARD_UPDATE_KEY) == "card_expiry":

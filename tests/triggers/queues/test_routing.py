@@ -417,6 +417,27 @@ def test_a_card_saved_as_onboarding_makes_the_stripe_customer_goes_on_its_timeli
     assert entry is not None and "card saved" in entry.summary and customer_id in outcome
 
 
+def test_a_card_saved_before_the_reserve_put_the_customer_in_the_book_waits_on_its_timeline(
+    world: World,
+):
+    # The reserve and the Stripe customer with its card run together: the card's event may
+    # be read before the book has the customer at all.
+    cus = world.payments.create_customer("r:early", partner_customer_id="c-early", name="F")
+    world.payments.attach_payment_method("r:early-card", cus.id, "pm_card_visa")
+    message = stripe_message_of(latest_event(world, "payment_method.attached", customer=cus.id))
+    assert "c-early" in consume(world, message)
+    entry = world.book.timeline.entry("c-early", f"stripe:{message.key}")
+    assert entry is not None and "card saved" in entry.summary
+
+
+def test_a_card_of_a_stripe_customer_made_by_someone_else_is_nobodys(world: World):
+    # made in the Dashboard, say: no cspflow id in its metadata
+    cus = world.sdk.v1.customers.create({"name": "Not made by cspflow"}).id
+    world.payments.attach_payment_method("r:foreign-card", cus, "pm_card_visa")
+    message = stripe_message_of(latest_event(world, "payment_method.attached", customer=cus))
+    assert "not in the book" in consume(world, message)
+
+
 def test_a_card_of_a_stripe_customer_made_for_a_customer_who_has_another_is_not_theirs(
     world: World,
 ):
