@@ -27,8 +27,8 @@ that do not depend on each other run together (below, "1-3"):
 Compensation: a failure after payment refunds what was paid (a credit note on the first
 invoice), or voids the first invoice sent on invoice terms; a failure after checkout cancels
 what was bought (inside Microsoft's 7-day window) and refunds; whatever cannot be undone
-raises an ops alert. Every failure ends the order
-`failed` with a reason a person can act on, tells the customer, and cancels the SLA clock.
+raises an ops alert. Every failure ends the order `failed` with a reason a person can act on,
+tells the customer, and cancels the SLA clock.
 """
 
 from __future__ import annotations
@@ -107,7 +107,6 @@ from shared.notifications.kinds import (
     ProductLine,
     Welcome,
 )
-from shared.payments.models import Invoice
 from workflows.durable import (
     Call,
     Outcome,
@@ -200,36 +199,33 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
         reason: OrderFailureReason,
         words: str,
         *,
-        refund: Money | None = None,
+        first: Charged | None = None,
         bought: tuple[str, ...] = (),
-        invoice_id: str | None = None,
-        sent: Invoice | None = None,
         alert: str | None = None,
     ) -> Generator[Any, Any, dict[str, Any]]:
-        """Undo what can be undone, then end the order failed with `words`. `sent`: the first
-        invoice, sent on invoice terms (voided)."""
+        """Undo what can be undone, then end the order failed with `words`. `first`: the
+        first invoice, when the order fails after it (what it took refunded; sent on invoice
+        terms, voided)."""
         undone: list[str] = []
-        first_invoice, progress.charge_alongside = progress.charge_alongside, None
-        if first_invoice is not None:
-            # The first invoice went with the step that failed (1.2): what it took is
-            # refunded, an invoice it could not collect voided.
-            if first_invoice.value is None:
-                alert = (
-                    f"{alert + '; ' if alert else ''}the first invoice's state is unknown: "
-                    "check it in Stripe"
-                )
-            elif first_invoice.value.status == "declined":
+        alerts = [alert] if alert else []
+        alongside, progress.charge_alongside = progress.charge_alongside, None
+        if alongside is not None:
+            # The first invoice went with the step that failed (1.2): undone as after it, an
+            # invoice it could not collect voided.
+            if alongside.value is None:
+                alerts.append("the first invoice's state is unknown: check it in Stripe")
+            elif alongside.value.status == "declined":
                 yield from run(
                     context,
                     void_invoice,
-                    VoidInvoice(step_key=key("void"), invoice_id=first_invoice.value.invoice.id),
+                    VoidInvoice(step_key=key("void"), invoice_id=alongside.value.invoice.id),
                 )
-            elif first_invoice.value.status == "sent":
-                sent = first_invoice.value.invoice
-            elif refund is None:
-                refund, invoice_id = first_invoice.value.amount_paid, first_invoice.value.invoice.id
+            else:
+                first = alongside.value
+        sent = first.invoice if first is not None and first.status == "sent" else None
         if sent is not None and not at_least(context, VOIDS_SENT):
-            alert, sent = f"{alert + '; ' if alert else ''}void the sent invoice {sent.id}", None
+            alerts.append(f"void the sent invoice {sent.id}")
+            sent = None
         if progress.unrecorded_tenant is not None:
             # The tenant exists at Microsoft whatever becomes of the order: the book knows it
             # (and the Stripe customer, when one was made and not yet recorded).
@@ -242,10 +238,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 retry="patient",
             )  # fmt: skip
             if not out_link.ok:
-                alert = (
-                    f"{alert + '; ' if alert else ''}tenant {progress.unrecorded_tenant} "
-                    "is not in the book"
-                )
+                alerts.append(f"tenant {progress.unrecorded_tenant} is not in the book")
         if bought and progress.tenant_id:
             out = yield from run(
                 context,
@@ -257,7 +250,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
             if out.value is not None and not out.value.refused:
                 progress.done("cancelled_at_microsoft", ", ".join(out.value.cancelled))
             else:
-                alert = f"{alert + '; ' if alert else ''}could not cancel {', '.join(bought)}"
+                alerts.append(f"could not cancel {', '.join(bought)}")
         voided: str | None = None
         if sent is not None:
             out_void = yield from run(
@@ -271,18 +264,19 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 progress.done("invoice_voided", sent.id)
                 undone.append(f"invoice {voided} voided")
             else:  # paid since (Stripe voids open invoices only), or Stripe down for an hour
-                alert = (
-                    f"{alert + '; ' if alert else ''}could not void the sent invoice {sent.id} "
-                    f"({_why(out_void.failure)}): void it in Stripe, or refund what was paid on it"
+                alerts.append(
+                    f"could not void the sent invoice {sent.id} ({_why(out_void.failure)}): "
+                    "void it in Stripe, or refund what was paid on it"
                 )
         refunded: Money | None = None
-        if refund is not None and refund.amount_minor > 0 and invoice_id is not None:
+        if first is not None and first.amount_paid.amount_minor > 0:
+            refund = first.amount_paid
             out_refund = yield from run(
                 context,
                 credit_invoice,
                 CreditInvoice(
                     step_key=key("refund"),
-                    invoice_id=invoice_id,
+                    invoice_id=first.invoice.id,
                     amount=refund,
                     description=f"Order {order.order_id}: not delivered",
                 ),
@@ -293,7 +287,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 progress.done("refunded", str(refund))
                 undone.append(f"{refund} refunded")
             else:
-                alert = f"{alert + '; ' if alert else ''}refund of {refund} failed"
+                alerts.append(f"refund of {refund} failed")
         progress.status = "failed"
         progress.reason = words + (f" ({'; '.join(undone)})" if undone else "")
         yield from run(
@@ -321,8 +315,8 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 contacts=_addressees(order),
             ),
         )
-        if alert is not None:
-            yield from _alert(context, order, f"failed and needs a person: {alert}")
+        if alerts:
+            yield from _alert(context, order, f"failed and needs a person: {'; '.join(alerts)}")
         set_status(context, progress.view())
         return progress.view().model_dump(mode="json")
 
@@ -630,8 +624,6 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 "order again with another card.",
             )
         )
-    paid = charged.value.amount_paid
-    sent = invoice if charged.value.status == "sent" else None  # on invoice terms
     charged_at = context.current_utc_datetime
     progress.done("first_invoice", f"{charged.value.status} {invoice.id}")
 
@@ -651,9 +643,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 "not_eligible" if bought.failure and bought.failure.kind == "permanent"
                 else "provider_error",
                 f"Partner Center did not take the order ({why}).",
-                refund=paid,
-                invoice_id=invoice.id,
-                sent=sent,
+                first=charged.value,
             )
         )  # fmt: skip
     progress.pc_orders = bought.value.partner_center_order_ids
@@ -704,9 +694,7 @@ def onboarding(context: df.DurableOrchestrationContext) -> Generator[Any, Any, A
                 yield from fail(
                     "provider_error",
                     f"Microsoft did not provision the order within {PROVISIONING_LIMIT}.",
-                    refund=paid,
-                    invoice_id=invoice.id,
-                    sent=sent,
+                    first=charged.value,
                     bought=subscriptions,
                     alert=None if subscriptions else "bought, but no subscription id to cancel",
                 )
