@@ -1,6 +1,6 @@
 """Every object type the sandbox returns has the shape of Stripe's own example object.
 
-Stripe's fixtures (stripe/openapi fixtures3.json, MIT) live in shared/data beside the checkout.
+Stripe's fixtures (stripe/openapi fixtures3.json, MIT) are in data/ beside this file.
 For each type: the same `object` name, the same id prefix, the same top-level keys, the same
 keys in the nested objects cspflow reads, the same JSON types wherever both have a value, and
 every field cspflow reads set, with the type Stripe's API reference gives it (`USED`).
@@ -15,16 +15,8 @@ import requests
 
 from .harness import API_KEY
 
-
-def _fixtures_path() -> Path:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").exists():  # the repository root
-            return parent / ".." / "shared" / "data" / "stripe-fixtures3.json"
-    raise AssertionError("repository root not found")
-
-
-FIXTURES: dict[str, Any] = json.loads(_fixtures_path().read_text())["resources"]
+FIXTURES_PATH = Path(__file__).resolve().parent / "data" / "stripe-fixtures3.json"
+FIXTURES: dict[str, Any] = json.loads(FIXTURES_PATH.read_text())["resources"]
 
 # Nested objects whose keys cspflow reads, per type (dotted paths).
 NESTED = {
