@@ -35,7 +35,12 @@ from urllib.parse import quote
 import requests
 from stripe import StripeClient
 
+from shared.book import Book
+from shared.book.errors import RecordExists
 from shared.config import Settings
+from shared.models import SubscriptionRecord
+from shared.models.money import Money
+from shared.models.subscription import Subscription
 from shared.partner_center import PartnerCenterClient, request_id_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -519,3 +524,19 @@ class Namespace:
     def metadata(self) -> dict[str, str]:
         """Stripe metadata that marks an object as this test's."""
         return {"e2e_namespace": self.prefix}
+
+
+def subscription_in_book(
+    book: Book, customer_id: str, read: Subscription, unit_price: Money
+) -> None:
+    """A test's subscription in the book at its price. Event intake may have put it there
+    first: once the book has the customer's tenant, the sandbox's webhook for the customer's
+    last write makes intake add the subscription as Partner Center has it (with no price)."""
+    try:
+        book.subscriptions.add(
+            SubscriptionRecord(customer_id=customer_id, subscription=read, unit_price=unit_price)
+        )
+    except RecordExists:
+        book.subscriptions.update(
+            customer_id, read.id, lambda r: r.model_copy(update={"unit_price": unit_price})
+        )

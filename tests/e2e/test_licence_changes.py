@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from shared.book import Book
-from shared.models import Money, Offer, SubscriptionRecord
+from shared.models import Money, Offer
 from shared.models.pricing import FixedPrice, Markup, PriceList
 from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
 from shared.payments import StripePayments
 from shared.payments.models import ChargeLine
 from shared.policy.licence_change import prorated_amount
-from tests.e2e.harness import LocalStack, Namespace
+from tests.e2e.harness import LocalStack, Namespace, subscription_in_book
 from tests.sandbox.mail.harness import Inbox
 from tests.shared.book.records import customer as book_customer
 from workflows.licence_change import change_instance_id, queue_instance_id
@@ -101,10 +101,7 @@ def make(
                       company_name=ns.company(label.title()), billing_currency="USD", country="US",
                       contacts=[{"name": "Ada Lee", "email": email, "role": "primary"}])
     )  # fmt: skip
-    book.subscriptions.add(
-        SubscriptionRecord(customer_id=ns.id(label), subscription=pc.get_subscription(tenant, sid),
-                           unit_price=PRICE)
-    )  # fmt: skip
+    subscription_in_book(book, ns.id(label), pc.get_subscription(tenant, sid), PRICE)
     return Customer(ns.id(label), tenant, sid, cus.id, email)
 
 

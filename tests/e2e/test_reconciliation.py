@@ -20,11 +20,11 @@ import pytest
 import requests
 
 from shared.book import Book
-from shared.models import Contact, Customer, Invoice, InvoiceLine, Money, SubscriptionRecord
+from shared.models import Contact, Customer, Invoice, InvoiceLine, Money
 from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
 from shared.policy.billing import period_of
 from shared.policy.terms import add_months
-from tests.e2e.harness import LocalStack, Namespace
+from tests.e2e.harness import LocalStack, Namespace, subscription_in_book
 from tests.e2e.test_onboarding import new_order, place
 from tests.e2e.test_read_api import STANDARD_LIST, import_catalog, ok
 
@@ -86,9 +86,7 @@ def test_a_month_is_reconciled_leakage_found_exported_and_disputed(
             country="US",
         )
     )
-    book.subscriptions.add(
-        SubscriptionRecord(customer_id=customer_id, subscription=sub, unit_price=usd("7.00"))
-    )
+    subscription_in_book(book, customer_id, sub, usd("7.00"))
     invoice_id = f"{customer_id}-{period}"
     start = datetime.combine(bought.date(), datetime.min.time(), UTC)
     book.invoices.issue(

@@ -22,20 +22,17 @@ import pytest
 import requests
 
 from shared.book import Book
-from shared.book.errors import RecordExists
 from shared.book.partner_center import apply_partner_center_subscription
-from shared.models import SubscriptionRecord
 from shared.models.catalog import BillingCycleName, TermDuration
 from shared.models.money import Money
 from shared.models.renewal import renewal_id
 from shared.models.subscription import (
     ScheduledNextTermInstructions,
     ScheduledProduct,
-    Subscription,
 )
 from shared.partner_center.models import Address, AgreementContact, CartLine, NewCustomer
 from shared.signed_links import LinkClaims, sign
-from tests.e2e.harness import ACTIVE, LocalStack, Namespace
+from tests.e2e.harness import ACTIVE, LocalStack, Namespace, subscription_in_book
 from tests.sandbox.mail.harness import Inbox
 from tests.shared.book.records import customer as book_customer
 from tests.shared.book.records import dunning_case
@@ -43,6 +40,7 @@ from tests.shared.book.records import dunning_case
 pytestmark = pytest.mark.e2e
 
 BASIC = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
+PRICE = Money(amount_minor=720, currency="USD")  # the book's sell price of a seat
 # label: term, auto-renew, in dunning
 BOOK: dict[str, tuple[TermDuration, bool, bool]] = {
     "quiet": ("P1Y", True, False),  # no answer: renews
@@ -123,13 +121,7 @@ def test_a_small_book_renews_as_decided_and_nothing_else(stack: LocalStack, ns: 
             )
         )
         read = stack.partner_center.get_subscription(tenant, subscription_id)
-        book.subscriptions.add(
-            SubscriptionRecord(
-                customer_id=cid,
-                subscription=read,
-                unit_price=Money(amount_minor=720, currency="USD"),
-            )
-        )
+        subscription_in_book(book, cid, read, PRICE)
         if owing:
             book.dunning.open(dunning_case(ns.id(f"{label}-inv"), cid))
         subs[label] = (cid, tenant, subscription_id)
@@ -251,11 +243,7 @@ def test_a_decision_partner_center_answers_renewal_processing_is_held_and_applie
                       contacts=[{"name": "Ada Lee", "email": ns.email("busy")}])
     )  # fmt: skip
     read = stack.partner_center.get_subscription(tenant, sid)
-    book.subscriptions.add(
-        SubscriptionRecord(
-            customer_id=cid, subscription=read, unit_price=Money(amount_minor=720, currency="USD")
-        )
-    )
+    subscription_in_book(book, cid, read, PRICE)
     term_end = read.term_end
     stack.advance(term_end - stack.now() - timedelta(days=20))
     assert stack.api("POST", "/api/ops/renewal-sweeps").status_code == 200
@@ -306,11 +294,7 @@ def test_a_late_decision_held_by_renewal_processing_until_the_lock_is_refused_an
                       contacts=[{"name": "Ada Lee", "email": ns.email("held")}])
     )  # fmt: skip
     read = stack.partner_center.get_subscription(tenant, sid)
-    book.subscriptions.add(
-        SubscriptionRecord(
-            customer_id=cid, subscription=read, unit_price=Money(amount_minor=720, currency="USD")
-        )
-    )
+    subscription_in_book(book, cid, read, PRICE)
     term_end = read.term_end
     lock = term_end - timedelta(hours=24)
     stack.advance(term_end - stack.now() - timedelta(days=20))
@@ -549,19 +533,6 @@ def make_customer(stack: LocalStack, ns: Namespace, label: str) -> tuple[str, st
     return tenant, ""
 
 
-def in_book(book: Book, cid: str, read: Subscription) -> None:
-    """The subscription in the book with this term's price (event intake may have put it
-    there first: the sandbox's subscription-updated webhook for the customer's last write)."""
-    price = Money(amount_minor=720, currency="USD")
-    try:
-        book.subscriptions.add(SubscriptionRecord(customer_id=cid, subscription=read,
-                                                  unit_price=price))  # fmt: skip
-    except RecordExists:
-        book.subscriptions.update(
-            cid, read.id, lambda r: r.model_copy(update={"unit_price": price})
-        )
-
-
 RETRY_LOOK_AFTER_S = 5.0  # real seconds a renewal may stay busy before a retry is looked for
 
 
@@ -734,7 +705,7 @@ def test_a_year_of_a_book_renews_each_term_as_decided_and_nothing_else(
             )  # fmt: skip
             if h.owing:
                 book.dunning.open(dunning_case(ns.id(f"{label}-inv"), cid))
-        in_book(book, cid, pc.get_subscription(tenant, sid))
+        subscription_in_book(book, cid, pc.get_subscription(tenant, sid), PRICE)
         subs[label] = (cid, tenant, sid)
     first_end = {label: pc.get_subscription(t, s).term_end for label, (_, t, s) in subs.items()}
     year_end = max(first_end[label] for label, h in YEAR_BOOK.items() if h.outcome) + timedelta(
